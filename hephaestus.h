@@ -1,0 +1,2770 @@
+/* hephaestus.h - v0.1.0 - variational autoencoders in plain C - MIT license (see end of file)
+
+   Train VAEs from readable pure-C loops, save and load them, and (later sections) use their
+   latent space to find, explain and repair the outliers in a batch of pictures.
+   No dependency beyond the C standard library and libm; OpenMP when built with -fopenmp.
+
+   DO THIS in exactly one C or C++ file, before the #include:
+       #define HEPHAESTUS_IMPLEMENTATION
+       #include "hephaestus.h"
+   Every other file just includes it. Link with -lm.
+
+   THE FIVE LINES (train a VAE on a batch source, then save it):
+
+       heph_vae_config cfg; heph_vae vae; heph_losses L;
+       heph_vae_config_preset(&cfg, "mlp-mnist");           // 784-400-20, Bernoulli, Adam 1e-3
+       if (heph_vae_init(&vae, &cfg, 42) != HEPH_OK) die(vae.err);
+       for (step = 0; step < n_steps; step++)
+           heph_vae_train_step(&vae, next_batch(), 128, &L);  // x: (128, 1, 28, 28) floats in [0,1]
+       heph_vae_save(&vae, "model.hpm", 0); heph_vae_free(&vae);
+
+   Reading data: heph_hpd_open / heph_hpd_read (.hpd files, see "Dataset files" below).
+   Looking inside: heph_vae_encode (posterior mean and log-variance), heph_vae_decode,
+   heph_vae_sample, heph_vae_evaluate (negative ELBO in nats per image, recon and KL apart).
+
+   OPTIONS (define before including the implementation):
+       HEPHAESTUS_STATIC     make every function static (private copy per translation unit)
+       HEPH_DEF              linkage of the API functions (default: extern)
+       HEPH_MALLOC(sz) / HEPH_FREE(p)   allocator: define both or neither
+       HEPH_ASSERT(x)        programmer-error check (default: assert)
+       HEPH_NO_OPENMP        ignore -fopenmp
+       HEPH_FSYNC(fp)        called on a checkpoint/dataset file before it is renamed into
+                             place (default: nothing; POSIX tools define it as
+                             fsync(fileno(fp)) so a crash cannot leave a half-written file)
+       HEPH_FSEEK(fp,off)    64-bit seek (default: fseek with long; offsets beyond LONG_MAX are
+                             refused with a message). POSIX tools may use fseeko.
+
+   CONVENTIONS
+     - Everything is float32. Activations are NCHW, dense weights are [out][in].
+     - Functions that can fail return an int status: HEPH_OK (0) or a negative HEPH_E_* code;
+       heph_result_string(code) names it, and the object's err[] field says what went wrong
+       (which file, which field, what was expected). The library never prints or exits.
+     - Ownership: the caller owns every struct; heph_X_init/open allocates, heph_X_free/close
+       releases exactly that. Pointers returned from inside an object are views: do not free.
+     - Backward passes ADD (+=) into gradient buffers; heph_vae_train_step zeroes them first.
+     - A network is a list of layers over ONE contiguous parameter buffer, with a gradient
+       buffer and Adam m/v buffers of the same length, so optimiser, checkpoint and gradient
+       checks are each one flat loop.
+     - No global mutable state: two threads may use two models. One model is not thread-safe.
+     - Determinism: same seed, same bits. Work is split among OpenMP threads by outputs only,
+       so 1, 2 or N threads give bit-identical results. Noise is drawn serially.
+
+   ARCHITECTURE SPECS are comma-separated layer tokens, applied to the input shape:
+       denseN        fully connected, N outputs (flattens an image input)
+       relu  lrelu  lreluA (slope A, default 0.01)  sigmoid  tanh
+     The VAE appends the encoder's last dense layer (2*z_dim: mu then log-variance) itself;
+     the decoder spec maps z_dim to the logits of the picture (its last layer must output
+     exactly C*H*W values). Presets: "mlp-mnist", "mlp-dsprites".
+
+   REVISION HISTORY
+     0.1.0  core: RNG, dense + activations, VAE/beta-VAE/capacity objectives, Adam,
+            .hpd datasets, .hpm checkpoints, image grids and plots
+*/
+#ifndef HEPHAESTUS_H
+#define HEPHAESTUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define HEPH_VERSION_MAJOR 0
+#define HEPH_VERSION_MINOR 1
+#define HEPH_VERSION_PATCH 0
+#define HEPH_VERSION_STRING "0.1.0"
+
+#ifndef HEPH_DEF
+#ifdef HEPHAESTUS_STATIC
+#define HEPH_DEF static
+#else
+#define HEPH_DEF extern
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* status codes                                                                                */
+
+enum {
+    HEPH_OK = 0,
+    HEPH_E_ARG = -1,      /* invalid argument (programmer or user input)                    */
+    HEPH_E_NOMEM = -2,    /* allocation failed                                              */
+    HEPH_E_IO = -3,       /* open/read/write/rename failed                                  */
+    HEPH_E_FORMAT = -4,   /* file is malformed: wrong magic, truncated, inconsistent sizes  */
+    HEPH_E_VERSION = -5,  /* file version this library does not read                        */
+    HEPH_E_CHECKSUM = -6, /* file content does not match its checksum                       */
+    HEPH_E_SPEC = -7,     /* architecture spec string is invalid                            */
+    HEPH_E_SIZE = -8,     /* sizes overflow or exceed the limits                            */
+    HEPH_E_NAN = -9,      /* NaN or Inf in a loss or gradient                               */
+    HEPH_E_MISMATCH = -10 /* data and model disagree (shape, channels)                      */
+};
+#define HEPH_ERRLEN 256
+HEPH_DEF const char *heph_result_string(int code);
+
+/* ------------------------------------------------------------------------------------------ */
+/* random numbers: PCG32 (O'Neill 2014) with a Box-Muller normal sampler                       */
+
+typedef struct {
+    uint64_t state, inc; /* PCG32 state and stream (inc is odd)                   */
+    int has_spare;       /* Box-Muller makes normals in pairs; the second waits   */
+    float spare;
+} heph_rng;
+
+HEPH_DEF void heph_rng_seed(heph_rng *r, uint64_t seed);
+HEPH_DEF uint32_t heph_rng_u32(heph_rng *r);
+HEPH_DEF uint32_t heph_rng_below(heph_rng *r, uint32_t n); /* uniform in [0, n), unbiased */
+HEPH_DEF float heph_rng_uniform(heph_rng *r);             /* uniform in [0, 1)           */
+HEPH_DEF float heph_rng_normal(heph_rng *r);              /* N(0, 1)                     */
+HEPH_DEF void heph_rng_shuffle(heph_rng *r, size_t *idx, size_t n); /* Fisher-Yates      */
+
+/* ------------------------------------------------------------------------------------------ */
+/* layers: forward/backward pairs over raw buffers (outputs first, then inputs, then params)   */
+
+/* y = x W^T + b.  out (B,O), inp (B,I), W (O,I), b (O).  ws: heph_dense_ws_floats(I,O) floats */
+HEPH_DEF size_t heph_dense_ws_floats(int B, int I, int O);
+HEPH_DEF void heph_dense_forward(float *out, const float *inp, const float *W, const float *b,
+                                 int B, int I, int O, float *ws);
+/* dinp = dout W (may be NULL to skip); dW += dout^T inp; db += sum_b dout.                 */
+HEPH_DEF void heph_dense_backward(float *dinp, float *dW, float *db, const float *dout,
+                                  const float *inp, const float *W, int B, int I, int O,
+                                  float *ws);
+
+/* elementwise activations; backward uses the forward OUTPUT y and writes dinp = dout*f'(.) */
+HEPH_DEF void heph_relu_forward(float *out, const float *inp, size_t n);
+HEPH_DEF void heph_relu_backward(float *dinp, const float *dout, const float *out, size_t n);
+HEPH_DEF void heph_lrelu_forward(float *out, const float *inp, size_t n, float slope);
+HEPH_DEF void heph_lrelu_backward(float *dinp, const float *dout, const float *out, size_t n,
+                                  float slope);
+HEPH_DEF void heph_sigmoid_forward(float *out, const float *inp, size_t n);
+HEPH_DEF void heph_sigmoid_backward(float *dinp, const float *dout, const float *out, size_t n);
+HEPH_DEF void heph_tanh_forward(float *out, const float *inp, size_t n);
+HEPH_DEF void heph_tanh_backward(float *dinp, const float *dout, const float *out, size_t n);
+
+/* ------------------------------------------------------------------------------------------ */
+/* VAE pieces: reparameterisation, reconstruction losses, KL                                  */
+
+#define HEPH_LOGVAR_MIN (-30.0f) /* log sigma^2 is clamped to this range (sigma in [3e-7, 2.2e4]) */
+#define HEPH_LOGVAR_MAX (20.0f)
+
+/* z = mu + exp(logvar/2) * eps.  All (n).  eps is given (drawn by the caller).            */
+HEPH_DEF void heph_reparam_forward(float *z, const float *mu, const float *logvar,
+                                   const float *eps, size_t n);
+/* dmu += dz;  dlogvar += dz * eps * exp(logvar/2) / 2                                    */
+HEPH_DEF void heph_reparam_backward(float *dmu, float *dlogvar, const float *dz,
+                                    const float *logvar, const float *eps, size_t n);
+
+/* Bernoulli: sum over pixels of BCE(sigmoid(logit), x) computed stably from logits:
+   l = max(a,0) - a*x + log(1 + exp(-|a|)).  Returns the sum over all n; dlogits = scale*(sigmoid(a)-x)
+   (dlogits may be NULL).                                                                   */
+HEPH_DEF double heph_bce_logits(float *dlogits, const float *logits, const float *x, size_t n,
+                                float scale);
+/* Gaussian (squared error): sum (sigmoid(a) - x)^2 with the mean through a sigmoid;
+   dlogits = scale * 2 (y - x) y (1 - y).                                                   */
+HEPH_DEF double heph_sqerr_logits(float *dlogits, const float *logits, const float *x,
+                                  size_t n, float scale);
+/* KL(N(mu, e^lv) || N(0,1)) = -1/2 sum (1 + lv - mu^2 - e^lv) over n values (one image's D);
+   adds scale * d/dmu, scale * d/dlv into dmu, dlv (may be NULL).                           */
+HEPH_DEF double heph_kl_normal(float *dmu, float *dlogvar, const float *mu, const float *logvar,
+                               size_t n, float scale);
+
+/* Adam with bias correction, one flat loop over n parameters; t is the step count (>= 1).
+   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps) */
+HEPH_DEF void heph_adam_step(float *w, const float *g, float *m, float *v, size_t n, float lr,
+                             float beta1, float beta2, float eps, uint64_t t);
+
+/* ------------------------------------------------------------------------------------------ */
+/* networks                                                                                   */
+
+enum { HEPH_DENSE = 1, HEPH_RELU, HEPH_LRELU, HEPH_SIGMOID, HEPH_TANH };
+#define HEPH_MAX_LAYERS 64
+#define HEPH_SPEC_MAX 512
+
+typedef struct {
+    int kind;                 /* HEPH_DENSE, HEPH_RELU, ...                                  */
+    int in_c, in_h, in_w;     /* input shape (one image); flat tensors have h = w = 1        */
+    int out_c, out_h, out_w;  /* output shape                                                */
+    float slope;              /* leaky ReLU slope                                            */
+    size_t w_off, b_off;      /* offsets of weights and bias in the parameter buffer         */
+    size_t n_params;          /* number of parameters (weights + bias)                       */
+} heph_layer;
+
+/* Parse a spec string for an input of shape (c,h,w). Fills layers[0..*n_layers) with shapes
+   and parameter counts (offsets start at 0). On error returns HEPH_E_SPEC and writes which
+   token was wrong into err.                                                                */
+HEPH_DEF int heph_spec_parse(const char *spec, int c, int h, int w, heph_layer *layers,
+                             int max_layers, int *n_layers, char *err, size_t errlen);
+
+typedef struct {
+    int n_layers;
+    heph_layer layers[HEPH_MAX_LAYERS];
+    int in_c, in_h, in_w, in_n; /* input shape and its size                               */
+    int out_n;                  /* output size per image                                  */
+    int max_batch;
+    size_t p_off, n_params;     /* this net's slice of the model's parameter buffer        */
+    const float *input;         /* the last forward's input (kept for backward)            */
+    float **act;                /* act[l]: output of layer l, (max_batch, layer out size)   */
+    float *grad_a, *grad_b;     /* ping-pong buffers for backward, (max_batch, max size)    */
+    float *ws;                  /* scratch for the GEMM packing                             */
+    float *mem;                 /* one allocation behind act, grad_a, grad_b, ws            */
+} heph_net;
+
+/* ------------------------------------------------------------------------------------------ */
+/* the VAE model                                                                              */
+
+enum { HEPH_RECON_BERNOULLI = 0, HEPH_RECON_GAUSSIAN = 1 };
+enum {
+    HEPH_OBJ_BETA = 0,     /* recon + beta * KL (beta = 1: the plain VAE)                           */
+    HEPH_OBJ_CAPACITY = 1  /* recon + gamma * |KL - C|, C ramps 0 -> c_max over ramp_steps;        */
+                           /* gamma ramps gamma -> gamma_end over the same span (equal: constant) */
+};
+
+typedef struct {
+    int kind;           /* HEPH_OBJ_*                                                         */
+    int recon;          /* HEPH_RECON_*                                                       */
+    float beta;         /* KL weight (HEPH_OBJ_BETA)                                          */
+    float gamma, gamma_end, c_max; /* capacity objective                                      */
+    uint64_t ramp_steps;           /* steps over which C (and gamma) ramp                     */
+} heph_objective;
+
+typedef struct {
+    int in_c, in_h, in_w;          /* picture shape                                           */
+    int z_dim;                     /* latent dimensions                                       */
+    char enc_spec[HEPH_SPEC_MAX];  /* encoder body; the (2*z_dim) head is appended            */
+    char dec_spec[HEPH_SPEC_MAX];  /* decoder: z_dim -> C*H*W logits                          */
+    int max_batch;                 /* largest batch passed to any call (default 128)          */
+    heph_objective obj;
+    float lr, beta1, beta2, eps;   /* Adam (defaults 1e-3, 0.9, 0.999, 1e-8)                  */
+} heph_vae_config;
+
+typedef struct {
+    double loss;       /* the objective that was minimised, per image                        */
+    double recon;      /* reconstruction term, nats per image (Bernoulli) or squared error     */
+    double kl;         /* KL(q(z|x) || p(z)), nats per image                                   */
+    double elbo;       /* -(recon + kl): evidence lower bound per image (Bernoulli: nats)      */
+    double c, gamma;   /* capacity target and weight at this step (capacity objective)         */
+} heph_losses;
+
+typedef struct {
+    heph_vae_config cfg;
+    heph_net enc, dec;
+    size_t n_params;
+    float *params, *grads, *adam_m, *adam_v; /* four views into one block of 4*n_params      */
+    uint64_t step;                           /* optimiser steps taken                         */
+    heph_rng rng;                            /* noise for reparameterisation and shuffling    */
+    float *h;       /* encoder output (max_batch, 2*z_dim): mu then logvar per row             */
+    float *eps, *z, *dz; /* (max_batch, z_dim)                                                 */
+    float *dh;      /* gradient wrt h                                                          */
+    float *dlogits; /* (max_batch, C*H*W)                                                      */
+    float *mem;     /* one allocation behind the above                                        */
+    char err[HEPH_ERRLEN];
+} heph_vae;
+
+/* Fill cfg with defaults for a preset ("mlp-mnist", "mlp-dsprites"); HEPH_E_ARG if unknown. */
+HEPH_DEF int heph_vae_config_preset(heph_vae_config *cfg, const char *name);
+/* Defaults: Adam 1e-3/0.9/0.999/1e-8, batch 128, beta-VAE with beta 1, Bernoulli.           */
+HEPH_DEF void heph_vae_config_default(heph_vae_config *cfg);
+/* Build the networks and initialise parameters like PyTorch's nn.Linear: U(-1/sqrt(in), 1/sqrt(in)). */
+HEPH_DEF int heph_vae_init(heph_vae *m, const heph_vae_config *cfg, uint64_t seed);
+HEPH_DEF void heph_vae_free(heph_vae *m);
+
+/* One optimiser step on a batch x (B, C, H, W) in [0,1], B <= max_batch. Fills *out (may be
+   NULL). Returns HEPH_E_NAN (parameters untouched, err says which term) on NaN/Inf.           */
+HEPH_DEF int heph_vae_train_step(heph_vae *m, const float *x, int B, heph_losses *out);
+/* Loss and gradient (into m->grads, zeroed first) without the optimiser step, with given eps
+   (B, z_dim) or NULL to draw from m->rng. For tests and gradient checks.                    */
+HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float *eps,
+                                heph_losses *out);
+/* Posterior mean and log-variance for n pictures (any n; processed in max_batch chunks).
+   mu, logvar: (n, z_dim); logvar may be NULL.                                               */
+HEPH_DEF void heph_vae_encode(heph_vae *m, const float *x, size_t n, float *mu, float *logvar);
+/* Decode n latent codes (n, z_dim) into pictures (n, C, H, W) in [0,1] (sigmoid of logits).  */
+HEPH_DEF void heph_vae_decode(heph_vae *m, const float *z, size_t n, float *out);
+/* Decode n draws from the prior N(0, I) using the caller's rng.                              */
+HEPH_DEF void heph_vae_sample(heph_vae *m, heph_rng *rng, size_t n, float *out);
+/* Average negative ELBO over n pictures, one z sample each drawn from a generator seeded
+   with `seed` (the model's own rng is not touched). recon and KL reported apart.            */
+HEPH_DEF int heph_vae_evaluate(heph_vae *m, const float *x, size_t n, uint64_t seed,
+                               heph_losses *out);
+
+/* Checkpoints (.hpm). flags: HEPH_SAVE_WEIGHTS_ONLY drops the optimiser state. The file is
+   written to "<path>.tmp", flushed, closed and renamed over path: a crash never leaves a
+   half-written checkpoint under the real name.                                              */
+#define HEPH_SAVE_WEIGHTS_ONLY 1
+HEPH_DEF int heph_vae_save(heph_vae *m, const char *path, int flags);
+/* Load a checkpoint into an uninitialised m (allocates; heph_vae_free releases). On error
+   m->err names the file and the problem and nothing needs freeing.                          */
+HEPH_DEF int heph_vae_load(heph_vae *m, const char *path);
+
+/* ------------------------------------------------------------------------------------------ */
+/* dataset files (.hpd): little-endian header, factor table, pixel block, i32 factor indices  */
+
+enum { HEPH_PX_U8 = 1, HEPH_PX_F32 = 2, HEPH_PX_BIT = 3 };
+enum { HEPH_HPD_LABELS = 1, HEPH_HPD_GRID = 2, HEPH_HPD_GENERATED = 4 };
+#define HEPH_MAX_FACTORS 32
+#define HEPH_MAX_FACTOR_VALUES 1000000
+
+typedef struct {
+    char name[24];        /* e.g. "class", "shape", "posX" (NUL-terminated, <= 23 chars)        */
+    uint32_t n_values;    /* number of distinct values (indices are 0..n_values-1)               */
+    const double *values; /* n_values real values, or NULL (writer: caller's; reader: owned)     */
+} heph_factor;
+
+typedef struct {
+    uint64_t count;           /* number of pictures                                     */
+    uint32_t c, h, w;         /* channels, height, width (planar CHW)                   */
+    uint32_t dtype;           /* HEPH_PX_*                                              */
+    float value_max;          /* stored value that means 1.0 (255 for u8 images)        */
+    uint32_t flags;           /* HEPH_HPD_*                                             */
+    uint64_t seed;            /* generator seed (0 for real data)                       */
+    char source[33];          /* e.g. "mnist/train"                                     */
+    uint32_t n_factors;
+    heph_factor factors[HEPH_MAX_FACTORS];
+} heph_hpd_info;
+
+typedef struct {
+    heph_hpd_info info;
+    FILE *fp;
+    uint64_t header_bytes, labels_offset, image_bytes, file_size;
+    int32_t *labels;       /* (count, n_factors) factor indices                         */
+    double *values;        /* storage behind info.factors[k].values                      */
+    unsigned char *raw;    /* one stored picture                                         */
+    char path[160];
+    char err[HEPH_ERRLEN];
+} heph_hpd;
+
+typedef struct {
+    heph_hpd_info info;
+    FILE *fp;
+    uint64_t written;
+    int32_t *labels;
+    unsigned char *raw;
+    uint64_t image_bytes;
+    char path[160], tmp[168];
+    char err[HEPH_ERRLEN];
+} heph_hpd_writer;
+
+/* Open and validate every header field against the file size; labels are read, pixels stay
+   on disk until heph_hpd_read.                                                               */
+HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path);
+HEPH_DEF void heph_hpd_close(heph_hpd *d);
+/* Read pictures idx[0..n) as floats in [0,1] (stored value / value_max) into out (n, C, H, W). */
+HEPH_DEF int heph_hpd_read(heph_hpd *d, const size_t *idx, size_t n, float *out);
+HEPH_DEF int heph_hpd_read_range(heph_hpd *d, size_t start, size_t n, float *out);
+/* Factor index k of picture i (from memory). */
+HEPH_DEF int32_t heph_hpd_label(const heph_hpd *d, size_t i, int k);
+HEPH_DEF size_t heph_hpd_picture_size(const heph_hpd_info *info); /* C*H*W */
+
+/* Write a dataset: create, then exactly info->count calls to a put function, then close,
+   which writes the labels and renames the temporary file into place.                         */
+HEPH_DEF int heph_hpd_create(heph_hpd_writer *w, const char *path, const heph_hpd_info *info);
+/* px: one picture, C*H*W values. U8 stores them; BIT stores (px != 0). factors: n_factors indices. */
+HEPH_DEF int heph_hpd_put_u8(heph_hpd_writer *w, const uint8_t *px, const int32_t *factors);
+HEPH_DEF int heph_hpd_put_f32(heph_hpd_writer *w, const float *px, const int32_t *factors);
+HEPH_DEF int heph_hpd_finish(heph_hpd_writer *w);  /* close + rename; frees the writer */
+HEPH_DEF void heph_hpd_abort(heph_hpd_writer *w);  /* remove the temporary file        */
+
+/* ------------------------------------------------------------------------------------------ */
+/* pictures: pure pixel math, no file I/O (write the result with e.g. stb_image_write)         */
+
+/* Lay out n pictures (n, c, h, w) floats in [0,1], c = 1 or 3, in a grid of `cols` columns
+   with `pad` pixels of gray between them. dst is RGB u8 of heph_grid_width x heph_grid_height. */
+HEPH_DEF int heph_grid_width(int cols, int w, int pad);
+HEPH_DEF int heph_grid_height(int n, int cols, int h, int pad);
+HEPH_DEF void heph_image_grid(uint8_t *dst, const float *imgs, int n, int cols, int c, int h,
+                              int w, int pad);
+
+/* Line plot of n_series curves of n_points each (ys: series-major), RGB u8 of w x h, with
+   axes, tick labels and a legend in a built-in 5x7 font. labels may be NULL.               */
+HEPH_DEF void heph_plot_lines(uint8_t *rgb, int w, int h, const float *ys, int n_series,
+                              int n_points, const char *const *labels, const char *title);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HEPHAESTUS_H */
+
+/* ========================================================================================== */
+/*                                    IMPLEMENTATION                                          */
+/* ========================================================================================== */
+#ifdef HEPHAESTUS_IMPLEMENTATION
+#ifndef HEPHAESTUS_IMPLEMENTATION_DONE
+#define HEPHAESTUS_IMPLEMENTATION_DONE
+
+#include <math.h>
+#include <string.h>
+#include <stdlib.h>
+#include <stdarg.h>
+#include <limits.h>
+
+#if defined(HEPH_MALLOC) && defined(HEPH_FREE)
+#elif !defined(HEPH_MALLOC) && !defined(HEPH_FREE)
+#define HEPH_MALLOC(sz) malloc(sz)
+#define HEPH_FREE(p) free(p)
+#else
+#error "hephaestus.h: define both HEPH_MALLOC and HEPH_FREE, or neither"
+#endif
+#ifndef HEPH_ASSERT
+#include <assert.h>
+#define HEPH_ASSERT(x) assert(x)
+#endif
+#ifndef HEPH_FSYNC
+#define HEPH_FSYNC(fp) ((void)(fp))
+#endif
+
+#if defined(_OPENMP) && !defined(HEPH_NO_OPENMP)
+#include <omp.h>
+#define HEPH__OMP_FOR _Pragma("omp parallel for schedule(static)")
+#define HEPH__OMP_FOR2 _Pragma("omp parallel for collapse(2) schedule(static)")
+#else
+#define HEPH__OMP_FOR
+#define HEPH__OMP_FOR2
+#endif
+
+#if defined(__cplusplus)
+#define HEPH__RESTRICT __restrict
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 199901L
+#define HEPH__RESTRICT restrict
+#else
+#define HEPH__RESTRICT
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* small helpers                                                                              */
+
+HEPH_DEF const char *heph_result_string(int code) {
+    switch (code) {
+    case HEPH_OK: return "ok";
+    case HEPH_E_ARG: return "invalid argument";
+    case HEPH_E_NOMEM: return "out of memory";
+    case HEPH_E_IO: return "input/output error";
+    case HEPH_E_FORMAT: return "malformed file";
+    case HEPH_E_VERSION: return "unsupported file version";
+    case HEPH_E_CHECKSUM: return "checksum mismatch";
+    case HEPH_E_SPEC: return "invalid architecture spec";
+    case HEPH_E_SIZE: return "size overflow or out of limits";
+    case HEPH_E_NAN: return "NaN or Inf in training";
+    case HEPH_E_MISMATCH: return "model and data disagree";
+    default: return "unknown error";
+    }
+}
+
+/* printf into a caller's error buffer (never NULL-dereferences, always terminated) */
+static int heph__errf(char *err, size_t errlen, int code, const char *fmt, ...) {
+    va_list ap;
+    if (err && errlen) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* a*b with overflow check; returns 0 on overflow */
+static int heph__mul_ok(size_t a, size_t b, size_t *out) {
+    if (a != 0 && b > (size_t)-1 / a) return 0;
+    *out = a * b;
+    return 1;
+}
+static int heph__mul64_ok(uint64_t a, uint64_t b, uint64_t *out) {
+    if (a != 0 && b > UINT64_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
+
+static void *heph__calloc(size_t n, size_t size) {
+    size_t bytes;
+    void *p;
+    if (!heph__mul_ok(n, size, &bytes) || bytes == 0) return NULL;
+    p = HEPH_MALLOC(bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* RNG: PCG32, XSH-RR output; seeding as in the reference pcg32_srandom                        */
+
+HEPH_DEF uint32_t heph_rng_u32(heph_rng *r) {
+    uint64_t old = r->state;
+    uint32_t xorshifted, rot;
+    r->state = old * 6364136223846793005ULL + r->inc;       /* LCG step */
+    xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);   /* xorshift high bits */
+    rot = (uint32_t)(old >> 59u);                            /* random rotation */
+    return (xorshifted >> rot) | (xorshifted << ((32u - rot) & 31u));
+}
+
+HEPH_DEF void heph_rng_seed(heph_rng *r, uint64_t seed) {
+    r->state = 0;
+    r->inc = (seed << 1u) | 1u; /* stream selected by the seed */
+    heph_rng_u32(r);
+    r->state += seed ^ 0x853c49e6748fea9bULL;
+    heph_rng_u32(r);
+    r->has_spare = 0;
+    r->spare = 0.0f;
+}
+
+HEPH_DEF uint32_t heph_rng_below(heph_rng *r, uint32_t n) {
+    uint32_t threshold, x;
+    if (n <= 1) return 0;
+    threshold = (uint32_t)(0u - n) % n; /* reject the biased low range (Lemire/PCG) */
+    for (;;) {
+        x = heph_rng_u32(r);
+        if (x >= threshold) return x % n;
+    }
+}
+
+/* 24 random bits -> [0, 1) */
+HEPH_DEF float heph_rng_uniform(heph_rng *r) {
+    return (float)(heph_rng_u32(r) >> 8) * (1.0f / 16777216.0f);
+}
+
+/* Box-Muller: r = sqrt(-2 ln u1), z0 = r cos(2 pi u2), z1 = r sin(2 pi u2) */
+HEPH_DEF float heph_rng_normal(heph_rng *r) {
+    float u1, u2, rad, th;
+    if (r->has_spare) {
+        r->has_spare = 0;
+        return r->spare;
+    }
+    do { u1 = heph_rng_uniform(r); } while (u1 <= 0.0f);
+    u2 = heph_rng_uniform(r);
+    rad = sqrtf(-2.0f * logf(u1));
+    th = 6.28318530717958647692f * u2;
+    r->spare = rad * sinf(th);
+    r->has_spare = 1;
+    return rad * cosf(th);
+}
+
+HEPH_DEF void heph_rng_shuffle(heph_rng *r, size_t *idx, size_t n) {
+    size_t i, j, t;
+    for (i = n; i > 1; i--) { /* swap idx[i-1] with a uniform idx[j], j < i */
+        j = (size_t)heph_rng_below(r, (uint32_t)(i > 0xffffffffu ? 0xffffffffu : i));
+        t = idx[i - 1]; idx[i - 1] = idx[j]; idx[j] = t;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* GEMM: C (M,N) = [C +] op(A) (M,K) * op(B) (K,N), row-major.
+   op(A)[m][k] = ta ? A[k*lda+m] : A[m*lda+k];   op(B)[k][n] = tb ? B[n*ldb+k] : B[k*ldb+n].
+   B is packed into panels of HEPH__NR columns (ws: K * roundup(N, NR) floats), then each
+   (HEPH__MR x HEPH__NR) tile of C is summed over k in order 0..K-1 in registers. Every C
+   element is computed by one thread in one fixed order: results do not depend on threads.   */
+
+#define HEPH__MR 6
+#define HEPH__NR 32
+
+static size_t heph__gemm_ws(int K, int N) {
+    return (size_t)K * (size_t)((N + HEPH__NR - 1) / HEPH__NR) * HEPH__NR;
+}
+
+/* one full MR x NR tile: acc[r][j] = sum_k a(r,k) * panel[k][j] */
+static void heph__gemm_tile(int K, const float *HEPH__RESTRICT A, int lda, int ta,
+                            const float *HEPH__RESTRICT panel, float *HEPH__RESTRICT C, int ldc,
+                            int ncols, int accumulate) {
+    float acc[HEPH__MR][HEPH__NR];
+    int r, j, k;
+    for (r = 0; r < HEPH__MR; r++)
+        for (j = 0; j < HEPH__NR; j++) acc[r][j] = 0.0f;
+    if (!ta) {
+        for (k = 0; k < K; k++) {
+            const float *bp = panel + (size_t)k * HEPH__NR;
+            for (r = 0; r < HEPH__MR; r++) {
+                float a = A[(size_t)r * (size_t)lda + (size_t)k];
+                for (j = 0; j < HEPH__NR; j++) acc[r][j] += a * bp[j];
+            }
+        }
+    } else {
+        for (k = 0; k < K; k++) {
+            const float *bp = panel + (size_t)k * HEPH__NR;
+            const float *ap = A + (size_t)k * (size_t)lda;
+            for (r = 0; r < HEPH__MR; r++) {
+                float a = ap[r];
+                for (j = 0; j < HEPH__NR; j++) acc[r][j] += a * bp[j];
+            }
+        }
+    }
+    for (r = 0; r < HEPH__MR; r++) {
+        float *c = C + (size_t)r * (size_t)ldc;
+        if (accumulate)
+            for (j = 0; j < ncols; j++) c[j] += acc[r][j];
+        else
+            for (j = 0; j < ncols; j++) c[j] = acc[r][j];
+    }
+}
+
+/* an edge tile with mr < MR rows (same summation order as the full tile) */
+static void heph__gemm_tile_edge(int K, int mr, const float *A, int lda, int ta,
+                                 const float *panel, float *C, int ldc, int ncols,
+                                 int accumulate) {
+    float acc[HEPH__NR];
+    int r, j, k;
+    for (r = 0; r < mr; r++) {
+        for (j = 0; j < HEPH__NR; j++) acc[j] = 0.0f;
+        for (k = 0; k < K; k++) {
+            float a = ta ? A[(size_t)k * (size_t)lda + (size_t)r] : A[(size_t)r * (size_t)lda + (size_t)k];
+            const float *bp = panel + (size_t)k * HEPH__NR;
+            for (j = 0; j < HEPH__NR; j++) acc[j] += a * bp[j];
+        }
+        for (j = 0; j < ncols; j++) {
+            float *c = C + (size_t)r * (size_t)ldc + (size_t)j;
+            *c = accumulate ? *c + acc[j] : acc[j];
+        }
+    }
+}
+
+static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, const float *B,
+                       int ldb, int tb, float *C, int ldc, int accumulate, float *ws) {
+    int np = (N + HEPH__NR - 1) / HEPH__NR, mt = (M + HEPH__MR - 1) / HEPH__MR;
+    int p, t;
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* empty sum */
+        int i, j;
+        if (!accumulate)
+            for (i = 0; i < M; i++)
+                for (j = 0; j < N; j++) C[(size_t)i * (size_t)ldc + (size_t)j] = 0.0f;
+        return;
+    }
+    /* pack op(B) into panels: ws[p][k][j] = op(B)[k][p*NR + j], zero past column N */
+    HEPH__OMP_FOR
+    for (p = 0; p < np; p++) {
+        float *dst = ws + (size_t)p * (size_t)K * HEPH__NR;
+        int j0 = p * HEPH__NR, k, j;
+        for (k = 0; k < K; k++)
+            for (j = 0; j < HEPH__NR; j++) {
+                int n = j0 + j;
+                dst[(size_t)k * HEPH__NR + (size_t)j] =
+                    n >= N ? 0.0f
+                           : (tb ? B[(size_t)n * (size_t)ldb + (size_t)k]
+                                 : B[(size_t)k * (size_t)ldb + (size_t)n]);
+            }
+    }
+    /* tiles of C, each owned by one iteration */
+    HEPH__OMP_FOR
+    for (t = 0; t < np * mt; t++) {
+        int pp = t % np, mi = t / np;
+        int i0 = mi * HEPH__MR, j0 = pp * HEPH__NR;
+        int mr = M - i0 < HEPH__MR ? M - i0 : HEPH__MR;
+        int nc = N - j0 < HEPH__NR ? N - j0 : HEPH__NR;
+        const float *a = ta ? A + i0 : A + (size_t)i0 * (size_t)lda;
+        const float *panel = ws + (size_t)pp * (size_t)K * HEPH__NR;
+        float *c = C + (size_t)i0 * (size_t)ldc + (size_t)j0;
+        if (mr == HEPH__MR)
+            heph__gemm_tile(K, a, lda, ta, panel, c, ldc, nc, accumulate);
+        else
+            heph__gemm_tile_edge(K, mr, a, lda, ta, panel, c, ldc, nc, accumulate);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* dense layer                                                                                */
+
+HEPH_DEF size_t heph_dense_ws_floats(int B, int I, int O) {
+    size_t f = heph__gemm_ws(I, O);        /* forward: W^T packed, K = I, N = O    */
+    size_t g = heph__gemm_ws(B, I);        /* dW: inp packed, K = B, N = I         */
+    size_t h = heph__gemm_ws(O, I);        /* dinp: W packed, K = O, N = I         */
+    if (g > f) f = g;
+    if (h > f) f = h;
+    return f;
+}
+
+/* out[b][o] = b[o] + sum_i inp[b][i] W[o][i] */
+HEPH_DEF void heph_dense_forward(float *out, const float *inp, const float *W, const float *b,
+                                 int B, int I, int O, float *ws) {
+    int r;
+    heph__gemm(B, O, I, inp, I, 0, W, I, 1, out, O, 0, ws);
+    HEPH__OMP_FOR
+    for (r = 0; r < B; r++) {
+        float *o = out + (size_t)r * (size_t)O;
+        int j;
+        for (j = 0; j < O; j++) o[j] += b[j];
+    }
+}
+
+/* dinp[b][i] = sum_o dout[b][o] W[o][i];  dW[o][i] += sum_b dout[b][o] inp[b][i];
+   db[o] += sum_b dout[b][o] */
+HEPH_DEF void heph_dense_backward(float *dinp, float *dW, float *db, const float *dout,
+                                  const float *inp, const float *W, int B, int I, int O,
+                                  float *ws) {
+    int o;
+    heph__gemm(O, I, B, dout, O, 1, inp, I, 0, dW, I, 1, ws);
+    HEPH__OMP_FOR
+    for (o = 0; o < O; o++) {
+        float s = 0.0f;
+        int r;
+        for (r = 0; r < B; r++) s += dout[(size_t)r * (size_t)O + (size_t)o];
+        db[o] += s;
+    }
+    if (dinp) heph__gemm(B, I, O, dout, O, 0, W, I, 0, dinp, I, 0, ws);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* activations                                                                                */
+
+/* y = max(x, 0) */
+HEPH_DEF void heph_relu_forward(float *out, const float *inp, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+/* dx = dy * [y > 0] */
+HEPH_DEF void heph_relu_backward(float *dinp, const float *dout, const float *out, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+}
+/* y = x > 0 ? x : a x */
+HEPH_DEF void heph_lrelu_forward(float *out, const float *inp, size_t n, float slope) {
+    size_t i;
+    for (i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : slope * inp[i];
+}
+/* dx = dy * (y > 0 ? 1 : a)   (a > 0, so sign(y) = sign(x)) */
+HEPH_DEF void heph_lrelu_backward(float *dinp, const float *dout, const float *out, size_t n,
+                                  float slope) {
+    size_t i;
+    for (i = 0; i < n; i++) dinp[i] = out[i] > 0.0f ? dout[i] : slope * dout[i];
+}
+/* y = 1 / (1 + e^-x), computed without overflow for either sign */
+static float heph__sigmoid(float x) {
+    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+    {
+        float e = expf(x);
+        return e / (1.0f + e);
+    }
+}
+HEPH_DEF void heph_sigmoid_forward(float *out, const float *inp, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) out[i] = heph__sigmoid(inp[i]);
+}
+/* dx = dy * y (1 - y) */
+HEPH_DEF void heph_sigmoid_backward(float *dinp, const float *dout, const float *out, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) dinp[i] = dout[i] * out[i] * (1.0f - out[i]);
+}
+/* y = tanh(x) */
+HEPH_DEF void heph_tanh_forward(float *out, const float *inp, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) out[i] = tanhf(inp[i]);
+}
+/* dx = dy * (1 - y^2) */
+HEPH_DEF void heph_tanh_backward(float *dinp, const float *dout, const float *out, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* VAE pieces                                                                                 */
+
+HEPH_DEF void heph_reparam_forward(float *z, const float *mu, const float *logvar,
+                                   const float *eps, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) z[i] = mu[i] + expf(0.5f * logvar[i]) * eps[i]; /* z = mu + sigma eps */
+}
+
+HEPH_DEF void heph_reparam_backward(float *dmu, float *dlogvar, const float *dz,
+                                    const float *logvar, const float *eps, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        dmu[i] += dz[i];                                              /* dz/dmu = 1 */
+        dlogvar[i] += dz[i] * eps[i] * 0.5f * expf(0.5f * logvar[i]); /* dz/dlv = eps sigma / 2 */
+    }
+}
+
+HEPH_DEF double heph_bce_logits(float *dlogits, const float *logits, const float *x, size_t n,
+                                float scale) {
+    double sum = 0.0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float a = logits[i];
+        /* -[x log s(a) + (1-x) log(1 - s(a))] = max(a,0) - a x + log(1 + e^-|a|) */
+        sum += (double)((a > 0.0f ? a : 0.0f) - a * x[i] + log1pf(expf(-fabsf(a))));
+        if (dlogits) dlogits[i] = scale * (heph__sigmoid(a) - x[i]); /* d/da = s(a) - x */
+    }
+    return sum;
+}
+
+HEPH_DEF double heph_sqerr_logits(float *dlogits, const float *logits, const float *x,
+                                  size_t n, float scale) {
+    double sum = 0.0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float y = heph__sigmoid(logits[i]), d = y - x[i];
+        sum += (double)(d * d);                                          /* (y - x)^2 */
+        if (dlogits) dlogits[i] = scale * 2.0f * d * y * (1.0f - y);     /* 2 (y-x) y (1-y) */
+    }
+    return sum;
+}
+
+HEPH_DEF double heph_kl_normal(float *dmu, float *dlogvar, const float *mu, const float *logvar,
+                               size_t n, float scale) {
+    double sum = 0.0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float e = expf(logvar[i]);
+        sum += (double)(-0.5f * (1.0f + logvar[i] - mu[i] * mu[i] - e)); /* -1/2 (1 + lv - mu^2 - e^lv) */
+        if (dmu) dmu[i] += scale * mu[i];                                 /* d/dmu = mu */
+        if (dlogvar) dlogvar[i] += scale * 0.5f * (e - 1.0f);             /* d/dlv = (e^lv - 1)/2 */
+    }
+    return sum;
+}
+
+HEPH_DEF void heph_adam_step(float *w, const float *g, float *m, float *v, size_t n, float lr,
+                             float beta1, float beta2, float eps, uint64_t t) {
+    /* bias corrections 1 - b^t, in double so that large t stays exact enough */
+    float c1 = (float)(1.0 - pow((double)beta1, (double)t));
+    float c2 = (float)(1.0 - pow((double)beta2, (double)t));
+    long long i, nn = (long long)n;
+    HEPH__OMP_FOR
+    for (i = 0; i < nn; i++) {
+        m[i] = beta1 * m[i] + (1.0f - beta1) * g[i];          /* first moment  */
+        v[i] = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];   /* second moment */
+        w[i] -= lr * (m[i] / c1) / (sqrtf(v[i] / c2) + eps);  /* bias-corrected step */
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* architecture specs                                                                         */
+
+#define HEPH__MAX_DIM 1000000   /* largest layer width / picture side accepted by the parser */
+
+/* parse an unsigned decimal at s (at least one digit); *end after it; 0 on overflow/missing */
+static int heph__parse_uint(const char *s, const char **end, long *out) {
+    long v = 0;
+    if (*s < '0' || *s > '9') return 0;
+    while (*s >= '0' && *s <= '9') {
+        v = v * 10 + (*s - '0');
+        if (v > HEPH__MAX_DIM) return 0;
+        s++;
+    }
+    *end = s;
+    *out = v;
+    return 1;
+}
+
+HEPH_DEF int heph_spec_parse(const char *spec, int c, int h, int w, heph_layer *layers,
+                             int max_layers, int *n_layers, char *err, size_t errlen) {
+    const char *s = spec;
+    int n = 0, tok = 0;
+    size_t cur;
+    *n_layers = 0;
+    if (!spec) return heph__errf(err, errlen, HEPH_E_SPEC, "spec is NULL");
+    if (c <= 0 || h <= 0 || w <= 0 || c > HEPH__MAX_DIM || h > HEPH__MAX_DIM || w > HEPH__MAX_DIM)
+        return heph__errf(err, errlen, HEPH_E_SPEC, "input shape %dx%dx%d is invalid", c, h, w);
+    if (!heph__mul_ok((size_t)c, (size_t)h, &cur) || !heph__mul_ok(cur, (size_t)w, &cur) ||
+        cur > (size_t)INT_MAX)
+        return heph__errf(err, errlen, HEPH_E_SPEC, "input shape %dx%dx%d is too large", c, h, w);
+    while (*s == ' ') s++;
+    if (*s == '\0') return HEPH_OK; /* empty spec: identity */
+    for (;;) {
+        const char *t = s, *e = s;
+        size_t len;
+        heph_layer L;
+        long num = 0;
+        tok++;
+        while (*e && *e != ',') e++;
+        len = (size_t)(e - t);
+        while (len && t[len - 1] == ' ') len--;
+        memset(&L, 0, sizeof L);
+        L.in_c = c; L.in_h = h; L.in_w = w;
+        L.out_c = c; L.out_h = h; L.out_w = w;
+        if (len == 0)
+            return heph__errf(err, errlen, HEPH_E_SPEC, "token %d is empty (\"%s\")", tok, spec);
+        if (n >= max_layers)
+            return heph__errf(err, errlen, HEPH_E_SPEC, "token %d: more than %d layers", tok,
+                              max_layers);
+        if (len > 5 && strncmp(t, "dense", 5) == 0) {
+            const char *ne;
+            if (!heph__parse_uint(t + 5, &ne, &num) || (size_t)(ne - t) != len || num == 0)
+                return heph__errf(err, errlen, HEPH_E_SPEC,
+                                  "token %d \"%.*s\": dense needs a width 1..%d, e.g. dense400",
+                                  tok, (int)len, t, HEPH__MAX_DIM);
+            L.kind = HEPH_DENSE;
+            L.out_c = (int)num; L.out_h = 1; L.out_w = 1;
+            if (!heph__mul_ok(cur, (size_t)num, &L.n_params) ||
+                !heph__mul_ok(L.n_params, 1, &L.n_params) || L.n_params > ((size_t)1 << 31))
+                return heph__errf(err, errlen, HEPH_E_SPEC,
+                                  "token %d \"%.*s\": %zu x %ld weights is too many", tok,
+                                  (int)len, t, cur, num);
+            L.b_off = L.n_params;     /* relative: weights first, then the bias */
+            L.n_params += (size_t)num;
+        } else if (len == 4 && strncmp(t, "relu", 4) == 0) {
+            L.kind = HEPH_RELU;
+        } else if (len >= 5 && strncmp(t, "lrelu", 5) == 0) {
+            L.kind = HEPH_LRELU;
+            L.slope = 0.01f;
+            if (len > 5) {
+                char buf[32], *pe;
+                double a;
+                if (len - 5 >= sizeof buf)
+                    return heph__errf(err, errlen, HEPH_E_SPEC, "token %d: slope too long", tok);
+                memcpy(buf, t + 5, len - 5);
+                buf[len - 5] = '\0';
+                a = strtod(buf, &pe);
+                if (*pe != '\0' || !(a > 0.0 && a < 1.0))
+                    return heph__errf(err, errlen, HEPH_E_SPEC,
+                                      "token %d \"%.*s\": leaky ReLU slope must be in (0, 1), "
+                                      "e.g. lrelu0.2", tok, (int)len, t);
+                L.slope = (float)a;
+            }
+        } else if (len == 7 && strncmp(t, "sigmoid", 7) == 0) {
+            L.kind = HEPH_SIGMOID;
+        } else if (len == 4 && strncmp(t, "tanh", 4) == 0) {
+            L.kind = HEPH_TANH;
+        } else {
+            return heph__errf(err, errlen, HEPH_E_SPEC,
+                              "token %d \"%.*s\" is not a layer (known: denseN, relu, lrelu[A], "
+                              "sigmoid, tanh)", tok, (int)len, t);
+        }
+        layers[n++] = L;
+        c = L.out_c; h = L.out_h; w = L.out_w;
+        cur = (size_t)c * (size_t)h * (size_t)w;
+        if (*e == '\0') break;
+        s = e + 1;
+        while (*s == ' ') s++;
+    }
+    *n_layers = n;
+    return HEPH_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* networks: a list of layers over a slice of the model's parameter buffer                    */
+
+static size_t heph__layer_out_n(const heph_layer *L) {
+    return (size_t)L->out_c * (size_t)L->out_h * (size_t)L->out_w;
+}
+static size_t heph__layer_in_n(const heph_layer *L) {
+    return (size_t)L->in_c * (size_t)L->in_h * (size_t)L->in_w;
+}
+
+/* parse, give each layer its parameter offsets starting at p_off, allocate buffers */
+static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, int max_batch,
+                          size_t p_off, char *err, size_t errlen) {
+    int l, rc;
+    size_t off = p_off, maxn, ws = 0, acts = 0, total;
+    float *p;
+    memset(net, 0, sizeof *net);
+    rc = heph_spec_parse(spec, c, h, w, net->layers, HEPH_MAX_LAYERS, &net->n_layers, err, errlen);
+    if (rc != HEPH_OK) return rc;
+    net->in_c = c; net->in_h = h; net->in_w = w;
+    net->in_n = c * h * w;
+    net->max_batch = max_batch;
+    net->p_off = p_off;
+    maxn = (size_t)net->in_n;
+    for (l = 0; l < net->n_layers; l++) {
+        heph_layer *L = &net->layers[l];
+        size_t on = heph__layer_out_n(L);
+        if (L->kind == HEPH_DENSE) {
+            size_t wsz = heph_dense_ws_floats(max_batch, (int)heph__layer_in_n(L), L->out_c);
+            L->b_off += off;
+            L->w_off = off;
+            off += L->n_params;
+            if (wsz > ws) ws = wsz;
+        }
+        if (on > maxn) maxn = on;
+        acts += on;
+    }
+    net->n_params = off - p_off;
+    net->out_n = net->n_layers ? (int)heph__layer_out_n(&net->layers[net->n_layers - 1]) : net->in_n;
+    /* one block: activations, two gradient buffers, GEMM scratch, pointer table */
+    total = acts * (size_t)max_batch + 2 * maxn * (size_t)max_batch + ws;
+    net->mem = (float *)heph__calloc(total + 1, sizeof(float));
+    net->act = (float **)heph__calloc((size_t)net->n_layers + 1, sizeof(float *));
+    if (!net->mem || !net->act) {
+        HEPH_FREE(net->mem); HEPH_FREE(net->act);
+        net->mem = NULL; net->act = NULL;
+        return heph__errf(err, errlen, HEPH_E_NOMEM, "out of memory for a network of %zu floats",
+                          total);
+    }
+    p = net->mem;
+    for (l = 0; l < net->n_layers; l++) {
+        net->act[l] = p;
+        p += heph__layer_out_n(&net->layers[l]) * (size_t)max_batch;
+    }
+    net->grad_a = p; p += maxn * (size_t)max_batch;
+    net->grad_b = p; p += maxn * (size_t)max_batch;
+    net->ws = p;
+    return HEPH_OK;
+}
+
+static void heph__net_free(heph_net *net) {
+    HEPH_FREE(net->mem);
+    HEPH_FREE(net->act);
+    net->mem = NULL;
+    net->act = NULL;
+}
+
+/* forward B inputs (B, in_n); returns the output (B, out_n), a view into the net */
+static const float *heph__net_forward(heph_net *net, const float *params, const float *x, int B) {
+    int l;
+    const float *in = x;
+    net->input = x;
+    for (l = 0; l < net->n_layers; l++) {
+        heph_layer *L = &net->layers[l];
+        float *out = net->act[l];
+        size_t n = heph__layer_out_n(L) * (size_t)B;
+        switch (L->kind) {
+        case HEPH_DENSE:
+            heph_dense_forward(out, in, params + L->w_off, params + L->b_off, B,
+                               (int)heph__layer_in_n(L), L->out_c, net->ws);
+            break;
+        case HEPH_RELU: heph_relu_forward(out, in, n); break;
+        case HEPH_LRELU: heph_lrelu_forward(out, in, n, L->slope); break;
+        case HEPH_SIGMOID: heph_sigmoid_forward(out, in, n); break;
+        case HEPH_TANH: heph_tanh_forward(out, in, n); break;
+        default: HEPH_ASSERT(0);
+        }
+        in = out;
+    }
+    return in;
+}
+
+/* backward from dout (B, out_n); accumulates parameter gradients into grads; writes the
+   gradient wrt the input into dinp (B, in_n) when dinp != NULL */
+static void heph__net_backward(heph_net *net, const float *params, float *grads,
+                               const float *dout, int B, float *dinp) {
+    int l;
+    const float *g = dout;
+    for (l = net->n_layers - 1; l >= 0; l--) {
+        heph_layer *L = &net->layers[l];
+        const float *in = l > 0 ? net->act[l - 1] : net->input;
+        const float *out = net->act[l];
+        float *dst = (l == 0) ? dinp : (g == net->grad_a ? net->grad_b : net->grad_a);
+        size_t n = heph__layer_out_n(L) * (size_t)B;
+        if (!dst && l == 0 && L->kind != HEPH_DENSE) break; /* nothing left to compute */
+        switch (L->kind) {
+        case HEPH_DENSE:
+            heph_dense_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
+                                params + L->w_off, B, (int)heph__layer_in_n(L), L->out_c,
+                                net->ws);
+            break;
+        case HEPH_RELU: heph_relu_backward(dst, g, out, n); break;
+        case HEPH_LRELU: heph_lrelu_backward(dst, g, out, n, L->slope); break;
+        case HEPH_SIGMOID: heph_sigmoid_backward(dst, g, out, n); break;
+        case HEPH_TANH: heph_tanh_backward(dst, g, out, n); break;
+        default: HEPH_ASSERT(0);
+        }
+        g = dst;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* VAE: configuration and construction                                                        */
+
+HEPH_DEF void heph_vae_config_default(heph_vae_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->in_c = 1; cfg->in_h = 28; cfg->in_w = 28;
+    cfg->z_dim = 20;
+    cfg->max_batch = 128;
+    cfg->obj.kind = HEPH_OBJ_BETA;
+    cfg->obj.recon = HEPH_RECON_BERNOULLI;
+    cfg->obj.beta = 1.0f;
+    cfg->obj.gamma = cfg->obj.gamma_end = 1.0f;
+    cfg->lr = 1e-3f; cfg->beta1 = 0.9f; cfg->beta2 = 0.999f; cfg->eps = 1e-8f;
+}
+
+HEPH_DEF int heph_vae_config_preset(heph_vae_config *cfg, const char *name) {
+    heph_vae_config_default(cfg);
+    if (strcmp(name, "mlp-mnist") == 0) {            /* 784-400-20 (Kingma & Welling; pytorch/examples) */
+        strcpy(cfg->enc_spec, "dense400,relu");
+        strcpy(cfg->dec_spec, "dense400,relu,dense784");
+        return HEPH_OK;
+    }
+    if (strcmp(name, "mlp-dsprites") == 0) {         /* 4096-1024-256-64-10 (the seed's beta-VAE) */
+        cfg->in_h = cfg->in_w = 64;
+        cfg->z_dim = 10;
+        strcpy(cfg->enc_spec, "dense1024,relu,dense256,relu,dense64,relu");
+        strcpy(cfg->dec_spec, "dense64,relu,dense256,relu,dense1024,relu,dense4096");
+        return HEPH_OK;
+    }
+    return HEPH_E_ARG;
+}
+
+/* set every parameter like torch.nn.Linear: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
+static void heph__net_init_params(heph_net *net, float *params, heph_rng *rng) {
+    int l;
+    for (l = 0; l < net->n_layers; l++) {
+        heph_layer *L = &net->layers[l];
+        size_t i;
+        float bound;
+        if (L->kind != HEPH_DENSE) continue;
+        bound = 1.0f / sqrtf((float)heph__layer_in_n(L));
+        for (i = 0; i < L->n_params; i++)
+            params[L->w_off + i] = (2.0f * heph_rng_uniform(rng) - 1.0f) * bound;
+    }
+}
+
+/* build nets and buffers for cfg; parameters zero */
+static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
+    char spec[HEPH_SPEC_MAX + 32];
+    int rc, D;
+    size_t n_in, B, total;
+    float *p;
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    m->cfg.enc_spec[HEPH_SPEC_MAX - 1] = '\0';
+    m->cfg.dec_spec[HEPH_SPEC_MAX - 1] = '\0';
+    D = cfg->z_dim;
+    if (D <= 0 || D > 4096)
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "z_dim %d is out of range 1..4096", D);
+    if (cfg->max_batch <= 0 || cfg->max_batch > 65536)
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "max_batch %d is out of range 1..65536",
+                          cfg->max_batch);
+    if (!(cfg->lr > 0.0f) || !(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) ||
+        !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f) || !(cfg->eps > 0.0f))
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "Adam settings out of range");
+    if (cfg->obj.kind != HEPH_OBJ_BETA && cfg->obj.kind != HEPH_OBJ_CAPACITY)
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "unknown objective %d", cfg->obj.kind);
+    if (cfg->obj.recon != HEPH_RECON_BERNOULLI && cfg->obj.recon != HEPH_RECON_GAUSSIAN)
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "unknown reconstruction loss %d",
+                          cfg->obj.recon);
+    /* encoder: body + head (2 D) */
+    snprintf(spec, sizeof spec, "%s%sdense%d", m->cfg.enc_spec, m->cfg.enc_spec[0] ? "," : "",
+             2 * D);
+    rc = heph__net_init(&m->enc, spec, cfg->in_c, cfg->in_h, cfg->in_w, cfg->max_batch, 0,
+                        m->err, HEPH_ERRLEN);
+    if (rc != HEPH_OK) return rc;
+    rc = heph__net_init(&m->dec, m->cfg.dec_spec, D, 1, 1, cfg->max_batch, m->enc.n_params,
+                        m->err, HEPH_ERRLEN);
+    if (rc != HEPH_OK) { heph__net_free(&m->enc); return rc; }
+    n_in = (size_t)m->enc.in_n;
+    if ((size_t)m->dec.out_n != n_in) {
+        heph__net_free(&m->enc); heph__net_free(&m->dec);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_SPEC,
+                          "decoder spec \"%s\" outputs %d values, the picture has %zu (%dx%dx%d)",
+                          m->cfg.dec_spec, m->dec.out_n, n_in, cfg->in_c, cfg->in_h, cfg->in_w);
+    }
+    m->n_params = m->enc.n_params + m->dec.n_params;
+    /* parameters, gradients, Adam m and v: one block */
+    m->params = (float *)heph__calloc(4 * m->n_params, sizeof(float));
+    B = (size_t)cfg->max_batch;
+    total = B * (size_t)D * 2 /* h */ + B * (size_t)D * 3 /* eps, z, dz */ + B * (size_t)D * 2 /* dh */
+            + B * n_in;
+    m->mem = (float *)heph__calloc(total, sizeof(float));
+    if (!m->params || !m->mem) {
+        HEPH_FREE(m->params); HEPH_FREE(m->mem);
+        heph__net_free(&m->enc); heph__net_free(&m->dec);
+        memset(m, 0, sizeof *m);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NOMEM, "out of memory for %zu parameters",
+                          m->n_params);
+    }
+    m->grads = m->params + m->n_params;
+    m->adam_m = m->grads + m->n_params;
+    m->adam_v = m->adam_m + m->n_params;
+    p = m->mem;
+    m->h = p; p += B * (size_t)D * 2;
+    m->eps = p; p += B * (size_t)D;
+    m->z = p; p += B * (size_t)D;
+    m->dz = p; p += B * (size_t)D;
+    m->dh = p; p += B * (size_t)D * 2;
+    m->dlogits = p;
+    return HEPH_OK;
+}
+
+HEPH_DEF int heph_vae_init(heph_vae *m, const heph_vae_config *cfg, uint64_t seed) {
+    int rc = heph__vae_build(m, cfg);
+    if (rc != HEPH_OK) return rc;
+    heph_rng_seed(&m->rng, seed);
+    heph__net_init_params(&m->enc, m->params, &m->rng);
+    heph__net_init_params(&m->dec, m->params, &m->rng);
+    return HEPH_OK;
+}
+
+HEPH_DEF void heph_vae_free(heph_vae *m) {
+    heph__net_free(&m->enc);
+    heph__net_free(&m->dec);
+    HEPH_FREE(m->params);
+    HEPH_FREE(m->mem);
+    m->params = m->grads = m->adam_m = m->adam_v = NULL;
+    m->mem = NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* VAE: loss, gradient and training step                                                      */
+
+/* capacity schedule at step t: C = c_max min(1, t/T); gamma from gamma to gamma_end likewise */
+static void heph__capacity_at(const heph_objective *o, uint64_t t, double *c, double *gamma) {
+    double f = o->ramp_steps ? (double)t / (double)o->ramp_steps : 1.0;
+    if (f > 1.0) f = 1.0;
+    *c = (double)o->c_max * f;
+    *gamma = (double)o->gamma + ((double)o->gamma_end - (double)o->gamma) * f;
+}
+
+static int heph__finite(double x) { return x == x && x - x == 0.0; }
+
+HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float *eps,
+                                heph_losses *out) {
+    const heph_objective *o = &m->cfg.obj;
+    int D = m->cfg.z_dim, b, j;
+    size_t n_in = (size_t)m->enc.in_n, i;
+    const float *h, *logits;
+    double recon, kl_sum = 0.0, kl_w, loss, c = 0.0, gamma = 0.0;
+    float inv_b;
+    heph_losses L;
+    if (B <= 0 || B > m->cfg.max_batch)
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "batch %d is out of range 1..%d", B,
+                          m->cfg.max_batch);
+    inv_b = 1.0f / (float)B;
+    memset(m->grads, 0, m->n_params * sizeof(float));
+    /* encoder: h = [mu | logvar] per row, logvar clamped to [LOGVAR_MIN, LOGVAR_MAX] */
+    h = heph__net_forward(&m->enc, m->params, x, B);
+    for (b = 0; b < B; b++)
+        for (j = 0; j < 2 * D; j++) {
+            float v = h[(size_t)b * 2 * (size_t)D + (size_t)j];
+            if (j >= D) v = v < HEPH_LOGVAR_MIN ? HEPH_LOGVAR_MIN : (v > HEPH_LOGVAR_MAX ? HEPH_LOGVAR_MAX : v);
+            m->h[(size_t)b * 2 * (size_t)D + (size_t)j] = v;
+        }
+    /* noise, drawn serially so that threads cannot change it */
+    for (i = 0; i < (size_t)B * (size_t)D; i++) m->eps[i] = eps ? eps[i] : heph_rng_normal(&m->rng);
+    /* z = mu + sigma eps */
+    for (b = 0; b < B; b++) {
+        const float *row = m->h + (size_t)b * 2 * (size_t)D;
+        heph_reparam_forward(m->z + (size_t)b * (size_t)D, row, row + D,
+                             m->eps + (size_t)b * (size_t)D, (size_t)D);
+    }
+    /* decoder and reconstruction loss, summed over pixels, averaged over the batch */
+    logits = heph__net_forward(&m->dec, m->params, m->z, B);
+    if (o->recon == HEPH_RECON_BERNOULLI)
+        recon = heph_bce_logits(m->dlogits, logits, x, (size_t)B * n_in, inv_b);
+    else
+        recon = heph_sqerr_logits(m->dlogits, logits, x, (size_t)B * n_in, inv_b);
+    recon /= (double)B;
+    /* KL per image; its weight depends on the objective */
+    for (b = 0; b < B; b++) {
+        const float *row = m->h + (size_t)b * 2 * (size_t)D;
+        kl_sum += heph_kl_normal(NULL, NULL, row, row + D, (size_t)D, 0.0f);
+    }
+    kl_sum /= (double)B;
+    if (o->kind == HEPH_OBJ_CAPACITY) {
+        heph__capacity_at(o, m->step, &c, &gamma);
+        loss = recon + gamma * fabs(kl_sum - c);                 /* recon + gamma |KL - C| */
+        kl_w = gamma * (kl_sum > c ? 1.0 : (kl_sum < c ? -1.0 : 0.0));
+    } else {
+        loss = recon + (double)o->beta * kl_sum;                  /* recon + beta KL */
+        kl_w = (double)o->beta;
+    }
+    memset(m->dh, 0, (size_t)B * 2 * (size_t)D * sizeof(float));
+    for (b = 0; b < B; b++) {
+        const float *row = m->h + (size_t)b * 2 * (size_t)D;
+        float *drow = m->dh + (size_t)b * 2 * (size_t)D;
+        heph_kl_normal(drow, drow + D, row, row + D, (size_t)D, (float)kl_w * inv_b);
+    }
+    /* backward: decoder to z, reparameterisation to (mu, logvar), encoder to its input */
+    heph__net_backward(&m->dec, m->params, m->grads, m->dlogits, B, m->dz);
+    for (b = 0; b < B; b++) {
+        const float *row = m->h + (size_t)b * 2 * (size_t)D;
+        float *drow = m->dh + (size_t)b * 2 * (size_t)D;
+        heph_reparam_backward(drow, drow + D, m->dz + (size_t)b * (size_t)D, row + D,
+                              m->eps + (size_t)b * (size_t)D, (size_t)D);
+    }
+    /* the clamp passes no gradient where it was active */
+    for (b = 0; b < B; b++)
+        for (j = D; j < 2 * D; j++) {
+            float v = h[(size_t)b * 2 * (size_t)D + (size_t)j];
+            if (v < HEPH_LOGVAR_MIN || v > HEPH_LOGVAR_MAX) m->dh[(size_t)b * 2 * (size_t)D + (size_t)j] = 0.0f;
+        }
+    heph__net_backward(&m->enc, m->params, m->grads, m->dh, B, NULL);
+    L.loss = loss; L.recon = recon; L.kl = kl_sum; L.elbo = -(recon + kl_sum);
+    L.c = c; L.gamma = gamma;
+    if (out) *out = L;
+    if (!heph__finite(recon))
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "step %llu: reconstruction loss is %g",
+                          (unsigned long long)m->step, recon);
+    if (!heph__finite(kl_sum))
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "step %llu: KL term is %g",
+                          (unsigned long long)m->step, kl_sum);
+    {
+        double gs = 0.0;
+        for (i = 0; i < m->n_params; i++) gs += (double)(m->grads[i] - m->grads[i]); /* NaN if any is not finite */
+        if (gs != 0.0) {
+            for (i = 0; i < m->n_params; i++)
+                if (!heph__finite((double)m->grads[i])) break;
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN,
+                              "step %llu: gradient of parameter %zu (%s) is not finite",
+                              (unsigned long long)m->step, i,
+                              i < m->enc.n_params ? "encoder" : "decoder");
+        }
+    }
+    return HEPH_OK;
+}
+
+HEPH_DEF int heph_vae_train_step(heph_vae *m, const float *x, int B, heph_losses *out) {
+    int rc = heph_vae_loss_grad(m, x, B, NULL, out);
+    if (rc != HEPH_OK) return rc;
+    m->step++;
+    heph_adam_step(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, m->cfg.lr,
+                   m->cfg.beta1, m->cfg.beta2, m->cfg.eps, m->step);
+    return HEPH_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* VAE: encode, decode, sample, evaluate                                                      */
+
+HEPH_DEF void heph_vae_encode(heph_vae *m, const float *x, size_t n, float *mu, float *logvar) {
+    size_t s, D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n;
+    for (s = 0; s < n; s += (size_t)m->cfg.max_batch) {
+        int B = (int)(n - s < (size_t)m->cfg.max_batch ? n - s : (size_t)m->cfg.max_batch), b;
+        const float *h = heph__net_forward(&m->enc, m->params, x + s * n_in, B);
+        for (b = 0; b < B; b++) {
+            size_t j;
+            memcpy(mu + (s + (size_t)b) * D, h + (size_t)b * 2 * D, D * sizeof(float));
+            if (logvar)
+                for (j = 0; j < D; j++) {
+                    float v = h[(size_t)b * 2 * D + D + j];
+                    logvar[(s + (size_t)b) * D + j] =
+                        v < HEPH_LOGVAR_MIN ? HEPH_LOGVAR_MIN : (v > HEPH_LOGVAR_MAX ? HEPH_LOGVAR_MAX : v);
+                }
+        }
+    }
+}
+
+HEPH_DEF void heph_vae_decode(heph_vae *m, const float *z, size_t n, float *out) {
+    size_t s, D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n;
+    for (s = 0; s < n; s += (size_t)m->cfg.max_batch) {
+        int B = (int)(n - s < (size_t)m->cfg.max_batch ? n - s : (size_t)m->cfg.max_batch);
+        const float *lg = heph__net_forward(&m->dec, m->params, z + s * D, B);
+        heph_sigmoid_forward(out + s * n_in, lg, (size_t)B * n_in);
+    }
+}
+
+HEPH_DEF void heph_vae_sample(heph_vae *m, heph_rng *rng, size_t n, float *out) {
+    size_t s, i, D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n;
+    for (s = 0; s < n; s += (size_t)m->cfg.max_batch) {
+        size_t B = n - s < (size_t)m->cfg.max_batch ? n - s : (size_t)m->cfg.max_batch;
+        for (i = 0; i < B * D; i++) m->z[i] = heph_rng_normal(rng); /* z ~ N(0, I) */
+        heph_vae_decode(m, m->z, B, out + s * n_in);
+    }
+}
+
+HEPH_DEF int heph_vae_evaluate(heph_vae *m, const float *x, size_t n, uint64_t seed,
+                               heph_losses *out) {
+    size_t s, i, D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n;
+    double recon = 0.0, kl = 0.0;
+    heph_rng rng;
+    heph_losses L;
+    if (n == 0) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "evaluate: no pictures");
+    heph_rng_seed(&rng, seed);
+    for (s = 0; s < n; s += (size_t)m->cfg.max_batch) {
+        int B = (int)(n - s < (size_t)m->cfg.max_batch ? n - s : (size_t)m->cfg.max_batch), b;
+        const float *xb = x + s * n_in, *lg;
+        heph_vae_encode(m, xb, (size_t)B, m->h, m->dh); /* mu in h, logvar in dh: (B, D) each */
+        for (i = 0; i < (size_t)B * D; i++) m->eps[i] = heph_rng_normal(&rng);
+        heph_reparam_forward(m->z, m->h, m->dh, m->eps, (size_t)B * D);
+        for (b = 0; b < B; b++)
+            kl += heph_kl_normal(NULL, NULL, m->h + (size_t)b * D, m->dh + (size_t)b * D, D, 0.0f);
+        lg = heph__net_forward(&m->dec, m->params, m->z, B);
+        recon += m->cfg.obj.recon == HEPH_RECON_BERNOULLI
+                     ? heph_bce_logits(NULL, lg, xb, (size_t)B * n_in, 0.0f)
+                     : heph_sqerr_logits(NULL, lg, xb, (size_t)B * n_in, 0.0f);
+    }
+    memset(&L, 0, sizeof L);
+    L.recon = recon / (double)n;
+    L.kl = kl / (double)n;
+    L.elbo = -(L.recon + L.kl);
+    L.loss = L.recon + L.kl;
+    if (out) *out = L;
+    if (!heph__finite(L.loss))
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "evaluate: loss is %g", L.loss);
+    return HEPH_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* little-endian byte helpers: every multi-byte field in every file goes through these        */
+
+#ifndef HEPH_FSEEK
+#define HEPH_FSEEK(fp, off, whence) fseek((fp), (long)(off), (whence))
+#define HEPH_FTELL(fp) ((uint64_t)ftell(fp))
+#define HEPH__SEEK_MAX ((uint64_t)LONG_MAX)
+#else
+#define HEPH__SEEK_MAX UINT64_MAX
+#endif
+
+static void heph__put_le32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
+}
+static void heph__put_le64(unsigned char *p, uint64_t v) {
+    heph__put_le32(p, (uint32_t)v);
+    heph__put_le32(p + 4, (uint32_t)(v >> 32));
+}
+static uint32_t heph__get_le32(const unsigned char *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static uint64_t heph__get_le64(const unsigned char *p) {
+    return (uint64_t)heph__get_le32(p) | ((uint64_t)heph__get_le32(p + 4) << 32);
+}
+static uint32_t heph__f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float heph__u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static uint64_t heph__d2u(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+static double heph__u2d(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+
+/* FNV-1a 64-bit hash, the checkpoint checksum */
+static uint64_t heph__fnv1a(uint64_t h, const unsigned char *p, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ULL; }
+    return h;
+}
+#define HEPH__FNV_INIT 0xcbf29ce484222325ULL
+
+static int heph__seek(FILE *fp, uint64_t off) {
+    if (off > HEPH__SEEK_MAX) return -1;
+    return HEPH_FSEEK(fp, off, SEEK_SET);
+}
+
+/* size of an open file, or UINT64_MAX when it cannot be told */
+static uint64_t heph__file_size(FILE *fp) {
+    uint64_t sz;
+    if (HEPH_FSEEK(fp, 0, SEEK_END) != 0) return UINT64_MAX;
+    sz = HEPH_FTELL(fp);
+    if (HEPH_FSEEK(fp, 0, SEEK_SET) != 0) return UINT64_MAX;
+    return sz;
+}
+
+static void heph__copy_path(char *dst, size_t cap, const char *src) {
+    size_t n = strlen(src);
+    if (n >= cap) { /* keep the end of long paths: it names the file */
+        src += n - (cap - 4);
+        memcpy(dst, "...", 3);
+        memcpy(dst + 3, src, cap - 4);
+        dst[cap - 1] = '\0';
+    } else {
+        memcpy(dst, src, n + 1);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* dataset files (.hpd)
+   offset  size  field
+   0       8     magic "HEPHHPD\0"
+   8       4     version (1)
+   12      4     header_bytes: offset of the pixel block, a multiple of 64
+   16      8     count
+   24      12    channels, height, width
+   36      4     pixel type (1 u8, 2 f32, 3 1-bit packed MSB first, each picture padded to a byte)
+   40      4     layout (0 = planar CHW)
+   44      4     value_max (f32): the stored value that means 1.0
+   48      4     number of factors K (<= 32)
+   52      4     flags: 1 labels present, 2 full factor grid in mixed-radix order, 4 generated
+   56      8     generator seed
+   64      8     labels_offset = header_bytes + count * picture bytes
+   72      32    source name, NUL-padded ASCII
+   104     32 K  factor table: name[24], n_values u32, values_offset u32 (0 = none; else offset
+                 of n_values f64 real values inside the header)
+   ...           factor values, zero padding to header_bytes
+   header_bytes  pixel block; then at labels_offset count*K i32 factor indices; end of file. */
+
+static const unsigned char heph__hpd_magic[8] = {'H', 'E', 'P', 'H', 'H', 'P', 'D', 0};
+#define HEPH__HPD_FIXED 104u
+#define HEPH__HPD_MAX_HEADER (1u << 24)
+#define HEPH__MAX_SIDE 65536u
+#define HEPH__MAX_CHANNELS 4096u
+
+HEPH_DEF size_t heph_hpd_picture_size(const heph_hpd_info *info) {
+    return (size_t)info->c * (size_t)info->h * (size_t)info->w;
+}
+
+/* bytes of one stored picture; 0 on overflow or bad type */
+static uint64_t heph__hpd_image_bytes(const heph_hpd_info *in) {
+    uint64_t n;
+    if (!heph__mul64_ok((uint64_t)in->c * (uint64_t)in->h, (uint64_t)in->w, &n)) return 0;
+    switch (in->dtype) {
+    case HEPH_PX_U8: return n;
+    case HEPH_PX_F32: return heph__mul64_ok(n, 4, &n) ? n : 0;
+    case HEPH_PX_BIT: return (n + 7) / 8;
+    default: return 0;
+    }
+}
+
+/* checks shared by reader and writer; writes the message into err */
+static int heph__hpd_check_info(const heph_hpd_info *in, const char *path, char *err) {
+    uint32_t k;
+    if (in->c == 0 || in->h == 0 || in->w == 0 || in->c > HEPH__MAX_CHANNELS ||
+        in->h > HEPH__MAX_SIDE || in->w > HEPH__MAX_SIDE)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_SIZE,
+                          "%s: picture shape %ux%ux%u is out of range (channels 1..%u, sides 1..%u)",
+                          path, in->c, in->h, in->w, HEPH__MAX_CHANNELS, HEPH__MAX_SIDE);
+    if (in->dtype != HEPH_PX_U8 && in->dtype != HEPH_PX_F32 && in->dtype != HEPH_PX_BIT)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: pixel type %u is not 1, 2 or 3",
+                          path, in->dtype);
+    if (!(in->value_max > 0.0f) || !heph__finite((double)in->value_max))
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: value_max %g must be > 0", path,
+                          (double)in->value_max);
+    if (in->count == 0)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: the dataset holds no pictures",
+                          path);
+    if (in->n_factors > HEPH_MAX_FACTORS)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: %u factors (at most %d)", path,
+                          in->n_factors, HEPH_MAX_FACTORS);
+    for (k = 0; k < in->n_factors; k++) {
+        if (in->factors[k].n_values == 0 || in->factors[k].n_values > HEPH_MAX_FACTOR_VALUES)
+            return heph__errf(err, HEPH_ERRLEN, HEPH_E_SIZE,
+                              "%s: factor %u has %u values (1..%d)", path, k,
+                              in->factors[k].n_values, HEPH_MAX_FACTOR_VALUES);
+        if (memchr(in->factors[k].name, 0, sizeof in->factors[k].name) == NULL)
+            return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                              "%s: factor %u name is not NUL-terminated", path, k);
+    }
+    return HEPH_OK;
+}
+
+HEPH_DEF void heph_hpd_close(heph_hpd *d) {
+    if (d->fp) fclose(d->fp);
+    HEPH_FREE(d->labels);
+    HEPH_FREE(d->values);
+    HEPH_FREE(d->raw);
+    d->fp = NULL; d->labels = NULL; d->values = NULL; d->raw = NULL;
+}
+
+HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path) {
+    unsigned char fixed[HEPH__HPD_FIXED], *hdr = NULL, *lab = NULL;
+    heph_hpd_info *in = &d->info;
+    uint64_t hb, pix, lab_bytes, end, nvals = 0;
+    uint32_t k;
+    size_t i, nl;
+    int rc;
+    memset(d, 0, sizeof *d);
+    heph__copy_path(d->path, sizeof d->path, path);
+    path = d->path;
+    d->fp = fopen(path, "rb");
+    if (!d->fp) return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot open for reading", path);
+    d->file_size = heph__file_size(d->fp);
+    if (d->file_size == UINT64_MAX) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot tell the file size", path);
+        goto fail;
+    }
+    if (fread(fixed, 1, sizeof fixed, d->fp) != sizeof fixed) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                        "%s: truncated header (%llu bytes, need at least %u)", path,
+                        (unsigned long long)d->file_size, HEPH__HPD_FIXED);
+        goto fail;
+    }
+    if (memcmp(fixed, heph__hpd_magic, 8) != 0) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                        "%s: not a .hpd dataset (wrong magic; expected \"HEPHHPD\")", path);
+        goto fail;
+    }
+    if (heph__get_le32(fixed + 8) != 1) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_VERSION,
+                        "%s: .hpd version %u (this library reads version 1)", path,
+                        heph__get_le32(fixed + 8));
+        goto fail;
+    }
+    hb = heph__get_le32(fixed + 12);
+    in->count = heph__get_le64(fixed + 16);
+    in->c = heph__get_le32(fixed + 24);
+    in->h = heph__get_le32(fixed + 28);
+    in->w = heph__get_le32(fixed + 32);
+    in->dtype = heph__get_le32(fixed + 36);
+    in->value_max = heph__u2f(heph__get_le32(fixed + 44));
+    in->n_factors = heph__get_le32(fixed + 48);
+    in->flags = heph__get_le32(fixed + 52);
+    in->seed = heph__get_le64(fixed + 56);
+    d->labels_offset = heph__get_le64(fixed + 64);
+    memcpy(in->source, fixed + 72, 32);
+    in->source[32] = '\0';
+    if (heph__get_le32(fixed + 40) != 0) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: layout %u (only 0 = CHW is defined)",
+                        path, heph__get_le32(fixed + 40));
+        goto fail;
+    }
+    if (in->n_factors > HEPH_MAX_FACTORS) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: %u factors (at most %d)", path,
+                        in->n_factors, HEPH_MAX_FACTORS);
+        goto fail;
+    }
+    if (hb % 64 != 0 || hb < HEPH__HPD_FIXED + 32u * in->n_factors || hb > HEPH__HPD_MAX_HEADER ||
+        hb > d->file_size) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                        "%s: header_bytes %llu is invalid (multiple of 64, >= %u, <= file size %llu)",
+                        path, (unsigned long long)hb, HEPH__HPD_FIXED + 32u * in->n_factors,
+                        (unsigned long long)d->file_size);
+        goto fail;
+    }
+    d->header_bytes = hb;
+    hdr = (unsigned char *)HEPH_MALLOC((size_t)hb);
+    if (!hdr) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); goto fail; }
+    if (heph__seek(d->fp, 0) != 0 || fread(hdr, 1, (size_t)hb, d->fp) != (size_t)hb) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: truncated header", path);
+        goto fail;
+    }
+    /* factor table */
+    for (k = 0; k < in->n_factors; k++) {
+        const unsigned char *f = hdr + HEPH__HPD_FIXED + 32u * k;
+        memcpy(in->factors[k].name, f, 24);
+        in->factors[k].n_values = heph__get_le32(f + 24);
+        in->factors[k].values = NULL;
+    }
+    rc = heph__hpd_check_info(in, path, d->err);
+    if (rc != HEPH_OK) goto fail;
+    if (((in->flags & HEPH_HPD_LABELS) != 0) != (in->n_factors > 0)) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                        "%s: labels flag (%u) disagrees with %u factors", path,
+                        in->flags & HEPH_HPD_LABELS, in->n_factors);
+        goto fail;
+    }
+    for (k = 0; k < in->n_factors; k++) nvals += in->factors[k].n_values;
+    if (nvals) {
+        d->values = (double *)heph__calloc((size_t)nvals, sizeof(double));
+        if (!d->values) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); goto fail; }
+    }
+    nvals = 0;
+    for (k = 0; k < in->n_factors; k++) {
+        uint32_t off = heph__get_le32(hdr + HEPH__HPD_FIXED + 32u * k + 28), nv = in->factors[k].n_values;
+        if (off != 0) {
+            if (off < HEPH__HPD_FIXED + 32u * in->n_factors || (uint64_t)off + 8ull * nv > hb) {
+                rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                                "%s: factor %u (%s) values_offset %u lies outside the header", path,
+                                k, in->factors[k].name, off);
+                goto fail;
+            }
+            for (i = 0; i < nv; i++) d->values[nvals + i] = heph__u2d(heph__get_le64(hdr + off + 8 * i));
+            in->factors[k].values = d->values + nvals;
+        }
+        nvals += nv;
+    }
+    /* sizes: pixel block and label block must fill the file exactly */
+    d->image_bytes = heph__hpd_image_bytes(in);
+    if (d->image_bytes == 0 || !heph__mul64_ok(in->count, d->image_bytes, &pix) ||
+        pix > UINT64_MAX - hb || !heph__mul64_ok(in->count, 4ull * in->n_factors, &lab_bytes) ||
+        d->labels_offset != hb + pix || lab_bytes > UINT64_MAX - d->labels_offset) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_SIZE,
+                        "%s: %llu pictures of %ux%ux%u (type %u) do not fit the layout "
+                        "(labels_offset %llu)", path, (unsigned long long)in->count, in->c, in->h,
+                        in->w, in->dtype, (unsigned long long)d->labels_offset);
+        goto fail;
+    }
+    end = d->labels_offset + lab_bytes;
+    if (end != d->file_size) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                        "%s: file is %llu bytes, the header says %llu (%s)", path,
+                        (unsigned long long)d->file_size, (unsigned long long)end,
+                        d->file_size < end ? "truncated" : "trailing bytes");
+        goto fail;
+    }
+    if (lab_bytes > (uint64_t)((size_t)-1) / 2 || (lab_bytes && d->labels_offset > HEPH__SEEK_MAX)) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: label block too large to load", path);
+        goto fail;
+    }
+    /* labels: read and range-check every index */
+    nl = (size_t)(lab_bytes / 4);
+    if (nl) {
+        d->labels = (int32_t *)heph__calloc(nl, sizeof(int32_t));
+        lab = (unsigned char *)HEPH_MALLOC((size_t)lab_bytes);
+        if (!d->labels || !lab) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory for labels", path); goto fail; }
+        if (heph__seek(d->fp, d->labels_offset) != 0 || fread(lab, 1, (size_t)lab_bytes, d->fp) != (size_t)lab_bytes) {
+            rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot read the labels", path);
+            goto fail;
+        }
+        for (i = 0; i < nl; i++) {
+            int32_t v = (int32_t)heph__get_le32(lab + 4 * i);
+            uint32_t kk = (uint32_t)(i % in->n_factors);
+            if (v < 0 || (uint32_t)v >= in->factors[kk].n_values) {
+                rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                                "%s: picture %zu factor %u (%s) index %d is outside 0..%u", path,
+                                i / in->n_factors, kk, in->factors[kk].name, v,
+                                in->factors[kk].n_values - 1);
+                goto fail;
+            }
+            d->labels[i] = v;
+        }
+        HEPH_FREE(lab);
+        lab = NULL;
+    }
+    d->raw = (unsigned char *)HEPH_MALLOC((size_t)d->image_bytes);
+    if (!d->raw) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); goto fail; }
+    HEPH_FREE(hdr);
+    return HEPH_OK;
+fail:
+    HEPH_FREE(hdr);
+    HEPH_FREE(lab);
+    heph_hpd_close(d);
+    return rc;
+}
+
+/* decode one stored picture into floats in [0,1] */
+static void heph__hpd_decode(const heph_hpd *d, const unsigned char *raw, float *out) {
+    size_t n = heph_hpd_picture_size(&d->info), i;
+    float inv = 1.0f / d->info.value_max;
+    switch (d->info.dtype) {
+    case HEPH_PX_U8:
+        for (i = 0; i < n; i++) out[i] = (float)raw[i] * inv;
+        break;
+    case HEPH_PX_F32:
+        for (i = 0; i < n; i++) out[i] = heph__u2f(heph__get_le32(raw + 4 * i)) * inv;
+        break;
+    default: /* 1-bit, MSB first */
+        for (i = 0; i < n; i++) out[i] = (float)((raw[i >> 3] >> (7 - (i & 7))) & 1u) * inv;
+        break;
+    }
+}
+
+HEPH_DEF int heph_hpd_read(heph_hpd *d, const size_t *idx, size_t n, float *out) {
+    size_t i, np = heph_hpd_picture_size(&d->info);
+    for (i = 0; i < n; i++) {
+        if (idx[i] >= d->info.count)
+            return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: picture %zu does not exist (%llu pictures)",
+                              d->path, idx[i], (unsigned long long)d->info.count);
+        if (heph__seek(d->fp, d->header_bytes + (uint64_t)idx[i] * d->image_bytes) != 0 ||
+            fread(d->raw, 1, (size_t)d->image_bytes, d->fp) != (size_t)d->image_bytes)
+            return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot read picture %zu", d->path, idx[i]);
+        heph__hpd_decode(d, d->raw, out + i * np);
+    }
+    return HEPH_OK;
+}
+
+HEPH_DEF int heph_hpd_read_range(heph_hpd *d, size_t start, size_t n, float *out) {
+    size_t i, np = heph_hpd_picture_size(&d->info);
+    if (start > d->info.count || n > d->info.count - start)
+        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: pictures %zu..%zu do not exist (%llu pictures)",
+                          d->path, start, start + n, (unsigned long long)d->info.count);
+    if (n && heph__seek(d->fp, d->header_bytes + (uint64_t)start * d->image_bytes) != 0)
+        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot seek to picture %zu", d->path, start);
+    for (i = 0; i < n; i++) {
+        if (fread(d->raw, 1, (size_t)d->image_bytes, d->fp) != (size_t)d->image_bytes)
+            return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot read picture %zu", d->path, start + i);
+        heph__hpd_decode(d, d->raw, out + i * np);
+    }
+    return HEPH_OK;
+}
+
+HEPH_DEF int32_t heph_hpd_label(const heph_hpd *d, size_t i, int k) {
+    HEPH_ASSERT(i < d->info.count && k >= 0 && (uint32_t)k < d->info.n_factors);
+    return d->labels[i * d->info.n_factors + (size_t)k];
+}
+
+/* writer */
+HEPH_DEF void heph_hpd_abort(heph_hpd_writer *w) {
+    if (w->fp) { fclose(w->fp); remove(w->tmp); }
+    HEPH_FREE(w->labels);
+    HEPH_FREE(w->raw);
+    w->fp = NULL; w->labels = NULL; w->raw = NULL;
+}
+
+HEPH_DEF int heph_hpd_create(heph_hpd_writer *w, const char *path, const heph_hpd_info *info) {
+    unsigned char *hdr;
+    uint64_t hb, pix, nlab;
+    uint32_t k, off;
+    int rc;
+    memset(w, 0, sizeof *w);
+    w->info = *info;
+    heph__copy_path(w->path, sizeof w->path, path);
+    snprintf(w->tmp, sizeof w->tmp, "%s.tmp", w->path);
+    rc = heph__hpd_check_info(info, w->path, w->err);
+    if (rc != HEPH_OK) return rc;
+    w->info.flags = (info->flags & ~(uint32_t)HEPH_HPD_LABELS) | (info->n_factors ? (uint32_t)HEPH_HPD_LABELS : 0u);
+    /* header size: fixed part, factor table, factor values, padded to 64 */
+    hb = HEPH__HPD_FIXED + 32u * info->n_factors;
+    for (k = 0; k < info->n_factors; k++)
+        if (info->factors[k].values) hb += 8ull * info->factors[k].n_values;
+    hb = (hb + 63) / 64 * 64;
+    w->image_bytes = heph__hpd_image_bytes(info);
+    if (hb > HEPH__HPD_MAX_HEADER || !heph__mul64_ok(info->count, w->image_bytes, &pix) ||
+        !heph__mul64_ok(info->count, info->n_factors, &nlab) || nlab > (uint64_t)((size_t)-1) / 8)
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: dataset too large", w->path);
+    hdr = (unsigned char *)heph__calloc((size_t)hb, 1);
+    w->labels = nlab ? (int32_t *)heph__calloc((size_t)nlab, sizeof(int32_t)) : NULL;
+    w->raw = (unsigned char *)heph__calloc((size_t)w->image_bytes, 1);
+    if (!hdr || (nlab && !w->labels) || !w->raw) {
+        HEPH_FREE(hdr);
+        heph_hpd_abort(w);
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", w->path);
+    }
+    memcpy(hdr, heph__hpd_magic, 8);
+    heph__put_le32(hdr + 8, 1);
+    heph__put_le32(hdr + 12, (uint32_t)hb);
+    heph__put_le64(hdr + 16, info->count);
+    heph__put_le32(hdr + 24, info->c);
+    heph__put_le32(hdr + 28, info->h);
+    heph__put_le32(hdr + 32, info->w);
+    heph__put_le32(hdr + 36, info->dtype);
+    heph__put_le32(hdr + 40, 0);
+    heph__put_le32(hdr + 44, heph__f2u(info->value_max));
+    heph__put_le32(hdr + 48, info->n_factors);
+    heph__put_le32(hdr + 52, w->info.flags);
+    heph__put_le64(hdr + 56, info->seed);
+    heph__put_le64(hdr + 64, hb + pix);
+    { /* source name, NUL-padded to 32 bytes */
+        size_t sl = 0;
+        while (sl < 32 && info->source[sl]) sl++;
+        memcpy(hdr + 72, info->source, sl);
+    }
+    off = HEPH__HPD_FIXED + 32u * info->n_factors;
+    for (k = 0; k < info->n_factors; k++) {
+        unsigned char *f = hdr + HEPH__HPD_FIXED + 32u * k;
+        uint32_t i;
+        memcpy(f, info->factors[k].name, 24);
+        heph__put_le32(f + 24, info->factors[k].n_values);
+        if (info->factors[k].values) {
+            heph__put_le32(f + 28, off);
+            for (i = 0; i < info->factors[k].n_values; i++)
+                heph__put_le64(hdr + off + 8 * i, heph__d2u(info->factors[k].values[i]));
+            off += 8u * info->factors[k].n_values;
+        }
+    }
+    w->fp = fopen(w->tmp, "wb");
+    if (!w->fp) {
+        HEPH_FREE(hdr);
+        heph_hpd_abort(w);
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot create", w->tmp);
+    }
+    if (fwrite(hdr, 1, (size_t)hb, w->fp) != (size_t)hb) {
+        HEPH_FREE(hdr);
+        heph_hpd_abort(w);
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: write failed", w->tmp);
+    }
+    HEPH_FREE(hdr);
+    return HEPH_OK;
+}
+
+static int heph__hpd_put_raw(heph_hpd_writer *w, const int32_t *factors) {
+    uint32_t k;
+    if (w->written >= w->info.count)
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: more than the %llu pictures announced",
+                          w->path, (unsigned long long)w->info.count);
+    for (k = 0; k < w->info.n_factors; k++) {
+        if (factors[k] < 0 || (uint32_t)factors[k] >= w->info.factors[k].n_values)
+            return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG,
+                              "%s: picture %llu factor %s index %d is outside 0..%u", w->path,
+                              (unsigned long long)w->written, w->info.factors[k].name, factors[k],
+                              w->info.factors[k].n_values - 1);
+        w->labels[w->written * w->info.n_factors + k] = factors[k];
+    }
+    if (fwrite(w->raw, 1, (size_t)w->image_bytes, w->fp) != (size_t)w->image_bytes)
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: write failed", w->tmp);
+    w->written++;
+    return HEPH_OK;
+}
+
+HEPH_DEF int heph_hpd_put_u8(heph_hpd_writer *w, const uint8_t *px, const int32_t *factors) {
+    size_t n = heph_hpd_picture_size(&w->info), i;
+    if (w->info.dtype == HEPH_PX_U8) {
+        memcpy(w->raw, px, n);
+    } else if (w->info.dtype == HEPH_PX_BIT) {
+        memset(w->raw, 0, (size_t)w->image_bytes);
+        for (i = 0; i < n; i++)
+            if (px[i]) w->raw[i >> 3] |= (unsigned char)(0x80u >> (i & 7));
+    } else {
+        for (i = 0; i < n; i++) heph__put_le32(w->raw + 4 * i, heph__f2u((float)px[i]));
+    }
+    return heph__hpd_put_raw(w, factors);
+}
+
+HEPH_DEF int heph_hpd_put_f32(heph_hpd_writer *w, const float *px, const int32_t *factors) {
+    size_t n = heph_hpd_picture_size(&w->info), i;
+    if (w->info.dtype != HEPH_PX_F32)
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: put_f32 needs pixel type f32", w->path);
+    for (i = 0; i < n; i++) heph__put_le32(w->raw + 4 * i, heph__f2u(px[i]));
+    return heph__hpd_put_raw(w, factors);
+}
+
+HEPH_DEF int heph_hpd_finish(heph_hpd_writer *w) {
+    unsigned char buf[4096];
+    size_t i, n = (size_t)(w->info.count * w->info.n_factors), fill = 0;
+    int ok = 1;
+    if (!w->fp) return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: writer is not open", w->path);
+    if (w->written != w->info.count) {
+        heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: %llu pictures written, %llu announced",
+                   w->path, (unsigned long long)w->written, (unsigned long long)w->info.count);
+        heph_hpd_abort(w);
+        return HEPH_E_ARG;
+    }
+    for (i = 0; i < n && ok; i++) {
+        heph__put_le32(buf + fill, (uint32_t)w->labels[i]);
+        fill += 4;
+        if (fill == sizeof buf || i + 1 == n) {
+            ok = fwrite(buf, 1, fill, w->fp) == fill;
+            fill = 0;
+        }
+    }
+    ok = ok && fflush(w->fp) == 0;
+    if (ok) HEPH_FSYNC(w->fp);
+    ok = (fclose(w->fp) == 0) && ok;
+    w->fp = NULL;
+    if (!ok || rename(w->tmp, w->path) != 0) {
+        remove(w->tmp);
+        heph_hpd_abort(w);
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot write or rename into place", w->path);
+    }
+    heph_hpd_abort(w); /* frees buffers; fp is already closed */
+    return HEPH_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* checkpoints (.hpm), all fields little-endian, in this order:
+     magic "HEPHHPM\0", version u32 (1), flags u32 (1 = optimiser state present)
+     in_c, in_h, in_w, z_dim, max_batch: u32
+     encoder spec, decoder spec: u32 length + bytes (no NUL)
+     objective: kind u32, recon u32, beta f32, gamma f32, gamma_end f32, c_max f32, ramp_steps u64
+     Adam: lr, beta1, beta2, eps f32;  step u64
+     RNG: state u64, inc u64, has_spare u32, spare f32
+     n_params u64, parameters f32[n]; if flags & 1: Adam m f32[n], v f32[n]
+     checksum u64: FNV-1a 64 of every byte before it                                          */
+
+static const unsigned char heph__hpm_magic[8] = {'H', 'E', 'P', 'H', 'H', 'P', 'M', 0};
+
+typedef struct {
+    FILE *fp;
+    uint64_t hash;
+    int ok;
+} heph__wr;
+
+static void heph__wr_bytes(heph__wr *w, const void *p, size_t n) {
+    if (!w->ok) return;
+    w->hash = heph__fnv1a(w->hash, (const unsigned char *)p, n);
+    if (fwrite(p, 1, n, w->fp) != n) w->ok = 0;
+}
+static void heph__wr_u32(heph__wr *w, uint32_t v) {
+    unsigned char b[4];
+    heph__put_le32(b, v);
+    heph__wr_bytes(w, b, 4);
+}
+static void heph__wr_u64(heph__wr *w, uint64_t v) {
+    unsigned char b[8];
+    heph__put_le64(b, v);
+    heph__wr_bytes(w, b, 8);
+}
+static void heph__wr_f32s(heph__wr *w, const float *x, size_t n) {
+    unsigned char buf[4096];
+    size_t i, fill = 0;
+    for (i = 0; i < n; i++) {
+        heph__put_le32(buf + fill, heph__f2u(x[i]));
+        fill += 4;
+        if (fill == sizeof buf) { heph__wr_bytes(w, buf, fill); fill = 0; }
+    }
+    if (fill) heph__wr_bytes(w, buf, fill);
+}
+static void heph__wr_str(heph__wr *w, const char *s) {
+    size_t n = strlen(s);
+    heph__wr_u32(w, (uint32_t)n);
+    heph__wr_bytes(w, s, n);
+}
+
+HEPH_DEF int heph_vae_save(heph_vae *m, const char *path, int flags) {
+    char tmp[1024];
+    heph__wr w;
+    const heph_vae_config *c = &m->cfg;
+    int opt = !(flags & HEPH_SAVE_WEIGHTS_ONLY);
+    unsigned char b[8];
+    if (strlen(path) + 5 > sizeof tmp)
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "checkpoint path is too long");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    w.fp = fopen(tmp, "wb");
+    w.hash = HEPH__FNV_INIT;
+    w.ok = w.fp != NULL;
+    if (!w.ok) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot create", tmp);
+    heph__wr_bytes(&w, heph__hpm_magic, 8);
+    heph__wr_u32(&w, 1);
+    heph__wr_u32(&w, opt ? 1u : 0u);
+    heph__wr_u32(&w, (uint32_t)c->in_c); heph__wr_u32(&w, (uint32_t)c->in_h);
+    heph__wr_u32(&w, (uint32_t)c->in_w); heph__wr_u32(&w, (uint32_t)c->z_dim);
+    heph__wr_u32(&w, (uint32_t)c->max_batch);
+    heph__wr_str(&w, c->enc_spec);
+    heph__wr_str(&w, c->dec_spec);
+    heph__wr_u32(&w, (uint32_t)c->obj.kind); heph__wr_u32(&w, (uint32_t)c->obj.recon);
+    heph__wr_u32(&w, heph__f2u(c->obj.beta)); heph__wr_u32(&w, heph__f2u(c->obj.gamma));
+    heph__wr_u32(&w, heph__f2u(c->obj.gamma_end)); heph__wr_u32(&w, heph__f2u(c->obj.c_max));
+    heph__wr_u64(&w, c->obj.ramp_steps);
+    heph__wr_u32(&w, heph__f2u(c->lr)); heph__wr_u32(&w, heph__f2u(c->beta1));
+    heph__wr_u32(&w, heph__f2u(c->beta2)); heph__wr_u32(&w, heph__f2u(c->eps));
+    heph__wr_u64(&w, m->step);
+    heph__wr_u64(&w, m->rng.state); heph__wr_u64(&w, m->rng.inc);
+    heph__wr_u32(&w, (uint32_t)m->rng.has_spare); heph__wr_u32(&w, heph__f2u(m->rng.spare));
+    heph__wr_u64(&w, (uint64_t)m->n_params);
+    heph__wr_f32s(&w, m->params, m->n_params);
+    if (opt) {
+        heph__wr_f32s(&w, m->adam_m, m->n_params);
+        heph__wr_f32s(&w, m->adam_v, m->n_params);
+    }
+    heph__put_le64(b, w.hash);
+    if (w.ok && fwrite(b, 1, 8, w.fp) != 8) w.ok = 0;
+    if (w.ok && fflush(w.fp) != 0) w.ok = 0;
+    if (w.ok) HEPH_FSYNC(w.fp);
+    if (fclose(w.fp) != 0) w.ok = 0;
+    if (!w.ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot write the checkpoint", path);
+    }
+    return HEPH_OK;
+}
+
+/* bounds-checked reader over a memory buffer */
+typedef struct {
+    const unsigned char *p;
+    size_t n, at;
+    int ok;
+} heph__rd;
+
+static const unsigned char *heph__rd_take(heph__rd *r, size_t n) {
+    const unsigned char *p;
+    if (!r->ok || n > r->n - r->at) { r->ok = 0; return NULL; }
+    p = r->p + r->at;
+    r->at += n;
+    return p;
+}
+static uint32_t heph__rd_u32(heph__rd *r) {
+    const unsigned char *p = heph__rd_take(r, 4);
+    return p ? heph__get_le32(p) : 0;
+}
+static uint64_t heph__rd_u64(heph__rd *r) {
+    const unsigned char *p = heph__rd_take(r, 8);
+    return p ? heph__get_le64(p) : 0;
+}
+static float heph__rd_f32(heph__rd *r) { return heph__u2f(heph__rd_u32(r)); }
+static int heph__rd_str(heph__rd *r, char *dst, size_t cap) {
+    uint32_t n = heph__rd_u32(r);
+    const unsigned char *p;
+    if (!r->ok || n >= cap) { r->ok = 0; return 0; }
+    p = heph__rd_take(r, n);
+    if (!p) return 0;
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+    return memchr(dst, 0, n) == NULL; /* no NUL inside */
+}
+static void heph__rd_f32s(heph__rd *r, float *dst, size_t n) {
+    const unsigned char *p = heph__rd_take(r, n * 4);
+    size_t i;
+    if (!p) return;
+    for (i = 0; i < n; i++) dst[i] = heph__u2f(heph__get_le32(p + 4 * i));
+}
+
+#define HEPH__HPM_MAX_BYTES ((uint64_t)1 << 36)
+
+HEPH_DEF int heph_vae_load(heph_vae *m, const char *path) {
+    FILE *fp;
+    unsigned char *buf = NULL;
+    uint64_t size, n_params, sum;
+    heph__rd r;
+    heph_vae_config cfg;
+    heph_rng rng;
+    uint32_t version, flags;
+    uint64_t step;
+    char err[HEPH_ERRLEN];
+    int rc;
+    const char *field = "header";
+    memset(m, 0, sizeof *m);
+    fp = fopen(path, "rb");
+    if (!fp) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot open for reading", path);
+    size = heph__file_size(fp);
+    if (size == UINT64_MAX || size > HEPH__HPM_MAX_BYTES || size > (uint64_t)((size_t)-1)) {
+        fclose(fp);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: file size cannot be read or is too large", path);
+    }
+    if (size < 16) {
+        fclose(fp);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: truncated (%llu bytes)", path,
+                          (unsigned long long)size);
+    }
+    buf = (unsigned char *)HEPH_MALLOC((size_t)size);
+    if (!buf) { fclose(fp); return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); }
+    if (fread(buf, 1, (size_t)size, fp) != (size_t)size) {
+        fclose(fp); HEPH_FREE(buf);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: read failed", path);
+    }
+    fclose(fp);
+    if (memcmp(buf, heph__hpm_magic, 8) != 0) {
+        HEPH_FREE(buf);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                          "%s: not a .hpm checkpoint (wrong magic; expected \"HEPHHPM\")", path);
+    }
+    version = heph__get_le32(buf + 8);
+    if (version != 1) {
+        HEPH_FREE(buf);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_VERSION,
+                          "%s: checkpoint version %u (this library reads version 1)", path, version);
+    }
+    sum = heph__get_le64(buf + size - 8);
+    if (heph__fnv1a(HEPH__FNV_INIT, buf, (size_t)size - 8) != sum) {
+        HEPH_FREE(buf);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_CHECKSUM,
+                          "%s: checksum mismatch (the file is truncated or corrupted)", path);
+    }
+    r.p = buf; r.n = (size_t)size - 8; r.at = 12; r.ok = 1;
+    flags = heph__get_le32(buf + 12);
+    r.at = 16;
+    memset(&cfg, 0, sizeof cfg);
+    if (flags > 1) { r.ok = 0; field = "flags"; }
+    if (r.ok) {
+        field = "picture shape";
+        cfg.in_c = (int)heph__rd_u32(&r); cfg.in_h = (int)heph__rd_u32(&r);
+        cfg.in_w = (int)heph__rd_u32(&r); cfg.z_dim = (int)heph__rd_u32(&r);
+        cfg.max_batch = (int)heph__rd_u32(&r);
+    }
+    if (r.ok) { field = "encoder spec"; if (!heph__rd_str(&r, cfg.enc_spec, HEPH_SPEC_MAX)) r.ok = 0; }
+    if (r.ok) { field = "decoder spec"; if (!heph__rd_str(&r, cfg.dec_spec, HEPH_SPEC_MAX)) r.ok = 0; }
+    if (r.ok) {
+        field = "objective";
+        cfg.obj.kind = (int)heph__rd_u32(&r); cfg.obj.recon = (int)heph__rd_u32(&r);
+        cfg.obj.beta = heph__rd_f32(&r); cfg.obj.gamma = heph__rd_f32(&r);
+        cfg.obj.gamma_end = heph__rd_f32(&r); cfg.obj.c_max = heph__rd_f32(&r);
+        cfg.obj.ramp_steps = heph__rd_u64(&r);
+        cfg.lr = heph__rd_f32(&r); cfg.beta1 = heph__rd_f32(&r);
+        cfg.beta2 = heph__rd_f32(&r); cfg.eps = heph__rd_f32(&r);
+        step = heph__rd_u64(&r);
+        rng.state = heph__rd_u64(&r); rng.inc = heph__rd_u64(&r);
+        rng.has_spare = heph__rd_u32(&r) ? 1 : 0; rng.spare = heph__rd_f32(&r);
+    }
+    if (!r.ok) {
+        HEPH_FREE(buf);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: malformed %s", path, field);
+    }
+    if (cfg.in_c <= 0 || cfg.in_h <= 0 || cfg.in_w <= 0 || cfg.in_c > (int)HEPH__MAX_CHANNELS ||
+        cfg.in_h > (int)HEPH__MAX_SIDE || cfg.in_w > (int)HEPH__MAX_SIDE) {
+        HEPH_FREE(buf);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: picture shape %dx%dx%d is invalid",
+                          path, cfg.in_c, cfg.in_h, cfg.in_w);
+    }
+    rc = heph__vae_build(m, &cfg);
+    if (rc != HEPH_OK) {
+        snprintf(err, sizeof err, "%.100s: %.150s", path, m->err);
+        HEPH_FREE(buf);
+        memset(m, 0, sizeof *m);
+        memcpy(m->err, err, sizeof err);
+        return rc;
+    }
+    n_params = heph__rd_u64(&r);
+    if (!r.ok || n_params != (uint64_t)m->n_params) {
+        size_t want = m->n_params;
+        heph_vae_free(m);
+        HEPH_FREE(buf);
+        memset(m, 0, sizeof *m);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                          "%s: %llu parameters stored, the architecture has %zu", path,
+                          (unsigned long long)n_params, want);
+    }
+    heph__rd_f32s(&r, m->params, m->n_params);
+    if (flags & 1) {
+        heph__rd_f32s(&r, m->adam_m, m->n_params);
+        heph__rd_f32s(&r, m->adam_v, m->n_params);
+    }
+    if (!r.ok || r.at != r.n) {
+        size_t at = r.at, n = r.n;
+        int ok = r.ok;
+        heph_vae_free(m);
+        HEPH_FREE(buf);
+        memset(m, 0, sizeof *m);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: %s (%zu bytes of %zu used)", path,
+                          ok ? "trailing bytes after the parameters" : "truncated parameters", at, n);
+    }
+    m->step = step;
+    m->rng = rng;
+    HEPH_FREE(buf);
+    return HEPH_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* pictures                                                                                   */
+
+HEPH_DEF int heph_grid_width(int cols, int w, int pad) { return cols * (w + pad) + pad; }
+HEPH_DEF int heph_grid_height(int n, int cols, int h, int pad) {
+    int rows = cols > 0 ? (n + cols - 1) / cols : 0;
+    return rows * (h + pad) + pad;
+}
+
+/* dst pixel = 255 * clamp(img value, 0, 1); gray pictures are copied to all three channels */
+HEPH_DEF void heph_image_grid(uint8_t *dst, const float *imgs, int n, int cols, int c, int h,
+                              int w, int pad) {
+    int W = heph_grid_width(cols, w, pad), H = heph_grid_height(n, cols, h, pad), i, y, x, ch;
+    memset(dst, 96, (size_t)W * (size_t)H * 3);
+    for (i = 0; i < n; i++) {
+        int ox = pad + (i % cols) * (w + pad), oy = pad + (i / cols) * (h + pad);
+        const float *img = imgs + (size_t)i * (size_t)c * (size_t)h * (size_t)w;
+        for (y = 0; y < h; y++)
+            for (x = 0; x < w; x++)
+                for (ch = 0; ch < 3; ch++) {
+                    float v = img[(size_t)(c == 3 ? ch : 0) * (size_t)h * (size_t)w + (size_t)y * (size_t)w + (size_t)x];
+                    v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+                    dst[((size_t)(oy + y) * (size_t)W + (size_t)(ox + x)) * 3 + (size_t)ch] =
+                        (uint8_t)(v * 255.0f + 0.5f);
+                }
+    }
+}
+
+/* line plots: axes, ticks, legend, a built-in 5x7 font */
+/* characters that have a glyph, in the order of heph__plot_font (a-z have their own) */
+static const char heph__plot_font_chars[] =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcd"
+    "efghijklmnopqrstuvwxyz .,-+:()/=_%!?*'[]"
+    "<>;\"#";
+/* 5x7 glyphs: 7 rows top to bottom, bit 4 = leftmost column */
+static const uint8_t heph__plot_font[][7] = {
+    {0x0E,0x11,0x13,0x15,0x19,0x11,0x0E}, /* 0 */
+    {0x04,0x0C,0x04,0x04,0x04,0x04,0x0E}, /* 1 */
+    {0x0E,0x11,0x01,0x02,0x04,0x08,0x1F}, /* 2 */
+    {0x1F,0x02,0x04,0x02,0x01,0x11,0x0E}, /* 3 */
+    {0x02,0x06,0x0A,0x12,0x1F,0x02,0x02}, /* 4 */
+    {0x1F,0x10,0x1E,0x01,0x01,0x11,0x0E}, /* 5 */
+    {0x06,0x08,0x10,0x1E,0x11,0x11,0x0E}, /* 6 */
+    {0x1F,0x01,0x02,0x04,0x08,0x08,0x08}, /* 7 */
+    {0x0E,0x11,0x11,0x0E,0x11,0x11,0x0E}, /* 8 */
+    {0x0E,0x11,0x11,0x0F,0x01,0x02,0x0C}, /* 9 */
+    {0x0E,0x11,0x11,0x11,0x1F,0x11,0x11}, /* A */
+    {0x1E,0x11,0x11,0x1E,0x11,0x11,0x1E}, /* B */
+    {0x0E,0x11,0x10,0x10,0x10,0x11,0x0E}, /* C */
+    {0x1C,0x12,0x11,0x11,0x11,0x12,0x1C}, /* D */
+    {0x1F,0x10,0x10,0x1E,0x10,0x10,0x1F}, /* E */
+    {0x1F,0x10,0x10,0x1E,0x10,0x10,0x10}, /* F */
+    {0x0E,0x11,0x10,0x17,0x11,0x11,0x0F}, /* G */
+    {0x11,0x11,0x11,0x1F,0x11,0x11,0x11}, /* H */
+    {0x0E,0x04,0x04,0x04,0x04,0x04,0x0E}, /* I */
+    {0x07,0x02,0x02,0x02,0x02,0x12,0x0C}, /* J */
+    {0x11,0x12,0x14,0x18,0x14,0x12,0x11}, /* K */
+    {0x10,0x10,0x10,0x10,0x10,0x10,0x1F}, /* L */
+    {0x11,0x1B,0x15,0x15,0x11,0x11,0x11}, /* M */
+    {0x11,0x11,0x19,0x15,0x13,0x11,0x11}, /* N */
+    {0x0E,0x11,0x11,0x11,0x11,0x11,0x0E}, /* O */
+    {0x1E,0x11,0x11,0x1E,0x10,0x10,0x10}, /* P */
+    {0x0E,0x11,0x11,0x11,0x15,0x12,0x0D}, /* Q */
+    {0x1E,0x11,0x11,0x1E,0x14,0x12,0x11}, /* R */
+    {0x0F,0x10,0x10,0x0E,0x01,0x01,0x1E}, /* S */
+    {0x1F,0x04,0x04,0x04,0x04,0x04,0x04}, /* T */
+    {0x11,0x11,0x11,0x11,0x11,0x11,0x0E}, /* U */
+    {0x11,0x11,0x11,0x11,0x11,0x0A,0x04}, /* V */
+    {0x11,0x11,0x11,0x15,0x15,0x15,0x0A}, /* W */
+    {0x11,0x11,0x0A,0x04,0x0A,0x11,0x11}, /* X */
+    {0x11,0x11,0x11,0x0A,0x04,0x04,0x04}, /* Y */
+    {0x1F,0x01,0x02,0x04,0x08,0x10,0x1F}, /* Z */
+    {0x00,0x00,0x0E,0x01,0x0F,0x11,0x0F}, /* a */
+    {0x10,0x10,0x16,0x19,0x11,0x11,0x1E}, /* b */
+    {0x00,0x00,0x0E,0x10,0x10,0x11,0x0E}, /* c */
+    {0x01,0x01,0x0D,0x13,0x11,0x11,0x0F}, /* d */
+    {0x00,0x00,0x0E,0x11,0x1F,0x10,0x0E}, /* e */
+    {0x06,0x09,0x08,0x1C,0x08,0x08,0x08}, /* f */
+    {0x00,0x0F,0x11,0x11,0x0F,0x01,0x0E}, /* g */
+    {0x10,0x10,0x16,0x19,0x11,0x11,0x11}, /* h */
+    {0x04,0x00,0x0C,0x04,0x04,0x04,0x0E}, /* i */
+    {0x02,0x00,0x06,0x02,0x02,0x12,0x0C}, /* j */
+    {0x10,0x10,0x12,0x14,0x18,0x14,0x12}, /* k */
+    {0x0C,0x04,0x04,0x04,0x04,0x04,0x0E}, /* l */
+    {0x00,0x00,0x1A,0x15,0x15,0x11,0x11}, /* m */
+    {0x00,0x00,0x16,0x19,0x11,0x11,0x11}, /* n */
+    {0x00,0x00,0x0E,0x11,0x11,0x11,0x0E}, /* o */
+    {0x00,0x00,0x1E,0x11,0x1E,0x10,0x10}, /* p */
+    {0x00,0x00,0x0D,0x13,0x0F,0x01,0x01}, /* q */
+    {0x00,0x00,0x16,0x19,0x10,0x10,0x10}, /* r */
+    {0x00,0x00,0x0E,0x10,0x0E,0x01,0x1E}, /* s */
+    {0x08,0x08,0x1C,0x08,0x08,0x09,0x06}, /* t */
+    {0x00,0x00,0x11,0x11,0x11,0x13,0x0D}, /* u */
+    {0x00,0x00,0x11,0x11,0x11,0x0A,0x04}, /* v */
+    {0x00,0x00,0x11,0x11,0x15,0x15,0x0A}, /* w */
+    {0x00,0x00,0x11,0x0A,0x04,0x0A,0x11}, /* x */
+    {0x00,0x00,0x11,0x11,0x0F,0x01,0x0E}, /* y */
+    {0x00,0x00,0x1F,0x02,0x04,0x08,0x1F}, /* z */
+    {0x00,0x00,0x00,0x00,0x00,0x00,0x00}, /*   */
+    {0x00,0x00,0x00,0x00,0x00,0x0C,0x0C}, /* . */
+    {0x00,0x00,0x00,0x00,0x0C,0x04,0x08}, /* , */
+    {0x00,0x00,0x00,0x1F,0x00,0x00,0x00}, /* - */
+    {0x00,0x04,0x04,0x1F,0x04,0x04,0x00}, /* + */
+    {0x00,0x0C,0x0C,0x00,0x0C,0x0C,0x00}, /* : */
+    {0x02,0x04,0x08,0x08,0x08,0x04,0x02}, /* ( */
+    {0x08,0x04,0x02,0x02,0x02,0x04,0x08}, /* ) */
+    {0x00,0x01,0x02,0x04,0x08,0x10,0x00}, /* / */
+    {0x00,0x00,0x1F,0x00,0x1F,0x00,0x00}, /* = */
+    {0x00,0x00,0x00,0x00,0x00,0x00,0x1F}, /* _ */
+    {0x18,0x19,0x02,0x04,0x08,0x13,0x03}, /* % */
+    {0x04,0x04,0x04,0x04,0x04,0x00,0x04}, /* ! */
+    {0x0E,0x11,0x01,0x02,0x04,0x00,0x04}, /* ? */
+    {0x00,0x04,0x15,0x0E,0x15,0x04,0x00}, /* * */
+    {0x04,0x04,0x08,0x00,0x00,0x00,0x00}, /* ' */
+    {0x0E,0x08,0x08,0x08,0x08,0x08,0x0E}, /* [ */
+    {0x0E,0x02,0x02,0x02,0x02,0x02,0x0E}, /* ] */
+    {0x02,0x04,0x08,0x10,0x08,0x04,0x02}, /* < */
+    {0x08,0x04,0x02,0x01,0x02,0x04,0x08}, /* > */
+    {0x00,0x0C,0x0C,0x00,0x0C,0x04,0x08}, /* ; */
+    {0x0A,0x0A,0x0A,0x00,0x00,0x00,0x00}, /* " */
+    {0x0A,0x0A,0x1F,0x0A,0x1F,0x0A,0x0A}, /* # */
+};
+
+/* one canvas: the RGB buffer and the clip rectangle [cx0,cx1] x [cy0,cy1] (inclusive) */
+typedef struct {
+    uint8_t *rgb;
+    int w, h;
+    int cx0, cy0, cx1, cy1;
+} heph__plot_canvas;
+
+/* value -> pixel mapping of the data area (pixel-centre coordinates) */
+typedef struct {
+    float x0, x1, ytop, ybot; /* data area: first/last point x, top/bottom y              */
+    float lo, hi;             /* value range shown from ybot (lo) to ytop (hi)             */
+    int n;                    /* points per series                                        */
+} heph__plot_map;
+
+/* fixed series palette (matplotlib "tab10" minus two), cycled for more series */
+static const uint8_t heph__plot_palette[8][3] = {
+    {31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},
+    {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
+static const uint8_t heph__plot_white[3] = {255, 255, 255};
+static const uint8_t heph__plot_ink[3] = {40, 40, 40};     /* text                  */
+static const uint8_t heph__plot_axis[3] = {70, 70, 70};    /* frame and ticks       */
+static const uint8_t heph__plot_grid[3] = {232, 232, 232}; /* grid lines            */
+static const uint8_t heph__plot_edge[3] = {190, 190, 190}; /* legend border         */
+static const uint8_t heph__plot_box[7] = {0x1F, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1F}; /* unknown */
+
+/* 1 if v is neither NaN nor +-Inf (NaN fails both comparisons; no isfinite macro needed) */
+static int heph__plot_finite(float v)
+{
+    return v >= -3.40282347e38f && v <= 3.40282347e38f;
+}
+
+/* set the clip rectangle to [x0,x1] x [y0,y1] intersected with the picture (may be empty) */
+static void heph__plot_clip(heph__plot_canvas *cv, int x0, int y0, int x1, int y1)
+{
+    cv->cx0 = x0 < 0 ? 0 : x0;
+    cv->cy0 = y0 < 0 ? 0 : y0;
+    cv->cx1 = x1 > cv->w - 1 ? cv->w - 1 : x1;
+    cv->cy1 = y1 > cv->h - 1 ? cv->h - 1 : y1;
+}
+
+/* blend colour c with weight a in [0,1] into pixel (x,y) if it lies inside the clip rect */
+static void heph__plot_blend(heph__plot_canvas *cv, int x, int y, const uint8_t *c, float a)
+{
+    uint8_t *p;
+    int k;
+    if (x < cv->cx0 || x > cv->cx1 || y < cv->cy0 || y > cv->cy1 || !(a > 0.0f)) return;
+    p = cv->rgb + ((size_t)y * (size_t)cv->w + (size_t)x) * 3;
+    if (a >= 1.0f) {
+        p[0] = c[0]; p[1] = c[1]; p[2] = c[2];
+        return;
+    }
+    for (k = 0; k < 3; k++) p[k] = (uint8_t)((float)p[k] + ((float)c[k] - (float)p[k]) * a + 0.5f);
+}
+
+/* fill the rectangle [x0,x1] x [y0,y1] (inclusive, any order of bounds), clipped */
+static void heph__plot_rect(heph__plot_canvas *cv, int x0, int y0, int x1, int y1,
+                            const uint8_t *c)
+{
+    int x, y, t;
+    if (x0 > x1) { t = x0; x0 = x1; x1 = t; }
+    if (y0 > y1) { t = y0; y0 = y1; y1 = t; }
+    if (x0 < cv->cx0) x0 = cv->cx0;
+    if (y0 < cv->cy0) y0 = cv->cy0;
+    if (x1 > cv->cx1) x1 = cv->cx1;
+    if (y1 > cv->cy1) y1 = cv->cy1;
+    for (y = y0; y <= y1; y++)
+        for (x = x0; x <= x1; x++) heph__plot_blend(cv, x, y, c, 1.0f);
+}
+
+/* one-pixel outline of the rectangle [x0,x1] x [y0,y1] */
+static void heph__plot_frame(heph__plot_canvas *cv, int x0, int y0, int x1, int y1,
+                             const uint8_t *c)
+{
+    heph__plot_rect(cv, x0, y0, x1, y0, c);
+    heph__plot_rect(cv, x0, y1, x1, y1, c);
+    heph__plot_rect(cv, x0, y0, x0, y1, c);
+    heph__plot_rect(cv, x1, y0, x1, y1, c);
+}
+
+/* the 7 glyph rows of character ch; unknown characters get a hollow box */
+static const uint8_t *heph__plot_glyph(char ch)
+{
+    int i;
+    for (i = 0; heph__plot_font_chars[i]; i++)
+        if (heph__plot_font_chars[i] == ch) return heph__plot_font[i];
+    return heph__plot_box;
+}
+
+/* width in pixels of the first n characters of s at scale sc (6*sc per char, no trailing gap) */
+static int heph__plot_text_w(const char *s, int n, int sc)
+{
+    size_t sl = strlen(s);
+    int len = sl > 100000 ? 100000 : (int)sl;
+    if (n >= 0 && n < len) len = n;
+    return len > 0 ? (len * 6 - 1) * sc : 0;
+}
+
+/* draw at most n characters of s (n < 0: all) with the top-left corner at (x,y), scale sc */
+static void heph__plot_text(heph__plot_canvas *cv, int x, int y, const char *s, int n, int sc,
+                            const uint8_t *c)
+{
+    int i, r, b;
+    for (i = 0; s[i] && (n < 0 || i < n); i++, x += 6 * sc) {
+        const uint8_t *g = heph__plot_glyph(s[i]);
+        if (x > cv->cx1) break;
+        for (r = 0; r < 7; r++)
+            for (b = 0; b < 5; b++)
+                if (g[r] & (0x10 >> b))
+                    heph__plot_rect(cv, x + b * sc, y + r * sc, x + b * sc + sc - 1,
+                                    y + r * sc + sc - 1, c);
+    }
+}
+
+/* anti-aliased segment (a->b) of half-width r: coverage from the distance to the segment */
+static void heph__plot_seg(heph__plot_canvas *cv, float ax, float ay, float bx, float by,
+                           float r, const uint8_t *c)
+{
+    float minx = ax < bx ? ax : bx, maxx = ax < bx ? bx : ax;
+    float miny = ay < by ? ay : by, maxy = ay < by ? by : ay;
+    float dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy;
+    int x0, x1, y0, y1, x, y;
+    /* bounding box of the thick segment, clipped in float before the int conversion */
+    minx = floorf(minx - r - 1.0f); maxx = ceilf(maxx + r + 1.0f);
+    miny = floorf(miny - r - 1.0f); maxy = ceilf(maxy + r + 1.0f);
+    if (maxx < (float)cv->cx0 || minx > (float)cv->cx1) return;
+    if (maxy < (float)cv->cy0 || miny > (float)cv->cy1) return;
+    x0 = minx < (float)cv->cx0 ? cv->cx0 : (int)minx;
+    x1 = maxx > (float)cv->cx1 ? cv->cx1 : (int)maxx;
+    y0 = miny < (float)cv->cy0 ? cv->cy0 : (int)miny;
+    y1 = maxy > (float)cv->cy1 ? cv->cy1 : (int)maxy;
+    for (y = y0; y <= y1; y++) {
+        for (x = x0; x <= x1; x++) {
+            /* distance from the pixel centre to the closest point of the segment */
+            float px = (float)x + 0.5f - ax, py = (float)y + 0.5f - ay, t = 0.0f, ex, ey, cov;
+            if (len2 > 0.0f) {
+                t = (px * dx + py * dy) / len2;
+                t = t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
+            }
+            ex = px - t * dx;
+            ey = py - t * dy;
+            cov = r + 0.5f - sqrtf(ex * ex + ey * ey);
+            if (cov > 0.0f) heph__plot_blend(cv, x, y, c, cov > 1.0f ? 1.0f : cov);
+        }
+    }
+}
+
+/* map point i of a series with value v to pixel-centre coordinates */
+static void heph__plot_xy(const heph__plot_map *m, int i, float v, float *x, float *y)
+{
+    float t = 0.5f;
+    if (m->n > 1) *x = m->x0 + (m->x1 - m->x0) * ((float)i / (float)(m->n - 1));
+    else *x = 0.5f * (m->x0 + m->x1);
+    /* halves keep (v - lo) / (hi - lo) finite even for values near +-FLT_MAX */
+    if (m->hi > m->lo) t = (v * 0.5f - m->lo * 0.5f) / (m->hi * 0.5f - m->lo * 0.5f);
+    *y = m->ybot - (m->ybot - m->ytop) * t;
+}
+
+/* format a tick value compactly with p significant digits: "105", "1.5e3", "0.25", "-2e-5" */
+static void heph__plot_fmt(char *out, size_t cap, float v, int p)
+{
+    char tmp[40];
+    size_t i = 0, o = 0;
+    snprintf(tmp, sizeof tmp, "%.*g", p, (double)v);
+    while (tmp[i] && o + 1 < cap) {
+        out[o++] = tmp[i];
+        if (tmp[i++] == 'e') {
+            /* exponent: keep a minus sign, drop '+' and leading zeros */
+            if (tmp[i] == '-' && o + 1 < cap) out[o++] = tmp[i];
+            if (tmp[i] == '-' || tmp[i] == '+') i++;
+            while (tmp[i] == '0' && tmp[i + 1]) i++;
+        }
+    }
+    out[o] = 0;
+}
+
+/* nice tick step >= raw from {1, 2, 2.5, 5} x 10^k; *quarter = 1 when the 2.5 mantissa won */
+static float heph__plot_nice(float raw, int *quarter)
+{
+    static const float mant[5] = {1.0f, 2.0f, 2.5f, 5.0f, 10.0f};
+    float mag = powf(10.0f, floorf(log10f(raw)));
+    int k;
+    *quarter = 0;
+    if (!(mag > 0.0f) || !heph__plot_finite(mag)) return 0.0f;
+    for (k = 0; k < 4; k++)
+        if (mant[k] * mag >= raw * 0.999f) break;
+    *quarter = (k == 2);
+    return mant[k] * mag;
+}
+
+/* number of series sample points (every ~3 px along each segment) inside [x0,x1] x [y0,y1] */
+static long heph__plot_hits(const heph__plot_map *m, const float *ys, int ns, int x0, int y0,
+                            int x1, int y1)
+{
+    long hits = 0;
+    int s, i, k, steps;
+    for (s = 0; s < ns; s++) {
+        const float *v = ys + (size_t)s * (size_t)m->n;
+        for (i = 0; i < m->n; i++) {
+            float ax, ay, bx, by;
+            if (!heph__plot_finite(v[i])) continue;
+            heph__plot_xy(m, i, v[i], &ax, &ay);
+            bx = ax; by = ay;
+            if (i + 1 < m->n && heph__plot_finite(v[i + 1]))
+                heph__plot_xy(m, i + 1, v[i + 1], &bx, &by);
+            steps = 1 + (int)((fabsf(bx - ax) + fabsf(by - ay)) / 3.0f);
+            if (steps > 4096) steps = 4096;
+            for (k = 0; k < steps; k++) {
+                float t = (float)k / (float)steps;
+                float x = ax + (bx - ax) * t, y = ay + (by - ay) * t;
+                if (x >= (float)x0 - 2.0f && x <= (float)x1 + 3.0f && y >= (float)y0 - 2.0f &&
+                    y <= (float)y1 + 3.0f)
+                    hits++;
+            }
+        }
+    }
+    return hits;
+}
+
+/* Line plot: white background, title, framed axes with ticks and labels, one coloured
+   polyline per series (non-finite values break the line), and a legend when labels != NULL. */
+HEPH_DEF void heph_plot_lines(uint8_t *rgb, int w, int h, const float *ys, int n_series,
+                              int n_points, const char *const *labels, const char *title)
+{
+    heph__plot_canvas cv;
+    heph__plot_map m;
+    float lo = 0.0f, hi = 0.0f, mid, half, step = 0.0f, r, ytick[64];
+    char ylab[64][24], xlab[24];
+    int nyt = 0, ylab_w = 0, quarter = 0, prec = 3, text, tscale = 0, title_h = 0;
+    int left, right, top, bottom, px0, py0, pw, ph, insx, insy, have = 0, s, i, k, markers;
+    int xstep = 1, bare;
+    if (!rgb || w < 1 || h < 1) return;
+    cv.rgb = rgb; cv.w = w; cv.h = h;
+    heph__plot_clip(&cv, 0, 0, w - 1, h - 1);
+    heph__plot_rect(&cv, 0, 0, w - 1, h - 1, heph__plot_white);
+    if (!ys || n_series < 1 || n_points < 1) { n_series = 0; n_points = 1; }
+
+    /* value range over all finite values */
+    for (s = 0; s < n_series; s++)
+        for (i = 0; i < n_points; i++) {
+            float v = ys[(size_t)s * (size_t)n_points + (size_t)i];
+            if (!heph__plot_finite(v)) continue;
+            if (!have || v < lo) lo = v;
+            if (!have || v > hi) hi = v;
+            have = 1;
+        }
+    if (!have) { lo = 0.0f; hi = 1.0f; }
+    /* a flat (or numerically flat) range is widened around its middle: +-10%, or +-1 at 0 */
+    mid = lo * 0.5f + hi * 0.5f;
+    half = hi * 0.5f - lo * 0.5f;
+    if (half <= fabsf(mid) * 1e-5f) {
+        half = mid != 0.0f ? fabsf(mid) * 0.1f : 1.0f;
+        if (heph__plot_finite(mid - half) && heph__plot_finite(mid + half)) {
+            lo = mid - half;
+            hi = mid + half;
+        }
+    }
+
+    /* layout: text (title, tick labels, legend) only when the picture is large enough */
+    text = (w >= 80 && h >= 60);
+    if (text && title && title[0]) {
+        tscale = (h >= 160 && heph__plot_text_w(title, -1, 2) <= w - 8) ? 2 : 1;
+        title_h = 7 * tscale;
+    }
+    bare = (w >= 8 && h >= 8) ? 1 : 0; /* margin of the bare plot: none below 8 px */
+    top = text ? (title_h ? 8 + title_h + 8 : 8) : bare;
+    bottom = text ? 4 + 3 + 7 + 5 : bare;
+    ph = h - top - bottom;
+    if (text && ph < 30) {
+        /* not enough height for text: fall back to the bare plot */
+        text = 0; title_h = 0;
+        top = bottom = 1;
+        ph = h - 2;
+    }
+    insy = text ? (ph / 20 > 3 ? ph / 20 : 3) : (ph >= 12 ? 2 : (ph >= 5 ? 1 : 0));
+
+    /* y ticks: a nice step giving about one tick per 40 px, labelled with enough digits */
+    if (text && hi > lo) {
+        int target = ph / 40, n0;
+        float k0, k1, span = (hi * 0.5f - lo * 0.5f) * 2.0f, emax;
+        if (target < 2) target = 2;
+        if (target > 10) target = 10;
+        /* retry with more ticks while fewer than two land inside the range */
+        for (; target <= 12 && nyt < 2 && heph__plot_finite(span); target++) {
+            nyt = 0;
+            step = heph__plot_nice(span / (float)target, &quarter);
+            if (!(step > 0.0f)) break;
+            k0 = ceilf(lo / step);
+            k1 = floorf(hi / step);
+            n0 = k1 >= k0 ? (int)(k1 - k0 > 62.0f ? 62.0f : k1 - k0) + 1 : 0;
+            for (k = 0; k < n0; k++) {
+                float v = (k0 + (float)k) * step;
+                if (fabsf(v) < step * 1e-3f) v = 0.0f; /* 1e-17 -> 0 */
+                if (v >= lo - step * 1e-3f && v <= hi + step * 1e-3f) ytick[nyt++] = v;
+            }
+        }
+        if (nyt > 0) {
+            /* significant digits: enough to tell neighbouring ticks apart, at least 3 */
+            emax = fabsf(lo) > fabsf(hi) ? fabsf(lo) : fabsf(hi);
+            if (emax < step) emax = step;
+            prec = (int)floorf(log10f(emax)) - (int)floorf(log10f(step)) + 1 + quarter;
+            if (prec < 3) prec = 3;
+            if (prec > 8) prec = 8;
+        }
+        for (k = 0; k < nyt; k++) {
+            int lw;
+            heph__plot_fmt(ylab[k], sizeof ylab[k], ytick[k], prec);
+            lw = heph__plot_text_w(ylab[k], -1, 1);
+            if (lw > ylab_w) ylab_w = lw;
+        }
+    }
+    snprintf(xlab, sizeof xlab, "%d", n_points);
+    left = text ? 5 + ylab_w + 4 + 4 : bare;
+    right = text ? 12 + heph__plot_text_w(xlab, -1, 1) / 2 : bare;
+    pw = w - left - right;
+    if (text && pw < 30) {
+        /* not enough width for text: bare plot */
+        text = 0; title_h = 0; nyt = 0;
+        top = bottom = left = right = 1;
+        pw = w - 2; ph = h - 2;
+        insy = ph >= 12 ? 2 : (ph >= 5 ? 1 : 0);
+    }
+    if (pw < 1) { left = 0; pw = w; }
+    if (ph < 1) { top = 0; ph = h; }
+    insx = text ? (pw / 25 > 3 ? pw / 25 : 3) : (pw >= 12 ? 2 : (pw >= 5 ? 1 : 0));
+    px0 = left; py0 = top;
+
+    /* data area in pixel-centre coordinates */
+    m.x0 = (float)(px0 + insx) + 0.5f;
+    m.x1 = (float)(px0 + pw - 1 - insx) + 0.5f;
+    m.ytop = (float)(py0 + insy) + 0.5f;
+    m.ybot = (float)(py0 + ph - 1 - insy) + 0.5f;
+    m.lo = lo; m.hi = hi; m.n = n_points;
+    r = text ? (pw >= 300 ? 1.0f : 0.8f) : 0.6f;
+
+    /* title, centred (left-aligned when wider than the picture) */
+    if (title_h) {
+        int tw = heph__plot_text_w(title, -1, tscale), tx = (w - tw) / 2;
+        heph__plot_text(&cv, tx < 2 ? 2 : tx, 8, title, -1, tscale, heph__plot_ink);
+    }
+
+    /* y grid, ticks and labels */
+    for (k = 0; k < nyt; k++) {
+        float fx, fy;
+        int yp;
+        heph__plot_xy(&m, 0, ytick[k], &fx, &fy);
+        yp = (int)floorf(fy);
+        heph__plot_rect(&cv, px0 + 1, yp, px0 + pw - 2, yp, heph__plot_grid);
+        heph__plot_rect(&cv, px0 - 4, yp, px0 - 1, yp, heph__plot_axis);
+        heph__plot_text(&cv, px0 - 7 - heph__plot_text_w(ylab[k], -1, 1), yp - 3, ylab[k], -1,
+                        1, heph__plot_ink);
+    }
+
+    /* x ticks at point indices 1..n_points: step 1, 2, 5, 10, ... so labels never touch */
+    if (text) {
+        float per = n_points > 1 ? (m.x1 - m.x0) / (float)(n_points - 1) : 0.0f;
+        float need = (float)(heph__plot_text_w(xlab, -1, 1) + 10);
+        int base = 1;
+        while (n_points > 1 && per * (float)xstep < need) {
+            if (xstep == base) xstep = 2 * base;
+            else if (xstep == 2 * base) xstep = 5 * base;
+            else {
+                if (base > 100000000) break;
+                base *= 10;
+                xstep = base;
+            }
+        }
+        for (i = 0; i < n_points;) {
+            float fx, fy;
+            int xp;
+            /* tick 1 is kept next to tick xstep only if their labels cannot overlap */
+            if (i > 0 || xstep == 1 || per * (float)(xstep - 1) >= need) {
+                heph__plot_xy(&m, i, lo, &fx, &fy);
+                xp = (int)floorf(fx);
+                snprintf(xlab, sizeof xlab, "%d", i + 1);
+                heph__plot_rect(&cv, xp, py0 + 1, xp, py0 + ph - 2, heph__plot_grid);
+                heph__plot_rect(&cv, xp, py0 + ph, xp, py0 + ph + 3, heph__plot_axis);
+                heph__plot_text(&cv, xp - heph__plot_text_w(xlab, -1, 1) / 2, py0 + ph + 6,
+                                xlab, -1, 1, heph__plot_ink);
+            }
+            /* next tick index (written to never overflow int) */
+            if (i == 0 && xstep > 1) i = xstep - 1;
+            else if (n_points - i <= xstep) break;
+            else i += xstep;
+        }
+    }
+
+    /* frame */
+    heph__plot_frame(&cv, px0, py0, px0 + pw - 1, py0 + ph - 1, heph__plot_axis);
+
+    /* series: clipped to the inside of the frame; markers when points are >= 12 px apart */
+    heph__plot_clip(&cv, pw > 2 ? px0 + 1 : px0, ph > 2 ? py0 + 1 : py0,
+                     pw > 2 ? px0 + pw - 2 : px0 + pw - 1, ph > 2 ? py0 + ph - 2 : py0 + ph - 1);
+    markers = text && n_points > 1 && (m.x1 - m.x0) / (float)(n_points - 1) >= 12.0f;
+    for (s = 0; s < n_series; s++) {
+        const float *v = ys + (size_t)s * (size_t)n_points;
+        const uint8_t *c = heph__plot_palette[s % 8];
+        for (i = 0; i < n_points; i++) {
+            float ax, ay, bx, by;
+            int prev, next;
+            if (!heph__plot_finite(v[i])) continue;
+            heph__plot_xy(&m, i, v[i], &ax, &ay);
+            prev = i > 0 && heph__plot_finite(v[i - 1]);
+            next = i + 1 < n_points && heph__plot_finite(v[i + 1]);
+            if (next) {
+                heph__plot_xy(&m, i + 1, v[i + 1], &bx, &by);
+                heph__plot_seg(&cv, ax, ay, bx, by, r, c);
+            }
+            /* a dot for markers and for isolated points (n_points == 1, or NaN both sides) */
+            if (markers || (!prev && !next))
+                heph__plot_seg(&cv, ax, ay, ax, ay, markers ? r + 1.5f : r + 1.0f, c);
+        }
+    }
+
+    /* legend: in the plot corner crossed by the fewest curve samples */
+    if (text && labels && n_series > 0) {
+        int ne = 0, maxc = 0, bw, bh, nfit, cfit, best = 0, ex, ey, trunc;
+        long best_hits = -1;
+        for (s = 0; s < n_series; s++)
+            if (labels[s]) {
+                int l = (int)strlen(labels[s]);
+                ne++;
+                if (l > maxc) maxc = l;
+            }
+        /* entries that fit inside the frame; labels get at most ~60% of the plot width */
+        nfit = (ph - 12 - 6) / 11;
+        cfit = (pw * 3 / 5 - 34) / 6;
+        if (ne > nfit) ne = nfit;
+        trunc = maxc > cfit;
+        if (trunc) maxc = cfit;
+        bw = 5 + 18 + 5 + maxc * 6 - 1 + 6;
+        bh = ne * 11 + 5;
+        /* a legend hiding more than a quarter of the plot is left out */
+        if (ne > 0 && maxc >= 3 && (float)bw * (float)bh <= 0.25f * (float)pw * (float)ph) {
+            for (k = 0; k < 4; k++) {
+                /* corners in order of preference: top-right, top-left, bottom-right, bottom-left */
+                int x0 = (k & 1) ? px0 + 6 : px0 + pw - 6 - bw;
+                int y0 = (k & 2) ? py0 + ph - 6 - bh : py0 + 6;
+                long hits = heph__plot_hits(&m, ys, n_series, x0, y0, x0 + bw - 1, y0 + bh - 1);
+                if (best_hits < 0 || hits < best_hits) { best_hits = hits; best = k; }
+            }
+            ex = (best & 1) ? px0 + 6 : px0 + pw - 6 - bw;
+            ey = (best & 2) ? py0 + ph - 6 - bh : py0 + 6;
+            heph__plot_rect(&cv, ex, ey, ex + bw - 1, ey + bh - 1, heph__plot_white);
+            heph__plot_frame(&cv, ex, ey, ex + bw - 1, ey + bh - 1, heph__plot_edge);
+            for (s = 0, k = 0; s < n_series && k < ne; s++) {
+                float ly;
+                if (!labels[s]) continue;
+                ly = (float)(ey + 5 + k * 11 + 3) + 0.5f;
+                heph__plot_seg(&cv, (float)(ex + 5) + 0.5f, ly, (float)(ex + 22) + 0.5f, ly, r,
+                               heph__plot_palette[s % 8]);
+                if (markers)
+                    heph__plot_seg(&cv, (float)(ex + 14), ly, (float)(ex + 14), ly, r + 1.5f,
+                                   heph__plot_palette[s % 8]);
+                /* a label longer than the box ends in ".." */
+                if (trunc && (int)strlen(labels[s]) > maxc) {
+                    heph__plot_text(&cv, ex + 28, ey + 5 + k * 11, labels[s], maxc - 2, 1,
+                                    heph__plot_ink);
+                    heph__plot_text(&cv, ex + 28 + (maxc - 2) * 6, ey + 5 + k * 11, "..", 2, 1,
+                                    heph__plot_ink);
+                } else {
+                    heph__plot_text(&cv, ex + 28, ey + 5 + k * 11, labels[s], maxc, 1,
+                                    heph__plot_ink);
+                }
+                k++;
+            }
+        }
+    }
+}
+
+
+#endif /* HEPHAESTUS_IMPLEMENTATION_DONE */
+#endif /* HEPHAESTUS_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+MIT License
+
+Copyright (c) 2026 the Hephaestus authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of
+this software and associated documentation files (the "Software"), to deal in
+the Software without restriction, including without limitation the rights to
+use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies
+of the Software, and to permit persons to whom the Software is furnished to do
+so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+------------------------------------------------------------------------------
+*/
