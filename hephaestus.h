@@ -51,10 +51,15 @@
 
    ARCHITECTURE SPECS are comma-separated layer tokens, applied to the input shape:
        denseN        fully connected, N outputs (flattens an image input)
+       convNkKsSpP   conv2d, N output channels, kernel K, stride S, padding P (s1, p0 default)
+       convtNkKsSpP  transposed conv2d (ConvTranspose2d), same fields
+       flatten       (C,H,W) -> (C*H*W)       reshapeCxHxW   (n) -> (C,H,W)
        relu  lrelu  lreluA (slope A, default 0.01)  sigmoid  tanh
+     e.g. "conv32k4s2p1,relu,conv32k4s2p1,relu,flatten,dense256,relu".
      The VAE appends the encoder's last dense layer (2*z_dim: mu then log-variance) itself;
      the decoder spec maps z_dim to the logits of the picture (its last layer must output
-     exactly C*H*W values). Presets: "mlp-mnist", "mlp-dsprites".
+     exactly C*H*W values). Presets: "mlp-mnist", "mlp-dsprites", "cnn-dsprites" (the seed's
+     capacity CNN), "cnn-dsprites-tc" (its beta-TCVAE CNN), "cnn-shapes3d".
 
    REVISION HISTORY
      0.1.0  core: RNG, dense + activations, VAE/beta-VAE/capacity objectives, Adam,
@@ -74,7 +79,11 @@
 
 #ifndef HEPH_DEF
 #ifdef HEPHAESTUS_STATIC
+#if defined(__GNUC__) /* gcc, clang: an unused static API function is not a warning */
+#define HEPH_DEF static __attribute__((unused))
+#else
 #define HEPH_DEF static
+#endif
 #else
 #define HEPH_DEF extern
 #endif
@@ -142,6 +151,36 @@ HEPH_DEF void heph_sigmoid_backward(float *dinp, const float *dout, const float 
 HEPH_DEF void heph_tanh_forward(float *out, const float *inp, size_t n);
 HEPH_DEF void heph_tanh_backward(float *dinp, const float *dout, const float *out, size_t n);
 
+/* Convolution geometry, one image: input (C, H, W), output (Co, Ho, Wo), square kernel k,
+   stride s, zero padding p.
+     conv2d:  Ho = (H + 2p - k)/s + 1;  weights [Co][C][k][k], bias [Co]   (PyTorch Conv2d)
+     convt2d: Ho = (H - 1)s - 2p + k;   weights [C][Co][k][k], bias [Co]   (ConvTranspose2d)
+   Both run as GEMMs over an im2col matrix whose rows are output (conv2d) or input (convt2d)
+   positions of the whole batch, so the batch is one large matrix product.                 */
+typedef struct {
+    int C, H, W;    /* input shape  */
+    int Co, Ho, Wo; /* output shape */
+    int k, s, p;    /* kernel, stride, padding */
+} heph_conv_geom;
+
+/* fill Ho, Wo from the rest; HEPH_E_ARG if the geometry is impossible */
+HEPH_DEF int heph_conv2d_geom(heph_conv_geom *g, int C, int H, int W, int Co, int k, int s, int p);
+HEPH_DEF int heph_convt2d_geom(heph_conv_geom *g, int C, int H, int W, int Co, int k, int s, int p);
+HEPH_DEF size_t heph_conv2d_ws_floats(const heph_conv_geom *g, int B);
+HEPH_DEF size_t heph_convt2d_ws_floats(const heph_conv_geom *g, int B);
+/* out (B, Co, Ho, Wo) = conv(inp (B, C, H, W), W) + b */
+HEPH_DEF void heph_conv2d_forward(float *out, const float *inp, const float *W, const float *b,
+                                  const heph_conv_geom *g, int B, float *ws);
+/* dinp (may be NULL) = conv^T(dout);  dW += dout (x) patches;  db += sum dout */
+HEPH_DEF void heph_conv2d_backward(float *dinp, float *dW, float *db, const float *dout,
+                                   const float *inp, const float *W, const heph_conv_geom *g,
+                                   int B, float *ws);
+HEPH_DEF void heph_convt2d_forward(float *out, const float *inp, const float *W, const float *b,
+                                   const heph_conv_geom *g, int B, float *ws);
+HEPH_DEF void heph_convt2d_backward(float *dinp, float *dW, float *db, const float *dout,
+                                    const float *inp, const float *W, const heph_conv_geom *g,
+                                    int B, float *ws);
+
 /* ------------------------------------------------------------------------------------------ */
 /* VAE pieces: reparameterisation, reconstruction losses, KL                                  */
 
@@ -177,7 +216,8 @@ HEPH_DEF void heph_adam_step(float *w, const float *g, float *m, float *v, size_
 /* ------------------------------------------------------------------------------------------ */
 /* networks                                                                                   */
 
-enum { HEPH_DENSE = 1, HEPH_RELU, HEPH_LRELU, HEPH_SIGMOID, HEPH_TANH };
+enum { HEPH_DENSE = 1, HEPH_RELU, HEPH_LRELU, HEPH_SIGMOID, HEPH_TANH, HEPH_CONV, HEPH_CONVT,
+       HEPH_FLATTEN, HEPH_RESHAPE };
 #define HEPH_MAX_LAYERS 64
 #define HEPH_SPEC_MAX 512
 
@@ -186,6 +226,7 @@ typedef struct {
     int in_c, in_h, in_w;     /* input shape (one image); flat tensors have h = w = 1        */
     int out_c, out_h, out_w;  /* output shape                                                */
     float slope;              /* leaky ReLU slope                                            */
+    int k, s, p;              /* conv / transposed conv: kernel, stride, padding             */
     size_t w_off, b_off;      /* offsets of weights and bias in the parameter buffer         */
     size_t n_params;          /* number of parameters (weights + bias)                       */
 } heph_layer;
@@ -750,6 +791,217 @@ HEPH_DEF void heph_tanh_backward(float *dinp, const float *dout, const float *ou
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* convolutions: im2col rows -> one GEMM for the whole batch -> back to NCHW                  */
+
+HEPH_DEF int heph_conv2d_geom(heph_conv_geom *g, int C, int H, int W, int Co, int k, int s, int p) {
+    g->C = C; g->H = H; g->W = W; g->Co = Co; g->k = k; g->s = s; g->p = p;
+    if (C <= 0 || H <= 0 || W <= 0 || Co <= 0 || k <= 0 || s <= 0 || p < 0 || p >= k ||
+        H + 2 * p < k || W + 2 * p < k)
+        return HEPH_E_ARG;
+    g->Ho = (H + 2 * p - k) / s + 1;  /* Ho = (H + 2p - k)/s + 1 */
+    g->Wo = (W + 2 * p - k) / s + 1;
+    return HEPH_OK;
+}
+
+HEPH_DEF int heph_convt2d_geom(heph_conv_geom *g, int C, int H, int W, int Co, int k, int s, int p) {
+    g->C = C; g->H = H; g->W = W; g->Co = Co; g->k = k; g->s = s; g->p = p;
+    if (C <= 0 || H <= 0 || W <= 0 || Co <= 0 || k <= 0 || s <= 0 || p < 0 || p >= k)
+        return HEPH_E_ARG;
+    g->Ho = (H - 1) * s - 2 * p + k;  /* Ho = (H - 1)s - 2p + k */
+    g->Wo = (W - 1) * s - 2 * p + k;
+    return g->Ho > 0 && g->Wo > 0 ? HEPH_OK : HEPH_E_ARG;
+}
+
+/* rows[(b, oy, ox)][(c, ky, kx)] = img[b][c][oy*s - p + ky][ox*s - p + kx] (0 outside):
+   the patches of a conv with input (C, H, W) and output positions (Ho, Wo)                 */
+static void heph__im2row(float *rows, const float *img, int B, int C, int H, int W, int Ho,
+                         int Wo, int k, int s, int p) {
+    size_t K = (size_t)C * (size_t)k * (size_t)k;
+    long long r, nr = (long long)B * Ho * Wo;
+    HEPH__OMP_FOR
+    for (r = 0; r < nr; r++) {
+        int b = (int)(r / ((long long)Ho * Wo)), pos = (int)(r % ((long long)Ho * Wo));
+        int oy = pos / Wo, ox = pos % Wo, c, ky, kx;
+        float *row = rows + (size_t)r * K;
+        for (c = 0; c < C; c++) {
+            const float *ch = img + ((size_t)b * (size_t)C + (size_t)c) * (size_t)H * (size_t)W;
+            for (ky = 0; ky < k; ky++) {
+                int iy = oy * s - p + ky;
+                for (kx = 0; kx < k; kx++) {
+                    int ix = ox * s - p + kx;
+                    *row++ = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? ch[(size_t)iy * (size_t)W + (size_t)ix] : 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* the adjoint of im2row: img[b][c][iy][ix] += rows[(b, oy, ox)][(c, ky, kx)]; one thread per
+   image, positions visited in a fixed order                                                */
+static void heph__row2im(float *img, const float *rows, int B, int C, int H, int W, int Ho,
+                         int Wo, int k, int s, int p) {
+    size_t K = (size_t)C * (size_t)k * (size_t)k;
+    int b;
+    HEPH__OMP_FOR
+    for (b = 0; b < B; b++) {
+        int oy, ox, c, ky, kx;
+        for (oy = 0; oy < Ho; oy++)
+            for (ox = 0; ox < Wo; ox++) {
+                const float *row = rows + ((size_t)b * (size_t)Ho * (size_t)Wo + (size_t)oy * (size_t)Wo + (size_t)ox) * K;
+                for (c = 0; c < C; c++) {
+                    float *ch = img + ((size_t)b * (size_t)C + (size_t)c) * (size_t)H * (size_t)W;
+                    for (ky = 0; ky < k; ky++) {
+                        int iy = oy * s - p + ky;
+                        for (kx = 0; kx < k; kx++, row++) {
+                            int ix = ox * s - p + kx;
+                            if (iy >= 0 && iy < H && ix >= 0 && ix < W) ch[(size_t)iy * (size_t)W + (size_t)ix] += *row;
+                        }
+                    }
+                }
+            }
+    }
+}
+
+/* (B, C, HW) <-> (B*HW, C) */
+static void heph__nchw_to_rows(float *rows, const float *x, int B, int C, int HW) {
+    int b;
+    HEPH__OMP_FOR
+    for (b = 0; b < B; b++) {
+        int c, i;
+        for (c = 0; c < C; c++)
+            for (i = 0; i < HW; i++)
+                rows[((size_t)b * (size_t)HW + (size_t)i) * (size_t)C + (size_t)c] =
+                    x[((size_t)b * (size_t)C + (size_t)c) * (size_t)HW + (size_t)i];
+    }
+}
+/* x[b][c][i] = rows[b*HW + i][c] (+ bias[c] when bias != NULL) */
+static void heph__rows_to_nchw(float *x, const float *rows, const float *bias, int B, int C, int HW) {
+    int b;
+    HEPH__OMP_FOR
+    for (b = 0; b < B; b++) {
+        int c, i;
+        for (c = 0; c < C; c++) {
+            float bc = bias ? bias[c] : 0.0f;
+            for (i = 0; i < HW; i++)
+                x[((size_t)b * (size_t)C + (size_t)c) * (size_t)HW + (size_t)i] =
+                    rows[((size_t)b * (size_t)HW + (size_t)i) * (size_t)C + (size_t)c] + bc;
+        }
+    }
+}
+/* db[c] += sum over b, i of dout[b][c][i] (fixed order per channel) */
+static void heph__bias_grad_nchw(float *db, const float *dout, int B, int C, int HW) {
+    int c;
+    HEPH__OMP_FOR
+    for (c = 0; c < C; c++) {
+        float s = 0.0f;
+        int b, i;
+        for (b = 0; b < B; b++) {
+            const float *d = dout + ((size_t)b * (size_t)C + (size_t)c) * (size_t)HW;
+            for (i = 0; i < HW; i++) s += d[i];
+        }
+        db[c] += s;
+    }
+}
+/* dW[o][j] += T[j][o] : add a (J, O) matrix transposed into (O, J) */
+static void heph__add_transposed(float *dW, const float *T, int O, int J) {
+    int o;
+    HEPH__OMP_FOR
+    for (o = 0; o < O; o++) {
+        int j;
+        for (j = 0; j < J; j++) dW[(size_t)o * (size_t)J + (size_t)j] += T[(size_t)j * (size_t)O + (size_t)o];
+    }
+}
+
+static size_t heph__max3(size_t a, size_t b, size_t c) {
+    size_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+
+/* conv2d workspace: patch rows (B*HoWo, K) + output rows (B*HoWo, Co) + GEMM packing + (K, Co) */
+HEPH_DEF size_t heph_conv2d_ws_floats(const heph_conv_geom *g, int B) {
+    size_t P = (size_t)B * (size_t)g->Ho * (size_t)g->Wo, K = (size_t)g->C * (size_t)g->k * (size_t)g->k;
+    size_t pack = heph__max3(heph__gemm_ws((int)K, g->Co), heph__gemm_ws((int)P, g->Co),
+                             heph__gemm_ws(g->Co, (int)K));
+    return P * K + P * (size_t)g->Co + pack + K * (size_t)g->Co;
+}
+
+HEPH_DEF void heph_conv2d_forward(float *out, const float *inp, const float *W, const float *b,
+                                  const heph_conv_geom *g, int B, float *ws) {
+    int P = B * g->Ho * g->Wo, K = g->C * g->k * g->k;
+    float *rows = ws, *orow = rows + (size_t)P * (size_t)K, *pack = orow + (size_t)P * (size_t)g->Co;
+    heph__im2row(rows, inp, B, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
+    /* orow (P, Co) = rows (P, K) W^T (K, Co) */
+    heph__gemm(P, g->Co, K, rows, K, 0, W, K, 1, orow, g->Co, 0, pack);
+    heph__rows_to_nchw(out, orow, b, B, g->Co, g->Ho * g->Wo);
+}
+
+HEPH_DEF void heph_conv2d_backward(float *dinp, float *dW, float *db, const float *dout,
+                                   const float *inp, const float *W, const heph_conv_geom *g,
+                                   int B, float *ws) {
+    int P = B * g->Ho * g->Wo, K = g->C * g->k * g->k;
+    float *rows = ws, *drow = rows + (size_t)P * (size_t)K, *pack = drow + (size_t)P * (size_t)g->Co;
+    float *T = pack + heph__max3(heph__gemm_ws(K, g->Co), heph__gemm_ws(P, g->Co), heph__gemm_ws(g->Co, K));
+    heph__bias_grad_nchw(db, dout, B, g->Co, g->Ho * g->Wo);
+    heph__nchw_to_rows(drow, dout, B, g->Co, g->Ho * g->Wo);
+    heph__im2row(rows, inp, B, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
+    /* dW^T (K, Co) = rows^T (K, P) drow (P, Co);  dW += its transpose */
+    heph__gemm(K, g->Co, P, rows, K, 1, drow, g->Co, 0, T, g->Co, 0, pack);
+    heph__add_transposed(dW, T, g->Co, K);
+    if (!dinp) return;
+    /* drows (P, K) = drow (P, Co) W (Co, K), then scattered back onto the input */
+    heph__gemm(P, K, g->Co, drow, g->Co, 0, W, K, 0, rows, K, 0, pack);
+    memset(dinp, 0, (size_t)B * (size_t)g->C * (size_t)g->H * (size_t)g->W * sizeof(float));
+    heph__row2im(dinp, rows, B, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
+}
+
+/* transposed conv = the adjoint of a conv whose input is our output: output image (Co, Ho, Wo),
+   patch positions = our input positions (H, W). Workspace: input rows (B*HW, C) + patch rows
+   (B*HW, Co*k*k) + GEMM packing + (Co*k*k, C)                                               */
+HEPH_DEF size_t heph_convt2d_ws_floats(const heph_conv_geom *g, int B) {
+    size_t P = (size_t)B * (size_t)g->H * (size_t)g->W, K = (size_t)g->Co * (size_t)g->k * (size_t)g->k;
+    size_t pack = heph__max3(heph__gemm_ws(g->C, (int)K), heph__gemm_ws((int)K, g->C),
+                             heph__gemm_ws((int)P, g->C));
+    return P * (size_t)g->C + P * K + pack + K * (size_t)g->C;
+}
+
+HEPH_DEF void heph_convt2d_forward(float *out, const float *inp, const float *W, const float *b,
+                                   const heph_conv_geom *g, int B, float *ws) {
+    int P = B * g->H * g->W, K = g->Co * g->k * g->k, b2, c;
+    size_t HWo = (size_t)g->Ho * (size_t)g->Wo;
+    float *irow = ws, *rows = irow + (size_t)P * (size_t)g->C, *pack = rows + (size_t)P * (size_t)K;
+    heph__nchw_to_rows(irow, inp, B, g->C, g->H * g->W);
+    /* rows (P, Co*k*k) = irow (P, C) W (C, Co*k*k) */
+    heph__gemm(P, K, g->C, irow, g->C, 0, W, K, 0, rows, K, 0, pack);
+    /* out = bias, then every input position adds its patch */
+    for (b2 = 0; b2 < B; b2++)
+        for (c = 0; c < g->Co; c++) {
+            float *o = out + ((size_t)b2 * (size_t)g->Co + (size_t)c) * HWo;
+            size_t i;
+            for (i = 0; i < HWo; i++) o[i] = b[c];
+        }
+    heph__row2im(out, rows, B, g->Co, g->Ho, g->Wo, g->H, g->W, g->k, g->s, g->p);
+}
+
+HEPH_DEF void heph_convt2d_backward(float *dinp, float *dW, float *db, const float *dout,
+                                    const float *inp, const float *W, const heph_conv_geom *g,
+                                    int B, float *ws) {
+    int P = B * g->H * g->W, K = g->Co * g->k * g->k;
+    float *irow = ws, *rows = irow + (size_t)P * (size_t)g->C, *pack = rows + (size_t)P * (size_t)K;
+    float *T = pack + heph__max3(heph__gemm_ws(g->C, K), heph__gemm_ws(K, g->C), heph__gemm_ws(P, g->C));
+    heph__bias_grad_nchw(db, dout, B, g->Co, g->Ho * g->Wo);
+    /* drows (P, Co*k*k): the patches of dout seen from each input position */
+    heph__im2row(rows, dout, B, g->Co, g->Ho, g->Wo, g->H, g->W, g->k, g->s, g->p);
+    heph__nchw_to_rows(irow, inp, B, g->C, g->H * g->W);
+    /* dW^T (Co*k*k, C) = drows^T (K, P) irow (P, C);  dW (C, K) += its transpose */
+    heph__gemm(K, g->C, P, rows, K, 1, irow, g->C, 0, T, g->C, 0, pack);
+    heph__add_transposed(dW, T, g->C, K);
+    if (!dinp) return;
+    /* dinp rows (P, C) = drows (P, K) W^T (K, C) */
+    heph__gemm(P, g->C, K, rows, K, 0, W, K, 1, irow, g->C, 0, pack);
+    heph__rows_to_nchw(dinp, irow, NULL, B, g->C, g->H * g->W);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* VAE pieces                                                                                 */
 
 HEPH_DEF void heph_reparam_forward(float *z, const float *mu, const float *logvar,
@@ -884,6 +1136,57 @@ HEPH_DEF int heph_spec_parse(const char *spec, int c, int h, int w, heph_layer *
                                   (int)len, t, cur, num);
             L.b_off = L.n_params;     /* relative: weights first, then the bias */
             L.n_params += (size_t)num;
+        } else if (len > 4 && strncmp(t, "conv", 4) == 0) {
+            /* convNkKsSpP or convtNkKsSpP: s and p optional (1 and 0) */
+            int tr = t[4] == 't', rcg;
+            const char *q = t + 4 + tr, *ne;
+            long co = 0, k = 0, st = 1, pd = 0;
+            heph_conv_geom g;
+            size_t nw;
+            if (!heph__parse_uint(q, &ne, &co) || co == 0 || *ne != 'k' ||
+                !heph__parse_uint(ne + 1, &ne, &k) || k == 0 || k > 64)
+                goto bad_conv;
+            if (*ne == 's' && (!heph__parse_uint(ne + 1, &ne, &st) || st == 0 || st > 64)) goto bad_conv;
+            if (*ne == 'p' && (!heph__parse_uint(ne + 1, &ne, &pd) || pd > 64)) goto bad_conv;
+            if ((size_t)(ne - t) != len) goto bad_conv;
+            if (h == 1 && w == 1 && n > 0 && (layers[n - 1].kind == HEPH_DENSE || layers[n - 1].kind == HEPH_FLATTEN))
+                return heph__errf(err, errlen, HEPH_E_SPEC,
+                                  "token %d \"%.*s\": a conv needs an image input; add reshapeCxHxW",
+                                  tok, (int)len, t);
+            rcg = tr ? heph_convt2d_geom(&g, c, h, w, (int)co, (int)k, (int)st, (int)pd)
+                     : heph_conv2d_geom(&g, c, h, w, (int)co, (int)k, (int)st, (int)pd);
+            if (rcg != HEPH_OK || (size_t)g.Co * (size_t)g.Ho * (size_t)g.Wo > (size_t)INT_MAX)
+                return heph__errf(err, errlen, HEPH_E_SPEC,
+                                  "token %d \"%.*s\": kernel %ld, stride %ld, padding %ld do not fit "
+                                  "a %dx%dx%d input (padding must be < kernel)", tok, (int)len, t, k,
+                                  st, pd, c, h, w);
+            L.kind = tr ? HEPH_CONVT : HEPH_CONV;
+            L.k = (int)k; L.s = (int)st; L.p = (int)pd;
+            L.out_c = g.Co; L.out_h = g.Ho; L.out_w = g.Wo;
+            nw = (size_t)c * (size_t)co * (size_t)k * (size_t)k;
+            if (nw > ((size_t)1 << 31))
+                return heph__errf(err, errlen, HEPH_E_SPEC, "token %d \"%.*s\": too many weights",
+                                  tok, (int)len, t);
+            L.b_off = nw;
+            L.n_params = nw + (size_t)co;
+        } else if (len == 7 && strncmp(t, "flatten", 7) == 0) {
+            L.kind = HEPH_FLATTEN;
+            L.out_c = (int)cur; L.out_h = 1; L.out_w = 1;
+        } else if (len > 7 && strncmp(t, "reshape", 7) == 0) {
+            const char *ne;
+            long rc2 = 0, rh = 0, rw = 0;
+            if (!heph__parse_uint(t + 7, &ne, &rc2) || *ne != 'x' || !heph__parse_uint(ne + 1, &ne, &rh) ||
+                *ne != 'x' || !heph__parse_uint(ne + 1, &ne, &rw) || (size_t)(ne - t) != len ||
+                rc2 == 0 || rh == 0 || rw == 0)
+                return heph__errf(err, errlen, HEPH_E_SPEC,
+                                  "token %d \"%.*s\": reshape needs CxHxW, e.g. reshape32x4x4", tok,
+                                  (int)len, t);
+            if ((size_t)rc2 * (size_t)rh * (size_t)rw != cur)
+                return heph__errf(err, errlen, HEPH_E_SPEC,
+                                  "token %d \"%.*s\": %ldx%ldx%ld = %zu values, the input has %zu",
+                                  tok, (int)len, t, rc2, rh, rw, (size_t)rc2 * (size_t)rh * (size_t)rw, cur);
+            L.kind = HEPH_RESHAPE;
+            L.out_c = (int)rc2; L.out_h = (int)rh; L.out_w = (int)rw;
         } else if (len == 4 && strncmp(t, "relu", 4) == 0) {
             L.kind = HEPH_RELU;
         } else if (len >= 5 && strncmp(t, "lrelu", 5) == 0) {
@@ -909,8 +1212,9 @@ HEPH_DEF int heph_spec_parse(const char *spec, int c, int h, int w, heph_layer *
             L.kind = HEPH_TANH;
         } else {
             return heph__errf(err, errlen, HEPH_E_SPEC,
-                              "token %d \"%.*s\" is not a layer (known: denseN, relu, lrelu[A], "
-                              "sigmoid, tanh)", tok, (int)len, t);
+                              "token %d \"%.*s\" is not a layer (known: denseN, convNkKsSpP, "
+                              "convtNkKsSpP, flatten, reshapeCxHxW, relu, lrelu[A], sigmoid, tanh)",
+                              tok, (int)len, t);
         }
         layers[n++] = L;
         c = L.out_c; h = L.out_h; w = L.out_w;
@@ -921,6 +1225,10 @@ HEPH_DEF int heph_spec_parse(const char *spec, int c, int h, int w, heph_layer *
     }
     *n_layers = n;
     return HEPH_OK;
+bad_conv:
+    return heph__errf(err, errlen, HEPH_E_SPEC,
+                      "token %d: a conv needs channels and kernel, e.g. conv32k4s2p1 or convt32k4s2p1 "
+                      "(kernel and stride 1..64, padding 0..64)", tok);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -931,6 +1239,12 @@ static size_t heph__layer_out_n(const heph_layer *L) {
 }
 static size_t heph__layer_in_n(const heph_layer *L) {
     return (size_t)L->in_c * (size_t)L->in_h * (size_t)L->in_w;
+}
+
+static void heph__layer_geom(const heph_layer *L, heph_conv_geom *g) {
+    g->C = L->in_c; g->H = L->in_h; g->W = L->in_w;
+    g->Co = L->out_c; g->Ho = L->out_h; g->Wo = L->out_w;
+    g->k = L->k; g->s = L->s; g->p = L->p;
 }
 
 /* parse, give each layer its parameter offsets starting at p_off, allocate buffers */
@@ -950,8 +1264,16 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
     for (l = 0; l < net->n_layers; l++) {
         heph_layer *L = &net->layers[l];
         size_t on = heph__layer_out_n(L);
-        if (L->kind == HEPH_DENSE) {
-            size_t wsz = heph_dense_ws_floats(max_batch, (int)heph__layer_in_n(L), L->out_c);
+        if (L->n_params) {
+            size_t wsz = 0;
+            heph_conv_geom g;
+            if (L->kind == HEPH_DENSE) {
+                wsz = heph_dense_ws_floats(max_batch, (int)heph__layer_in_n(L), L->out_c);
+            } else {
+                heph__layer_geom(L, &g);
+                wsz = L->kind == HEPH_CONV ? heph_conv2d_ws_floats(&g, max_batch)
+                                           : heph_convt2d_ws_floats(&g, max_batch);
+            }
             L->b_off += off;
             L->w_off = off;
             off += L->n_params;
@@ -1004,6 +1326,18 @@ static const float *heph__net_forward(heph_net *net, const float *params, const 
             heph_dense_forward(out, in, params + L->w_off, params + L->b_off, B,
                                (int)heph__layer_in_n(L), L->out_c, net->ws);
             break;
+        case HEPH_CONV:
+        case HEPH_CONVT: {
+            heph_conv_geom g;
+            heph__layer_geom(L, &g);
+            if (L->kind == HEPH_CONV)
+                heph_conv2d_forward(out, in, params + L->w_off, params + L->b_off, &g, B, net->ws);
+            else
+                heph_convt2d_forward(out, in, params + L->w_off, params + L->b_off, &g, B, net->ws);
+            break;
+        }
+        case HEPH_FLATTEN:
+        case HEPH_RESHAPE: memcpy(out, in, n * sizeof(float)); break; /* same values, new shape */
         case HEPH_RELU: heph_relu_forward(out, in, n); break;
         case HEPH_LRELU: heph_lrelu_forward(out, in, n, L->slope); break;
         case HEPH_SIGMOID: heph_sigmoid_forward(out, in, n); break;
@@ -1027,13 +1361,27 @@ static void heph__net_backward(heph_net *net, const float *params, float *grads,
         const float *out = net->act[l];
         float *dst = (l == 0) ? dinp : (g == net->grad_a ? net->grad_b : net->grad_a);
         size_t n = heph__layer_out_n(L) * (size_t)B;
-        if (!dst && l == 0 && L->kind != HEPH_DENSE) break; /* nothing left to compute */
+        if (!dst && l == 0 && L->n_params == 0) break; /* nothing left to compute */
         switch (L->kind) {
         case HEPH_DENSE:
             heph_dense_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
                                 params + L->w_off, B, (int)heph__layer_in_n(L), L->out_c,
                                 net->ws);
             break;
+        case HEPH_CONV:
+        case HEPH_CONVT: {
+            heph_conv_geom cg;
+            heph__layer_geom(L, &cg);
+            if (L->kind == HEPH_CONV)
+                heph_conv2d_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
+                                     params + L->w_off, &cg, B, net->ws);
+            else
+                heph_convt2d_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
+                                      params + L->w_off, &cg, B, net->ws);
+            break;
+        }
+        case HEPH_FLATTEN:
+        case HEPH_RESHAPE: memcpy(dst, g, n * sizeof(float)); break;
         case HEPH_RELU: heph_relu_backward(dst, g, out, n); break;
         case HEPH_LRELU: heph_lrelu_backward(dst, g, out, n, L->slope); break;
         case HEPH_SIGMOID: heph_sigmoid_backward(dst, g, out, n); break;
@@ -1073,18 +1421,45 @@ HEPH_DEF int heph_vae_config_preset(heph_vae_config *cfg, const char *name) {
         strcpy(cfg->dec_spec, "dense64,relu,dense256,relu,dense1024,relu,dense4096");
         return HEPH_OK;
     }
+    if (strcmp(name, "cnn-dsprites") == 0 || strcmp(name, "cnn-dsprites-tc") == 0) {
+        /* (1,64,64) -> (32,32,32) -> (32,16,16) -> (32,8,8) -> (32,4,4) -> 512 -> 256 [-> 64] -> 10 */
+        int tc = name[12] == '-';
+        cfg->in_h = cfg->in_w = 64;
+        cfg->z_dim = 10;
+        strcpy(cfg->enc_spec, "conv32k4s2p1,relu,conv32k4s2p1,relu,conv32k4s2p1,relu,"
+                              "conv32k4s2p1,relu,flatten,dense256,relu");
+        if (!tc) strcat(cfg->enc_spec, ",dense64,relu");
+        strcpy(cfg->dec_spec, tc ? "dense256,relu" : "dense64,relu,dense256,relu");
+        strcat(cfg->dec_spec, ",dense512,relu,reshape32x4x4,convt32k4s2p1,relu,convt32k4s2p1,relu,"
+                              "convt32k4s2p1,relu,convt1k4s2p1");
+        return HEPH_OK;
+    }
+    if (strcmp(name, "cnn-shapes3d") == 0) {
+        /* (3,64,64) -> (32,32,32) -> (64,16,16) -> (128,8,8) -> (256,4,4) -> 4096 -> 256 -> 12 */
+        cfg->in_c = 3;
+        cfg->in_h = cfg->in_w = 64;
+        cfg->z_dim = 12;
+        strcpy(cfg->enc_spec, "conv32k4s2p1,relu,conv64k4s2p1,relu,conv128k4s2p1,relu,"
+                              "conv256k4s2p1,relu,flatten,dense256,relu");
+        strcpy(cfg->dec_spec, "dense256,relu,dense4096,relu,reshape256x4x4,convt128k4s2p1,relu,"
+                              "convt64k4s2p1,relu,convt32k4s2p1,relu,convt3k4s2p1");
+        return HEPH_OK;
+    }
     return HEPH_E_ARG;
 }
 
-/* set every parameter like torch.nn.Linear: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
+/* set every parameter like PyTorch's Linear/Conv2d/ConvTranspose2d defaults:
+   W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
 static void heph__net_init_params(heph_net *net, float *params, heph_rng *rng) {
     int l;
     for (l = 0; l < net->n_layers; l++) {
         heph_layer *L = &net->layers[l];
         size_t i;
         float bound;
-        if (L->kind != HEPH_DENSE) continue;
-        bound = 1.0f / sqrtf((float)heph__layer_in_n(L));
+        if (L->n_params == 0) continue;
+        if (L->kind == HEPH_DENSE) bound = 1.0f / sqrtf((float)heph__layer_in_n(L));
+        else if (L->kind == HEPH_CONV) bound = 1.0f / sqrtf((float)(L->in_c * L->k * L->k));
+        else bound = 1.0f / sqrtf((float)(L->out_c * L->k * L->k)); /* PyTorch: fan_in = weight.size(1) k k */
         for (i = 0; i < L->n_params; i++)
             params[L->w_off + i] = (2.0f * heph_rng_uniform(rng) - 1.0f) * bound;
     }

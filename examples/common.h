@@ -54,8 +54,19 @@ static void ex_set_threads(int n) {
 #endif
 }
 
+/* mkdir -p */
 static void ex_mkdir(const char *dir) {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) ex_die("cannot create folder %s", dir);
+    char buf[1024];
+    size_t i, n = strlen(dir);
+    if (n >= sizeof buf) ex_die("folder name too long: %s", dir);
+    memcpy(buf, dir, n + 1);
+    for (i = 1; i <= n; i++)
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char c = buf[i];
+            buf[i] = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) ex_die("cannot create folder %s", buf);
+            buf[i] = c;
+        }
 }
 
 static void ex_write_png(const char *dir, const char *name, const uint8_t *rgb, int w, int h) {
