@@ -14,9 +14,9 @@ EPOCHS ?= 10
 WARN     := -Wall -Wextra -Wpedantic -Wdouble-promotion -Werror
 STD      := -std=c99
 ifeq ($(PORTABLE),1)
-  OPT    := -O2
+  OPT    := -O2 -fno-math-errno
 else
-  OPT    := -O3 -march=native -ffp-contract=fast
+  OPT    := -O3 -march=native -ffp-contract=fast -fno-math-errno
 endif
 ifeq ($(OPENMP),1)
   OMPFLAG := -fopenmp

@@ -257,16 +257,22 @@ typedef struct {
 enum { HEPH_RECON_BERNOULLI = 0, HEPH_RECON_GAUSSIAN = 1 };
 enum {
     HEPH_OBJ_BETA = 0,     /* recon + beta * KL (beta = 1: the plain VAE)                           */
-    HEPH_OBJ_CAPACITY = 1  /* recon + gamma * |KL - C|, C ramps 0 -> c_max over ramp_steps;        */
+    HEPH_OBJ_CAPACITY = 1, /* recon + gamma * |KL - C|, C ramps 0 -> c_max over ramp_steps;        */
                            /* gamma ramps gamma -> gamma_end over the same span (equal: constant) */
+    HEPH_OBJ_TCVAE = 2     /* beta-TCVAE: recon + alpha MI + beta TC + g(t) gamma DWKL, where the   */
+                           /* dimension-wise KL weight g(t) = min(1, t / ramp_steps) ("anneal")    */
 };
+enum { HEPH_TC_MWS = 0, HEPH_TC_MSS = 1 }; /* minibatch weighted / stratified sampling */
 
 typedef struct {
     int kind;           /* HEPH_OBJ_*                                                         */
     int recon;          /* HEPH_RECON_*                                                       */
-    float beta;         /* KL weight (HEPH_OBJ_BETA)                                          */
-    float gamma, gamma_end, c_max; /* capacity objective                                      */
-    uint64_t ramp_steps;           /* steps over which C (and gamma) ramp                     */
+    float beta;         /* KL weight (BETA) or total-correlation weight (TCVAE)               */
+    float gamma, gamma_end, c_max; /* capacity objective; gamma = DWKL weight for TCVAE        */
+    uint64_t ramp_steps;           /* steps over which C (and gamma) ramp; TCVAE anneal steps  */
+    float alpha;                   /* TCVAE: index-code mutual information weight             */
+    int estimator;                 /* TCVAE: HEPH_TC_MWS or HEPH_TC_MSS                       */
+    uint64_t dataset_size;         /* TCVAE: N, the number of training pictures               */
 } heph_objective;
 
 typedef struct {
@@ -284,8 +290,25 @@ typedef struct {
     double recon;      /* reconstruction term, nats per image (Bernoulli) or squared error     */
     double kl;         /* KL(q(z|x) || p(z)), nats per image                                   */
     double elbo;       /* -(recon + kl): evidence lower bound per image (Bernoulli: nats)      */
-    double c, gamma;   /* capacity target and weight at this step (capacity objective)         */
+    double c, gamma;   /* capacity target and weight at this step (capacity objective);        */
+                       /* for TCVAE gamma is the annealed DWKL weight g(t) gamma               */
+    double mi, tc, dwkl; /* TCVAE: index-code MI, total correlation, dimension-wise KL (nats);  */
+                         /* mi + tc + dwkl = mean log q(z|x) - log p(z), a one-sample KL      */
 } heph_losses;
+
+/* beta-TCVAE decomposition of a batch (Chen et al. 2018): z, mu, logvar (B, D). Estimates per
+   sample i, with N the dataset size and log q(z_i) by logsumexp over the batch (MWS weights
+   1/(N B); MSS weights: own component 1/N, component (i+1) mod B (N-M)/(N M), the rest 1/M,
+   M = B - 1; every row sums to 1). Returns the batch means in *mi, *tc, *dwkl. When dz is not
+   NULL, adds the gradient of (a MI + b TC + g DWKL) (batch mean) wrt z, mu, logvar into
+   dz, dmu, dlogvar (row strides: ldz for z/dz, ldh for mu/logvar/dmu/dlogvar).
+   scratch: 2 B + B*B floats.                                                               */
+HEPH_DEF void heph_tc_terms(const float *z, int ldz, const float *mu, const float *logvar,
+                            int ldh, int B, int D, uint64_t N, int estimator, float a, float b,
+                            float g, double *mi, double *tc, double *dwkl, float *dz,
+                            float *dmu, float *dlogvar, float *scratch);
+/* log importance weight log w_ik of the estimator (row i, column k) */
+HEPH_DEF float heph_tc_log_weight(int estimator, int i, int k, int B, uint64_t N);
 
 typedef struct {
     heph_vae_config cfg;
@@ -298,6 +321,7 @@ typedef struct {
     float *eps, *z, *dz; /* (max_batch, z_dim)                                                 */
     float *dh;      /* gradient wrt h                                                          */
     float *dlogits; /* (max_batch, C*H*W)                                                      */
+    float *tc_scratch; /* beta-TCVAE: (max_batch + 2) * max_batch                               */
     float *mem;     /* one allocation behind the above                                        */
     char err[HEPH_ERRLEN];
 } heph_vae;
@@ -1072,6 +1096,81 @@ HEPH_DEF void heph_adam_step(float *w, const float *g, float *m, float *v, size_
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* beta-TCVAE: index-code MI, total correlation and dimension-wise KL from a minibatch        */
+
+HEPH_DEF float heph_tc_log_weight(int estimator, int i, int k, int B, uint64_t N) {
+    double n = (double)N, M = (double)(B - 1);
+    if (estimator != HEPH_TC_MSS || B < 2 || n <= M) return (float)-log(n * (double)B); /* MWS: 1/(N B) */
+    if (k == i) return (float)-log(n);                              /* own component: 1/N       */
+    if (k == (i + 1) % B) return (float)log((n - M) / (n * M));     /* stratum: (N - M)/(N M)   */
+    return (float)-log(M);                                          /* the other M - 1: 1/M     */
+}
+
+/* log N(z; mu, e^lv) = -1/2 (log 2 pi + lv + (z - mu)^2 e^-lv) */
+static double heph__log_normal(float z, float mu, float lv) {
+    double d = (double)z - (double)mu;
+    return -0.5 * (1.8378770664093453 + (double)lv + d * d * exp(-(double)lv));
+}
+
+HEPH_DEF void heph_tc_terms(const float *z, int ldz, const float *mu, const float *logvar,
+                            int ldh, int B, int D, uint64_t N, int estimator, float a, float b,
+                            float g, double *mi, double *tc, double *dwkl, float *dz,
+                            float *dmu, float *dlogvar, float *scratch) {
+    /* per-sample gradient weights of the batch mean of a (A - Q) + b (Q - P) + g (P - R),
+       with A = log q(z|x), Q = log q(z), P = log prod_j q(z_j), R = log p(z)               */
+    double cA = (double)a / B, cQ = ((double)b - (double)a) / B, cP = ((double)g - (double)b) / B;
+    double cR = -(double)g / B, sA = 0.0, sQ = 0.0, sP = 0.0, sR = 0.0;
+    float *S = scratch, *pi = scratch + B, *Mj = scratch + 2 * B;
+    int i, k, j;
+    for (i = 0; i < B; i++) {
+        const float *zi = z + (size_t)i * (size_t)ldz;
+        double Q, P = 0.0, A = 0.0, R = 0.0, mx = -HUGE_VAL, se = 0.0;
+        /* S_ik = log w_ik + sum_j log q(z_ij | x_k);  Q_i = logsumexp_k S_ik */
+        for (k = 0; k < B; k++) {
+            const float *mk = mu + (size_t)k * (size_t)ldh, *lk = logvar + (size_t)k * (size_t)ldh;
+            double sk = (double)heph_tc_log_weight(estimator, i, k, B, N);
+            for (j = 0; j < D; j++) sk += heph__log_normal(zi[j], mk[j], lk[j]);
+            S[k] = (float)sk;
+            if (sk > mx) mx = sk;
+            if (k == i) A = sk - (double)heph_tc_log_weight(estimator, i, i, B, N);
+        }
+        for (k = 0; k < B; k++) se += exp((double)S[k] - mx);
+        Q = mx + log(se);
+        for (k = 0; k < B; k++) pi[k] = (float)exp((double)S[k] - Q); /* softmax_k: dQ/dS_ik */
+        /* P_i = sum_j logsumexp_k (log w_ik + log q(z_ij | x_k)); gradients per (k, j) */
+        for (j = 0; j < D; j++) {
+            double mxj = -HUGE_VAL, sej = 0.0, lse;
+            for (k = 0; k < B; k++) {
+                double v = (double)heph_tc_log_weight(estimator, i, k, B, N) +
+                           heph__log_normal(zi[j], mu[(size_t)k * (size_t)ldh + (size_t)j],
+                                            logvar[(size_t)k * (size_t)ldh + (size_t)j]);
+                Mj[k] = (float)v;
+                if (v > mxj) mxj = v;
+            }
+            for (k = 0; k < B; k++) sej += exp((double)Mj[k] - mxj);
+            lse = mxj + log(sej);
+            P += lse;
+            R += -0.5 * (1.8378770664093453 + (double)zi[j] * (double)zi[j]); /* log N(z; 0, 1) */
+            if (!dz) continue;
+            for (k = 0; k < B; k++) {
+                /* G = dL/d log q(z_ij|x_k) = cQ pi_ik + cP softmax_k(...)_kj + [k = i] cA */
+                double G = cQ * (double)pi[k] + cP * exp((double)Mj[k] - lse) + (k == i ? cA : 0.0);
+                size_t hk = (size_t)k * (size_t)ldh + (size_t)j;
+                double diff = (double)zi[j] - (double)mu[hk], iv = exp(-(double)logvar[hk]);
+                dz[(size_t)i * (size_t)ldz + (size_t)j] += (float)(-G * diff * iv);   /* d/dz  = -(z-mu)/s^2 */
+                dmu[hk] += (float)(G * diff * iv);                                    /* d/dmu = (z-mu)/s^2  */
+                dlogvar[hk] += (float)(G * 0.5 * (diff * diff * iv - 1.0));           /* d/dlv = ((z-mu)^2/s^2 - 1)/2 */
+            }
+            dz[(size_t)i * (size_t)ldz + (size_t)j] += (float)(cR * -(double)zi[j]);  /* d log p/dz = -z */
+        }
+        sA += A; sQ += Q; sP += P; sR += R;
+    }
+    *mi = (sA - sQ) / B;   /* E[log q(z|x) - log q(z)]        */
+    *tc = (sQ - sP) / B;   /* E[log q(z) - sum_j log q(z_j)]  */
+    *dwkl = (sP - sR) / B; /* E[sum_j log q(z_j) - log p(z)]  */
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* architecture specs                                                                         */
 
 #define HEPH__MAX_DIM 1000000   /* largest layer width / picture side accepted by the parser */
@@ -1404,6 +1503,8 @@ HEPH_DEF void heph_vae_config_default(heph_vae_config *cfg) {
     cfg->obj.recon = HEPH_RECON_BERNOULLI;
     cfg->obj.beta = 1.0f;
     cfg->obj.gamma = cfg->obj.gamma_end = 1.0f;
+    cfg->obj.alpha = 1.0f;
+    cfg->obj.estimator = HEPH_TC_MSS;
     cfg->lr = 1e-3f; cfg->beta1 = 0.9f; cfg->beta2 = 0.999f; cfg->eps = 1e-8f;
 }
 
@@ -1484,8 +1585,16 @@ static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
     if (!(cfg->lr > 0.0f) || !(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) ||
         !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f) || !(cfg->eps > 0.0f))
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "Adam settings out of range");
-    if (cfg->obj.kind != HEPH_OBJ_BETA && cfg->obj.kind != HEPH_OBJ_CAPACITY)
+    if (cfg->obj.kind != HEPH_OBJ_BETA && cfg->obj.kind != HEPH_OBJ_CAPACITY &&
+        cfg->obj.kind != HEPH_OBJ_TCVAE)
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "unknown objective %d", cfg->obj.kind);
+    if (cfg->obj.kind == HEPH_OBJ_TCVAE &&
+        (cfg->obj.dataset_size < (uint64_t)cfg->max_batch ||
+         (cfg->obj.estimator != HEPH_TC_MWS && cfg->obj.estimator != HEPH_TC_MSS)))
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG,
+                          "beta-TCVAE needs the dataset size (>= max_batch %d, got %llu) and "
+                          "estimator MWS (0) or MSS (1), got %d", cfg->max_batch,
+                          (unsigned long long)cfg->obj.dataset_size, cfg->obj.estimator);
     if (cfg->obj.recon != HEPH_RECON_BERNOULLI && cfg->obj.recon != HEPH_RECON_GAUSSIAN)
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "unknown reconstruction loss %d",
                           cfg->obj.recon);
@@ -1510,7 +1619,7 @@ static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
     m->params = (float *)heph__calloc(4 * m->n_params, sizeof(float));
     B = (size_t)cfg->max_batch;
     total = B * (size_t)D * 2 /* h */ + B * (size_t)D * 3 /* eps, z, dz */ + B * (size_t)D * 2 /* dh */
-            + B * n_in;
+            + B * n_in + (B + 2) * B /* tc scratch */;
     m->mem = (float *)heph__calloc(total, sizeof(float));
     if (!m->params || !m->mem) {
         HEPH_FREE(m->params); HEPH_FREE(m->mem);
@@ -1528,7 +1637,8 @@ static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
     m->z = p; p += B * (size_t)D;
     m->dz = p; p += B * (size_t)D;
     m->dh = p; p += B * (size_t)D * 2;
-    m->dlogits = p;
+    m->dlogits = p; p += B * n_in;
+    m->tc_scratch = p;
     return HEPH_OK;
 }
 
@@ -1572,6 +1682,7 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
     double recon, kl_sum = 0.0, kl_w, loss, c = 0.0, gamma = 0.0;
     float inv_b;
     heph_losses L;
+    memset(&L, 0, sizeof L);
     if (B <= 0 || B > m->cfg.max_batch)
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "batch %d is out of range 1..%d", B,
                           m->cfg.max_batch);
@@ -1606,7 +1717,16 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
         kl_sum += heph_kl_normal(NULL, NULL, row, row + D, (size_t)D, 0.0f);
     }
     kl_sum /= (double)B;
-    if (o->kind == HEPH_OBJ_CAPACITY) {
+    L.mi = L.tc = L.dwkl = 0.0;
+    if (o->kind == HEPH_OBJ_TCVAE) {
+        double g = o->ramp_steps ? (double)m->step / (double)o->ramp_steps : 1.0;
+        gamma = (g > 1.0 ? 1.0 : g) * (double)o->gamma;          /* annealed DWKL weight */
+        heph_tc_terms(m->z, D, m->h, m->h + D, 2 * D, B, D, o->dataset_size, o->estimator,
+                      o->alpha, o->beta, (float)gamma, &L.mi, &L.tc, &L.dwkl, NULL, NULL, NULL,
+                      m->tc_scratch);
+        loss = recon + (double)o->alpha * L.mi + (double)o->beta * L.tc + gamma * L.dwkl;
+        kl_w = 0.0; /* the analytic KL is only reported; the gradient comes from the estimator */
+    } else if (o->kind == HEPH_OBJ_CAPACITY) {
         heph__capacity_at(o, m->step, &c, &gamma);
         loss = recon + gamma * fabs(kl_sum - c);                 /* recon + gamma |KL - C| */
         kl_w = gamma * (kl_sum > c ? 1.0 : (kl_sum < c ? -1.0 : 0.0));
@@ -1622,6 +1742,12 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
     }
     /* backward: decoder to z, reparameterisation to (mu, logvar), encoder to its input */
     heph__net_backward(&m->dec, m->params, m->grads, m->dlogits, B, m->dz);
+    if (o->kind == HEPH_OBJ_TCVAE) { /* a MI + b TC + g DWKL: gradient wrt z, mu and logvar */
+        double t1, t2, t3;
+        heph_tc_terms(m->z, D, m->h, m->h + D, 2 * D, B, D, o->dataset_size, o->estimator,
+                      o->alpha, o->beta, (float)gamma, &t1, &t2, &t3, m->dz, m->dh, m->dh + D,
+                      m->tc_scratch);
+    }
     for (b = 0; b < B; b++) {
         const float *row = m->h + (size_t)b * 2 * (size_t)D;
         float *drow = m->dh + (size_t)b * 2 * (size_t)D;
@@ -1637,6 +1763,9 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
     heph__net_backward(&m->enc, m->params, m->grads, m->dh, B, NULL);
     L.loss = loss; L.recon = recon; L.kl = kl_sum; L.elbo = -(recon + kl_sum);
     L.c = c; L.gamma = gamma;
+    if (!heph__finite(L.mi + L.tc + L.dwkl))
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "step %llu: TC terms are not finite "
+                          "(MI %g, TC %g, DWKL %g)", (unsigned long long)m->step, L.mi, L.tc, L.dwkl);
     if (out) *out = L;
     if (!heph__finite(recon))
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "step %llu: reconstruction loss is %g",
@@ -2265,7 +2394,8 @@ HEPH_DEF int heph_hpd_finish(heph_hpd_writer *w) {
      magic "HEPHHPM\0", version u32 (1), flags u32 (1 = optimiser state present)
      in_c, in_h, in_w, z_dim, max_batch: u32
      encoder spec, decoder spec: u32 length + bytes (no NUL)
-     objective: kind u32, recon u32, beta f32, gamma f32, gamma_end f32, c_max f32, ramp_steps u64
+     objective: kind u32, recon u32, beta f32, gamma f32, gamma_end f32, c_max f32, ramp_steps u64,
+                alpha f32, estimator u32, dataset_size u64
      Adam: lr, beta1, beta2, eps f32;  step u64
      RNG: state u64, inc u64, has_spare u32, spare f32
      n_params u64, parameters f32[n]; if flags & 1: Adam m f32[n], v f32[n]
@@ -2335,6 +2465,8 @@ HEPH_DEF int heph_vae_save(heph_vae *m, const char *path, int flags) {
     heph__wr_u32(&w, heph__f2u(c->obj.beta)); heph__wr_u32(&w, heph__f2u(c->obj.gamma));
     heph__wr_u32(&w, heph__f2u(c->obj.gamma_end)); heph__wr_u32(&w, heph__f2u(c->obj.c_max));
     heph__wr_u64(&w, c->obj.ramp_steps);
+    heph__wr_u32(&w, heph__f2u(c->obj.alpha)); heph__wr_u32(&w, (uint32_t)c->obj.estimator);
+    heph__wr_u64(&w, c->obj.dataset_size);
     heph__wr_u32(&w, heph__f2u(c->lr)); heph__wr_u32(&w, heph__f2u(c->beta1));
     heph__wr_u32(&w, heph__f2u(c->beta2)); heph__wr_u32(&w, heph__f2u(c->eps));
     heph__wr_u64(&w, m->step);
@@ -2468,6 +2600,8 @@ HEPH_DEF int heph_vae_load(heph_vae *m, const char *path) {
         cfg.obj.beta = heph__rd_f32(&r); cfg.obj.gamma = heph__rd_f32(&r);
         cfg.obj.gamma_end = heph__rd_f32(&r); cfg.obj.c_max = heph__rd_f32(&r);
         cfg.obj.ramp_steps = heph__rd_u64(&r);
+        cfg.obj.alpha = heph__rd_f32(&r); cfg.obj.estimator = (int)heph__rd_u32(&r);
+        cfg.obj.dataset_size = heph__rd_u64(&r);
         cfg.lr = heph__rd_f32(&r); cfg.beta1 = heph__rd_f32(&r);
         cfg.beta2 = heph__rd_f32(&r); cfg.eps = heph__rd_f32(&r);
         step = heph__rd_u64(&r);
