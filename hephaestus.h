@@ -353,6 +353,17 @@ HEPH_DEF void heph_vae_sample(heph_vae *m, heph_rng *rng, size_t n, float *out);
 HEPH_DEF int heph_vae_evaluate(heph_vae *m, const float *x, size_t n, uint64_t seed,
                                heph_losses *out);
 
+/* Mean KL of each latent dimension over n pictures: kl[d] = mean_i KL(q(z_d|x_i) || N(0,1)).
+   Dimensions with KL near 0 are unused ("collapsed"); the largest carry the most information. */
+HEPH_DEF void heph_vae_kl_per_dim(heph_vae *m, const float *x, size_t n, double *kl);
+/* order[0..n) = indices of v sorted by decreasing value (ties: lower index first) */
+HEPH_DEF void heph_order_desc(const double *v, int n, int *order);
+/* Latent traversal: for each r < n_dims, dimension d = dims[r] of the base code z0 (z_dim)
+   takes `steps` evenly spaced values from lo[d] to hi[d] (the others stay), decoded into
+   out (n_dims * steps, C, H, W): one row of the grid per dimension.                          */
+HEPH_DEF void heph_vae_traverse(heph_vae *m, const float *z0, const int *dims, int n_dims,
+                                const float *lo, const float *hi, int steps, float *out);
+
 /* Checkpoints (.hpm). flags: HEPH_SAVE_WEIGHTS_ONLY drops the optimiser state. The file is
    written to "<path>.tmp", flushed, closed and renamed over path: a crash never leaves a
    half-written checkpoint under the real name.                                              */
@@ -1866,6 +1877,47 @@ HEPH_DEF int heph_vae_evaluate(heph_vae *m, const float *x, size_t n, uint64_t s
     if (!heph__finite(L.loss))
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "evaluate: loss is %g", L.loss);
     return HEPH_OK;
+}
+
+HEPH_DEF void heph_vae_kl_per_dim(heph_vae *m, const float *x, size_t n, double *kl) {
+    size_t s, D = (size_t)m->cfg.z_dim, j;
+    for (j = 0; j < D; j++) kl[j] = 0.0;
+    for (s = 0; s < n; s += (size_t)m->cfg.max_batch) {
+        size_t B = n - s < (size_t)m->cfg.max_batch ? n - s : (size_t)m->cfg.max_batch, b;
+        heph_vae_encode(m, x + s * (size_t)m->enc.in_n, B, m->h, m->dh);
+        for (b = 0; b < B; b++)
+            for (j = 0; j < D; j++) /* -1/2 (1 + lv - mu^2 - e^lv) for one dimension */
+                kl[j] += heph_kl_normal(NULL, NULL, m->h + b * D + j, m->dh + b * D + j, 1, 0.0f);
+    }
+    for (j = 0; j < D; j++) kl[j] /= (double)(n ? n : 1);
+}
+
+HEPH_DEF void heph_order_desc(const double *v, int n, int *order) {
+    int i, j;
+    for (i = 0; i < n; i++) order[i] = i;
+    for (i = 1; i < n; i++) { /* insertion sort: stable, n is a latent dimension count */
+        int t = order[i];
+        for (j = i; j > 0 && v[order[j - 1]] < v[t]; j--) order[j] = order[j - 1];
+        order[j] = t;
+    }
+}
+
+HEPH_DEF void heph_vae_traverse(heph_vae *m, const float *z0, const int *dims, int n_dims,
+                                const float *lo, const float *hi, int steps, float *out) {
+    size_t D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n;
+    int r, t;
+    for (r = 0; r < n_dims; r++) {
+        int d = dims[r];
+        for (t = 0; t < steps; t += m->cfg.max_batch) {
+            int nb = steps - t < m->cfg.max_batch ? steps - t : m->cfg.max_batch, b;
+            for (b = 0; b < nb; b++) { /* z = z0 with z_d = lo + (hi - lo) s, s in [0, 1] */
+                float s = steps > 1 ? (float)(t + b) / (float)(steps - 1) : 0.5f;
+                memcpy(m->z + (size_t)b * D, z0, D * sizeof(float));
+                m->z[(size_t)b * D + (size_t)d] = lo[d] + (hi[d] - lo[d]) * s;
+            }
+            heph_vae_decode(m, m->z, (size_t)nb, out + ((size_t)r * (size_t)steps + (size_t)t) * n_in);
+        }
+    }
 }
 
 /* ------------------------------------------------------------------------------------------ */
