@@ -492,10 +492,11 @@ HEPH_DEF void heph_plot_lines(uint8_t *rgb, int w, int h, const float *ys, int n
 #if defined(_OPENMP) && !defined(HEPH_NO_OPENMP)
 #include <omp.h>
 #define HEPH__OMP_FOR _Pragma("omp parallel for schedule(static)")
-#define HEPH__OMP_FOR2 _Pragma("omp parallel for collapse(2) schedule(static)")
+/* parallel only when the int `heph__par` in scope is nonzero (small loops stay serial) */
+#define HEPH__OMP_FOR_IF _Pragma("omp parallel for schedule(static) if(heph__par)")
 #else
 #define HEPH__OMP_FOR
-#define HEPH__OMP_FOR2
+#define HEPH__OMP_FOR_IF (void)heph__par;
 #endif
 
 #if defined(__cplusplus)
@@ -691,7 +692,7 @@ static void heph__gemm_tile_edge(int K, int mr, const float *A, int lda, int ta,
 static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, const float *B,
                        int ldb, int tb, float *C, int ldc, int accumulate, float *ws) {
     int np = (N + HEPH__NR - 1) / HEPH__NR, mt = (M + HEPH__MR - 1) / HEPH__MR;
-    int p, t;
+    int p, t, heph__par = (double)M * (double)N * (double)K > 3e5;
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { /* empty sum */
         int i, j;
@@ -701,7 +702,7 @@ static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, con
         return;
     }
     /* pack op(B) into panels: ws[p][k][j] = op(B)[k][p*NR + j], zero past column N */
-    HEPH__OMP_FOR
+    HEPH__OMP_FOR_IF
     for (p = 0; p < np; p++) {
         float *dst = ws + (size_t)p * (size_t)K * HEPH__NR;
         int j0 = p * HEPH__NR, k, j;
@@ -715,7 +716,7 @@ static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, con
             }
     }
     /* tiles of C, each owned by one iteration */
-    HEPH__OMP_FOR
+    HEPH__OMP_FOR_IF
     for (t = 0; t < np * mt; t++) {
         int pp = t % np, mi = t / np;
         int i0 = mi * HEPH__MR, j0 = pp * HEPH__NR;
@@ -1054,21 +1055,30 @@ HEPH_DEF void heph_reparam_backward(float *dmu, float *dlogvar, const float *dz,
     }
 }
 
-HEPH_DEF double heph_bce_logits(float *dlogits, const float *logits, const float *x, size_t n,
-                                float scale) {
+/* Sums over n elements are split into fixed chunks of HEPH__CHUNK (whatever the number of
+   threads), each summed in order, and the chunk sums are added in order: same bits always. */
+#define HEPH__CHUNK 4096
+#define HEPH__MAX_CHUNKS 1024
+
+/* one chunk of the Bernoulli loss */
+static double heph__bce_chunk(float *dlogits, const float *logits, const float *x, size_t n,
+                              float scale) {
     double sum = 0.0;
     size_t i;
     for (i = 0; i < n; i++) {
-        float a = logits[i];
+        float a = logits[i], e = expf(-fabsf(a));
         /* -[x log s(a) + (1-x) log(1 - s(a))] = max(a,0) - a x + log(1 + e^-|a|) */
-        sum += (double)((a > 0.0f ? a : 0.0f) - a * x[i] + log1pf(expf(-fabsf(a))));
-        if (dlogits) dlogits[i] = scale * (heph__sigmoid(a) - x[i]); /* d/da = s(a) - x */
+        sum += (double)((a > 0.0f ? a : 0.0f) - a * x[i] + log1pf(e));
+        if (dlogits) { /* d/da = s(a) - x, with s(a) = 1/(1+e) for a >= 0, e/(1+e) otherwise */
+            float s = (a >= 0.0f ? 1.0f : e) / (1.0f + e);
+            dlogits[i] = scale * (s - x[i]);
+        }
     }
     return sum;
 }
 
-HEPH_DEF double heph_sqerr_logits(float *dlogits, const float *logits, const float *x,
-                                  size_t n, float scale) {
+static double heph__sqerr_chunk(float *dlogits, const float *logits, const float *x, size_t n,
+                                float scale) {
     double sum = 0.0;
     size_t i;
     for (i = 0; i < n; i++) {
@@ -1077,6 +1087,37 @@ HEPH_DEF double heph_sqerr_logits(float *dlogits, const float *logits, const flo
         if (dlogits) dlogits[i] = scale * 2.0f * d * y * (1.0f - y);     /* 2 (y-x) y (1-y) */
     }
     return sum;
+}
+
+/* chunked, deterministic driver for the two losses above */
+static double heph__loss_chunked(int gaussian, float *dlogits, const float *logits,
+                                 const float *x, size_t n, float scale) {
+    double part[HEPH__MAX_CHUNKS], sum = 0.0;
+    size_t chunk = HEPH__CHUNK, nc = (n + chunk - 1) / chunk, c;
+    int heph__par = n > 2 * HEPH__CHUNK;
+    long long ci;
+    if (nc > HEPH__MAX_CHUNKS) { /* very large inputs: bigger chunks, still fixed by n */
+        chunk = (n + HEPH__MAX_CHUNKS - 1) / HEPH__MAX_CHUNKS;
+        nc = (n + chunk - 1) / chunk;
+    }
+    HEPH__OMP_FOR_IF
+    for (ci = 0; ci < (long long)nc; ci++) {
+        size_t a = (size_t)ci * chunk, len = n - a < chunk ? n - a : chunk;
+        part[ci] = gaussian ? heph__sqerr_chunk(dlogits ? dlogits + a : NULL, logits + a, x + a, len, scale)
+                            : heph__bce_chunk(dlogits ? dlogits + a : NULL, logits + a, x + a, len, scale);
+    }
+    for (c = 0; c < nc; c++) sum += part[c];
+    return sum;
+}
+
+HEPH_DEF double heph_bce_logits(float *dlogits, const float *logits, const float *x, size_t n,
+                                float scale) {
+    return heph__loss_chunked(0, dlogits, logits, x, n, scale);
+}
+
+HEPH_DEF double heph_sqerr_logits(float *dlogits, const float *logits, const float *x,
+                                  size_t n, float scale) {
+    return heph__loss_chunked(1, dlogits, logits, x, n, scale);
 }
 
 HEPH_DEF double heph_kl_normal(float *dmu, float *dlogvar, const float *mu, const float *logvar,
@@ -1785,9 +1826,23 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "step %llu: KL term is %g",
                           (unsigned long long)m->step, kl_sum);
     {
-        double gs = 0.0;
-        for (i = 0; i < m->n_params; i++) gs += (double)(m->grads[i] - m->grads[i]); /* NaN if any is not finite */
-        if (gs != 0.0) {
+        /* g - g is 0 for finite g and NaN otherwise; chunks in parallel, flags read in order */
+        size_t nc = (m->n_params + 65535) / 65536, c;
+        int bad = 0, heph__par = m->n_params > 131072;
+        long long ci;
+        unsigned char flags[4096];
+        if (nc > sizeof flags) nc = 0; /* > 268 M parameters: fall back to the serial scan */
+        HEPH__OMP_FOR_IF
+        for (ci = 0; ci < (long long)nc; ci++) {
+            size_t a = (size_t)ci * 65536, e = a + 65536 < m->n_params ? a + 65536 : m->n_params, k;
+            float s = 0.0f;
+            for (k = a; k < e; k++) s += m->grads[k] - m->grads[k];
+            flags[ci] = s != 0.0f;
+        }
+        for (c = 0; c < nc; c++) bad |= flags[c];
+        if (nc == 0)
+            for (i = 0; i < m->n_params; i++) bad |= !heph__finite((double)m->grads[i]);
+        if (bad) {
             for (i = 0; i < m->n_params; i++)
                 if (!heph__finite((double)m->grads[i])) break;
             return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN,
