@@ -374,6 +374,71 @@ HEPH_DEF int heph_vae_save(heph_vae *m, const char *path, int flags);
 HEPH_DEF int heph_vae_load(heph_vae *m, const char *path);
 
 /* ------------------------------------------------------------------------------------------ */
+/* analysis: context-based outlier detection in the latent space (DESIGN §5)
+   1. encode the batch to posterior means (heph_vae_encode);
+   2. fit its latent distribution: mean m and covariance S (empirical, Ledoit-Wolf shrinkage,
+      ridge, or robust FastMCD so that the outliers do not shape their own reference);
+   3. score D^2_i = (mu_i - m)^T S^-1 (mu_i - m) (squared Mahalanobis distance; D = sqrt);
+   4. threshold: chi^2_D quantile, median + k MAD of the scores, or given;
+   5. explain: z-scores (mu_d - m_d)/sqrt(S_dd) and contributions c_d = (mu - m)_d [S^-1 (mu - m)]_d
+      that add up to D^2 exactly (they differ from z^2 when latents are correlated);
+   6. counterfactual: the outlier's code with its top-k deviant dimensions set to the normal
+      mean, decoded; the morph decodes the line between the two codes.                      */
+
+enum { HEPH_COV_EMPIRICAL = 0, HEPH_COV_LEDOIT_WOLF = 1, HEPH_COV_RIDGE = 2, HEPH_COV_MCD = 3 };
+
+typedef struct {
+    int D;            /* latent dimensions                                                */
+    int method;       /* HEPH_COV_*                                                       */
+    size_t n;         /* points the fit saw                                               */
+    double shrinkage; /* Ledoit-Wolf delta, or the ridge added to the diagonal           */
+    double *mean;     /* (D) m                                                            */
+    double *cov;      /* (D, D) S                                                         */
+    double *chol;     /* (D, D) lower-triangular L with L L^T = S                         */
+    unsigned char *support; /* (n) MCD: 1 for the points of the final (reweighted) fit  */
+    double *work;     /* (2 D) scratch                                                    */
+    char err[HEPH_ERRLEN];
+} heph_maha;
+
+/* Fit mean and covariance of n points z (n, D). param: HEPH_COV_RIDGE: the ridge epsilon
+   (S + eps I; default 1e-2 when <= 0); HEPH_COV_MCD: the support fraction h/n (default
+   (n + D + 1) / (2 n) when <= 0). seed: MCD's random starts. Empirical needs n > D and a
+   non-singular covariance: otherwise HEPH_E_ARG with a message suggesting Ledoit-Wolf.    */
+HEPH_DEF int heph_maha_fit(heph_maha *f, const float *z, size_t n, int D, int method,
+                           double param, uint64_t seed);
+HEPH_DEF void heph_maha_free(heph_maha *f);
+/* d2[i] = squared Mahalanobis distance of z_i (n, D) to the fit */
+HEPH_DEF void heph_maha_score(heph_maha *f, const float *z, size_t n, double *d2);
+/* one point: zscore[d] = (z_d - m_d)/sqrt(S_dd); contrib[d] = (z - m)_d [S^-1 (z - m)]_d,
+   sum_d contrib[d] = D^2 (either may be NULL)                                               */
+HEPH_DEF void heph_maha_explain(heph_maha *f, const float *z, double *zscore, double *contrib);
+
+/* chi^2 with k degrees of freedom: P(X <= x) and its p-quantile (regularised incomplete gamma) */
+HEPH_DEF double heph_chi2_cdf(double x, int k);
+HEPH_DEF double heph_chi2_quantile(double p, int k);
+/* median + k * MAD of n scores (MAD scaled by 1.4826 to estimate a standard deviation) */
+HEPH_DEF double heph_threshold_mad(const double *scores, size_t n, double k);
+/* order[0..n) = indices of scores by decreasing value (ties: lower index first; stable) */
+HEPH_DEF void heph_rank_desc(const double *scores, size_t n, size_t *order);
+/* top[0..k) = the k dimensions with the largest |zscore| (ties: lower index first) */
+HEPH_DEF void heph_top_dims(const double *zscore, int D, int k, int *top);
+/* counts[d] += 1 for each of the n flagged points (zscores (n, D)) whose d is among its top-k
+   dimensions by |z-score| and |z_d| >= zmin: the per-dimension outlier counts.             */
+HEPH_DEF void heph_dim_counts(const double *zscores, size_t n, int D, int topk, double zmin,
+                              int *counts);
+/* counterfactual code: out = z with its top-k dimensions by |zscore| set to normal_mean      */
+HEPH_DEF void heph_counterfactual(const float *z, const double *zscore, const double *normal_mean,
+                                  int D, int k, float *out);
+/* T codes on the line from a to b (T >= 2: a first, b last), out (T, D) */
+HEPH_DEF void heph_lerp_codes(const float *a, const float *b, int D, int T, float *out);
+/* codes at increasing Mahalanobis distance from the mean along direction dir (D):
+   out_t = m + r_t L u / |u|, u = L^-1 (dir), r_t = r_max t/(T-1), so D(out_t) = r_t       */
+HEPH_DEF void heph_maha_walk(heph_maha *f, const float *dir, double r_max, int T, float *out);
+/* saliency: gradient of D^2(mu(x)) with respect to the pixels of one picture x (C, H, W),
+   through the encoder's mean; out (C, H, W). Uses the model's buffers.                     */
+HEPH_DEF int heph_vae_saliency(heph_vae *m, heph_maha *f, const float *x, float *out);
+
+/* ------------------------------------------------------------------------------------------ */
 /* dataset files (.hpd): little-endian header, factor table, pixel block, i32 factor indices  */
 
 enum { HEPH_PX_U8 = 1, HEPH_PX_F32 = 2, HEPH_PX_BIT = 3 };
@@ -2760,6 +2825,482 @@ HEPH_DEF int heph_vae_load(heph_vae *m, const char *path) {
     m->step = step;
     m->rng = rng;
     HEPH_FREE(buf);
+    return HEPH_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* analysis: Mahalanobis fits, scores, explanations, counterfactuals                          */
+
+/* L L^T = S for symmetric positive definite S (D, D); 0 when S is not positive definite */
+static int heph__cholesky(const double *S, double *L, int D) {
+    int i, j, k;
+    for (i = 0; i < D * D; i++) L[i] = 0.0;
+    for (j = 0; j < D; j++) {
+        double d = S[j * D + j];
+        for (k = 0; k < j; k++) d -= L[j * D + k] * L[j * D + k];   /* L_jj^2 = S_jj - sum L_jk^2 */
+        if (!(d > 1e-12 * (fabs(S[j * D + j]) + 1e-300))) return 0;
+        L[j * D + j] = sqrt(d);
+        for (i = j + 1; i < D; i++) {
+            double s = S[i * D + j];
+            for (k = 0; k < j; k++) s -= L[i * D + k] * L[j * D + k]; /* L_ij = (S_ij - sum L_ik L_jk)/L_jj */
+            L[i * D + j] = s / L[j * D + j];
+        }
+    }
+    return 1;
+}
+
+/* solve L y = v (forward substitution), in place */
+static void heph__forward_solve(const double *L, double *v, int D) {
+    int i, k;
+    for (i = 0; i < D; i++) {
+        double s = v[i];
+        for (k = 0; k < i; k++) s -= L[i * D + k] * v[k];
+        v[i] = s / L[i * D + i];
+    }
+}
+/* solve L^T x = y (back substitution), in place */
+static void heph__back_solve(const double *L, double *v, int D) {
+    int i, k;
+    for (i = D - 1; i >= 0; i--) {
+        double s = v[i];
+        for (k = i + 1; k < D; k++) s -= L[k * D + i] * v[k];
+        v[i] = s / L[i * D + i];
+    }
+}
+
+/* mean and (1/n) covariance of the points with w[i] != 0 (w NULL: all) */
+static size_t heph__mean_cov(const float *z, size_t n, int D, const unsigned char *w, double *mean,
+                             double *cov) {
+    size_t i, cnt = 0;
+    int a, b;
+    for (a = 0; a < D; a++) mean[a] = 0.0;
+    for (a = 0; a < D * D; a++) cov[a] = 0.0;
+    for (i = 0; i < n; i++) {
+        if (w && !w[i]) continue;
+        cnt++;
+        for (a = 0; a < D; a++) mean[a] += (double)z[i * (size_t)D + (size_t)a];
+    }
+    if (!cnt) return 0;
+    for (a = 0; a < D; a++) mean[a] /= (double)cnt;
+    for (i = 0; i < n; i++) { /* S = 1/n sum (z - m)(z - m)^T */
+        if (w && !w[i]) continue;
+        for (a = 0; a < D; a++) {
+            double da = (double)z[i * (size_t)D + (size_t)a] - mean[a];
+            for (b = 0; b <= a; b++) cov[a * D + b] += da * ((double)z[i * (size_t)D + (size_t)b] - mean[b]);
+        }
+    }
+    for (a = 0; a < D; a++)
+        for (b = 0; b <= a; b++) {
+            cov[a * D + b] /= (double)cnt;
+            cov[b * D + a] = cov[a * D + b];
+        }
+    return cnt;
+}
+
+/* D^2 of one point against (mean, chol); work: D doubles */
+static double heph__d2(const double *mean, const double *L, int D, const float *z, double *work) {
+    int a;
+    double s = 0.0;
+    for (a = 0; a < D; a++) work[a] = (double)z[a] - mean[a];
+    heph__forward_solve(L, work, D); /* y = L^-1 (z - m);  D^2 = |y|^2 */
+    for (a = 0; a < D; a++) s += work[a] * work[a];
+    return s;
+}
+
+/* ln Gamma by the Lanczos approximation (g = 7, 9 terms) */
+static double heph__lgamma(double x) {
+    static const double c[9] = {0.99999999999980993, 676.5203681218851, -1259.1392167224028,
+                                771.32342877765313, -176.61502916214059, 12.507343278686905,
+                                -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7};
+    double s = c[0], t;
+    int i;
+    if (x < 0.5) return log(3.14159265358979323846 / fabs(sin(3.14159265358979323846 * x))) - heph__lgamma(1.0 - x);
+    x -= 1.0;
+    for (i = 1; i < 9; i++) s += c[i] / (x + (double)i);
+    t = x + 7.5;
+    return 0.91893853320467274178 + (x + 0.5) * log(t) - t + log(s);
+}
+
+/* regularised lower incomplete gamma P(a, x): series for x < a + 1, else continued fraction */
+static double heph__gamma_p(double a, double x) {
+    double gln = heph__lgamma(a);
+    int i;
+    if (x <= 0.0) return 0.0;
+    if (x < a + 1.0) { /* P = e^-x x^a / Gamma(a+1) sum x^n / ((a+1)...(a+n)) */
+        double ap = a, sum = 1.0 / a, del = sum;
+        for (i = 0; i < 1000; i++) {
+            ap += 1.0;
+            del *= x / ap;
+            sum += del;
+            if (fabs(del) < fabs(sum) * 1e-15) break;
+        }
+        return sum * exp(-x + a * log(x) - gln);
+    } else { /* Q by Lentz's continued fraction; P = 1 - Q */
+        double b = x + 1.0 - a, c = 1e300, d = 1.0 / b, h = d;
+        for (i = 1; i < 1000; i++) {
+            double an = -(double)i * ((double)i - a), del;
+            b += 2.0;
+            d = an * d + b;
+            if (fabs(d) < 1e-300) d = 1e-300;
+            c = b + an / c;
+            if (fabs(c) < 1e-300) c = 1e-300;
+            d = 1.0 / d;
+            del = d * c;
+            h *= del;
+            if (fabs(del - 1.0) < 1e-15) break;
+        }
+        return 1.0 - exp(-x + a * log(x) - gln) * h;
+    }
+}
+
+HEPH_DEF double heph_chi2_cdf(double x, int k) { return heph__gamma_p(0.5 * (double)k, 0.5 * x); }
+
+HEPH_DEF double heph_chi2_quantile(double p, int k) {
+    double lo = 0.0, hi = (double)k + 10.0 * sqrt(2.0 * (double)k) + 100.0;
+    int i;
+    if (!(p > 0.0)) return 0.0;
+    if (!(p < 1.0)) return HUGE_VAL;
+    while (heph_chi2_cdf(hi, k) < p) hi *= 2.0;
+    for (i = 0; i < 200; i++) { /* bisection: the cdf is monotone */
+        double mid = 0.5 * (lo + hi);
+        if (heph_chi2_cdf(mid, k) < p) lo = mid; else hi = mid;
+        if (hi - lo < 1e-12 * hi) break;
+    }
+    return 0.5 * (lo + hi);
+}
+
+/* sort v (n) ascending in place: heap sort (no allocation, no global state) */
+static void heph__sort_doubles(double *v, size_t n) {
+    size_t start, end, root, child;
+    double t;
+    if (n < 2) return;
+    for (start = n / 2; start-- > 0;) { /* heapify */
+        root = start;
+        while ((child = 2 * root + 1) < n) {
+            if (child + 1 < n && v[child] < v[child + 1]) child++;
+            if (v[root] < v[child]) { t = v[root]; v[root] = v[child]; v[child] = t; root = child; }
+            else break;
+        }
+    }
+    for (end = n - 1; end > 0; end--) {
+        t = v[0]; v[0] = v[end]; v[end] = t;
+        root = 0;
+        while ((child = 2 * root + 1) < end) {
+            if (child + 1 < end && v[child] < v[child + 1]) child++;
+            if (v[root] < v[child]) { t = v[root]; v[root] = v[child]; v[child] = t; root = child; }
+            else break;
+        }
+    }
+}
+
+/* median of n values (copies them into tmp) */
+static double heph__median(const double *v, size_t n, double *tmp) {
+    memcpy(tmp, v, n * sizeof(double));
+    heph__sort_doubles(tmp, n);
+    return n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
+}
+
+HEPH_DEF double heph_threshold_mad(const double *scores, size_t n, double k) {
+    double *tmp, med, mad;
+    size_t i;
+    if (n == 0) return HUGE_VAL;
+    tmp = (double *)HEPH_MALLOC(2 * n * sizeof(double));
+    if (!tmp) return HUGE_VAL;
+    med = heph__median(scores, n, tmp);
+    for (i = 0; i < n; i++) tmp[n + i] = fabs(scores[i] - med);
+    mad = heph__median(tmp + n, n, tmp);                       /* median |s - median| */
+    HEPH_FREE(tmp);
+    return med + k * 1.4826 * mad;                             /* 1.4826 MAD ~ sigma (normal) */
+}
+
+HEPH_DEF void heph_rank_desc(const double *scores, size_t n, size_t *order) {
+    /* stable merge sort of indices, bottom-up, into a scratch copy */
+    size_t *tmp, w, i;
+    for (i = 0; i < n; i++) order[i] = i;
+    if (n < 2) return;
+    tmp = (size_t *)HEPH_MALLOC(n * sizeof(size_t));
+    if (!tmp) { /* fall back to insertion sort */
+        size_t j;
+        for (i = 1; i < n; i++) {
+            size_t t = order[i];
+            for (j = i; j > 0 && scores[order[j - 1]] < scores[t]; j--) order[j] = order[j - 1];
+            order[j] = t;
+        }
+        return;
+    }
+    for (w = 1; w < n; w *= 2) {
+        size_t lo;
+        for (lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t a = lo, b = mid, o = lo;
+            while (a < mid && b < hi) /* take from the right only when strictly larger: stable */
+                tmp[o++] = scores[order[b]] > scores[order[a]] ? order[b++] : order[a++];
+            while (a < mid) tmp[o++] = order[a++];
+            while (b < hi) tmp[o++] = order[b++];
+        }
+        memcpy(order, tmp, n * sizeof(size_t));
+    }
+    HEPH_FREE(tmp);
+}
+
+HEPH_DEF void heph_top_dims(const double *zscore, int D, int k, int *top) {
+    int i, j, n = 0;
+    for (i = 0; i < D && k > 0; i++) { /* insertion into a list sorted by |z| descending */
+        double v = fabs(zscore[i]);
+        if (n == k && !(v > fabs(zscore[top[n - 1]]))) continue;
+        j = n < k ? n++ : k - 1;
+        while (j > 0 && fabs(zscore[top[j - 1]]) < v) { top[j] = top[j - 1]; j--; }
+        top[j] = i;
+    }
+}
+
+HEPH_DEF void heph_dim_counts(const double *zscores, size_t n, int D, int topk, double zmin,
+                              int *counts) {
+    int top[256], t;
+    size_t i;
+    if (topk > 256) topk = 256;
+    if (topk > D) topk = D;
+    for (i = 0; i < n; i++) {
+        const double *zs = zscores + i * (size_t)D;
+        heph_top_dims(zs, D, topk, top);
+        for (t = 0; t < topk; t++)
+            if (fabs(zs[top[t]]) >= zmin) counts[top[t]]++;
+    }
+}
+
+HEPH_DEF void heph_counterfactual(const float *z, const double *zscore, const double *normal_mean,
+                                  int D, int k, float *out) {
+    int top[256], t;
+    if (k > 256) k = 256;
+    if (k > D) k = D;
+    memcpy(out, z, (size_t)D * sizeof(float));
+    heph_top_dims(zscore, D, k, top);
+    for (t = 0; t < k; t++) out[top[t]] = (float)normal_mean[top[t]]; /* deviant dims -> normal mean */
+}
+
+HEPH_DEF void heph_lerp_codes(const float *a, const float *b, int D, int T, float *out) {
+    int t, d;
+    for (t = 0; t < T; t++) {
+        float s = T > 1 ? (float)t / (float)(T - 1) : 0.0f;
+        for (d = 0; d < D; d++) out[(size_t)t * (size_t)D + (size_t)d] = (1.0f - s) * a[d] + s * b[d]; /* (1-s) a + s b */
+    }
+}
+
+HEPH_DEF void heph_maha_free(heph_maha *f) {
+    HEPH_FREE(f->mean);
+    HEPH_FREE(f->support);
+    f->mean = f->cov = f->chol = f->work = NULL;
+    f->support = NULL;
+}
+
+/* Ledoit-Wolf: S* = (1 - delta) S + delta (tr S / D) I with the closed-form delta */
+static double heph__ledoit_wolf(const float *z, size_t n, int D, const double *mean, double *cov) {
+    double mu = 0.0, d2 = 0.0, b2 = 0.0, delta;
+    size_t i;
+    int a, b;
+    for (a = 0; a < D; a++) mu += cov[a * D + a];
+    mu /= (double)D;                                          /* m = tr(S) / D */
+    for (a = 0; a < D; a++)
+        for (b = 0; b < D; b++) {
+            double v = cov[a * D + b] - (a == b ? mu : 0.0);
+            d2 += v * v;                                      /* |S - m I|_F^2 */
+        }
+    for (i = 0; i < n; i++) { /* b^2 = 1/n^2 sum |x x^T - S|_F^2 */
+        double s = 0.0;
+        for (a = 0; a < D; a++) {
+            double xa = (double)z[i * (size_t)D + (size_t)a] - mean[a];
+            for (b = 0; b < D; b++) {
+                double v = xa * ((double)z[i * (size_t)D + (size_t)b] - mean[b]) - cov[a * D + b];
+                s += v * v;
+            }
+        }
+        b2 += s;
+    }
+    b2 /= (double)n * (double)n;
+    if (b2 > d2) b2 = d2;
+    delta = d2 > 0.0 ? b2 / d2 : 0.0;                         /* delta = min(b^2, d^2) / d^2 */
+    for (a = 0; a < D; a++)
+        for (b = 0; b < D; b++) cov[a * D + b] = (1.0 - delta) * cov[a * D + b] + (a == b ? delta * mu : 0.0);
+    return delta;
+}
+
+/* FastMCD (Rousseeuw & Van Driessen 1999): random (D+1)-subsets, C-steps on the h points with
+   the smallest distances, keep the smallest determinant; consistency correction by
+   median(D^2) / chi^2_D median; reweighting on D^2 <= chi^2_D(0.975).                       */
+static int heph__mcd(heph_maha *f, const float *z, size_t n, int D, double frac, uint64_t seed) {
+    size_t h = frac > 0.0 ? (size_t)ceil(frac * (double)n) : (n + (size_t)D + 1) / 2, i;
+    int n_starts = 500, s, it, a;
+    double best_det = HUGE_VAL, *d2, *tmp, *mean, *cov, *L, corr;
+    unsigned char *w, *best;
+    size_t *ord;
+    heph_rng rng;
+    if (h < (size_t)D + 1) h = (size_t)D + 1;
+    if (h > n) h = n;
+    d2 = (double *)heph__calloc(2 * n, sizeof(double));
+    mean = (double *)heph__calloc((size_t)D + 2 * (size_t)D * (size_t)D, sizeof(double));
+    w = (unsigned char *)heph__calloc(2 * n, 1);
+    ord = (size_t *)heph__calloc(n, sizeof(size_t));
+    if (!d2 || !mean || !w || !ord) {
+        HEPH_FREE(d2); HEPH_FREE(mean); HEPH_FREE(w); HEPH_FREE(ord);
+        return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_NOMEM, "MCD: out of memory");
+    }
+    tmp = d2 + n;
+    cov = mean + D;
+    L = cov + (size_t)D * (size_t)D;
+    best = w + n;
+    heph_rng_seed(&rng, seed);
+    for (s = 0; s < n_starts; s++) {
+        double det = 0.0;
+        memset(w, 0, n);
+        for (i = 0; i < (size_t)D + 1; i++) w[heph_rng_below(&rng, (uint32_t)n)] = 1; /* random subset */
+        for (it = 0; it < 30; it++) {
+            size_t k;
+            double newdet = 0.0;
+            heph__mean_cov(z, n, D, w, mean, cov);
+            if (!heph__cholesky(cov, L, D)) { /* singular start: grow it by one random point */
+                if (it == 0) { w[heph_rng_below(&rng, (uint32_t)n)] = 1; continue; }
+                break;
+            }
+            for (a = 0; a < D; a++) newdet += 2.0 * log(L[a * D + a]); /* log det S */
+            if (it > 1 && newdet >= det - 1e-12) { det = newdet; break; } /* C-steps converged */
+            det = newdet;
+            for (i = 0; i < n; i++) d2[i] = heph__d2(mean, L, D, z + i * (size_t)D, f->work);
+            heph_rank_desc(d2, n, ord);                               /* largest first */
+            memset(w, 0, n);
+            for (k = 0; k < h; k++) w[ord[n - 1 - k]] = 1;            /* the h closest points */
+        }
+        if (det < best_det && heph__mean_cov(z, n, D, w, mean, cov) >= (size_t)D + 1 && heph__cholesky(cov, L, D)) {
+            best_det = det;
+            memcpy(best, w, n);
+        }
+    }
+    if (best_det == HUGE_VAL) {
+        HEPH_FREE(d2); HEPH_FREE(mean); HEPH_FREE(w); HEPH_FREE(ord);
+        return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_ARG,
+                          "MCD: every subset of %zu points has a singular covariance (n %zu, D %d)", h, n, D);
+    }
+    /* raw estimate, consistency correction: S *= median(D^2) / chi^2_D(0.5) */
+    heph__mean_cov(z, n, D, best, mean, cov);
+    heph__cholesky(cov, L, D);
+    for (i = 0; i < n; i++) d2[i] = heph__d2(mean, L, D, z + i * (size_t)D, f->work);
+    corr = heph__median(d2, n, tmp) / heph_chi2_quantile(0.5, D);
+    if (corr > 0.0)
+        for (a = 0; a < D * D; a++) cov[a] *= corr;
+    heph__cholesky(cov, L, D);
+    /* reweighting: refit on the points within the 97.5 % chi^2_D quantile */
+    {
+        double cut = heph_chi2_quantile(0.975, D);
+        for (i = 0; i < n; i++) best[i] = heph__d2(mean, L, D, z + i * (size_t)D, f->work) <= cut;
+    }
+    if (heph__mean_cov(z, n, D, best, f->mean, f->cov) < (size_t)D + 1 || !heph__cholesky(f->cov, f->chol, D)) {
+        memcpy(f->mean, mean, (size_t)D * sizeof(double)); /* keep the corrected raw fit */
+        memcpy(f->cov, cov, (size_t)D * (size_t)D * sizeof(double));
+        heph__cholesky(f->cov, f->chol, D);
+    }
+    memcpy(f->support, best, n);
+    HEPH_FREE(d2); HEPH_FREE(mean); HEPH_FREE(w); HEPH_FREE(ord);
+    return HEPH_OK;
+}
+
+HEPH_DEF int heph_maha_fit(heph_maha *f, const float *z, size_t n, int D, int method,
+                           double param, uint64_t seed) {
+    size_t i;
+    memset(f, 0, sizeof *f);
+    f->D = D; f->method = method; f->n = n;
+    if (D <= 0 || D > 4096) return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_ARG, "fit: %d dimensions", D);
+    if (n < 2) return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_ARG, "fit: %zu points (need at least 2)", n);
+    for (i = 0; i < n * (size_t)D; i++)
+        if (!heph__finite((double)z[i]))
+            return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_ARG, "fit: point %zu is not finite", i / (size_t)D);
+    f->mean = (double *)heph__calloc((size_t)D * (2 * (size_t)D + 3), sizeof(double));
+    f->support = (unsigned char *)heph__calloc(n, 1);
+    if (!f->mean || !f->support) {
+        heph_maha_free(f);
+        return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_NOMEM, "fit: out of memory");
+    }
+    f->cov = f->mean + D;
+    f->chol = f->cov + (size_t)D * (size_t)D;
+    f->work = f->chol + (size_t)D * (size_t)D;
+    memset(f->support, 1, n);
+    if (method == HEPH_COV_MCD) {
+        int rc;
+        if (n <= (size_t)D + 1) {
+            heph_maha_free(f);
+            return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_ARG,
+                              "MCD needs more points than dimensions + 1 (%zu points, %d dimensions)", n, D);
+        }
+        rc = heph__mcd(f, z, n, D, param, seed);
+        if (rc != HEPH_OK) { char e[HEPH_ERRLEN]; memcpy(e, f->err, sizeof e); heph_maha_free(f); memcpy(f->err, e, sizeof e); }
+        return rc;
+    }
+    heph__mean_cov(z, n, D, NULL, f->mean, f->cov);
+    if (method == HEPH_COV_LEDOIT_WOLF) {
+        f->shrinkage = heph__ledoit_wolf(z, n, D, f->mean, f->cov);
+    } else if (method == HEPH_COV_RIDGE) {
+        int a;
+        f->shrinkage = param > 0.0 ? param : 1e-2;
+        for (a = 0; a < D; a++) f->cov[a * D + a] += f->shrinkage; /* S + eps I */
+    } else if (method != HEPH_COV_EMPIRICAL) {
+        heph_maha_free(f);
+        return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_ARG, "fit: unknown covariance method %d", method);
+    }
+    if (!heph__cholesky(f->cov, f->chol, D)) {
+        heph_maha_free(f);
+        return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_ARG,
+                          "the covariance of %zu points in %d dimensions is singular%s; use Ledoit-Wolf "
+                          "or a ridge", n, D, n <= (size_t)D ? " (fewer points than dimensions)" : "");
+    }
+    return HEPH_OK;
+}
+
+HEPH_DEF void heph_maha_score(heph_maha *f, const float *z, size_t n, double *d2) {
+    size_t i;
+    for (i = 0; i < n; i++) d2[i] = heph__d2(f->mean, f->chol, f->D, z + i * (size_t)f->D, f->work);
+}
+
+HEPH_DEF void heph_maha_explain(heph_maha *f, const float *z, double *zscore, double *contrib) {
+    int D = f->D, a;
+    double *v = f->work, *y = f->work + D;
+    for (a = 0; a < D; a++) {
+        v[a] = (double)z[a] - f->mean[a];
+        if (zscore) zscore[a] = v[a] / sqrt(f->cov[a * D + a]);      /* (z_d - m_d) / s_d */
+        y[a] = v[a];
+    }
+    if (!contrib) return;
+    heph__forward_solve(f->chol, y, D);
+    heph__back_solve(f->chol, y, D);                                 /* y = S^-1 (z - m) */
+    for (a = 0; a < D; a++) contrib[a] = v[a] * y[a];                /* c_d = (z - m)_d [S^-1 (z - m)]_d */
+}
+
+HEPH_DEF void heph_maha_walk(heph_maha *f, const float *dir, double r_max, int T, float *out) {
+    int D = f->D, t, a, b;
+    double *u = f->work, norm = 0.0;
+    for (a = 0; a < D; a++) u[a] = (double)dir[a];
+    heph__forward_solve(f->chol, u, D);                              /* u = L^-1 dir */
+    for (a = 0; a < D; a++) norm += u[a] * u[a];
+    norm = norm > 0.0 ? sqrt(norm) : 1.0;
+    for (t = 0; t < T; t++) {
+        double r = T > 1 ? r_max * (double)t / (double)(T - 1) : 0.0;
+        for (a = 0; a < D; a++) { /* m + r L u / |u| */
+            double s = 0.0;
+            for (b = 0; b <= a; b++) s += f->chol[a * D + b] * u[b];
+            out[(size_t)t * (size_t)D + (size_t)a] = (float)(f->mean[a] + r * s / norm);
+        }
+    }
+}
+
+HEPH_DEF int heph_vae_saliency(heph_vae *m, heph_maha *f, const float *x, float *out) {
+    int D = m->cfg.z_dim, a;
+    const float *h;
+    double *y = f->work;
+    if (f->D != D) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_MISMATCH, "saliency: fit has %d dimensions, the model %d", f->D, D);
+    h = heph__net_forward(&m->enc, m->params, x, 1);
+    for (a = 0; a < D; a++) y[a] = (double)h[a] - f->mean[a];
+    heph__forward_solve(f->chol, y, D);
+    heph__back_solve(f->chol, y, D);
+    memset(m->dh, 0, 2 * (size_t)D * sizeof(float));
+    for (a = 0; a < D; a++) m->dh[a] = (float)(2.0 * y[a]);          /* dD^2/dmu = 2 S^-1 (mu - m) */
+    heph__net_backward(&m->enc, m->params, m->grads, m->dh, 1, out); /* to the pixels (grads: scratch) */
     return HEPH_OK;
 }
 

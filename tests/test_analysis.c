@@ -1,0 +1,258 @@
+/* test_analysis.c - context-based outlier detection: Mahalanobis fits (empirical, Ledoit-Wolf,
+   ridge, FastMCD), scores, explanations, thresholds, ranking, counterfactual helpers and the
+   saliency gradient. Prints "PASS name" / "FAIL name: why"; exit status 1 when any failed.    */
+#define HEPHAESTUS_IMPLEMENTATION
+#include "hephaestus.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+static int n_fail = 0;
+static void report(const char *name, int ok, const char *why) {
+    if (ok) printf("PASS %s\n", name);
+    else { printf("FAIL %s: %s\n", name, why); n_fail++; }
+}
+
+/* 40 points in 3-D (numpy default_rng(5), correlated); reference values below from numpy:
+   Ledoit-Wolf delta 0.120973849788 and D^2 of (1.5, -2, 0.7) = 23.575398687959 */
+static const float lw_data[40][3] = {
+    {-0.80193144f, -1.7253247f, -0.52148849f},
+    {0.42044523f, 1.3462692f, 0.39566717f},
+    {-0.55264729f, -1.0611041f, 0.13893878f},
+    {1.634783f, 1.0901603f, -0.53483373f},
+    {-0.95826519f, 1.1208864f, 0.58144695f},
+    {-1.7321348f, -0.9497636f, -0.60672182f},
+    {-0.62928808f, -0.80264986f, -0.50305843f},
+    {0.55337846f, 0.21360326f, -0.31364143f},
+    {0.40963784f, 1.0346742f, -0.57255507f},
+    {-0.25673014f, -1.1091124f, -0.38080183f},
+    {-1.2894187f, -0.62401897f, -0.012735752f},
+    {-0.30433774f, -1.2000954f, -0.51247311f},
+    {-1.0913289f, -1.9008732f, -0.29416975f},
+    {-1.1093498f, 0.61562115f, 0.70938265f},
+    {-1.9978167f, -0.72677946f, -0.46921965f},
+    {0.03305722f, 0.060160603f, -0.9811253f},
+    {-0.23342252f, -0.37250128f, 0.40426326f},
+    {-1.1814468f, 0.1473185f, -0.3280738f},
+    {-0.3312909f, -1.0061187f, 0.4722237f},
+    {0.56821311f, 2.7158391f, 1.0504779f},
+    {0.84499276f, 1.2631792f, -0.051100906f},
+    {-0.070028447f, 1.3153746f, 0.20684128f},
+    {0.18879953f, 0.073176302f, 0.2982412f},
+    {-0.36490875f, -0.33481625f, 0.075482145f},
+    {0.10302314f, -0.81346118f, 0.1883997f},
+    {-1.2984812f, -1.8503562f, -1.0015806f},
+    {0.96697229f, 0.12287777f, -0.59370071f},
+    {-1.1360214f, -0.14687955f, -0.401081f},
+    {-1.2720782f, -0.022046043f, -0.41415593f},
+    {-0.32243815f, -0.16798063f, -0.22469614f},
+    {-0.054093961f, 1.3117265f, 0.14318497f},
+    {-1.2593071f, -2.4663992f, -0.6534068f},
+    {-0.35225701f, 0.088962398f, -0.15259501f},
+    {-0.47863847f, -0.96063501f, -0.47627461f},
+    {0.1602267f, -0.30023938f, -0.063884892f},
+    {1.9011872f, 1.4297118f, -0.64430946f},
+    {1.7335296f, 1.2145752f, -0.36636353f},
+    {0.90704894f, 0.47118008f, -0.30231258f},
+    {-0.63350892f, -1.3101863f, -0.27397004f},
+    {1.0688167f, 0.20935625f, 0.11289643f},
+};
+
+/* AUROC by brute force over all (positive, negative) pairs, ties 1/2: an independent check */
+static double auroc_pairs(const double *s, const int *pos, int n) {
+    double num = 0.0, den = 0.0;
+    int i, j;
+    for (i = 0; i < n; i++)
+        for (j = 0; j < n; j++)
+            if (pos[i] && !pos[j]) { num += s[i] > s[j] ? 1.0 : (s[i] == s[j] ? 0.5 : 0.0); den += 1.0; }
+    return num / den;
+}
+
+static void test_chi2(void) {
+    char msg[160];
+    double a = heph_chi2_quantile(0.975, 12), b = heph_chi2_quantile(0.5, 1), c = heph_chi2_quantile(0.95, 2);
+    double d = heph_chi2_cdf(2.0, 2);
+    /* scipy.stats.chi2.ppf: 23.33666, 0.4549364, 5.991465; cdf(2, 2) = 1 - e^-1 */
+    snprintf(msg, sizeof msg, "%.6f %.7f %.6f %.9f", a, b, c, d);
+    report("chi2_quantiles", fabs(a - 23.33666) < 1e-4 && fabs(b - 0.4549364) < 1e-6 &&
+           fabs(c - 5.991465) < 1e-5 && fabs(d - (1.0 - exp(-1.0))) < 1e-12, msg);
+}
+
+static void test_empirical_and_explain(void) {
+    /* 2-D: S = [[4, 2], [2, 3]] from four points; D^2 by hand */
+    static const float z[4][2] = {{2.0f, 1.0f}, {-2.0f, -1.0f}, {1.0f, 2.0f}, {-1.0f, -2.0f}};
+    /* mean 0; S = 1/4 sum z z^T = [[2.5, 2], [2, 2.5]]; S^-1 = [[2.5, -2], [-2, 2.5]] / 2.25 */
+    heph_maha f;
+    float p[2] = {1.0f, -1.0f};
+    double d2, zs[2], c[2], want = (2.5 + 2.0 + 2.0 + 2.5) / 2.25; /* p^T S^-1 p */
+    char msg[200];
+    int rc = heph_maha_fit(&f, &z[0][0], 4, 2, HEPH_COV_EMPIRICAL, 0.0, 1);
+    if (rc != HEPH_OK) { report("maha_empirical_by_hand", 0, f.err); return; }
+    heph_maha_score(&f, p, 1, &d2);
+    heph_maha_explain(&f, p, zs, c);
+    snprintf(msg, sizeof msg, "D^2 %.9f want %.9f; contributions %.6f + %.6f; z %.6f %.6f", d2, want, c[0], c[1], zs[0], zs[1]);
+    report("maha_empirical_by_hand", fabs(d2 - want) < 1e-9, msg);
+    report("contributions_sum_to_d2", fabs(c[0] + c[1] - d2) < 1e-9, msg);
+    report("zscores_by_hand", fabs(zs[0] - 1.0 / sqrt(2.5)) < 1e-9 && fabs(zs[1] + 1.0 / sqrt(2.5)) < 1e-9, msg);
+    heph_maha_free(&f);
+}
+
+static void test_ledoit_wolf(void) {
+    heph_maha f;
+    float p[3] = {1.5f, -2.0f, 0.7f};
+    double d2;
+    char msg[160];
+    int rc = heph_maha_fit(&f, &lw_data[0][0], 40, 3, HEPH_COV_LEDOIT_WOLF, 0.0, 1);
+    if (rc != HEPH_OK) { report("ledoit_wolf_vs_numpy", 0, f.err); return; }
+    heph_maha_score(&f, p, 1, &d2);
+    snprintf(msg, sizeof msg, "delta %.12f (numpy 0.120973849788), D^2 %.9f (numpy 23.575398688)", f.shrinkage, d2);
+    report("ledoit_wolf_vs_numpy", fabs(f.shrinkage - 0.120973849788) < 1e-6 && fabs(d2 - 23.575398688) < 1e-4, msg);
+    heph_maha_free(&f);
+}
+
+static void test_singular(void) {
+    heph_maha f;
+    float z[3 * 5];
+    int i, rc;
+    for (i = 0; i < 15; i++) z[i] = sinf(1.3f * (float)i * (float)i); /* 3 distinct points in 5-D */
+    rc = heph_maha_fit(&f, z, 3, 5, HEPH_COV_EMPIRICAL, 0.0, 1);
+    report("singular_covariance_is_refused", rc == HEPH_E_ARG && strstr(f.err, "singular") && strstr(f.err, "Ledoit"), f.err);
+    rc = heph_maha_fit(&f, z, 3, 5, HEPH_COV_LEDOIT_WOLF, 0.0, 1);
+    report("ledoit_wolf_fits_fewer_points_than_dims", rc == HEPH_OK, f.err);
+    if (rc == HEPH_OK) heph_maha_free(&f);
+    rc = heph_maha_fit(&f, z, 3, 5, HEPH_COV_RIDGE, 0.1, 1);
+    report("ridge_fits_fewer_points_than_dims", rc == HEPH_OK && fabs(f.shrinkage - 0.1) < 1e-12, f.err);
+    if (rc == HEPH_OK) heph_maha_free(&f);
+    rc = heph_maha_fit(&f, z, 3, 5, HEPH_COV_MCD, 0.0, 1);
+    report("mcd_refuses_too_few_points", rc == HEPH_E_ARG, f.err);
+}
+
+/* 325 normals from a correlated Gaussian, 25 shifted outliers: MCD's support excludes them,
+   and its scores separate them at least as well as the empirical fit */
+static void test_mcd(void) {
+    enum { N = 350, D = 4, NOUT = 25 };
+    static float z[N * D];
+    int isout[N], i, j, rc;
+    double d2e[N], d2m[N], auc_e, auc_m;
+    heph_maha fe, fm;
+    heph_rng r;
+    size_t in_support_out = 0, in_support_norm = 0;
+    char msg[200];
+    heph_rng_seed(&r, 8);
+    for (i = 0; i < N; i++) {
+        float g0 = heph_rng_normal(&r);
+        isout[i] = i >= N - NOUT;
+        for (j = 0; j < D; j++) z[i * D + j] = 0.8f * g0 + 0.6f * heph_rng_normal(&r) + (isout[i] && j == i % D ? 3.5f : 0.0f);
+    }
+    rc = heph_maha_fit(&fe, z, N, D, HEPH_COV_EMPIRICAL, 0.0, 1);
+    rc |= heph_maha_fit(&fm, z, N, D, HEPH_COV_MCD, 0.0, 1);
+    if (rc != HEPH_OK) { report("mcd_excludes_outliers", 0, fm.err); return; }
+    heph_maha_score(&fe, z, N, d2e);
+    heph_maha_score(&fm, z, N, d2m);
+    auc_e = auroc_pairs(d2e, isout, N);
+    auc_m = auroc_pairs(d2m, isout, N);
+    for (i = 0; i < N; i++) {
+        if (isout[i]) in_support_out += fm.support[i];
+        else in_support_norm += fm.support[i];
+    }
+    snprintf(msg, sizeof msg, "support: %zu/%d outliers, %zu/%d normals; AUROC empirical %.4f, MCD %.4f",
+             in_support_out, NOUT, in_support_norm, N - NOUT, auc_e, auc_m);
+    report("mcd_excludes_outliers", in_support_out <= 2 && in_support_norm > (N - NOUT) * 9 / 10, msg);
+    report("mcd_separates_at_least_as_well", auc_m >= auc_e - 1e-12 && auc_m > 0.97, msg);
+    {   /* same seed, same fit */
+        heph_maha f2;
+        heph_maha_fit(&f2, z, N, D, HEPH_COV_MCD, 0.0, 1);
+        report("mcd_deterministic", memcmp(f2.cov, fm.cov, sizeof(double) * D * D) == 0, "two fits differ");
+        heph_maha_free(&f2);
+    }
+    heph_maha_free(&fe);
+    heph_maha_free(&fm);
+}
+
+static void test_rank_threshold_helpers(void) {
+    double s[7] = {1.0, 5.0, 3.0, 5.0, 0.5, 9.0, 3.0}, zs[5] = {0.1, -3.0, 2.0, -0.5, 3.0};
+    size_t ord[7];
+    int top[3], counts[5] = {0}, ok;
+    float a[2] = {0.0f, 10.0f}, b[2] = {4.0f, 2.0f}, l[3 * 2], z[5] = {9, 9, 9, 9, 9}, cf[5];
+    double nm[5] = {1, 2, 3, 4, 5}, thr;
+    char msg[160];
+    heph_rank_desc(s, 7, ord);
+    report("rank_desc_stable", ord[0] == 5 && ord[1] == 1 && ord[2] == 3 && ord[3] == 2 && ord[4] == 6 && ord[5] == 0 && ord[6] == 4, "wrong order");
+    heph_top_dims(zs, 5, 3, top);
+    report("top_dims_by_abs_zscore", top[0] == 1 && top[1] == 4 && top[2] == 2, "wrong dims"); /* |-3| = |3|: lower index first */
+    heph_dim_counts(zs, 1, 5, 2, 2.5, counts);
+    report("dim_counts_topk_and_zmin", counts[1] == 1 && counts[4] == 1 && counts[2] == 0 && counts[0] == 0, "wrong counts");
+    heph_counterfactual(z, zs, nm, 5, 2, cf);
+    report("counterfactual_replaces_topk", cf[1] == 2.0f && cf[4] == 5.0f && cf[0] == 9.0f && cf[2] == 9.0f, "wrong code");
+    heph_lerp_codes(a, b, 2, 3, l);
+    report("lerp_endpoints_and_middle", l[0] == 0.0f && l[1] == 10.0f && l[2] == 2.0f && l[3] == 6.0f && l[4] == 4.0f && l[5] == 2.0f, "wrong codes");
+    thr = heph_threshold_mad(s, 7, 2.0); /* median 3, |s - 3| = 2,2,0,2,2.5,6,0 -> MAD 2 */
+    snprintf(msg, sizeof msg, "threshold %.6f, want %.6f", thr, 3.0 + 2.0 * 1.4826 * 2.0);
+    ok = fabs(thr - (3.0 + 2.0 * 1.4826 * 2.0)) < 1e-9;
+    report("threshold_median_mad", ok, msg);
+}
+
+static void test_walk(void) {
+    heph_maha f;
+    float dir[3] = {1.0f, -1.0f, 0.5f}, out[5 * 3];
+    double d2[5];
+    int t, ok = 1;
+    char msg[160] = "";
+    heph_maha_fit(&f, &lw_data[0][0], 40, 3, HEPH_COV_EMPIRICAL, 0.0, 1);
+    heph_maha_walk(&f, dir, 4.0, 5, out);
+    heph_maha_score(&f, out, 5, d2);
+    for (t = 0; t < 5; t++)
+        if (fabs(sqrt(d2[t]) - (double)t) > 1e-4) { ok = 0; snprintf(msg, sizeof msg, "step %d at distance %.6f", t, sqrt(d2[t])); }
+    report("walk_distances_are_exact", ok, msg);
+    heph_maha_free(&f);
+}
+
+/* d D^2 / d pixels by central differences on a small VAE */
+static void test_saliency(void) {
+    heph_vae_config cfg;
+    heph_vae m;
+    heph_maha f;
+    heph_rng r;
+    float batch[30 * 16], x[16], g[16], mu[30 * 3], mup[3];
+    double maxe = 0.0, d2p, d2m;
+    int i;
+    char msg[160];
+    heph_vae_config_default(&cfg);
+    cfg.in_c = 1; cfg.in_h = 4; cfg.in_w = 4; cfg.z_dim = 3; cfg.max_batch = 30;
+    strcpy(cfg.enc_spec, "dense8,tanh");
+    strcpy(cfg.dec_spec, "dense8,tanh,dense16");
+    heph_vae_init(&m, &cfg, 2);
+    heph_rng_seed(&r, 4);
+    for (i = 0; i < 30 * 16; i++) batch[i] = heph_rng_uniform(&r);
+    heph_vae_encode(&m, batch, 30, mu, NULL);
+    heph_maha_fit(&f, mu, 30, 3, HEPH_COV_LEDOIT_WOLF, 0.0, 1);
+    memcpy(x, batch, sizeof x);
+    heph_vae_saliency(&m, &f, x, g);
+    for (i = 0; i < 16; i++) {
+        float o = x[i];
+        double num, e;
+        x[i] = o + 1e-2f; heph_vae_encode(&m, x, 1, mup, NULL); heph_maha_score(&f, mup, 1, &d2p);
+        x[i] = o - 1e-2f; heph_vae_encode(&m, x, 1, mup, NULL); heph_maha_score(&f, mup, 1, &d2m);
+        x[i] = o;
+        num = (d2p - d2m) / 2e-2;
+        e = fabs(num - (double)g[i]) / fmax(0.05, fabs(num));
+        if (e > maxe) maxe = e;
+    }
+    snprintf(msg, sizeof msg, "worst relative error %.3g (limit 1e-2)", maxe);
+    report("saliency_matches_finite_differences", maxe < 1e-2, msg);
+    heph_maha_free(&f);
+    heph_vae_free(&m);
+}
+
+int main(void) {
+    test_chi2();
+    test_empirical_and_explain();
+    test_ledoit_wolf();
+    test_singular();
+    test_mcd();
+    test_rank_threshold_helpers();
+    test_walk();
+    test_saliency();
+    return n_fail ? 1 : 0;
+}
