@@ -688,15 +688,19 @@ HEPH_DEF void heph_rng_shuffle(heph_rng *r, size_t *idx, size_t n) {
 /* ------------------------------------------------------------------------------------------ */
 /* GEMM: C (M,N) = [C +] op(A) (M,K) * op(B) (K,N), row-major.
    op(A)[m][k] = ta ? A[k*lda+m] : A[m*lda+k];   op(B)[k][n] = tb ? B[n*ldb+k] : B[k*ldb+n].
-   B is packed into panels of HEPH__NR columns (ws: K * roundup(N, NR) floats), then each
-   (HEPH__MR x HEPH__NR) tile of C is summed over k in order 0..K-1 in registers. Every C
-   element is computed by one thread in one fixed order: results do not depend on threads.   */
+   k runs in blocks of HEPH__KC. For each block, B is packed into panels of HEPH__NR columns
+   (ws: min(K, KC) * roundup(N, NR) floats), then each (HEPH__MR x HEPH__NR) tile of C sums
+   the block in registers (k in order) and adds it to C. Every C element is computed by one
+   thread in one fixed order: results do not depend on the number of threads.                */
 
 #define HEPH__MR 6
 #define HEPH__NR 32
 
+#define HEPH__KC 256 /* k is summed in blocks of KC: a packed block of B stays in cache */
+
 static size_t heph__gemm_ws(int K, int N) {
-    return (size_t)K * (size_t)((N + HEPH__NR - 1) / HEPH__NR) * HEPH__NR;
+    size_t kc = (size_t)(K < HEPH__KC ? K : HEPH__KC);
+    return kc * (size_t)((N + HEPH__NR - 1) / HEPH__NR) * HEPH__NR;
 }
 
 /* one full MR x NR tile: acc[r][j] = sum_k a(r,k) * panel[k][j] */
@@ -756,8 +760,7 @@ static void heph__gemm_tile_edge(int K, int mr, const float *A, int lda, int ta,
 
 static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, const float *B,
                        int ldb, int tb, float *C, int ldc, int accumulate, float *ws) {
-    int np = (N + HEPH__NR - 1) / HEPH__NR, mt = (M + HEPH__MR - 1) / HEPH__MR;
-    int p, t, heph__par = (double)M * (double)N * (double)K > 3e5;
+    int np = (N + HEPH__NR - 1) / HEPH__NR, mt = (M + HEPH__MR - 1) / HEPH__MR, k0;
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { /* empty sum */
         int i, j;
@@ -766,34 +769,46 @@ static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, con
                 for (j = 0; j < N; j++) C[(size_t)i * (size_t)ldc + (size_t)j] = 0.0f;
         return;
     }
-    /* pack op(B) into panels: ws[p][k][j] = op(B)[k][p*NR + j], zero past column N */
-    HEPH__OMP_FOR_IF
-    for (p = 0; p < np; p++) {
-        float *dst = ws + (size_t)p * (size_t)K * HEPH__NR;
-        int j0 = p * HEPH__NR, k, j;
-        for (k = 0; k < K; k++)
-            for (j = 0; j < HEPH__NR; j++) {
-                int n = j0 + j;
-                dst[(size_t)k * HEPH__NR + (size_t)j] =
-                    n >= N ? 0.0f
-                           : (tb ? B[(size_t)n * (size_t)ldb + (size_t)k]
-                                 : B[(size_t)k * (size_t)ldb + (size_t)n]);
+    /* C (+)= sum over blocks of KC k's, in order; each block: pack, then all tiles */
+    for (k0 = 0; k0 < K; k0 += HEPH__KC) {
+        int kc = K - k0 < HEPH__KC ? K - k0 : HEPH__KC, acc = accumulate || k0 > 0, p, t;
+        int heph__par = (double)M * (double)N * (double)kc > 3e5;
+        /* pack op(B)[k0 .. k0+kc) into panels: ws[p][k][j] = op(B)[k0+k][p*NR + j], 0 past N */
+        HEPH__OMP_FOR_IF
+        for (p = 0; p < np; p++) {
+            float *dst = ws + (size_t)p * (size_t)kc * HEPH__NR;
+            int j0 = p * HEPH__NR, k, j;
+            if (!tb && j0 + HEPH__NR <= N) {
+                for (k = 0; k < kc; k++)
+                    memcpy(dst + (size_t)k * HEPH__NR, B + (size_t)(k0 + k) * (size_t)ldb + (size_t)j0,
+                           HEPH__NR * sizeof(float));
+                continue;
             }
-    }
-    /* tiles of C, each owned by one iteration */
-    HEPH__OMP_FOR_IF
-    for (t = 0; t < np * mt; t++) {
-        int pp = t % np, mi = t / np;
-        int i0 = mi * HEPH__MR, j0 = pp * HEPH__NR;
-        int mr = M - i0 < HEPH__MR ? M - i0 : HEPH__MR;
-        int nc = N - j0 < HEPH__NR ? N - j0 : HEPH__NR;
-        const float *a = ta ? A + i0 : A + (size_t)i0 * (size_t)lda;
-        const float *panel = ws + (size_t)pp * (size_t)K * HEPH__NR;
-        float *c = C + (size_t)i0 * (size_t)ldc + (size_t)j0;
-        if (mr == HEPH__MR)
-            heph__gemm_tile(K, a, lda, ta, panel, c, ldc, nc, accumulate);
-        else
-            heph__gemm_tile_edge(K, mr, a, lda, ta, panel, c, ldc, nc, accumulate);
+            for (k = 0; k < kc; k++)
+                for (j = 0; j < HEPH__NR; j++) {
+                    int n = j0 + j;
+                    dst[(size_t)k * HEPH__NR + (size_t)j] =
+                        n >= N ? 0.0f
+                               : (tb ? B[(size_t)n * (size_t)ldb + (size_t)(k0 + k)]
+                                     : B[(size_t)(k0 + k) * (size_t)ldb + (size_t)n]);
+                }
+        }
+        /* tiles of C, each owned by one iteration */
+        HEPH__OMP_FOR_IF
+        for (t = 0; t < np * mt; t++) {
+            int pp = t % np, mi = t / np;
+            int i0 = mi * HEPH__MR, j0 = pp * HEPH__NR;
+            int mr = M - i0 < HEPH__MR ? M - i0 : HEPH__MR;
+            int nc = N - j0 < HEPH__NR ? N - j0 : HEPH__NR;
+            const float *a = ta ? A + (size_t)k0 * (size_t)lda + (size_t)i0
+                                : A + (size_t)i0 * (size_t)lda + (size_t)k0;
+            const float *panel = ws + (size_t)pp * (size_t)kc * HEPH__NR;
+            float *c = C + (size_t)i0 * (size_t)ldc + (size_t)j0;
+            if (mr == HEPH__MR)
+                heph__gemm_tile(kc, a, lda, ta, panel, c, ldc, nc, acc);
+            else
+                heph__gemm_tile_edge(kc, mr, a, lda, ta, panel, c, ldc, nc, acc);
+        }
     }
 }
 
