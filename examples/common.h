@@ -88,6 +88,9 @@ static void ex_write_grid(const char *dir, const char *name, const float *imgs, 
 }
 
 /* open a .hpd and read every picture into a new float array (count, C, H, W) */
+#if defined(__GNUC__)
+__attribute__((unused))
+#endif
 static float *ex_load_all(const char *path, heph_hpd *d) {
     float *x;
     if (heph_hpd_open(d, path) != HEPH_OK) ex_die("%s", d->err);

@@ -23,7 +23,16 @@ typedef struct {
     long mig_cont_n, mig_cont_samples; /* encodings and entropy samples for mig_continuous */
     float traverse_sigma;  /* > 0: traverse +-sigma; 0: each dimension's data range         */
     long ssim_n;           /* > 0: SSIM of reconstructions of this many eval pictures         */
+    double holdout;        /* fraction of --data never trained on; the metrics use it       */
 } ex_train_opts;
+
+/* picture i is held out when a hash of i falls below the fraction (a fixed, seedless split) */
+static int ex_held_out(size_t i, double frac) {
+    uint32_t h = (uint32_t)((uint64_t)i * 2654435761u) ^ (uint32_t)(i >> 13);
+    h *= 0x85ebca6bu;
+    h ^= h >> 16;
+    return (double)h / 4294967296.0 < frac;
+}
 
 static void ex_train_defaults(ex_train_opts *o, const char *name, const char *preset) {
     memset(o, 0, sizeof *o);
@@ -63,6 +72,8 @@ static void ex_train_usage_common(FILE *f) {
         "  --eval-n N          pictures for mig_discrete / correlations (default 10000)\n"
         "  --mig-cont-n N      encodings for mig_continuous (default 20000; 0 skips it)\n"
         "  --traverse-sigma S  traverse +-S around the base code (default: the data's range)\n"
+        "  --holdout F         keep a fraction F of --data out of training; without --eval-data\n"
+        "                      the metrics use only those never-trained pictures\n"
         "  --resume FILE       continue from a checkpoint\n"
         "  -h, --help          this help\n");
 }
@@ -93,6 +104,10 @@ static int ex_train_flag(ex_train_opts *o, int argc, char **argv, int *a) {
     else if (!strcmp(f, "--eval-n")) o->eval_n = ex_arg_long(p, f, v);
     else if (!strcmp(f, "--mig-cont-n")) o->mig_cont_n = ex_arg_long(p, f, v);
     else if (!strcmp(f, "--traverse-sigma")) o->traverse_sigma = ex_arg_float(p, f, v);
+    else if (!strcmp(f, "--holdout")) {
+        o->holdout = ex_arg_float(p, f, v);
+        if (!(o->holdout >= 0.0 && o->holdout < 1.0)) ex_die("%s: --holdout must be in [0, 1)", p);
+    }
     else return 0;
     (*a)++;
     return 1;
@@ -122,7 +137,7 @@ static int ex_train_run(ex_train_opts *o) {
     heph_hpd d, de;
     heph_hpd *ev = &d;
     heph_vae m;
-    size_t np, n_all, n_use, *pool, *idx, pos = 0, i;
+    size_t np, n_all, n_use, *pool, *idx, i;
     float *x;
     long ep, e0 = 0, n_ep;
     double t_train = 0.0, *hist;
@@ -160,8 +175,11 @@ static int ex_train_run(ex_train_opts *o) {
         if ((size_t)o->cfg.in_c * (size_t)o->cfg.in_h * (size_t)o->cfg.in_w != np)
             ex_die("%s: the model takes %dx%dx%d pictures, %s has %ux%ux%u", o->name, o->cfg.in_c,
                    o->cfg.in_h, o->cfg.in_w, o->data, d.info.c, d.info.h, d.info.w);
-        if (o->cfg.obj.kind == HEPH_OBJ_TCVAE && o->cfg.obj.dataset_size == 0)
-            o->cfg.obj.dataset_size = o->subset > 0 && (size_t)o->subset < n_all ? (uint64_t)o->subset : (uint64_t)n_all;
+        if (o->cfg.obj.kind == HEPH_OBJ_TCVAE && o->cfg.obj.dataset_size == 0) {
+            size_t kept = 0;
+            for (i = 0; i < n_all; i++) kept += !(o->holdout > 0.0 && ex_held_out(i, o->holdout));
+            o->cfg.obj.dataset_size = o->subset > 0 && (size_t)o->subset < kept ? (uint64_t)o->subset : (uint64_t)kept;
+        }
         if (heph_vae_init(&m, &o->cfg, (uint64_t)o->seed) != HEPH_OK) ex_die("%s: %s", o->name, m.err);
     }
     D = m.cfg.z_dim;
@@ -178,11 +196,17 @@ static int ex_train_run(ex_train_opts *o) {
     if (!pool || !idx || !x || !hist) ex_die("out of memory");
     {
         heph_rng pr;
+        size_t n_pool = 0;
         heph_rng_seed(&pr, (uint64_t)o->seed ^ 0x9e3779b97f4a7c15ULL);
-        for (i = 0; i < n_all; i++) pool[i] = i;
-        heph_rng_shuffle(&pr, pool, n_all);
+        for (i = 0; i < n_all; i++)
+            if (!(o->holdout > 0.0 && ex_held_out(i, o->holdout))) pool[n_pool++] = i;
+        if (n_pool == 0) ex_die("%s: --holdout %.3f leaves nothing to train on", o->name, o->holdout);
+        heph_rng_shuffle(&pr, pool, n_pool);
+        n_use = o->subset > 0 && (size_t)o->subset < n_pool ? (size_t)o->subset : n_pool;
+        if (o->holdout > 0.0)
+            printf("%s: %zu pictures held out of training (--holdout %.3f), %zu in the training pool\n",
+                   o->name, n_all - n_pool, o->holdout, n_use);
     }
-    n_use = o->subset > 0 && (size_t)o->subset < n_all ? (size_t)o->subset : n_all;
     /* batches are drawn uniformly (with replacement) from the pool with the model's own rng,
        which the checkpoint keeps: a resumed run continues the very same sequence */
     printf("epoch   loss      recon     KL      MI      TC      DWKL    C/gamma   img/s   (nats/image)\n");
@@ -247,7 +271,11 @@ static int ex_train_run(ex_train_opts *o) {
         grid = (float *)malloc((size_t)D * (size_t)steps * np * sizeof(float) + 32 * np * sizeof(float));
         if (!eidx || !ex || !mu || !lv || !fac || !kl || !order || !lo || !hi || !corr || !grid) ex_die("out of memory");
         heph_rng_seed(&er, 4242);
-        for (k = 0; k < nmax; k++) eidx[k] = (size_t)heph_rng_below(&er, (uint32_t)ev->info.count);
+        for (k = 0; k < nmax; k++) { /* uniform draws; from the held-out part when there is one */
+            do eidx[k] = (size_t)heph_rng_below(&er, (uint32_t)ev->info.count);
+            while (ev == &d && o->holdout > 0.0 && !ex_held_out(eidx[k], o->holdout));
+        }
+        if (ev == &d && o->holdout > 0.0) printf("metrics on %zu draws from the held-out pictures\n", nmax);
         for (k = 0; k < nmax; k++) ex_read(ev, eidx + k, 1, ex + k * np);
         for (k = 0; k < nmax; k++)
             for (r = 0; r < K; r++) fac[k * (size_t)K + (size_t)r] = heph_hpd_label(ev, eidx[k], r);
