@@ -33,7 +33,7 @@ TOOLS    := $(BUILD)/idx2hpd $(BUILD)/gen_dsprites $(BUILD)/dsprites2hpd $(BUILD
 EXAMPLES := $(BUILD)/vae_mnist $(BUILD)/betavae_dsprites $(BUILD)/capacity_dsprites \
             $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d
 
-.PHONY: all tools examples test demo deps clean check-stb data-mnist data-fashion data-dsprites data-shapes3d
+.PHONY: all tools examples test demo deps clean bench check-stb data-mnist data-fashion data-dsprites data-shapes3d
 
 all: check-stb $(TOOLS) $(EXAMPLES)
 tools: $(TOOLS)
@@ -106,6 +106,12 @@ demo: all
 	mkdir -p out/demo && \
 	$(BUILD)/vae_mnist --train $$set/train.hpd --test $$set/test.hpd --epochs $(EPOCHS) --out out/demo || exit 1; \
 	echo "demo: pictures and checkpoint in out/demo/ ($$(( $$(date +%s) - start )) s wall time)"
+
+# ---- speed and memory against PyTorch (issue #6); bench/run.sh builds build/bench itself ----
+# BENCH_ARGS e.g. --quick, --models cnn-dsprites, --shared-machine (see sh bench/run.sh --help)
+bench:
+	@$(MAKE) --no-print-directory data-mnist || echo "bench: no MNIST; the mlp-mnist rows are skipped"
+	@CC="$(CC)" sh bench/run.sh $(BENCH_ARGS)
 
 # ---- tests ---------------------------------------------------------------------------------
 test:

@@ -2395,7 +2395,8 @@ HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path) {
                         in->flags & HEPH_HPD_LABELS, in->n_factors);
         goto fail;
     }
-    for (k = 0; k < in->n_factors; k++) nvals += in->factors[k].n_values;
+    for (k = 0; k < in->n_factors; k++) /* room only for the values the header stores */
+        if (heph__get_le32(hdr + HEPH__HPD_FIXED + 32u * k + 28) != 0) nvals += in->factors[k].n_values;
     if (nvals) {
         d->values = (double *)heph__calloc((size_t)nvals, sizeof(double));
         if (!d->values) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); goto fail; }
@@ -2412,8 +2413,8 @@ HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path) {
             }
             for (i = 0; i < nv; i++) d->values[nvals + i] = heph__u2d(heph__get_le64(hdr + off + 8 * i));
             in->factors[k].values = d->values + nvals;
+            nvals += nv;
         }
-        nvals += nv;
     }
     /* sizes: pixel block and label block must fill the file exactly */
     d->image_bytes = heph__hpd_image_bytes(in);
