@@ -29,7 +29,9 @@ LDLIBS   := -lm
 STBLIBS  := -lstb
 
 BUILD    := build
-TOOLS    := $(BUILD)/idx2hpd $(BUILD)/gen_dsprites $(BUILD)/dsprites2hpd $(BUILD)/gen_shapes3d
+TOOLS    := $(BUILD)/idx2hpd $(BUILD)/gen_dsprites $(BUILD)/dsprites2hpd $(BUILD)/gen_shapes3d \
+            $(BUILD)/hephaestus
+CLI_SRC  := tools/hephaestus.c $(wildcard tools/cli_*.h)
 EXAMPLES := $(BUILD)/vae_mnist $(BUILD)/betavae_dsprites $(BUILD)/capacity_dsprites \
             $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d
 
@@ -53,6 +55,9 @@ $(BUILD)/dsprites2hpd: tools/dsprites2hpd.c tools/dsprites.h tools/inflate_strea
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -o $@ $< $(LDLIBS)
 
 $(BUILD)/gen_shapes3d: tools/gen_shapes3d.c tools/shapes3d_render.h hephaestus.h | $(BUILD) check-stb
+	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -o $@ $< $(STBLIBS) $(LDLIBS)
+
+$(BUILD)/hephaestus: $(CLI_SRC) hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -o $@ $< $(STBLIBS) $(LDLIBS)
 
 $(BUILD)/vae_mnist: examples/vae_mnist.c examples/common.h hephaestus.h | $(BUILD) check-stb

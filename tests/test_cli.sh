@@ -1,0 +1,185 @@
+#!/bin/sh
+# tests/test_cli.sh - end-to-end tests of the hephaestus command-line tool (POSIX sh).
+# Run from the repository root: sh tests/test_cli.sh
+# Builds tools/hephaestus.c and tools/gen_shapes3d.c into tests/build/, renders a few hundred
+# Shapes3D-like pictures, trains a tiny MLP VAE on them, builds a context batch and runs every
+# subcommand on it. Prints one "PASS name" or "FAIL name: why" line per check, a last line
+# "N passed, N failed", and exits 1 if any check failed. About 20 s on 2 cores.
+# Environment: CC (default cc); CLI_CFLAGS replaces the compiler flags below.
+
+cd "$(dirname "$0")/.." || exit 1
+CC=${CC:-cc}
+B=tests/build
+T=$B/cli_tmp
+FLAGS=${CLI_CFLAGS:-"-std=c99 -O2 -Wall -Wextra -Wpedantic -Wdouble-promotion -Werror -D_POSIX_C_SOURCE=200809L -I."}
+H=$B/hephaestus
+GEN=$B/gen_shapes3d_cli
+npass=0
+nfail=0
+mkdir -p "$B" || exit 1
+rm -rf "$T"
+mkdir -p "$T" || exit 1
+
+pass() { npass=$((npass + 1)); echo "PASS $1"; }
+fail() { nfail=$((nfail + 1)); echo "FAIL $1: $2"; }
+finish() {
+    rm -rf "$T"
+    echo "cli: $npass passed, $nfail failed"
+    [ "$nfail" -eq 0 ]
+    exit $?
+}
+# check NAME CMD...: PASS when CMD exits 0, else FAIL with its last output line
+check() {
+    name=$1; shift
+    if out=$("$@" 2>&1); then pass "$name"; else fail "$name" "$(echo "$out" | tail -n 1)"; fi
+}
+# check_err NAME CODE TEXT CMD...: CMD must exit with CODE and print one line containing TEXT
+check_err() {
+    name=$1; code=$2; text=$3; shift 3
+    out=$("$@" 2>&1 >/dev/null)
+    rc=$?
+    if [ "$rc" -ne "$code" ]; then fail "$name" "exit status $rc, expected $code ($(echo "$out" | tail -n 1))"
+    elif [ "$(echo "$out" | wc -l)" -ne 1 ]; then fail "$name" "expected one line on stderr, got: $(echo "$out" | tr '\n' '|')"
+    elif ! echo "$out" | grep -q -- "$text"; then fail "$name" "message lacks \"$text\": $out"
+    else pass "$name"; fi
+}
+# png_size FILE: "WxH" from the PNG header (IHDR width and height, big-endian)
+png_size() {
+    [ -f "$1" ] || { echo "missing"; return; }
+    set -- $(od -A n -t u1 -j 16 -N 8 "$1")
+    echo "$(( ($1 << 24) + ($2 << 16) + ($3 << 8) + $4 ))x$(( ($5 << 24) + ($6 << 16) + ($7 << 8) + $8 ))"
+}
+# check_png NAME FILE WxH
+check_png() {
+    got=$(png_size "$2")
+    if [ "$got" = "$3" ]; then pass "$1"; else fail "$1" "$2 is $got, expected $3"; fi
+}
+
+# ---- build ----------------------------------------------------------------------------------
+if ! out=$($CC $FLAGS tools/hephaestus.c -o $H -lstb -lm 2>&1); then
+    fail cli_build "$(echo "$out" | head -n 3 | tr '\n' ' ')"; finish
+fi
+if ! out=$($CC $FLAGS tools/gen_shapes3d.c -o $GEN -lstb -lm 2>&1); then
+    fail cli_build_gen_shapes3d "$(echo "$out" | head -n 3 | tr '\n' ' ')"; finish
+fi
+pass cli_build
+
+# ---- help and usage errors ------------------------------------------------------------------
+ok=1
+for sub in "" train outliers explain counterfactual morph report traverse sample eval batch; do
+    if ! $H $sub --help 2>&1 | grep -q '^usage: hephaestus'; then ok=0; fail cli_help "hephaestus $sub --help"; fi
+    $H $sub --help >/dev/null 2>&1 || { ok=0; fail cli_help "hephaestus $sub --help exits $?"; }
+done
+[ $ok -eq 1 ] && pass cli_help_every_subcommand
+$H >/dev/null 2>&1
+rc=$?
+if [ $rc -eq 2 ]; then pass cli_usage_no_args; else fail cli_usage_no_args "exit status $rc, expected 2"; fi
+check_err cli_usage_unknown_subcommand 2 'unknown subcommand "frob"' $H frob
+check_err cli_usage_unknown_option 2 "unknown option --bogus" $H outliers --bogus
+check_err cli_usage_missing_model 2 "--model is required" $H outliers --batch x.hpd
+check_err cli_usage_bad_cov 2 "--cov takes" $H outliers --model m --batch b --cov magic
+check_err cli_usage_bad_auto 2 "--auto takes" $H outliers --model m --batch b --auto median
+
+# ---- data and a tiny model ------------------------------------------------------------------
+check cli_gen_data $GEN --quiet --random 300 --seed 3 $T/src.hpd
+TRAIN="--data $T/src.hpd --enc dense32,relu --dec dense32,relu,dense12288 --z 4 --batch-size 32 --seed 7"
+check cli_train $H train $TRAIN --steps 40 --out $T/m
+if [ -s $T/m/model.hpm ] && [ "$(wc -l < $T/m/train_log.csv)" -ge 3 ]; then pass cli_train_outputs
+else fail cli_train_outputs "model.hpm or train_log.csv missing"; fi
+first=$(sed -n 2p $T/m/train_log.csv | cut -d, -f2)
+last=$(tail -n 1 $T/m/train_log.csv | cut -d, -f2)
+if awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }'; then pass cli_train_loss_falls
+else fail cli_train_loss_falls "loss $first -> $last"; fi
+# a run stopped at a checkpoint and resumed gives the same bits as an uninterrupted one
+$H train $TRAIN --steps 12 --objective tcvae --beta 4 --estimator mss --out $T/r1 >/dev/null 2>&1
+$H train $TRAIN --steps 6 --objective tcvae --beta 4 --estimator mss --out $T/r2 >/dev/null 2>&1
+$H train --data $T/src.hpd --resume $T/r2/model.hpm --steps 12 --batch-size 32 --out $T/r2 >/dev/null 2>&1
+if [ -s $T/r1/model.hpm ] && cmp -s $T/r1/model.hpm $T/r2/model.hpm; then pass cli_train_resume_exact
+else fail cli_train_resume_exact "12 steps differ from 6 + resumed 6 (beta-TCVAE, MSS)"; fi
+check_err cli_train_preset_wrong_shape 1 "but the model takes 1x28x28" $H train --preset mlp-mnist --data $T/src.hpd --steps 1 --out $T/x
+
+# ---- batch ----------------------------------------------------------------------------------
+check cli_batch $H batch --data $T/src.hpd --normal shape=2,wall_hue=0-7 --n-normal 40 --outlier violate --n-outlier 8 --seed 2 --out $T/b.hpd
+check_err cli_batch_too_many 1 "only" $H batch --data $T/src.hpd --normal shape=2,wall_hue=0 --n-normal 400 --out $T/x.hpd
+check_err cli_batch_unknown_factor 1 'no factor "colour"' $H batch --data $T/src.hpd --normal colour=1 --out $T/x.hpd
+check_err cli_batch_bad_rule 2 "is not factor=values" $H batch --data $T/src.hpd --normal shape --out $T/x.hpd
+
+# ---- outliers -------------------------------------------------------------------------------
+M="--model $T/m/model.hpm"
+if $H outliers $M --batch $T/b.hpd --out $T/o >$T/o.txt 2>&1; then pass cli_outliers; else fail cli_outliers "$(tail -n 1 $T/o.txt)"; fi
+rows=$(($(wc -l < $T/o/outliers.csv) - 1))
+if [ "$rows" -eq 48 ]; then pass cli_outliers_one_row_per_picture; else fail cli_outliers_one_row_per_picture "$rows rows for 48 pictures"; fi
+ranks=$(tail -n +2 $T/o/outliers.csv | cut -d, -f5 | sort -n | tr '\n' ' ')
+idx=$(tail -n +2 $T/o/outliers.csv | cut -d, -f1 | sort -n | awk '{ printf "%d ", $1 + 1 }')
+want=$(seq 1 48 | tr '\n' ' ')
+if [ "$ranks" = "$want" ] && [ "$idx" = "$want" ]; then pass cli_outliers_ranks_permutation
+else fail cli_outliers_ranks_permutation "ranks: $ranks"; fi
+if tail -n +2 $T/o/outliers.csv | awk -F, 'NR > 1 && $3 > prev { bad = 1 } { prev = $3 } END { exit bad }'; then pass cli_outliers_sorted
+else fail cli_outliers_sorted "rows are not by decreasing D^2"; fi
+if [ "$(tail -n +2 $T/o/outliers.csv | cut -d, -f7 | grep -c 1)" -eq 8 ] && grep -q '^AUROC [0-9]' $T/o.txt && [ -s $T/o/auroc.txt ]; then
+    pass cli_outliers_auroc_with_truth
+else fail cli_outliers_auroc_with_truth "no AUROC line or wrong truth column"; fi
+check_png cli_outliers_score_plot $T/o/md_scores.png 800x360
+check_png cli_outliers_histogram $T/o/md_histogram.png 800x360
+if grep -q '"auroc": [0-9]' $T/o/outliers.json && grep -q '"ranked": \[' $T/o/outliers.json; then pass cli_outliers_json
+else fail cli_outliers_json "outliers.json lacks auroc or ranked"; fi
+check_err cli_outliers_auroc_without_truth 1 "no AUROC" $H outliers $M --batch $T/src.hpd --auroc --out $T/o2
+for mode in "--threshold 50" "--auto chi2:0.99" "--auto mad:2" "--cov empirical" "--cov ledoit-wolf" "--cov ridge:0.01" "--cov mcd:0.75"; do
+    $H outliers $M --batch $T/b.hpd $mode --out $T/o3 >/dev/null 2>&1 || { fail cli_outliers_modes "$mode"; mode=bad; break; }
+done
+[ "$mode" != bad ] && pass cli_outliers_threshold_and_cov_modes
+$H outliers $M --batch $T/b.hpd --out $T/o4 >/dev/null 2>&1
+if cmp -s $T/o/outliers.csv $T/o4/outliers.csv; then pass cli_outliers_deterministic; else fail cli_outliers_deterministic "two runs differ"; fi
+
+# ---- explain --------------------------------------------------------------------------------
+check cli_explain $H explain $M --batch $T/b.hpd --threshold 0 --out $T/e
+# columns: index,name,rank,score_d2,sum_contrib,top_dims,z0..z3,c0..c3
+if [ -s $T/e/explain.csv ] && tail -n +2 $T/e/explain.csv | awk -F, '{ s = $11 + $12 + $13 + $14; d = s - $4; if (d < 0) d = -d; if (d > 1e-6) bad = 1; n++ }
+       END { exit bad || n != 48 }'; then pass cli_explain_contributions_sum_to_d2
+else fail cli_explain_contributions_sum_to_d2 "sum of c_d differs from D^2 by more than 1e-6 (or rows missing)"; fi
+if [ "$(wc -l < $T/e/dim_counts.csv)" -eq 5 ] && grep -q '"counts": \[' $T/e/dim_counts.json; then pass cli_explain_dim_counts
+else fail cli_explain_dim_counts "dim_counts.csv/json"; fi
+check_png cli_explain_bar_chart $T/e/dim_counts.png 800x360
+
+# ---- counterfactual, morph, traverse, sample: PNG sizes (64x64 pictures, 2 px gaps) ---------
+check cli_counterfactual $H counterfactual $M --batch $T/b.hpd --threshold 0 --max 4 --out $T/c
+check_png cli_counterfactual_png $T/c/counterfactuals.png 200x266
+check cli_morph $H morph $M --batch $T/b.hpd --top 3 --steps 5 --out $T/c
+check_png cli_morph_png $T/c/morph.png 332x200
+check cli_traverse $H traverse $M --batch $T/b.hpd --steps 6 --out $T/c
+check_png cli_traverse_png $T/c/traverse.png 398x266
+check cli_sample $H sample $M --n 6 --cols 3 --out $T/c
+check_png cli_sample_png $T/c/samples.png 200x134
+check cli_sample_walk $H sample $M --walk --batch $T/b.hpd --n 2 --steps 4 --out $T/c
+check_png cli_sample_walk_png $T/c/walk.png 266x134
+
+# ---- report ---------------------------------------------------------------------------------
+check cli_report $H report $M --batch $T/b.hpd --max 4 --out $T/rep
+R=$T/rep/report.html
+if [ -s $R ] && grep -q '<svg' $R && grep -q 'data:image/png;base64,' $R && grep -q 'AUROC' $R; then pass cli_report_content
+else fail cli_report_content "report.html lacks <svg, data:image/png;base64, or AUROC"; fi
+if grep -q -e '<script' -e 'src="http' -e "href=\"http" $R; then fail cli_report_offline "report.html refers to the network or has scripts"
+else pass cli_report_offline; fi
+
+# ---- eval -----------------------------------------------------------------------------------
+check cli_eval $H eval $M --data $T/b.hpd --mig-samples 200 --out $T/ev
+if grep -q '"mig_discrete": [0-9]' $T/ev/eval.json && grep -q '"ssim": [0-9]' $T/ev/eval.json && [ -s $T/ev/correlation.png ]; then
+    pass cli_eval_outputs
+else fail cli_eval_outputs "eval.json lacks mig_discrete/ssim or correlation.png is missing"; fi
+
+# ---- pictures from a folder ---------------------------------------------------------------
+$H sample $M --n 3 --each --seed 5 --out $T/f3 >/dev/null 2>&1
+if [ "$(ls $T/f3 | wc -l)" -eq 3 ] && $H outliers $M --batch $T/f3 --cov ledoit-wolf --out $T/of >/dev/null 2>&1 &&
+   [ "$(tail -n +2 $T/of/outliers.csv | grep -c 'sample_00[0-2].png')" -eq 3 ]; then pass cli_folder_of_3_pngs
+else fail cli_folder_of_3_pngs "a folder of 3 PNGs did not give 3 ranked rows"; fi
+check cli_folder_with_reference $H outliers $M --batch $T/f3 --reference $T/b.hpd --out $T/of
+mkdir -p $T/empty
+check_err cli_folder_empty 1 "no PNG or JPEG" $H outliers $M --batch $T/empty --out $T/x
+check_err cli_small_batch_empirical 1 "use --cov ledoit-wolf" $H outliers $M --batch $T/f3 --cov empirical --out $T/x
+check_err cli_folder_no_truth 1 "no labels" $H outliers $M --batch $T/f3 --cov ledoit-wolf --auroc --out $T/x
+# a gray 16x16 model trained from the folder (pictures resized) rejects the 3x64x64 batch
+check cli_train_from_folder $H train --data $T/f3 --shape 1x16x16 --enc dense16,relu --dec dense256 --z 2 --steps 3 --batch-size 3 --out $T/g
+check_err cli_wrong_size_checkpoint 1 "holds 3x64x64 pictures (CxHxW) but the model takes 1x16x16" $H outliers --model $T/g/model.hpm --batch $T/b.hpd --out $T/x
+check_err cli_not_a_checkpoint 1 "not a .hpm checkpoint" $H outliers --model $T/b.hpd --batch $T/b.hpd --out $T/x
+
+finish

@@ -1,0 +1,615 @@
+/* cli_analysis.h - the outlier pipeline behind `outliers`, `explain`, `counterfactual`,
+   `morph` and `report` (DESIGN §5):
+     1. encode every picture of the batch to its posterior mean mu_i;
+     2. fit mean m and covariance S on the context: the batch itself, or --reference;
+     3. score D^2_i = (mu_i - m)^T S^-1 (mu_i - m), rank, threshold, AUROC against the truth;
+     4. explain every picture: z-scores and the contributions that add up to D^2;
+     5. the normal mean: mean code of the context pictures under the threshold.
+   The writers of each subcommand's files follow.                                          */
+#ifndef HEPH_CLI_ANALYSIS_H
+#define HEPH_CLI_ANALYSIS_H
+
+enum { THR_FIXED, THR_CHI2, THR_MAD };
+
+typedef struct {
+    const char *model, *batch, *reference, *out, *truth;
+    int cov;            /* HEPH_COV_*                                            */
+    double cov_param;   /* ridge epsilon or MCD support fraction (0: default)    */
+    int thr_mode;       /* THR_*                                                 */
+    double thr_value;   /* the threshold, chi^2 probability p, or MAD factor k   */
+    uint64_t seed;      /* MCD random starts                                     */
+    int top_k;          /* deviant dimensions per picture                        */
+    double zmin;        /* |z| a dimension needs to count as a reason            */
+    int max_show;       /* pictures in grids and tables                          */
+    int steps;          /* morph frames                                          */
+    int want_auroc;     /* --auroc: fail when there is no truth                  */
+    int take_top;       /* > 0: show the take_top highest scores, flagged or not */
+} cli_aopts;
+
+static void aopts_default(cli_aopts *o) {
+    memset(o, 0, sizeof *o);
+    o->out = "out";
+    o->cov = HEPH_COV_MCD;
+    o->thr_mode = THR_CHI2;
+    o->thr_value = 0.975;
+    o->seed = 1;
+    o->top_k = 3;
+    o->zmin = 2.0;
+    o->max_show = 16;
+    o->steps = 8;
+}
+
+static const char *const aopts_help =
+    "  --model FILE        the trained model (.hpm), required\n"
+    "  --batch PATH        the pictures: a .hpd file or a folder of PNG/JPEG (fitted to the\n"
+    "                      model's input size and channels), required\n"
+    "  --reference PATH    fit mean and covariance on these pictures and score --batch\n"
+    "                      against them (default: the batch is its own context)\n"
+    "  --cov METHOD        empirical | ledoit-wolf | ridge[:EPS] | mcd[:FRACTION] (default mcd:\n"
+    "                      robust FastMCD, so that outliers do not shape their own reference)\n"
+    "  --threshold X       flag pictures with D^2 > X\n"
+    "  --auto RULE         chi2[:P]: the P quantile of chi^2 with D degrees of freedom\n"
+    "                      (default chi2:0.975); mad[:K]: median + K * 1.4826 MAD of the\n"
+    "                      context's D^2 (default K 3)\n"
+    "  --truth RULES       which pictures are true outliers, e.g. is_outlier=1 (the default\n"
+    "                      when the batch has that factor) or class=8\n"
+    "  --auroc             require the truth (error when the batch has no labels)\n"
+    "  --top-k K           deviant dimensions per picture (default 3)\n"
+    "  --zmin Z            |z-score| a dimension needs to count as a reason (default 2)\n"
+    "  --max N             pictures shown in grids and printed tables (default 16)\n"
+    "  --top N             take the N highest scores instead of the flagged pictures\n"
+    "  --seed S            seed of MCD's random starts (default 1)\n"
+    "  --out DIR           output folder (default out; created when missing)\n";
+
+/* "mcd", "ridge:0.1", ... */
+static void parse_cov(cli_aopts *o, const char *v) {
+    const char *colon = strchr(v, ':');
+    size_t len = colon ? (size_t)(colon - v) : strlen(v);
+    o->cov_param = 0.0;
+    if (len == 9 && !strncmp(v, "empirical", len)) o->cov = HEPH_COV_EMPIRICAL;
+    else if (len == 11 && !strncmp(v, "ledoit-wolf", len)) o->cov = HEPH_COV_LEDOIT_WOLF;
+    else if (len == 5 && !strncmp(v, "ridge", len)) o->cov = HEPH_COV_RIDGE;
+    else if (len == 3 && !strncmp(v, "mcd", len)) o->cov = HEPH_COV_MCD;
+    else cli_usage("--cov takes empirical, ledoit-wolf, ridge[:EPS] or mcd[:FRACTION], got \"%s\"", v);
+    if (colon && (o->cov == HEPH_COV_EMPIRICAL || o->cov == HEPH_COV_LEDOIT_WOLF)) cli_usage("--cov %.*s takes no parameter", (int)len, v);
+    if (colon) o->cov_param = o->cov == HEPH_COV_RIDGE ? cli_num("--cov ridge:EPS", colon + 1, 1e-300, 1e300)
+                                                       : cli_num("--cov mcd:FRACTION", colon + 1, 0.5, 1.0);
+}
+
+static void parse_auto(cli_aopts *o, const char *v) {
+    const char *colon = strchr(v, ':');
+    if (!strncmp(v, "chi2", 4) && (v[4] == '\0' || v[4] == ':')) {
+        o->thr_mode = THR_CHI2;
+        o->thr_value = colon ? cli_num("--auto chi2:P", colon + 1, 1e-9, 1.0 - 1e-12) : 0.975;
+    } else if (!strncmp(v, "mad", 3) && (v[3] == '\0' || v[3] == ':')) {
+        o->thr_mode = THR_MAD;
+        o->thr_value = colon ? cli_num("--auto mad:K", colon + 1, 0.0, 1e6) : 3.0;
+    } else {
+        cli_usage("--auto takes chi2[:P] or mad[:K], got \"%s\"", v);
+    }
+}
+
+/* one of the shared options at argv[*i]? (consumes its value) */
+static int aopts_flag(cli_aopts *o, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    if (cli_is(a, "--model")) o->model = cli_val(argc, argv, i);
+    else if (cli_is(a, "--batch")) o->batch = cli_val(argc, argv, i);
+    else if (cli_is(a, "--reference")) o->reference = cli_val(argc, argv, i);
+    else if (cli_is(a, "--cov")) parse_cov(o, cli_val(argc, argv, i));
+    else if (cli_is(a, "--threshold")) { o->thr_mode = THR_FIXED; o->thr_value = cli_num(a, cli_val(argc, argv, i), 0.0, 1e300); }
+    else if (cli_is(a, "--auto")) parse_auto(o, cli_val(argc, argv, i));
+    else if (cli_is(a, "--truth")) o->truth = cli_val(argc, argv, i);
+    else if (cli_is(a, "--auroc")) o->want_auroc = 1;
+    else if (cli_is(a, "--top-k")) o->top_k = (int)cli_long(a, cli_val(argc, argv, i), 1, 256);
+    else if (cli_is(a, "--zmin")) o->zmin = cli_num(a, cli_val(argc, argv, i), 0.0, 1e6);
+    else if (cli_is(a, "--max")) o->max_show = (int)cli_long(a, cli_val(argc, argv, i), 1, 100000);
+    else if (cli_is(a, "--top")) o->take_top = (int)cli_long(a, cli_val(argc, argv, i), 1, 100000000);
+    else if (cli_is(a, "--seed")) o->seed = (uint64_t)cli_long(a, cli_val(argc, argv, i), 0, 0x7fffffffL);
+    else if (cli_is(a, "--out")) o->out = cli_val(argc, argv, i);
+    else return 0;
+    return 1;
+}
+
+/* ---- the run ------------------------------------------------------------------------------- */
+
+typedef struct {
+    heph_vae m;
+    cli_pics pics;        /* the batch, fitted to the model                              */
+    size_t n;
+    int D;
+    float *mu;            /* (n, D) posterior means                                      */
+    heph_maha fit;        /* mean and covariance of the context                          */
+    size_t n_ctx;         /* pictures in the context                                     */
+    double *d2;           /* (n) squared Mahalanobis distances                           */
+    size_t *order;        /* (n) picture indices by decreasing D^2                       */
+    size_t *rank;         /* (n) rank of picture i (1 = largest D^2)                     */
+    unsigned char *flag;  /* (n) D^2 > threshold                                         */
+    size_t n_flagged;
+    int *truth;           /* (n) 1 = true outlier, or NULL when unknown                  */
+    double thr, auroc;    /* auroc NaN without truth                                     */
+    char thr_text[96], cov_text[96], truth_text[128];
+    double *normal_mean;  /* (D) mean code of the context pictures under the threshold   */
+    double *zs, *contrib; /* (n, D) z-scores and contributions                           */
+} cli_run;
+
+static void load_model(heph_vae *m, const char *path) {
+    if (heph_vae_load(m, path) != HEPH_OK) cli_fail("%s", m->err);
+}
+
+/* pictures of path fitted to the model, and their posterior means */
+static float *encode_pictures(heph_vae *m, cli_pics *p, const char *path) {
+    float *mu;
+    pics_load(p, path, m->cfg.in_c, m->cfg.in_h, m->cfg.in_w);
+    mu = (float *)cli_alloc(p->n * (size_t)m->cfg.z_dim, sizeof(float));
+    heph_vae_encode(m, p->x, p->n, mu, NULL);
+    return mu;
+}
+
+static const char *cov_name(int cov) {
+    return cov == HEPH_COV_EMPIRICAL ? "empirical" : cov == HEPH_COV_LEDOIT_WOLF ? "ledoit-wolf" : cov == HEPH_COV_RIDGE ? "ridge" : "mcd";
+}
+
+/* fit the context codes (n, D); the too-few-pictures cases get their own messages */
+static void fit_context(cli_run *r, const cli_aopts *o, const float *ctx, size_t n, const char *path) {
+    int D = r->D;
+    if (o->cov == HEPH_COV_EMPIRICAL && n <= (size_t)D)
+        cli_fail("%s: %zu pictures for %d latent dimensions: the empirical covariance is singular; use --cov ledoit-wolf "
+                 "(always invertible) or --cov mcd (needs more than %d pictures)", path, n, D, D + 1);
+    if (o->cov == HEPH_COV_MCD && n <= (size_t)D + 1)
+        cli_fail("%s: %zu pictures for %d latent dimensions: MCD needs more than %d; use --cov ledoit-wolf or --cov ridge, "
+                 "or a larger batch", path, n, D, D + 1);
+    if (heph_maha_fit(&r->fit, ctx, n, D, o->cov, o->cov_param, o->seed) != HEPH_OK)
+        cli_fail("%s: %s%s", path, r->fit.err, o->cov == HEPH_COV_LEDOIT_WOLF ? "" : " (try --cov ledoit-wolf)");
+    if (o->cov == HEPH_COV_LEDOIT_WOLF) snprintf(r->cov_text, sizeof r->cov_text, "ledoit-wolf (shrinkage %.4f)", r->fit.shrinkage);
+    else if (o->cov == HEPH_COV_RIDGE) snprintf(r->cov_text, sizeof r->cov_text, "ridge (+%g I)", r->fit.shrinkage);
+    else if (o->cov == HEPH_COV_MCD) {
+        size_t i, s = 0;
+        for (i = 0; i < n; i++) s += r->fit.support[i];
+        snprintf(r->cov_text, sizeof r->cov_text, "mcd (reweighted support %zu of %zu)", s, n);
+    } else snprintf(r->cov_text, sizeof r->cov_text, "empirical");
+}
+
+/* the threshold on D^2 from the context scores */
+static void set_threshold(cli_run *r, const cli_aopts *o, const double *ctx_d2, size_t n) {
+    if (o->thr_mode == THR_FIXED) {
+        r->thr = o->thr_value;
+        snprintf(r->thr_text, sizeof r->thr_text, "%.6g (given)", r->thr);
+    } else if (o->thr_mode == THR_CHI2) {
+        r->thr = heph_chi2_quantile(o->thr_value, r->D);
+        snprintf(r->thr_text, sizeof r->thr_text, "%.6g (chi^2 quantile p %g, %d degrees of freedom)", r->thr, o->thr_value, r->D);
+    } else {
+        r->thr = heph_threshold_mad(ctx_d2, n, o->thr_value);
+        snprintf(r->thr_text, sizeof r->thr_text, "%.6g (median + %g * 1.4826 MAD)", r->thr, o->thr_value);
+    }
+}
+
+/* truth from --truth (or the factor is_outlier when present); AUROC when known */
+static void set_truth(cli_run *r, const cli_aopts *o) {
+    cli_rules rs;
+    const char *text = o->truth;
+    float *s;
+    int k;
+    size_t i;
+    r->auroc = (double)NAN;
+    for (k = 0; !text && k < r->pics.K; k++)
+        if (cli_is(r->pics.names[k], "is_outlier")) text = "is_outlier=1";
+    if (!text) {
+        if (o->want_auroc)
+            cli_fail("%s has %s, so there is no AUROC (--auroc): give a .hpd with the factor is_outlier (made by `hephaestus "
+                     "batch`) or name the truth with --truth RULES", r->pics.path,
+                     r->pics.K ? "no ground truth (no factor is_outlier)" : "no labels at all");
+        return;
+    }
+    if (r->pics.K == 0)
+        cli_fail("%s has no factor labels, so --truth %s (and AUROC) cannot be evaluated", r->pics.path, text);
+    rules_parse(&rs, text, &r->pics, "--truth");
+    snprintf(r->truth_text, sizeof r->truth_text, "%s", text);
+    r->truth = (int *)cli_alloc(r->n, sizeof(int));
+    s = (float *)cli_alloc(r->n, sizeof(float));
+    for (i = 0; i < r->n; i++) {
+        r->truth[i] = rules_match(&rs, r->pics.labels + i * (size_t)r->pics.K);
+        s[i] = (float)r->d2[i];
+    }
+    if (heph_auroc(s, r->truth, r->n, &r->auroc) != HEPH_OK) cli_fail("AUROC: the scores are not finite");
+    free(s);
+}
+
+/* mean code of the context pictures with D^2 <= threshold (all of them when none is) */
+static void set_normal_mean(cli_run *r, const float *ctx, const double *ctx_d2, size_t n) {
+    size_t i, cnt = 0;
+    int d;
+    r->normal_mean = (double *)cli_alloc((size_t)r->D, sizeof(double));
+    for (i = 0; i < n; i++) {
+        if (ctx_d2[i] > r->thr) continue;
+        cnt++;
+        for (d = 0; d < r->D; d++) r->normal_mean[d] += (double)ctx[i * (size_t)r->D + (size_t)d];
+    }
+    for (d = 0; d < r->D; d++) r->normal_mean[d] = cnt ? r->normal_mean[d] / (double)cnt : r->fit.mean[d];
+}
+
+static void run_scores(cli_run *r) {
+    size_t i;
+    r->order = (size_t *)cli_alloc(r->n, sizeof(size_t));
+    r->rank = (size_t *)cli_alloc(r->n, sizeof(size_t));
+    r->flag = (unsigned char *)cli_alloc(r->n, 1);
+    r->zs = (double *)cli_alloc(r->n * (size_t)r->D, sizeof(double));
+    r->contrib = (double *)cli_alloc(r->n * (size_t)r->D, sizeof(double));
+    heph_rank_desc(r->d2, r->n, r->order);
+    for (i = 0; i < r->n; i++) {
+        r->rank[r->order[i]] = i + 1;
+        r->flag[i] = r->d2[i] > r->thr;
+        r->n_flagged += r->flag[i];
+        heph_maha_explain(&r->fit, r->mu + i * (size_t)r->D, r->zs + i * (size_t)r->D, r->contrib + i * (size_t)r->D);
+    }
+}
+
+static void run_analysis(cli_run *r, const cli_aopts *o) {
+    cli_pics ref;
+    float *ctx;
+    double *ctx_d2;
+    size_t n_ctx;
+    cli_require(o->model, "--model");
+    cli_require(o->batch, "--batch");
+    memset(r, 0, sizeof *r);
+    load_model(&r->m, o->model);
+    r->D = r->m.cfg.z_dim;
+    r->mu = encode_pictures(&r->m, &r->pics, o->batch);
+    r->n = r->pics.n;
+    ctx = r->mu;
+    n_ctx = r->n;
+    memset(&ref, 0, sizeof ref);
+    if (o->reference) { ctx = encode_pictures(&r->m, &ref, o->reference); n_ctx = ref.n; }
+    fit_context(r, o, ctx, n_ctx, o->reference ? o->reference : o->batch);
+    r->n_ctx = n_ctx;
+    r->d2 = (double *)cli_alloc(r->n, sizeof(double));
+    heph_maha_score(&r->fit, r->mu, r->n, r->d2);
+    ctx_d2 = r->d2;
+    if (o->reference) { ctx_d2 = (double *)cli_alloc(n_ctx, sizeof(double)); heph_maha_score(&r->fit, ctx, n_ctx, ctx_d2); }
+    set_threshold(r, o, ctx_d2, n_ctx);
+    set_normal_mean(r, ctx, ctx_d2, n_ctx);
+    run_scores(r);
+    set_truth(r, o);
+    if (o->reference) { free(ctx); free(ctx_d2); pics_free(&ref); }
+}
+
+static void run_free(cli_run *r) {
+    heph_vae_free(&r->m);
+    heph_maha_free(&r->fit);
+    pics_free(&r->pics);
+    free(r->mu); free(r->d2); free(r->order); free(r->rank); free(r->flag); free(r->truth);
+    free(r->normal_mean); free(r->zs); free(r->contrib);
+}
+
+/* the pictures to show: flagged ones (or the --top N) by decreasing score, at most max_show
+   (all when cap is 0); returns how many, indices in sel */
+static size_t run_select(const cli_run *r, const cli_aopts *o, size_t *sel, int cap) {
+    size_t i, k = 0, lim = cap ? (size_t)o->max_show : r->n;
+    for (i = 0; i < r->n && k < lim; i++) {
+        size_t p = r->order[i];
+        if (o->take_top ? i < (size_t)o->take_top : r->flag[p]) sel[k++] = p;
+    }
+    return k;
+}
+
+static void run_summary(const cli_run *r, const cli_aopts *o) {
+    printf("%zu pictures from %s, %d latent dimensions; context: %s (%zu pictures)\n", r->n, o->batch, r->D,
+           o->reference ? o->reference : "the batch itself", r->n_ctx);
+    printf("covariance %s; threshold on D^2 %s; %zu flagged\n", r->cov_text, r->thr_text, r->n_flagged);
+    if (r->truth) {
+        size_t i, t = 0;
+        for (i = 0; i < r->n; i++) t += (size_t)r->truth[i];
+        printf("AUROC %.4f (truth %s: %zu outliers of %zu)\n", r->auroc, r->truth_text, t, r->n);
+    }
+}
+
+/* ---- outliers: ranked table, plots --------------------------------------------------------- */
+
+static void write_outliers_csv(const cli_run *r, const char *path) {
+    FILE *f = cli_fopen(path, "w");
+    size_t i;
+    char nb[32];
+    fprintf(f, "index,name,score_d2,distance_d,rank,flagged%s\n", r->truth ? ",truth" : "");
+    for (i = 0; i < r->n; i++) {
+        size_t p = r->order[i];
+        fprintf(f, "%zu,", p);
+        csv_field(f, pics_name(&r->pics, p, nb, sizeof nb));
+        fprintf(f, ",%.17g,%.17g,%zu,%d", r->d2[p], sqrt(r->d2[p]), r->rank[p], r->flag[p]);
+        if (r->truth) fprintf(f, ",%d", r->truth[p]);
+        fputc('\n', f);
+    }
+    cli_fclose(f, path);
+    printf("wrote %s\n", path);
+}
+
+static void json_header(FILE *f, const cli_run *r, const cli_aopts *o) {
+    fprintf(f, "{\n  \"model\": "); json_str(f, o->model);
+    fprintf(f, ",\n  \"batch\": "); json_str(f, o->batch);
+    fprintf(f, ",\n  \"reference\": ");
+    if (o->reference) json_str(f, o->reference); else fputs("null", f);
+    fprintf(f, ",\n  \"pictures\": %zu,\n  \"latent_dims\": %d,\n  \"covariance\": {\"method\": \"%s\", \"shrinkage\": ", r->n, r->D, cov_name(o->cov));
+    json_num(f, r->fit.shrinkage);
+    fprintf(f, "},\n  \"threshold\": {\"mode\": \"%s\", \"parameter\": ", o->thr_mode == THR_FIXED ? "given" : o->thr_mode == THR_CHI2 ? "chi2" : "mad");
+    json_num(f, o->thr_value);
+    fprintf(f, ", \"d2\": "); json_num(f, r->thr);
+    fprintf(f, "},\n  \"flagged\": %zu,\n  \"truth\": ", r->n_flagged);
+    if (r->truth) json_str(f, r->truth_text); else fputs("null", f);
+    fprintf(f, ",\n  \"auroc\": "); json_num(f, r->auroc);
+}
+
+static void write_outliers_json(const cli_run *r, const cli_aopts *o, const char *path) {
+    FILE *f = cli_fopen(path, "w");
+    size_t i;
+    char nb[32];
+    json_header(f, r, o);
+    fprintf(f, ",\n  \"ranked\": [\n");
+    for (i = 0; i < r->n; i++) {
+        size_t p = r->order[i];
+        fprintf(f, "    {\"index\": %zu, \"name\": ", p);
+        json_str(f, pics_name(&r->pics, p, nb, sizeof nb));
+        fprintf(f, ", \"score_d2\": %.17g, \"distance_d\": %.17g, \"rank\": %zu, \"flagged\": %s", r->d2[p], sqrt(r->d2[p]),
+                r->rank[p], r->flag[p] ? "true" : "false");
+        if (r->truth) fprintf(f, ", \"truth\": %d", r->truth[p]);
+        fprintf(f, "}%s\n", i + 1 < r->n ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    cli_fclose(f, path);
+    printf("wrote %s\n", path);
+}
+
+/* the two score charts: line plot and histogram (groups: truth if known, else flagged) */
+static void score_charts(const cli_run *r, cli_chart *line, cli_chart *hist, int *groups) {
+    size_t i;
+    memset(line, 0, sizeof *line);
+    line->kind = CHART_SCORES; line->d2 = r->d2; line->n = r->n; line->thr = r->thr; line->flag = r->flag;
+    line->group = r->truth; line->title = "Mahalanobis score of every picture";
+    *hist = *line;
+    hist->kind = CHART_HIST;
+    for (i = 0; i < r->n; i++) groups[i] = r->truth ? r->truth[i] : r->flag[i];
+    hist->group = groups;
+    hist->names[0] = r->truth ? "normal (truth)" : "under threshold";
+    hist->names[1] = r->truth ? "outlier (truth)" : "flagged";
+    hist->title = "distribution of the scores";
+}
+
+static void print_ranked(const cli_run *r, const cli_aopts *o) {
+    size_t i;
+    char nb[32];
+    printf("rank  index  name                 D^2         D      flagged%s\n", r->truth ? "  truth" : "");
+    for (i = 0; i < r->n && i < (size_t)o->max_show; i++) {
+        size_t p = r->order[i];
+        printf("%4zu  %5zu  %-18.18s %10.3f %8.3f  %s", i + 1, p, pics_name(&r->pics, p, nb, sizeof nb), r->d2[p], sqrt(r->d2[p]),
+               r->flag[p] ? "yes    " : "no     ");
+        if (r->truth) printf("  %d", r->truth[p]);
+        putchar('\n');
+    }
+}
+
+static void write_outliers(const cli_run *r, const cli_aopts *o) {
+    cli_chart line, hist;
+    int *groups = (int *)cli_alloc(r->n, sizeof(int));
+    print_ranked(r, o);
+    write_outliers_csv(r, cli_join(o->out, "outliers.csv").s);
+    write_outliers_json(r, o, cli_join(o->out, "outliers.json").s);
+    score_charts(r, &line, &hist, groups);
+    chart_png(&line, cli_join(o->out, "md_scores.png").s, 800, 360);
+    chart_png(&hist, cli_join(o->out, "md_histogram.png").s, 800, 360);
+    if (r->truth) {
+        FILE *f = cli_fopen(cli_join(o->out, "auroc.txt").s, "w");
+        fprintf(f, "%.6f\n", r->auroc);
+        cli_fclose(f, cli_join(o->out, "auroc.txt").s);
+    }
+    free(groups);
+}
+
+/* ---- explain: z-scores, contributions, per-dimension counts -------------------------------- */
+
+/* the top-k dimensions of picture p by |z| as "z4 z0 z7" */
+static void top_text(const cli_run *r, const cli_aopts *o, size_t p, char *s, size_t n) {
+    int top[256], t, k = o->top_k < r->D ? o->top_k : r->D;
+    heph_top_dims(r->zs + p * (size_t)r->D, r->D, k, top);
+    s[0] = '\0';
+    for (t = 0; t < k; t++) {
+        size_t at = strlen(s);
+        snprintf(s + at, n - at, "%sz%d", t ? " " : "", top[t]);
+    }
+}
+
+/* counts[d]: selected pictures whose top-k dimensions include d with |z| >= zmin */
+static int *dim_counts(const cli_run *r, const cli_aopts *o, const size_t *sel, size_t ns) {
+    int *counts = (int *)cli_alloc((size_t)r->D, sizeof(int));
+    size_t i;
+    for (i = 0; i < ns; i++) heph_dim_counts(r->zs + sel[i] * (size_t)r->D, 1, r->D, o->top_k, o->zmin, counts);
+    return counts;
+}
+
+static void write_explain_csv(const cli_run *r, const cli_aopts *o, const size_t *sel, size_t ns, const char *path) {
+    FILE *f = cli_fopen(path, "w");
+    size_t i;
+    int d;
+    char nb[32], top[2048];
+    fprintf(f, "index,name,rank,score_d2,sum_contrib,top_dims");
+    for (d = 0; d < r->D; d++) fprintf(f, ",z%d", d);
+    for (d = 0; d < r->D; d++) fprintf(f, ",c%d", d);
+    fputc('\n', f);
+    for (i = 0; i < ns; i++) {
+        size_t p = sel[i];
+        const double *c = r->contrib + p * (size_t)r->D, *z = r->zs + p * (size_t)r->D;
+        double s = 0.0;
+        for (d = 0; d < r->D; d++) s += c[d];
+        top_text(r, o, p, top, sizeof top);
+        fprintf(f, "%zu,", p);
+        csv_field(f, pics_name(&r->pics, p, nb, sizeof nb));
+        fprintf(f, ",%zu,%.17g,%.17g,%s", r->rank[p], r->d2[p], s, top);
+        for (d = 0; d < r->D; d++) fprintf(f, ",%.17g", z[d]);
+        for (d = 0; d < r->D; d++) fprintf(f, ",%.17g", c[d]);
+        fputc('\n', f);
+    }
+    cli_fclose(f, path);
+    printf("wrote %s\n", path);
+}
+
+static void json_doubles(FILE *f, const double *v, int n) {
+    int d;
+    fputc('[', f);
+    for (d = 0; d < n; d++) { if (d) fputs(", ", f); json_num(f, v[d]); }
+    fputc(']', f);
+}
+
+static void write_explain_json(const cli_run *r, const cli_aopts *o, const size_t *sel, size_t ns, const int *counts, const char *path) {
+    FILE *f = cli_fopen(path, "w");
+    size_t i;
+    int d, top[256], k = o->top_k < r->D ? o->top_k : r->D;
+    char nb[32];
+    json_header(f, r, o);
+    fprintf(f, ",\n  \"top_k\": %d,\n  \"zmin\": %g,\n  \"dim_counts\": [", k, o->zmin);
+    for (d = 0; d < r->D; d++) fprintf(f, "%s%d", d ? ", " : "", counts[d]);
+    fprintf(f, "],\n  \"explained\": [\n");
+    for (i = 0; i < ns; i++) {
+        size_t p = sel[i];
+        heph_top_dims(r->zs + p * (size_t)r->D, r->D, k, top);
+        fprintf(f, "    {\"index\": %zu, \"name\": ", p);
+        json_str(f, pics_name(&r->pics, p, nb, sizeof nb));
+        fprintf(f, ", \"rank\": %zu, \"score_d2\": %.17g, \"top_dims\": [", r->rank[p], r->d2[p]);
+        for (d = 0; d < k; d++) fprintf(f, "%s%d", d ? ", " : "", top[d]);
+        fprintf(f, "],\n     \"zscores\": ");
+        json_doubles(f, r->zs + p * (size_t)r->D, r->D);
+        fprintf(f, ",\n     \"contributions\": ");
+        json_doubles(f, r->contrib + p * (size_t)r->D, r->D);
+        fprintf(f, "}%s\n", i + 1 < ns ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    cli_fclose(f, path);
+    printf("wrote %s\n", path);
+}
+
+static void write_dim_counts(const cli_run *r, const int *counts, const cli_aopts *o) {
+    cli_path p = cli_join(o->out, "dim_counts.csv");
+    FILE *f = cli_fopen(p.s, "w");
+    int d;
+    cli_chart c;
+    fprintf(f, "dim,count\n");
+    for (d = 0; d < r->D; d++) fprintf(f, "%d,%d\n", d, counts[d]);
+    cli_fclose(f, p.s);
+    printf("wrote %s\n", p.s);
+    p = cli_join(o->out, "dim_counts.json");
+    f = cli_fopen(p.s, "w");
+    fprintf(f, "{\"top_k\": %d, \"zmin\": %g, \"counts\": [", o->top_k, o->zmin);
+    for (d = 0; d < r->D; d++) fprintf(f, "%s%d", d ? ", " : "", counts[d]);
+    fprintf(f, "]}\n");
+    cli_fclose(f, p.s);
+    printf("wrote %s\n", p.s);
+    memset(&c, 0, sizeof c);
+    c.kind = CHART_BARS; c.counts = counts; c.D = r->D; c.title = "outliers per latent dimension";
+    chart_png(&c, cli_join(o->out, "dim_counts.png").s, 800, 360);
+}
+
+static void print_explained(const cli_run *r, const cli_aopts *o, const size_t *sel, size_t ns) {
+    size_t i;
+    int t, top[256], k = o->top_k < r->D ? o->top_k : r->D;
+    char nb[32];
+    for (i = 0; i < ns && i < (size_t)o->max_show; i++) {
+        size_t p = sel[i];
+        heph_top_dims(r->zs + p * (size_t)r->D, r->D, k, top);
+        printf("%-12.12s D^2 %9.3f:", pics_name(&r->pics, p, nb, sizeof nb), r->d2[p]);
+        for (t = 0; t < k; t++)
+            printf(" z%d (z %+.2f, contribution %.2f)", top[t], r->zs[p * (size_t)r->D + (size_t)top[t]], r->contrib[p * (size_t)r->D + (size_t)top[t]]);
+        putchar('\n');
+    }
+}
+
+static void write_explain(const cli_run *r, const cli_aopts *o) {
+    size_t *sel = (size_t *)cli_alloc(r->n, sizeof(size_t)), ns = run_select(r, o, sel, 0);
+    int *counts = dim_counts(r, o, sel, ns);
+    print_explained(r, o, sel, ns);
+    write_explain_csv(r, o, sel, ns, cli_join(o->out, "explain.csv").s);
+    write_explain_json(r, o, sel, ns, counts, cli_join(o->out, "explain.json").s);
+    write_dim_counts(r, counts, o);
+    free(counts);
+    free(sel);
+}
+
+/* ---- counterfactuals and morphs ------------------------------------------------------------- */
+
+/* counterfactual codes (ns, D) of the selected pictures: top-k deviant dims -> normal mean */
+static float *counterfactual_codes(const cli_run *r, const cli_aopts *o, const size_t *sel, size_t ns) {
+    float *cf = (float *)cli_alloc(ns * (size_t)r->D, sizeof(float));
+    size_t i;
+    for (i = 0; i < ns; i++)
+        heph_counterfactual(r->mu + sel[i] * (size_t)r->D, r->zs + sel[i] * (size_t)r->D, r->normal_mean, r->D, o->top_k, cf + i * (size_t)r->D);
+    return cf;
+}
+
+/* rows of [picture | reconstruction | counterfactual]: (3 ns, C, H, W) */
+static float *counterfactual_grid(cli_run *r, const size_t *sel, size_t ns, const float *cf) {
+    size_t np = (size_t)r->pics.c * (size_t)r->pics.h * (size_t)r->pics.w, i;
+    float *g = (float *)cli_alloc(3 * ns * np, sizeof(float));
+    for (i = 0; i < ns; i++) {
+        memcpy(g + 3 * i * np, r->pics.x + sel[i] * np, np * sizeof(float));
+        heph_vae_decode(&r->m, r->mu + sel[i] * (size_t)r->D, 1, g + (3 * i + 1) * np);
+        heph_vae_decode(&r->m, cf + i * (size_t)r->D, 1, g + (3 * i + 2) * np);
+    }
+    return g;
+}
+
+/* rows of T decoded codes from the picture's code to its counterfactual: (ns T, C, H, W) */
+static float *morph_grid(cli_run *r, const size_t *sel, size_t ns, const float *cf, int T) {
+    size_t np = (size_t)r->pics.c * (size_t)r->pics.h * (size_t)r->pics.w, i;
+    float *g = (float *)cli_alloc(ns * (size_t)T * np, sizeof(float));
+    float *codes = (float *)cli_alloc((size_t)T * (size_t)r->D, sizeof(float));
+    for (i = 0; i < ns; i++) {
+        heph_lerp_codes(r->mu + sel[i] * (size_t)r->D, cf + i * (size_t)r->D, r->D, T, codes);
+        heph_vae_decode(&r->m, codes, (size_t)T, g + i * (size_t)T * np);
+    }
+    free(codes);
+    return g;
+}
+
+static void write_counterfactual_csv(cli_run *r, const cli_aopts *o, const size_t *sel, size_t ns, const float *cf, const char *path) {
+    FILE *f = cli_fopen(path, "w");
+    size_t i;
+    char nb[32], top[2048];
+    fprintf(f, "index,name,score_d2,counterfactual_d2,replaced_dims\n");
+    for (i = 0; i < ns; i++) {
+        double d2;
+        heph_maha_score(&r->fit, cf + i * (size_t)r->D, 1, &d2);
+        top_text(r, o, sel[i], top, sizeof top);
+        fprintf(f, "%zu,", sel[i]);
+        csv_field(f, pics_name(&r->pics, sel[i], nb, sizeof nb));
+        fprintf(f, ",%.17g,%.17g,%s\n", r->d2[sel[i]], d2, top);
+    }
+    cli_fclose(f, path);
+    printf("wrote %s\n", path);
+}
+
+static size_t select_or_say(const cli_run *r, const cli_aopts *o, size_t *sel) {
+    size_t ns = run_select(r, o, sel, 1);
+    if (ns == 0) printf("no picture is above the threshold %s: nothing to show (lower it, or use --top N)\n", r->thr_text);
+    return ns;
+}
+
+static void write_counterfactuals(cli_run *r, const cli_aopts *o) {
+    size_t *sel = (size_t *)cli_alloc(r->n, sizeof(size_t)), ns = select_or_say(r, o, sel);
+    float *cf, *g;
+    if (ns) {
+        cf = counterfactual_codes(r, o, sel, ns);
+        g = counterfactual_grid(r, sel, ns, cf);
+        cli_write_grid(cli_join(o->out, "counterfactuals.png").s, g, 3 * (int)ns, 3, r->pics.c, r->pics.h, r->pics.w);
+        write_counterfactual_csv(r, o, sel, ns, cf, cli_join(o->out, "counterfactuals.csv").s);
+        free(cf); free(g);
+    }
+    free(sel);
+}
+
+static void write_morphs(cli_run *r, const cli_aopts *o) {
+    size_t *sel = (size_t *)cli_alloc(r->n, sizeof(size_t)), ns = select_or_say(r, o, sel);
+    float *cf, *g;
+    if (ns) {
+        cf = counterfactual_codes(r, o, sel, ns);
+        g = morph_grid(r, sel, ns, cf, o->steps);
+        cli_write_grid(cli_join(o->out, "morph.png").s, g, (int)ns * o->steps, o->steps, r->pics.c, r->pics.h, r->pics.w);
+        free(cf); free(g);
+    }
+    free(sel);
+}
+
+#endif

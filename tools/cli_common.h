@@ -1,0 +1,324 @@
+/* cli_common.h - small helpers of the hephaestus command-line tool (tools/hephaestus.c):
+   messages and exit codes, option values, folders and files, growable text buffers,
+   JSON/HTML escaping, base64, PNG files and data: URIs, picture grids, the clock.
+   Everything is static; include once, after hephaestus.h.
+
+   Exit codes: 0 success, 1 runtime error (a file, the data, the model), 2 usage error.
+   Every error is one line on stderr: "hephaestus SUBCOMMAND: what went wrong".          */
+#ifndef HEPH_CLI_COMMON_H
+#define HEPH_CLI_COMMON_H
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <stb/stb_image_write.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+enum { CLI_OK = 0, CLI_ERR = 1, CLI_USAGE = 2 };
+
+/* name of the running subcommand, for messages; set once while argv is parsed */
+static char cli_cmd[48] = "hephaestus";
+
+static void cli_set_cmd(const char *sub) { snprintf(cli_cmd, sizeof cli_cmd, "hephaestus %s", sub); }
+
+/* print "hephaestus SUB: message" and exit with code */
+static void cli_die(int code, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "%s: ", cli_cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(code);
+}
+#define cli_fail(...) cli_die(CLI_ERR, __VA_ARGS__)
+#define cli_usage(...) cli_die(CLI_USAGE, __VA_ARGS__)
+
+static void *cli_alloc(size_t n, size_t size) {
+    void *p;
+    if (n && size > (size_t)-1 / n) cli_fail("out of memory (%zu x %zu bytes)", n, size);
+    p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) cli_fail("out of memory (%zu x %zu bytes)", n, size);
+    return p;
+}
+
+/* ---- options ------------------------------------------------------------------------------ */
+
+static int cli_is(const char *a, const char *b) { return strcmp(a, b) == 0; }
+
+/* the value after option argv[*i] (and step over it), or a usage error */
+static const char *cli_val(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) cli_usage("%s needs a value (see --help)", argv[*i]);
+    (*i)++;
+    return argv[*i];
+}
+
+static long cli_long(const char *flag, const char *v, long lo, long hi) {
+    char *e;
+    long x;
+    errno = 0;
+    x = strtol(v, &e, 10);
+    if (*v == '\0' || *e != '\0' || errno || x < lo || x > hi)
+        cli_usage("%s takes an integer in %ld..%ld, got \"%s\"", flag, lo, hi, v);
+    return x;
+}
+
+static double cli_num(const char *flag, const char *v, double lo, double hi) {
+    char *e;
+    double x = strtod(v, &e);
+    if (*v == '\0' || *e != '\0' || !(x >= lo && x <= hi))
+        cli_usage("%s takes a number in %g..%g, got \"%s\"", flag, lo, hi, v);
+    return x;
+}
+
+static void cli_unknown(const char *a) {
+    if (a[0] == '-') cli_usage("unknown option %s (see %s --help)", a, cli_cmd);
+    cli_usage("unexpected argument \"%s\" (see %s --help)", a, cli_cmd);
+}
+
+static void cli_require(const char *value, const char *flag) {
+    if (!value) cli_usage("%s is required (see %s --help)", flag, cli_cmd);
+}
+
+static void cli_threads(int n) {
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#else
+    if (n > 1) fprintf(stderr, "%s: built without OpenMP; --threads %d ignored\n", cli_cmd, n);
+#endif
+}
+
+/* ---- files and folders -------------------------------------------------------------------- */
+
+static int cli_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* mkdir -p */
+static void cli_mkdirs(const char *dir) {
+    char buf[1024];
+    size_t i, n = strlen(dir);
+    if (n == 0) return;
+    if (n >= sizeof buf) cli_fail("%s: folder name too long", dir);
+    memcpy(buf, dir, n + 1);
+    for (i = 1; i <= n; i++) {
+        char c = buf[i];
+        if (c != '/' && c != '\0') continue;
+        buf[i] = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) cli_fail("%s: cannot create folder (%s)", buf, strerror(errno));
+        buf[i] = c;
+    }
+    if (!cli_is_dir(dir)) cli_fail("%s: exists and is not a folder", dir);
+}
+
+/* mkdir -p the folder a file will be written to */
+static void cli_mkdirs_parent(const char *file) {
+    char dir[1024];
+    const char *slash = strrchr(file, '/');
+    size_t n = slash ? (size_t)(slash - file) : 0;
+    if (n == 0) return;
+    if (n >= sizeof dir) cli_fail("%s: path too long", file);
+    memcpy(dir, file, n);
+    dir[n] = '\0';
+    cli_mkdirs(dir);
+}
+
+/* dir/name into a caller buffer of 1024 bytes */
+typedef struct { char s[1024]; } cli_path;
+static cli_path cli_join(const char *dir, const char *name) {
+    cli_path p;
+    if ((size_t)snprintf(p.s, sizeof p.s, "%s/%s", dir, name) >= sizeof p.s) cli_fail("%s/%s: path too long", dir, name);
+    return p;
+}
+
+static FILE *cli_fopen(const char *path, const char *mode) {
+    FILE *f = fopen(path, mode);
+    if (!f) cli_fail("%s: cannot open for %s (%s)", path, mode[0] == 'r' ? "reading" : "writing", strerror(errno));
+    return f;
+}
+
+static void cli_fclose(FILE *f, const char *path) {
+    if (ferror(f) | fclose(f)) cli_fail("%s: write failed", path);
+}
+
+/* ---- growable text buffer ------------------------------------------------------------------ */
+
+typedef struct {
+    char *s;
+    size_t n, cap;
+} cli_buf;
+
+static void buf_put(cli_buf *b, const char *p, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        char *s;
+        while (cap < b->n + n + 1) cap *= 2;
+        s = (char *)realloc(b->s, cap);
+        if (!s) cli_fail("out of memory (%zu bytes of text)", cap);
+        b->s = s;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, p, n);
+    b->n += n;
+    b->s[b->n] = '\0';
+}
+
+static void buf_str(cli_buf *b, const char *s) { buf_put(b, s, strlen(s)); }
+
+static void buf_printf(cli_buf *b, const char *fmt, ...) {
+    char tmp[1024];
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof tmp) { buf_put(b, tmp, (size_t)n); return; }
+    {
+        char *big = (char *)cli_alloc((size_t)n + 1, 1);
+        va_start(ap, fmt);
+        vsnprintf(big, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        buf_put(b, big, (size_t)n);
+        free(big);
+    }
+}
+
+static void buf_free(cli_buf *b) {
+    free(b->s);
+    b->s = NULL;
+    b->n = b->cap = 0;
+}
+
+/* text with & < > " escaped (for HTML and SVG) */
+static void buf_html(cli_buf *b, const char *s) {
+    for (; *s; s++) {
+        if (*s == '&') buf_str(b, "&amp;");
+        else if (*s == '<') buf_str(b, "&lt;");
+        else if (*s == '>') buf_str(b, "&gt;");
+        else if (*s == '"') buf_str(b, "&quot;");
+        else buf_put(b, s, 1);
+    }
+}
+
+/* RFC 4648 base64 of n bytes */
+static void buf_base64(cli_buf *b, const unsigned char *p, size_t n) {
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t i;
+    for (i = 0; i + 2 < n; i += 3) {
+        char q[4];
+        uint32_t v = ((uint32_t)p[i] << 16) | ((uint32_t)p[i + 1] << 8) | p[i + 2];
+        q[0] = tab[v >> 18]; q[1] = tab[(v >> 12) & 63]; q[2] = tab[(v >> 6) & 63]; q[3] = tab[v & 63];
+        buf_put(b, q, 4);
+    }
+    if (i < n) {
+        char q[4];
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0u);
+        q[0] = tab[v >> 18]; q[1] = tab[(v >> 12) & 63];
+        q[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        q[3] = '=';
+        buf_put(b, q, 4);
+    }
+}
+
+static void buf_save(const cli_buf *b, const char *path) {
+    FILE *f = cli_fopen(path, "wb");
+    if (b->n) fwrite(b->s, 1, b->n, f);
+    cli_fclose(f, path);
+}
+
+/* ---- JSON ---------------------------------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* a number, or null when it is not finite (JSON has no NaN) */
+static void json_num(FILE *f, double v) {
+    if (v == v && v - v == 0.0) fprintf(f, "%.17g", v);
+    else fputs("null", f);
+}
+
+/* ---- CSV ----------------------------------------------------------------------------------- */
+
+/* a text field, quoted (with "" for ") when it holds a comma, quote or line break */
+static void csv_field(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) { fputs(s, f); return; }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* ---- pictures ------------------------------------------------------------------------------ */
+
+static void cli_write_png(const char *path, const uint8_t *rgb, int w, int h) {
+    if (!stbi_write_png(path, w, h, 3, rgb, w * 3)) cli_fail("%s: cannot write the PNG", path);
+}
+
+static void cli_png_sink(void *ctx, void *data, int size) {
+    if (size > 0) buf_put((cli_buf *)ctx, (const char *)data, (size_t)size);
+}
+
+/* append "data:image/png;base64,..." for an RGB picture */
+static void buf_png_uri(cli_buf *b, const uint8_t *rgb, int w, int h) {
+    cli_buf png = {0};
+    if (!stbi_write_png_to_func(cli_png_sink, &png, w, h, 3, rgb, w * 3)) cli_fail("cannot encode a PNG");
+    buf_str(b, "data:image/png;base64,");
+    buf_base64(b, (const unsigned char *)png.s, png.n);
+    buf_free(&png);
+}
+
+/* a grid of n pictures (n, c, h, w) in [0,1] as a new RGB picture of *W x *H (2 px gaps) */
+static uint8_t *cli_grid(const float *imgs, int n, int cols, int c, int h, int w, int *W, int *H) {
+    uint8_t *rgb;
+    if (cols > n) cols = n;
+    if (cols < 1) cols = 1;
+    *W = heph_grid_width(cols, w, 2);
+    *H = heph_grid_height(n, cols, h, 2);
+    rgb = (uint8_t *)cli_alloc((size_t)*W * (size_t)*H, 3);
+    heph_image_grid(rgb, imgs, n, cols, c, h, w, 2);
+    return rgb;
+}
+
+static void cli_write_grid(const char *path, const float *imgs, int n, int cols, int c, int h, int w) {
+    int W, H;
+    uint8_t *rgb = cli_grid(imgs, n, cols, c, h, w, &W, &H);
+    cli_write_png(path, rgb, W, H);
+    printf("wrote %s (%dx%d)\n", path, W, H);
+    free(rgb);
+}
+
+/* ---- time ---------------------------------------------------------------------------------- */
+
+static double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* "1:02:03" or "2:03" */
+static void cli_hms(char *s, size_t n, double sec) {
+    long t = sec > 0.0 && sec < 1e9 ? (long)(sec + 0.5) : 0;
+    if (t >= 3600) snprintf(s, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(s, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+#endif

@@ -1,0 +1,344 @@
+/* cli_train.h - `hephaestus train`: train a VAE (any preset or spec strings, objective beta /
+   capacity / beta-TCVAE with MWS or MSS) on a .hpd file or a folder of pictures.
+   Batches are drawn uniformly (with replacement) with the model's own generator, which the
+   checkpoint stores, so `--resume` continues the very same run: a run stopped at a checkpoint
+   and resumed gives the same bits as one that never stopped. Checkpoints are written to
+   DIR/model.hpm.tmp, flushed, fsync'ed and renamed over DIR/model.hpm (atomic).           */
+#ifndef HEPH_CLI_TRAIN_H
+#define HEPH_CLI_TRAIN_H
+
+#include <unistd.h>
+
+typedef struct {
+    const char *data, *out, *resume, *preset, *enc, *dec;
+    heph_vae_config cfg;
+    int z, shape[3], have_obj, gamma_end_set, batch;
+    long steps, epochs, ckpt_every, log_every;
+    uint64_t seed;
+} cli_topts;
+
+static const char *const train_help =
+    "usage: hephaestus train --data PATH [options]\n"
+    "Trains a VAE on a .hpd dataset or a folder of PNG/JPEG pictures and writes DIR/model.hpm\n"
+    "(with the optimiser state, so it can be resumed), DIR/train_log.csv and DIR/loss.png.\n"
+    "Model (a preset, spec strings, or a preset with some parts replaced):\n"
+    "  --preset NAME       mlp-mnist, mlp-dsprites, cnn-dsprites, cnn-dsprites-tc, cnn-shapes3d\n"
+    "  --enc SPEC          encoder body, e.g. conv32k4s2p1,relu,flatten,dense256,relu (the\n"
+    "                      2*z output layer is added)\n"
+    "  --dec SPEC          decoder: z -> C*H*W logits, e.g. dense256,relu,dense784\n"
+    "  --z D               latent dimensions\n"
+    "  --shape CxHxW       picture shape of a spec model (default: the data's; folder pictures\n"
+    "                      are resized to it)\n"
+    "Objective:\n"
+    "  --objective NAME    beta (recon + beta KL, default), capacity (recon + gamma |KL - C|),\n"
+    "                      tcvae (recon + alpha MI + beta TC + gamma DWKL)\n"
+    "  --beta B            KL weight (beta) or total-correlation weight (tcvae); default 1\n"
+    "  --gamma G           capacity weight, or the tcvae dimension-wise KL weight; default 1\n"
+    "  --gamma-end G       capacity: gamma falls linearly to G over the ramp (default: constant)\n"
+    "  --c-max C           capacity: C rises from 0 to C nats over the ramp\n"
+    "  --ramp-steps N      steps of the capacity ramp, or the tcvae DWKL anneal\n"
+    "  --alpha A           tcvae: index-code MI weight (default 1)\n"
+    "  --estimator E       tcvae: mws or mss (default mss)\n"
+    "  --recon R           bernoulli (default) or gaussian\n"
+    "Optimisation:\n"
+    "  --steps N           optimiser steps in total (default 1000; with --resume, the total\n"
+    "                      including the steps already taken)\n"
+    "  --epochs E          instead of --steps: E passes over the data\n"
+    "  --batch-size B      pictures per step (default 64)\n"
+    "  --lr X              Adam learning rate (default 1e-3)\n"
+    "  --seed S            initialisation, batches and noise (default 1)\n"
+    "  --threads T         OpenMP threads\n"
+    "  --checkpoint-every K  steps between checkpoints (default 500)\n"
+    "  --log-every K       steps between progress lines and log rows (default: 1/20 of the run)\n"
+    "  --resume FILE       continue from a checkpoint (its model and objective are used)\n"
+    "  --out DIR           output folder (default out)\n"
+    "  -h, --help          this help\n";
+
+static void parse_shape(cli_topts *t, const char *v) {
+    char x1, x2, end;
+    if (sscanf(v, "%d%c%d%c%d%c", &t->shape[0], &x1, &t->shape[1], &x2, &t->shape[2], &end) != 5 || x1 != 'x' || x2 != 'x' ||
+        t->shape[0] < 1 || t->shape[1] < 1 || t->shape[2] < 1 || t->shape[0] > 4096 || t->shape[1] > 65536 || t->shape[2] > 65536)
+        cli_usage("--shape takes CxHxW, e.g. 1x28x28, got \"%s\"", v);
+}
+
+static void parse_objective(cli_topts *t, const char *v) {
+    t->have_obj = 1;
+    if (cli_is(v, "beta")) t->cfg.obj.kind = HEPH_OBJ_BETA;
+    else if (cli_is(v, "capacity")) t->cfg.obj.kind = HEPH_OBJ_CAPACITY;
+    else if (cli_is(v, "tcvae")) t->cfg.obj.kind = HEPH_OBJ_TCVAE;
+    else cli_usage("--objective takes beta, capacity or tcvae, got \"%s\"", v);
+}
+
+/* objective options; 1 if argv[*i] was one */
+static int train_obj_flag(cli_topts *t, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    heph_objective *ob = &t->cfg.obj;
+    if (cli_is(a, "--objective")) parse_objective(t, cli_val(argc, argv, i));
+    else if (cli_is(a, "--beta")) ob->beta = (float)cli_num(a, cli_val(argc, argv, i), 0.0, 1e6);
+    else if (cli_is(a, "--gamma")) ob->gamma = (float)cli_num(a, cli_val(argc, argv, i), 0.0, 1e6);
+    else if (cli_is(a, "--gamma-end")) { ob->gamma_end = (float)cli_num(a, cli_val(argc, argv, i), 0.0, 1e6); t->gamma_end_set = 1; }
+    else if (cli_is(a, "--c-max")) ob->c_max = (float)cli_num(a, cli_val(argc, argv, i), 0.0, 1e6);
+    else if (cli_is(a, "--ramp-steps")) ob->ramp_steps = (uint64_t)cli_long(a, cli_val(argc, argv, i), 0, 2000000000L);
+    else if (cli_is(a, "--alpha")) ob->alpha = (float)cli_num(a, cli_val(argc, argv, i), 0.0, 1e6);
+    else if (cli_is(a, "--estimator")) {
+        const char *v = cli_val(argc, argv, i);
+        if (cli_is(v, "mws")) ob->estimator = HEPH_TC_MWS;
+        else if (cli_is(v, "mss")) ob->estimator = HEPH_TC_MSS;
+        else cli_usage("--estimator takes mws or mss, got \"%s\"", v);
+    } else if (cli_is(a, "--recon")) {
+        const char *v = cli_val(argc, argv, i);
+        if (cli_is(v, "bernoulli")) ob->recon = HEPH_RECON_BERNOULLI;
+        else if (cli_is(v, "gaussian")) ob->recon = HEPH_RECON_GAUSSIAN;
+        else cli_usage("--recon takes bernoulli or gaussian, got \"%s\"", v);
+    } else return 0;
+    t->have_obj = 1;
+    return 1;
+}
+
+static void train_parse(cli_topts *t, int argc, char **argv) {
+    int i;
+    memset(t, 0, sizeof *t);
+    heph_vae_config_default(&t->cfg);
+    t->out = "out"; t->steps = 1000; t->batch = 64; t->seed = 1; t->ckpt_every = 500;
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is(a, "-h") || cli_is(a, "--help")) { fputs(train_help, stdout); exit(0); }
+        else if (train_obj_flag(t, argc, argv, &i)) {}
+        else if (cli_is(a, "--data")) t->data = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--out")) t->out = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--resume")) t->resume = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--preset")) t->preset = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--enc")) t->enc = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--dec")) t->dec = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--z")) t->z = (int)cli_long(a, cli_val(argc, argv, &i), 1, 4096);
+        else if (cli_is(a, "--shape")) parse_shape(t, cli_val(argc, argv, &i));
+        else if (cli_is(a, "--steps")) t->steps = cli_long(a, cli_val(argc, argv, &i), 1, 2000000000L);
+        else if (cli_is(a, "--epochs")) t->epochs = cli_long(a, cli_val(argc, argv, &i), 1, 1000000L);
+        else if (cli_is(a, "--batch-size")) t->batch = (int)cli_long(a, cli_val(argc, argv, &i), 1, 65536);
+        else if (cli_is(a, "--lr")) t->cfg.lr = (float)cli_num(a, cli_val(argc, argv, &i), 1e-12, 10.0);
+        else if (cli_is(a, "--seed")) t->seed = (uint64_t)cli_long(a, cli_val(argc, argv, &i), 0, 0x7fffffffL);
+        else if (cli_is(a, "--threads")) cli_threads((int)cli_long(a, cli_val(argc, argv, &i), 1, 1024));
+        else if (cli_is(a, "--checkpoint-every")) t->ckpt_every = cli_long(a, cli_val(argc, argv, &i), 1, 2000000000L);
+        else if (cli_is(a, "--log-every")) t->log_every = cli_long(a, cli_val(argc, argv, &i), 1, 2000000000L);
+        else cli_unknown(a);
+    }
+    cli_require(t->data, "--data");
+    if (t->resume && (t->preset || t->enc || t->dec || t->z || t->have_obj))
+        cli_usage("--resume continues the checkpoint's own model and objective: drop --preset/--enc/--dec/--z and objective options");
+    if (!t->resume && !t->preset && (!t->enc || !t->dec))
+        cli_usage("give a model: --preset NAME, or --enc SPEC and --dec SPEC (see --help)");
+}
+
+/* ---- the model ---------------------------------------------------------------------------- */
+
+/* the configuration of a new model: preset, then the parts given on the command line */
+static void train_config(cli_topts *t, heph_vae_config *cfg) {
+    heph_objective ob = t->cfg.obj;
+    float lr = t->cfg.lr;
+    if (t->preset) {
+        if (heph_vae_config_preset(cfg, t->preset) != HEPH_OK)
+            cli_usage("unknown preset \"%s\" (mlp-mnist, mlp-dsprites, cnn-dsprites, cnn-dsprites-tc, cnn-shapes3d)", t->preset);
+    } else {
+        heph_vae_config_default(cfg);
+        cfg->in_c = 0; /* from --shape or the data */
+    }
+    cfg->obj = ob;
+    if (!t->gamma_end_set) cfg->obj.gamma_end = ob.gamma; /* no --gamma-end: gamma stays constant */
+    cfg->lr = lr;
+    if (t->enc) snprintf(cfg->enc_spec, sizeof cfg->enc_spec, "%s", t->enc);
+    if (t->dec) snprintf(cfg->dec_spec, sizeof cfg->dec_spec, "%s", t->dec);
+    if (t->z) cfg->z_dim = t->z;
+    if (t->shape[0]) { cfg->in_c = t->shape[0]; cfg->in_h = t->shape[1]; cfg->in_w = t->shape[2]; }
+    cfg->max_batch = t->batch;
+}
+
+static void train_new_model(cli_topts *t, heph_vae *m, heph_vae_config *cfg, uint64_t n_data) {
+    if (cfg->obj.kind == HEPH_OBJ_TCVAE) {
+        cfg->obj.dataset_size = n_data;
+        if (n_data < (uint64_t)cfg->max_batch)
+            cli_fail("%s: %llu pictures, fewer than the batch size %d (beta-TCVAE needs N >= batch)", t->data,
+                     (unsigned long long)n_data, cfg->max_batch);
+    }
+    if (heph_vae_init(m, cfg, t->seed) != HEPH_OK) cli_fail("%s", m->err);
+}
+
+/* ---- the data ------------------------------------------------------------------------------- */
+
+typedef struct {
+    heph_hpd hpd;   /* a .hpd is read batch by batch ...          */
+    int is_hpd;
+    cli_pics pics;  /* ... a folder is loaded whole               */
+    size_t n, np;
+} cli_source;
+
+/* open the data; c > 0: the model's shape (folders are fitted to it, a .hpd must match) */
+static void source_open(cli_source *s, const char *path, int c, int h, int w) {
+    memset(s, 0, sizeof *s);
+    if (cli_is_dir(path)) {
+        pics_load(&s->pics, path, c, h, w);
+        s->n = s->pics.n;
+        s->np = (size_t)s->pics.c * (size_t)s->pics.h * (size_t)s->pics.w;
+        return;
+    }
+    if (heph_hpd_open(&s->hpd, path) != HEPH_OK) cli_fail("%s", s->hpd.err);
+    s->is_hpd = 1;
+    s->n = (size_t)s->hpd.info.count;
+    s->np = heph_hpd_picture_size(&s->hpd.info);
+    if (c > 0 && ((int)s->hpd.info.c != c || (int)s->hpd.info.h != h || (int)s->hpd.info.w != w))
+        cli_fail("%s holds %ux%ux%u pictures (CxHxW) but the model takes %dx%dx%d", path, s->hpd.info.c, s->hpd.info.h,
+                 s->hpd.info.w, c, h, w);
+}
+
+static void source_shape(const cli_source *s, int *c, int *h, int *w) {
+    if (s->is_hpd) { *c = (int)s->hpd.info.c; *h = (int)s->hpd.info.h; *w = (int)s->hpd.info.w; }
+    else { *c = s->pics.c; *h = s->pics.h; *w = s->pics.w; }
+}
+
+static void source_read(cli_source *s, const size_t *idx, size_t n, float *x) {
+    size_t i;
+    if (s->is_hpd) {
+        if (heph_hpd_read(&s->hpd, idx, n, x) != HEPH_OK) cli_fail("%s", s->hpd.err);
+        return;
+    }
+    for (i = 0; i < n; i++) memcpy(x + i * s->np, s->pics.x + idx[i] * s->np, s->np * sizeof(float));
+}
+
+static void source_close(cli_source *s) {
+    if (s->is_hpd) heph_hpd_close(&s->hpd);
+    else pics_free(&s->pics);
+}
+
+/* ---- the loop --------------------------------------------------------------------------------- */
+
+enum { T_LOSS, T_RECON, T_KL, T_MI, T_TC, T_DWKL, T_C, T_GAMMA, T_N };
+
+typedef struct {
+    double sum[T_N];     /* sums since the last log line */
+    long count;          /* steps in them                */
+    double t_log, t0;    /* clock at the last line, at the start */
+    long step0;
+    FILE *csv;
+    double *hist;        /* (points, 3): loss, recon, KL per log line */
+    size_t n_hist, cap_hist;
+} cli_tlog;
+
+static void tlog_add(cli_tlog *g, const heph_losses *L) {
+    g->sum[T_LOSS] += L->loss; g->sum[T_RECON] += L->recon; g->sum[T_KL] += L->kl;
+    g->sum[T_MI] += L->mi; g->sum[T_TC] += L->tc; g->sum[T_DWKL] += L->dwkl;
+    g->sum[T_C] += L->c; g->sum[T_GAMMA] += L->gamma;
+    g->count++;
+}
+
+/* one progress line (stderr) and one row of train_log.csv; then start new sums */
+static void tlog_line(cli_tlog *g, const heph_vae *m, long total, int batch) {
+    double a[T_N], t = cli_now(), ips = (double)g->count * batch / (t - g->t_log > 1e-9 ? t - g->t_log : 1e-9);
+    double eta = (double)(total - (long)m->step) * (t - g->t0) / (double)((long)m->step - g->step0);
+    int k, tty = isatty(2), kind = m->cfg.obj.kind;
+    char es[32];
+    for (k = 0; k < T_N; k++) a[k] = g->sum[k] / (double)(g->count ? g->count : 1);
+    cli_hms(es, sizeof es, eta);
+    fprintf(stderr, "%sstep %llu/%ld  loss %.3f  recon %.3f  KL %.3f", tty ? "\r" : "", (unsigned long long)m->step, total, a[T_LOSS], a[T_RECON], a[T_KL]);
+    if (kind == HEPH_OBJ_TCVAE) fprintf(stderr, "  MI %.3f  TC %.3f  DWKL %.3f", a[T_MI], a[T_TC], a[T_DWKL]);
+    if (kind != HEPH_OBJ_BETA) fprintf(stderr, "  C %.2f  gamma %.3g", a[T_C], a[T_GAMMA]);
+    fprintf(stderr, "  %.0f img/s  ETA %s%s", ips, es, tty && (long)m->step < total ? "   " : "\n");
+    fprintf(g->csv, "%llu", (unsigned long long)m->step);
+    for (k = 0; k < T_N; k++) fprintf(g->csv, ",%.6g", a[k]);
+    fprintf(g->csv, ",%.1f\n", ips);
+    fflush(g->csv);
+    if (g->n_hist == g->cap_hist) {
+        double *more;
+        g->cap_hist = g->cap_hist ? 2 * g->cap_hist : 256;
+        more = (double *)realloc(g->hist, g->cap_hist * 3 * sizeof(double));
+        if (!more) cli_fail("out of memory");
+        g->hist = more;
+    }
+    g->hist[3 * g->n_hist] = a[T_LOSS]; g->hist[3 * g->n_hist + 1] = a[T_RECON]; g->hist[3 * g->n_hist + 2] = a[T_KL];
+    g->n_hist++;
+    memset(g->sum, 0, sizeof g->sum);
+    g->count = 0;
+    g->t_log = t;
+}
+
+static void tlog_open(cli_tlog *g, const char *out, long step0) {
+    cli_path p = cli_join(out, "train_log.csv");
+    memset(g, 0, sizeof *g);
+    g->csv = cli_fopen(p.s, step0 > 0 ? "a" : "w");
+    fseek(g->csv, 0, SEEK_END);
+    if (ftell(g->csv) == 0) fprintf(g->csv, "step,loss,recon,kl,mi,tc,dwkl,c,gamma,images_per_s\n");
+    g->t0 = g->t_log = cli_now();
+    g->step0 = step0;
+}
+
+/* loss curves of this session: objective, reconstruction and KL per log line */
+static void tlog_plot(const cli_tlog *g, const char *out) {
+    static const char *const names[3] = {"loss", "recon", "KL"};
+    float *ys;
+    uint8_t *rgb;
+    size_t i;
+    int s, W = 800, H = 400;
+    cli_path p = cli_join(out, "loss.png");
+    if (g->n_hist < 2) return;
+    ys = (float *)cli_alloc(3 * g->n_hist, sizeof(float));
+    rgb = (uint8_t *)cli_alloc((size_t)W * (size_t)H, 3);
+    for (s = 0; s < 3; s++)
+        for (i = 0; i < g->n_hist; i++) ys[(size_t)s * g->n_hist + i] = (float)g->hist[3 * i + (size_t)s];
+    heph_plot_lines(rgb, W, H, ys, 3, (int)g->n_hist, names, "training (nats per image, one point per log line)");
+    cli_write_png(p.s, rgb, W, H);
+    printf("wrote %s\n", p.s);
+    free(ys); free(rgb);
+}
+
+static void train_loop(heph_vae *m, cli_source *src, const cli_topts *t, long total, int B) {
+    cli_path ck = cli_join(t->out, "model.hpm");
+    size_t *idx = (size_t *)cli_alloc((size_t)B, sizeof(size_t)), k;
+    float *x = (float *)cli_alloc((size_t)B * src->np, sizeof(float));
+    long log_every = t->log_every ? t->log_every : (total - (long)m->step + 19) / 20;
+    cli_tlog g;
+    heph_losses L;
+    tlog_open(&g, t->out, (long)m->step);
+    while ((long)m->step < total) {
+        for (k = 0; k < (size_t)B; k++) idx[k] = heph_rng_below(&m->rng, (uint32_t)src->n); /* uniform draw */
+        source_read(src, idx, (size_t)B, x);
+        if (heph_vae_train_step(m, x, B, &L) != HEPH_OK)
+            cli_fail("training stopped at step %llu: %s (the last checkpoint %s is intact)", (unsigned long long)m->step, m->err, ck.s);
+        tlog_add(&g, &L);
+        if ((long)m->step % log_every == 0 || (long)m->step == total) tlog_line(&g, m, total, B);
+        if ((long)m->step % t->ckpt_every == 0 || (long)m->step == total)
+            if (heph_vae_save(m, ck.s, 0) != HEPH_OK) cli_fail("%s", m->err);
+    }
+    printf("trained to step %llu in %.1f s; wrote %s\n", (unsigned long long)m->step, cli_now() - g.t0, ck.s);
+    tlog_plot(&g, t->out);
+    cli_fclose(g.csv, "train_log.csv");
+    free(g.hist); free(idx); free(x);
+}
+
+static int cmd_train(int argc, char **argv) {
+    cli_topts t;
+    heph_vae m;
+    heph_vae_config cfg;
+    cli_source src;
+    long total;
+    int B;
+    train_parse(&t, argc, argv);
+    if (t.resume) load_model(&m, t.resume);
+    else train_config(&t, &cfg);
+    if (t.resume) source_open(&src, t.data, m.cfg.in_c, m.cfg.in_h, m.cfg.in_w);
+    else source_open(&src, t.data, cfg.in_c, cfg.in_h, cfg.in_w);
+    if (!t.resume) {
+        if (cfg.in_c == 0) source_shape(&src, &cfg.in_c, &cfg.in_h, &cfg.in_w);
+        train_new_model(&t, &m, &cfg, (uint64_t)src.n);
+    }
+    B = t.resume && t.batch > m.cfg.max_batch ? m.cfg.max_batch : t.batch;
+    total = t.epochs ? t.epochs * (long)((src.n + (size_t)B - 1) / (size_t)B) : t.steps;
+    cli_mkdirs(t.out);
+    printf("%zu pictures %dx%dx%d from %s | encoder %s | decoder %s | z %d | %zu parameters | batch %d | step %llu -> %ld\n",
+           src.n, m.cfg.in_c, m.cfg.in_h, m.cfg.in_w, t.data, m.cfg.enc_spec, m.cfg.dec_spec, m.cfg.z_dim, m.n_params, B,
+           (unsigned long long)m.step, total);
+    if ((long)m.step >= total) printf("the checkpoint is already at step %llu: nothing to do\n", (unsigned long long)m.step);
+    else train_loop(&m, &src, &t, total, B);
+    source_close(&src);
+    heph_vae_free(&m);
+    return 0;
+}
+
+#endif
