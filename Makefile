@@ -33,7 +33,7 @@ TOOLS    := $(BUILD)/idx2hpd $(BUILD)/gen_dsprites $(BUILD)/dsprites2hpd $(BUILD
             $(BUILD)/hephaestus
 CLI_SRC  := tools/hephaestus.c $(wildcard tools/cli_*.h)
 EXAMPLES := $(BUILD)/vae_mnist $(BUILD)/betavae_dsprites $(BUILD)/capacity_dsprites \
-            $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d
+            $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d $(BUILD)/outliers_shapes3d
 
 .PHONY: all tools examples test demo deps clean bench check-stb data-mnist data-fashion data-dsprites data-shapes3d
 
@@ -61,6 +61,9 @@ $(BUILD)/hephaestus: $(CLI_SRC) hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -o $@ $< $(STBLIBS) $(LDLIBS)
 
 $(BUILD)/vae_mnist: examples/vae_mnist.c examples/common.h hephaestus.h | $(BUILD) check-stb
+	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -o $@ $< $(STBLIBS) $(LDLIBS)
+
+$(BUILD)/outliers_shapes3d: examples/outliers_shapes3d.c examples/common.h tools/shapes3d_render.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -o $@ $< $(STBLIBS) $(LDLIBS)
 
 $(BUILD)/%: examples/%.c examples/common.h examples/train_common.h hephaestus.h | $(BUILD) check-stb

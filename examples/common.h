@@ -15,8 +15,13 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__GNUC__)
+#define EX_FN static __attribute__((unused)) /* not every example uses every helper */
+#else
+#define EX_FN static
+#endif
 
-static void ex_die(const char *fmt, ...) {
+EX_FN void ex_die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -25,20 +30,20 @@ static void ex_die(const char *fmt, ...) {
     exit(1);
 }
 
-static double ex_now(void) {
+EX_FN double ex_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* peak resident set size of this process, MiB */
-static double ex_peak_rss_mib(void) {
+EX_FN double ex_peak_rss_mib(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_maxrss / 1024.0;
 }
 
-static int ex_threads(void) {
+EX_FN int ex_threads(void) {
 #ifdef _OPENMP
     return omp_get_max_threads();
 #else
@@ -46,7 +51,7 @@ static int ex_threads(void) {
 #endif
 }
 
-static void ex_set_threads(int n) {
+EX_FN void ex_set_threads(int n) {
 #ifdef _OPENMP
     if (n > 0) omp_set_num_threads(n);
 #else
@@ -55,7 +60,7 @@ static void ex_set_threads(int n) {
 }
 
 /* mkdir -p */
-static void ex_mkdir(const char *dir) {
+EX_FN void ex_mkdir(const char *dir) {
     char buf[1024];
     size_t i, n = strlen(dir);
     if (n >= sizeof buf) ex_die("folder name too long: %s", dir);
@@ -69,7 +74,7 @@ static void ex_mkdir(const char *dir) {
         }
 }
 
-static void ex_write_png(const char *dir, const char *name, const uint8_t *rgb, int w, int h) {
+EX_FN void ex_write_png(const char *dir, const char *name, const uint8_t *rgb, int w, int h) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     if (!stbi_write_png(path, w, h, 3, rgb, w * 3)) ex_die("cannot write %s", path);
@@ -77,7 +82,7 @@ static void ex_write_png(const char *dir, const char *name, const uint8_t *rgb, 
 }
 
 /* grid of n pictures (n, c, h, w) in [0,1] as a PNG */
-static void ex_write_grid(const char *dir, const char *name, const float *imgs, int n, int cols,
+EX_FN void ex_write_grid(const char *dir, const char *name, const float *imgs, int n, int cols,
                           int c, int h, int w) {
     int W = heph_grid_width(cols, w, 2), H = heph_grid_height(n, cols, h, 2);
     uint8_t *rgb = (uint8_t *)malloc((size_t)W * (size_t)H * 3);
@@ -88,10 +93,7 @@ static void ex_write_grid(const char *dir, const char *name, const float *imgs, 
 }
 
 /* open a .hpd and read every picture into a new float array (count, C, H, W) */
-#if defined(__GNUC__)
-__attribute__((unused))
-#endif
-static float *ex_load_all(const char *path, heph_hpd *d) {
+EX_FN float *ex_load_all(const char *path, heph_hpd *d) {
     float *x;
     if (heph_hpd_open(d, path) != HEPH_OK) ex_die("%s", d->err);
     x = (float *)malloc((size_t)d->info.count * heph_hpd_picture_size(&d->info) * sizeof(float));

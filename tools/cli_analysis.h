@@ -30,6 +30,7 @@ static void aopts_default(cli_aopts *o) {
     memset(o, 0, sizeof *o);
     o->out = "out";
     o->cov = HEPH_COV_MCD;
+    o->cov_param = 0.9; /* support 90 %: see parse_cov */
     o->thr_mode = THR_CHI2;
     o->thr_value = 0.975;
     o->seed = 1;
@@ -45,8 +46,11 @@ static const char *const aopts_help =
     "                      model's input size and channels), required\n"
     "  --reference PATH    fit mean and covariance on these pictures and score --batch\n"
     "                      against them (default: the batch is its own context)\n"
-    "  --cov METHOD        empirical | ledoit-wolf | ridge[:EPS] | mcd[:FRACTION] (default mcd:\n"
-    "                      robust FastMCD, so that outliers do not shape their own reference)\n"
+    "  --cov METHOD        empirical | ledoit-wolf | ridge[:EPS] | mcd[:FRACTION] (default\n"
+    "                      mcd:0.9: robust FastMCD on the 90 % most central pictures, so that\n"
+    "                      outliers do not shape their own reference; mcd:0.5 is the classic\n"
+    "                      maximum-breakdown fit, which on a multi-modal normal part scores\n"
+    "                      half of it as outlying)\n"
     "  --threshold X       flag pictures with D^2 > X\n"
     "  --auto RULE         chi2[:P]: the P quantile of chi^2 with D degrees of freedom\n"
     "                      (default chi2:0.975); mad[:K]: median + K * 1.4826 MAD of the\n"
@@ -65,7 +69,7 @@ static const char *const aopts_help =
 static void parse_cov(cli_aopts *o, const char *v) {
     const char *colon = strchr(v, ':');
     size_t len = colon ? (size_t)(colon - v) : strlen(v);
-    o->cov_param = 0.0;
+    o->cov_param = 0.0; /* mcd without a fraction: the library's default (n + D + 1) / 2 */
     if (len == 9 && !strncmp(v, "empirical", len)) o->cov = HEPH_COV_EMPIRICAL;
     else if (len == 11 && !strncmp(v, "ledoit-wolf", len)) o->cov = HEPH_COV_LEDOIT_WOLF;
     else if (len == 5 && !strncmp(v, "ridge", len)) o->cov = HEPH_COV_RIDGE;
