@@ -23,7 +23,7 @@ mkdir -p "$T" || exit 1
 pass() { npass=$((npass + 1)); echo "PASS $1"; }
 fail() { nfail=$((nfail + 1)); echo "FAIL $1: $2"; }
 finish() {
-    rm -rf "$T"
+    [ "$nfail" -eq 0 ] && rm -rf "$T" # kept for a look when something failed
     echo "cli: $npass passed, $nfail failed"
     [ "$nfail" -eq 0 ]
     exit $?

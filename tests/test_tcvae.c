@@ -166,6 +166,7 @@ static void test_anneal_and_training(void) {
     int s, i;
     double first = 0.0, last = 0.0, g10 = -1.0;
     char msg[160];
+    memset(&L, 0, sizeof L); /* train_step leaves L unwritten when it fails (-O3 warns) */
     heph_vae_config_default(&cfg);
     cfg.in_c = 1; cfg.in_h = 8; cfg.in_w = 8; cfg.z_dim = 4; cfg.max_batch = 32;
     strcpy(cfg.enc_spec, "dense32,relu");

@@ -90,18 +90,19 @@ static void report_morphs(cli_buf *b, cli_run *r, const cli_aopts *o, const size
 }
 
 static void report_pictures(cli_buf *b, cli_run *r, const cli_aopts *o, int scale) {
-    size_t *sel = (size_t *)cli_alloc(r->n, sizeof(size_t)), ns = run_select(r, o, sel, 1);
+    size_t *sel = (size_t *)cli_alloc(r->n, sizeof(size_t)), ns = run_select(r, o, sel, 1), i;
     float *cf, *g;
-    if (ns == 0) {
-        buf_str(b, "<h2>Counterfactuals</h2>\n<p>No picture is above the threshold.</p>\n");
-        free(sel);
-        return;
+    int none = ns == 0;
+    if (none) { /* nothing above the threshold: show the highest scores all the same */
+        for (i = 0; i < r->n && i < (size_t)o->max_show && i < 3; i++) sel[i] = r->order[i];
+        ns = i;
     }
     cf = counterfactual_codes(r, o, sel, ns);
     g = counterfactual_grid(r, sel, ns, cf);
-    buf_printf(b, "<h2>Counterfactuals</h2>\n<p class=\"note\">Each row: the picture, its reconstruction, and the "
+    buf_printf(b, "<h2>Counterfactuals</h2>\n<p class=\"note\">%sEach row: the picture, its reconstruction, and the "
                   "counterfactual (its %d most deviant dimensions set to the mean of the normal pictures), by decreasing "
-                  "score; %zu shown.</p>\n", o->top_k, ns);
+                  "score; %zu shown.</p>\n", none ? "No picture is above the threshold; these are the highest scores. " : "",
+               o->top_k, ns);
     html_grid(b, g, 3 * (int)ns, 3, r->pics.c, r->pics.h, r->pics.w, scale);
     report_morphs(b, r, o, sel, ns, cf, scale);
     free(cf); free(g); free(sel);
