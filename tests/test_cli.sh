@@ -182,4 +182,12 @@ check cli_train_from_folder $H train --data $T/f3 --shape 1x16x16 --enc dense16,
 check_err cli_wrong_size_checkpoint 1 "holds 3x64x64 pictures (CxHxW) but the model takes 1x16x16" $H outliers --model $T/g/model.hpm --batch $T/b.hpd --out $T/x
 check_err cli_not_a_checkpoint 1 "not a .hpm checkpoint" $H outliers --model $T/b.hpd --batch $T/b.hpd --out $T/x
 
+# ---- export: weights only, a third of the size, decodes the same samples -------------------
+check cli_export $H export --model $T/m/model.hpm --out $T/w.hpm
+check cli_sample_full $H sample $M --n 4 --cols 2 --out $T/sf
+check cli_sample_weights $H sample --model $T/w.hpm --n 4 --cols 2 --out $T/sw
+full=$(wc -c < $T/m/model.hpm); small=$(wc -c < $T/w.hpm)
+if [ "$small" -lt "$full" ] && [ $((small * 2)) -lt "$full" ] && cmp -s $T/sf/samples.png $T/sw/samples.png; then pass cli_export_same_model
+else fail cli_export_same_model "weights-only file $small bytes (full $full) or different samples"; fi
+
 finish

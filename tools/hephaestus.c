@@ -40,6 +40,7 @@ static const char *const main_help =
     "  sample          decode draws from the prior, or walks away from a batch's mean\n"
     "  eval            losses, SSIM, MIG (both estimators) and latent-factor correlations\n"
     "  batch           build a context batch (normals + outliers, with the truth) from a .hpd\n"
+    "  export          a weights-only copy of a checkpoint, for shipping\n"
     "A batch is a .hpd file or a folder of PNG/JPEG pictures. `hephaestus SUB --help` for\n"
     "each subcommand's options. Exit status: 0 ok, 1 runtime error, 2 usage error.\n"
     "Example:\n"
@@ -622,6 +623,39 @@ static int cmd_batch(int argc, char **argv) {
     return 0;
 }
 
+/* ---- export: a weights-only copy of a checkpoint, for shipping ---------------------------------- */
+
+static const char *const export_help =
+    "usage: hephaestus export --model FILE --out FILE [--keep-optimiser]\n"
+    "Writes a copy of a checkpoint without the Adam state (a third of the size), for shipping\n"
+    "a trained model; training cannot resume exactly from it. Written atomically.\n"
+    "  --model FILE        the checkpoint to read\n"
+    "  --out FILE          the file to write\n"
+    "  --keep-optimiser    keep the Adam state (a plain, verified copy)\n"
+    "  -h, --help          this help\n";
+
+static int cmd_export(int argc, char **argv) {
+    const char *model = NULL, *out = NULL;
+    int i, keep = 0;
+    heph_vae m;
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is(a, "-h") || cli_is(a, "--help")) { fputs(export_help, stdout); exit(0); }
+        else if (cli_is(a, "--model")) model = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--out")) out = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--keep-optimiser")) keep = 1;
+        else cli_unknown(a);
+    }
+    cli_require(model, "--model");
+    cli_require(out, "--out");
+    if (heph_vae_load(&m, model) != HEPH_OK) cli_fail("%s", m.err);
+    if (heph_vae_save(&m, out, keep ? 0 : HEPH_SAVE_WEIGHTS_ONLY) != HEPH_OK) cli_fail("%s", m.err);
+    printf("wrote %s: %zu parameters, step %llu%s\n", out, m.n_params, (unsigned long long)m.step,
+           keep ? "" : ", weights only");
+    heph_vae_free(&m);
+    return 0;
+}
+
 /* ---- main ------------------------------------------------------------------------------------- */
 
 static int dispatch(const char *sub, int argc, char **argv) {
@@ -634,6 +668,7 @@ static int dispatch(const char *sub, int argc, char **argv) {
     if (cli_is(sub, "sample")) return cmd_sample(argc, argv);
     if (cli_is(sub, "eval")) return cmd_eval(argc, argv);
     if (cli_is(sub, "batch")) return cmd_batch(argc, argv);
+    if (cli_is(sub, "export")) return cmd_export(argc, argv);
     snprintf(cli_cmd, sizeof cli_cmd, "hephaestus");
     cli_usage("unknown subcommand \"%s\" (see hephaestus --help)", sub);
     return CLI_USAGE;
