@@ -1,7 +1,7 @@
 /* hephaestus.h - v0.1.0 - variational autoencoders in plain C - MIT license (see end of file)
 
-   Train VAEs from readable pure-C loops, save and load them, and (later sections) use their
-   latent space to find, explain and repair the outliers in a batch of pictures.
+   Train VAEs from readable pure-C loops, save and load them, and use their latent space to
+   find, explain and repair the outliers in a batch of pictures.
    No dependency beyond the C standard library and libm; OpenMP when built with -fopenmp.
 
    DO THIS in exactly one C or C++ file, before the #include:
@@ -18,9 +18,26 @@
            heph_vae_train_step(&vae, next_batch(), 128, &L);  // x: (128, 1, 28, 28) floats in [0,1]
        heph_vae_save(&vae, "model.hpm", 0); heph_vae_free(&vae);
 
+   AND SCORE A BATCH (which pictures do not belong, and why):
+
+       heph_vae_encode(&vae, x, n, mu, NULL);                 // posterior means (n, D)
+       heph_maha_fit(&fit, mu, n, D, HEPH_COV_MCD, 0.9, 1);    // robust mean and covariance
+       heph_maha_score(&fit, mu, n, d2);                      // D^2 of every picture
+       heph_maha_explain(&fit, mu + i*D, zscore, contrib);    // per-dimension reasons
+       heph_counterfactual(mu + i*D, zscore, normal_mean, D, 2, cf);  // decode cf: the repair
+
    Reading data: heph_hpd_open / heph_hpd_read (.hpd files, see "Dataset files" below).
    Looking inside: heph_vae_encode (posterior mean and log-variance), heph_vae_decode,
-   heph_vae_sample, heph_vae_evaluate (negative ELBO in nats per image, recon and KL apart).
+   heph_vae_sample, heph_vae_evaluate (negative ELBO in nats per image, recon and KL apart),
+   heph_vae_traverse, heph_vae_kl_per_dim. Metrics: heph_mig_discrete, heph_mig_continuous,
+   heph_correlation_matrix, heph_ssim, heph_auroc. Pictures: heph_image_grid, heph_plot_lines,
+   heph_plot_heatmap (pixels only; write them with e.g. stb_image_write).
+
+   SECTIONS (in this order, API and implementation alike): status codes, RNG, layers (dense,
+   activations, conv2d, transposed conv2d), VAE pieces (reparameterisation, losses, KL,
+   beta-TCVAE terms, Adam), networks and specs, the VAE object, analysis (Mahalanobis fits,
+   thresholds, explanations, counterfactuals), metrics, datasets (.hpd), checkpoints (.hpm),
+   pictures and plots.
 
    OPTIONS (define before including the implementation):
        HEPHAESTUS_STATIC     make every function static (private copy per translation unit)
@@ -31,8 +48,13 @@
        HEPH_FSYNC(fp)        called on a checkpoint/dataset file before it is renamed into
                              place (default: nothing; POSIX tools define it as
                              fsync(fileno(fp)) so a crash cannot leave a half-written file)
-       HEPH_FSEEK(fp,off)    64-bit seek (default: fseek with long; offsets beyond LONG_MAX are
-                             refused with a message). POSIX tools may use fseeko.
+       HEPH_FSEEK(fp,off,wh) / HEPH_FTELL(fp)  64-bit seek and tell (default: fseek/ftell with
+                             long; offsets beyond LONG_MAX are refused with a message). POSIX
+                             tools define them with fseeko/ftello.
+   BUILD FLAGS: -O3 -march=native -ffp-contract=fast -fno-math-errno -fopenmp is fastest
+   (without -fno-math-errno gcc cannot vectorise sqrtf/expf loops). On a machine shared with
+   other work, run with OMP_WAIT_POLICY=passive: spinning OpenMP threads then waste whole
+   time slices at every barrier.
 
    CONVENTIONS
      - Everything is float32. Activations are NCHW, dense weights are [out][in].
@@ -62,8 +84,9 @@
      capacity CNN), "cnn-dsprites-tc" (its beta-TCVAE CNN), "cnn-shapes3d".
 
    REVISION HISTORY
-     0.1.0  core: RNG, dense + activations, VAE/beta-VAE/capacity objectives, Adam,
-            .hpd datasets, .hpm checkpoints, image grids and plots
+     0.1.0  core: RNG, dense + activations, conv2d + transposed conv2d, VAE / beta-VAE /
+            controlled capacity / beta-TCVAE (MWS, MSS), Adam, .hpd datasets, .hpm
+            checkpoints, traversals, Mahalanobis analysis, MIG / SSIM / AUROC, grids, plots
 */
 #ifndef HEPHAESTUS_H
 #define HEPHAESTUS_H
