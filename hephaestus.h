@@ -1147,27 +1147,17 @@ static void heph__bias_grad_nchw(float *db, const float *dout, int B, int C, int
         db[c] += s;
     }
 }
-/* dW[o][j] += T[j][o] : add a (J, O) matrix transposed into (O, J) */
-static void heph__add_transposed(float *dW, const float *T, int O, int J) {
-    int o;
-    HEPH__OMP_FOR
-    for (o = 0; o < O; o++) {
-        int j;
-        for (j = 0; j < J; j++) dW[(size_t)o * (size_t)J + (size_t)j] += T[(size_t)j * (size_t)O + (size_t)o];
-    }
-}
-
 static size_t heph__max3(size_t a, size_t b, size_t c) {
     size_t m = a > b ? a : b;
     return m > c ? m : c;
 }
 
-/* conv2d workspace: patch rows (B*HoWo, K) + output rows (B*HoWo, Co) + GEMM packing + (K, Co) */
+/* conv2d workspace: patch rows (B*HoWo, K) + output rows (B*HoWo, Co) + GEMM packing */
 HEPH_DEF size_t heph_conv2d_ws_floats(const heph_conv_geom *g, int B) {
     size_t P = (size_t)B * (size_t)g->Ho * (size_t)g->Wo, K = (size_t)g->C * (size_t)g->k * (size_t)g->k;
-    size_t pack = heph__max3(heph__gemm_ws((int)K, g->Co), heph__gemm_ws((int)P, g->Co),
+    size_t pack = heph__max3(heph__gemm_ws((int)K, g->Co), heph__gemm_ws((int)P, (int)K),
                              heph__gemm_ws(g->Co, (int)K));
-    return P * K + P * (size_t)g->Co + pack + K * (size_t)g->Co;
+    return P * K + P * (size_t)g->Co + pack;
 }
 
 HEPH_DEF void heph_conv2d_forward(float *out, const float *inp, const float *W, const float *b,
@@ -1185,13 +1175,11 @@ HEPH_DEF void heph_conv2d_backward(float *dinp, float *dW, float *db, const floa
                                    int B, float *ws) {
     int P = B * g->Ho * g->Wo, K = g->C * g->k * g->k;
     float *rows = ws, *drow = rows + (size_t)P * (size_t)K, *pack = drow + (size_t)P * (size_t)g->Co;
-    float *T = pack + heph__max3(heph__gemm_ws(K, g->Co), heph__gemm_ws(P, g->Co), heph__gemm_ws(g->Co, K));
     heph__bias_grad_nchw(db, dout, B, g->Co, g->Ho * g->Wo);
     heph__nchw_to_rows(drow, dout, B, g->Co, g->Ho * g->Wo);
     heph__im2row(rows, inp, B, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
-    /* dW^T (K, Co) = rows^T (K, P) drow (P, Co);  dW += its transpose */
-    heph__gemm(K, g->Co, P, rows, K, 1, drow, g->Co, 0, T, g->Co, 0, pack);
-    heph__add_transposed(dW, T, g->Co, K);
+    /* dW (Co, K) += drow^T (Co, P) rows (P, K) */
+    heph__gemm(g->Co, K, P, drow, g->Co, 1, rows, K, 0, dW, K, 1, pack);
     if (!dinp) return;
     /* drows (P, K) = drow (P, Co) W (Co, K), then scattered back onto the input */
     heph__gemm(P, K, g->Co, drow, g->Co, 0, W, K, 0, rows, K, 0, pack);
@@ -1201,12 +1189,12 @@ HEPH_DEF void heph_conv2d_backward(float *dinp, float *dW, float *db, const floa
 
 /* transposed conv = the adjoint of a conv whose input is our output: output image (Co, Ho, Wo),
    patch positions = our input positions (H, W). Workspace: input rows (B*HW, C) + patch rows
-   (B*HW, Co*k*k) + GEMM packing + (Co*k*k, C)                                               */
+   (B*HW, Co*k*k) + GEMM packing                                                             */
 HEPH_DEF size_t heph_convt2d_ws_floats(const heph_conv_geom *g, int B) {
     size_t P = (size_t)B * (size_t)g->H * (size_t)g->W, K = (size_t)g->Co * (size_t)g->k * (size_t)g->k;
     size_t pack = heph__max3(heph__gemm_ws(g->C, (int)K), heph__gemm_ws((int)K, g->C),
-                             heph__gemm_ws((int)P, g->C));
-    return P * (size_t)g->C + P * K + pack + K * (size_t)g->C;
+                             heph__gemm_ws((int)P, (int)K));
+    return P * (size_t)g->C + P * K + pack;
 }
 
 HEPH_DEF void heph_convt2d_forward(float *out, const float *inp, const float *W, const float *b,
@@ -1232,14 +1220,12 @@ HEPH_DEF void heph_convt2d_backward(float *dinp, float *dW, float *db, const flo
                                     int B, float *ws) {
     int P = B * g->H * g->W, K = g->Co * g->k * g->k;
     float *irow = ws, *rows = irow + (size_t)P * (size_t)g->C, *pack = rows + (size_t)P * (size_t)K;
-    float *T = pack + heph__max3(heph__gemm_ws(g->C, K), heph__gemm_ws(K, g->C), heph__gemm_ws(P, g->C));
     heph__bias_grad_nchw(db, dout, B, g->Co, g->Ho * g->Wo);
     /* drows (P, Co*k*k): the patches of dout seen from each input position */
     heph__im2row(rows, dout, B, g->Co, g->Ho, g->Wo, g->H, g->W, g->k, g->s, g->p);
     heph__nchw_to_rows(irow, inp, B, g->C, g->H * g->W);
-    /* dW^T (Co*k*k, C) = drows^T (K, P) irow (P, C);  dW (C, K) += its transpose */
-    heph__gemm(K, g->C, P, rows, K, 1, irow, g->C, 0, T, g->C, 0, pack);
-    heph__add_transposed(dW, T, g->C, K);
+    /* dW (C, Co*k*k) += irow^T (C, P) drows (P, K) */
+    heph__gemm(g->C, K, P, irow, g->C, 1, rows, K, 0, dW, K, 1, pack);
     if (!dinp) return;
     /* dinp rows (P, C) = drows (P, K) W^T (K, C) */
     heph__gemm(P, g->C, K, rows, K, 0, W, K, 1, irow, g->C, 0, pack);
