@@ -2288,9 +2288,9 @@ static int heph__hpd_check_info(const heph_hpd_info *in, const char *path, char 
     if (in->dtype != HEPH_PX_U8 && in->dtype != HEPH_PX_F32 && in->dtype != HEPH_PX_BIT)
         return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: pixel type %u is not 1, 2 or 3",
                           path, in->dtype);
-    if (!(in->value_max > 0.0f) || !heph__finite((double)in->value_max))
-        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: value_max %g must be > 0", path,
-                          (double)in->value_max);
+    if (!(in->value_max >= 1e-30f) || !heph__finite((double)in->value_max)) /* tiny: 255/value_max overflows */
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: value_max %g must be finite and >= 1e-30",
+                          path, (double)in->value_max);
     if (in->count == 0)
         return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: the dataset holds no pictures",
                           path);
@@ -2404,8 +2404,16 @@ HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path) {
                         in->flags & HEPH_HPD_LABELS, in->n_factors);
         goto fail;
     }
-    for (k = 0; k < in->n_factors; k++) /* room only for the values the header stores */
-        if (heph__get_le32(hdr + HEPH__HPD_FIXED + 32u * k + 28) != 0) nvals += in->factors[k].n_values;
+    for (k = 0; k < in->n_factors; k++) { /* room only for the values the header stores */
+        uint32_t off = heph__get_le32(hdr + HEPH__HPD_FIXED + 32u * k + 28), nv = in->factors[k].n_values;
+        if (off != 0 && (off < HEPH__HPD_FIXED + 32u * in->n_factors || (uint64_t)off + 8ull * nv > hb)) {
+            rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, /* checked before allocating */
+                            "%s: factor %u (%s) values_offset %u lies outside the header", path,
+                            k, in->factors[k].name, off);
+            goto fail;
+        }
+        if (off != 0) nvals += nv;
+    }
     if (nvals) {
         d->values = (double *)heph__calloc((size_t)nvals, sizeof(double));
         if (!d->values) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); goto fail; }
@@ -2835,6 +2843,18 @@ static void heph__rd_f32s(heph__rd *r, float *dst, size_t n) {
 
 #define HEPH__HPM_MAX_BYTES ((uint64_t)1 << 36)
 
+/* adds the parameters of the network spec describes on input (c, h, w) to *n_params and sets
+   *out_n to its output size; no allocation. HEPH_E_SPEC when the spec is invalid. */
+static int heph__spec_count(const char *spec, int c, int h, int w, size_t *n_params, size_t *out_n) {
+    heph_layer ly[HEPH_MAX_LAYERS];
+    char err[8];
+    int nl, l, rc = heph_spec_parse(spec, c, h, w, ly, HEPH_MAX_LAYERS, &nl, err, sizeof err);
+    if (rc != HEPH_OK) return rc;
+    for (l = 0; l < nl; l++) *n_params += ly[l].n_params;
+    *out_n = nl ? heph__layer_out_n(&ly[nl - 1]) : (size_t)c * (size_t)h * (size_t)w;
+    return HEPH_OK;
+}
+
 HEPH_DEF int heph_vae_load(heph_vae *m, const char *path) {
     FILE *fp;
     unsigned char *buf = NULL;
@@ -2920,6 +2940,33 @@ HEPH_DEF int heph_vae_load(heph_vae *m, const char *path) {
         HEPH_FREE(buf);
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: picture shape %dx%dx%d is invalid",
                           path, cfg.in_c, cfg.in_h, cfg.in_w);
+    }
+    { /* before anything is allocated: the stored parameter count must fill the rest of the file
+         exactly, and match the architecture the specs describe (a damaged or hostile header
+         cannot make the loader allocate more than a few times the file's size for parameters) */
+        uint64_t per = (flags & 1) ? 12u : 4u, left = (uint64_t)(r.n - r.at);
+        size_t want = 0, out_n = 0, enc_out = 0;
+        char spec[HEPH_SPEC_MAX + 32];
+        n_params = left >= 8 ? heph__get_le64(r.p + r.at) : 0;
+        if (left < 8 || n_params > (left - 8) / per || n_params * per != left - 8) {
+            HEPH_FREE(buf);
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                              "%s: %llu parameters stored, the file holds %llu bytes for them (%s)", path,
+                              (unsigned long long)n_params, (unsigned long long)(left >= 8 ? left - 8 : 0),
+                              left < 8 || n_params > (left - 8) / per ? "truncated parameters"
+                                                                      : "trailing bytes after the parameters");
+        }
+        if (cfg.z_dim > 0 && cfg.z_dim <= 4096) {
+            snprintf(spec, sizeof spec, "%s%sdense%d", cfg.enc_spec, cfg.enc_spec[0] ? "," : "", 2 * cfg.z_dim);
+            if (heph__spec_count(spec, cfg.in_c, cfg.in_h, cfg.in_w, &want, &enc_out) == HEPH_OK &&
+                heph__spec_count(cfg.dec_spec, cfg.z_dim, 1, 1, &want, &out_n) == HEPH_OK &&
+                out_n == (size_t)cfg.in_c * (size_t)cfg.in_h * (size_t)cfg.in_w && want != n_params) {
+                HEPH_FREE(buf);
+                return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                                  "%s: %llu parameters stored, the architecture has %zu", path,
+                                  (unsigned long long)n_params, want);
+            }
+        }
     }
     rc = heph__vae_build(m, &cfg);
     if (rc != HEPH_OK) {
@@ -4085,7 +4132,8 @@ static int heph__mig_check(const float *mu, size_t n, int D, const int32_t *fact
     size_t i, nd;
     int k;
     if (!mu || !factors || !n_values || !mig || n < 1 || D < 1 || K < 1) return HEPH_E_ARG;
-    if ((uint64_t)n > 0xffffffffu || !heph__mul_ok(n, (size_t)D, &nd) ||
+    if ((n >> 16 >> 16) != 0 /* n >= 2^32; not a compare: 32-bit size_t warns */ ||
+        !heph__mul_ok(n, (size_t)D, &nd) ||
         !heph__mul_ok(n, (size_t)K, &i))
         return HEPH_E_ARG;
     for (k = 0; k < K; k++)

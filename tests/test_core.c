@@ -251,8 +251,8 @@ static int dense_gradcheck(int B, int I, int O) {
     /* dinp may be NULL: the parameter gradients are the same */
     memcpy(dW, dW0, nw * sizeof(float)); memcpy(db, db0, (size_t)O * sizeof(float));
     heph_dense_backward(NULL, dW, db, c.R, c.x, c.W, B, I, O, c.ws);
-    for (i = 0; i < nw; i++) CHECK(dW[i] - dW0[i] == gW[i], "dinp=NULL changed dW[%zu]", i);
-    for (i = 0; i < (size_t)O; i++) CHECK(db[i] - db0[i] == gb[i], "dinp=NULL changed db[%zu]", i);
+    for (i = 0; i < nw; i++) CHECK((float)(dW[i] - dW0[i]) == gW[i], "dinp=NULL changed dW[%zu]", i);
+    for (i = 0; i < (size_t)O; i++) CHECK((float)(db[i] - db0[i]) == gb[i], "dinp=NULL changed db[%zu]", i);
     return 1;
 }
 
@@ -806,8 +806,8 @@ static int test_spec_valid(void) {
     CHECK(rc == HEPH_OK && n == 6, "spaced spec: rc %d n %d (%s)", rc, n, err);
     CHECK(L[0].n_params == 30u * 8u + 8u && L[0].in_c == 3 && L[0].in_h == 2 && L[0].in_w == 5,
           "dense8 on 3x2x5: %zu params", L[0].n_params);
-    CHECK(L[1].kind == HEPH_LRELU && L[1].slope == 0.01f, "lrelu default slope %g", (double)L[1].slope);
-    CHECK(L[2].kind == HEPH_LRELU && L[2].slope == 0.2f, "lrelu0.2 slope %g", (double)L[2].slope);
+    CHECK(L[1].kind == HEPH_LRELU && L[1].slope == (float)0.01f, "lrelu default slope %g", (double)L[1].slope);
+    CHECK(L[2].kind == HEPH_LRELU && L[2].slope == (float)0.2f, "lrelu0.2 slope %g", (double)L[2].slope);
     CHECK(L[3].kind == HEPH_SIGMOID && L[4].kind == HEPH_TANH && L[4].out_c == 8, "sigmoid, tanh");
     CHECK(L[5].kind == HEPH_DENSE && L[5].n_params == 8u * 3u + 3u && L[5].out_c == 3, "dense3");
     rc = heph_spec_parse("", 1, 1, 1, L, HEPH_MAX_LAYERS, &n, err, sizeof err);
@@ -990,11 +990,11 @@ static int test_hpd_roundtrip(void) {
     CHECK(heph_hpd_read(&d, idx, 5, out) == HEPH_OK, "read: %s", d.err);
     for (k = 0; k < 5; k++)
         for (i = 0; i < 15; i++)
-            CHECK(out[k * 15 + i] == (float)px_u8(idx[k], i) * inv, "read idx %zu pixel %zu", idx[k], i);
+            CHECK(out[k * 15 + i] == (float)((float)px_u8(idx[k], i) * inv), "read idx %zu pixel %zu", idx[k], i);
     CHECK(heph_hpd_read_range(&d, 2, 5, out) == HEPH_OK, "read_range: %s", d.err);
     for (k = 0; k < 5; k++)
         for (i = 0; i < 15; i++)
-            CHECK(out[k * 15 + i] == (float)px_u8(2 + k, i) * inv, "range picture %zu pixel %zu", 2 + k, i);
+            CHECK(out[k * 15 + i] == (float)((float)px_u8(2 + k, i) * inv), "range picture %zu pixel %zu", 2 + k, i);
     CHECK(heph_hpd_read_range(&d, 7, 0, out) == HEPH_OK, "empty range at the end");
     idx[0] = 7;
     rc = heph_hpd_read(&d, idx, 1, out);
@@ -1287,7 +1287,7 @@ static int test_hpm_roundtrip(void) {
     CHECK(b.cfg.in_c == 1 && b.cfg.in_h == 2 && b.cfg.in_w == 3 && b.cfg.z_dim == 3 &&
               b.cfg.max_batch == 3 && strcmp(b.cfg.enc_spec, "dense3,tanh") == 0 &&
               strcmp(b.cfg.dec_spec, "dense4,relu,dense6") == 0 && b.cfg.obj.beta == 1.5f &&
-              b.cfg.lr == 0.01f && b.cfg.beta1 == a.cfg.beta1 && b.cfg.beta2 == a.cfg.beta2 &&
+              b.cfg.lr == (float)0.01f && b.cfg.beta1 == a.cfg.beta1 && b.cfg.beta2 == a.cfg.beta2 &&
               b.cfg.eps == a.cfg.eps && b.cfg.obj.kind == a.cfg.obj.kind &&
               b.cfg.obj.recon == a.cfg.obj.recon,
           "configuration differs after load");

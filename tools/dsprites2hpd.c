@@ -719,6 +719,11 @@ static int zip_member(zip_file *z, const char *name, const char *label, byte_sin
                  name, (unsigned long long)csize, (unsigned long long)start, (unsigned long long)z->size);
         return zip_fail(z, msg);
     }
+    if (method == 8 && usize / 1033 > csize) { /* DEFLATE expands at most 1032:1: a damaged size */
+        snprintf(msg, sizeof msg, "%.100s: %llu bytes from %llu compressed bytes is more than DEFLATE can give (damaged directory)",
+                 name, (unsigned long long)usize, (unsigned long long)csize);
+        return zip_fail(z, msg);
+    }
     if (method == 0 && csize != usize) {
         snprintf(msg, sizeof msg, "%.100s: stored member with different sizes (%llu vs %llu)", name, (unsigned long long)csize, (unsigned long long)usize);
         return zip_fail(z, msg);
