@@ -35,7 +35,7 @@ CLI_SRC  := tools/hephaestus.c $(wildcard tools/cli_*.h)
 EXAMPLES := $(BUILD)/vae_mnist $(BUILD)/betavae_dsprites $(BUILD)/capacity_dsprites \
             $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d $(BUILD)/outliers_shapes3d
 
-.PHONY: all tools examples test demo demo-mnist check-browser deps clean bench check-stb data-mnist data-fashion data-dsprites data-shapes3d
+.PHONY: all tools examples test demo demo-mnist check-browser deps clean bench check-stb fuzz fuzz-corpus check-valgrind check-kill data-mnist data-fashion data-dsprites data-shapes3d
 
 all: check-stb $(TOOLS) $(EXAMPLES)
 tools: $(TOOLS)
@@ -128,6 +128,22 @@ bench:
 # ---- tests ---------------------------------------------------------------------------------
 test:
 	@sh tests/run.sh
+
+# ---- robustness (issue #7; not in make test, slow) ----------------------------------------------
+# make fuzz: every libFuzzer target tests/fuzz/fuzz_*.c (clang, ASan+UBSan) for FUZZ_SECONDS each,
+# one after the other, niced; FUZZ_TARGETS="hpd spec" picks some. make test replays the corpus
+# and tests/fuzz/regress/ (tests/test_fuzz_replay.sh). make fuzz-corpus rewrites the seeds.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
+fuzz-corpus:
+	@sh tests/fuzz/make_corpus.sh
+# the unit-test programs under valgrind memcheck (zero errors, zero leaks)
+check-valgrind:
+	@sh tests/check_valgrind.sh
+# SIGKILL a training KILLS times (default 30): checkpoints must survive, resume must be exact
+check-kill: $(BUILD)/hephaestus $(BUILD)/gen_shapes3d
+	@sh tests/check_kill.sh
 
 # headless Chromium opens the demo's HTML report and screenshots it (slow: not in make test)
 check-browser:

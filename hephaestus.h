@@ -2244,7 +2244,7 @@ static void heph__copy_path(char *dst, size_t cap, const char *src) {
    24      12    channels, height, width
    36      4     pixel type (1 u8, 2 f32, 3 1-bit packed MSB first, each picture padded to a byte)
    40      4     layout (0 = planar CHW)
-   44      4     value_max (f32): the stored value that means 1.0
+   44      4     value_max (f32): the stored value that means 1.0 (finite, >= 1e-30)
    48      4     number of factors K (<= 32)
    52      4     flags: 1 labels present, 2 full factor grid in mixed-radix order, 4 generated
    56      8     generator seed
@@ -3423,10 +3423,19 @@ HEPH_DEF int heph_maha_fit(heph_maha *f, const float *z, size_t n, int D, int me
         return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_ARG, "fit: unknown covariance method %d", method);
     }
     if (!heph__cholesky(f->cov, f->chol, D)) {
+        double tr = 0.0;
+        int a;
+        for (a = 0; a < D; a++) tr += f->cov[a * D + a];
         heph_maha_free(f);
+        if (tr == 0.0) /* Ledoit-Wolf shrinks towards (trace / D) I = 0: only a ridge helps */
+            return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_ARG,
+                              "the %zu points in %d dimensions are all identical (no variance): their "
+                              "covariance is 0; use a ridge", n, D);
         return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_ARG,
-                          "the covariance of %zu points in %d dimensions is singular%s; use Ledoit-Wolf "
-                          "or a ridge", n, D, n <= (size_t)D ? " (fewer points than dimensions)" : "");
+                          "the %scovariance of %zu points in %d dimensions is singular%s; use %s",
+                          method == HEPH_COV_LEDOIT_WOLF ? "Ledoit-Wolf " : "", n, D,
+                          n <= (size_t)D ? " (fewer points than dimensions)" : "",
+                          method == HEPH_COV_LEDOIT_WOLF ? "a ridge" : "Ledoit-Wolf or a ridge");
     }
     return HEPH_OK;
 }

@@ -8,6 +8,8 @@
 #      (a test_X.c that has a driver script tests/test_X.sh is left to that script instead)
 #   d. the header from gcc -std=c99/c11, clang -std=c99, g++ -std=c++11/c++17, each with and
 #      without -fopenmp, -Werror; and HEPHAESTUS_STATIC in two translation units of one program
+#      (gcc, clang, g++, tcc); every test program also built with tcc -Wall -Werror and run
+#      (tcc: Debian's tcc, a minimal C99 compiler without OpenMP; skipped when not installed)
 #   e. determinism: one training gives the same parameter bits without OpenMP, and with OpenMP
 #      on 1 and on 2 threads
 #   f. tools/idx2hpd: plain and gzip IDX files converted and checked picture by picture; corrupt,
@@ -15,7 +17,8 @@
 #   g. every other tests/test_*.sh driver script (PASS/FAIL lines)
 # A crashed test program, a sanitizer report or a build error counts as a failure.
 # The last line is "N passed, N failed"; the exit status is 1 when anything failed.
-# Environment: CC (default gcc) builds a, b, c, e, f; d always uses gcc, g++ and clang.
+# Environment: CC (default gcc) builds a, b, c, e, f; d always uses gcc, g++, clang and tcc.
+# For other CPUs (aarch64, i686, s390x under qemu-user) see tests/test_cross.sh (make test-cross).
 # JOBS (default 2): compilers run this many at a time; the tests themselves run one by one.
 # ONLY="test_core test_conv ...": run only these test programs and scripts (plus d, e, f).
 
@@ -99,6 +102,9 @@ have_openmp() {
 OMP_FLAG=""
 if have_openmp $CC; then OMP_FLAG="-fopenmp"; else skip "openmp" "$CC -fopenmp does not work here: native builds without it"; fi
 UNIT=""
+TCC=""
+TCCFLAGS="-std=c99 -Wall -Werror -I."
+if command -v tcc >/dev/null 2>&1; then TCC=tcc; else skip "tcc" "not installed (apt-get install tcc): no tcc builds"; fi
 for src in tests/test_*.c; do
     [ -f "$src" ] || continue
     t=$(basename "$src" .c)
@@ -108,6 +114,7 @@ for src in tests/test_*.c; do
     queue "$t-portable" $CC $PORTABLE "$src" -o "$B/$t-portable" -lm
     queue "$t-asan" $CC $ASAN "$src" -o "$B/$t-asan" -lm
     queue "$t-native" $CC $NATIVE $OMP_FLAG "$src" -o "$B/$t-native" -lm
+    [ -n "$TCC" ] && queue "$t-tcc" tcc $TCCFLAGS "$src" -o "$B/$t-tcc" -lm
 done
 # d: compile-only (-c) checks of the header, and a two-unit HEPHAESTUS_STATIC program
 HDR=""
@@ -126,6 +133,12 @@ done
 queue static-gcc gcc -std=c99 $WARN -I. tests/static_a.c tests/static_b.c -o "$B/static-gcc" -lm
 queue static-clang clang -std=c99 $WARN -I. tests/static_a.c tests/static_b.c -o "$B/static-clang" -lm
 queue static-gxx g++ -x c++ -std=c++11 -Wall -Wextra -Wpedantic -Werror -I. tests/static_a.c tests/static_b.c -o "$B/static-gxx" -lm
+if [ -n "$TCC" ]; then
+    HDR="$HDR hdr_tcc"
+    echo "header: tcc -std=c99 -Wall -Werror (compile only)" >"$L/hdr_tcc.name"
+    queue hdr_tcc tcc $TCCFLAGS -c tests/compile_check.c -o "$B/hdr_tcc.o"
+    queue static-tcc tcc $TCCFLAGS tests/static_a.c tests/static_b.c -o "$B/static-tcc" -lm
+fi
 # e, f
 queue det $CC $NATIVE tests/determinism.c -o "$B/determinism" -lm
 queue det-omp $CC $NATIVE $OMP_FLAG tests/determinism.c -o "$B/determinism-omp" -lm
@@ -137,7 +150,7 @@ elapsed "builds"
 
 # ---- a, b, c: the unit-test programs in three builds -----------------------------------------
 for t in $UNIT; do
-    for v in portable asan native; do
+    for v in portable asan native ${TCC:+tcc}; do
         tmp="$B/tmp-$v"
         rm -rf "$tmp" && mkdir -p "$tmp"
         built "$t-$v" "$v/$t" || continue
@@ -155,7 +168,7 @@ for id in $HDR; do
     name=$(cat "$L/$id.name")
     built "$id" "$name" && pass "$name"
 done
-for id in static-gcc static-clang static-gxx; do
+for id in static-gcc static-clang static-gxx ${TCC:+static-tcc}; do
     name="HEPHAESTUS_STATIC in two units linked together ($id)"
     if built "$id" "$name"; then
         if out=$("$B/$id" 2>&1); then pass "$name"; else fail "$name" "the program failed: $out"; fi
@@ -268,6 +281,7 @@ elapsed "idx2hpd"
 # ---- g: other test scripts ------------------------------------------------------------------
 for s in tests/test_*.sh; do
     [ -f "$s" ] || continue
+    case "$s" in tests/test_cross.sh) continue ;; esac # slow: make test-cross
     selected "$(basename "$s" .sh)" || continue
     run_tests "$(basename "$s" .sh)" env CC="$CC" sh "$s"
 done

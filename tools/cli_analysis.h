@@ -163,7 +163,8 @@ static void fit_context(cli_run *r, const cli_aopts *o, const float *ctx, size_t
         cli_fail("%s: %zu pictures for %d latent dimensions: MCD needs more than %d; use --cov ledoit-wolf or --cov ridge, "
                  "or a larger batch", path, n, D, D + 1);
     if (heph_maha_fit(&r->fit, ctx, n, D, o->cov, o->cov_param, o->seed) != HEPH_OK)
-        cli_fail("%s: %s%s", path, r->fit.err, o->cov == HEPH_COV_LEDOIT_WOLF ? "" : " (try --cov ledoit-wolf)");
+        cli_fail("%s: %s%s", path, r->fit.err, o->cov == HEPH_COV_LEDOIT_WOLF || strstr(r->fit.err, "identical")
+                                                   ? " (try --cov ridge)" : " (try --cov ledoit-wolf or --cov ridge)");
     if (o->cov == HEPH_COV_LEDOIT_WOLF) snprintf(r->cov_text, sizeof r->cov_text, "ledoit-wolf (shrinkage %.4f)", r->fit.shrinkage);
     else if (o->cov == HEPH_COV_RIDGE) snprintf(r->cov_text, sizeof r->cov_text, "ridge (+%g I)", r->fit.shrinkage);
     else if (o->cov == HEPH_COV_MCD) {

@@ -122,15 +122,72 @@ static char **list_pictures(const char *dir, size_t *n) {
     return names;
 }
 
+#define CLI_MAX_PIXELS (1L << 26) /* 67 megapixels: a larger picture is refused before decoding */
+
+/* JPEG: stb_image 2.27 (Debian 12's libstb) writes past its Huffman tables when a DHT segment
+   declares more than 256 codes (fixed in stb 2.28), so the markers are walked first, the way
+   stb reads them, and such a file is refused before stb sees it. 0: refuse. */
+static int jpeg_tables_ok(const unsigned char *b, size_t n) {
+    size_t at = 2;
+    while (at + 1 < n) {
+        unsigned m;
+        if (b[at] != 0xFF) { at++; continue; } /* entropy-coded data */
+        m = b[at + 1];
+        if (m == 0xFF) { at++; continue; }      /* fill byte */
+        if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD8)) { at += 2; continue; } /* stuffing, TEM, RSTn, SOI */
+        if (m == 0xD9 || at + 4 > n) return 1;   /* EOI, or truncated: stb says so */
+        if (m == 0xC4) {                         /* DHT: tables until the segment length is used up */
+            long L = (long)((b[at + 2] << 8) | b[at + 3]) - 2;
+            size_t p = at + 4;
+            while (L > 0) {
+                unsigned q = p < n ? b[p] : 0, sum = 0, i;
+                if ((q >> 4) > 1 || (q & 15) > 3) break; /* stb refuses this header itself */
+                for (i = 0; i < 16; i++) sum += p + 1 + i < n ? b[p + 1 + i] : 0; /* stb reads 0 past the end */
+                if (sum > 256) return 0;
+                L -= 17 + (long)sum;
+                p += 17 + sum;
+            }
+        }
+        at += 2 + (size_t)((b[at + 2] << 8) | b[at + 3]);
+    }
+    return 1;
+}
+
 /* decode one file to planar floats with c channels (1 gray, 3 RGB), resized to h x w;
-   c == 0: keep its own shape (gray files 1 channel, others 3) and set c, h, w */
+   c == 0: keep its own shape (gray files 1 channel, others 3) and set c, h, w. Only PNG and
+   JPEG (by their first bytes) reach stb_image, at most CLI_MAX_PIXELS pixels. */
 static float *load_picture(const char *path, int *c, int *h, int *w) {
-    int fw, fh, fc, want, i, ch;
-    unsigned char *px;
+    static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+    int fw, fh, fc, want, i, ch, is_png, is_jpg;
+    unsigned char *px, *file;
     float *planar, *out;
-    if (!stbi_info(path, &fw, &fh, &fc)) cli_fail("%s: cannot decode the picture (%s)", path, stbi_failure_reason());
+    long len;
+    FILE *f = cli_fopen(path, "rb");
+    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 || len > 0x7fffffffL) {
+        fclose(f);
+        cli_fail("%s: cannot read the picture (size unknown or above 2 GB)", path);
+    }
+    file = (unsigned char *)cli_alloc((size_t)len + 1, 1);
+    if (fread(file, 1, (size_t)len, f) != (size_t)len) { fclose(f); free(file); cli_fail("%s: read error", path); }
+    fclose(f);
+    is_png = len >= 8 && memcmp(file, png_sig, 8) == 0;
+    is_jpg = len >= 3 && file[0] == 0xFF && file[1] == 0xD8 && file[2] == 0xFF;
+    if (!is_png && !is_jpg) { free(file); cli_fail("%s: not a PNG or JPEG file (by its first bytes)", path); }
+    if (is_jpg && !jpeg_tables_ok(file, (size_t)len)) {
+        free(file);
+        cli_fail("%s: corrupt JPEG (a Huffman table declares more than 256 codes)", path);
+    }
+    if (!stbi_info_from_memory(file, (int)len, &fw, &fh, &fc)) {
+        free(file);
+        cli_fail("%s: cannot decode the picture (%s)", path, stbi_failure_reason());
+    }
+    if (fw < 1 || fh < 1 || (long)fw * (long)fh > CLI_MAX_PIXELS) {
+        free(file);
+        cli_fail("%s: %dx%d pixels: pictures of 1 to %ld pixels are read", path, fw, fh, CLI_MAX_PIXELS);
+    }
     want = *c ? *c : (fc <= 2 ? 1 : 3);
-    px = stbi_load(path, &fw, &fh, &fc, want); /* stb converts: RGB -> gray by luma, gray -> RGB */
+    px = stbi_load_from_memory(file, (int)len, &fw, &fh, &fc, want); /* stb converts: RGB -> gray by luma, gray -> RGB */
+    free(file);
     if (!px) cli_fail("%s: cannot decode the picture (%s)", path, stbi_failure_reason());
     if (!*c) { *c = want; *h = fh; *w = fw; }
     planar = (float *)cli_alloc((size_t)fw * (size_t)fh * (size_t)want, sizeof(float));

@@ -577,7 +577,8 @@ static int zip_open(zip_file *z, const char *path) {
         cd_size = le64(rec + 40);
         cd_off = le64(rec + 48);
     }
-    if (entries == 0 || entries > 100000 || cd_size > (64u << 20) || cd_off > z->size || cd_size > z->size - cd_off) {
+    if (entries == 0 || entries > 100000 || entries > cd_size / 46 || cd_size > (64u << 20) || cd_off > z->size ||
+        cd_size > z->size - cd_off) { /* an entry takes at least 46 bytes: checked before allocating the table */
         snprintf(msg, sizeof msg, "central directory out of range (%llu entries, %llu bytes at %llu, file %llu bytes)",
                  (unsigned long long)entries, (unsigned long long)cd_size, (unsigned long long)cd_off,
                  (unsigned long long)z->size);

@@ -1,0 +1,68 @@
+/* fuzz_hpm.c - libFuzzer target: the .hpm checkpoint loader (heph_vae_load). Each input is
+   loaded twice: as it is, and with its last 8 bytes replaced by the right FNV-1a checksum,
+   so that mutations get past the checksum into the fields. A checkpoint that loads is used:
+   encode and decode a picture, one training step, then save and load again, which must give
+   the same parameters bit for bit.                                                        */
+#include "fuzz_common.h"
+#define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
+#define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
+#define HEPHAESTUS_IMPLEMENTATION
+#include "hephaestus.h"
+
+static void use_model(heph_vae *m) {
+    size_t np = (size_t)m->enc.in_n, D = (size_t)m->cfg.z_dim, i;
+    float *x, *mu, *lv;
+    heph_losses L;
+    heph_vae m2;
+    const char *out = fuzz_path("out.hpm");
+    if (np > ((size_t)1 << 16) || m->n_params > ((size_t)1 << 20)) return; /* keep execs fast */
+    x = (float *)calloc(np, sizeof(float));
+    mu = (float *)calloc(D, sizeof(float));
+    lv = (float *)calloc(D, sizeof(float));
+    if (x && mu && lv) {
+        for (i = 0; i < np; i++) x[i] = (float)(i % 7) / 6.0f;
+        heph_vae_encode(m, x, 1, mu, lv);
+        heph_vae_decode(m, mu, 1, x);
+        for (i = 0; i < np; i++) /* a sigmoid: [0,1] or NaN from NaN weights, never outside */
+            if (x[i] < 0.0f || x[i] > 1.0f) abort();
+        {
+            int rc = heph_vae_train_step(m, x, 1, &L);
+            if (rc != HEPH_OK && rc != HEPH_E_NAN) abort();
+        }
+    }
+    free(x); free(mu); free(lv);
+    if (heph_vae_save(m, out, 0) != HEPH_OK) return;
+    if (heph_vae_load(&m2, out) != HEPH_OK) abort(); /* what we wrote must load */
+    if (m2.n_params != m->n_params || memcmp(m2.params, m->params, m->n_params * sizeof(float)) != 0 ||
+        m2.step != m->step)
+        abort();
+    heph_vae_free(&m2);
+}
+
+static void load(const uint8_t *data, size_t size) {
+    heph_vae m;
+    const char *path = fuzz_file("in.hpm", data, size);
+    if (!path) return;
+    if (heph_vae_load(&m, path) != HEPH_OK) {
+        if (m.err[0] == '\0' || !memchr(m.err, 0, sizeof m.err)) abort();
+        return;
+    }
+    use_model(&m);
+    heph_vae_free(&m);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    uint8_t *fixed;
+    uint64_t h = HEPH__FNV_INIT;
+    size_t i;
+    load(data, size);
+    if (size < 16) return 0;
+    fixed = (uint8_t *)malloc(size);
+    if (!fixed) return 0;
+    memcpy(fixed, data, size);
+    h = heph__fnv1a(h, fixed, size - 8);
+    for (i = 0; i < 8; i++) fixed[size - 8 + i] = (uint8_t)(h >> (8 * i));
+    if (memcmp(fixed, data, size) != 0) load(fixed, size);
+    free(fixed);
+    return 0;
+}
