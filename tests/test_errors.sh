@@ -9,8 +9,9 @@
 #     a folder of PNGs for a 2-channel model); an empty folder given to train;
 #   - fewer pictures than latent dimensions with --cov empirical / --cov mcd;
 #   - a .hpd without any labels given to --auroc and to eval;
-#   - picture files: a GIF named .png, a PNG header of 10000x10000 pixels, a JPEG with a
-#     Huffman table of more than 256 codes (tests/fuzz/regress/image/);
+#   - picture files: a GIF named .png, a PNG header of 10000x10000 pixels, a PNG whose IDAT
+#     claims 1.7 GB, a JPEG with a Huffman table of more than 256 codes (the last two found by
+#     fuzzing: tests/fuzz/regress/image/);
 #   - absurd .hpd headers (2^40 pictures, 0x0 pictures, 10^6 channels) and a damaged or
 #     truncated checkpoint.
 # The .hpd files are written by printf (f32 1x2x2 pictures, no factors). POSIX sh; prints
@@ -112,6 +113,9 @@ check_err "a GIF named .png" 1 "a.png: not a PNG or JPEG file" \
 printf '\211PNG\r\n\032\n\000\000\000\015IHDR\000\000\047\020\000\000\047\020\010\000\000\000\000\000\000\000\000' >$T/huge/big.png
 check_err "a PNG header of 10000x10000 pixels (no data): refused before decoding" 1 "big.png: 10000x10000 pixels: pictures of 1 to 67108864 pixels are read" \
     $H outliers --model $T/n/model.hpm --batch $T/huge --cov ledoit-wolf --out $T/x
+mkdir -p $T/idat && tail -c +2 tests/fuzz/regress/image/png_idat_claims_1.7GB >$T/idat/a.png
+check_err "a 700-byte PNG whose IDAT chunk claims 1.7 GB: refused before stb_image allocates it" 1 "a.png: corrupt PNG (a chunk runs past the end of the file)" \
+    $H outliers --model $T/n/model.hpm --batch $T/idat --cov ledoit-wolf --out $T/x
 tail -c +2 tests/fuzz/regress/image/jpeg_dht_more_than_256_codes >$T/dht/a.jpg
 check_err "a JPEG whose Huffman table declares more than 256 codes (overflows stb_image 2.27)" 1 "a.jpg: corrupt JPEG (a Huffman table declares more than 256 codes)" \
     $H outliers --model $T/n/model.hpm --batch $T/dht --cov ledoit-wolf --out $T/x

@@ -153,6 +153,19 @@ static int jpeg_tables_ok(const unsigned char *b, size_t n) {
     return 1;
 }
 
+/* PNG: stb_image allocates what a chunk's length field claims before it reads the chunk (an
+   IDAT "of 1.7 GB" in a 1 kB file), so every chunk up to IEND must lie inside the file. 0: refuse. */
+static int png_chunks_ok(const unsigned char *b, size_t n) {
+    size_t at = 8;
+    while (at + 8 <= n) {
+        size_t len = ((size_t)b[at] << 24) | ((size_t)b[at + 1] << 16) | ((size_t)b[at + 2] << 8) | b[at + 3];
+        if (len > n - at - 8 || n - at - 8 - len < 4) return 0; /* data and CRC inside the file */
+        if (memcmp(b + at + 4, "IEND", 4) == 0) return 1;
+        at += 12 + len;
+    }
+    return 1; /* no IEND: stb reports the truncation */
+}
+
 /* decode one file to planar floats with c channels (1 gray, 3 RGB), resized to h x w;
    c == 0: keep its own shape (gray files 1 channel, others 3) and set c, h, w. Only PNG and
    JPEG (by their first bytes) reach stb_image, at most CLI_MAX_PIXELS pixels. */
@@ -176,6 +189,10 @@ static float *load_picture(const char *path, int *c, int *h, int *w) {
     if (is_jpg && !jpeg_tables_ok(file, (size_t)len)) {
         free(file);
         cli_fail("%s: corrupt JPEG (a Huffman table declares more than 256 codes)", path);
+    }
+    if (is_png && !png_chunks_ok(file, (size_t)len)) {
+        free(file);
+        cli_fail("%s: corrupt PNG (a chunk runs past the end of the file)", path);
     }
     if (!stbi_info_from_memory(file, (int)len, &fw, &fh, &fc)) {
         free(file);
