@@ -20,49 +20,11 @@
 
 int main(int argc, char **argv) {
     ex_train_opts o;
-    int a;
     ex_train_defaults(&o, "betatcvae_dsprites", "cnn-dsprites-tc");
     o.batch = 256;
     o.epochs = 120;
-    o.batches = 500;
     o.ssim_n = 0;
-    o.cfg.lr = 5e-4f;
-    o.cfg.obj.kind = HEPH_OBJ_TCVAE;
-    o.cfg.obj.alpha = 1.0f;
     o.cfg.obj.beta = 4.5f;
-    o.cfg.obj.gamma = 1.0f;
-    o.cfg.obj.ramp_steps = 5000;
-    o.cfg.obj.estimator = HEPH_TC_MSS;
     o.out = "out/betatcvae_dsprites";
-    for (a = 1; a < argc; a++) {
-        const char *f = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
-        if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
-            printf("usage: betatcvae_dsprites --data TRAIN.hpd [--eval-data FRESH.hpd] [options]\n"
-                   "beta-TCVAE on dsprites (cnn-dsprites-tc, batch 256, 500 batches per epoch, 120 epochs).\n"
-                   "  --beta B            total-correlation weight (default 4.5)\n"
-                   "  --alpha A           index-code MI weight (default 1)\n"
-                   "  --gamma G           dimension-wise KL weight (default 1)\n"
-                   "  --anneal S          steps over which the DWKL weight ramps 0 -> gamma (default 5000)\n"
-                   "  --estimator E       mss (default) or mws\n"
-                   "  --dataset-size N    N in the estimators (default: the training pool)\n"
-                   "  --ssim-n N          SSIM over N reconstructions of eval pictures (default 0)\n");
-            ex_train_usage_common(stdout);
-            return 0;
-        }
-        if (v && !strcmp(f, "--beta")) { o.cfg.obj.beta = ex_arg_float(o.name, f, v); a++; continue; }
-        if (v && !strcmp(f, "--alpha")) { o.cfg.obj.alpha = ex_arg_float(o.name, f, v); a++; continue; }
-        if (v && !strcmp(f, "--gamma")) { o.cfg.obj.gamma = ex_arg_float(o.name, f, v); a++; continue; }
-        if (v && !strcmp(f, "--anneal")) { o.cfg.obj.ramp_steps = (uint64_t)ex_arg_long(o.name, f, v); a++; continue; }
-        if (v && !strcmp(f, "--dataset-size")) { o.cfg.obj.dataset_size = (uint64_t)ex_arg_long(o.name, f, v); a++; continue; }
-        if (v && !strcmp(f, "--ssim-n")) { o.ssim_n = ex_arg_long(o.name, f, v); a++; continue; }
-        if (v && !strcmp(f, "--estimator")) {
-            if (!strcmp(v, "mss")) o.cfg.obj.estimator = HEPH_TC_MSS;
-            else if (!strcmp(v, "mws")) o.cfg.obj.estimator = HEPH_TC_MWS;
-            else ex_die("%s: --estimator must be mss or mws", o.name);
-            a++;
-            continue;
-        }
-        if (!ex_train_flag(&o, argc, argv, &a)) ex_die("%s: unknown option %s (see --help)", o.name, f);
-    }
-    return ex_train_run(&o);
+    return ex_tcvae_main(&o, argc, argv); /* objective, flags and the run: train_common.h */
 }

@@ -404,4 +404,49 @@ static int ex_train_run(ex_train_opts *o) {
     free(pool); free(idx); free(x); free(hist);
     return 0;
 }
+/* beta-TCVAE runs (betatcvae_dsprites, betatcvae_shapes3d): the seed's objective settings on
+   top of o's defaults, the TC flags, then the common ones. Returns ex_train_run's status.   */
+EX_FN int ex_tcvae_main(ex_train_opts *o, int argc, char **argv) {
+    int a;
+    o->batches = 500;
+    o->cfg.lr = 5e-4f;
+    o->cfg.obj.kind = HEPH_OBJ_TCVAE;
+    o->cfg.obj.alpha = 1.0f;
+    o->cfg.obj.gamma = 1.0f;
+    o->cfg.obj.ramp_steps = 5000;
+    o->cfg.obj.estimator = HEPH_TC_MSS;
+    for (a = 1; a < argc; a++) {
+        const char *f = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
+        if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
+            printf("usage: %s --data TRAIN.hpd [--eval-data FRESH.hpd] [options]\n"
+                   "beta-TCVAE (%s, batch %ld, 500 batches per epoch, %ld epochs).\n"
+                   "  --beta B            total-correlation weight (default %g)\n"
+                   "  --alpha A           index-code MI weight (default 1)\n"
+                   "  --gamma G           dimension-wise KL weight (default 1)\n"
+                   "  --anneal S          steps over which the DWKL weight ramps 0 -> gamma (default 5000)\n"
+                   "  --estimator E       mss (default) or mws\n"
+                   "  --dataset-size N    N in the estimators (default: the training pool)\n"
+                   "  --ssim-n N          SSIM over N reconstructions of eval pictures (default %ld)\n",
+                   o->name, o->cfg.enc_spec, o->batch, o->epochs, (double)o->cfg.obj.beta, o->ssim_n);
+            ex_train_usage_common(stdout);
+            return 0;
+        }
+        if (v && !strcmp(f, "--beta")) { o->cfg.obj.beta = ex_arg_float(o->name, f, v); a++; continue; }
+        if (v && !strcmp(f, "--alpha")) { o->cfg.obj.alpha = ex_arg_float(o->name, f, v); a++; continue; }
+        if (v && !strcmp(f, "--gamma")) { o->cfg.obj.gamma = ex_arg_float(o->name, f, v); a++; continue; }
+        if (v && !strcmp(f, "--anneal")) { o->cfg.obj.ramp_steps = (uint64_t)ex_arg_long(o->name, f, v); a++; continue; }
+        if (v && !strcmp(f, "--dataset-size")) { o->cfg.obj.dataset_size = (uint64_t)ex_arg_long(o->name, f, v); a++; continue; }
+        if (v && !strcmp(f, "--ssim-n")) { o->ssim_n = ex_arg_long(o->name, f, v); a++; continue; }
+        if (v && !strcmp(f, "--estimator")) {
+            if (!strcmp(v, "mss")) o->cfg.obj.estimator = HEPH_TC_MSS;
+            else if (!strcmp(v, "mws")) o->cfg.obj.estimator = HEPH_TC_MWS;
+            else ex_die("%s: --estimator must be mss or mws", o->name);
+            a++;
+            continue;
+        }
+        if (!ex_train_flag(o, argc, argv, &a)) ex_die("%s: unknown option %s (see --help)", o->name, f);
+    }
+    return ex_train_run(o);
+}
+
 #endif
