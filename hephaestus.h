@@ -2959,12 +2959,20 @@ HEPH_DEF int heph_vae_load(heph_vae *m, const char *path) {
         if (cfg.z_dim > 0 && cfg.z_dim <= 4096) {
             snprintf(spec, sizeof spec, "%s%sdense%d", cfg.enc_spec, cfg.enc_spec[0] ? "," : "", 2 * cfg.z_dim);
             if (heph__spec_count(spec, cfg.in_c, cfg.in_h, cfg.in_w, &want, &enc_out) == HEPH_OK &&
-                heph__spec_count(cfg.dec_spec, cfg.z_dim, 1, 1, &want, &out_n) == HEPH_OK &&
-                out_n == (size_t)cfg.in_c * (size_t)cfg.in_h * (size_t)cfg.in_w && want != n_params) {
-                HEPH_FREE(buf);
-                return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                                  "%s: %llu parameters stored, the architecture has %zu", path,
-                                  (unsigned long long)n_params, want);
+                heph__spec_count(cfg.dec_spec, cfg.z_dim, 1, 1, &want, &out_n) == HEPH_OK) {
+                size_t n_in = (size_t)cfg.in_c * (size_t)cfg.in_h * (size_t)cfg.in_w;
+                if (out_n != n_in) { /* as heph__vae_build would say, before it allocates the encoder */
+                    HEPH_FREE(buf);
+                    return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_SPEC,
+                                      "%.80s: decoder spec \"%.120s\" outputs %zu values, the picture has %zu "
+                                      "(%dx%dx%d)", path, cfg.dec_spec, out_n, n_in, cfg.in_c, cfg.in_h, cfg.in_w);
+                }
+                if (want != n_params) {
+                    HEPH_FREE(buf);
+                    return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                                      "%s: %llu parameters stored, the architecture has %zu", path,
+                                      (unsigned long long)n_params, want);
+                }
             }
         }
     }
