@@ -140,6 +140,7 @@ static int ex_train_run(ex_train_opts *o) {
     size_t np, n_all, n_use, *pool, *idx, i;
     float *x;
     long ep, e0 = 0, n_ep;
+    size_t hstride; /* hist[term * hstride + epoch]: fixed at allocation */
     double t_train = 0.0, *hist;
     int D, stopped_early = 0, K;
     char ckpt[1024];
@@ -192,7 +193,8 @@ static int ex_train_run(ex_train_opts *o) {
     idx = (size_t *)malloc((size_t)o->batch * sizeof *idx);
     x = (float *)malloc((size_t)o->batch * np * sizeof(float));
     n_ep = o->epochs > e0 ? o->epochs : e0;
-    hist = (double *)calloc((size_t)H_NTERMS * (size_t)(n_ep + 1), sizeof(double));
+    hstride = (size_t)n_ep + 1;
+    hist = (double *)calloc((size_t)H_NTERMS * hstride, sizeof(double));
     if (!pool || !idx || !x || !hist) ex_die("out of memory");
     {
         heph_rng pr;
@@ -228,7 +230,7 @@ static int ex_train_run(ex_train_opts *o) {
         }
         dt = ex_now() - t0;
         t_train += dt;
-        for (i = 0; i < H_NTERMS; i++) hist[i * (size_t)(n_ep + 1) + (size_t)ep] = sum[i] / (double)o->batches;
+        for (i = 0; i < H_NTERMS; i++) hist[i * hstride + (size_t)ep] = sum[i] / (double)o->batches;
         printf("%5ld %8.2f %9.2f %7.2f %7.2f %7.2f %7.2f %5.1f/%-5.2g %7.0f\n", ep + 1,
                sum[H_LOSS] / o->batches, sum[H_RECON] / o->batches, sum[H_KL] / o->batches,
                sum[H_MI] / o->batches, sum[H_TC] / o->batches, sum[H_DWKL] / o->batches,
@@ -360,13 +362,13 @@ static int ex_train_run(ex_train_opts *o) {
             const char *l1[2] = {"loss", "recon"}, *l2[4] = {"KL", "MI", "TC", "DWKL"};
             if (!ys) ex_die("out of memory");
             for (t = 0; t < n; t++) {
-                ys[t] = hist[H_LOSS * (size_t)(n_ep + 1) + (size_t)(e0 + t)];
-                ys[n + t] = hist[H_RECON * (size_t)(n_ep + 1) + (size_t)(e0 + t)];
+                ys[t] = hist[H_LOSS * hstride + (size_t)(e0 + t)];
+                ys[n + t] = hist[H_RECON * hstride + (size_t)(e0 + t)];
             }
             ex_plot(o->out, "loss_curve.png", ys, 2, n, l1, "objective and reconstruction (nats/image) per epoch");
             show = m.cfg.obj.kind == HEPH_OBJ_TCVAE ? 4 : 1;
             for (r = 0; r < show; r++)
-                for (t = 0; t < n; t++) ys[(size_t)r * (size_t)n + (size_t)t] = hist[(size_t)(H_KL + r) * (size_t)(n_ep + 1) + (size_t)(e0 + t)];
+                for (t = 0; t < n; t++) ys[(size_t)r * (size_t)n + (size_t)t] = hist[(size_t)(H_KL + r) * hstride + (size_t)(e0 + t)];
             ex_plot(o->out, "kl_curve.png", ys, show, n, l2, "KL terms (nats/image) per epoch");
             free(ys);
         }
@@ -383,13 +385,16 @@ static int ex_train_run(ex_train_opts *o) {
             fprintf(js, "  \"train_seconds\": %.1f,\n  \"threads\": %d,\n  \"mig_discrete\": %.6f,\n  \"mig_continuous\": %.6f,\n",
                     t_train, ex_threads(), mig_d, mig_c);
             fprintf(js, "  \"final\": {\"loss\": %.4f, \"recon\": %.4f, \"kl\": %.4f, \"mi\": %.4f, \"tc\": %.4f, \"dwkl\": %.4f},\n",
-                    hist[H_LOSS * (size_t)(n_ep + 1) + (size_t)(n_ep - 1)], hist[H_RECON * (size_t)(n_ep + 1) + (size_t)(n_ep - 1)],
-                    hist[H_KL * (size_t)(n_ep + 1) + (size_t)(n_ep - 1)], hist[H_MI * (size_t)(n_ep + 1) + (size_t)(n_ep - 1)],
-                    hist[H_TC * (size_t)(n_ep + 1) + (size_t)(n_ep - 1)], hist[H_DWKL * (size_t)(n_ep + 1) + (size_t)(n_ep - 1)]);
+                    hist[H_LOSS * hstride + (size_t)(n_ep - 1)], hist[H_RECON * hstride + (size_t)(n_ep - 1)],
+                    hist[H_KL * hstride + (size_t)(n_ep - 1)], hist[H_MI * hstride + (size_t)(n_ep - 1)],
+                    hist[H_TC * hstride + (size_t)(n_ep - 1)], hist[H_DWKL * hstride + (size_t)(n_ep - 1)]);
             fprintf(js, "  \"kl_per_dim\": [");
             for (r = 0; r < D; r++) fprintf(js, "%.4f%s", kl[r], r + 1 < D ? ", " : "],\n");
             fprintf(js, "  \"mig_discrete_per_factor\": {");
-            for (r = 0; r < K; r++) fprintf(js, "\"%s\": %.4f%s", cl[r], pf_d[r], r + 1 < K ? ", " : "}\n}\n");
+            for (r = 0; r < K; r++) { /* a constant factor has no MIG: JSON null, not nan */
+                if (pf_d[r] == pf_d[r]) fprintf(js, "\"%s\": %.4f%s", cl[r], pf_d[r], r + 1 < K ? ", " : "}\n}\n");
+                else fprintf(js, "\"%s\": null%s", cl[r], r + 1 < K ? ", " : "}\n}\n");
+            }
             fclose(js);
             printf("wrote %s\n", jp);
         }
