@@ -24,7 +24,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #ifndef FUZZ_MALLOC_CAP
-#define FUZZ_MALLOC_CAP ((size_t)256 << 20)
+#define FUZZ_MALLOC_CAP ((size_t)64 << 20)
 #endif
 static void *fuzz_malloc(size_t n) { return n > FUZZ_MALLOC_CAP ? NULL : malloc(n); }
 #define HEPH_MALLOC(sz) fuzz_malloc(sz)

@@ -30,7 +30,7 @@ for t in $TARGETS; do
     fi
     mkdir -p "$B/work/$t" "$B/crashes/$t"
     s0=$(date +%s)
-    TMPDIR=${FUZZ_TMPDIR:-/tmp} nice -n 19 "$B/fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+    TMPDIR=${FUZZ_TMPDIR:-/tmp} nice -n 19 "$B/fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=60 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
         -close_fd_mask=3 -print_final_stats=1 -artifact_prefix="$B/crashes/$t/" $FUZZ_FLAGS \
         "$B/work/$t" "tests/fuzz/corpus/$t" >"$B/log_$t.txt" 2>&1
     rc=$?
