@@ -822,29 +822,39 @@ HEPH_DEF void heph_rng_shuffle(heph_rng *r, size_t *idx, size_t n) {
    the block in registers (k in order) and adds it to C. Every C element is computed by one
    thread in one fixed order: results do not depend on the number of threads.                */
 
+#ifndef HEPH__MR
 #define HEPH__MR 6
+#endif
 #define HEPH__NR 32
 
+#ifndef HEPH__KC
 #define HEPH__KC 256 /* k is summed in blocks of KC: a packed block of B stays in cache */
+#endif
 
 static size_t heph__gemm_ws(int K, int N) {
     size_t kc = (size_t)(K < HEPH__KC ? K : HEPH__KC);
     return kc * (size_t)((N + HEPH__NR - 1) / HEPH__NR) * HEPH__NR;
 }
 
-/* one full MR x NR tile: acc[r][j] = sum_k a(r,k) * panel[k][j] */
-static void heph__gemm_tile(int K, const float *HEPH__RESTRICT A, int lda, int ta,
+/* one MR x NR tile: acc[r][j] = sum_k a(r,k) * panel[k][j]. An edge tile (mr < MR rows)
+   runs the same loop with its missing rows reading row mr-1, and stores only mr rows: every
+   element is the same sum in the same order whatever the tile's size.                     */
+static void heph__gemm_tile(int K, int mr, const float *HEPH__RESTRICT A, int lda, int ta,
                             const float *HEPH__RESTRICT panel, float *HEPH__RESTRICT C, int ldc,
                             int ncols, int accumulate) {
     float acc[HEPH__MR][HEPH__NR];
+    size_t off[HEPH__MR]; /* where row r of op(A) starts (ta = 0) or sits in a column (ta = 1) */
     int r, j, k;
-    for (r = 0; r < HEPH__MR; r++)
+    for (r = 0; r < HEPH__MR; r++) {
+        size_t rr = (size_t)(r < mr ? r : mr - 1);
+        off[r] = ta ? rr : rr * (size_t)lda;
         for (j = 0; j < HEPH__NR; j++) acc[r][j] = 0.0f;
+    }
     if (!ta) {
         for (k = 0; k < K; k++) {
             const float *bp = panel + (size_t)k * HEPH__NR;
             for (r = 0; r < HEPH__MR; r++) {
-                float a = A[(size_t)r * (size_t)lda + (size_t)k];
+                float a = A[off[r] + (size_t)k];
                 for (j = 0; j < HEPH__NR; j++) acc[r][j] += a * bp[j];
             }
         }
@@ -853,37 +863,17 @@ static void heph__gemm_tile(int K, const float *HEPH__RESTRICT A, int lda, int t
             const float *bp = panel + (size_t)k * HEPH__NR;
             const float *ap = A + (size_t)k * (size_t)lda;
             for (r = 0; r < HEPH__MR; r++) {
-                float a = ap[r];
+                float a = ap[off[r]];
                 for (j = 0; j < HEPH__NR; j++) acc[r][j] += a * bp[j];
             }
         }
     }
-    for (r = 0; r < HEPH__MR; r++) {
+    for (r = 0; r < mr; r++) {
         float *c = C + (size_t)r * (size_t)ldc;
         if (accumulate)
             for (j = 0; j < ncols; j++) c[j] += acc[r][j];
         else
             for (j = 0; j < ncols; j++) c[j] = acc[r][j];
-    }
-}
-
-/* an edge tile with mr < MR rows (same summation order as the full tile) */
-static void heph__gemm_tile_edge(int K, int mr, const float *A, int lda, int ta,
-                                 const float *panel, float *C, int ldc, int ncols,
-                                 int accumulate) {
-    float acc[HEPH__NR];
-    int r, j, k;
-    for (r = 0; r < mr; r++) {
-        for (j = 0; j < HEPH__NR; j++) acc[j] = 0.0f;
-        for (k = 0; k < K; k++) {
-            float a = ta ? A[(size_t)k * (size_t)lda + (size_t)r] : A[(size_t)r * (size_t)lda + (size_t)k];
-            const float *bp = panel + (size_t)k * HEPH__NR;
-            for (j = 0; j < HEPH__NR; j++) acc[j] += a * bp[j];
-        }
-        for (j = 0; j < ncols; j++) {
-            float *c = C + (size_t)r * (size_t)ldc + (size_t)j;
-            *c = accumulate ? *c + acc[j] : acc[j];
-        }
     }
 }
 
@@ -913,19 +903,28 @@ static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, con
                            HEPH__NR * sizeof(float));
                 continue;
             }
+            if (tb) { /* column n of the panel is row n of B: read it contiguously */
+                for (j = 0; j < HEPH__NR; j++) {
+                    int n = j0 + j;
+                    const float *src = B + (size_t)n * (size_t)ldb + (size_t)k0;
+                    if (n >= N)
+                        for (k = 0; k < kc; k++) dst[(size_t)k * HEPH__NR + (size_t)j] = 0.0f;
+                    else
+                        for (k = 0; k < kc; k++) dst[(size_t)k * HEPH__NR + (size_t)j] = src[k];
+                }
+                continue;
+            }
             for (k = 0; k < kc; k++)
                 for (j = 0; j < HEPH__NR; j++) {
                     int n = j0 + j;
                     dst[(size_t)k * HEPH__NR + (size_t)j] =
-                        n >= N ? 0.0f
-                               : (tb ? B[(size_t)n * (size_t)ldb + (size_t)(k0 + k)]
-                                     : B[(size_t)(k0 + k) * (size_t)ldb + (size_t)n]);
+                        n >= N ? 0.0f : B[(size_t)(k0 + k) * (size_t)ldb + (size_t)n];
                 }
         }
         /* tiles of C, each owned by one iteration */
         HEPH__OMP_FOR_IF
         for (t = 0; t < np * mt; t++) {
-            int pp = t % np, mi = t / np;
+            int mi = t % mt, pp = t / mt; /* one panel at a time: it stays in cache for all rows */
             int i0 = mi * HEPH__MR, j0 = pp * HEPH__NR;
             int mr = M - i0 < HEPH__MR ? M - i0 : HEPH__MR;
             int nc = N - j0 < HEPH__NR ? N - j0 : HEPH__NR;
@@ -933,10 +932,7 @@ static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, con
                                 : A + (size_t)i0 * (size_t)lda + (size_t)k0;
             const float *panel = ws + (size_t)pp * (size_t)kc * HEPH__NR;
             float *c = C + (size_t)i0 * (size_t)ldc + (size_t)j0;
-            if (mr == HEPH__MR)
-                heph__gemm_tile(kc, a, lda, ta, panel, c, ldc, nc, acc);
-            else
-                heph__gemm_tile_edge(kc, mr, a, lda, ta, panel, c, ldc, nc, acc);
+            heph__gemm_tile(kc, mr, a, lda, ta, panel, c, ldc, nc, acc);
         }
     }
 }
