@@ -5,7 +5,8 @@
    (the seed's "epoch" is 500 batches, not a pass over the data), prints every loss term per
    epoch, keeps a resumable checkpoint, and at the end writes: loss curves, reconstructions,
    a latent traversal (rows = dimensions ordered by KL), the latent-factor correlation heatmap,
-   and mig_discrete / mig_continuous (DESIGN §5) into results.json.
+   and mig_discrete / mig_continuous (DESIGN §5) into results.json; every step's loss terms
+   go to steps.csv (on a resume, steps after the last checkpoint appear twice).
    Include after hephaestus.h (with HEPHAESTUS_IMPLEMENTATION) and common.h.               */
 #ifndef HEPH_EXAMPLES_TRAIN_COMMON_H
 #define HEPH_EXAMPLES_TRAIN_COMMON_H
@@ -75,7 +76,10 @@ static void ex_train_usage_common(FILE *f) {
         "  --holdout F         keep a fraction F of --data out of training; without --eval-data\n"
         "                      the metrics use only those never-trained pictures\n"
         "  --resume FILE       continue from a checkpoint\n"
-        "  -h, --help          this help\n");
+        "  -h, --help          this help\n"
+        "Writes to --out: model.hpm (every epoch), steps.csv (every step's terms: loss, recon,\n"
+        "KL, MI, TC, DWKL, C, gamma/beta), loss_curve.png, kl_curve.png, reconstructions.png,\n"
+        "traversal.png, correlation.png, results.json.\n");
 }
 
 /* common flags; returns 1 if argv[*a] was one (and advances *a past its value) */
@@ -144,7 +148,7 @@ static int ex_train_run(ex_train_opts *o) {
     double t_train = 0.0, *hist;
     int D, stopped_early = 0, K;
     char ckpt[1024];
-    FILE *js;
+    FILE *js, *steps_csv;
     enum { H_LOSS, H_RECON, H_KL, H_MI, H_TC, H_DWKL, H_C, H_NTERMS };
 
     if (!o->data) ex_die("%s: --data is required (see --help)", o->name);
@@ -211,6 +215,14 @@ static int ex_train_run(ex_train_opts *o) {
     }
     /* batches are drawn uniformly (with replacement) from the pool with the model's own rng,
        which the checkpoint keeps: a resumed run continues the very same sequence */
+    /* every step's terms: DIR/steps.csv (appended to when resuming) */
+    {
+        char sp[1100];
+        snprintf(sp, sizeof sp, "%s/steps.csv", o->out);
+        steps_csv = fopen(sp, o->resume ? "a" : "w");
+        if (!steps_csv) ex_die("%s: cannot write %s", o->name, sp);
+        if (!o->resume) fprintf(steps_csv, "step,loss,recon,kl,mi,tc,dwkl,c,gamma\n");
+    }
     printf("epoch   loss      recon     KL      MI      TC      DWKL    C/gamma   img/s   (nats/image)\n");
     for (ep = e0; ep < o->epochs && !stopped_early; ep++) {
         double sum[H_NTERMS] = {0}, t0 = ex_now(), dt, cg = 0.0;
@@ -227,6 +239,8 @@ static int ex_train_run(ex_train_opts *o) {
             sum[H_LOSS] += L.loss; sum[H_RECON] += L.recon; sum[H_KL] += L.kl;
             sum[H_MI] += L.mi; sum[H_TC] += L.tc; sum[H_DWKL] += L.dwkl; sum[H_C] += L.c;
             cg = m.cfg.obj.kind == HEPH_OBJ_BETA ? (double)m.cfg.obj.beta : L.gamma;
+            fprintf(steps_csv, "%llu,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4g\n", (unsigned long long)m.step,
+                    L.loss, L.recon, L.kl, L.mi, L.tc, L.dwkl, L.c, cg);
         }
         dt = ex_now() - t0;
         t_train += dt;
@@ -236,6 +250,7 @@ static int ex_train_run(ex_train_opts *o) {
                sum[H_MI] / o->batches, sum[H_TC] / o->batches, sum[H_DWKL] / o->batches,
                sum[H_C] / o->batches, cg, (double)(o->batches * o->batch) / dt);
         fflush(stdout);
+        fflush(steps_csv);
         if (heph_vae_save(&m, ckpt, 0) != HEPH_OK) ex_die("%s: %s", o->name, m.err);
         if (o->minutes > 0.0 && t_train > 60.0 * o->minutes && ep + 1 < o->epochs) {
             printf("%s: --minutes %.1f reached after epoch %ld; evaluating\n", o->name, o->minutes, ep + 1);
@@ -243,6 +258,7 @@ static int ex_train_run(ex_train_opts *o) {
             n_ep = ep + 1;
         }
     }
+    fclose(steps_csv);
     if (!stopped_early) n_ep = o->epochs;
 
     /* ---- evaluation on pictures drawn at random from the evaluation set ---- */
