@@ -270,8 +270,10 @@ typedef struct {
     const float *input;         /* the last forward's input (kept for backward)            */
     float **act;                /* act[l]: output of layer l, (max_batch, layer out size)   */
     float *grad_a, *grad_b;     /* ping-pong buffers for backward, (max_batch, max size)    */
-    float *ws;                  /* scratch for the GEMM packing                             */
-    float *mem;                 /* one allocation behind act, grad_a, grad_b, ws            */
+    float *ws;                  /* scratch for im2row and the GEMM packing                  */
+    size_t max_n;               /* the largest layer output per image (input included)      */
+    size_t scratch_n;           /* floats behind grad_a, grad_b and ws: borrowed, not owned */
+    float *mem;                 /* one allocation behind act (owned)                        */
 } heph_net;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -346,6 +348,8 @@ typedef struct {
     float *dlogits; /* (max_batch, C*H*W)                                                      */
     float *tc_scratch; /* beta-TCVAE: (max_batch + 2) * max_batch                               */
     float *mem;     /* one allocation behind the above                                        */
+    float *scratch; /* the networks' backward and GEMM scratch: encoder and decoder share it,
+                       since they never run at the same time                                  */
     char err[HEPH_ERRLEN];
 } heph_vae;
 
@@ -1626,8 +1630,11 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
     }
     net->n_params = off - p_off;
     net->out_n = net->n_layers ? (int)heph__layer_out_n(&net->layers[net->n_layers - 1]) : net->in_n;
-    /* one block: activations, two gradient buffers, GEMM scratch, pointer table */
-    total = acts * (size_t)max_batch + 2 * maxn * (size_t)max_batch + ws;
+    /* one block of activations and a pointer table; the scratch (two gradient buffers, GEMM
+       workspace) is bound later by heph__net_bind, shared with the other network */
+    net->max_n = maxn;
+    net->scratch_n = 2 * maxn * (size_t)max_batch + ws;
+    total = acts * (size_t)max_batch;
     net->mem = (float *)heph__calloc(total + 1, sizeof(float));
     net->act = (float **)heph__calloc((size_t)net->n_layers + 1, sizeof(float *));
     if (!net->mem || !net->act) {
@@ -1641,10 +1648,14 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
         net->act[l] = p;
         p += heph__layer_out_n(&net->layers[l]) * (size_t)max_batch;
     }
-    net->grad_a = p; p += maxn * (size_t)max_batch;
-    net->grad_b = p; p += maxn * (size_t)max_batch;
-    net->ws = p;
     return HEPH_OK;
+}
+
+/* point the net's gradient buffers and workspace into scratch (>= net->scratch_n floats) */
+static void heph__net_bind(heph_net *net, float *scratch) {
+    net->grad_a = scratch;
+    net->grad_b = scratch + net->max_n * (size_t)net->max_batch;
+    net->ws = scratch + 2 * net->max_n * (size_t)net->max_batch;
 }
 
 static void heph__net_free(heph_net *net) {
@@ -1864,13 +1875,17 @@ static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
     total = B * (size_t)D * 2 /* h */ + B * (size_t)D * 3 /* eps, z, dz */ + B * (size_t)D * 2 /* dh */
             + B * n_in + (B + 2) * B /* tc scratch */;
     m->mem = (float *)heph__calloc(total, sizeof(float));
-    if (!m->params || !m->mem) {
-        HEPH_FREE(m->params); HEPH_FREE(m->mem);
+    m->scratch = (float *)heph__calloc(
+        (m->enc.scratch_n > m->dec.scratch_n ? m->enc.scratch_n : m->dec.scratch_n) + 1, sizeof(float));
+    if (!m->params || !m->mem || !m->scratch) {
+        HEPH_FREE(m->params); HEPH_FREE(m->mem); HEPH_FREE(m->scratch);
         heph__net_free(&m->enc); heph__net_free(&m->dec);
         memset(m, 0, sizeof *m);
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NOMEM, "out of memory for %zu parameters",
                           m->n_params);
     }
+    heph__net_bind(&m->enc, m->scratch);
+    heph__net_bind(&m->dec, m->scratch);
     m->grads = m->params + m->n_params;
     m->adam_m = m->grads + m->n_params;
     m->adam_v = m->adam_m + m->n_params;
@@ -1899,8 +1914,9 @@ HEPH_DEF void heph_vae_free(heph_vae *m) {
     heph__net_free(&m->dec);
     HEPH_FREE(m->params);
     HEPH_FREE(m->mem);
+    HEPH_FREE(m->scratch);
     m->params = m->grads = m->adam_m = m->adam_v = NULL;
-    m->mem = NULL;
+    m->mem = m->scratch = NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */
