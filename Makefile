@@ -31,6 +31,14 @@ STBLIBS  := -lstb
 BUILD    := build
 TOOLS    := $(BUILD)/idx2hpd $(BUILD)/gen_dsprites $(BUILD)/dsprites2hpd $(BUILD)/gen_shapes3d \
             $(BUILD)/hephaestus
+# the 3dshapes.h5 converter needs Debian's libhdf5-dev (the serial build); skipped without it
+HDF5_INC ?= /usr/include/hdf5/serial
+HDF5_LIB ?= -lhdf5_serial
+ifneq ($(wildcard $(HDF5_INC)/hdf5.h),)
+  TOOLS  += $(BUILD)/shapes3d2hpd
+else
+  TOOLS  += skip-shapes3d2hpd
+endif
 CLI_SRC  := tools/hephaestus.c $(wildcard tools/cli_*.h)
 EXAMPLES := $(BUILD)/vae_mnist $(BUILD)/betavae_dsprites $(BUILD)/capacity_dsprites \
             $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d $(BUILD)/outliers_shapes3d
@@ -56,6 +64,12 @@ $(BUILD)/dsprites2hpd: tools/dsprites2hpd.c tools/dsprites.h tools/inflate_strea
 
 $(BUILD)/gen_shapes3d: tools/gen_shapes3d.c tools/shapes3d_render.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -o $@ $< $(STBLIBS) $(LDLIBS)
+
+$(BUILD)/shapes3d2hpd: tools/shapes3d2hpd.c tools/shapes3d_render.h hephaestus.h | $(BUILD)
+	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -I$(HDF5_INC) -o $@ $< $(HDF5_LIB) $(LDLIBS)
+
+skip-shapes3d2hpd:
+	@echo "make: skipping $(BUILD)/shapes3d2hpd (3dshapes.h5 converter): no $(HDF5_INC)/hdf5.h; apt-get install libhdf5-dev to build it"
 
 $(BUILD)/hephaestus: $(CLI_SRC) hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -o $@ $< $(STBLIBS) $(LDLIBS)
