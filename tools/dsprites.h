@@ -25,7 +25,10 @@ static const uint32_t dspr_sizes[DSPR_NF] = {1, 3, 6, 40, 32, 32};
 static void dspr_linspace(double *v, double start, double stop, uint32_t num) {
     uint32_t i;
     double step = num > 1 ? (stop - start) / (double)(num - 1) : 0.0;
-    for (i = 0; i < num; i++) v[i] = (double)i * step + start;
+    for (i = 0; i < num; i++) { /* volatile: no fused multiply-add under -ffp-contract=fast */
+        volatile double t = (double)i * step;
+        v[i] = t + start;
+    }
     if (num > 1) v[num - 1] = stop;
 }
 

@@ -100,8 +100,11 @@ HEPH_S3D_DEF int heph_shapes3d_count(int k) { return (k >= 0 && k < 6) ? heph__s
 HEPH_S3D_DEF const char *heph_shapes3d_name(int k) { return (k >= 0 && k < 6) ? heph__s3d_names[k] : ""; }
 
 /* numpy.linspace(a, b, n)[i]: a + i*step with step = (b - a)/(n - 1), the last one exactly b */
+/* numpy.linspace: i * step + start, rounded twice as numpy does (volatile: no fused multiply-add
+   under -ffp-contract=fast, which would change the last bits of some values)               */
 static double heph__s3d_linspace(double a, double b, int n, int i) {
-    return i == n - 1 ? b : a + (double)i * ((b - a) / (double)(n - 1));
+    volatile double t = (double)i * ((b - a) / (double)(n - 1));
+    return i == n - 1 ? b : t + a;
 }
 
 HEPH_S3D_DEF double heph_shapes3d_value(int k, int i) {
