@@ -43,7 +43,7 @@ CLI_SRC  := tools/hephaestus.c $(wildcard tools/cli_*.h)
 EXAMPLES := $(BUILD)/vae_mnist $(BUILD)/betavae_dsprites $(BUILD)/capacity_dsprites \
             $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d $(BUILD)/outliers_shapes3d
 
-.PHONY: all tools examples test demo demo-mnist check-browser deps clean bench check-stb fuzz fuzz-corpus check-valgrind check-kill data-mnist data-fashion data-dsprites data-shapes3d
+.PHONY: all tools examples test demo demo-mnist check-browser deps clean bench check-stb fuzz fuzz-corpus check-valgrind check-kill test-cross data-mnist data-fashion data-dsprites data-shapes3d
 
 all: check-stb $(TOOLS) $(EXAMPLES)
 tools: $(TOOLS)
@@ -158,6 +158,12 @@ check-valgrind:
 # SIGKILL a training KILLS times (default 30): checkpoints must survive, resume must be exact
 check-kill: $(BUILD)/hephaestus $(BUILD)/gen_shapes3d
 	@sh tests/check_kill.sh
+
+# the unit tests and the .hpd/.hpm cross-load matrix on aarch64, i686 (32-bit, x87) and s390x
+# (big-endian) under qemu-user, gcc and clang, plus gcc/clang/tcc on x86-64 (tests/test_cross.sh;
+# ~11 min of CPU, mostly one program at a time; JOBS=1 for one compiler at a time)
+test-cross:
+	@sh tests/test_cross.sh
 
 # headless Chromium opens the demo's HTML report and screenshots it (slow: not in make test)
 check-browser:

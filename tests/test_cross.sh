@@ -4,7 +4,9 @@
 # Debian's cross compilers, statically linked, and runs them under qemu-user:
 #   aarch64 (64-bit little-endian), i686 (32-bit, x87 floating point: FLT_EVAL_METHOD 2) and
 #   s390x (64-bit big-endian), each with gcc and with clang --target; test_core once more with
-#   gcc -fopenmp on 2 threads (threads_bitwise included). clang for i686 uses SSE2
+#   gcc -fopenmp on 2 threads (threads_bitwise included). The same programs are also built with
+#   gcc, clang and tcc on this x86-64 machine and run natively (seconds), so that the summary
+#   table compares every build under the same flags. clang for i686 uses SSE2
 #   (-msse2 -mfpmath=sse): on x87 clang keeps float expressions in 80-bit registers across
 #   assignments and casts (C99 wants them rounded), so exact float comparisons in the tests
 #   can miss by one ulp there (gcc -std=c99 rounds them: gcc-i686 is the x87 build).
@@ -13,17 +15,20 @@
 #   float arithmetic in double there (FLT_EVAL_METHOD 1), which -Wdouble-promotion reports at
 #   every float expression; that mode is built and tested too, as gcc-s390x-iso, without
 #   -Wdouble-promotion.
-# Then the cross-load matrix (tests/xload.c): every build above plus gcc, clang and tcc on this
-#   x86-64 machine writes a .hpd, a .hpm (after a seeded 40-step training) and its reference
-#   outputs; every build loads every other build's files and compares (.hpd bit-exact, .hpm
-#   configuration/step/RNG exact, decoded pixels, D^2 and -ELBO within rounding, and its own
-#   training from the same seed against the loaded parameters: the trajectory).
+# Then the cross-load matrix (tests/xload.c): every build above (the x86-64 ones included)
+#   writes a .hpd, a .hpm (after a seeded 40-step training) and its reference outputs; every
+#   build loads every other build's files and compares (.hpd bit-exact, .hpm configuration/
+#   step/RNG exact, decoded pixels, D^2 and -ELBO within rounding, and its own training from
+#   the same seed against the loaded parameters: the trajectory).
 # A crashed program, a build error or a missing tool counts as a failure (missing tools are
 # installed first when run as root: apt-get install gcc-aarch64-linux-gnu gcc-i686-linux-gnu
-# gcc-s390x-linux-gnu qemu-user clang tcc). The last line is "N passed, N failed"; exit status 1 when anything failed.
+# gcc-s390x-linux-gnu qemu-user clang tcc). The last line is "N passed, N failed"; exit status
+# 1 when anything failed.
 # Environment: TARGETS (default all: "gcc-aarch64 gcc-i686 gcc-s390x gcc-s390x-iso
 # clang-aarch64 clang-i686 clang-s390x"), JOBS (default 2) compilers at a time, CROSS_BUILD
-# (default tests/build/cross) the build folder (emptied first).
+# (default tests/build/cross) the build folder (emptied first). The x86-64 builds always run.
+# Time: ~11 min of CPU in all (most of it qemu; gcc-i686's x87 code is the slowest to emulate),
+#   one program at a time: 18 min wall with JOBS=1 on 2 cores busy with two trainings.
 
 cd "$(dirname "$0")/.." || exit 1
 B=${CROSS_BUILD:-tests/build/cross} # CROSS_BUILD: another folder, e.g. for two runs at once
@@ -106,17 +111,14 @@ for src in tests/test_*.c; do
     [ -f "tests/$t.sh" ] && continue
     UNIT="$UNIT $t"
 done
-for tg in $TARGETS; do
+for tg in $NATIVE_X $TARGETS; do
     for t in $UNIT; do
         queue "$tg-$t" $(cc_of "$tg") "tests/$t.c" -o "$B/$tg-$t" -lm
     done
     queue "$tg-xload" $(cc_of "$tg") tests/xload.c -o "$B/$tg-xload" -lm
-    case $tg in gcc-aarch64 | gcc-i686 | gcc-s390x)
+    case $tg in gcc | gcc-aarch64 | gcc-i686 | gcc-s390x)
         queue "$tg-omp-test_core" $(cc_of "$tg") -fopenmp tests/test_core.c -o "$B/$tg-omp-test_core" -lm ;;
     esac
-done
-for tg in $NATIVE_X; do
-    queue "$tg-xload" $(cc_of "$tg") tests/xload.c -o "$B/$tg-xload" -lm
 done
 wait
 elapsed "builds"
@@ -142,7 +144,7 @@ run_tests() {
         echo "0 1" >>"$B/tests-$tg.count"
     fi
 }
-for tg in $TARGETS; do
+for tg in $NATIVE_X $TARGETS; do
     t0=$(date +%s)
     : >"$B/tests-$tg.count"
     nb=0; nok=0
@@ -154,7 +156,7 @@ for tg in $TARGETS; do
         rm -rf "$tmp" && mkdir -p "$tmp"
         run_tests "$tg/$t" env HEPH_TEST_TMP="$tmp" $(qemu_of "$tg") "$B/$tg-$t"
     done
-    case $tg in gcc-aarch64 | gcc-i686 | gcc-s390x)
+    case $tg in gcc | gcc-aarch64 | gcc-i686 | gcc-s390x)
         nb=$((nb + 1))
         if built "$tg-omp-test_core" "$tg/test_core -fopenmp"; then
             nok=$((nok + 1))
@@ -214,12 +216,8 @@ elapsed "cross-load matrix"
 echo
 echo "build           | builds | tests pass   | loads others' files | its files load | params vs gcc x86-64, 40 steps | pixels | D^2 rel"
 for tg in $NATIVE_X $TARGETS; do
-    if [ -f "$B/builds-$tg" ]; then
-        bl=$(cat "$B/builds-$tg")
-        tp=$(awk '{p += $1; f += $2} END {printf "%d/%d", p, p + f}' "$B/tests-$tg.count")
-    else
-        bl="xload"; tp="(make test)"
-    fi
+    bl=$(cat "$B/builds-$tg")
+    tp=$(awk '{p += $1; f += $2} END {printf "%d/%d", p, p + f}' "$B/tests-$tg.count")
     rd=$(awk -v t="$tg" '$1 == t {n++; if ($3 == "ok") k++} END {printf "%d/%d", k, n}' "$B/xl-ok.txt")
     wr=$(awk -v t="$tg" '$2 == t {n++; if ($3 == "ok") k++} END {printf "%d/%d", k, n}' "$B/xl-ok.txt")
     diffs=$(awk -v t="$tg" '
