@@ -10,8 +10,8 @@
 #   - fewer pictures than latent dimensions with --cov empirical / --cov mcd;
 #   - a .hpd without any labels given to --auroc and to eval;
 #   - picture files: a GIF named .png, a PNG header of 10000x10000 pixels, a PNG whose IDAT
-#     claims 1.7 GB, a JPEG with a Huffman table of more than 256 codes (the last two found by
-#     fuzzing: tests/fuzz/regress/image/);
+#     claims 1.7 GB, a JPEG with a Huffman table of more than 256 codes, a JPEG whose scan uses
+#     a Huffman table it never defines (the last three found by fuzzing: tests/fuzz/regress/image/);
 #   - absurd .hpd headers (2^40 pictures, 0x0 pictures, 10^6 channels) and a damaged or
 #     truncated checkpoint.
 # The .hpd files are written by printf (f32 1x2x2 pictures, no factors). POSIX sh; prints
@@ -106,7 +106,7 @@ check_err "a folder of PNGs for a 2-channel model" 1 "PNG/JPEG pictures can feed
 check_err "train on an empty folder" 1 "the folder holds no PNG or JPEG pictures" \
     $H train --data $T/empty $M --steps 2 --out $T/x
 # picture files that are not what their names say, or too large, or hostile
-mkdir -p $T/notpng $T/huge $T/dht
+mkdir -p $T/notpng $T/huge $T/dht $T/undef
 printf 'GIF89a\001\000\001\000\000\000\000;' >$T/notpng/a.png
 check_err "a GIF named .png" 1 "a.png: not a PNG or JPEG file" \
     $H outliers --model $T/n/model.hpm --batch $T/notpng --cov ledoit-wolf --out $T/x
@@ -119,6 +119,9 @@ check_err "a 700-byte PNG whose IDAT chunk claims 1.7 GB: refused before stb_ima
 tail -c +2 tests/fuzz/regress/image/jpeg_dht_more_than_256_codes >$T/dht/a.jpg
 check_err "a JPEG whose Huffman table declares more than 256 codes (overflows stb_image 2.27)" 1 "a.jpg: corrupt JPEG (a Huffman table declares more than 256 codes)" \
     $H outliers --model $T/n/model.hpm --batch $T/dht --cov ledoit-wolf --out $T/x
+tail -c +2 tests/fuzz/regress/image/jpeg_scan_uses_undefined_huffman_table >$T/undef/a.jpg
+check_err "a JPEG whose scan uses an AC Huffman table it never defines (stb_image 2.27 decodes with uninitialised memory)" 1 "a.jpg: corrupt JPEG (a scan uses a Huffman table the file does not define)" \
+    $H outliers --model $T/n/model.hpm --batch $T/undef --cov ledoit-wolf --out $T/x
 
 # ---- too few pictures for the covariance ----------------------------------------------------------
 check_err "4 pictures, 4 latent dimensions, --cov empirical" 1 "4 pictures for 4 latent dimensions: the empirical covariance is singular" \

@@ -124,33 +124,73 @@ static char **list_pictures(const char *dir, size_t *n) {
 
 #define CLI_MAX_PIXELS (1L << 26) /* 67 megapixels: a larger picture is refused before decoding */
 
-/* JPEG: stb_image 2.27 (Debian 12's libstb) writes past its Huffman tables when a DHT segment
-   declares more than 256 codes (fixed in stb 2.28), so the markers are walked first, the way
-   stb reads them, and such a file is refused before stb sees it. 0: refuse. */
-static int jpeg_tables_ok(const unsigned char *b, size_t n) {
+/* JPEG: stb_image 2.27 (Debian 12's libstb) trusts two things a hostile file can break, so the
+   markers are walked first, the way stb reads them, and such a file is refused before stb sees
+   it: a DHT segment that declares more than 256 codes (stb writes past its tables; fixed in stb
+   2.28), and a scan that uses a Huffman or quantization table the file never defined (stb
+   decodes with its uninitialised tables: an assertion or an out-of-bounds read; libjpeg
+   refuses such files too). Used means: baseline, both Huffman tables of each scan component;
+   progressive, the DC table in a first DC scan, the AC table in an AC scan; and the
+   quantization table of each scan component. Returns NULL, or why the file is refused. */
+static const char *jpeg_tables_bad(const unsigned char *b, size_t n) {
     size_t at = 2;
+    int huff[2][4] = {{0}}, quant[4] = {0}, nfc = 0, progressive = 0, i;
+    unsigned char fc_id[4] = {0}, fc_tq[4] = {0}; /* frame components (stb takes at most 4) */
     while (at + 1 < n) {
         unsigned m;
+        size_t seg;
         if (b[at] != 0xFF) { at++; continue; } /* entropy-coded data */
         m = b[at + 1];
         if (m == 0xFF) { at++; continue; }      /* fill byte */
         if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD8)) { at += 2; continue; } /* stuffing, TEM, RSTn, SOI */
-        if (m == 0xD9 || at + 4 > n) return 1;   /* EOI, or truncated: stb says so */
+        if (m == 0xD9 || at + 4 > n) return NULL; /* EOI, or truncated: stb says so */
+        seg = ((size_t)b[at + 2] << 8) | b[at + 3];
         if (m == 0xC4) {                         /* DHT: tables until the segment length is used up */
-            long L = (long)((b[at + 2] << 8) | b[at + 3]) - 2;
+            long L = (long)seg - 2;
             size_t p = at + 4;
             while (L > 0) {
-                unsigned q = p < n ? b[p] : 0, sum = 0, i;
+                unsigned q = p < n ? b[p] : 0, sum = 0;
                 if ((q >> 4) > 1 || (q & 15) > 3) break; /* stb refuses this header itself */
-                for (i = 0; i < 16; i++) sum += p + 1 + i < n ? b[p + 1 + i] : 0; /* stb reads 0 past the end */
-                if (sum > 256) return 0;
+                for (i = 0; i < 16; i++) sum += p + 1 + (size_t)i < n ? b[p + 1 + (size_t)i] : 0; /* stb reads 0 past the end */
+                if (sum > 256) return "a Huffman table declares more than 256 codes";
+                huff[q >> 4][q & 15] = 1;
                 L -= 17 + (long)sum;
                 p += 17 + sum;
             }
+        } else if (m == 0xDB) {                  /* DQT: 8-bit (65 bytes) or 16-bit (129) tables */
+            long L = (long)seg - 2;
+            size_t p = at + 4;
+            while (L > 0 && p < n) {
+                unsigned q = b[p];
+                if ((q >> 4) > 1 || (q & 15) > 3) break; /* stb refuses this itself */
+                quant[q & 15] = 1;
+                L -= (q >> 4) ? 129 : 65;
+                p += (q >> 4) ? 129 : 65;
+            }
+        } else if (m >= 0xC0 && m <= 0xC2 && at + 10 <= n) { /* SOF0/1/2: the frame's components */
+            nfc = b[at + 9] < 4 ? b[at + 9] : 4;
+            progressive = m == 0xC2;
+            for (i = 0; i < nfc; i++) {
+                size_t p = at + 10 + 3 * (size_t)i;
+                fc_id[i] = p < n ? b[p] : 0;
+                fc_tq[i] = p + 2 < n ? b[p + 2] & 3 : 0;
+            }
+        } else if (m == 0xDA && at + 5 <= n) {   /* SOS: the tables this scan uses must exist */
+            size_t ns = b[at + 4], e = at + 5 + 2 * ns, k;
+            unsigned ss = e < n ? b[e] : 0, ah = e + 2 < n ? b[e + 2] >> 4 : 0;
+            for (k = 0; k < ns && at + 6 + 2 * k < n; k++) {
+                unsigned id = b[at + 5 + 2 * k], td = b[at + 6 + 2 * k] >> 4, ta = b[at + 6 + 2 * k] & 15;
+                int dc = !progressive || (ss == 0 && ah == 0), ac = !progressive || ss > 0;
+                for (i = 0; i < nfc && fc_id[i] != id; i++) {}
+                if (i == nfc || td > 3 || ta > 3) continue; /* stb refuses these itself */
+                if ((dc && !huff[0][td]) || (ac && !huff[1][ta]))
+                    return "a scan uses a Huffman table the file does not define";
+                if (!quant[fc_tq[i]]) return "a scan uses a quantization table the file does not define";
+            }
         }
-        at += 2 + (size_t)((b[at + 2] << 8) | b[at + 3]);
+        at += 2 + seg;
     }
-    return 1;
+    return NULL;
 }
 
 /* PNG: stb_image allocates what a chunk's length field claims before it reads the chunk (an
@@ -172,6 +212,7 @@ static int png_chunks_ok(const unsigned char *b, size_t n) {
 static float *load_picture(const char *path, int *c, int *h, int *w) {
     static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
     int fw, fh, fc, want, i, ch, is_png, is_jpg;
+    const char *why;
     unsigned char *px, *file;
     float *planar, *out;
     long len;
@@ -186,9 +227,9 @@ static float *load_picture(const char *path, int *c, int *h, int *w) {
     is_png = len >= 8 && memcmp(file, png_sig, 8) == 0;
     is_jpg = len >= 3 && file[0] == 0xFF && file[1] == 0xD8 && file[2] == 0xFF;
     if (!is_png && !is_jpg) { free(file); cli_fail("%s: not a PNG or JPEG file (by its first bytes)", path); }
-    if (is_jpg && !jpeg_tables_ok(file, (size_t)len)) {
+    if (is_jpg && (why = jpeg_tables_bad(file, (size_t)len)) != NULL) {
         free(file);
-        cli_fail("%s: corrupt JPEG (a Huffman table declares more than 256 codes)", path);
+        cli_fail("%s: corrupt JPEG (%s)", path, why);
     }
     if (is_png && !png_chunks_ok(file, (size_t)len)) {
         free(file);
