@@ -6,13 +6,14 @@
 # out-of-memory is saved as tests/build/fuzz/crashes/X/crash-* (copy it to
 # tests/fuzz/regress/X/ once fixed: `make test` replays that folder).
 # One line per target: "fuzz X: N executions in S s, corpus C files, OK | FAILED (artifact)".
-# Environment: FUZZ_SECONDS, FUZZ_TARGETS (default: all), FUZZ_CC (default clang),
+# Environment: FUZZ_SECONDS, FUZZ_TARGETS (default: every tests/fuzz/fuzz_*.c), FUZZ_CC (default clang),
 # FUZZ_FLAGS (extra libFuzzer flags), FUZZ_TMPDIR (the targets' temporary files, default /tmp).
 # Every run appends "TARGET EXECUTIONS SECONDS EXIT" to tests/build/fuzz/history.txt.
 # Exit 1 when a target failed.
 cd "$(dirname "$0")/../.." || exit 1
 SECONDS_EACH=${FUZZ_SECONDS:-60}
-TARGETS=${FUZZ_TARGETS:-"hpd hpm spec idx npy npz image cli"}
+TARGETS=$FUZZ_TARGETS
+[ -n "$TARGETS" ] || for src in tests/fuzz/fuzz_*.c; do TARGETS="$TARGETS $(basename "$src" .c | sed 's/^fuzz_//')"; done
 CCF=${FUZZ_CC:-clang}
 B=tests/build/fuzz
 mkdir -p "$B" || exit 1
