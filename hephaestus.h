@@ -274,6 +274,14 @@ typedef struct {
     size_t max_n;               /* the largest layer output per image (input included)      */
     size_t scratch_n;           /* floats behind grad_a, grad_b and ws: borrowed, not owned */
     float *mem;                 /* one allocation behind act (owned)                        */
+    /* layouts: convolutions keep pictures (H, W, C) per image; dense layers, flatten and the
+       net's own input and output are (C, H, W). Where they meet, the values are reordered. */
+    unsigned char nhwc[HEPH_MAX_LAYERS]; /* act[l] is stored (H, W, C)                       */
+    unsigned char cvt[HEPH_MAX_LAYERS];  /* layer l's input is reordered first: 1 to (H, W, C),
+                                            2 to (C, H, W), into cvt_buf[l]                   */
+    float *cvt_buf[HEPH_MAX_LAYERS];
+    float *out_buf;             /* the output in (C, H, W) order when the last act is not   */
+    float *grad_c;              /* a third gradient buffer, for reorders after the first layer */
 } heph_net;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -881,9 +889,34 @@ static void heph__gemm_tile(int K, int mr, const float *HEPH__RESTRICT A, int ld
     }
 }
 
+/* the reference: the same product as three plain loops, k in order. heph__gemm uses it when
+   HEPH_REFERENCE_KERNELS is defined; the tests compare the two on odd sizes.               */
+#ifdef HEPH_REFERENCE_KERNELS
+#define HEPH__REFERENCE 1
+#else
+#define HEPH__REFERENCE 0
+#endif
+static void heph__gemm_ref(int M, int N, int K, const float *A, int lda, int ta, const float *B,
+                           int ldb, int tb, float *C, int ldc, int accumulate) {
+    int i, j, k;
+    for (i = 0; i < M; i++)
+        for (j = 0; j < N; j++) {
+            float s = 0.0f; /* C[i][j] (+)= sum_k op(A)[i][k] op(B)[k][j] */
+            for (k = 0; k < K; k++)
+                s += (ta ? A[(size_t)k * (size_t)lda + (size_t)i] : A[(size_t)i * (size_t)lda + (size_t)k]) *
+                     (tb ? B[(size_t)j * (size_t)ldb + (size_t)k] : B[(size_t)k * (size_t)ldb + (size_t)j]);
+            if (accumulate) C[(size_t)i * (size_t)ldc + (size_t)j] += s;
+            else C[(size_t)i * (size_t)ldc + (size_t)j] = s;
+        }
+}
+
 static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, const float *B,
                        int ldb, int tb, float *C, int ldc, int accumulate, float *ws) {
     int np = (N + HEPH__NR - 1) / HEPH__NR, mt = (M + HEPH__MR - 1) / HEPH__MR, k0;
+    if (HEPH__REFERENCE) {
+        heph__gemm_ref(M, N, K, A, lda, ta, B, ldb, tb, C, ldc, accumulate);
+        return;
+    }
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { /* empty sum */
         int i, j;
@@ -1036,7 +1069,17 @@ HEPH_DEF void heph_tanh_backward(float *dinp, const float *dout, const float *ou
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* convolutions: im2col rows -> one GEMM for the whole batch -> back to NCHW                  */
+/* convolutions: inside a network, pictures are stored (H, W, C) per image ("NHWC"), so the
+   patch of an output position is k runs of k*C contiguous floats, and a GEMM's (positions,
+   channels) result is already the next layer's input. The batch is cut into chunks of whole
+   images whose patch rows fit in HEPH__ROWS_FLOATS (they stay in cache between im2row and
+   the GEMM, and the workspace stays small); the chunk size depends only on the shapes, so
+   the sums are the same for any number of threads. The public functions below take and
+   give (C, H, W) pictures and convert around the same kernels.                            */
+
+#ifndef HEPH__ROWS_FLOATS
+#define HEPH__ROWS_FLOATS (1 << 20) /* patch rows per chunk: 4 MiB */
+#endif
 
 HEPH_DEF int heph_conv2d_geom(heph_conv_geom *g, int C, int H, int W, int Co, int k, int s, int p) {
     g->C = C; g->H = H; g->W = W; g->Co = Co; g->k = k; g->s = s; g->p = p;
@@ -1057,57 +1100,66 @@ HEPH_DEF int heph_convt2d_geom(heph_conv_geom *g, int C, int H, int W, int Co, i
     return g->Ho > 0 && g->Wo > 0 ? HEPH_OK : HEPH_E_ARG;
 }
 
-/* rows[(b, oy, ox)][(c, ky, kx)] = img[b][c][oy*s - p + ky][ox*s - p + kx] (0 outside):
-   the patches of a conv with input (C, H, W) and output positions (Ho, Wo)                 */
-static void heph__im2row(float *rows, const float *img, int B, int C, int H, int W, int Ho,
-                         int Wo, int k, int s, int p) {
-    size_t K = (size_t)C * (size_t)k * (size_t)k;
+/* rows[(b, oy, ox)][(ky, kx, c)] = img[b][iy][ix][c], iy = oy*s - p + ky, ix = ox*s - p + kx,
+   0 outside: the patches of a conv over (H, W, C) images at output positions (Ho, Wo)     */
+static void heph__im2row_nhwc(float *rows, const float *img, int B, int C, int H, int W, int Ho,
+                              int Wo, int k, int s, int p) {
+    size_t kC = (size_t)k * (size_t)C, K = (size_t)k * kC, cb = (size_t)C * sizeof(float);
     long long r, nr = (long long)B * Ho * Wo;
     HEPH__OMP_FOR
     for (r = 0; r < nr; r++) {
         int b = (int)(r / ((long long)Ho * Wo)), pos = (int)(r % ((long long)Ho * Wo));
-        int oy = pos / Wo, ox = pos % Wo, c, ky, kx;
+        int oy = pos / Wo, ox = pos % Wo, x0 = ox * s - p, ky, kx;
+        const float *im = img + (size_t)b * (size_t)H * (size_t)W * (size_t)C;
         float *row = rows + (size_t)r * K;
-        for (c = 0; c < C; c++) {
-            const float *ch = img + ((size_t)b * (size_t)C + (size_t)c) * (size_t)H * (size_t)W;
-            for (ky = 0; ky < k; ky++) {
-                int iy = oy * s - p + ky;
-                for (kx = 0; kx < k; kx++) {
-                    int ix = ox * s - p + kx;
-                    *row++ = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? ch[(size_t)iy * (size_t)W + (size_t)ix] : 0.0f;
-                }
+        for (ky = 0; ky < k; ky++, row += kC) {
+            int iy = oy * s - p + ky;
+            const float *line = im + (size_t)iy * (size_t)W * (size_t)C;
+            if (iy < 0 || iy >= H) { memset(row, 0, kC * sizeof(float)); continue; }
+            if (x0 >= 0 && x0 + k <= W) { memcpy(row, line + (size_t)x0 * (size_t)C, kC * sizeof(float)); continue; }
+            for (kx = 0; kx < k; kx++) {
+                int ix = x0 + kx;
+                if (ix < 0 || ix >= W) memset(row + (size_t)kx * (size_t)C, 0, cb);
+                else memcpy(row + (size_t)kx * (size_t)C, line + (size_t)ix * (size_t)C, cb);
             }
         }
     }
 }
 
-/* the adjoint of im2row: img[b][c][iy][ix] += rows[(b, oy, ox)][(c, ky, kx)]; one thread per
-   image, positions visited in a fixed order                                                */
-static void heph__row2im(float *img, const float *rows, int B, int C, int H, int W, int Ho,
-                         int Wo, int k, int s, int p) {
-    size_t K = (size_t)C * (size_t)k * (size_t)k;
-    int b;
+/* the adjoint of im2row: img[b][iy][ix][c] = init[c] (or 0) + the sum of every patch entry
+   that im2row read from (iy, ix, c). One image line per iteration, gathered in a fixed order
+   (ky, then ox): the same bits for any number of threads.                                  */
+static void heph__row2im_nhwc(float *img, const float *rows, const float *init, int B, int C,
+                              int H, int W, int Ho, int Wo, int k, int s, int p) {
+    size_t kC = (size_t)k * (size_t)C, K = (size_t)k * kC, WC = (size_t)W * (size_t)C;
+    long long t, nt = (long long)B * H;
     HEPH__OMP_FOR
-    for (b = 0; b < B; b++) {
-        int oy, ox, c, ky, kx;
-        for (oy = 0; oy < Ho; oy++)
+    for (t = 0; t < nt; t++) {
+        int b = (int)(t / H), iy = (int)(t % H), ky, ox;
+        float *line = img + (size_t)t * WC;
+        size_t i;
+        if (init)
+            for (i = 0; i < WC; i++) line[i] = init[i % (size_t)C];
+        else
+            memset(line, 0, WC * sizeof(float));
+        for (ky = 0; ky < k; ky++) {
+            int num = iy + p - ky, oy; /* iy = oy*s - p + ky */
+            if (num < 0 || num % s) continue;
+            oy = num / s;
+            if (oy >= Ho) continue;
             for (ox = 0; ox < Wo; ox++) {
-                const float *row = rows + ((size_t)b * (size_t)Ho * (size_t)Wo + (size_t)oy * (size_t)Wo + (size_t)ox) * K;
-                for (c = 0; c < C; c++) {
-                    float *ch = img + ((size_t)b * (size_t)C + (size_t)c) * (size_t)H * (size_t)W;
-                    for (ky = 0; ky < k; ky++) {
-                        int iy = oy * s - p + ky;
-                        for (kx = 0; kx < k; kx++, row++) {
-                            int ix = ox * s - p + kx;
-                            if (iy >= 0 && iy < H && ix >= 0 && ix < W) ch[(size_t)iy * (size_t)W + (size_t)ix] += *row;
-                        }
-                    }
-                }
+                int x0 = ox * s - p, kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > W ? W - x0 : k;
+                const float *src = rows + (((size_t)b * (size_t)Ho + (size_t)oy) * (size_t)Wo + (size_t)ox) * K +
+                                   (size_t)ky * kC + (size_t)kx0 * (size_t)C;
+                float *dst = line + (size_t)(x0 + kx0) * (size_t)C;
+                size_t n = kx1 > kx0 ? (size_t)(kx1 - kx0) * (size_t)C : 0;
+                for (i = 0; i < n; i++) dst[i] += src[i];
             }
+        }
     }
 }
 
-/* (B, C, HW) <-> (B*HW, C) */
+/* (B, C, HW) <-> (B, HW, C) */
 static void heph__nchw_to_rows(float *rows, const float *x, int B, int C, int HW) {
     int b;
     HEPH__OMP_FOR
@@ -1119,117 +1171,217 @@ static void heph__nchw_to_rows(float *rows, const float *x, int B, int C, int HW
                     x[((size_t)b * (size_t)C + (size_t)c) * (size_t)HW + (size_t)i];
     }
 }
-/* x[b][c][i] = rows[b*HW + i][c] (+ bias[c] when bias != NULL) */
-static void heph__rows_to_nchw(float *x, const float *rows, const float *bias, int B, int C, int HW) {
+static void heph__rows_to_nchw(float *x, const float *rows, int B, int C, int HW) {
     int b;
     HEPH__OMP_FOR
     for (b = 0; b < B; b++) {
         int c, i;
-        for (c = 0; c < C; c++) {
-            float bc = bias ? bias[c] : 0.0f;
+        for (c = 0; c < C; c++)
             for (i = 0; i < HW; i++)
                 x[((size_t)b * (size_t)C + (size_t)c) * (size_t)HW + (size_t)i] =
-                    rows[((size_t)b * (size_t)HW + (size_t)i) * (size_t)C + (size_t)c] + bc;
-        }
+                    rows[((size_t)b * (size_t)HW + (size_t)i) * (size_t)C + (size_t)c];
     }
 }
-/* db[c] += sum over b, i of dout[b][c][i] (fixed order per channel) */
-static void heph__bias_grad_nchw(float *db, const float *dout, int B, int C, int HW) {
-    int c;
+/* x[r][c] += bias[c] for P rows */
+static void heph__add_bias_rows(float *x, const float *bias, size_t P, int C) {
+    long long r;
     HEPH__OMP_FOR
-    for (c = 0; c < C; c++) {
-        float s = 0.0f;
-        int b, i;
-        for (b = 0; b < B; b++) {
-            const float *d = dout + ((size_t)b * (size_t)C + (size_t)c) * (size_t)HW;
-            for (i = 0; i < HW; i++) s += d[i];
-        }
-        db[c] += s;
+    for (r = 0; r < (long long)P; r++) {
+        float *row = x + (size_t)r * (size_t)C;
+        int c;
+        for (c = 0; c < C; c++) row[c] += bias[c];
     }
+}
+/* db[c] += sum over P rows of d[r][c]: 16 channels per iteration, rows in order */
+static void heph__bias_grad_rows(float *db, const float *d, size_t P, int C) {
+    int cb, ncb = (C + 15) / 16;
+    HEPH__OMP_FOR
+    for (cb = 0; cb < ncb; cb++) {
+        float s[16];
+        int c0 = cb * 16, n = C - c0 < 16 ? C - c0 : 16, j;
+        size_t r;
+        for (j = 0; j < 16; j++) s[j] = 0.0f;
+        for (r = 0; r < P; r++) {
+            const float *row = d + r * (size_t)C + (size_t)c0;
+            for (j = 0; j < n; j++) s[j] += row[j];
+        }
+        for (j = 0; j < n; j++) db[c0 + j] += s[j];
+    }
+}
+/* weights in the kernels' order: Wp[r][j][a] = W[r][a][j] (conv: r = Co, a = C, j = ky kx;
+   transposed conv: r = C, a = Co), and back: W[r][a][j] += Wp[r][j][a]                   */
+static void heph__wperm(float *Wp, const float *W, int R, int A, int J) {
+    int r, a, j;
+    for (r = 0; r < R; r++)
+        for (a = 0; a < A; a++)
+            for (j = 0; j < J; j++)
+                Wp[((size_t)r * (size_t)J + (size_t)j) * (size_t)A + (size_t)a] =
+                    W[((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j];
+}
+static void heph__wperm_add_back(float *W, const float *Wp, int R, int A, int J) {
+    int r, a, j;
+    for (r = 0; r < R; r++)
+        for (a = 0; a < A; a++)
+            for (j = 0; j < J; j++)
+                W[((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j] +=
+                    Wp[((size_t)r * (size_t)J + (size_t)j) * (size_t)A + (size_t)a];
 }
 static size_t heph__max3(size_t a, size_t b, size_t c) {
     size_t m = a > b ? a : b;
     return m > c ? m : c;
 }
+/* images per chunk: as many as fit HEPH__ROWS_FLOATS patch floats, at least 1, at most B */
+static int heph__chunk_images(size_t rows_per_image, int B) {
+    size_t nb = rows_per_image ? (size_t)HEPH__ROWS_FLOATS / rows_per_image : (size_t)B;
+    if (nb < 1) nb = 1;
+    return nb > (size_t)B ? B : (int)nb;
+}
 
-/* conv2d workspace: patch rows (B*HoWo, K) + output rows (B*HoWo, Co) + GEMM packing */
-HEPH_DEF size_t heph_conv2d_ws_floats(const heph_conv_geom *g, int B) {
-    size_t P = (size_t)B * (size_t)g->Ho * (size_t)g->Wo, K = (size_t)g->C * (size_t)g->k * (size_t)g->k;
-    size_t pack = heph__max3(heph__gemm_ws((int)K, g->Co), heph__gemm_ws((int)P, (int)K),
-                             heph__gemm_ws(g->Co, (int)K));
-    return P * K + P * (size_t)g->Co + pack;
+/* NHWC workspace of either kind (tr: transposed): permuted weights and their gradient,
+   one chunk of patch rows, GEMM packing                                                    */
+static size_t heph__conv_nhwc_ws(const heph_conv_geom *g, int B, int tr) {
+    int kk = g->k * g->k;
+    size_t K = (size_t)(tr ? g->Co : g->C) * (size_t)kk, nW = (size_t)g->C * (size_t)g->Co * (size_t)kk;
+    size_t pos = tr ? (size_t)g->H * (size_t)g->W : (size_t)g->Ho * (size_t)g->Wo;
+    int nb = heph__chunk_images(pos * K, B > 0 ? B : 1);
+    int P = (int)((size_t)nb * pos), oc = tr ? g->C : g->Co;
+    size_t pack = heph__max3(heph__gemm_ws((int)K, oc), heph__gemm_ws(P, (int)K), heph__gemm_ws(oc, (int)K));
+    return 2 * nW + (size_t)P * K + pack;
+}
+
+/* conv, NHWC: out (B, Ho, Wo, Co) = patches (B Ho Wo, k k C) Wp^T + b */
+static void heph__conv2d_nhwc_forward(float *out, const float *inp, const float *W,
+                                      const float *bias, const heph_conv_geom *g, int B, float *ws) {
+    int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, b0;
+    int nb = heph__chunk_images((size_t)HWo * (size_t)K, B);
+    size_t nW = (size_t)g->Co * (size_t)K, in_img = (size_t)g->H * (size_t)g->W * (size_t)g->C;
+    float *Wp = ws, *rows = ws + 2 * nW, *pack = rows + (size_t)nb * (size_t)HWo * (size_t)K;
+    heph__wperm(Wp, W, g->Co, g->C, kk);
+    for (b0 = 0; b0 < B; b0 += nb) {
+        int n = B - b0 < nb ? B - b0 : nb, P = n * HWo;
+        heph__im2row_nhwc(rows, inp + (size_t)b0 * in_img, n, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
+        heph__gemm(P, g->Co, K, rows, K, 0, Wp, K, 1, out + (size_t)b0 * (size_t)HWo * (size_t)g->Co,
+                   g->Co, 0, pack);
+    }
+    heph__add_bias_rows(out, bias, (size_t)B * (size_t)HWo, g->Co);
+}
+
+/* dW += dout^T patches;  db += column sums of dout;  dinp (if not NULL) = row2im(dout Wp) */
+static void heph__conv2d_nhwc_backward(float *dinp, float *dW, float *db, const float *dout,
+                                       const float *inp, const float *W, const heph_conv_geom *g,
+                                       int B, float *ws) {
+    int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, b0;
+    int nb = heph__chunk_images((size_t)HWo * (size_t)K, B);
+    size_t nW = (size_t)g->Co * (size_t)K, in_img = (size_t)g->H * (size_t)g->W * (size_t)g->C;
+    float *Wp = ws, *dWp = ws + nW, *rows = ws + 2 * nW, *pack = rows + (size_t)nb * (size_t)HWo * (size_t)K;
+    heph__bias_grad_rows(db, dout, (size_t)B * (size_t)HWo, g->Co);
+    if (dinp) heph__wperm(Wp, W, g->Co, g->C, kk);
+    for (b0 = 0; b0 < B; b0 += nb) {
+        int n = B - b0 < nb ? B - b0 : nb, P = n * HWo;
+        const float *d = dout + (size_t)b0 * (size_t)HWo * (size_t)g->Co;
+        heph__im2row_nhwc(rows, inp + (size_t)b0 * in_img, n, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
+        /* dWp (Co, K) (+)= d^T (Co, P) rows (P, K) */
+        heph__gemm(g->Co, K, P, d, g->Co, 1, rows, K, 0, dWp, K, b0 > 0, pack);
+        if (!dinp) continue;
+        /* rows (P, K) = d (P, Co) Wp (Co, K), then gathered back onto the input */
+        heph__gemm(P, K, g->Co, d, g->Co, 0, Wp, K, 0, rows, K, 0, pack);
+        heph__row2im_nhwc(dinp + (size_t)b0 * in_img, rows, NULL, n, g->C, g->H, g->W, g->Ho, g->Wo,
+                          g->k, g->s, g->p);
+    }
+    heph__wperm_add_back(dW, dWp, g->Co, g->C, kk);
+}
+
+/* transposed conv, NHWC: the adjoint of a conv whose input is our output. Patch rows are our
+   input positions: rows (B H W, k k Co) = inp (B H W, C) Wp (C, k k Co), out = b + row2im */
+static void heph__convt2d_nhwc_forward(float *out, const float *inp, const float *W,
+                                       const float *bias, const heph_conv_geom *g, int B, float *ws) {
+    int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, b0;
+    int nb = heph__chunk_images((size_t)HW * (size_t)K, B);
+    size_t nW = (size_t)g->C * (size_t)K, out_img = (size_t)g->Ho * (size_t)g->Wo * (size_t)g->Co;
+    float *Wp = ws, *rows = ws + 2 * nW, *pack = rows + (size_t)nb * (size_t)HW * (size_t)K;
+    heph__wperm(Wp, W, g->C, g->Co, kk);
+    for (b0 = 0; b0 < B; b0 += nb) {
+        int n = B - b0 < nb ? B - b0 : nb, P = n * HW;
+        heph__gemm(P, K, g->C, inp + (size_t)b0 * (size_t)HW * (size_t)g->C, g->C, 0, Wp, K, 0, rows, K, 0, pack);
+        heph__row2im_nhwc(out + (size_t)b0 * out_img, rows, bias, n, g->Co, g->Ho, g->Wo, g->H, g->W,
+                          g->k, g->s, g->p);
+    }
+}
+
+static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const float *dout,
+                                        const float *inp, const float *W, const heph_conv_geom *g,
+                                        int B, float *ws) {
+    int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, b0;
+    int nb = heph__chunk_images((size_t)HW * (size_t)K, B);
+    size_t nW = (size_t)g->C * (size_t)K, out_img = (size_t)g->Ho * (size_t)g->Wo * (size_t)g->Co;
+    float *Wp = ws, *dWp = ws + nW, *rows = ws + 2 * nW, *pack = rows + (size_t)nb * (size_t)HW * (size_t)K;
+    heph__bias_grad_rows(db, dout, (size_t)B * (size_t)g->Ho * (size_t)g->Wo, g->Co);
+    if (dinp) heph__wperm(Wp, W, g->C, g->Co, kk);
+    for (b0 = 0; b0 < B; b0 += nb) {
+        int n = B - b0 < nb ? B - b0 : nb, P = n * HW;
+        const float *x = inp + (size_t)b0 * (size_t)HW * (size_t)g->C;
+        /* rows (P, k k Co): the patches of dout seen from each input position */
+        heph__im2row_nhwc(rows, dout + (size_t)b0 * out_img, n, g->Co, g->Ho, g->Wo, g->H, g->W, g->k, g->s, g->p);
+        /* dWp (C, K) (+)= x^T (C, P) rows (P, K) */
+        heph__gemm(g->C, K, P, x, g->C, 1, rows, K, 0, dWp, K, b0 > 0, pack);
+        /* dinp (P, C) = rows (P, K) Wp^T (K, C) */
+        if (dinp)
+            heph__gemm(P, g->C, K, rows, K, 0, Wp, K, 1, dinp + (size_t)b0 * (size_t)HW * (size_t)g->C,
+                       g->C, 0, pack);
+    }
+    heph__wperm_add_back(dW, dWp, g->C, g->Co, kk);
+}
+
+/* the public (C, H, W) functions: convert, run the NHWC kernel, convert back. Workspace:
+   the input and the output in NHWC, the input gradient, then the kernel's own             */
+static size_t heph__conv_public_ws(const heph_conv_geom *g, int B, int tr) {
+    size_t in = (size_t)B * (size_t)g->C * (size_t)g->H * (size_t)g->W;
+    size_t on = (size_t)B * (size_t)g->Co * (size_t)g->Ho * (size_t)g->Wo;
+    return 2 * in + on + heph__conv_nhwc_ws(g, B, tr);
+}
+HEPH_DEF size_t heph_conv2d_ws_floats(const heph_conv_geom *g, int B) { return heph__conv_public_ws(g, B, 0); }
+HEPH_DEF size_t heph_convt2d_ws_floats(const heph_conv_geom *g, int B) { return heph__conv_public_ws(g, B, 1); }
+
+static void heph__conv_public_forward(float *out, const float *inp, const float *W, const float *b,
+                                      const heph_conv_geom *g, int B, float *ws, int tr) {
+    size_t in = (size_t)B * (size_t)g->C * (size_t)g->H * (size_t)g->W;
+    size_t on = (size_t)B * (size_t)g->Co * (size_t)g->Ho * (size_t)g->Wo;
+    float *xi = ws, *yo = xi + in, *kws = yo + on + in;
+    heph__nchw_to_rows(xi, inp, B, g->C, g->H * g->W);
+    if (tr) heph__convt2d_nhwc_forward(yo, xi, W, b, g, B, kws);
+    else heph__conv2d_nhwc_forward(yo, xi, W, b, g, B, kws);
+    heph__rows_to_nchw(out, yo, B, g->Co, g->Ho * g->Wo);
+}
+static void heph__conv_public_backward(float *dinp, float *dW, float *db, const float *dout,
+                                       const float *inp, const float *W, const heph_conv_geom *g,
+                                       int B, float *ws, int tr) {
+    size_t in = (size_t)B * (size_t)g->C * (size_t)g->H * (size_t)g->W;
+    size_t on = (size_t)B * (size_t)g->Co * (size_t)g->Ho * (size_t)g->Wo;
+    float *xi = ws, *go = xi + in, *gi = go + on, *kws = gi + in;
+    heph__nchw_to_rows(xi, inp, B, g->C, g->H * g->W);
+    heph__nchw_to_rows(go, dout, B, g->Co, g->Ho * g->Wo);
+    if (tr) heph__convt2d_nhwc_backward(dinp ? gi : NULL, dW, db, go, xi, W, g, B, kws);
+    else heph__conv2d_nhwc_backward(dinp ? gi : NULL, dW, db, go, xi, W, g, B, kws);
+    if (dinp) heph__rows_to_nchw(dinp, gi, B, g->C, g->H * g->W);
 }
 
 HEPH_DEF void heph_conv2d_forward(float *out, const float *inp, const float *W, const float *b,
                                   const heph_conv_geom *g, int B, float *ws) {
-    int P = B * g->Ho * g->Wo, K = g->C * g->k * g->k;
-    float *rows = ws, *orow = rows + (size_t)P * (size_t)K, *pack = orow + (size_t)P * (size_t)g->Co;
-    heph__im2row(rows, inp, B, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
-    /* orow (P, Co) = rows (P, K) W^T (K, Co) */
-    heph__gemm(P, g->Co, K, rows, K, 0, W, K, 1, orow, g->Co, 0, pack);
-    heph__rows_to_nchw(out, orow, b, B, g->Co, g->Ho * g->Wo);
+    heph__conv_public_forward(out, inp, W, b, g, B, ws, 0);
 }
-
 HEPH_DEF void heph_conv2d_backward(float *dinp, float *dW, float *db, const float *dout,
                                    const float *inp, const float *W, const heph_conv_geom *g,
                                    int B, float *ws) {
-    int P = B * g->Ho * g->Wo, K = g->C * g->k * g->k;
-    float *rows = ws, *drow = rows + (size_t)P * (size_t)K, *pack = drow + (size_t)P * (size_t)g->Co;
-    heph__bias_grad_nchw(db, dout, B, g->Co, g->Ho * g->Wo);
-    heph__nchw_to_rows(drow, dout, B, g->Co, g->Ho * g->Wo);
-    heph__im2row(rows, inp, B, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
-    /* dW (Co, K) += drow^T (Co, P) rows (P, K) */
-    heph__gemm(g->Co, K, P, drow, g->Co, 1, rows, K, 0, dW, K, 1, pack);
-    if (!dinp) return;
-    /* drows (P, K) = drow (P, Co) W (Co, K), then scattered back onto the input */
-    heph__gemm(P, K, g->Co, drow, g->Co, 0, W, K, 0, rows, K, 0, pack);
-    memset(dinp, 0, (size_t)B * (size_t)g->C * (size_t)g->H * (size_t)g->W * sizeof(float));
-    heph__row2im(dinp, rows, B, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
+    heph__conv_public_backward(dinp, dW, db, dout, inp, W, g, B, ws, 0);
 }
-
-/* transposed conv = the adjoint of a conv whose input is our output: output image (Co, Ho, Wo),
-   patch positions = our input positions (H, W). Workspace: input rows (B*HW, C) + patch rows
-   (B*HW, Co*k*k) + GEMM packing                                                             */
-HEPH_DEF size_t heph_convt2d_ws_floats(const heph_conv_geom *g, int B) {
-    size_t P = (size_t)B * (size_t)g->H * (size_t)g->W, K = (size_t)g->Co * (size_t)g->k * (size_t)g->k;
-    size_t pack = heph__max3(heph__gemm_ws(g->C, (int)K), heph__gemm_ws((int)K, g->C),
-                             heph__gemm_ws((int)P, (int)K));
-    return P * (size_t)g->C + P * K + pack;
-}
-
 HEPH_DEF void heph_convt2d_forward(float *out, const float *inp, const float *W, const float *b,
                                    const heph_conv_geom *g, int B, float *ws) {
-    int P = B * g->H * g->W, K = g->Co * g->k * g->k, b2, c;
-    size_t HWo = (size_t)g->Ho * (size_t)g->Wo;
-    float *irow = ws, *rows = irow + (size_t)P * (size_t)g->C, *pack = rows + (size_t)P * (size_t)K;
-    heph__nchw_to_rows(irow, inp, B, g->C, g->H * g->W);
-    /* rows (P, Co*k*k) = irow (P, C) W (C, Co*k*k) */
-    heph__gemm(P, K, g->C, irow, g->C, 0, W, K, 0, rows, K, 0, pack);
-    /* out = bias, then every input position adds its patch */
-    for (b2 = 0; b2 < B; b2++)
-        for (c = 0; c < g->Co; c++) {
-            float *o = out + ((size_t)b2 * (size_t)g->Co + (size_t)c) * HWo;
-            size_t i;
-            for (i = 0; i < HWo; i++) o[i] = b[c];
-        }
-    heph__row2im(out, rows, B, g->Co, g->Ho, g->Wo, g->H, g->W, g->k, g->s, g->p);
+    heph__conv_public_forward(out, inp, W, b, g, B, ws, 1);
 }
-
 HEPH_DEF void heph_convt2d_backward(float *dinp, float *dW, float *db, const float *dout,
                                     const float *inp, const float *W, const heph_conv_geom *g,
                                     int B, float *ws) {
-    int P = B * g->H * g->W, K = g->Co * g->k * g->k;
-    float *irow = ws, *rows = irow + (size_t)P * (size_t)g->C, *pack = rows + (size_t)P * (size_t)K;
-    heph__bias_grad_nchw(db, dout, B, g->Co, g->Ho * g->Wo);
-    /* drows (P, Co*k*k): the patches of dout seen from each input position */
-    heph__im2row(rows, dout, B, g->Co, g->Ho, g->Wo, g->H, g->W, g->k, g->s, g->p);
-    heph__nchw_to_rows(irow, inp, B, g->C, g->H * g->W);
-    /* dW (C, Co*k*k) += irow^T (C, P) drows (P, K) */
-    heph__gemm(g->C, K, P, irow, g->C, 1, rows, K, 0, dW, K, 1, pack);
-    if (!dinp) return;
-    /* dinp rows (P, C) = drows (P, K) W^T (K, C) */
-    heph__gemm(P, g->C, K, rows, K, 0, W, K, 1, irow, g->C, 0, pack);
-    heph__rows_to_nchw(dinp, irow, NULL, B, g->C, g->H * g->W);
+    heph__conv_public_backward(dinp, dW, db, dout, inp, W, g, B, ws, 1);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1593,10 +1745,39 @@ static void heph__layer_geom(const heph_layer *L, heph_conv_geom *g) {
     g->k = L->k; g->s = L->s; g->p = L->p;
 }
 
+/* does the order of a (c, h, w) tensor matter: (C, H, W) and (H, W, C) differ */
+static int heph__layout_matters(int c, int h, int w) { return c > 1 && h * w > 1; }
+
+/* reorder B tensors of n = c*h*w values read in (C, H, W) order: dst in layout ld (1: (H, W, C))
+   of shape (c2, hw2), src in layout ls of shape (c1, hw1); flatten and reshape, and their
+   gradients (the same call with the two sides swapped: it is a permutation)               */
+static void heph__reflow(float *dst, int ld, int c2, int hw2, const float *src, int ls, int c1,
+                         int hw1, int B) {
+    size_t n = (size_t)c1 * (size_t)hw1;
+    int b;
+    ld = ld && c2 > 1 && hw2 > 1;
+    ls = ls && c1 > 1 && hw1 > 1;
+    if (!ld && !ls) {
+        memcpy(dst, src, n * (size_t)B * sizeof(float));
+        return;
+    }
+    HEPH__OMP_FOR
+    for (b = 0; b < B; b++) {
+        const float *x = src + (size_t)b * n;
+        float *y = dst + (size_t)b * n;
+        size_t i;
+        for (i = 0; i < n; i++) {
+            size_t si = ls ? (i % (size_t)hw1) * (size_t)c1 + i / (size_t)hw1 : i;
+            size_t di = ld ? (i % (size_t)hw2) * (size_t)c2 + i / (size_t)hw2 : i;
+            y[di] = x[si];
+        }
+    }
+}
+
 /* parse, give each layer its parameter offsets starting at p_off, allocate buffers */
 static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, int max_batch,
                           size_t p_off, char *err, size_t errlen) {
-    int l, rc;
+    int l, rc, lay = 0, any_cvt = 0;
     size_t off = p_off, maxn, ws = 0, acts = 0, total;
     float *p;
     memset(net, 0, sizeof *net);
@@ -1610,6 +1791,17 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
     for (l = 0; l < net->n_layers; l++) {
         heph_layer *L = &net->layers[l];
         size_t on = heph__layer_out_n(L);
+        int want = L->kind == HEPH_CONV || L->kind == HEPH_CONVT ? 1 : L->kind == HEPH_DENSE ? 0 : -1;
+        /* layouts: what the layer needs, what it makes */
+        if (want >= 0 && want != lay && heph__layout_matters(L->in_c, L->in_h, L->in_w)) {
+            net->cvt[l] = (unsigned char)(want ? 1 : 2);
+            acts += heph__layer_in_n(L);
+            if (l > 0) any_cvt = 1;
+        }
+        if (want >= 0) lay = want;
+        if (L->kind == HEPH_CONV || L->kind == HEPH_CONVT || L->kind == HEPH_RESHAPE) lay = 1;
+        if (L->kind == HEPH_DENSE || L->kind == HEPH_FLATTEN) lay = 0;
+        net->nhwc[l] = (unsigned char)lay;
         if (L->n_params) {
             size_t wsz = 0;
             heph_conv_geom g;
@@ -1617,8 +1809,7 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
                 wsz = heph_dense_ws_floats(max_batch, (int)heph__layer_in_n(L), L->out_c);
             } else {
                 heph__layer_geom(L, &g);
-                wsz = L->kind == HEPH_CONV ? heph_conv2d_ws_floats(&g, max_batch)
-                                           : heph_convt2d_ws_floats(&g, max_batch);
+                wsz = heph__conv_nhwc_ws(&g, max_batch, L->kind == HEPH_CONVT);
             }
             L->b_off += off;
             L->w_off = off;
@@ -1630,10 +1821,16 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
     }
     net->n_params = off - p_off;
     net->out_n = net->n_layers ? (int)heph__layer_out_n(&net->layers[net->n_layers - 1]) : net->in_n;
-    /* one block of activations and a pointer table; the scratch (two gradient buffers, GEMM
-       workspace) is bound later by heph__net_bind, shared with the other network */
+    if (net->n_layers && lay) {
+        const heph_layer *L = &net->layers[net->n_layers - 1];
+        if (heph__layout_matters(L->out_c, L->out_h, L->out_w)) acts += (size_t)net->out_n;
+        else lay = 0;
+    }
+    /* one block of activations and a pointer table; the scratch (two gradient buffers, a third
+       when a reorder sits after the first layer, GEMM workspace) is bound later by
+       heph__net_bind, shared with the other network */
     net->max_n = maxn;
-    net->scratch_n = 2 * maxn * (size_t)max_batch + ws;
+    net->scratch_n = (any_cvt ? 3 : 2) * maxn * (size_t)max_batch + ws;
     total = acts * (size_t)max_batch;
     net->mem = (float *)heph__calloc(total + 1, sizeof(float));
     net->act = (float **)heph__calloc((size_t)net->n_layers + 1, sizeof(float *));
@@ -1645,17 +1842,26 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
     }
     p = net->mem;
     for (l = 0; l < net->n_layers; l++) {
+        if (net->cvt[l]) {
+            net->cvt_buf[l] = p;
+            p += heph__layer_in_n(&net->layers[l]) * (size_t)max_batch;
+        }
         net->act[l] = p;
         p += heph__layer_out_n(&net->layers[l]) * (size_t)max_batch;
     }
+    if (lay) net->out_buf = p;
     return HEPH_OK;
 }
 
 /* point the net's gradient buffers and workspace into scratch (>= net->scratch_n floats) */
 static void heph__net_bind(heph_net *net, float *scratch) {
+    size_t m = net->max_n * (size_t)net->max_batch;
+    int l, third = 0;
+    for (l = 1; l < net->n_layers; l++) third |= net->cvt[l] != 0;
     net->grad_a = scratch;
-    net->grad_b = scratch + net->max_n * (size_t)net->max_batch;
-    net->ws = scratch + 2 * net->max_n * (size_t)net->max_batch;
+    net->grad_b = scratch + m;
+    net->grad_c = third ? scratch + 2 * m : NULL;
+    net->ws = scratch + (third ? 3 : 2) * m;
 }
 
 static void heph__net_free(heph_net *net) {
@@ -1663,6 +1869,12 @@ static void heph__net_free(heph_net *net) {
     HEPH_FREE(net->act);
     net->mem = NULL;
     net->act = NULL;
+}
+
+/* reorder B tensors of layer l's input shape: to (H, W, C) when to_nhwc, else to (C, H, W) */
+static void heph__net_reorder(const heph_layer *L, float *dst, const float *src, int to_nhwc, int B) {
+    if (to_nhwc) heph__nchw_to_rows(dst, src, B, L->in_c, L->in_h * L->in_w);
+    else heph__rows_to_nchw(dst, src, B, L->in_c, L->in_h * L->in_w);
 }
 
 /* forward B inputs (B, in_n); returns the output (B, out_n), a view into the net */
@@ -1674,6 +1886,10 @@ static const float *heph__net_forward(heph_net *net, const float *params, const 
         heph_layer *L = &net->layers[l];
         float *out = net->act[l];
         size_t n = heph__layer_out_n(L) * (size_t)B;
+        if (net->cvt[l]) {
+            heph__net_reorder(L, net->cvt_buf[l], in, net->cvt[l] == 1, B);
+            in = net->cvt_buf[l];
+        }
         switch (L->kind) {
         case HEPH_DENSE:
             heph_dense_forward(out, in, params + L->w_off, params + L->b_off, B,
@@ -1684,13 +1900,16 @@ static const float *heph__net_forward(heph_net *net, const float *params, const 
             heph_conv_geom g;
             heph__layer_geom(L, &g);
             if (L->kind == HEPH_CONV)
-                heph_conv2d_forward(out, in, params + L->w_off, params + L->b_off, &g, B, net->ws);
+                heph__conv2d_nhwc_forward(out, in, params + L->w_off, params + L->b_off, &g, B, net->ws);
             else
-                heph_convt2d_forward(out, in, params + L->w_off, params + L->b_off, &g, B, net->ws);
+                heph__convt2d_nhwc_forward(out, in, params + L->w_off, params + L->b_off, &g, B, net->ws);
             break;
         }
         case HEPH_FLATTEN:
-        case HEPH_RESHAPE: memcpy(out, in, n * sizeof(float)); break; /* same values, new shape */
+        case HEPH_RESHAPE: /* same values in (C, H, W) reading order, new shape */
+            heph__reflow(out, net->nhwc[l], L->out_c, L->out_h * L->out_w, in,
+                         l > 0 ? net->nhwc[l - 1] : 0, L->in_c, L->in_h * L->in_w, B);
+            break;
         case HEPH_RELU: heph_relu_forward(out, in, n); break;
         case HEPH_LRELU: heph_lrelu_forward(out, in, n, L->slope); break;
         case HEPH_SIGMOID: heph_sigmoid_forward(out, in, n); break;
@@ -1698,6 +1917,11 @@ static const float *heph__net_forward(heph_net *net, const float *params, const 
         default: HEPH_ASSERT(0);
         }
         in = out;
+    }
+    if (net->out_buf) { /* the caller gets (C, H, W) */
+        const heph_layer *L = &net->layers[net->n_layers - 1];
+        heph__rows_to_nchw(net->out_buf, in, B, L->out_c, L->out_h * L->out_w);
+        in = net->out_buf;
     }
     return in;
 }
@@ -1708,13 +1932,21 @@ static void heph__net_backward(heph_net *net, const float *params, float *grads,
                                const float *dout, int B, float *dinp) {
     int l;
     const float *g = dout;
+    if (net->out_buf) { /* dout comes (C, H, W) */
+        const heph_layer *L = &net->layers[net->n_layers - 1];
+        heph__nchw_to_rows(net->grad_a, dout, B, L->out_c, L->out_h * L->out_w);
+        g = net->grad_a;
+    }
     for (l = net->n_layers - 1; l >= 0; l--) {
         heph_layer *L = &net->layers[l];
-        const float *in = l > 0 ? net->act[l - 1] : net->input;
+        const float *in = net->cvt[l] ? net->cvt_buf[l] : l > 0 ? net->act[l - 1] : net->input;
         const float *out = net->act[l];
-        float *dst = (l == 0) ? dinp : (g == net->grad_a ? net->grad_b : net->grad_a);
+        float *free_buf = g == net->grad_a ? net->grad_b : net->grad_a;
+        float *dst = (l == 0) ? dinp : free_buf, *final_dst = dst;
         size_t n = heph__layer_out_n(L) * (size_t)B;
         if (!dst && l == 0 && L->n_params == 0) break; /* nothing left to compute */
+        if (dst && net->cvt[l]) /* the layer's gradient is reordered into dst afterwards */
+            dst = l == 0 ? free_buf : net->grad_c;
         switch (L->kind) {
         case HEPH_DENSE:
             heph_dense_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
@@ -1726,22 +1958,27 @@ static void heph__net_backward(heph_net *net, const float *params, float *grads,
             heph_conv_geom cg;
             heph__layer_geom(L, &cg);
             if (L->kind == HEPH_CONV)
-                heph_conv2d_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
-                                     params + L->w_off, &cg, B, net->ws);
+                heph__conv2d_nhwc_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
+                                           params + L->w_off, &cg, B, net->ws);
             else
-                heph_convt2d_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
-                                      params + L->w_off, &cg, B, net->ws);
+                heph__convt2d_nhwc_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
+                                            params + L->w_off, &cg, B, net->ws);
             break;
         }
         case HEPH_FLATTEN:
-        case HEPH_RESHAPE: memcpy(dst, g, n * sizeof(float)); break;
+        case HEPH_RESHAPE:
+            heph__reflow(dst, l > 0 ? net->nhwc[l - 1] : 0, L->in_c, L->in_h * L->in_w, g,
+                         net->nhwc[l], L->out_c, L->out_h * L->out_w, B);
+            break;
         case HEPH_RELU: heph_relu_backward(dst, g, out, n); break;
         case HEPH_LRELU: heph_lrelu_backward(dst, g, out, n, L->slope); break;
         case HEPH_SIGMOID: heph_sigmoid_backward(dst, g, out, n); break;
         case HEPH_TANH: heph_tanh_backward(dst, g, out, n); break;
         default: HEPH_ASSERT(0);
         }
-        g = dst;
+        if (final_dst && dst != final_dst) /* back to the order the previous layer made */
+            heph__net_reorder(L, final_dst, dst, net->cvt[l] == 2, B);
+        g = final_dst;
     }
 }
 

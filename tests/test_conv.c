@@ -3,6 +3,7 @@
    presets, and a gradient check of a whole convolutional VAE.
    Prints "PASS name" or "FAIL name: why" per test; exit status 1 when any failed.          */
 #define HEPHAESTUS_IMPLEMENTATION
+#define HEPH__ROWS_FLOATS 2000 /* small chunks of images, so that the chunked paths run */
 #include "hephaestus.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,6 +243,229 @@ static void test_conv_vae_grad(void) {
     heph_vae_free(&m);
 }
 
+/* ---- optimised kernels against the plain loops, on odd sizes ---- */
+
+/* C = op(A) op(B) in double, and the scale sum |a||b| each element is allowed an error of */
+static void gemm_double(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb,
+                        int tb, double *C, double *S) {
+    int i, j, k;
+    for (i = 0; i < M; i++)
+        for (j = 0; j < N; j++) {
+            double s = 0.0, a = 0.0;
+            for (k = 0; k < K; k++) {
+                double x = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                double y = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                s += x * y; a += fabs(x * y);
+            }
+            C[(size_t)i * N + j] = s; S[(size_t)i * N + j] = a;
+        }
+}
+
+static void test_gemm_vs_reference(void) {
+    static const int sz[] = {1, 3, 17, 63};
+    static const int extra[][3] = {{7, 65, 300}, {64, 33, 257}, {13, 1, 513}}; /* NR and KC edges */
+    int cases = 0, bad = 0, t;
+    double worst_ratio = 0.0;
+    char msg[160];
+    heph_rng r;
+    heph_rng_seed(&r, 21);
+    for (t = 0; t < 64 + 3; t++) {
+        int M, N, K, ta, tb, acc, v;
+        if (t < 64) { M = sz[t % 4]; N = sz[(t / 4) % 4]; K = sz[(t / 16) % 4]; }
+        else { M = extra[t - 64][0]; N = extra[t - 64][1]; K = extra[t - 64][2]; }
+        for (v = 0; v < 8; v++) {
+            size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N, i;
+            float *A, *B, *C1, *C2, *ws;
+            double *D, *S;
+            ta = v & 1; tb = (v >> 1) & 1; acc = (v >> 2) & 1;
+            A = (float *)malloc(na * 4); B = (float *)malloc(nb * 4);
+            C1 = (float *)malloc(nc * 4); C2 = (float *)malloc(nc * 4);
+            D = (double *)malloc(nc * 8); S = (double *)malloc(nc * 8);
+            ws = (float *)malloc(heph__gemm_ws(K, N) * 4 + 4);
+            for (i = 0; i < na; i++) A[i] = heph_rng_normal(&r);
+            for (i = 0; i < nb; i++) B[i] = heph_rng_normal(&r);
+            for (i = 0; i < nc; i++) C1[i] = C2[i] = heph_rng_normal(&r);
+            gemm_double(M, N, K, A, ta ? M : K, ta, B, tb ? K : N, tb, D, S);
+            if (acc) for (i = 0; i < nc; i++) { D[i] += (double)C1[i]; S[i] += fabs((double)C1[i]); }
+            heph__gemm(M, N, K, A, ta ? M : K, ta, B, tb ? K : N, tb, C1, N, acc, ws);
+            heph__gemm_ref(M, N, K, A, ta ? M : K, ta, B, tb ? K : N, tb, C2, N, acc);
+            for (i = 0; i < nc; i++) {
+                double lim = 1e-6 * (S[i] + 1e-30) * (K + 1);
+                double e1 = fabs((double)C1[i] - D[i]) / lim, e2 = fabs((double)C2[i] - D[i]) / lim;
+                if (e1 > worst_ratio) worst_ratio = e1;
+                if (e2 > worst_ratio) worst_ratio = e2;
+                if (!(e1 <= 1.0 && e2 <= 1.0)) bad++;
+            }
+            cases++;
+            free(A); free(B); free(C1); free(C2); free(D); free(S); free(ws);
+        }
+    }
+    snprintf(msg, sizeof msg, "%d products (M, N, K in 1, 3, 17, 63 and NR/KC edges; every transpose "
+             "and accumulate), %d elements off; worst error %.3g of the limit", cases, bad, worst_ratio);
+    report("gemm_vs_reference_odd_sizes", bad == 0 && cases == 67 * 8, msg);
+}
+
+/* the direct loops of a conv (tr = 0) or transposed conv (tr = 1), (C, H, W) pictures:
+   every connection y[yi] += x[xi] * W[wi]; with R given, the gradients of sum(y R)         */
+static void conv_direct(int tr, const heph_conv_geom *g, int B, const float *x, const float *W,
+                        const float *bias, float *y, const float *R, float *dx, float *dW, float *db) {
+    int b, c, co, a0, a1, ky, kx;
+    size_t ny = (size_t)B * g->Co * g->Ho * g->Wo, i;
+    for (i = 0; i < ny; i++) y[i] = bias[(i / ((size_t)g->Ho * g->Wo)) % (size_t)g->Co];
+    if (R) for (i = 0; i < ny; i++) db[(i / ((size_t)g->Ho * g->Wo)) % (size_t)g->Co] += R[i];
+    for (b = 0; b < B; b++)
+        for (c = 0; c < g->C; c++)
+            for (co = 0; co < g->Co; co++)
+                for (a0 = 0; a0 < (tr ? g->H : g->Ho); a0++)
+                    for (a1 = 0; a1 < (tr ? g->W : g->Wo); a1++)
+                        for (ky = 0; ky < g->k; ky++)
+                            for (kx = 0; kx < g->k; kx++) {
+                                int u = a0 * g->s - g->p + ky, v = a1 * g->s - g->p + kx; /* the other side */
+                                size_t xi, yi, wi;
+                                if (tr) {
+                                    if (u < 0 || u >= g->Ho || v < 0 || v >= g->Wo) continue;
+                                    xi = (((size_t)b * g->C + c) * g->H + a0) * g->W + a1;
+                                    yi = (((size_t)b * g->Co + co) * g->Ho + u) * g->Wo + v;
+                                    wi = (((size_t)c * g->Co + co) * g->k + ky) * g->k + kx;
+                                } else {
+                                    if (u < 0 || u >= g->H || v < 0 || v >= g->W) continue;
+                                    xi = (((size_t)b * g->C + c) * g->H + u) * g->W + v;
+                                    yi = (((size_t)b * g->Co + co) * g->Ho + a0) * g->Wo + a1;
+                                    wi = (((size_t)co * g->C + c) * g->k + ky) * g->k + kx;
+                                }
+                                y[yi] += x[xi] * W[wi];
+                                if (R) { dx[xi] += R[yi] * W[wi]; dW[wi] += x[xi] * R[yi]; }
+                            }
+}
+
+static void test_conv_vs_direct(int tr, int B, int C, int H, int Wd, int Co, int k, int s, int p) {
+    heph_conv_geom g;
+    heph_rng r;
+    size_t nx, no, nw, i;
+    float *x, *W, *b, *R, *ws, *o1, *o2, *dx1, *dx2, *dW1, *dW2, *db1, *db2;
+    double e = 0.0;
+    char name[96], msg[128];
+    if (tr) heph_convt2d_geom(&g, C, H, Wd, Co, k, s, p);
+    else heph_conv2d_geom(&g, C, H, Wd, Co, k, s, p);
+    nx = (size_t)B * C * H * Wd; no = (size_t)B * Co * g.Ho * g.Wo; nw = (size_t)C * Co * k * k;
+    heph_rng_seed(&r, 5);
+    x = (float *)malloc(nx * 4); W = (float *)malloc(nw * 4); b = (float *)malloc((size_t)Co * 4);
+    R = (float *)malloc(no * 4); o1 = (float *)malloc(no * 4); o2 = (float *)malloc(no * 4);
+    dx1 = (float *)calloc(nx, 4); dx2 = (float *)calloc(nx, 4); dW1 = (float *)calloc(nw, 4);
+    dW2 = (float *)calloc(nw, 4); db1 = (float *)calloc((size_t)Co, 4); db2 = (float *)calloc((size_t)Co, 4);
+    ws = (float *)malloc((tr ? heph_convt2d_ws_floats(&g, B) : heph_conv2d_ws_floats(&g, B)) * 4 + 4);
+    for (i = 0; i < nx; i++) x[i] = heph_rng_normal(&r);
+    for (i = 0; i < nw; i++) W[i] = heph_rng_normal(&r);
+    for (i = 0; i < (size_t)Co; i++) b[i] = heph_rng_normal(&r);
+    for (i = 0; i < no; i++) R[i] = heph_rng_normal(&r);
+    conv_direct(tr, &g, B, x, W, b, o2, R, dx2, dW2, db2);
+    if (tr) { heph_convt2d_forward(o1, x, W, b, &g, B, ws); heph_convt2d_backward(dx1, dW1, db1, R, x, W, &g, B, ws); }
+    else { heph_conv2d_forward(o1, x, W, b, &g, B, ws); heph_conv2d_backward(dx1, dW1, db1, R, x, W, &g, B, ws); }
+    /* sums of up to a few thousand products of N(0,1) numbers: 1e-4 max(1, |value|) */
+    e = worst(o1, o2, no);
+    if (worst(dx1, dx2, nx) > e) e = worst(dx1, dx2, nx);
+    if (worst(dW1, dW2, nw) > e) e = worst(dW1, dW2, nw);
+    if (worst(db1, db2, (size_t)Co) > e) e = worst(db1, db2, (size_t)Co);
+    snprintf(name, sizeof name, "%s_vs_direct_loops_B%dC%dH%dW%dCo%dk%ds%dp%d", tr ? "convt" : "conv", B, C, H, Wd, Co, k, s, p);
+    snprintf(msg, sizeof msg, "out, dx, dW, db: worst |a-b|/(1e-4 max(1,|b|)) %.3g", e);
+    report(name, e <= 1.0, msg);
+    free(x); free(W); free(b); free(R); free(o1); free(o2); free(dx1); free(dx2);
+    free(dW1); free(dW2); free(db1); free(db2); free(ws);
+}
+
+/* ---- a network keeps pictures (H, W, C) inside; it must compute what the (C, H, W) layers
+   compute one after the other, forward and backward, where the two orders meet anywhere ---- */
+static void test_net_layouts(const char *spec, int c, int h, int w, int B) {
+    heph_net net;
+    char err[256], name[160], msg[200];
+    float *params, *grads, *grads2, *x, *dout, *dinp, *scratch, *acts[HEPH_MAX_LAYERS + 1], *gbuf[2];
+    const float *y;
+    heph_rng r;
+    size_t i, maxn = (size_t)c * h * w, wsn = 0;
+    int l, rc;
+    double e = 0.0;
+    rc = heph__net_init(&net, spec, c, h, w, B, 0, err, sizeof err);
+    snprintf(name, sizeof name, "net_layouts_match_layers_%s", spec);
+    if (rc != HEPH_OK) { report(name, 0, err); return; }
+    scratch = (float *)calloc(net.scratch_n + 1, 4);
+    heph__net_bind(&net, scratch);
+    params = (float *)malloc(net.n_params * 4 + 4);
+    grads = (float *)calloc(net.n_params + 1, 4); grads2 = (float *)calloc(net.n_params + 1, 4);
+    heph_rng_seed(&r, 17);
+    for (i = 0; i < net.n_params; i++) params[i] = 0.5f * heph_rng_normal(&r);
+    x = (float *)malloc(maxn * B * 4); dinp = (float *)malloc(maxn * B * 4);
+    for (i = 0; i < maxn * B; i++) x[i] = heph_rng_normal(&r);
+    dout = (float *)malloc((size_t)net.out_n * B * 4);
+    for (i = 0; i < (size_t)net.out_n * B; i++) dout[i] = heph_rng_normal(&r);
+    y = heph__net_forward(&net, params, x, B);
+    heph__net_backward(&net, params, grads, dout, B, dinp);
+    /* the same, layer by layer, through the public (C, H, W) functions */
+    for (l = 0; l < net.n_layers; l++) {
+        heph_layer *L = &net.layers[l];
+        size_t on = (size_t)L->out_c * L->out_h * L->out_w;
+        heph_conv_geom g;
+        if (on > maxn) maxn = on;
+        if (L->kind == HEPH_DENSE) { size_t t = heph_dense_ws_floats(B, L->in_c * L->in_h * L->in_w, L->out_c); if (t > wsn) wsn = t; }
+        if (L->kind == HEPH_CONV || L->kind == HEPH_CONVT) {
+            size_t t;
+            heph__layer_geom(L, &g);
+            t = L->kind == HEPH_CONV ? heph_conv2d_ws_floats(&g, B) : heph_convt2d_ws_floats(&g, B);
+            if (t > wsn) wsn = t;
+        }
+    }
+    {
+        float *ws = (float *)malloc(wsn * 4 + 4);
+        const float *in = x;
+        gbuf[0] = (float *)malloc(maxn * B * 4); gbuf[1] = (float *)malloc(maxn * B * 4);
+        for (l = 0; l < net.n_layers; l++) {
+            heph_layer *L = &net.layers[l];
+            size_t n = (size_t)L->out_c * L->out_h * L->out_w * B;
+            heph_conv_geom g;
+            acts[l] = (float *)malloc(n * 4 + 4);
+            heph__layer_geom(L, &g);
+            switch (L->kind) {
+            case HEPH_DENSE: heph_dense_forward(acts[l], in, params + L->w_off, params + L->b_off, B, L->in_c * L->in_h * L->in_w, L->out_c, ws); break;
+            case HEPH_CONV: heph_conv2d_forward(acts[l], in, params + L->w_off, params + L->b_off, &g, B, ws); break;
+            case HEPH_CONVT: heph_convt2d_forward(acts[l], in, params + L->w_off, params + L->b_off, &g, B, ws); break;
+            case HEPH_TANH: heph_tanh_forward(acts[l], in, n); break;
+            case HEPH_RELU: heph_relu_forward(acts[l], in, n); break;
+            default: memcpy(acts[l], in, n * 4); /* flatten, reshape: (C, H, W) order is kept */
+            }
+            in = acts[l];
+        }
+        e = worst(y, in, (size_t)net.out_n * B);
+        {
+            const float *gin = dout;
+            int cur = 0;
+            for (l = net.n_layers - 1; l >= 0; l--) {
+                heph_layer *L = &net.layers[l];
+                const float *li = l ? acts[l - 1] : x;
+                size_t n = (size_t)L->out_c * L->out_h * L->out_w * B;
+                float *d = gbuf[cur];
+                heph_conv_geom g;
+                heph__layer_geom(L, &g);
+                switch (L->kind) {
+                case HEPH_DENSE: heph_dense_backward(d, grads2 + L->w_off, grads2 + L->b_off, gin, li, params + L->w_off, B, L->in_c * L->in_h * L->in_w, L->out_c, ws); break;
+                case HEPH_CONV: heph_conv2d_backward(d, grads2 + L->w_off, grads2 + L->b_off, gin, li, params + L->w_off, &g, B, ws); break;
+                case HEPH_CONVT: heph_convt2d_backward(d, grads2 + L->w_off, grads2 + L->b_off, gin, li, params + L->w_off, &g, B, ws); break;
+                case HEPH_TANH: heph_tanh_backward(d, gin, acts[l], n); break;
+                case HEPH_RELU: heph_relu_backward(d, gin, acts[l], n); break;
+                default: memcpy(d, gin, n * 4);
+                }
+                gin = d; cur ^= 1;
+            }
+            if (worst(dinp, gin, (size_t)c * h * w * B) > e) e = worst(dinp, gin, (size_t)c * h * w * B);
+            if (worst(grads, grads2, net.n_params) > e) e = worst(grads, grads2, net.n_params);
+        }
+        for (l = 0; l < net.n_layers; l++) free(acts[l]);
+        free(ws); free(gbuf[0]); free(gbuf[1]);
+    }
+    snprintf(msg, sizeof msg, "output, input gradient, parameter gradients: worst |a-b|/(1e-4 max(1,|b|)) %.3g", e);
+    report(name, e <= 1.0, msg);
+    free(params); free(grads); free(grads2); free(x); free(dout); free(dinp); free(scratch);
+    heph__net_free(&net);
+}
+
 int main(int argc, char **argv) {
     test_fixtures(argc > 1 ? argv[1] : "tests/fixtures/conv_ref.txt");
     test_conv_fd(0, 2, 3, 5, 6, 4, 3, 2, 1);
@@ -253,5 +477,21 @@ int main(int argc, char **argv) {
     test_specs();
     test_presets();
     test_conv_vae_grad();
+    test_gemm_vs_reference();
+    test_conv_vs_direct(0, 3, 3, 17, 5, 7, 3, 2, 1);
+    test_conv_vs_direct(0, 2, 1, 1, 1, 3, 1, 1, 0);
+    test_conv_vs_direct(0, 1, 17, 9, 9, 3, 4, 2, 1);
+    test_conv_vs_direct(0, 5, 2, 7, 3, 63, 1, 1, 0);
+    test_conv_vs_direct(0, 9, 3, 16, 16, 4, 4, 2, 1); /* several chunks of images */
+    test_conv_vs_direct(1, 3, 3, 5, 17, 7, 3, 2, 1);
+    test_conv_vs_direct(1, 2, 1, 1, 1, 3, 1, 1, 0);
+    test_conv_vs_direct(1, 1, 17, 4, 4, 3, 4, 2, 1);
+    test_conv_vs_direct(1, 5, 63, 3, 2, 2, 2, 1, 0);
+    test_conv_vs_direct(1, 9, 3, 8, 8, 4, 4, 2, 1);
+    test_net_layouts("conv4k4s2p1,relu,conv5k3s2p1,relu,flatten,dense6", 3, 8, 8, 3);
+    test_net_layouts("tanh,conv4k3s2p1,tanh,dense7,tanh", 3, 6, 6, 2);
+    test_net_layouts("dense36,tanh,reshape4x3x3,convt3k4s2p1,tanh,convt2k3s1p1", 5, 1, 1, 3);
+    test_net_layouts("conv3k3s1p1,reshape12x3x1,convt2k2s2p0,flatten,dense4", 2, 4, 3, 2);
+    test_net_layouts("conv1k3s1p1,tanh,convt3k3s1p1", 2, 5, 5, 2);
     return n_fail ? 1 : 0;
 }
