@@ -1116,7 +1116,13 @@ static void heph__im2row_nhwc(float *rows, const float *img, int B, int C, int H
             int iy = oy * s - p + ky;
             const float *line = im + (size_t)iy * (size_t)W * (size_t)C;
             if (iy < 0 || iy >= H) { memset(row, 0, kC * sizeof(float)); continue; }
-            if (x0 >= 0 && x0 + k <= W) { memcpy(row, line + (size_t)x0 * (size_t)C, kC * sizeof(float)); continue; }
+            if (x0 >= 0 && x0 + k <= W) { /* a whole run: short ones are cheaper as a loop */
+                const float *src = line + (size_t)x0 * (size_t)C;
+                size_t j;
+                if (kC >= 64) memcpy(row, src, kC * sizeof(float));
+                else for (j = 0; j < kC; j++) row[j] = src[j];
+                continue;
+            }
             for (kx = 0; kx < k; kx++) {
                 int ix = x0 + kx;
                 if (ix < 0 || ix >= W) memset(row + (size_t)kx * (size_t)C, 0, cb);
@@ -1138,10 +1144,13 @@ static void heph__row2im_nhwc(float *img, const float *rows, const float *init, 
         int b = (int)(t / H), iy = (int)(t % H), ky, ox;
         float *line = img + (size_t)t * WC;
         size_t i;
-        if (init)
-            for (i = 0; i < WC; i++) line[i] = init[i % (size_t)C];
-        else
+        if (init) {
+            int ix, c;
+            for (ix = 0; ix < W; ix++)
+                for (c = 0; c < C; c++) line[(size_t)ix * (size_t)C + (size_t)c] = init[c];
+        } else {
             memset(line, 0, WC * sizeof(float));
+        }
         for (ky = 0; ky < k; ky++) {
             int num = iy + p - ky, oy; /* iy = oy*s - p + ky */
             if (num < 0 || num % s) continue;
@@ -1201,15 +1210,23 @@ static void heph__bias_grad_rows(float *db, const float *d, size_t P, int C) {
         int c0 = cb * 16, n = C - c0 < 16 ? C - c0 : 16, j;
         size_t r;
         for (j = 0; j < 16; j++) s[j] = 0.0f;
-        for (r = 0; r < P; r++) {
-            const float *row = d + r * (size_t)C + (size_t)c0;
-            for (j = 0; j < n; j++) s[j] += row[j];
-        }
+        if (n == 16) /* a whole vector per row */
+            for (r = 0; r < P; r++) {
+                const float *row = d + r * (size_t)C + (size_t)c0;
+                for (j = 0; j < 16; j++) s[j] += row[j];
+            }
+        else
+            for (r = 0; r < P; r++) {
+                const float *row = d + r * (size_t)C + (size_t)c0;
+                for (j = 0; j < n; j++) s[j] += row[j];
+            }
         for (j = 0; j < n; j++) db[c0 + j] += s[j];
     }
 }
 /* weights in the kernels' order: Wp[r][j][a] = W[r][a][j] (conv: r = Co, a = C, j = ky kx;
-   transposed conv: r = C, a = Co), and back: W[r][a][j] += Wp[r][j][a]                   */
+   transposed conv: r = C, a = Co); their gradient comes as dWt[j][a][r] (patch entries by
+   channels: the GEMM that makes it has a long side and a side of whole panels), and
+   W[r][a][j] += dWt[j][a][r]                                                               */
 static void heph__wperm(float *Wp, const float *W, int R, int A, int J) {
     int r, a, j;
     for (r = 0; r < R; r++)
@@ -1224,7 +1241,7 @@ static void heph__wperm_add_back(float *W, const float *Wp, int R, int A, int J)
         for (a = 0; a < A; a++)
             for (j = 0; j < J; j++)
                 W[((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j] +=
-                    Wp[((size_t)r * (size_t)J + (size_t)j) * (size_t)A + (size_t)a];
+                    Wp[((size_t)j * (size_t)A + (size_t)a) * (size_t)R + (size_t)r];
 }
 static size_t heph__max3(size_t a, size_t b, size_t c) {
     size_t m = a > b ? a : b;
@@ -1245,7 +1262,7 @@ static size_t heph__conv_nhwc_ws(const heph_conv_geom *g, int B, int tr) {
     size_t pos = tr ? (size_t)g->H * (size_t)g->W : (size_t)g->Ho * (size_t)g->Wo;
     int nb = heph__chunk_images(pos * K, B > 0 ? B : 1);
     int P = (int)((size_t)nb * pos), oc = tr ? g->C : g->Co;
-    size_t pack = heph__max3(heph__gemm_ws((int)K, oc), heph__gemm_ws(P, (int)K), heph__gemm_ws(oc, (int)K));
+    size_t pack = heph__max3(heph__gemm_ws((int)K, oc), heph__gemm_ws(P, oc), heph__gemm_ws(oc, (int)K));
     return 2 * nW + (size_t)P * K + pack;
 }
 
@@ -1280,8 +1297,8 @@ static void heph__conv2d_nhwc_backward(float *dinp, float *dW, float *db, const 
         int n = B - b0 < nb ? B - b0 : nb, P = n * HWo;
         const float *d = dout + (size_t)b0 * (size_t)HWo * (size_t)g->Co;
         heph__im2row_nhwc(rows, inp + (size_t)b0 * in_img, n, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
-        /* dWp (Co, K) (+)= d^T (Co, P) rows (P, K) */
-        heph__gemm(g->Co, K, P, d, g->Co, 1, rows, K, 0, dWp, K, b0 > 0, pack);
+        /* dWt (K, Co) (+)= rows^T (K, P) d (P, Co) */
+        heph__gemm(K, g->Co, P, rows, K, 1, d, g->Co, 0, dWp, g->Co, b0 > 0, pack);
         if (!dinp) continue;
         /* rows (P, K) = d (P, Co) Wp (Co, K), then gathered back onto the input */
         heph__gemm(P, K, g->Co, d, g->Co, 0, Wp, K, 0, rows, K, 0, pack);
@@ -1322,8 +1339,8 @@ static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const
         const float *x = inp + (size_t)b0 * (size_t)HW * (size_t)g->C;
         /* rows (P, k k Co): the patches of dout seen from each input position */
         heph__im2row_nhwc(rows, dout + (size_t)b0 * out_img, n, g->Co, g->Ho, g->Wo, g->H, g->W, g->k, g->s, g->p);
-        /* dWp (C, K) (+)= x^T (C, P) rows (P, K) */
-        heph__gemm(g->C, K, P, x, g->C, 1, rows, K, 0, dWp, K, b0 > 0, pack);
+        /* dWt (K, C) (+)= rows^T (K, P) x (P, C) */
+        heph__gemm(K, g->C, P, rows, K, 1, x, g->C, 0, dWp, g->C, b0 > 0, pack);
         /* dinp (P, C) = rows (P, K) Wp^T (K, C) */
         if (dinp)
             heph__gemm(P, g->C, K, rows, K, 0, Wp, K, 1, dinp + (size_t)b0 * (size_t)HW * (size_t)g->C,
