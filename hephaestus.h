@@ -280,6 +280,9 @@ typedef struct {
     unsigned char cvt[HEPH_MAX_LAYERS];  /* layer l's input is reordered first: 1 to (H, W, C),
                                             2 to (C, H, W), into cvt_buf[l]                   */
     float *cvt_buf[HEPH_MAX_LAYERS];
+    unsigned char fused[HEPH_MAX_LAYERS]; /* a ReLU the layer before computes in place (act[l]
+                                            is act[l-1]); its gradient is made by the layer after
+                                            it when that is dense or a conv                  */
     float *out_buf;             /* the output in (C, H, W) order when the last act is not   */
     float *grad_c;              /* a third gradient buffer, for reorders after the first layer */
 } heph_net;
@@ -986,9 +989,9 @@ HEPH_DEF size_t heph_dense_ws_floats(int B, int I, int O) {
     return f;
 }
 
-/* out[b][o] = b[o] + sum_i inp[b][i] W[o][i] */
-HEPH_DEF void heph_dense_forward(float *out, const float *inp, const float *W, const float *b,
-                                 int B, int I, int O, float *ws) {
+/* out[b][o] = b[o] + sum_i inp[b][i] W[o][i]  (then max(out, 0) when relu) */
+static void heph__dense_forward(float *out, const float *inp, const float *W, const float *b,
+                                int B, int I, int O, float *ws, int relu) {
     int r;
     heph__gemm(B, O, I, inp, I, 0, W, I, 1, out, O, 0, ws);
     HEPH__OMP_FOR
@@ -996,14 +999,20 @@ HEPH_DEF void heph_dense_forward(float *out, const float *inp, const float *W, c
         float *o = out + (size_t)r * (size_t)O;
         int j;
         for (j = 0; j < O; j++) o[j] += b[j];
+        if (relu)
+            for (j = 0; j < O; j++) o[j] = o[j] > 0.0f ? o[j] : 0.0f;
     }
+}
+HEPH_DEF void heph_dense_forward(float *out, const float *inp, const float *W, const float *b,
+                                 int B, int I, int O, float *ws) {
+    heph__dense_forward(out, inp, W, b, B, I, O, ws, 0);
 }
 
 /* dinp[b][i] = sum_o dout[b][o] W[o][i];  dW[o][i] += sum_b dout[b][o] inp[b][i];
    db[o] += sum_b dout[b][o] */
-HEPH_DEF void heph_dense_backward(float *dinp, float *dW, float *db, const float *dout,
-                                  const float *inp, const float *W, int B, int I, int O,
-                                  float *ws) {
+static void heph__dense_backward(float *dinp, float *dW, float *db, const float *dout,
+                                 const float *inp, const float *W, int B, int I, int O,
+                                 float *ws, int mask) {
     int o;
     heph__gemm(O, I, B, dout, O, 1, inp, I, 0, dW, I, 1, ws);
     HEPH__OMP_FOR
@@ -1013,7 +1022,17 @@ HEPH_DEF void heph_dense_backward(float *dinp, float *dW, float *db, const float
         for (r = 0; r < B; r++) s += dout[(size_t)r * (size_t)O + (size_t)o];
         db[o] += s;
     }
-    if (dinp) heph__gemm(B, I, O, dout, O, 0, W, I, 0, dinp, I, 0, ws);
+    if (!dinp) return;
+    heph__gemm(B, I, O, dout, O, 0, W, I, 0, dinp, I, 0, ws);
+    if (mask) { /* the input is a ReLU's output: its gradient too */
+        size_t i, n = (size_t)B * (size_t)I;
+        for (i = 0; i < n; i++) dinp[i] = inp[i] > 0.0f ? dinp[i] : 0.0f;
+    }
+}
+HEPH_DEF void heph_dense_backward(float *dinp, float *dW, float *db, const float *dout,
+                                  const float *inp, const float *W, int B, int I, int O,
+                                  float *ws) {
+    heph__dense_backward(dinp, dW, db, dout, inp, W, B, I, O, ws, 0);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1134,9 +1153,12 @@ static void heph__im2row_nhwc(float *rows, const float *img, int B, int C, int H
 
 /* the adjoint of im2row: img[b][iy][ix][c] = init[c] (or 0) + the sum of every patch entry
    that im2row read from (iy, ix, c). One image line per iteration, gathered in a fixed order
-   (ky, then ox): the same bits for any number of threads.                                  */
-static void heph__row2im_nhwc(float *img, const float *rows, const float *init, int B, int C,
-                              int H, int W, int Ho, int Wo, int k, int s, int p) {
+   (ky, then ox): the same bits for any number of threads. Then, while the line is in cache,
+   relu: v = max(v, 0); mask: v = mask > 0 ? v : 0 (the gradient through a ReLU whose output
+   is mask).                                                                                */
+static void heph__row2im_nhwc(float *img, const float *rows, const float *init, int relu,
+                              const float *mask, int B, int C, int H, int W, int Ho, int Wo,
+                              int k, int s, int p) {
     size_t kC = (size_t)k * (size_t)C, K = (size_t)k * kC, WC = (size_t)W * (size_t)C;
     long long t, nt = (long long)B * H;
     HEPH__OMP_FOR
@@ -1165,6 +1187,12 @@ static void heph__row2im_nhwc(float *img, const float *rows, const float *init, 
                 for (i = 0; i < n; i++) dst[i] += src[i];
             }
         }
+        if (relu)
+            for (i = 0; i < WC; i++) line[i] = line[i] > 0.0f ? line[i] : 0.0f;
+        if (mask) {
+            const float *m = mask + (size_t)t * WC;
+            for (i = 0; i < WC; i++) line[i] = m[i] > 0.0f ? line[i] : 0.0f;
+        }
     }
 }
 
@@ -1191,15 +1219,23 @@ static void heph__rows_to_nchw(float *x, const float *rows, int B, int C, int HW
                     rows[((size_t)b * (size_t)HW + (size_t)i) * (size_t)C + (size_t)c];
     }
 }
-/* x[r][c] += bias[c] for P rows */
-static void heph__add_bias_rows(float *x, const float *bias, size_t P, int C) {
+/* x[r][c] += bias[c] for P rows, then max(x, 0) when relu */
+static void heph__add_bias_rows(float *x, const float *bias, size_t P, int C, int relu) {
     long long r;
     HEPH__OMP_FOR
     for (r = 0; r < (long long)P; r++) {
         float *row = x + (size_t)r * (size_t)C;
         int c;
         for (c = 0; c < C; c++) row[c] += bias[c];
+        if (relu)
+            for (c = 0; c < C; c++) row[c] = row[c] > 0.0f ? row[c] : 0.0f;
     }
+}
+/* x[i] = mask[i] > 0 ? x[i] : 0: a gradient through the ReLU whose output is mask */
+static void heph__relu_mask(float *x, const float *mask, size_t n) {
+    long long i;
+    HEPH__OMP_FOR
+    for (i = 0; i < (long long)n; i++) x[i] = mask[i] > 0.0f ? x[i] : 0.0f;
 }
 /* db[c] += sum over P rows of d[r][c]: 16 channels per iteration, rows in order */
 static void heph__bias_grad_rows(float *db, const float *d, size_t P, int C) {
@@ -1266,9 +1302,11 @@ static size_t heph__conv_nhwc_ws(const heph_conv_geom *g, int B, int tr) {
     return 2 * nW + (size_t)P * K + pack;
 }
 
-/* conv, NHWC: out (B, Ho, Wo, Co) = patches (B Ho Wo, k k C) Wp^T + b */
+/* conv, NHWC: out (B, Ho, Wo, Co) = patches (B Ho Wo, k k C) Wp^T + b (then max(out, 0) when
+   relu: a ReLU after the conv, computed in the same pass)                                  */
 static void heph__conv2d_nhwc_forward(float *out, const float *inp, const float *W,
-                                      const float *bias, const heph_conv_geom *g, int B, float *ws) {
+                                      const float *bias, const heph_conv_geom *g, int B, float *ws,
+                                      int relu) {
     int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, b0;
     int nb = heph__chunk_images((size_t)HWo * (size_t)K, B);
     size_t nW = (size_t)g->Co * (size_t)K, in_img = (size_t)g->H * (size_t)g->W * (size_t)g->C;
@@ -1280,13 +1318,14 @@ static void heph__conv2d_nhwc_forward(float *out, const float *inp, const float 
         heph__gemm(P, g->Co, K, rows, K, 0, Wp, K, 1, out + (size_t)b0 * (size_t)HWo * (size_t)g->Co,
                    g->Co, 0, pack);
     }
-    heph__add_bias_rows(out, bias, (size_t)B * (size_t)HWo, g->Co);
+    heph__add_bias_rows(out, bias, (size_t)B * (size_t)HWo, g->Co, relu);
 }
 
-/* dW += dout^T patches;  db += column sums of dout;  dinp (if not NULL) = row2im(dout Wp) */
+/* dW += dout^T patches;  db += column sums of dout;  dinp (if not NULL) = row2im(dout Wp),
+   masked by inp > 0 when mask (the input is a ReLU's output: its gradient is done here too) */
 static void heph__conv2d_nhwc_backward(float *dinp, float *dW, float *db, const float *dout,
                                        const float *inp, const float *W, const heph_conv_geom *g,
-                                       int B, float *ws) {
+                                       int B, float *ws, int mask) {
     int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, b0;
     int nb = heph__chunk_images((size_t)HWo * (size_t)K, B);
     size_t nW = (size_t)g->Co * (size_t)K, in_img = (size_t)g->H * (size_t)g->W * (size_t)g->C;
@@ -1302,8 +1341,8 @@ static void heph__conv2d_nhwc_backward(float *dinp, float *dW, float *db, const 
         if (!dinp) continue;
         /* rows (P, K) = d (P, Co) Wp (Co, K), then gathered back onto the input */
         heph__gemm(P, K, g->Co, d, g->Co, 0, Wp, K, 0, rows, K, 0, pack);
-        heph__row2im_nhwc(dinp + (size_t)b0 * in_img, rows, NULL, n, g->C, g->H, g->W, g->Ho, g->Wo,
-                          g->k, g->s, g->p);
+        heph__row2im_nhwc(dinp + (size_t)b0 * in_img, rows, NULL, 0, mask ? inp + (size_t)b0 * in_img : NULL,
+                          n, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
     }
     heph__wperm_add_back(dW, dWp, g->Co, g->C, kk);
 }
@@ -1311,7 +1350,8 @@ static void heph__conv2d_nhwc_backward(float *dinp, float *dW, float *db, const 
 /* transposed conv, NHWC: the adjoint of a conv whose input is our output. Patch rows are our
    input positions: rows (B H W, k k Co) = inp (B H W, C) Wp (C, k k Co), out = b + row2im */
 static void heph__convt2d_nhwc_forward(float *out, const float *inp, const float *W,
-                                       const float *bias, const heph_conv_geom *g, int B, float *ws) {
+                                       const float *bias, const heph_conv_geom *g, int B, float *ws,
+                                       int relu) {
     int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, b0;
     int nb = heph__chunk_images((size_t)HW * (size_t)K, B);
     size_t nW = (size_t)g->C * (size_t)K, out_img = (size_t)g->Ho * (size_t)g->Wo * (size_t)g->Co;
@@ -1320,14 +1360,14 @@ static void heph__convt2d_nhwc_forward(float *out, const float *inp, const float
     for (b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb, P = n * HW;
         heph__gemm(P, K, g->C, inp + (size_t)b0 * (size_t)HW * (size_t)g->C, g->C, 0, Wp, K, 0, rows, K, 0, pack);
-        heph__row2im_nhwc(out + (size_t)b0 * out_img, rows, bias, n, g->Co, g->Ho, g->Wo, g->H, g->W,
-                          g->k, g->s, g->p);
+        heph__row2im_nhwc(out + (size_t)b0 * out_img, rows, bias, relu, NULL, n, g->Co, g->Ho, g->Wo,
+                          g->H, g->W, g->k, g->s, g->p);
     }
 }
 
 static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const float *dout,
                                         const float *inp, const float *W, const heph_conv_geom *g,
-                                        int B, float *ws) {
+                                        int B, float *ws, int mask) {
     int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, b0;
     int nb = heph__chunk_images((size_t)HW * (size_t)K, B);
     size_t nW = (size_t)g->C * (size_t)K, out_img = (size_t)g->Ho * (size_t)g->Wo * (size_t)g->Co;
@@ -1341,10 +1381,12 @@ static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const
         heph__im2row_nhwc(rows, dout + (size_t)b0 * out_img, n, g->Co, g->Ho, g->Wo, g->H, g->W, g->k, g->s, g->p);
         /* dWt (K, C) (+)= rows^T (K, P) x (P, C) */
         heph__gemm(K, g->C, P, rows, K, 1, x, g->C, 0, dWp, g->C, b0 > 0, pack);
-        /* dinp (P, C) = rows (P, K) Wp^T (K, C) */
-        if (dinp)
-            heph__gemm(P, g->C, K, rows, K, 0, Wp, K, 1, dinp + (size_t)b0 * (size_t)HW * (size_t)g->C,
-                       g->C, 0, pack);
+        /* dinp (P, C) = rows (P, K) Wp^T (K, C), masked while in cache */
+        if (dinp) {
+            float *dx = dinp + (size_t)b0 * (size_t)HW * (size_t)g->C;
+            heph__gemm(P, g->C, K, rows, K, 0, Wp, K, 1, dx, g->C, 0, pack);
+            if (mask) heph__relu_mask(dx, x, (size_t)P * (size_t)g->C);
+        }
     }
     heph__wperm_add_back(dW, dWp, g->C, g->Co, kk);
 }
@@ -1365,8 +1407,8 @@ static void heph__conv_public_forward(float *out, const float *inp, const float 
     size_t on = (size_t)B * (size_t)g->Co * (size_t)g->Ho * (size_t)g->Wo;
     float *xi = ws, *yo = xi + in, *kws = yo + on + in;
     heph__nchw_to_rows(xi, inp, B, g->C, g->H * g->W);
-    if (tr) heph__convt2d_nhwc_forward(yo, xi, W, b, g, B, kws);
-    else heph__conv2d_nhwc_forward(yo, xi, W, b, g, B, kws);
+    if (tr) heph__convt2d_nhwc_forward(yo, xi, W, b, g, B, kws, 0);
+    else heph__conv2d_nhwc_forward(yo, xi, W, b, g, B, kws, 0);
     heph__rows_to_nchw(out, yo, B, g->Co, g->Ho * g->Wo);
 }
 static void heph__conv_public_backward(float *dinp, float *dW, float *db, const float *dout,
@@ -1377,8 +1419,8 @@ static void heph__conv_public_backward(float *dinp, float *dW, float *db, const 
     float *xi = ws, *go = xi + in, *gi = go + on, *kws = gi + in;
     heph__nchw_to_rows(xi, inp, B, g->C, g->H * g->W);
     heph__nchw_to_rows(go, dout, B, g->Co, g->Ho * g->Wo);
-    if (tr) heph__convt2d_nhwc_backward(dinp ? gi : NULL, dW, db, go, xi, W, g, B, kws);
-    else heph__conv2d_nhwc_backward(dinp ? gi : NULL, dW, db, go, xi, W, g, B, kws);
+    if (tr) heph__convt2d_nhwc_backward(dinp ? gi : NULL, dW, db, go, xi, W, g, B, kws, 0);
+    else heph__conv2d_nhwc_backward(dinp ? gi : NULL, dW, db, go, xi, W, g, B, kws, 0);
     if (dinp) heph__rows_to_nchw(dinp, gi, B, g->C, g->H * g->W);
 }
 
@@ -1791,6 +1833,11 @@ static void heph__reflow(float *dst, int ld, int c2, int hw2, const float *src, 
     }
 }
 
+/* dense and convolutions can end with a ReLU and mask their input gradient by one */
+static int heph__has_dinp_mask(int kind) {
+    return kind == HEPH_DENSE || kind == HEPH_CONV || kind == HEPH_CONVT;
+}
+
 /* parse, give each layer its parameter offsets starting at p_off, allocate buffers */
 static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, int max_batch,
                           size_t p_off, char *err, size_t errlen) {
@@ -1834,7 +1881,10 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
             if (wsz > ws) ws = wsz;
         }
         if (on > maxn) maxn = on;
-        acts += on;
+        if (L->kind == HEPH_RELU && l > 0 && heph__has_dinp_mask(net->layers[l - 1].kind))
+            net->fused[l] = 1; /* no buffer of its own */
+        else
+            acts += on;
     }
     net->n_params = off - p_off;
     net->out_n = net->n_layers ? (int)heph__layer_out_n(&net->layers[net->n_layers - 1]) : net->in_n;
@@ -1862,6 +1912,10 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
         if (net->cvt[l]) {
             net->cvt_buf[l] = p;
             p += heph__layer_in_n(&net->layers[l]) * (size_t)max_batch;
+        }
+        if (net->fused[l]) {
+            net->act[l] = net->act[l - 1];
+            continue;
         }
         net->act[l] = p;
         p += heph__layer_out_n(&net->layers[l]) * (size_t)max_batch;
@@ -1907,19 +1961,21 @@ static const float *heph__net_forward(heph_net *net, const float *params, const 
             heph__net_reorder(L, net->cvt_buf[l], in, net->cvt[l] == 1, B);
             in = net->cvt_buf[l];
         }
+        int relu = l + 1 < net->n_layers && net->fused[l + 1]; /* the next layer, done here */
+        if (net->fused[l]) { in = out; continue; }          /* done by the layer before */
         switch (L->kind) {
         case HEPH_DENSE:
-            heph_dense_forward(out, in, params + L->w_off, params + L->b_off, B,
-                               (int)heph__layer_in_n(L), L->out_c, net->ws);
+            heph__dense_forward(out, in, params + L->w_off, params + L->b_off, B,
+                                (int)heph__layer_in_n(L), L->out_c, net->ws, relu);
             break;
         case HEPH_CONV:
         case HEPH_CONVT: {
             heph_conv_geom g;
             heph__layer_geom(L, &g);
             if (L->kind == HEPH_CONV)
-                heph__conv2d_nhwc_forward(out, in, params + L->w_off, params + L->b_off, &g, B, net->ws);
+                heph__conv2d_nhwc_forward(out, in, params + L->w_off, params + L->b_off, &g, B, net->ws, relu);
             else
-                heph__convt2d_nhwc_forward(out, in, params + L->w_off, params + L->b_off, &g, B, net->ws);
+                heph__convt2d_nhwc_forward(out, in, params + L->w_off, params + L->b_off, &g, B, net->ws, relu);
             break;
         }
         case HEPH_FLATTEN:
@@ -1961,14 +2017,17 @@ static void heph__net_backward(heph_net *net, const float *params, float *grads,
         float *free_buf = g == net->grad_a ? net->grad_b : net->grad_a;
         float *dst = (l == 0) ? dinp : free_buf, *final_dst = dst;
         size_t n = heph__layer_out_n(L) * (size_t)B;
+        int mask = l > 0 && net->fused[l - 1]; /* the ReLU before: its gradient is made here */
         if (!dst && l == 0 && L->n_params == 0) break; /* nothing left to compute */
+        if (net->fused[l] && l + 1 < net->n_layers && heph__has_dinp_mask(net->layers[l + 1].kind))
+            continue; /* g already went through this ReLU */
         if (dst && net->cvt[l]) /* the layer's gradient is reordered into dst afterwards */
             dst = l == 0 ? free_buf : net->grad_c;
         switch (L->kind) {
         case HEPH_DENSE:
-            heph_dense_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
-                                params + L->w_off, B, (int)heph__layer_in_n(L), L->out_c,
-                                net->ws);
+            heph__dense_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
+                                 params + L->w_off, B, (int)heph__layer_in_n(L), L->out_c,
+                                 net->ws, mask);
             break;
         case HEPH_CONV:
         case HEPH_CONVT: {
@@ -1976,10 +2035,10 @@ static void heph__net_backward(heph_net *net, const float *params, float *grads,
             heph__layer_geom(L, &cg);
             if (L->kind == HEPH_CONV)
                 heph__conv2d_nhwc_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
-                                           params + L->w_off, &cg, B, net->ws);
+                                           params + L->w_off, &cg, B, net->ws, mask);
             else
                 heph__convt2d_nhwc_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
-                                            params + L->w_off, &cg, B, net->ws);
+                                            params + L->w_off, &cg, B, net->ws, mask);
             break;
         }
         case HEPH_FLATTEN:

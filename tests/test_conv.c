@@ -493,5 +493,8 @@ int main(int argc, char **argv) {
     test_net_layouts("dense36,tanh,reshape4x3x3,convt3k4s2p1,tanh,convt2k3s1p1", 5, 1, 1, 3);
     test_net_layouts("conv3k3s1p1,reshape12x3x1,convt2k2s2p0,flatten,dense4", 2, 4, 3, 2);
     test_net_layouts("conv1k3s1p1,tanh,convt3k3s1p1", 2, 5, 5, 2);
+    /* ReLUs computed by the layer before them, their gradients by the layer after */
+    test_net_layouts("dense36,relu,reshape4x3x3,convt3k4s2p1,relu,convt2k3s1p1,relu", 5, 1, 1, 3);
+    test_net_layouts("relu,conv3k3s1p1,relu,dense5,relu,dense4,relu,relu", 2, 5, 4, 3);
     return n_fail ? 1 : 0;
 }
