@@ -1010,17 +1010,18 @@ HEPH_DEF void heph_dense_forward(float *out, const float *inp, const float *W, c
 
 /* dinp[b][i] = sum_o dout[b][o] W[o][i];  dW[o][i] += sum_b dout[b][o] inp[b][i];
    db[o] += sum_b dout[b][o] */
+/* set: dW and db are written, not added to (a network's step: every parameter has one use) */
 static void heph__dense_backward(float *dinp, float *dW, float *db, const float *dout,
                                  const float *inp, const float *W, int B, int I, int O,
-                                 float *ws, int mask) {
+                                 float *ws, int mask, int set) {
     int o;
-    heph__gemm(O, I, B, dout, O, 1, inp, I, 0, dW, I, 1, ws);
+    heph__gemm(O, I, B, dout, O, 1, inp, I, 0, dW, I, !set, ws);
     HEPH__OMP_FOR
     for (o = 0; o < O; o++) {
         float s = 0.0f;
         int r;
         for (r = 0; r < B; r++) s += dout[(size_t)r * (size_t)O + (size_t)o];
-        db[o] += s;
+        db[o] = set ? s : db[o] + s;
     }
     if (!dinp) return;
     heph__gemm(B, I, O, dout, O, 0, W, I, 0, dinp, I, 0, ws);
@@ -1032,7 +1033,7 @@ static void heph__dense_backward(float *dinp, float *dW, float *db, const float 
 HEPH_DEF void heph_dense_backward(float *dinp, float *dW, float *db, const float *dout,
                                   const float *inp, const float *W, int B, int I, int O,
                                   float *ws) {
-    heph__dense_backward(dinp, dW, db, dout, inp, W, B, I, O, ws, 0);
+    heph__dense_backward(dinp, dW, db, dout, inp, W, B, I, O, ws, 0, 0);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1237,8 +1238,8 @@ static void heph__relu_mask(float *x, const float *mask, size_t n) {
     HEPH__OMP_FOR
     for (i = 0; i < (long long)n; i++) x[i] = mask[i] > 0.0f ? x[i] : 0.0f;
 }
-/* db[c] += sum over P rows of d[r][c]: 16 channels per iteration, rows in order */
-static void heph__bias_grad_rows(float *db, const float *d, size_t P, int C) {
+/* db[c] (+)= sum over P rows of d[r][c] (= when set): 16 channels per iteration, rows in order */
+static void heph__bias_grad_rows(float *db, const float *d, size_t P, int C, int set) {
     int cb, ncb = (C + 15) / 16;
     HEPH__OMP_FOR
     for (cb = 0; cb < ncb; cb++) {
@@ -1256,7 +1257,7 @@ static void heph__bias_grad_rows(float *db, const float *d, size_t P, int C) {
                 const float *row = d + r * (size_t)C + (size_t)c0;
                 for (j = 0; j < n; j++) s[j] += row[j];
             }
-        for (j = 0; j < n; j++) db[c0 + j] += s[j];
+        for (j = 0; j < n; j++) db[c0 + j] = set ? s[j] : db[c0 + j] + s[j];
     }
 }
 /* weights in the kernels' order: Wp[r][j][a] = W[r][a][j] (conv: r = Co, a = C, j = ky kx;
@@ -1271,13 +1272,15 @@ static void heph__wperm(float *Wp, const float *W, int R, int A, int J) {
                 Wp[((size_t)r * (size_t)J + (size_t)j) * (size_t)A + (size_t)a] =
                     W[((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j];
 }
-static void heph__wperm_add_back(float *W, const float *Wp, int R, int A, int J) {
+static void heph__wperm_add_back(float *W, const float *Wp, int R, int A, int J, int set) {
     int r, a, j;
     for (r = 0; r < R; r++)
         for (a = 0; a < A; a++)
-            for (j = 0; j < J; j++)
-                W[((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j] +=
-                    Wp[((size_t)j * (size_t)A + (size_t)a) * (size_t)R + (size_t)r];
+            for (j = 0; j < J; j++) {
+                float *w = W + ((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j;
+                float d = Wp[((size_t)j * (size_t)A + (size_t)a) * (size_t)R + (size_t)r];
+                *w = set ? d : *w + d;
+            }
 }
 static size_t heph__max3(size_t a, size_t b, size_t c) {
     size_t m = a > b ? a : b;
@@ -1325,12 +1328,12 @@ static void heph__conv2d_nhwc_forward(float *out, const float *inp, const float 
    masked by inp > 0 when mask (the input is a ReLU's output: its gradient is done here too) */
 static void heph__conv2d_nhwc_backward(float *dinp, float *dW, float *db, const float *dout,
                                        const float *inp, const float *W, const heph_conv_geom *g,
-                                       int B, float *ws, int mask) {
+                                       int B, float *ws, int mask, int set) {
     int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, b0;
     int nb = heph__chunk_images((size_t)HWo * (size_t)K, B);
     size_t nW = (size_t)g->Co * (size_t)K, in_img = (size_t)g->H * (size_t)g->W * (size_t)g->C;
     float *Wp = ws, *dWp = ws + nW, *rows = ws + 2 * nW, *pack = rows + (size_t)nb * (size_t)HWo * (size_t)K;
-    heph__bias_grad_rows(db, dout, (size_t)B * (size_t)HWo, g->Co);
+    heph__bias_grad_rows(db, dout, (size_t)B * (size_t)HWo, g->Co, set);
     if (dinp) heph__wperm(Wp, W, g->Co, g->C, kk);
     for (b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb, P = n * HWo;
@@ -1344,7 +1347,7 @@ static void heph__conv2d_nhwc_backward(float *dinp, float *dW, float *db, const 
         heph__row2im_nhwc(dinp + (size_t)b0 * in_img, rows, NULL, 0, mask ? inp + (size_t)b0 * in_img : NULL,
                           n, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
     }
-    heph__wperm_add_back(dW, dWp, g->Co, g->C, kk);
+    heph__wperm_add_back(dW, dWp, g->Co, g->C, kk, set);
 }
 
 /* transposed conv, NHWC: the adjoint of a conv whose input is our output. Patch rows are our
@@ -1367,12 +1370,12 @@ static void heph__convt2d_nhwc_forward(float *out, const float *inp, const float
 
 static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const float *dout,
                                         const float *inp, const float *W, const heph_conv_geom *g,
-                                        int B, float *ws, int mask) {
+                                        int B, float *ws, int mask, int set) {
     int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, b0;
     int nb = heph__chunk_images((size_t)HW * (size_t)K, B);
     size_t nW = (size_t)g->C * (size_t)K, out_img = (size_t)g->Ho * (size_t)g->Wo * (size_t)g->Co;
     float *Wp = ws, *dWp = ws + nW, *rows = ws + 2 * nW, *pack = rows + (size_t)nb * (size_t)HW * (size_t)K;
-    heph__bias_grad_rows(db, dout, (size_t)B * (size_t)g->Ho * (size_t)g->Wo, g->Co);
+    heph__bias_grad_rows(db, dout, (size_t)B * (size_t)g->Ho * (size_t)g->Wo, g->Co, set);
     if (dinp) heph__wperm(Wp, W, g->C, g->Co, kk);
     for (b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb, P = n * HW;
@@ -1388,7 +1391,7 @@ static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const
             if (mask) heph__relu_mask(dx, x, (size_t)P * (size_t)g->C);
         }
     }
-    heph__wperm_add_back(dW, dWp, g->C, g->Co, kk);
+    heph__wperm_add_back(dW, dWp, g->C, g->Co, kk, set);
 }
 
 /* the public (C, H, W) functions: convert, run the NHWC kernel, convert back. Workspace:
@@ -1419,8 +1422,8 @@ static void heph__conv_public_backward(float *dinp, float *dW, float *db, const 
     float *xi = ws, *go = xi + in, *gi = go + on, *kws = gi + in;
     heph__nchw_to_rows(xi, inp, B, g->C, g->H * g->W);
     heph__nchw_to_rows(go, dout, B, g->Co, g->Ho * g->Wo);
-    if (tr) heph__convt2d_nhwc_backward(dinp ? gi : NULL, dW, db, go, xi, W, g, B, kws, 0);
-    else heph__conv2d_nhwc_backward(dinp ? gi : NULL, dW, db, go, xi, W, g, B, kws, 0);
+    if (tr) heph__convt2d_nhwc_backward(dinp ? gi : NULL, dW, db, go, xi, W, g, B, kws, 0, 0);
+    else heph__conv2d_nhwc_backward(dinp ? gi : NULL, dW, db, go, xi, W, g, B, kws, 0, 0);
     if (dinp) heph__rows_to_nchw(dinp, gi, B, g->C, g->H * g->W);
 }
 
@@ -1999,8 +2002,9 @@ static const float *heph__net_forward(heph_net *net, const float *params, const 
     return in;
 }
 
-/* backward from dout (B, out_n); accumulates parameter gradients into grads; writes the
-   gradient wrt the input into dinp (B, in_n) when dinp != NULL */
+/* backward from dout (B, out_n); writes the net's parameter gradients into grads (every
+   parameter has one use, so they are set, not added to) and the gradient wrt the input into
+   dinp (B, in_n) when dinp != NULL */
 static void heph__net_backward(heph_net *net, const float *params, float *grads,
                                const float *dout, int B, float *dinp) {
     int l;
@@ -2027,7 +2031,7 @@ static void heph__net_backward(heph_net *net, const float *params, float *grads,
         case HEPH_DENSE:
             heph__dense_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
                                  params + L->w_off, B, (int)heph__layer_in_n(L), L->out_c,
-                                 net->ws, mask);
+                                 net->ws, mask, 1);
             break;
         case HEPH_CONV:
         case HEPH_CONVT: {
@@ -2035,10 +2039,10 @@ static void heph__net_backward(heph_net *net, const float *params, float *grads,
             heph__layer_geom(L, &cg);
             if (L->kind == HEPH_CONV)
                 heph__conv2d_nhwc_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
-                                           params + L->w_off, &cg, B, net->ws, mask);
+                                           params + L->w_off, &cg, B, net->ws, mask, 1);
             else
                 heph__convt2d_nhwc_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
-                                            params + L->w_off, &cg, B, net->ws, mask);
+                                            params + L->w_off, &cg, B, net->ws, mask, 1);
             break;
         }
         case HEPH_FLATTEN:
@@ -2259,7 +2263,7 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "batch %d is out of range 1..%d", B,
                           m->cfg.max_batch);
     inv_b = 1.0f / (float)B;
-    memset(m->grads, 0, m->n_params * sizeof(float));
+    /* m->grads needs no clearing: the backward passes write every parameter's gradient */
     /* encoder: h = [mu | logvar] per row, logvar clamped to [LOGVAR_MIN, LOGVAR_MAX] */
     h = heph__net_forward(&m->enc, m->params, x, B);
     for (b = 0; b < B; b++)

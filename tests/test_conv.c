@@ -390,7 +390,8 @@ static void test_net_layouts(const char *spec, int c, int h, int w, int B) {
     scratch = (float *)calloc(net.scratch_n + 1, 4);
     heph__net_bind(&net, scratch);
     params = (float *)malloc(net.n_params * 4 + 4);
-    grads = (float *)calloc(net.n_params + 1, 4); grads2 = (float *)calloc(net.n_params + 1, 4);
+    grads = (float *)malloc(net.n_params * 4 + 4); grads2 = (float *)calloc(net.n_params + 1, 4);
+    for (i = 0; i < net.n_params; i++) grads[i] = NAN; /* the backward must write every one */
     heph_rng_seed(&r, 17);
     for (i = 0; i < net.n_params; i++) params[i] = 0.5f * heph_rng_normal(&r);
     x = (float *)malloc(maxn * B * 4); dinp = (float *)malloc(maxn * B * 4);
