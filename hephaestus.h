@@ -1265,22 +1265,28 @@ static void heph__bias_grad_rows(float *db, const float *d, size_t P, int C, int
    channels: the GEMM that makes it has a long side and a side of whole panels), and
    W[r][a][j] += dWt[j][a][r]                                                               */
 static void heph__wperm(float *Wp, const float *W, int R, int A, int J) {
-    int r, a, j;
-    for (r = 0; r < R; r++)
+    int r;
+    HEPH__OMP_FOR
+    for (r = 0; r < R; r++) {
+        int a, j;
         for (a = 0; a < A; a++)
             for (j = 0; j < J; j++)
                 Wp[((size_t)r * (size_t)J + (size_t)j) * (size_t)A + (size_t)a] =
                     W[((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j];
+    }
 }
 static void heph__wperm_add_back(float *W, const float *Wp, int R, int A, int J, int set) {
-    int r, a, j;
-    for (r = 0; r < R; r++)
+    int r;
+    HEPH__OMP_FOR
+    for (r = 0; r < R; r++) {
+        int a, j;
         for (a = 0; a < A; a++)
             for (j = 0; j < J; j++) {
                 float *w = W + ((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j;
                 float d = Wp[((size_t)j * (size_t)A + (size_t)a) * (size_t)R + (size_t)r];
                 *w = set ? d : *w + d;
             }
+    }
 }
 static size_t heph__max3(size_t a, size_t b, size_t c) {
     size_t m = a > b ? a : b;
@@ -3834,8 +3840,16 @@ HEPH_DEF int heph_maha_fit(heph_maha *f, const float *z, size_t n, int D, int me
 }
 
 HEPH_DEF void heph_maha_score(heph_maha *f, const float *z, size_t n, double *d2) {
-    size_t i;
-    for (i = 0; i < n; i++) d2[i] = heph__d2(f->mean, f->chol, f->D, z + i * (size_t)f->D, f->work);
+    /* blocks of 256 latents, each on one thread with its own scratch (D <= 64: on its stack);
+       every D^2 is computed alone, so the threads cannot change it */
+    long long b, nb = (long long)((n + 255) / 256);
+    int heph__par = n >= 1024 && f->D <= 64;
+    HEPH__OMP_FOR_IF
+    for (b = 0; b < nb; b++) {
+        double w[64], *work = f->D <= 64 ? w : f->work;
+        size_t i0 = (size_t)b * 256, i1 = n - i0 < 256 ? n : i0 + 256, i;
+        for (i = i0; i < i1; i++) d2[i] = heph__d2(f->mean, f->chol, f->D, z + i * (size_t)f->D, work);
+    }
 }
 
 HEPH_DEF void heph_maha_explain(heph_maha *f, const float *z, double *zscore, double *contrib) {
