@@ -253,8 +253,8 @@ static void gemm_double(int M, int N, int K, const float *A, int lda, int ta, co
         for (j = 0; j < N; j++) {
             double s = 0.0, a = 0.0;
             for (k = 0; k < K; k++) {
-                double x = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
-                double y = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                double x = (double)(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]);
+                double y = (double)(tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
                 s += x * y; a += fabs(x * y);
             }
             C[(size_t)i * N + j] = s; S[(size_t)i * N + j] = a;
