@@ -1134,8 +1134,9 @@ static void heph__im2row_nhwc(float *rows, const float *img, int B, int C, int H
         float *row = rows + (size_t)r * K;
         for (ky = 0; ky < k; ky++, row += kC) {
             int iy = oy * s - p + ky;
-            const float *line = im + (size_t)iy * (size_t)W * (size_t)C;
+            const float *line;
             if (iy < 0 || iy >= H) { memset(row, 0, kC * sizeof(float)); continue; }
+            line = im + (size_t)iy * (size_t)W * (size_t)C;
             if (x0 >= 0 && x0 + k <= W) { /* a whole run: short ones are cheaper as a loop */
                 const float *src = line + (size_t)x0 * (size_t)C;
                 size_t j;
