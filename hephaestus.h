@@ -57,7 +57,8 @@
    time slices at every barrier.
 
    CONVENTIONS
-     - Everything is float32. Activations are NCHW, dense weights are [out][in].
+     - Everything is float32. Pictures given and returned are NCHW (inside a network,
+       convolutions keep them (H, W, C)); dense weights are [out][in].
      - Functions that can fail return an int status: HEPH_OK (0) or a negative HEPH_E_* code;
        heph_result_string(code) names it, and the object's err[] field says what went wrong
        (which file, which field, what was expected). The library never prints or exits.
@@ -178,8 +179,9 @@ HEPH_DEF void heph_tanh_backward(float *dinp, const float *dout, const float *ou
    stride s, zero padding p.
      conv2d:  Ho = (H + 2p - k)/s + 1;  weights [Co][C][k][k], bias [Co]   (PyTorch Conv2d)
      convt2d: Ho = (H - 1)s - 2p + k;   weights [C][Co][k][k], bias [Co]   (ConvTranspose2d)
-   Both run as GEMMs over an im2col matrix whose rows are output (conv2d) or input (convt2d)
-   positions of the whole batch, so the batch is one large matrix product.                 */
+   Both take and give (C, H, W) pictures and run as GEMMs over patch rows (one per output
+   position for conv2d, per input position for convt2d) of chunks of whole images; inside a
+   network the same kernels work on (H, W, C) pictures and skip the conversions.            */
 typedef struct {
     int C, H, W;    /* input shape  */
     int Co, Ho, Wo; /* output shape */
