@@ -1102,6 +1102,9 @@ HEPH_DEF void heph_tanh_backward(float *dinp, const float *dout, const float *ou
 #ifndef HEPH__ROWS_FLOATS
 #define HEPH__ROWS_FLOATS (1 << 20) /* patch rows per chunk: 4 MiB */
 #endif
+#ifndef HEPH_CONV_SLICES
+#define HEPH_CONV_SLICES 4 /* a batch is cut into this many slices of images (see below) */
+#endif
 
 HEPH_DEF int heph_conv2d_geom(heph_conv_geom *g, int C, int H, int W, int Co, int k, int s, int p) {
     g->C = C; g->H = H; g->W = W; g->Co = Co; g->k = k; g->s = s; g->p = p;
@@ -1278,15 +1281,19 @@ static void heph__wperm(float *Wp, const float *W, int R, int A, int J) {
                     W[((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j];
     }
 }
-static void heph__wperm_add_back(float *W, const float *Wp, int R, int A, int J, int set) {
+/* W[r][a][j] (+)= sum over the S gradients dWt_s = Wp + s * stride, in order s = 0, 1, ... */
+static void heph__wperm_add_back(float *W, const float *Wp, size_t stride, int S, int R, int A,
+                                 int J, int set) {
     int r;
     HEPH__OMP_FOR
     for (r = 0; r < R; r++) {
-        int a, j;
+        int a, j, s;
         for (a = 0; a < A; a++)
             for (j = 0; j < J; j++) {
                 float *w = W + ((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j;
-                float d = Wp[((size_t)j * (size_t)A + (size_t)a) * (size_t)R + (size_t)r];
+                size_t i = ((size_t)j * (size_t)A + (size_t)a) * (size_t)R + (size_t)r;
+                float d = Wp[i];
+                for (s = 1; s < S; s++) d += Wp[(size_t)s * stride + i];
                 *w = set ? d : *w + d;
             }
     }
@@ -1302,16 +1309,44 @@ static int heph__chunk_images(size_t rows_per_image, int B) {
     return nb > (size_t)B ? B : (int)nb;
 }
 
-/* NHWC workspace of either kind (tr: transposed): permuted weights and their gradient,
-   one chunk of patch rows, GEMM packing                                                    */
-static size_t heph__conv_nhwc_ws(const heph_conv_geom *g, int B, int tr) {
+/* slices: a batch of B images is cut into S = min(B, HEPH_CONV_SLICES) fixed runs of images,
+   slice s = images [B s / S, B (s + 1) / S). Threads take whole slices and work through them
+   alone (no synchronisation inside a layer); the weight and bias gradients are summed per
+   slice and the S sums added in the order s = 0, 1, ...: the same bits for any number of
+   threads, because S depends only on B.                                                    */
+static int heph__n_slices(int B) {
+    return B < 1 ? 1 : B < HEPH_CONV_SLICES ? B : HEPH_CONV_SLICES;
+}
+static int heph__slice_start(int B, int S, int s) { return (int)((long long)B * s / S); }
+
+/* one slice's NHWC workspace (n images at most): the weight gradient, the bias gradient, one
+   chunk of patch rows, GEMM packing                                                        */
+static size_t heph__conv_slice_ws(const heph_conv_geom *g, int n, int tr) {
     int kk = g->k * g->k;
     size_t K = (size_t)(tr ? g->Co : g->C) * (size_t)kk, nW = (size_t)g->C * (size_t)g->Co * (size_t)kk;
     size_t pos = tr ? (size_t)g->H * (size_t)g->W : (size_t)g->Ho * (size_t)g->Wo;
-    int nb = heph__chunk_images(pos * K, B > 0 ? B : 1);
+    int nb = heph__chunk_images(pos * K, n > 0 ? n : 1);
     int P = (int)((size_t)nb * pos), oc = tr ? g->C : g->Co;
     size_t pack = heph__max3(heph__gemm_ws((int)K, oc), heph__gemm_ws(P, oc), heph__gemm_ws(oc, (int)K));
-    return 2 * nW + (size_t)P * K + pack;
+    return nW + (size_t)g->Co + (size_t)P * K + pack;
+}
+/* the whole NHWC workspace for B images: the permuted weights, then S slices' */
+static size_t heph__conv_nhwc_ws(const heph_conv_geom *g, int B, int tr) {
+    int S = heph__n_slices(B), n = (B + S - 1) / S;
+    size_t nW = (size_t)g->C * (size_t)g->Co * (size_t)g->k * (size_t)g->k;
+    return nW + (size_t)S * heph__conv_slice_ws(g, n, tr);
+}
+/* after the slices: dW (+)= the S slices' dWt (permuted back), db (+)= their bias sums */
+static void heph__slices_add_back(float *dW, float *db, const float *sws, size_t stride, int S,
+                                  int R, int A, int J, int Co, int set) {
+    size_t nW = (size_t)R * (size_t)A * (size_t)J;
+    int c, s;
+    heph__wperm_add_back(dW, sws, stride, S, R, A, J, set);
+    for (c = 0; c < Co; c++) {
+        float t = 0.0f;
+        for (s = 0; s < S; s++) t += sws[(size_t)s * stride + nW + (size_t)c];
+        db[c] = set ? t : db[c] + t;
+    }
 }
 
 /* conv, NHWC: out (B, Ho, Wo, Co) = patches (B Ho Wo, k k C) Wp^T + b (then max(out, 0) when
@@ -1319,18 +1354,26 @@ static size_t heph__conv_nhwc_ws(const heph_conv_geom *g, int B, int tr) {
 static void heph__conv2d_nhwc_forward(float *out, const float *inp, const float *W,
                                       const float *bias, const heph_conv_geom *g, int B, float *ws,
                                       int relu) {
-    int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, b0;
-    int nb = heph__chunk_images((size_t)HWo * (size_t)K, B);
+    int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, S = heph__n_slices(B), s;
+    int heph__par = S > 1;
     size_t nW = (size_t)g->Co * (size_t)K, in_img = (size_t)g->H * (size_t)g->W * (size_t)g->C;
-    float *Wp = ws, *rows = ws + 2 * nW, *pack = rows + (size_t)nb * (size_t)HWo * (size_t)K;
+    size_t sws = heph__conv_slice_ws(g, (B + S - 1) / S, 0);
+    float *Wp = ws;
     heph__wperm(Wp, W, g->Co, g->C, kk);
-    for (b0 = 0; b0 < B; b0 += nb) {
-        int n = B - b0 < nb ? B - b0 : nb, P = n * HWo;
-        heph__im2row_nhwc(rows, inp + (size_t)b0 * in_img, n, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
-        heph__gemm(P, g->Co, K, rows, K, 0, Wp, K, 1, out + (size_t)b0 * (size_t)HWo * (size_t)g->Co,
-                   g->Co, 0, pack);
+    HEPH__OMP_FOR_IF
+    for (s = 0; s < S; s++) {
+        int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
+        int nb = heph__chunk_images((size_t)HWo * (size_t)K, n);
+        float *rows = ws + nW + (size_t)s * sws + nW + (size_t)g->Co;
+        float *pack = rows + (size_t)nb * (size_t)HWo * (size_t)K;
+        for (b0 = s0; b0 < s0 + n; b0 += nb) {
+            int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HWo;
+            float *o = out + (size_t)b0 * (size_t)HWo * (size_t)g->Co;
+            heph__im2row_nhwc(rows, inp + (size_t)b0 * in_img, m, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
+            heph__gemm(P, g->Co, K, rows, K, 0, Wp, K, 1, o, g->Co, 0, pack);
+            heph__add_bias_rows(o, bias, (size_t)P, g->Co, relu);
+        }
     }
-    heph__add_bias_rows(out, bias, (size_t)B * (size_t)HWo, g->Co, relu);
 }
 
 /* dW += dout^T patches;  db += column sums of dout;  dinp (if not NULL) = row2im(dout Wp),
@@ -1338,25 +1381,34 @@ static void heph__conv2d_nhwc_forward(float *out, const float *inp, const float 
 static void heph__conv2d_nhwc_backward(float *dinp, float *dW, float *db, const float *dout,
                                        const float *inp, const float *W, const heph_conv_geom *g,
                                        int B, float *ws, int mask, int set) {
-    int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, b0;
-    int nb = heph__chunk_images((size_t)HWo * (size_t)K, B);
+    int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, S = heph__n_slices(B), s;
+    int heph__par = S > 1;
     size_t nW = (size_t)g->Co * (size_t)K, in_img = (size_t)g->H * (size_t)g->W * (size_t)g->C;
-    float *Wp = ws, *dWp = ws + nW, *rows = ws + 2 * nW, *pack = rows + (size_t)nb * (size_t)HWo * (size_t)K;
-    heph__bias_grad_rows(db, dout, (size_t)B * (size_t)HWo, g->Co, set);
+    size_t sws = heph__conv_slice_ws(g, (B + S - 1) / S, 0);
+    float *Wp = ws;
     if (dinp) heph__wperm(Wp, W, g->Co, g->C, kk);
-    for (b0 = 0; b0 < B; b0 += nb) {
-        int n = B - b0 < nb ? B - b0 : nb, P = n * HWo;
-        const float *d = dout + (size_t)b0 * (size_t)HWo * (size_t)g->Co;
-        heph__im2row_nhwc(rows, inp + (size_t)b0 * in_img, n, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
-        /* dWt (K, Co) (+)= rows^T (K, P) d (P, Co) */
-        heph__gemm(K, g->Co, P, rows, K, 1, d, g->Co, 0, dWp, g->Co, b0 > 0, pack);
-        if (!dinp) continue;
-        /* rows (P, K) = d (P, Co) Wp (Co, K), then gathered back onto the input */
-        heph__gemm(P, K, g->Co, d, g->Co, 0, Wp, K, 0, rows, K, 0, pack);
-        heph__row2im_nhwc(dinp + (size_t)b0 * in_img, rows, NULL, 0, mask ? inp + (size_t)b0 * in_img : NULL,
-                          n, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
+    HEPH__OMP_FOR_IF
+    for (s = 0; s < S; s++) {
+        int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
+        int nb = heph__chunk_images((size_t)HWo * (size_t)K, n);
+        float *dWp = ws + nW + (size_t)s * sws, *dbs = dWp + nW, *rows = dbs + g->Co;
+        float *pack = rows + (size_t)nb * (size_t)HWo * (size_t)K;
+        heph__bias_grad_rows(dbs, dout + (size_t)s0 * (size_t)HWo * (size_t)g->Co, (size_t)n * (size_t)HWo,
+                             g->Co, 1);
+        for (b0 = s0; b0 < s0 + n; b0 += nb) {
+            int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HWo;
+            const float *d = dout + (size_t)b0 * (size_t)HWo * (size_t)g->Co;
+            heph__im2row_nhwc(rows, inp + (size_t)b0 * in_img, m, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
+            /* dWt (K, Co) (+)= rows^T (K, P) d (P, Co) */
+            heph__gemm(K, g->Co, P, rows, K, 1, d, g->Co, 0, dWp, g->Co, b0 > s0, pack);
+            if (!dinp) continue;
+            /* rows (P, K) = d (P, Co) Wp (Co, K), then gathered back onto the input */
+            heph__gemm(P, K, g->Co, d, g->Co, 0, Wp, K, 0, rows, K, 0, pack);
+            heph__row2im_nhwc(dinp + (size_t)b0 * in_img, rows, NULL, 0, mask ? inp + (size_t)b0 * in_img : NULL,
+                              m, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
+        }
     }
-    heph__wperm_add_back(dW, dWp, g->Co, g->C, kk, set);
+    heph__slices_add_back(dW, db, ws + nW, sws, S, g->Co, g->C, kk, g->Co, set);
 }
 
 /* transposed conv, NHWC: the adjoint of a conv whose input is our output. Patch rows are our
@@ -1364,43 +1416,59 @@ static void heph__conv2d_nhwc_backward(float *dinp, float *dW, float *db, const 
 static void heph__convt2d_nhwc_forward(float *out, const float *inp, const float *W,
                                        const float *bias, const heph_conv_geom *g, int B, float *ws,
                                        int relu) {
-    int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, b0;
-    int nb = heph__chunk_images((size_t)HW * (size_t)K, B);
+    int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, S = heph__n_slices(B), s;
+    int heph__par = S > 1;
     size_t nW = (size_t)g->C * (size_t)K, out_img = (size_t)g->Ho * (size_t)g->Wo * (size_t)g->Co;
-    float *Wp = ws, *rows = ws + 2 * nW, *pack = rows + (size_t)nb * (size_t)HW * (size_t)K;
+    size_t sws = heph__conv_slice_ws(g, (B + S - 1) / S, 1);
+    float *Wp = ws;
     heph__wperm(Wp, W, g->C, g->Co, kk);
-    for (b0 = 0; b0 < B; b0 += nb) {
-        int n = B - b0 < nb ? B - b0 : nb, P = n * HW;
-        heph__gemm(P, K, g->C, inp + (size_t)b0 * (size_t)HW * (size_t)g->C, g->C, 0, Wp, K, 0, rows, K, 0, pack);
-        heph__row2im_nhwc(out + (size_t)b0 * out_img, rows, bias, relu, NULL, n, g->Co, g->Ho, g->Wo,
-                          g->H, g->W, g->k, g->s, g->p);
+    HEPH__OMP_FOR_IF
+    for (s = 0; s < S; s++) {
+        int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
+        int nb = heph__chunk_images((size_t)HW * (size_t)K, n);
+        float *rows = ws + nW + (size_t)s * sws + nW + (size_t)g->Co;
+        float *pack = rows + (size_t)nb * (size_t)HW * (size_t)K;
+        for (b0 = s0; b0 < s0 + n; b0 += nb) {
+            int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HW;
+            heph__gemm(P, K, g->C, inp + (size_t)b0 * (size_t)HW * (size_t)g->C, g->C, 0, Wp, K, 0, rows, K, 0, pack);
+            heph__row2im_nhwc(out + (size_t)b0 * out_img, rows, bias, relu, NULL, m, g->Co, g->Ho, g->Wo,
+                              g->H, g->W, g->k, g->s, g->p);
+        }
     }
 }
 
 static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const float *dout,
                                         const float *inp, const float *W, const heph_conv_geom *g,
                                         int B, float *ws, int mask, int set) {
-    int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, b0;
-    int nb = heph__chunk_images((size_t)HW * (size_t)K, B);
+    int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, S = heph__n_slices(B), s;
+    int heph__par = S > 1;
     size_t nW = (size_t)g->C * (size_t)K, out_img = (size_t)g->Ho * (size_t)g->Wo * (size_t)g->Co;
-    float *Wp = ws, *dWp = ws + nW, *rows = ws + 2 * nW, *pack = rows + (size_t)nb * (size_t)HW * (size_t)K;
-    heph__bias_grad_rows(db, dout, (size_t)B * (size_t)g->Ho * (size_t)g->Wo, g->Co, set);
+    size_t sws = heph__conv_slice_ws(g, (B + S - 1) / S, 1);
+    float *Wp = ws;
     if (dinp) heph__wperm(Wp, W, g->C, g->Co, kk);
-    for (b0 = 0; b0 < B; b0 += nb) {
-        int n = B - b0 < nb ? B - b0 : nb, P = n * HW;
-        const float *x = inp + (size_t)b0 * (size_t)HW * (size_t)g->C;
-        /* rows (P, k k Co): the patches of dout seen from each input position */
-        heph__im2row_nhwc(rows, dout + (size_t)b0 * out_img, n, g->Co, g->Ho, g->Wo, g->H, g->W, g->k, g->s, g->p);
-        /* dWt (K, C) (+)= rows^T (K, P) x (P, C) */
-        heph__gemm(K, g->C, P, rows, K, 1, x, g->C, 0, dWp, g->C, b0 > 0, pack);
-        /* dinp (P, C) = rows (P, K) Wp^T (K, C), masked while in cache */
-        if (dinp) {
-            float *dx = dinp + (size_t)b0 * (size_t)HW * (size_t)g->C;
-            heph__gemm(P, g->C, K, rows, K, 0, Wp, K, 1, dx, g->C, 0, pack);
-            if (mask) heph__relu_mask(dx, x, (size_t)P * (size_t)g->C);
+    HEPH__OMP_FOR_IF
+    for (s = 0; s < S; s++) {
+        int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
+        int nb = heph__chunk_images((size_t)HW * (size_t)K, n);
+        float *dWp = ws + nW + (size_t)s * sws, *dbs = dWp + nW, *rows = dbs + g->Co;
+        float *pack = rows + (size_t)nb * (size_t)HW * (size_t)K;
+        heph__bias_grad_rows(dbs, dout + (size_t)s0 * out_img, (size_t)n * (size_t)g->Ho * (size_t)g->Wo, g->Co, 1);
+        for (b0 = s0; b0 < s0 + n; b0 += nb) {
+            int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HW;
+            const float *x = inp + (size_t)b0 * (size_t)HW * (size_t)g->C;
+            /* rows (P, k k Co): the patches of dout seen from each input position */
+            heph__im2row_nhwc(rows, dout + (size_t)b0 * out_img, m, g->Co, g->Ho, g->Wo, g->H, g->W, g->k, g->s, g->p);
+            /* dWt (K, C) (+)= rows^T (K, P) x (P, C) */
+            heph__gemm(K, g->C, P, rows, K, 1, x, g->C, 0, dWp, g->C, b0 > s0, pack);
+            /* dinp (P, C) = rows (P, K) Wp^T (K, C), masked while in cache */
+            if (dinp) {
+                float *dx = dinp + (size_t)b0 * (size_t)HW * (size_t)g->C;
+                heph__gemm(P, g->C, K, rows, K, 0, Wp, K, 1, dx, g->C, 0, pack);
+                if (mask) heph__relu_mask(dx, x, (size_t)P * (size_t)g->C);
+            }
         }
     }
-    heph__wperm_add_back(dW, dWp, g->C, g->Co, kk, set);
+    heph__slices_add_back(dW, db, ws + nW, sws, S, g->C, g->Co, kk, g->Co, set);
 }
 
 /* the public (C, H, W) functions: convert, run the NHWC kernel, convert back. Workspace:
