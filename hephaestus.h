@@ -915,6 +915,69 @@ static void heph__gemm_ref(int M, int N, int K, const float *A, int lda, int ta,
         }
 }
 
+/* pack op(B)[k0 .. k0+kc) of panels p0 .. p1-1: ws[p][k][j] = op(B)[k0+k][p*NR + j], 0 past N */
+static void heph__gemm_pack(int p0, int p1, int N, int k0, int kc, const float *B, int ldb, int tb,
+                            float *ws) {
+    int p;
+    for (p = p0; p < p1; p++) {
+        float *dst = ws + (size_t)p * (size_t)kc * HEPH__NR;
+        int j0 = p * HEPH__NR, k, j;
+        if (!tb && j0 + HEPH__NR <= N) {
+            for (k = 0; k < kc; k++)
+                memcpy(dst + (size_t)k * HEPH__NR, B + (size_t)(k0 + k) * (size_t)ldb + (size_t)j0,
+                       HEPH__NR * sizeof(float));
+            continue;
+        }
+        if (tb && j0 + HEPH__NR <= N) { /* a whole panel of rows of B, turned 16 k at a time */
+            float blk[HEPH__NR][16];
+            int kb, kk;
+            for (kb = 0; kb + 16 <= kc; kb += 16) {
+                for (j = 0; j < HEPH__NR; j++)
+                    memcpy(blk[j], B + (size_t)(j0 + j) * (size_t)ldb + (size_t)(k0 + kb), sizeof blk[j]);
+                for (kk = 0; kk < 16; kk++)
+                    for (j = 0; j < HEPH__NR; j++) dst[(size_t)(kb + kk) * HEPH__NR + (size_t)j] = blk[j][kk];
+            }
+            for (j = 0; j < HEPH__NR; j++)
+                for (k = kb; k < kc; k++)
+                    dst[(size_t)k * HEPH__NR + (size_t)j] = B[(size_t)(j0 + j) * (size_t)ldb + (size_t)(k0 + k)];
+            continue;
+        }
+        if (tb) { /* column n of the panel is row n of B: read it contiguously */
+            for (j = 0; j < HEPH__NR; j++) {
+                int n = j0 + j;
+                const float *src = B + (size_t)n * (size_t)ldb + (size_t)k0;
+                if (n >= N)
+                    for (k = 0; k < kc; k++) dst[(size_t)k * HEPH__NR + (size_t)j] = 0.0f;
+                else
+                    for (k = 0; k < kc; k++) dst[(size_t)k * HEPH__NR + (size_t)j] = src[k];
+            }
+            continue;
+        }
+        for (k = 0; k < kc; k++)
+            for (j = 0; j < HEPH__NR; j++) {
+                int n = j0 + j;
+                dst[(size_t)k * HEPH__NR + (size_t)j] =
+                    n >= N ? 0.0f : B[(size_t)(k0 + k) * (size_t)ldb + (size_t)n];
+            }
+    }
+}
+
+/* tile t of a k block over panels p0 .. p0+n-1: panel-major (a packed panel stays in cache
+   for all row tiles) when op(A) is the smaller side, row-major otherwise (a row tile of A
+   stays in cache for all panels, which are re-read from the outer cache): the larger side is
+   read only once                                                                           */
+static void heph__gemm_tile_at(int t, int p0, int n, int mt, int M, int N, int k0, int kc,
+                               const float *A, int lda, int ta, const float *ws, float *C, int ldc,
+                               int acc) {
+    int rows_outer = M > N, mi = rows_outer ? t / n : t % mt, pp = p0 + (rows_outer ? t % n : t / mt);
+    int i0 = mi * HEPH__MR, j0 = pp * HEPH__NR;
+    int mr = M - i0 < HEPH__MR ? M - i0 : HEPH__MR;
+    int nc = N - j0 < HEPH__NR ? N - j0 : HEPH__NR;
+    const float *a = ta ? A + (size_t)k0 * (size_t)lda + (size_t)i0 : A + (size_t)i0 * (size_t)lda + (size_t)k0;
+    heph__gemm_tile(kc, mr, a, lda, ta, ws + (size_t)pp * (size_t)kc * HEPH__NR, C + (size_t)i0 * (size_t)ldc + (size_t)j0,
+                    ldc, nc, acc);
+}
+
 static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, const float *B,
                        int ldb, int tb, float *C, int ldc, int accumulate, float *ws) {
     int np = (N + HEPH__NR - 1) / HEPH__NR, mt = (M + HEPH__MR - 1) / HEPH__MR, k0;
@@ -930,52 +993,35 @@ static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, con
                 for (j = 0; j < N; j++) C[(size_t)i * (size_t)ldc + (size_t)j] = 0.0f;
         return;
     }
+#if defined(_OPENMP) && !defined(HEPH_NO_OPENMP)
+    /* enough panels for every thread: each takes a run of whole panels and goes through all
+       k blocks alone, packing only its own panels (one fork, no barrier between k blocks)  */
+    if (!omp_in_parallel() && omp_get_max_threads() > 1 && np >= 4 * omp_get_max_threads() &&
+        (double)M * (double)N * (double)K > 2e6) {
+#pragma omp parallel
+        {
+            int nt = omp_get_num_threads(), me = omp_get_thread_num(), kb;
+            int p0 = (int)((long long)np * me / nt), p1 = (int)((long long)np * (me + 1) / nt), t;
+            for (kb = 0; kb < K; kb += HEPH__KC) {
+                int kc = K - kb < HEPH__KC ? K - kb : HEPH__KC;
+                heph__gemm_pack(p0, p1, N, kb, kc, B, ldb, tb, ws);
+                for (t = 0; t < (p1 - p0) * mt; t++)
+                    heph__gemm_tile_at(t, p0, p1 - p0, mt, M, N, kb, kc, A, lda, ta, ws, C, ldc,
+                                       accumulate || kb > 0);
+            }
+        }
+        return;
+    }
+#endif
     /* C (+)= sum over blocks of KC k's, in order; each block: pack, then all tiles */
     for (k0 = 0; k0 < K; k0 += HEPH__KC) {
         int kc = K - k0 < HEPH__KC ? K - k0 : HEPH__KC, acc = accumulate || k0 > 0, p, t;
         int heph__par = (double)M * (double)N * (double)kc > 3e5;
-        /* pack op(B)[k0 .. k0+kc) into panels: ws[p][k][j] = op(B)[k0+k][p*NR + j], 0 past N */
         HEPH__OMP_FOR_IF
-        for (p = 0; p < np; p++) {
-            float *dst = ws + (size_t)p * (size_t)kc * HEPH__NR;
-            int j0 = p * HEPH__NR, k, j;
-            if (!tb && j0 + HEPH__NR <= N) {
-                for (k = 0; k < kc; k++)
-                    memcpy(dst + (size_t)k * HEPH__NR, B + (size_t)(k0 + k) * (size_t)ldb + (size_t)j0,
-                           HEPH__NR * sizeof(float));
-                continue;
-            }
-            if (tb) { /* column n of the panel is row n of B: read it contiguously */
-                for (j = 0; j < HEPH__NR; j++) {
-                    int n = j0 + j;
-                    const float *src = B + (size_t)n * (size_t)ldb + (size_t)k0;
-                    if (n >= N)
-                        for (k = 0; k < kc; k++) dst[(size_t)k * HEPH__NR + (size_t)j] = 0.0f;
-                    else
-                        for (k = 0; k < kc; k++) dst[(size_t)k * HEPH__NR + (size_t)j] = src[k];
-                }
-                continue;
-            }
-            for (k = 0; k < kc; k++)
-                for (j = 0; j < HEPH__NR; j++) {
-                    int n = j0 + j;
-                    dst[(size_t)k * HEPH__NR + (size_t)j] =
-                        n >= N ? 0.0f : B[(size_t)(k0 + k) * (size_t)ldb + (size_t)n];
-                }
-        }
+        for (p = 0; p < np; p++) heph__gemm_pack(p, p + 1, N, k0, kc, B, ldb, tb, ws);
         /* tiles of C, each owned by one iteration */
         HEPH__OMP_FOR_IF
-        for (t = 0; t < np * mt; t++) {
-            int mi = t % mt, pp = t / mt; /* one panel at a time: it stays in cache for all rows */
-            int i0 = mi * HEPH__MR, j0 = pp * HEPH__NR;
-            int mr = M - i0 < HEPH__MR ? M - i0 : HEPH__MR;
-            int nc = N - j0 < HEPH__NR ? N - j0 : HEPH__NR;
-            const float *a = ta ? A + (size_t)k0 * (size_t)lda + (size_t)i0
-                                : A + (size_t)i0 * (size_t)lda + (size_t)k0;
-            const float *panel = ws + (size_t)pp * (size_t)kc * HEPH__NR;
-            float *c = C + (size_t)i0 * (size_t)ldc + (size_t)j0;
-            heph__gemm_tile(kc, mr, a, lda, ta, panel, c, ldc, nc, acc);
-        }
+        for (t = 0; t < np * mt; t++) heph__gemm_tile_at(t, 0, np, mt, M, N, k0, kc, A, lda, ta, ws, C, ldc, acc);
     }
 }
 
@@ -2492,9 +2538,14 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
         HEPH__OMP_FOR_IF
         for (ci = 0; ci < (long long)nc; ci++) {
             size_t a = (size_t)ci * 65536, e = a + 65536 < m->n_params ? a + 65536 : m->n_params, k;
-            float s = 0.0f;
-            for (k = a; k < e; k++) s += m->grads[k] - m->grads[k];
-            flags[ci] = s != 0.0f;
+            float s[16];
+            int j;
+            for (j = 0; j < 16; j++) s[j] = 0.0f;
+            for (k = a; k + 16 <= e; k += 16) /* 16 independent sums: one vector */
+                for (j = 0; j < 16; j++) s[j] += m->grads[k + (size_t)j] - m->grads[k + (size_t)j];
+            for (; k < e; k++) s[0] += m->grads[k] - m->grads[k];
+            for (j = 1; j < 16; j++) s[0] += s[j];
+            flags[ci] = s[0] != 0.0f;
         }
         for (c = 0; c < nc; c++) bad |= flags[c];
         if (nc == 0)

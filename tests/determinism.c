@@ -1,7 +1,9 @@
-/* determinism.c - trains a small MLP VAE on synthetic pictures and prints an FNV-1a 64 hash of
-   the final parameter bytes (and of the Adam state). tests/run.sh builds it without and with
-   OpenMP and runs it with 1 and 2 threads: every hash must be the same.
-   usage: determinism            prints "params <hash> adam <hash> loss <last loss>"      */
+/* determinism.c - trains two small VAEs on synthetic pictures and prints FNV-1a 64 hashes of
+   the final parameter bytes (and of the Adam state): an MLP, and a conv net whose batch is cut
+   into slices (HEPH_CONV_SLICES) and whose dense layers are wide enough for the GEMM to split
+   its panels between threads. tests/run.sh builds it without and with OpenMP and runs it with
+   1 and 2 threads: every hash must be the same.
+   usage: determinism     prints "params <hash> adam <hash> loss <last loss>" for each model */
 #define HEPHAESTUS_IMPLEMENTATION
 #include "hephaestus.h"
 #include <stdio.h>
@@ -18,18 +20,62 @@ static uint64_t fnv1a64(uint64_t h, const void *p, size_t n) {
     return h;
 }
 
-int main(void) {
+/* train STEPS steps of the model (enc, dec) on x; print the hashes */
+static int run(const char *name, const float *x, const char *enc, const char *dec) {
     enum { N = 512, S = 16, B = 64, STEPS = 30 };
     const size_t pic = (size_t)S * S;
     heph_vae_config cfg;
     heph_vae m;
     heph_losses L;
     heph_rng r;
-    float *x = (float *)malloc(N * pic * sizeof(float)), *xb = (float *)malloc(B * pic * sizeof(float));
+    float *xb = (float *)malloc(B * pic * sizeof(float));
     size_t order[N], k;
-    int t, i, j, at = 0;
+    int t, at = 0;
     memset(&L, 0, sizeof L);
-    if (!x || !xb) return 2;
+    if (!xb) return 2;
+    heph_rng_seed(&r, 99);
+    for (k = 0; k < N; k++) order[k] = k;
+    heph_vae_config_default(&cfg);
+    cfg.in_c = 1; cfg.in_h = S; cfg.in_w = S;
+    cfg.z_dim = 8;
+    cfg.max_batch = B;
+    strcpy(cfg.enc_spec, enc);
+    strcpy(cfg.dec_spec, dec);
+    cfg.lr = 2e-3f;
+    if (heph_vae_init(&m, &cfg, 7) != HEPH_OK) {
+        fprintf(stderr, "determinism: %s: %s\n", name, m.err);
+        free(xb);
+        return 2;
+    }
+    for (t = 0; t < STEPS; t++) {
+        int b;
+        if (at + B > N) at = 0;
+        if (at == 0) heph_rng_shuffle(&r, order, N);
+        for (b = 0; b < B; b++) memcpy(xb + (size_t)b * pic, x + order[at++] * pic, pic * sizeof(float));
+        if (heph_vae_train_step(&m, xb, B, &L) != HEPH_OK) {
+            fprintf(stderr, "determinism: %s: step %d: %s\n", name, t, m.err);
+            heph_vae_free(&m);
+            free(xb);
+            return 2;
+        }
+    }
+    printf("%s params %016llx adam %016llx loss %.9g\n", name,
+           (unsigned long long)fnv1a64(0xcbf29ce484222325ull, m.params, m.n_params * sizeof(float)),
+           (unsigned long long)fnv1a64(0xcbf29ce484222325ull, m.adam_m, 2 * m.n_params * sizeof(float)),
+           L.loss);
+    heph_vae_free(&m);
+    free(xb);
+    return 0;
+}
+
+int main(void) {
+    enum { N = 512, S = 16 };
+    const size_t pic = (size_t)S * S;
+    float *x = (float *)malloc(N * pic * sizeof(float));
+    heph_rng r;
+    size_t k;
+    int i, j, rc;
+    if (!x) return 2;
     /* pictures: a soft blob at a random place plus a random bar, values in [0,1] */
     heph_rng_seed(&r, 2024);
     for (k = 0; k < N; k++) {
@@ -41,35 +87,12 @@ int main(void) {
                 if ((vert ? j : i) == bar) v = 1.0f;
                 x[k * pic + (size_t)(i * S + j)] = v;
             }
-        order[k] = k;
     }
-    heph_vae_config_default(&cfg);
-    cfg.in_c = 1; cfg.in_h = S; cfg.in_w = S;
-    cfg.z_dim = 8;
-    cfg.max_batch = B;
-    strcpy(cfg.enc_spec, "dense100,relu,dense50,tanh");
-    strcpy(cfg.dec_spec, "dense50,lrelu,dense100,sigmoid,dense256");
-    cfg.lr = 2e-3f;
-    if (heph_vae_init(&m, &cfg, 7) != HEPH_OK) {
-        fprintf(stderr, "determinism: %s\n", m.err);
-        return 2;
-    }
-    for (t = 0; t < STEPS; t++) {
-        int b;
-        if (at + B > N) at = 0;
-        if (at == 0) heph_rng_shuffle(&r, order, N);
-        for (b = 0; b < B; b++) memcpy(xb + (size_t)b * pic, x + order[at++] * pic, pic * sizeof(float));
-        if (heph_vae_train_step(&m, xb, B, &L) != HEPH_OK) {
-            fprintf(stderr, "determinism: step %d: %s\n", t, m.err);
-            return 2;
-        }
-    }
-    printf("params %016llx adam %016llx loss %.9g\n",
-           (unsigned long long)fnv1a64(0xcbf29ce484222325ull, m.params, m.n_params * sizeof(float)),
-           (unsigned long long)fnv1a64(0xcbf29ce484222325ull, m.adam_m, 2 * m.n_params * sizeof(float)),
-           L.loss);
-    heph_vae_free(&m);
+    rc = run("mlp", x, "dense100,relu,dense50,tanh", "dense50,lrelu,dense100,sigmoid,dense256");
+    /* (1,16,16) -> (8,8,8) -> (16,4,4) -> 256 -> 512 -> 16; the decoder mirrors it */
+    if (!rc)
+        rc = run("cnn", x, "conv8k4s2p1,relu,conv16k4s2p1,relu,flatten,dense512,relu",
+                 "dense512,relu,dense256,relu,reshape16x4x4,convt8k4s2p1,relu,convt1k4s2p1");
     free(x);
-    free(xb);
-    return 0;
+    return rc;
 }

@@ -183,10 +183,11 @@ if built det "determinism" && built det-omp "determinism (OpenMP)"; then
     h0=$("$B/determinism")
     h1=$(OMP_NUM_THREADS=1 "$B/determinism-omp")
     h2=$(OMP_NUM_THREADS=2 "$B/determinism-omp")
-    if [ -n "$h0" ] && [ "$h0" = "$h1" ] && [ "$h0" = "$h2" ]; then
-        pass "determinism: no OpenMP, 1 thread and 2 threads give $h0"
+    h3=$(OMP_NUM_THREADS=3 "$B/determinism-omp") # more threads than cores, slices unevenly shared
+    if [ -n "$h0" ] && [ "$h0" = "$h1" ] && [ "$h0" = "$h2" ] && [ "$h0" = "$h3" ]; then
+        pass "determinism: no OpenMP, 1, 2 and 3 threads give $(echo $h0)"
     else
-        fail "determinism" "no OpenMP [$h0], 1 thread [$h1], 2 threads [$h2]"
+        fail "determinism" "no OpenMP [$h0], 1 thread [$h1], 2 threads [$h2], 3 threads [$h3]"
     fi
 fi
 
