@@ -864,11 +864,13 @@ static void heph__gemm_tile(int K, int mr, const float *HEPH__RESTRICT A, int ld
     int r, j, k;
     for (r = 0; r < HEPH__MR; r++) {
         size_t rr = (size_t)(r < mr ? r : mr - 1);
+        float a;
         off[r] = ta ? rr : rr * (size_t)lda;
-        for (j = 0; j < HEPH__NR; j++) acc[r][j] = 0.0f;
+        a = A[off[r]]; /* k = 0 starts the sums (K >= 1): no zeroing pass */
+        for (j = 0; j < HEPH__NR; j++) acc[r][j] = a * panel[j];
     }
     if (!ta) {
-        for (k = 0; k < K; k++) {
+        for (k = 1; k < K; k++) {
             const float *bp = panel + (size_t)k * HEPH__NR;
             for (r = 0; r < HEPH__MR; r++) {
                 float a = A[off[r] + (size_t)k];
@@ -876,7 +878,7 @@ static void heph__gemm_tile(int K, int mr, const float *HEPH__RESTRICT A, int ld
             }
         }
     } else {
-        for (k = 0; k < K; k++) {
+        for (k = 1; k < K; k++) {
             const float *bp = panel + (size_t)k * HEPH__NR;
             const float *ap = A + (size_t)k * (size_t)lda;
             for (r = 0; r < HEPH__MR; r++) {
@@ -885,13 +887,22 @@ static void heph__gemm_tile(int K, int mr, const float *HEPH__RESTRICT A, int ld
             }
         }
     }
-    for (r = 0; r < mr; r++) {
-        float *c = C + (size_t)r * (size_t)ldc;
-        if (accumulate)
-            for (j = 0; j < ncols; j++) c[j] += acc[r][j];
-        else
-            for (j = 0; j < ncols; j++) c[j] = acc[r][j];
-    }
+    if (ncols == HEPH__NR) /* a whole tile: rows of a fixed length, stored as vectors */
+        for (r = 0; r < mr; r++) {
+            float *c = C + (size_t)r * (size_t)ldc;
+            if (accumulate)
+                for (j = 0; j < HEPH__NR; j++) c[j] += acc[r][j];
+            else
+                for (j = 0; j < HEPH__NR; j++) c[j] = acc[r][j];
+        }
+    else
+        for (r = 0; r < mr; r++) {
+            float *c = C + (size_t)r * (size_t)ldc;
+            if (accumulate)
+                for (j = 0; j < ncols; j++) c[j] += acc[r][j];
+            else
+                for (j = 0; j < ncols; j++) c[j] = acc[r][j];
+        }
 }
 
 /* the reference: the same product as three plain loops, k in order. heph__gemm uses it when
@@ -1025,6 +1036,34 @@ static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, con
     }
 }
 
+/* x[i] = mask[i] > 0 ? x[i] : 0: a gradient through the ReLU whose output is mask */
+static void heph__relu_mask(float *x, const float *mask, size_t n) {
+    long long i;
+    HEPH__OMP_FOR
+    for (i = 0; i < (long long)n; i++) x[i] = mask[i] > 0.0f ? x[i] : 0.0f;
+}
+/* db[c] (+)= sum over P rows of d[r][c] (= when set): 16 channels per iteration, rows in order */
+static void heph__bias_grad_rows(float *db, const float *d, size_t P, int C, int set) {
+    int cb, ncb = (C + 15) / 16;
+    HEPH__OMP_FOR
+    for (cb = 0; cb < ncb; cb++) {
+        float s[16];
+        int c0 = cb * 16, n = C - c0 < 16 ? C - c0 : 16, j;
+        size_t r;
+        for (j = 0; j < 16; j++) s[j] = 0.0f;
+        if (n == 16) /* a whole vector per row */
+            for (r = 0; r < P; r++) {
+                const float *row = d + r * (size_t)C + (size_t)c0;
+                for (j = 0; j < 16; j++) s[j] += row[j];
+            }
+        else
+            for (r = 0; r < P; r++) {
+                const float *row = d + r * (size_t)C + (size_t)c0;
+                for (j = 0; j < n; j++) s[j] += row[j];
+            }
+        for (j = 0; j < n; j++) db[c0 + j] = set ? s[j] : db[c0 + j] + s[j];
+    }
+}
 /* ------------------------------------------------------------------------------------------ */
 /* dense layer                                                                                */
 
@@ -1062,21 +1101,11 @@ HEPH_DEF void heph_dense_forward(float *out, const float *inp, const float *W, c
 static void heph__dense_backward(float *dinp, float *dW, float *db, const float *dout,
                                  const float *inp, const float *W, int B, int I, int O,
                                  float *ws, int mask, int set) {
-    int o;
     heph__gemm(O, I, B, dout, O, 1, inp, I, 0, dW, I, !set, ws);
-    HEPH__OMP_FOR
-    for (o = 0; o < O; o++) {
-        float s = 0.0f;
-        int r;
-        for (r = 0; r < B; r++) s += dout[(size_t)r * (size_t)O + (size_t)o];
-        db[o] = set ? s : db[o] + s;
-    }
+    heph__bias_grad_rows(db, dout, (size_t)B, O, set); /* db[o] (+)= sum_b dout[b][o], b in order */
     if (!dinp) return;
     heph__gemm(B, I, O, dout, O, 0, W, I, 0, dinp, I, 0, ws);
-    if (mask) { /* the input is a ReLU's output: its gradient too */
-        size_t i, n = (size_t)B * (size_t)I;
-        for (i = 0; i < n; i++) dinp[i] = inp[i] > 0.0f ? dinp[i] : 0.0f;
-    }
+    if (mask) heph__relu_mask(dinp, inp, (size_t)B * (size_t)I); /* the input is a ReLU's output */
 }
 HEPH_DEF void heph_dense_backward(float *dinp, float *dW, float *db, const float *dout,
                                   const float *inp, const float *W, int B, int I, int O,
@@ -1282,34 +1311,6 @@ static void heph__add_bias_rows(float *x, const float *bias, size_t P, int C, in
         for (c = 0; c < C; c++) row[c] += bias[c];
         if (relu)
             for (c = 0; c < C; c++) row[c] = row[c] > 0.0f ? row[c] : 0.0f;
-    }
-}
-/* x[i] = mask[i] > 0 ? x[i] : 0: a gradient through the ReLU whose output is mask */
-static void heph__relu_mask(float *x, const float *mask, size_t n) {
-    long long i;
-    HEPH__OMP_FOR
-    for (i = 0; i < (long long)n; i++) x[i] = mask[i] > 0.0f ? x[i] : 0.0f;
-}
-/* db[c] (+)= sum over P rows of d[r][c] (= when set): 16 channels per iteration, rows in order */
-static void heph__bias_grad_rows(float *db, const float *d, size_t P, int C, int set) {
-    int cb, ncb = (C + 15) / 16;
-    HEPH__OMP_FOR
-    for (cb = 0; cb < ncb; cb++) {
-        float s[16];
-        int c0 = cb * 16, n = C - c0 < 16 ? C - c0 : 16, j;
-        size_t r;
-        for (j = 0; j < 16; j++) s[j] = 0.0f;
-        if (n == 16) /* a whole vector per row */
-            for (r = 0; r < P; r++) {
-                const float *row = d + r * (size_t)C + (size_t)c0;
-                for (j = 0; j < 16; j++) s[j] += row[j];
-            }
-        else
-            for (r = 0; r < P; r++) {
-                const float *row = d + r * (size_t)C + (size_t)c0;
-                for (j = 0; j < n; j++) s[j] += row[j];
-            }
-        for (j = 0; j < n; j++) db[c0 + j] = set ? s[j] : db[c0 + j] + s[j];
     }
 }
 /* weights in the kernels' order: Wp[r][j][a] = W[r][a][j] (conv: r = Co, a = C, j = ky kx;
