@@ -1725,14 +1725,18 @@ HEPH_DEF double heph_kl_normal(float *dmu, float *dlogvar, const float *mu, cons
 HEPH_DEF void heph_adam_step(float *w, const float *g, float *m, float *v, size_t n, float lr,
                              float beta1, float beta2, float eps, uint64_t t) {
     /* bias corrections 1 - b^t, in double so that large t stays exact enough */
-    float c1 = (float)(1.0 - pow((double)beta1, (double)t));
-    float c2 = (float)(1.0 - pow((double)beta2, (double)t));
+    double c1 = 1.0 - pow((double)beta1, (double)t), c2 = 1.0 - pow((double)beta2, (double)t);
+    /* lr (m / c1) / (sqrt(v / c2) + eps) = step m / (sqrt(v) k + eps): one division and one
+       square root per weight (the loop is bound by them when the state is in cache)        */
+    float step = (float)((double)lr / c1), k = (float)(1.0 / sqrt(c2));
     long long i, nn = (long long)n;
     HEPH__OMP_FOR
     for (i = 0; i < nn; i++) {
-        m[i] = beta1 * m[i] + (1.0f - beta1) * g[i];          /* first moment  */
-        v[i] = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];   /* second moment */
-        w[i] -= lr * (m[i] / c1) / (sqrtf(v[i] / c2) + eps);  /* bias-corrected step */
+        float mi = beta1 * m[i] + (1.0f - beta1) * g[i];        /* first moment  */
+        float vi = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i]; /* second moment */
+        m[i] = mi;
+        v[i] = vi;
+        w[i] -= step * mi / (sqrtf(vi) * k + eps);               /* bias-corrected step */
     }
 }
 
