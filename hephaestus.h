@@ -1071,15 +1071,40 @@ HEPH_DEF size_t heph_dense_ws_floats(int B, int I, int O) {
     size_t f = heph__gemm_ws(I, O);        /* forward: W^T packed, K = I, N = O    */
     size_t g = heph__gemm_ws(B, I);        /* dW: inp packed, K = B, N = I         */
     size_t h = heph__gemm_ws(O, I);        /* dinp: W packed, K = O, N = I         */
+    size_t t = (size_t)B * (size_t)O + heph__gemm_ws(I, B); /* out^T, inp packed      */
     if (g > f) f = g;
     if (h > f) f = h;
+    if (t > f) f = t;
     return f;
 }
 
+#ifndef HEPH__DENSE_T
+#define HEPH__DENSE_T 1
+#endif
+static int heph__dense_transposed(int B, int I, int O) {
+    return HEPH__DENSE_T && O >= 64 && (double)O * (double)I > 2.0 * (double)B * ((double)I + (double)O);
+}
+/* y[b][o] = x^T[o][b] + bias[o] (then max(y, 0) when relu) */
+static void heph__untranspose(float *y, const float *xt, const float *bias, int B, int O, int relu) {
+    int r;
+    HEPH__OMP_FOR
+    for (r = 0; r < B; r++) {
+        float *o = y + (size_t)r * (size_t)O;
+        int j;
+        for (j = 0; j < O; j++) o[j] = xt[(size_t)j * (size_t)B + (size_t)r] + bias[j];
+        if (relu)
+            for (j = 0; j < O; j++) o[j] = o[j] > 0.0f ? o[j] : 0.0f;
+    }
+}
 /* out[b][o] = b[o] + sum_i inp[b][i] W[o][i]  (then max(out, 0) when relu) */
 static void heph__dense_forward(float *out, const float *inp, const float *W, const float *b,
                                 int B, int I, int O, float *ws, int relu) {
     int r;
+    if (heph__dense_transposed(B, I, O)) { /* out^T (O, B) = W inp^T */
+        heph__gemm(O, B, I, W, I, 0, inp, I, 1, ws, B, 0, ws + (size_t)B * (size_t)O);
+        heph__untranspose(out, ws, b, B, O, relu);
+        return;
+    }
     heph__gemm(B, O, I, inp, I, 0, W, I, 1, out, O, 0, ws);
     HEPH__OMP_FOR
     for (r = 0; r < B; r++) {

@@ -469,6 +469,73 @@ static void test_net_layouts(const char *spec, int c, int h, int w, int B) {
     heph__net_free(&net);
 }
 
+/* a dense layer against direct loops in double, forward and backward, with shapes on both
+   sides of the rule that takes the forward product transposed (few rows, many outputs)   */
+static void test_dense_vs_direct(int B, int I, int O, int relu_mask) {
+    size_t nx = (size_t)B * I, ny = (size_t)B * O, nw = (size_t)I * O, i;
+    float *x = (float *)calloc(nx, 4), *W = (float *)calloc(nw, 4), *b = (float *)calloc((size_t)O, 4);
+    float *y = (float *)calloc(ny, 4), *dy = (float *)calloc(ny, 4), *dx = (float *)calloc(nx, 4);
+    float *dW = (float *)calloc(nw, 4), *db = (float *)calloc((size_t)O, 4);
+    float *ws = (float *)calloc(heph_dense_ws_floats(B, I, O) + 1, 4);
+    double werr = 0.0;
+    int r, o, k, bad = 0;
+    char msg[200], name[64];
+    heph_rng g;
+    heph_rng_seed(&g, (uint64_t)(B * 1000003 + I * 1009 + O));
+    for (i = 0; i < nx; i++) x[i] = relu_mask && heph_rng_uniform(&g) < 0.3f ? 0.0f : heph_rng_normal(&g);
+    for (i = 0; i < nw; i++) W[i] = heph_rng_normal(&g);
+    for (i = 0; i < (size_t)O; i++) b[i] = heph_rng_normal(&g);
+    for (i = 0; i < ny; i++) dy[i] = heph_rng_normal(&g);
+    heph__dense_forward(y, x, W, b, B, I, O, ws, relu_mask);
+    heph__dense_backward(dx, dW, db, dy, x, W, B, I, O, ws, relu_mask, 1);
+    for (r = 0; r < B; r++) /* y = x W^T + b (then ReLU) */
+        for (o = 0; o < O; o++) {
+            double sum = (double)b[o], mag = fabs((double)b[o]), e;
+            for (k = 0; k < I; k++) {
+                sum += (double)x[(size_t)r * I + k] * (double)W[(size_t)o * I + k];
+                mag += fabs((double)x[(size_t)r * I + k] * (double)W[(size_t)o * I + k]);
+            }
+            if (relu_mask && sum < 0.0) sum = 0.0;
+            e = fabs((double)y[(size_t)r * O + o] - sum) / (1e-6 * (mag + 1e-30) * (I + 1));
+            if (e > werr) werr = e;
+            if (!(e <= 1.0)) bad++;
+        }
+    for (r = 0; r < B; r++) /* dx = dy W (masked by x > 0) */
+        for (k = 0; k < I; k++) {
+            double sum = 0.0, mag = 0.0, e;
+            for (o = 0; o < O; o++) {
+                sum += (double)dy[(size_t)r * O + o] * (double)W[(size_t)o * I + k];
+                mag += fabs((double)dy[(size_t)r * O + o] * (double)W[(size_t)o * I + k]);
+            }
+            if (relu_mask && !(x[(size_t)r * I + k] > 0.0f)) sum = 0.0;
+            e = fabs((double)dx[(size_t)r * I + k] - sum) / (1e-6 * (mag + 1e-30) * (O + 1));
+            if (e > werr) werr = e;
+            if (!(e <= 1.0)) bad++;
+        }
+    for (o = 0; o < O; o++) { /* dW = dy^T x, db = column sums of dy */
+        double sb = 0.0, mb = 0.0, e;
+        for (k = 0; k < I; k++) {
+            double sum = 0.0, mag = 0.0;
+            for (r = 0; r < B; r++) {
+                sum += (double)dy[(size_t)r * O + o] * (double)x[(size_t)r * I + k];
+                mag += fabs((double)dy[(size_t)r * O + o] * (double)x[(size_t)r * I + k]);
+            }
+            e = fabs((double)dW[(size_t)o * I + k] - sum) / (1e-6 * (mag + 1e-30) * (B + 1));
+            if (e > werr) werr = e;
+            if (!(e <= 1.0)) bad++;
+        }
+        for (r = 0; r < B; r++) { sb += (double)dy[(size_t)r * O + o]; mb += fabs((double)dy[(size_t)r * O + o]); }
+        e = fabs((double)db[o] - sb) / (1e-6 * (mb + 1e-30) * (B + 1));
+        if (e > werr) werr = e;
+        if (!(e <= 1.0)) bad++;
+    }
+    snprintf(name, sizeof name, "dense_vs_direct_B%d_I%d_O%d%s", B, I, O, relu_mask ? "_relu" : "");
+    snprintf(msg, sizeof msg, "%s product; %d values off; worst error %.3g of the limit",
+             heph__dense_transposed(B, I, O) ? "transposed" : "direct", bad, werr);
+    report(name, bad == 0, msg);
+    free(x); free(W); free(b); free(y); free(dy); free(dx); free(dW); free(db); free(ws);
+}
+
 int main(int argc, char **argv) {
     test_fixtures(argc > 1 ? argv[1] : "tests/fixtures/conv_ref.txt");
     test_conv_fd(0, 2, 3, 5, 6, 4, 3, 2, 1);
@@ -481,6 +548,10 @@ int main(int argc, char **argv) {
     test_presets();
     test_conv_vae_grad();
     test_gemm_vs_reference();
+    test_dense_vs_direct(3, 17, 63, 0);   /* O < 64: the direct product */
+    test_dense_vs_direct(3, 65, 130, 1);  /* few rows, many outputs: transposed */
+    test_dense_vs_direct(1, 300, 257, 0); /* transposed, K over two blocks */
+    test_dense_vs_direct(200, 30, 70, 1); /* many rows: direct */
     test_conv_vs_direct(0, 3, 3, 17, 5, 7, 3, 2, 1);
     test_conv_vs_direct(0, 2, 1, 1, 1, 3, 1, 1, 0);
     test_conv_vs_direct(0, 1, 17, 9, 9, 3, 4, 2, 1);
