@@ -853,21 +853,27 @@ static size_t heph__gemm_ws(int K, int N) {
     return kc * (size_t)((N + HEPH__NR - 1) / HEPH__NR) * HEPH__NR;
 }
 
-/* one MR x NR tile: acc[r][j] = sum_k a(r,k) * panel[k][j]. An edge tile (mr < MR rows)
-   runs the same loop with its missing rows reading row mr-1, and stores only mr rows: every
-   element is the same sum in the same order whatever the tile's size.                     */
+/* one MR x NR tile: acc[r][j] = [bias[j] +] sum_k a(r,k) * panel[k][j], stored into C (or
+   added to it), then max(c, 0) when relu. An edge tile (mr < MR rows) runs the same loop
+   with its missing rows reading row mr-1, and stores only mr rows: every element is the
+   same sum in the same order whatever the tile's size.                                     */
 static void heph__gemm_tile(int K, int mr, const float *HEPH__RESTRICT A, int lda, int ta,
                             const float *HEPH__RESTRICT panel, float *HEPH__RESTRICT C, int ldc,
-                            int ncols, int accumulate) {
-    float acc[HEPH__MR][HEPH__NR];
+                            int ncols, int accumulate, const float *bias, int relu) {
+    float acc[HEPH__MR][HEPH__NR], bv[HEPH__NR];
     size_t off[HEPH__MR]; /* where row r of op(A) starts (ta = 0) or sits in a column (ta = 1) */
     int r, j, k;
+    if (bias)
+        for (j = 0; j < HEPH__NR; j++) bv[j] = j < ncols ? bias[j] : 0.0f;
     for (r = 0; r < HEPH__MR; r++) {
         size_t rr = (size_t)(r < mr ? r : mr - 1);
         float a;
         off[r] = ta ? rr : rr * (size_t)lda;
         a = A[off[r]]; /* k = 0 starts the sums (K >= 1): no zeroing pass */
-        for (j = 0; j < HEPH__NR; j++) acc[r][j] = a * panel[j];
+        if (bias)
+            for (j = 0; j < HEPH__NR; j++) acc[r][j] = bv[j] + a * panel[j];
+        else
+            for (j = 0; j < HEPH__NR; j++) acc[r][j] = a * panel[j];
     }
     if (!ta) {
         for (k = 1; k < K; k++) {
@@ -894,6 +900,8 @@ static void heph__gemm_tile(int K, int mr, const float *HEPH__RESTRICT A, int ld
                 for (j = 0; j < HEPH__NR; j++) c[j] += acc[r][j];
             else
                 for (j = 0; j < HEPH__NR; j++) c[j] = acc[r][j];
+            if (relu)
+                for (j = 0; j < HEPH__NR; j++) c[j] = c[j] > 0.0f ? c[j] : 0.0f;
         }
     else
         for (r = 0; r < mr; r++) {
@@ -902,6 +910,8 @@ static void heph__gemm_tile(int K, int mr, const float *HEPH__RESTRICT A, int ld
                 for (j = 0; j < ncols; j++) c[j] += acc[r][j];
             else
                 for (j = 0; j < ncols; j++) c[j] = acc[r][j];
+            if (relu)
+                for (j = 0; j < ncols; j++) c[j] = c[j] > 0.0f ? c[j] : 0.0f;
         }
 }
 
@@ -979,29 +989,33 @@ static void heph__gemm_pack(int p0, int p1, int N, int k0, int kc, const float *
    read only once                                                                           */
 static void heph__gemm_tile_at(int t, int p0, int n, int mt, int M, int N, int k0, int kc,
                                const float *A, int lda, int ta, const float *ws, float *C, int ldc,
-                               int acc) {
+                               int acc, const float *bias, int relu) {
     int rows_outer = M > N, mi = rows_outer ? t / n : t % mt, pp = p0 + (rows_outer ? t % n : t / mt);
     int i0 = mi * HEPH__MR, j0 = pp * HEPH__NR;
     int mr = M - i0 < HEPH__MR ? M - i0 : HEPH__MR;
     int nc = N - j0 < HEPH__NR ? N - j0 : HEPH__NR;
     const float *a = ta ? A + (size_t)k0 * (size_t)lda + (size_t)i0 : A + (size_t)i0 * (size_t)lda + (size_t)k0;
     heph__gemm_tile(kc, mr, a, lda, ta, ws + (size_t)pp * (size_t)kc * HEPH__NR, C + (size_t)i0 * (size_t)ldc + (size_t)j0,
-                    ldc, nc, acc);
+                    ldc, nc, acc, bias ? bias + j0 : NULL, relu);
 }
 
-static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, const float *B,
-                       int ldb, int tb, float *C, int ldc, int accumulate, float *ws) {
+/* C (+)= op(A) op(B) [+ bias, a vector over the N columns], then max(C, 0) when relu: the
+   bias starts the sums of the first k block, the ReLU is applied by the last one's store */
+static void heph__gemm_ex(int M, int N, int K, const float *A, int lda, int ta, const float *B,
+                          int ldb, int tb, float *C, int ldc, int accumulate, float *ws,
+                          const float *bias, int relu) {
     int np = (N + HEPH__NR - 1) / HEPH__NR, mt = (M + HEPH__MR - 1) / HEPH__MR, k0;
-    if (HEPH__REFERENCE) {
-        heph__gemm_ref(M, N, K, A, lda, ta, B, ldb, tb, C, ldc, accumulate);
-        return;
-    }
     if (M <= 0 || N <= 0) return;
-    if (K <= 0) { /* empty sum */
+    if (HEPH__REFERENCE || K <= 0) { /* three loops (K = 0: an empty sum), then the extras */
         int i, j;
-        if (!accumulate)
-            for (i = 0; i < M; i++)
-                for (j = 0; j < N; j++) C[(size_t)i * (size_t)ldc + (size_t)j] = 0.0f;
+        if (K > 0) heph__gemm_ref(M, N, K, A, lda, ta, B, ldb, tb, C, ldc, accumulate);
+        for (i = 0; i < M; i++)
+            for (j = 0; j < N; j++) {
+                float *c = C + (size_t)i * (size_t)ldc + (size_t)j;
+                if (K <= 0 && !accumulate) *c = 0.0f;
+                if (bias) *c += bias[j];
+                if (relu) *c = *c > 0.0f ? *c : 0.0f;
+            }
         return;
     }
 #if defined(_OPENMP) && !defined(HEPH_NO_OPENMP)
@@ -1018,7 +1032,7 @@ static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, con
                 heph__gemm_pack(p0, p1, N, kb, kc, B, ldb, tb, ws);
                 for (t = 0; t < (p1 - p0) * mt; t++)
                     heph__gemm_tile_at(t, p0, p1 - p0, mt, M, N, kb, kc, A, lda, ta, ws, C, ldc,
-                                       accumulate || kb > 0);
+                                       accumulate || kb > 0, kb == 0 ? bias : NULL, relu && kb + kc >= K);
             }
         }
         return;
@@ -1032,8 +1046,14 @@ static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, con
         for (p = 0; p < np; p++) heph__gemm_pack(p, p + 1, N, k0, kc, B, ldb, tb, ws);
         /* tiles of C, each owned by one iteration */
         HEPH__OMP_FOR_IF
-        for (t = 0; t < np * mt; t++) heph__gemm_tile_at(t, 0, np, mt, M, N, k0, kc, A, lda, ta, ws, C, ldc, acc);
+        for (t = 0; t < np * mt; t++)
+            heph__gemm_tile_at(t, 0, np, mt, M, N, k0, kc, A, lda, ta, ws, C, ldc, acc,
+                               k0 == 0 ? bias : NULL, relu && k0 + kc >= K);
     }
+}
+static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, const float *B,
+                       int ldb, int tb, float *C, int ldc, int accumulate, float *ws) {
+    heph__gemm_ex(M, N, K, A, lda, ta, B, ldb, tb, C, ldc, accumulate, ws, NULL, 0);
 }
 
 /* x[i] = mask[i] > 0 ? x[i] : 0: a gradient through the ReLU whose output is mask */
@@ -1099,21 +1119,12 @@ static void heph__untranspose(float *y, const float *xt, const float *bias, int 
 /* out[b][o] = b[o] + sum_i inp[b][i] W[o][i]  (then max(out, 0) when relu) */
 static void heph__dense_forward(float *out, const float *inp, const float *W, const float *b,
                                 int B, int I, int O, float *ws, int relu) {
-    int r;
     if (heph__dense_transposed(B, I, O)) { /* out^T (O, B) = W inp^T */
         heph__gemm(O, B, I, W, I, 0, inp, I, 1, ws, B, 0, ws + (size_t)B * (size_t)O);
         heph__untranspose(out, ws, b, B, O, relu);
         return;
     }
-    heph__gemm(B, O, I, inp, I, 0, W, I, 1, out, O, 0, ws);
-    HEPH__OMP_FOR
-    for (r = 0; r < B; r++) {
-        float *o = out + (size_t)r * (size_t)O;
-        int j;
-        for (j = 0; j < O; j++) o[j] += b[j];
-        if (relu)
-            for (j = 0; j < O; j++) o[j] = o[j] > 0.0f ? o[j] : 0.0f;
-    }
+    heph__gemm_ex(B, O, I, inp, I, 0, W, I, 1, out, O, 0, ws, b, relu);
 }
 HEPH_DEF void heph_dense_forward(float *out, const float *inp, const float *W, const float *b,
                                  int B, int I, int O, float *ws) {
@@ -1326,18 +1337,6 @@ static void heph__rows_to_nchw(float *x, const float *rows, int B, int C, int HW
                     rows[((size_t)b * (size_t)HW + (size_t)i) * (size_t)C + (size_t)c];
     }
 }
-/* x[r][c] += bias[c] for P rows, then max(x, 0) when relu */
-static void heph__add_bias_rows(float *x, const float *bias, size_t P, int C, int relu) {
-    long long r;
-    HEPH__OMP_FOR
-    for (r = 0; r < (long long)P; r++) {
-        float *row = x + (size_t)r * (size_t)C;
-        int c;
-        for (c = 0; c < C; c++) row[c] += bias[c];
-        if (relu)
-            for (c = 0; c < C; c++) row[c] = row[c] > 0.0f ? row[c] : 0.0f;
-    }
-}
 /* weights in the kernels' order: Wp[r][j][a] = W[r][a][j] (conv: r = Co, a = C, j = ky kx;
    transposed conv: r = C, a = Co); their gradient comes as dWt[j][a][r] (patch entries by
    channels: the GEMM that makes it has a long side and a side of whole panels), and
@@ -1442,8 +1441,7 @@ static void heph__conv2d_nhwc_forward(float *out, const float *inp, const float 
             int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HWo;
             float *o = out + (size_t)b0 * (size_t)HWo * (size_t)g->Co;
             heph__im2row_nhwc(rows, inp + (size_t)b0 * in_img, m, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
-            heph__gemm(P, g->Co, K, rows, K, 0, Wp, K, 1, o, g->Co, 0, pack);
-            heph__add_bias_rows(o, bias, (size_t)P, g->Co, relu);
+            heph__gemm_ex(P, g->Co, K, rows, K, 0, Wp, K, 1, o, g->Co, 0, pack, bias, relu);
         }
     }
 }
