@@ -1352,6 +1352,17 @@ static void heph__wperm(float *Wp, const float *W, int R, int A, int J) {
                     W[((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j];
     }
 }
+/* the same weights as (patch entries x channels): Wt[j][a][r] = W[r][a][j], the layout the
+   GEMM packs with plain row copies when the product needs Wp transposed                  */
+static void heph__wperm_t(float *Wt, const float *W, int R, int A, int J) {
+    long long ja, n = (long long)J * A;
+    HEPH__OMP_FOR
+    for (ja = 0; ja < n; ja++) {
+        int j = (int)(ja / A), a = (int)(ja % A), r;
+        float *dst = Wt + (size_t)ja * (size_t)R;
+        for (r = 0; r < R; r++) dst[r] = W[((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j];
+    }
+}
 /* W[r][a][j] (+)= sum over the S gradients dWt_s = Wp + s * stride, in order s = 0, 1, ... */
 static void heph__wperm_add_back(float *W, const float *Wp, size_t stride, int S, int R, int A,
                                  int J, int set) {
@@ -1420,8 +1431,8 @@ static void heph__slices_add_back(float *dW, float *db, const float *sws, size_t
     }
 }
 
-/* conv, NHWC: out (B, Ho, Wo, Co) = patches (B Ho Wo, k k C) Wp^T + b (then max(out, 0) when
-   relu: a ReLU after the conv, computed in the same pass)                                  */
+/* conv, NHWC: out (B, Ho, Wo, Co) = patches (B Ho Wo, k k C) Wt (k k C, Co) + b (then
+   max(out, 0) when relu: a ReLU after the conv, computed in the same pass)                 */
 static void heph__conv2d_nhwc_forward(float *out, const float *inp, const float *W,
                                       const float *bias, const heph_conv_geom *g, int B, float *ws,
                                       int relu) {
@@ -1430,7 +1441,7 @@ static void heph__conv2d_nhwc_forward(float *out, const float *inp, const float 
     size_t nW = (size_t)g->Co * (size_t)K, in_img = (size_t)g->H * (size_t)g->W * (size_t)g->C;
     size_t sws = heph__conv_slice_ws(g, (B + S - 1) / S, 0);
     float *Wp = ws;
-    heph__wperm(Wp, W, g->Co, g->C, kk);
+    heph__wperm_t(Wp, W, g->Co, g->C, kk); /* (K, Co) */
     HEPH__OMP_FOR_IF
     for (s = 0; s < S; s++) {
         int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
@@ -1441,7 +1452,7 @@ static void heph__conv2d_nhwc_forward(float *out, const float *inp, const float 
             int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HWo;
             float *o = out + (size_t)b0 * (size_t)HWo * (size_t)g->Co;
             heph__im2row_nhwc(rows, inp + (size_t)b0 * in_img, m, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
-            heph__gemm_ex(P, g->Co, K, rows, K, 0, Wp, K, 1, o, g->Co, 0, pack, bias, relu);
+            heph__gemm_ex(P, g->Co, K, rows, K, 0, Wp, g->Co, 0, o, g->Co, 0, pack, bias, relu);
         }
     }
 }
@@ -1515,7 +1526,7 @@ static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const
     size_t nW = (size_t)g->C * (size_t)K, out_img = (size_t)g->Ho * (size_t)g->Wo * (size_t)g->Co;
     size_t sws = heph__conv_slice_ws(g, (B + S - 1) / S, 1);
     float *Wp = ws;
-    if (dinp) heph__wperm(Wp, W, g->C, g->Co, kk);
+    if (dinp) heph__wperm_t(Wp, W, g->C, g->Co, kk); /* (K, C) */
     HEPH__OMP_FOR_IF
     for (s = 0; s < S; s++) {
         int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
@@ -1533,7 +1544,7 @@ static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const
             /* dinp (P, C) = rows (P, K) Wp^T (K, C), masked while in cache */
             if (dinp) {
                 float *dx = dinp + (size_t)b0 * (size_t)HW * (size_t)g->C;
-                heph__gemm(P, g->C, K, rows, K, 0, Wp, K, 1, dx, g->C, 0, pack);
+                heph__gemm(P, g->C, K, rows, K, 0, Wp, g->C, 0, dx, g->C, 0, pack);
                 if (mask) heph__relu_mask(dx, x, (size_t)P * (size_t)g->C);
             }
         }
