@@ -854,12 +854,15 @@ static size_t heph__gemm_ws(int K, int N) {
 }
 
 /* one MR x NR tile: acc[r][j] = [bias[j] +] sum_k a(r,k) * panel[k][j], stored into C (or
-   added to it), then max(c, 0) when relu. An edge tile (mr < MR rows) runs the same loop
+   added to it), then max(c, 0) when relu. rowp (ta = 0 only, else NULL): where each row of
+   op(A) starts, pointers into the array A (the rows of an implicit product need not be
+   evenly spaced). An edge tile (mr < MR rows) runs the same loop
    with its missing rows reading row mr-1, and stores only mr rows: every element is the
    same sum in the same order whatever the tile's size.                                     */
 static void heph__gemm_tile(int K, int mr, const float *HEPH__RESTRICT A, int lda, int ta,
-                            const float *HEPH__RESTRICT panel, float *HEPH__RESTRICT C, int ldc,
-                            int ncols, int accumulate, const float *bias, int relu) {
+                            const float *const *rowp, const float *HEPH__RESTRICT panel,
+                            float *HEPH__RESTRICT C, int ldc, int ncols, int accumulate,
+                            const float *bias, int relu) {
     float acc[HEPH__MR][HEPH__NR], bv[HEPH__NR];
     size_t off[HEPH__MR]; /* where row r of op(A) starts (ta = 0) or sits in a column (ta = 1) */
     int r, j, k;
@@ -868,7 +871,7 @@ static void heph__gemm_tile(int K, int mr, const float *HEPH__RESTRICT A, int ld
     for (r = 0; r < HEPH__MR; r++) {
         size_t rr = (size_t)(r < mr ? r : mr - 1);
         float a;
-        off[r] = ta ? rr : rr * (size_t)lda;
+        off[r] = rowp ? (size_t)(rowp[rr] - A) : ta ? rr : rr * (size_t)lda;
         a = A[off[r]]; /* k = 0 starts the sums (K >= 1): no zeroing pass */
         if (bias)
             for (j = 0; j < HEPH__NR; j++) acc[r][j] = bv[j] + a * panel[j];
@@ -995,7 +998,7 @@ static void heph__gemm_tile_at(int t, int p0, int n, int mt, int M, int N, int k
     int mr = M - i0 < HEPH__MR ? M - i0 : HEPH__MR;
     int nc = N - j0 < HEPH__NR ? N - j0 : HEPH__NR;
     const float *a = ta ? A + (size_t)k0 * (size_t)lda + (size_t)i0 : A + (size_t)i0 * (size_t)lda + (size_t)k0;
-    heph__gemm_tile(kc, mr, a, lda, ta, ws + (size_t)pp * (size_t)kc * HEPH__NR, C + (size_t)i0 * (size_t)ldc + (size_t)j0,
+    heph__gemm_tile(kc, mr, a, lda, ta, NULL, ws + (size_t)pp * (size_t)kc * HEPH__NR, C + (size_t)i0 * (size_t)ldc + (size_t)j0,
                     ldc, nc, acc, bias ? bias + j0 : NULL, relu);
 }
 
@@ -1212,6 +1215,9 @@ HEPH_DEF void heph_tanh_backward(float *dinp, const float *dout, const float *ou
 
 #ifndef HEPH__ROWS_FLOATS
 #define HEPH__ROWS_FLOATS (1 << 20) /* patch rows per chunk: 4 MiB */
+#endif
+#ifndef HEPH__IMPLICIT
+#define HEPH__IMPLICIT 1 /* conv forward reads patches in place (0: always through patch rows) */
 #endif
 #ifndef HEPH_CONV_SLICES
 #define HEPH_CONV_SLICES 4 /* a batch is cut into this many slices of images (see below) */
@@ -1431,6 +1437,54 @@ static void heph__slices_add_back(float *dW, float *db, const float *sws, size_t
     }
 }
 
+/* the same product without patch rows ("implicit GEMM"), for m images: they are copied once
+   into pad with a zero border of p, where the patch row of an output position is k runs of
+   k C contiguous floats, one per ky; the GEMM takes its k blocks inside those runs and reads
+   them in place. Every output is the same sum as from patch rows, in the same order.      */
+static int heph__conv_implicit_ok(const heph_conv_geom *g, int m, size_t rows_cap) {
+    size_t padded = (size_t)m * (size_t)(g->H + 2 * g->p) * (size_t)(g->W + 2 * g->p) * (size_t)g->C;
+    return HEPH__IMPLICIT && !HEPH__REFERENCE && (size_t)g->k * (size_t)g->C >= 64 && padded <= rows_cap;
+}
+static void heph__conv2d_implicit(float *out, const float *inp, int m, const float *Wt,
+                                  const float *bias, int relu, const heph_conv_geom *g, float *pad,
+                                  float *pack) {
+    int Hp = g->H + 2 * g->p, Wq = g->W + 2 * g->p, C = g->C, Co = g->Co, HWo = g->Ho * g->Wo;
+    int kC = g->k * C, P = m * HWo, mt = (P + HEPH__MR - 1) / HEPH__MR, np = (Co + HEPH__NR - 1) / HEPH__NR;
+    size_t img = (size_t)Hp * (size_t)Wq * (size_t)C, line = (size_t)g->W * (size_t)C;
+    int b, y, ky, c0, t;
+    for (b = 0; b < m; b++) { /* pad[b][y + p][x + p][c] = inp[b][y][x][c], 0 elsewhere */
+        float *dst = pad + (size_t)b * img;
+        memset(dst, 0, (size_t)g->p * (size_t)Wq * (size_t)C * sizeof(float));
+        for (y = 0; y < g->H; y++) {
+            float *row = dst + ((size_t)(y + g->p) * (size_t)Wq) * (size_t)C;
+            memset(row, 0, (size_t)g->p * (size_t)C * sizeof(float));
+            memcpy(row + (size_t)g->p * (size_t)C, inp + ((size_t)b * (size_t)g->H + (size_t)y) * line, line * sizeof(float));
+            memset(row + (size_t)g->p * (size_t)C + line, 0, (size_t)(Wq - g->W - g->p) * (size_t)C * sizeof(float));
+        }
+        memset(dst + (size_t)(g->H + g->p) * (size_t)Wq * (size_t)C, 0,
+               (size_t)(Hp - g->H - g->p) * (size_t)Wq * (size_t)C * sizeof(float));
+    }
+    for (ky = 0; ky < g->k; ky++)
+        for (c0 = 0; c0 < kC; c0 += HEPH__KC) {
+            int kc = kC - c0 < HEPH__KC ? kC - c0 : HEPH__KC, kb = ky * kC + c0;
+            int first = kb == 0, last = ky == g->k - 1 && c0 + kc >= kC;
+            heph__gemm_pack(0, np, Co, kb, kc, Wt, Co, 0, pack);
+            for (t = 0; t < mt * np; t++) { /* a row tile at a time, all its panels */
+                int mi = t / np, pp = t % np, i0 = mi * HEPH__MR, j0 = pp * HEPH__NR, r;
+                int mr = P - i0 < HEPH__MR ? P - i0 : HEPH__MR, nc = Co - j0 < HEPH__NR ? Co - j0 : HEPH__NR;
+                const float *rowp[HEPH__MR];
+                for (r = 0; r < mr; r++) { /* output position q = (b, oy, ox): its run for ky */
+                    int q = i0 + r, bq = q / HWo, pos = q % HWo, oy = pos / g->Wo, ox = pos % g->Wo;
+                    rowp[r] = pad + (size_t)bq * img +
+                              ((size_t)(oy * g->s + ky) * (size_t)Wq + (size_t)(ox * g->s)) * (size_t)C + (size_t)c0;
+                }
+                heph__gemm_tile(kc, mr, pad, 0, 0, rowp, pack + (size_t)pp * (size_t)kc * HEPH__NR,
+                                out + (size_t)i0 * (size_t)Co + (size_t)j0, Co, nc, !first,
+                                first && bias ? bias + j0 : NULL, last && relu);
+            }
+        }
+}
+
 /* conv, NHWC: out (B, Ho, Wo, Co) = patches (B Ho Wo, k k C) Wt (k k C, Co) + b (then
    max(out, 0) when relu: a ReLU after the conv, computed in the same pass)                 */
 static void heph__conv2d_nhwc_forward(float *out, const float *inp, const float *W,
@@ -1451,6 +1505,10 @@ static void heph__conv2d_nhwc_forward(float *out, const float *inp, const float 
         for (b0 = s0; b0 < s0 + n; b0 += nb) {
             int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HWo;
             float *o = out + (size_t)b0 * (size_t)HWo * (size_t)g->Co;
+            if (heph__conv_implicit_ok(g, m, (size_t)nb * (size_t)HWo * (size_t)K)) {
+                heph__conv2d_implicit(o, inp + (size_t)b0 * in_img, m, Wp, bias, relu, g, rows, pack);
+                continue;
+            }
             heph__im2row_nhwc(rows, inp + (size_t)b0 * in_img, m, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
             heph__gemm_ex(P, g->Co, K, rows, K, 0, Wp, g->Co, 0, o, g->Co, 0, pack, bias, relu);
         }
