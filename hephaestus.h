@@ -45,6 +45,10 @@
        HEPH_MALLOC(sz) / HEPH_FREE(p)   allocator: define both or neither
        HEPH_ASSERT(x)        programmer-error check (default: assert)
        HEPH_NO_OPENMP        ignore -fopenmp
+       HEPH_CONV_SLICES      convolutions cut a batch into this many fixed slices of images
+                             that threads take whole (default 4: up to 4 threads share a
+                             conv layer; results depend on it, not on the thread count)
+       HEPH_REFERENCE_KERNELS  every matrix product as three plain loops (slow; for checks)
        HEPH_FSYNC(fp)        called on a checkpoint/dataset file before it is renamed into
                              place (default: nothing; POSIX tools define it as
                              fsync(fileno(fp)) so a crash cannot leave a half-written file)
@@ -69,8 +73,9 @@
        buffer and Adam m/v buffers of the same length, so optimiser, checkpoint and gradient
        checks are each one flat loop.
      - No global mutable state: two threads may use two models. One model is not thread-safe.
-     - Determinism: same seed, same bits. Work is split among OpenMP threads by outputs only,
-       so 1, 2 or N threads give bit-identical results. Noise is drawn serially.
+     - Determinism: same seed, same bits. Work is split among OpenMP threads by outputs, or
+       (convolutions) by fixed slices of the batch whose gradient sums are added in a fixed
+       order, so 1, 2 or N threads give bit-identical results. Noise is drawn serially.
 
    ARCHITECTURE SPECS are comma-separated layer tokens, applied to the input shape:
        denseN        fully connected, N outputs (flattens an image input)
@@ -680,6 +685,7 @@ HEPH_DEF void heph_plot_lines(uint8_t *rgb, int w, int h, const float *ys, int n
 #define HEPHAESTUS_IMPLEMENTATION_DONE
 
 #include <math.h>
+#include <float.h>
 #include <string.h>
 #include <stdlib.h>
 #include <stdarg.h>
@@ -836,8 +842,11 @@ HEPH_DEF void heph_rng_shuffle(heph_rng *r, size_t *idx, size_t n) {
    op(A)[m][k] = ta ? A[k*lda+m] : A[m*lda+k];   op(B)[k][n] = tb ? B[n*ldb+k] : B[k*ldb+n].
    k runs in blocks of HEPH__KC. For each block, B is packed into panels of HEPH__NR columns
    (ws: min(K, KC) * roundup(N, NR) floats), then each (HEPH__MR x HEPH__NR) tile of C sums
-   the block in registers (k in order) and adds it to C. Every C element is computed by one
-   thread in one fixed order: results do not depend on the number of threads.                */
+   the block in registers (k in order) and adds it to C. Threads take runs of whole panels
+   through all k blocks when there are enough of them (one fork per product), else the tiles
+   of each block. Every C element is computed by one thread in one fixed order: results do
+   not depend on the number of threads. heph__gemm_ex also adds a bias over the columns and
+   applies a ReLU while the tiles are in registers.                                          */
 
 #ifndef HEPH__MR
 #define HEPH__MR 6
@@ -2626,7 +2635,7 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "step %llu: KL term is %g",
                           (unsigned long long)m->step, kl_sum);
     {
-        /* g - g is 0 for finite g and NaN otherwise; chunks in parallel, flags read in order */
+        /* |g| <= FLT_MAX is false for inf and NaN; chunks in parallel, flags read in order */
         size_t nc = (m->n_params + 65535) / 65536, c;
         int bad = 0, heph__par = m->n_params > 131072;
         long long ci;
@@ -2635,14 +2644,9 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
         HEPH__OMP_FOR_IF
         for (ci = 0; ci < (long long)nc; ci++) {
             size_t a = (size_t)ci * 65536, e = a + 65536 < m->n_params ? a + 65536 : m->n_params, k;
-            float s[16];
-            int j;
-            for (j = 0; j < 16; j++) s[j] = 0.0f;
-            for (k = a; k + 16 <= e; k += 16) /* 16 independent sums: one vector */
-                for (j = 0; j < 16; j++) s[j] += m->grads[k + (size_t)j] - m->grads[k + (size_t)j];
-            for (; k < e; k++) s[0] += m->grads[k] - m->grads[k];
-            for (j = 1; j < 16; j++) s[0] += s[j];
-            flags[ci] = s[0] != 0.0f;
+            int f = 0;
+            for (k = a; k < e; k++) f |= !(fabsf(m->grads[k]) <= FLT_MAX); /* inf or NaN */
+            flags[ci] = (unsigned char)f;
         }
         for (c = 0; c < nc; c++) bad |= flags[c];
         if (nc == 0)
