@@ -68,7 +68,8 @@
        (which file, which field, what was expected). The library never prints or exits.
      - Ownership: the caller owns every struct; heph_X_init/open allocates, heph_X_free/close
        releases exactly that. Pointers returned from inside an object are views: do not free.
-     - Backward passes ADD (+=) into gradient buffers; heph_vae_train_step zeroes them first.
+     - The public layer backward functions ADD (+=) into gradient buffers; a network's
+       backward (heph_vae_loss_grad) writes them (every parameter has one use).
      - A network is a list of layers over ONE contiguous parameter buffer, with a gradient
        buffer and Adam m/v buffers of the same length, so optimiser, checkpoint and gradient
        checks are each one flat loop.
