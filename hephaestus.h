@@ -949,12 +949,14 @@ static void heph__gemm_ref(int M, int N, int K, const float *A, int lda, int ta,
         }
 }
 
-/* pack op(B)[k0 .. k0+kc) of panels p0 .. p1-1: ws[p][k][j] = op(B)[k0+k][p*NR + j], 0 past N */
-static void heph__gemm_pack(int p0, int p1, int N, int k0, int kc, const float *B, int ldb, int tb,
-                            float *ws) {
+/* pack op(B)[k0 .. k0+kc) of panels p0 .. p1-1: ws[p][k][j] = op(B)[k0+k][p*NR + j], 0 past N.
+   Panel p starts at ws + p ks NR, ks >= kc: a product passes the same ks for all its k blocks
+   (see heph__gemm_ex), so a panel's place never depends on which block it holds            */
+static void heph__gemm_pack(int p0, int p1, int N, int k0, int kc, int ks, const float *B, int ldb,
+                            int tb, float *ws) {
     int p;
     for (p = p0; p < p1; p++) {
-        float *dst = ws + (size_t)p * (size_t)kc * HEPH__NR;
+        float *dst = ws + (size_t)p * (size_t)ks * HEPH__NR;
         int j0 = p * HEPH__NR, k, j;
         if (!tb && j0 + HEPH__NR <= N) {
             for (k = 0; k < kc; k++)
@@ -1000,7 +1002,7 @@ static void heph__gemm_pack(int p0, int p1, int N, int k0, int kc, const float *
    for all row tiles) when op(A) is the smaller side, row-major otherwise (a row tile of A
    stays in cache for all panels, which are re-read from the outer cache): the larger side is
    read only once                                                                           */
-static void heph__gemm_tile_at(int t, int p0, int n, int mt, int M, int N, int k0, int kc,
+static void heph__gemm_tile_at(int t, int p0, int n, int mt, int M, int N, int k0, int kc, int ks,
                                const float *A, int lda, int ta, const float *ws, float *C, int ldc,
                                int acc, const float *bias, int relu) {
     int rows_outer = M > N, mi = rows_outer ? t / n : t % mt, pp = p0 + (rows_outer ? t % n : t / mt);
@@ -1008,7 +1010,7 @@ static void heph__gemm_tile_at(int t, int p0, int n, int mt, int M, int N, int k
     int mr = M - i0 < HEPH__MR ? M - i0 : HEPH__MR;
     int nc = N - j0 < HEPH__NR ? N - j0 : HEPH__NR;
     const float *a = ta ? A + (size_t)k0 * (size_t)lda + (size_t)i0 : A + (size_t)i0 * (size_t)lda + (size_t)k0;
-    heph__gemm_tile(kc, mr, a, lda, ta, NULL, ws + (size_t)pp * (size_t)kc * HEPH__NR, C + (size_t)i0 * (size_t)ldc + (size_t)j0,
+    heph__gemm_tile(kc, mr, a, lda, ta, NULL, ws + (size_t)pp * (size_t)ks * HEPH__NR, C + (size_t)i0 * (size_t)ldc + (size_t)j0,
                     ldc, nc, acc, bias ? bias + j0 : NULL, relu);
 }
 
@@ -1018,6 +1020,7 @@ static void heph__gemm_ex(int M, int N, int K, const float *A, int lda, int ta, 
                           int ldb, int tb, float *C, int ldc, int accumulate, float *ws,
                           const float *bias, int relu) {
     int np = (N + HEPH__NR - 1) / HEPH__NR, mt = (M + HEPH__MR - 1) / HEPH__MR, k0;
+    int ks = K < HEPH__KC ? K : HEPH__KC; /* panel stride in ws, the same for every k block */
     if (M <= 0 || N <= 0) return;
     if (HEPH__REFERENCE || K <= 0) { /* three loops (K = 0: an empty sum), then the extras */
         int i, j;
@@ -1033,7 +1036,10 @@ static void heph__gemm_ex(int M, int N, int K, const float *A, int lda, int ta, 
     }
 #if defined(_OPENMP) && !defined(HEPH_NO_OPENMP)
     /* enough panels for every thread: each takes a run of whole panels and goes through all
-       k blocks alone, packing only its own panels (one fork, no barrier between k blocks)  */
+       k blocks alone, packing only its own panels (one fork, no barrier between k blocks).
+       A thread may reach the last, shorter k block while another is still in an earlier
+       one: panels sit at a fixed stride ks, so the regions of two threads never overlap
+       (with a stride of the block's own kc they did: issue #17)                            */
     if (!omp_in_parallel() && omp_get_max_threads() > 1 && np >= 4 * omp_get_max_threads() &&
         (double)M * (double)N * (double)K > 2e6) {
 #pragma omp parallel
@@ -1042,9 +1048,9 @@ static void heph__gemm_ex(int M, int N, int K, const float *A, int lda, int ta, 
             int p0 = (int)((long long)np * me / nt), p1 = (int)((long long)np * (me + 1) / nt), t;
             for (kb = 0; kb < K; kb += HEPH__KC) {
                 int kc = K - kb < HEPH__KC ? K - kb : HEPH__KC;
-                heph__gemm_pack(p0, p1, N, kb, kc, B, ldb, tb, ws);
+                heph__gemm_pack(p0, p1, N, kb, kc, ks, B, ldb, tb, ws);
                 for (t = 0; t < (p1 - p0) * mt; t++)
-                    heph__gemm_tile_at(t, p0, p1 - p0, mt, M, N, kb, kc, A, lda, ta, ws, C, ldc,
+                    heph__gemm_tile_at(t, p0, p1 - p0, mt, M, N, kb, kc, ks, A, lda, ta, ws, C, ldc,
                                        accumulate || kb > 0, kb == 0 ? bias : NULL, relu && kb + kc >= K);
             }
         }
@@ -1056,11 +1062,11 @@ static void heph__gemm_ex(int M, int N, int K, const float *A, int lda, int ta, 
         int kc = K - k0 < HEPH__KC ? K - k0 : HEPH__KC, acc = accumulate || k0 > 0, p, t;
         int heph__par = (double)M * (double)N * (double)kc > 3e5;
         HEPH__OMP_FOR_IF
-        for (p = 0; p < np; p++) heph__gemm_pack(p, p + 1, N, k0, kc, B, ldb, tb, ws);
+        for (p = 0; p < np; p++) heph__gemm_pack(p, p + 1, N, k0, kc, ks, B, ldb, tb, ws);
         /* tiles of C, each owned by one iteration */
         HEPH__OMP_FOR_IF
         for (t = 0; t < np * mt; t++)
-            heph__gemm_tile_at(t, 0, np, mt, M, N, k0, kc, A, lda, ta, ws, C, ldc, acc,
+            heph__gemm_tile_at(t, 0, np, mt, M, N, k0, kc, ks, A, lda, ta, ws, C, ldc, acc,
                                k0 == 0 ? bias : NULL, relu && k0 + kc >= K);
     }
 }
@@ -1478,7 +1484,7 @@ static void heph__conv2d_implicit(float *out, const float *inp, int m, const flo
         for (c0 = 0; c0 < kC; c0 += HEPH__KC) {
             int kc = kC - c0 < HEPH__KC ? kC - c0 : HEPH__KC, kb = ky * kC + c0;
             int first = kb == 0, last = ky == g->k - 1 && c0 + kc >= kC;
-            heph__gemm_pack(0, np, Co, kb, kc, Wt, Co, 0, pack);
+            heph__gemm_pack(0, np, Co, kb, kc, kc, Wt, Co, 0, pack); /* serial: pack, then use */
             for (t = 0; t < mt * np; t++) { /* a row tile at a time, all its panels */
                 int mi = t / np, pp = t % np, i0 = mi * HEPH__MR, j0 = pp * HEPH__NR, r;
                 int mr = P - i0 < HEPH__MR ? P - i0 : HEPH__MR, nc = Co - j0 < HEPH__NR ? Co - j0 : HEPH__NR;

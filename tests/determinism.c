@@ -1,8 +1,10 @@
-/* determinism.c - trains two small VAEs on synthetic pictures and prints FNV-1a 64 hashes of
-   the final parameter bytes (and of the Adam state): an MLP, and a conv net whose batch is cut
-   into slices (HEPH_CONV_SLICES) and whose dense layers are wide enough for the GEMM to split
-   its panels between threads. tests/run.sh builds it without and with OpenMP and runs it with
-   1 and 2 threads: every hash must be the same.
+/* determinism.c - trains three small VAEs on synthetic pictures and prints FNV-1a 64 hashes
+   of the final parameter bytes (and of the Adam state): an MLP; an MLP whose products have a
+   full and a short k block over enough output panels for the GEMM to split them between
+   threads (the shape of the issue #17 race); and a conv net whose batch is cut into slices
+   (HEPH_CONV_SLICES) and whose dense layers are wide enough for the GEMM to split its panels.
+   tests/run.sh builds it without and with OpenMP and runs it with 1, 2 and 3 threads: every
+   hash must be the same. tests/check_tsan.sh runs it under ThreadSanitizer.
    usage: determinism     prints "params <hash> adam <hash> loss <last loss>" for each model */
 #define HEPHAESTUS_IMPLEMENTATION
 #include "hephaestus.h"
@@ -90,6 +92,9 @@ int main(void) {
     }
     rc = run("mlp", x, "dense100,relu,dense50,tanh", "dense50,lrelu,dense100,sigmoid,dense256");
     /* (1,16,16) -> (8,8,8) -> (16,4,4) -> 256 -> 512 -> 16; the decoder mirrors it */
+    /* K = 300 and 400 (a full k block of 256 and a short one) with >= 12 panels of outputs: the
+       GEMM splits panels between threads, which reach the short block at different times */
+    if (!rc) rc = run("mlp-wide", x, "dense300,relu,dense400,relu", "dense400,relu,dense300,relu,dense256");
     if (!rc)
         rc = run("cnn", x, "conv8k4s2p1,relu,conv16k4s2p1,relu,flatten,dense512,relu",
                  "dense512,relu,dense256,relu,reshape16x4x4,convt8k4s2p1,relu,convt1k4s2p1");
