@@ -3,15 +3,23 @@
 #   make test       the test suite (portable build, -Werror, plus ASan/UBSan, OpenMP, C/C++ builds)
 #   make demo       convert real MNIST (or Fashion-MNIST), train the reference VAE, write pictures
 #   make deps       install the system packages the tools need (libstb-dev, dataset-fashion-mnist)
-# Switches: OPENMP=1|0 (default 1), PORTABLE=1|0 (default 0), CC=gcc|clang
+#   make check-matrix   every tool and example with -Werror for 6 CPUs x 3 levels x gcc/clang
+#   make check-determinism / check-tsan   same checkpoint for any thread count; ThreadSanitizer
+# Switches: OPENMP=1|0 (default 1), PORTABLE=1|0 (default 0), CC=gcc|clang, WERROR=1|0 (default
+#   0: a warning never stops a user's build; compilers and -march=native differ in what they
+#   warn about. The tests build with -Werror themselves.)
 
 CC ?= cc
 CXX ?= c++
 OPENMP ?= 1
 PORTABLE ?= 0
 EPOCHS ?= 10
+WERROR ?= 0
 
-WARN     := -Wall -Wextra -Wpedantic -Wdouble-promotion -Werror
+WARN     := -Wall -Wextra -Wpedantic -Wdouble-promotion
+ifeq ($(WERROR),1)
+  WARN   += -Werror
+endif
 STD      := -std=c99
 ifeq ($(PORTABLE),1)
   OPT    := -O2 -fno-math-errno
@@ -43,7 +51,7 @@ CLI_SRC  := tools/hephaestus.c $(wildcard tools/cli_*.h)
 EXAMPLES := $(BUILD)/vae_mnist $(BUILD)/betavae_dsprites $(BUILD)/capacity_dsprites \
             $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d $(BUILD)/outliers_shapes3d
 
-.PHONY: all tools examples test demo demo-mnist check-browser deps clean bench check-stb fuzz fuzz-corpus check-valgrind check-kill test-cross data-mnist data-fashion data-dsprites data-shapes3d
+.PHONY: all tools examples test demo demo-mnist check-browser deps clean bench check-stb fuzz fuzz-corpus check-valgrind check-kill check-matrix check-determinism check-tsan test-cross data-mnist data-fashion data-dsprites data-shapes3d
 
 all: check-stb $(TOOLS) $(EXAMPLES)
 tools: $(TOOLS)
@@ -158,6 +166,20 @@ check-valgrind:
 # SIGKILL a training KILLS times (default 30): checkpoints must survive, resume must be exact
 check-kill: $(BUILD)/hephaestus $(BUILD)/gen_shapes3d
 	@sh tests/check_kill.sh
+
+# the warning matrix (issue #16): the header, tools and examples with -Werror for -march x86-64,
+# x86-64-v3, x86-64-v4, skylake-avx512, icelake-server, znver3 at -O2/-O3/-Os, gcc and clang
+# (make test runs a sample of it: tests/test_matrix.sh)
+check-matrix:
+	@MATRIX=full sh tests/test_matrix.sh
+
+# the same checkpoint for 1, 2 and 3 threads with a busy core beside the trainings (issue #17):
+# gcc/clang at -O1/-O3, every CLI preset and training example, 10 runs each (make test: a sample)
+check-determinism:
+	@DET=full sh tests/test_determinism.sh
+# the unit tests and determinism.c under ThreadSanitizer (clang, libomp + Archer; libomp-dev)
+check-tsan:
+	@sh tests/check_tsan.sh
 
 # the unit tests and the .hpd/.hpm cross-load matrix on aarch64, i686 (32-bit, x87) and s390x
 # (big-endian) under qemu-user, gcc and clang, plus gcc/clang/tcc on x86-64 (tests/test_cross.sh;

@@ -283,8 +283,8 @@ static int ex_train_run(ex_train_opts *o) {
         fac = (int32_t *)malloc(nmax * (size_t)K * sizeof(int32_t));
         kl = (double *)malloc((size_t)D * sizeof(double));
         order = (int *)malloc((size_t)D * sizeof(int));
-        lo = (float *)malloc((size_t)D * sizeof(float));
-        hi = (float *)malloc((size_t)D * sizeof(float));
+        lo = (float *)calloc((size_t)D, sizeof(float)); /* zeroed: gcc saw them maybe unset */
+        hi = (float *)calloc((size_t)D, sizeof(float));
         corr = (float *)malloc((size_t)D * (size_t)K * sizeof(float));
         grid = (float *)malloc((size_t)D * (size_t)steps * np * sizeof(float) + 32 * np * sizeof(float));
         if (!eidx || !ex || !mu || !lv || !fac || !kl || !order || !lo || !hi || !corr || !grid) ex_die("out of memory");
