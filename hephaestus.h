@@ -484,6 +484,49 @@ HEPH_DEF void heph_maha_walk(heph_maha *f, const float *dir, double r_max, int T
    through the encoder's mean; out (C, H, W). Uses the model's buffers.                     */
 HEPH_DEF int heph_vae_saliency(heph_vae *m, heph_maha *f, const float *x, float *out);
 
+/* More scores than D^2 (issue #21): D^2 over all dimensions dilutes one odd factor, and a
+   distance in latent space misses pictures the model cannot draw at all.
+   - marginal: each latent dimension on its own, so that one odd value is not averaged away.
+     Per dimension j a Gaussian kernel density f_j of the reference codes (bandwidth
+     h_j = 0.9 min(sd, IQR/1.34) n^-1/5, Silverman's rule, at least HEPH_KDE_HMIN), and the
+     density tail p-value of a value v: p_j = (1 + #{reference i: f_j(x_i) <= f_j(v)})/(n + 1)
+     with leave-one-out f_j(x_i), continued below the least dense reference point as
+     p_j = f_j(v) / (min_i f_j(x_i) (n + 1)). A low density is unusual wherever it is: in a
+     tail or in an empty gap between the values the reference has. The dimensions are
+     combined by Sidak's correction of the smallest: P = 1 - (1 - min_j p_j)^D, and the
+     score is -ln P (nats; higher = more unusual). pdim gets -ln p_j per dimension: which
+     dimension made the score. At most HEPH_KDE_MAX reference codes are kept (every
+     ceil(n / HEPH_KDE_MAX)-th): the fit is O(n^2 D) in them.
+   - knn: Euclidean distance from a code to its k-th nearest reference code (exact).
+   - recon: -ln p(x | z = mu(x)), the model's own reconstruction term at the posterior mean
+     (Bernoulli: sum of BCE over pixels; Gaussian: sum of squared errors), per picture.    */
+#ifndef HEPH_KDE_MAX
+#define HEPH_KDE_MAX 4096
+#endif
+#define HEPH_KDE_HMIN 1e-3 /* latent units (the prior is N(0, 1)): collapsed dimensions */
+typedef struct {
+    int D;
+    size_t n;          /* reference codes kept: every step-th of n_fit          */
+    size_t n_fit, step;
+    double *h;         /* (D) bandwidths                                        */
+    double *x;         /* (D, n) the codes, dimension-major                     */
+    double *logf;      /* (D, n) leave-one-out log densities, ascending per dim */
+    char err[HEPH_ERRLEN];
+} heph_marginal;
+/* fit on n reference codes z (n, D); n >= 3, every value finite */
+HEPH_DEF int heph_marginal_fit(heph_marginal *f, const float *z, size_t n, int D);
+HEPH_DEF void heph_marginal_free(heph_marginal *f);
+/* score[i] = -ln P of code z_i (m, D); pdim (m, D) = -ln p_j, or NULL. self: z is the very
+   set the fit saw, in the same order (each code leaves itself out of its own density)     */
+HEPH_DEF int heph_marginal_score(heph_marginal *f, const float *z, size_t m, int self,
+                                 double *score, double *pdim);
+/* dist[i] = distance from z_i (m, D) to its k-th nearest of the n codes ref (n, D);
+   self: z is ref (each code is not its own neighbour); 1 <= k < n + !self             */
+HEPH_DEF int heph_knn_score(const float *ref, size_t n, int D, const float *z, size_t m, int k,
+                            int self, double *dist, char *err, size_t errlen);
+/* recon[i] = -ln p(x_i | mu(x_i)) for n pictures x (n, C, H, W), in max_batch chunks */
+HEPH_DEF int heph_vae_recon_score(heph_vae *m, const float *x, size_t n, double *recon);
+
 /* ------------------------------------------------------------------------------------------ */
 /* metrics: MIG (two estimators), latent-factor correlation, SSIM, AUROC, heatmap picture      */
 /* Matrices over latents and factors are row-major (D, K): element [j*K + k] is latent j,
@@ -4125,6 +4168,148 @@ HEPH_DEF int heph_vae_saliency(heph_vae *m, heph_maha *f, const float *x, float 
     memset(m->dh, 0, 2 * (size_t)D * sizeof(float));
     for (a = 0; a < D; a++) m->dh[a] = (float)(2.0 * y[a]);          /* dD^2/dmu = 2 S^-1 (mu - m) */
     heph__net_backward(&m->enc, m->params, m->grads, m->dh, 1, out); /* to the pixels (grads: scratch) */
+    return HEPH_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* marginal, kNN and reconstruction scores                                                    */
+
+HEPH_DEF void heph_marginal_free(heph_marginal *f) {
+    HEPH_FREE(f->h); HEPH_FREE(f->x); HEPH_FREE(f->logf);
+    f->h = f->x = f->logf = NULL;
+    f->n = 0;
+}
+
+/* ln of the kernel density of the n values x (one dimension, bandwidth h) at v, leaving out
+   x[skip] (skip >= n: none): ln (1/(n' h sqrt(2 pi)) sum_i exp(-(v - x_i)^2 / (2 h^2)))    */
+static double heph__kde_log(const double *x, size_t n, double h, double v, size_t skip) {
+    double mx = -HUGE_VAL, s = 0.0, inv = 1.0 / (2.0 * h * h);
+    size_t i, cnt = n - (skip < n);
+    for (i = 0; i < n; i++) /* the largest term first: the sum cannot underflow to 0 */
+        if (i != skip && -(v - x[i]) * (v - x[i]) * inv > mx) mx = -(v - x[i]) * (v - x[i]) * inv;
+    for (i = 0; i < n; i++)
+        if (i != skip) s += exp(-(v - x[i]) * (v - x[i]) * inv - mx);
+    return mx + log(s) - log((double)cnt * h * 2.5066282746310002);
+}
+
+HEPH_DEF int heph_marginal_fit(heph_marginal *f, const float *z, size_t n, int D) {
+    size_t step, nk, i;
+    long long j;
+    memset(f, 0, sizeof *f);
+    if (D < 1 || n < 3) return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_ARG, "marginal fit: %zu codes of %d dimensions (needs at least 3 codes)", n, D);
+    for (i = 0; i < n * (size_t)D; i++)
+        if (!(fabsf(z[i]) <= FLT_MAX)) return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_NAN, "marginal fit: code %zu is not finite", i / (size_t)D);
+    step = (n + HEPH_KDE_MAX - 1) / HEPH_KDE_MAX;
+    nk = (n + step - 1) / step;
+    f->D = D; f->n = nk; f->n_fit = n; f->step = step;
+    f->h = (double *)heph__calloc((size_t)D, sizeof(double));
+    f->x = (double *)heph__calloc(nk * (size_t)D, sizeof(double));
+    f->logf = (double *)heph__calloc(nk * (size_t)D, sizeof(double));
+    if (!f->h || !f->x || !f->logf) { heph_marginal_free(f); return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_NOMEM, "marginal fit: out of memory"); }
+    HEPH__OMP_FOR
+    for (j = 0; j < D; j++) { /* each dimension alone: the same bits for any thread count */
+        double *x = f->x + (size_t)j * nk, *lf = f->logf + (size_t)j * nk, *srt = lf, mean = 0.0, var = 0.0, iqr, sd, h;
+        size_t a;
+        for (a = 0; a < nk; a++) { x[a] = (double)z[a * step * (size_t)D + (size_t)j]; mean += x[a]; }
+        mean /= (double)nk;
+        for (a = 0; a < nk; a++) var += (x[a] - mean) * (x[a] - mean);
+        sd = sqrt(var / (double)(nk - 1));
+        for (a = 0; a < nk; a++) srt[a] = x[a]; /* quartiles from a sorted copy (lf is scratch) */
+        heph__sort_doubles(srt, nk);
+        iqr = srt[(3 * (nk - 1)) / 4] - srt[(nk - 1) / 4];
+        h = 0.9 * (iqr > 0.0 && iqr / 1.34 < sd ? iqr / 1.34 : sd) * pow((double)nk, -0.2);
+        f->h[j] = h > HEPH_KDE_HMIN ? h : HEPH_KDE_HMIN;
+        for (a = 0; a < nk; a++) lf[a] = heph__kde_log(x, nk, f->h[j], x[a], a); /* leave-one-out */
+        heph__sort_doubles(lf, nk);
+    }
+    return HEPH_OK;
+}
+
+/* -ln p of log density lv in one dimension: sorted leave-one-out log densities lf (n) */
+static double heph__density_tail(const double *lf, size_t n, double lv) {
+    size_t lo = 0, hi = n; /* count = #{lf <= lv}: binary search in the ascending list */
+    while (lo < hi) { size_t mid = lo + (hi - lo) / 2; if (lf[mid] <= lv) lo = mid + 1; else hi = mid; }
+    if (lo == 0) return log((double)n + 1.0) - (lv - lf[0]); /* p = f(v) / (f_min (n + 1)) */
+    return log((double)n + 1.0) - log((double)lo + 1.0);       /* p = (1 + count) / (n + 1) */
+}
+
+HEPH_DEF int heph_marginal_score(heph_marginal *f, const float *z, size_t m, int self,
+                                 double *score, double *pdim) {
+    long long i;
+    int D = f->D;
+    size_t step = f->step;
+    if (!f->x) return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_ARG, "marginal score: no fit");
+    if (self && m != f->n_fit)
+        return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_ARG, "marginal score: self needs the %zu codes of the fit, got %zu", f->n_fit, m);
+    HEPH__OMP_FOR
+    for (i = 0; i < (long long)m; i++) {
+        const float *zi = z + (size_t)i * (size_t)D;
+        double best = 0.0, lp, P;
+        int j;
+        /* a code the fit kept (self, every step-th) leaves itself out */
+        size_t skip = self && (size_t)i % step == 0 ? (size_t)i / step : (size_t)-1;
+        for (j = 0; j < D; j++) {
+            double v = (double)zi[j], t;
+            t = fabs(v) <= DBL_MAX ? heph__density_tail(f->logf + (size_t)j * f->n, f->n,
+                                                        heph__kde_log(f->x + (size_t)j * f->n, f->n, f->h[j], v, skip))
+                                   : HUGE_VAL;
+            if (pdim) pdim[(size_t)i * (size_t)D + (size_t)j] = t;
+            if (t > best) best = t;
+        }
+        lp = -best; /* ln of the smallest p; P = 1 - (1 - p)^D, in logs where p is tiny */
+        P = lp < -30.0 ? HUGE_VAL : -expm1((double)D * log1p(-exp(lp)));
+        score[i] = (lp < -30.0 ? -(log((double)D) + lp) : -log(P)) + 0.0; /* + 0: no -0 when P = 1 */
+    }
+    return HEPH_OK;
+}
+
+HEPH_DEF int heph_knn_score(const float *ref, size_t n, int D, const float *z, size_t m, int k,
+                            int self, double *dist, char *err, size_t errlen) {
+    long long i;
+    double *buf;
+    if (D < 1 || k < 1 || (size_t)k > n - (self ? 1 : 0) || (self && n < 2))
+        return heph__errf(err, errlen, HEPH_E_ARG, "knn: k = %d with %zu reference codes%s (needs 1 <= k <= %zu)", k, n,
+                          self ? " scored against themselves" : "", n > 0 ? n - (self ? 1 : 0) : 0);
+    buf = (double *)heph__calloc(m > 0 ? m * (size_t)k : 1, sizeof(double));
+    if (!buf) return heph__errf(err, errlen, HEPH_E_NOMEM, "knn: out of memory for %zu x %d distances", m, k);
+    HEPH__OMP_FOR
+    for (i = 0; i < (long long)m; i++) {
+        double *best = buf + (size_t)i * (size_t)k; /* the k smallest squared distances, ascending */
+        const float *q = z + (size_t)i * (size_t)D;
+        size_t r, filled = 0;
+        for (r = 0; r < n; r++) {
+            const float *p = ref + r * (size_t)D;
+            double d2 = 0.0;
+            size_t at;
+            int a;
+            if (self && r == (size_t)i) continue;
+            for (a = 0; a < D; a++) d2 += ((double)q[a] - (double)p[a]) * ((double)q[a] - (double)p[a]);
+            if (filled == (size_t)k && d2 >= best[k - 1]) continue;
+            at = filled < (size_t)k ? filled++ : (size_t)k - 1; /* insertion into the sorted list */
+            while (at > 0 && best[at - 1] > d2) { best[at] = best[at - 1]; at--; }
+            best[at] = d2;
+        }
+        dist[i] = sqrt(best[k - 1]);
+    }
+    HEPH_FREE(buf);
+    return HEPH_OK;
+}
+
+HEPH_DEF int heph_vae_recon_score(heph_vae *m, const float *x, size_t n, double *recon) {
+    size_t s, D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n;
+    for (s = 0; s < n; s += (size_t)m->cfg.max_batch) {
+        int B = (int)(n - s < (size_t)m->cfg.max_batch ? n - s : (size_t)m->cfg.max_batch), b;
+        const float *h = heph__net_forward(&m->enc, m->params, x + s * n_in, B), *lg;
+        for (b = 0; b < B; b++) memcpy(m->z + (size_t)b * D, h + (size_t)b * 2 * D, D * sizeof(float)); /* z = mu */
+        lg = heph__net_forward(&m->dec, m->params, m->z, B);
+        for (b = 0; b < B; b++) {
+            const float *xb = x + (s + (size_t)b) * n_in, *lb = lg + (size_t)b * n_in;
+            recon[s + (size_t)b] = m->cfg.obj.recon == HEPH_RECON_BERNOULLI ? heph_bce_logits(NULL, lb, xb, n_in, 1.0f)
+                                                                             : heph_sqerr_logits(NULL, lb, xb, n_in, 1.0f);
+        }
+    }
+    for (s = 0; s < n; s++)
+        if (!(fabs(recon[s]) <= DBL_MAX)) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "recon score: picture %zu gives a non-finite reconstruction term", s);
     return HEPH_OK;
 }
 

@@ -245,6 +245,151 @@ static void test_saliency(void) {
     heph_vae_free(&m);
 }
 
+/* marginal score on a hand case: 5 values in one dimension, the score of a query computed
+   here from the formulas in the header (Silverman bandwidth, leave-one-out densities, density
+   tail p-value, Sidak over D = 1) */
+static void test_marginal_hand(void) {
+    const float ref[5] = {0.0f, 0.2f, 0.5f, 1.0f, 1.1f};
+    const float q[3] = {0.6f, 3.0f, 0.2f};
+    double xs[5], mean = 0.0, var = 0.0, sd, iqr, h, lf[5], got[3], want[3];
+    heph_marginal f;
+    int i, j, ok = 1;
+    char msg[200];
+    for (i = 0; i < 5; i++) { xs[i] = (double)ref[i]; mean += xs[i] / 5.0; }
+    for (i = 0; i < 5; i++) var += (xs[i] - mean) * (xs[i] - mean) / 4.0;
+    sd = sqrt(var);
+    iqr = xs[3] - xs[1]; /* sorted: quartiles at (n-1)/4 = 1 and 3(n-1)/4 = 3 */
+    h = 0.9 * (iqr / 1.34 < sd ? iqr / 1.34 : sd) * pow(5.0, -0.2);
+    for (i = 0; i < 5; i++) { /* leave-one-out density of each reference value */
+        double t = 0.0;
+        for (j = 0; j < 5; j++) if (j != i) t += exp(-(xs[i] - xs[j]) * (xs[i] - xs[j]) / (2 * h * h));
+        lf[i] = log(t / (4.0 * h * sqrt(2.0 * 3.14159265358979)));
+    }
+    for (i = 0; i < 3; i++) {
+        double t = 0.0, l, fmin = HUGE_VAL;
+        int cnt = 0;
+        for (j = 0; j < 5; j++) t += exp(-((double)q[i] - xs[j]) * ((double)q[i] - xs[j]) / (2 * h * h));
+        l = log(t / (5.0 * h * sqrt(2.0 * 3.14159265358979)));
+        for (j = 0; j < 5; j++) { cnt += lf[j] <= l; if (lf[j] < fmin) fmin = lf[j]; }
+        want[i] = cnt ? log(6.0) - log(1.0 + cnt) : log(6.0) - (l - fmin); /* D = 1: -ln P = -ln p */
+    }
+    if (heph_marginal_fit(&f, ref, 5, 1) != HEPH_OK) { report("marginal_hand_case", 0, f.err); return; }
+    heph_marginal_score(&f, q, 3, 0, got, NULL);
+    for (i = 0; i < 3; i++) ok &= fabs(got[i] - want[i]) <= 1e-9 * fmax(1.0, fabs(want[i]));
+    snprintf(msg, sizeof msg, "h %.6g (library %.6g); scores %.9g %.9g %.9g, by hand %.9g %.9g %.9g", h, f.h[0], got[0], got[1], got[2],
+             want[0], want[1], want[2]);
+    report("marginal_hand_case", ok && fabs(f.h[0] - h) <= 1e-12, msg);
+    report("marginal_far_value_scores_highest", got[1] > got[0] && got[1] > got[2], msg);
+    heph_marginal_free(&f);
+}
+
+/* one odd factor among many: 8 dimensions N(0,1); outliers differ in dimension 3 only, by a
+   value in an empty gap (the reference has dimension 3 in two clusters, -2 and +2). Marginal
+   must rank the gap values above the normals; D^2 over all 8 dimensions does not. */
+static void test_marginal_gap(void) {
+    enum { N = 600, M = 40, D = 8 };
+    static float ref[N * D], bat[M * D];
+    double ms[M], d2[M];
+    float sc[M];
+    int truth[M], i, j;
+    double auc_m = 0, auc_d = 0;
+    heph_marginal f;
+    heph_maha mf;
+    heph_rng r;
+    char msg[160];
+    heph_rng_seed(&r, 11);
+    for (i = 0; i < N; i++)
+        for (j = 0; j < D; j++)
+            ref[i * D + j] = j == 3 ? (i % 2 ? 2.0f : -2.0f) + 0.3f * heph_rng_normal(&r) : heph_rng_normal(&r);
+    for (i = 0; i < M; i++) { /* the first 10: the gap (0 +- 0.2), the rest drawn like the reference */
+        truth[i] = i < 10;
+        for (j = 0; j < D; j++)
+            bat[i * D + j] = j == 3 ? (truth[i] ? 0.2f * heph_rng_normal(&r) : (i % 2 ? 2.0f : -2.0f) + 0.3f * heph_rng_normal(&r))
+                                    : heph_rng_normal(&r);
+    }
+    if (heph_marginal_fit(&f, ref, N, D) != HEPH_OK || heph_maha_fit(&mf, ref, N, D, HEPH_COV_EMPIRICAL, 0, 1) != HEPH_OK) {
+        report("marginal_catches_a_gap", 0, "fit failed");
+        return;
+    }
+    heph_marginal_score(&f, bat, M, 0, ms, NULL);
+    heph_maha_score(&mf, bat, M, d2);
+    for (i = 0; i < M; i++) sc[i] = (float)ms[i];
+    heph_auroc(sc, truth, M, &auc_m);
+    for (i = 0; i < M; i++) sc[i] = (float)d2[i];
+    heph_auroc(sc, truth, M, &auc_d);
+    snprintf(msg, sizeof msg, "AUROC marginal %.3f, Mahalanobis %.3f", auc_m, auc_d);
+    report("marginal_catches_a_gap", auc_m >= 0.95 && auc_m > auc_d, msg);
+    heph_marginal_free(&f);
+    heph_maha_free(&mf);
+}
+
+static void test_marginal_self_and_errors(void) {
+    float z[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, bad[6] = {0, 1, 2, 0, 0, 0};
+    double s_self[12], s_out[12], pd[12];
+    heph_marginal f;
+    int ok, k;
+    bad[4] = (float)NAN;
+    ok = heph_marginal_fit(&f, bad, 6, 1) == HEPH_E_NAN && strstr(f.err, "code 4");
+    report("marginal_refuses_nonfinite_codes", ok, f.err);
+    ok = heph_marginal_fit(&f, z, 2, 1) == HEPH_E_ARG;
+    report("marginal_refuses_two_codes", ok, f.err);
+    heph_marginal_fit(&f, z, 12, 1);
+    heph_marginal_score(&f, z, 12, 1, s_self, pd);
+    heph_marginal_score(&f, z, 12, 0, s_out, NULL);
+    /* leaving itself out makes each code less dense: its score rises */
+    ok = fabs(pd[5] - s_self[5]) < 1e-12 && s_self[1] > s_out[1] && s_self[10] > s_out[10];
+    for (k = 0; k < 12; k++) ok &= s_self[k] >= s_out[k] && s_out[k] >= 0.0;
+    report("marginal_self_leaves_itself_out", ok, "self scores not at or above the plain ones");
+    ok = heph_marginal_score(&f, z, 11, 1, s_self, NULL) == HEPH_E_ARG;
+    report("marginal_self_needs_the_fit_codes", ok, f.err);
+    heph_marginal_free(&f);
+}
+
+static void test_knn(void) {
+    const float ref[4] = {0.0f, 1.0f, 3.0f, 7.0f}, q[1] = {2.0f};
+    double d[4];
+    char err[HEPH_ERRLEN];
+    int ok;
+    heph_knn_score(ref, 4, 1, q, 1, 1, 0, d, err, sizeof err);
+    ok = fabs(d[0] - 1.0) < 1e-12;
+    heph_knn_score(ref, 4, 1, q, 1, 3, 0, d, err, sizeof err);
+    ok &= fabs(d[0] - 2.0) < 1e-12;
+    heph_knn_score(ref, 4, 1, ref, 4, 1, 1, d, err, sizeof err); /* self: nearest other code */
+    ok &= fabs(d[0] - 1.0) < 1e-12 && fabs(d[1] - 1.0) < 1e-12 && fabs(d[2] - 2.0) < 1e-12 && fabs(d[3] - 4.0) < 1e-12;
+    report("knn_hand_case", ok, "distances differ from 1, 2 and (1, 1, 2, 4)");
+    ok = heph_knn_score(ref, 4, 1, ref, 4, 4, 1, d, err, sizeof err) == HEPH_E_ARG && strstr(err, "k = 4");
+    report("knn_refuses_k_larger_than_the_set", ok, err);
+}
+
+/* recon score = binary cross-entropy of the picture against its decoded posterior mean */
+static void test_recon_score(void) {
+    heph_vae_config cfg;
+    heph_vae m;
+    heph_rng r;
+    float x[5 * 16], mu[5 * 3], y[5 * 16];
+    double rs[5], worst = 0.0;
+    int i, k;
+    char msg[120];
+    heph_vae_config_default(&cfg);
+    cfg.in_c = 1; cfg.in_h = 4; cfg.in_w = 4; cfg.z_dim = 3; cfg.max_batch = 2; /* 3 chunks */
+    strcpy(cfg.enc_spec, "dense8,tanh");
+    strcpy(cfg.dec_spec, "dense8,tanh,dense16");
+    heph_vae_init(&m, &cfg, 3);
+    heph_rng_seed(&r, 5);
+    for (i = 0; i < 5 * 16; i++) x[i] = heph_rng_uniform(&r);
+    heph_vae_recon_score(&m, x, 5, rs);
+    heph_vae_encode(&m, x, 5, mu, NULL);
+    heph_vae_decode(&m, mu, 5, y);
+    for (i = 0; i < 5; i++) {
+        double b = 0.0;
+        for (k = 0; k < 16; k++) b -= (double)x[i * 16 + k] * log((double)y[i * 16 + k]) + (1.0 - (double)x[i * 16 + k]) * log(1.0 - (double)y[i * 16 + k]);
+        if (fabs(b - rs[i]) / b > worst) worst = fabs(b - rs[i]) / b;
+    }
+    snprintf(msg, sizeof msg, "worst relative difference %.3g (limit 1e-5)", worst);
+    report("recon_score_is_bce_at_the_mean", worst < 1e-5, msg);
+    heph_vae_free(&m);
+}
+
 int main(void) {
     test_chi2();
     test_empirical_and_explain();
@@ -254,5 +399,10 @@ int main(void) {
     test_rank_threshold_helpers();
     test_walk();
     test_saliency();
+    test_marginal_hand();
+    test_marginal_gap();
+    test_marginal_self_and_errors();
+    test_knn();
+    test_recon_score();
     return n_fail ? 1 : 0;
 }
