@@ -100,7 +100,7 @@ static void name_dims(heph_vae *m, heph_rng *rng, int *dim_factor, double *dim_s
 static double batch_auroc(heph_vae *m, const float *x, const int *truth, int n, int cov, float *mu, double *d2) {
     heph_maha f;
     float *s = (float *)malloc((size_t)n * sizeof(float));
-    double auc = NAN;
+    double auc = (double)NAN;
     int i;
     heph_vae_encode(m, x, (size_t)n, mu, NULL);
     if (heph_maha_fit(&f, mu, (size_t)n, m->cfg.z_dim, cov, cov == HEPH_COV_MCD ? MCD_SUPPORT : 0.0, 1) != HEPH_OK)
@@ -260,7 +260,7 @@ int main(int argc, char **argv) {
     heph_rng rng;
     int a, dim_factor[64];
     double dim_share[64];
-    for (a = 1; a < argc; a++) {
+    for (a = 1; a < argc; a += 2) { /* flag, value */
         const char *f = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
         if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
             printf("usage: outliers_shapes3d --model MODEL.hpm [--out DIR] [--experiment semantic|cf1|cf2|all]\n"
@@ -275,7 +275,6 @@ int main(int argc, char **argv) {
         else if (!strcmp(f, "--batches")) batches = strtol(v, NULL, 10);
         else if (!strcmp(f, "--seed")) seed = strtol(v, NULL, 10);
         else ex_die("outliers_shapes3d: unknown option %s (see --help)", f);
-        a++;
     }
     if (!model) ex_die("outliers_shapes3d: --model is required (see --help)");
     if (batches < 1) ex_die("outliers_shapes3d: --batches must be >= 1");

@@ -102,14 +102,14 @@ static int ex_train_flag(ex_train_opts *o, int argc, char **argv, int *a) {
     else if (!strcmp(f, "--batch")) o->batch = ex_arg_long(p, f, v);
     else if (!strcmp(f, "--lr")) o->cfg.lr = ex_arg_float(p, f, v);
     else if (!strcmp(f, "--subset")) o->subset = ex_arg_long(p, f, v);
-    else if (!strcmp(f, "--minutes")) o->minutes = ex_arg_float(p, f, v);
+    else if (!strcmp(f, "--minutes")) o->minutes = (double)ex_arg_float(p, f, v);
     else if (!strcmp(f, "--seed")) o->seed = ex_arg_long(p, f, v);
     else if (!strcmp(f, "--threads")) o->threads = ex_arg_long(p, f, v);
     else if (!strcmp(f, "--eval-n")) o->eval_n = ex_arg_long(p, f, v);
     else if (!strcmp(f, "--mig-cont-n")) o->mig_cont_n = ex_arg_long(p, f, v);
     else if (!strcmp(f, "--traverse-sigma")) o->traverse_sigma = ex_arg_float(p, f, v);
     else if (!strcmp(f, "--holdout")) {
-        o->holdout = ex_arg_float(p, f, v);
+        o->holdout = (double)ex_arg_float(p, f, v);
         if (!(o->holdout >= 0.0 && o->holdout < 1.0)) ex_die("%s: --holdout must be in [0, 1)", p);
     }
     else return 0;
@@ -374,7 +374,7 @@ static int ex_train_run(ex_train_opts *o) {
         /* curves */
         if (n_ep > e0) {
             int n = (int)(n_ep - e0);
-            double *ys = (double *)malloc((size_t)4 * (size_t)n * sizeof(double));
+            double *ys = (double *)calloc((size_t)4 * (size_t)n, sizeof(double)); /* zeroed: gcc -march=x86-64 saw it maybe unset */
             const char *l1[2] = {"loss", "recon"}, *l2[4] = {"KL", "MI", "TC", "DWKL"};
             if (!ys) ex_die("out of memory");
             for (t = 0; t < n; t++) {

@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
     char ckpt[1024], spec[64];
     int a, rc;
 
-    for (a = 1; a < argc; a++) {
+    for (a = 1; a < argc; a += 2) { /* flag, value */
         const char *f = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
         if (!strcmp(f, "-h") || !strcmp(f, "--help")) { usage(stdout); return 0; }
         if (!v) ex_die("vae_mnist: %s needs a value (see --help)", f);
@@ -65,7 +65,6 @@ int main(int argc, char **argv) {
         else if (!strcmp(f, "--resume")) resume = v;
         else if (!strcmp(f, "--lr")) lr = strtof(v, NULL);
         else ex_die("vae_mnist: unknown option %s (see --help)", f);
-        a++;
     }
     if (!train_path || !test_path) { usage(stderr); return 2; }
     if (batch < 1 || batch > 65536) ex_die("vae_mnist: --batch must be in 1..65536");

@@ -215,7 +215,7 @@ static float *load_picture(const char *path, int *c, int *h, int *w) {
     const char *why;
     unsigned char *px, *file;
     float *planar, *out;
-    long len;
+    long len = 0; /* clang: maybe unset when fseek fails first */
     FILE *f = cli_fopen(path, "rb");
     if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 || len > 0x7fffffffL) {
         fclose(f);
