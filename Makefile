@@ -180,7 +180,8 @@ clean:
 # (find_package(hephaestus) -> hephaestus::hephaestus), man pages, README and LICENSE, and the
 # PyTorch side of the safetensors export (hephaestus_torch.py, in pydir).
 # make uninstall removes exactly those files (and the folders of ours left empty).
-# make dist: build/hephaestus-VERSION.tar.gz from the files git tracks; make distcheck unpacks
+# make dist: build/hephaestus-VERSION.tar.gz from the files git tracks (as they are in the working
+# tree; file times are the last commit's, so the same tree gives the same bytes); make distcheck unpacks
 # it in build/distcheck and runs make test there.
 VERSION      := $(shell sed -n 's/^\#define HEPH_VERSION_STRING "\(.*\)"/\1/p' hephaestus.h)
 PREFIX       ?= /usr/local
@@ -239,7 +240,8 @@ dist:
 	@git ls-files >/dev/null 2>&1 || { echo "make dist: needs a git checkout (it packs the files git tracks)"; exit 1; }
 	@rm -rf $(BUILD)/$(DIST) && mkdir -p $(BUILD)/$(DIST)
 	@git ls-files -z | xargs -0 cp --parents -t $(BUILD)/$(DIST)
-	@tar -C $(BUILD) --sort=name --owner=0 --group=0 --numeric-owner -czf $(BUILD)/$(DIST).tar.gz.tmp $(DIST) && \
+	@tar -C $(BUILD) --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$$(git log -1 --format=%ct 2>/dev/null || date +%s) \
+	  -cf - $(DIST) | gzip -9 -n >$(BUILD)/$(DIST).tar.gz.tmp && \
 	  mv $(BUILD)/$(DIST).tar.gz.tmp $(BUILD)/$(DIST).tar.gz && rm -rf $(BUILD)/$(DIST)
 	@echo "make dist: $(BUILD)/$(DIST).tar.gz ($$(tar -tzf $(BUILD)/$(DIST).tar.gz | grep -vc '/$$') files)"
 

@@ -765,7 +765,15 @@ ST_STATIC unsigned char *st_slurp(const char *path, size_t *size, char *err, siz
 
 #ifndef HEPH_ST_CODEC_ONLY
 /* ---- the CLI: atomic files, export and import ------------------------------------------------ */
+#include <sys/stat.h>
 #include <unistd.h>
+
+/* mode of a new file as open() would give it: 0666 less the umask (mkstemp makes 0600) */
+static mode_t cli_file_mode(void) {
+    mode_t um = umask(0);
+    umask(um);
+    return (mode_t)(0666 & ~um);
+}
 
 /* write n bytes to path atomically: a unique temporary file in the same folder (mkstemp),
    written, flushed, fsync'ed, closed, then renamed over path. Exits with a message on error. */
@@ -780,7 +788,7 @@ static void cli_write_atomic(const char *path, const void *p, size_t n) {
     fp = fdopen(fd, "wb");
     if (!fp) { close(fd); remove(tmp); cli_fail("%s: cannot open %s (%s)", path, tmp, strerror(errno)); }
     ok = fwrite(p, 1, n, fp) == n && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-    if ((fclose(fp) != 0) | !ok || chmod(tmp, 0644) != 0 || rename(tmp, path) != 0) {
+    if ((fclose(fp) != 0) | !ok || chmod(tmp, cli_file_mode()) != 0 || rename(tmp, path) != 0) {
         int e = errno;
         remove(tmp);
         cli_fail("%s: cannot write (%s)", path, strerror(e));
@@ -797,7 +805,7 @@ static void cli_save_hpm_atomic(heph_vae *m, const char *path, int flags) {
     if (fd < 0) cli_fail("%s: cannot create a temporary file beside it (%s)", path, strerror(errno));
     close(fd);
     if (heph_vae_save(m, tmp, flags) != HEPH_OK) { remove(tmp); cli_fail("%s: %s", path, m->err); }
-    if (chmod(tmp, 0644) != 0 || rename(tmp, path) != 0) {
+    if (chmod(tmp, cli_file_mode()) != 0 || rename(tmp, path) != 0) {
         int e = errno;
         remove(tmp);
         cli_fail("%s: cannot rename the checkpoint into place (%s)", path, strerror(e));
