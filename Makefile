@@ -194,3 +194,82 @@ check-browser:
 
 clean:
 	rm -rf $(BUILD) out tests/build
+
+# ---- install, uninstall, dist (issue #27) ----------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=/staging]: GNU directory variables (prefix, bindir,
+# includedir, datarootdir, mandir, docdir, pkgconfigdir, cmakedir may each be overridden).
+# Installs the header, the CLI and the tools (built first), hephaestus.pc, the CMake package
+# (find_package(hephaestus) -> hephaestus::hephaestus), man pages, README and LICENSE, and the
+# PyTorch side of the safetensors export (hephaestus_torch.py, in pydir).
+# make uninstall removes exactly those files (and the folders of ours left empty).
+# make dist: build/hephaestus-VERSION.tar.gz from the files git tracks (as they are in the working
+# tree; file times are the last commit's, so the same tree gives the same bytes); make distcheck unpacks
+# it in build/distcheck and runs make test there.
+VERSION      := $(shell sed -n 's/^\#define HEPH_VERSION_STRING "\(.*\)"/\1/p' hephaestus.h)
+PREFIX       ?= /usr/local
+prefix       ?= $(PREFIX)
+exec_prefix  ?= $(prefix)
+bindir       ?= $(exec_prefix)/bin
+includedir   ?= $(prefix)/include
+datarootdir  ?= $(prefix)/share
+mandir       ?= $(datarootdir)/man
+docdir       ?= $(datarootdir)/doc/hephaestus
+pkgconfigdir ?= $(datarootdir)/pkgconfig
+cmakedir     ?= $(datarootdir)/cmake/hephaestus
+pydir        ?= $(datarootdir)/hephaestus
+INSTALL      ?= install
+INST_TOOLS   := $(filter $(BUILD)/%,$(TOOLS))
+MAN1         := $(wildcard man/*.1)
+PKG_FILES    := $(BUILD)/pkg/hephaestus.pc $(BUILD)/pkg/hephaestus-config.cmake $(BUILD)/pkg/hephaestus-config-version.cmake
+
+.PHONY: install uninstall dist distcheck pkg-files FORCE
+
+# the templates in tools/pkg/ with this install's paths and the header's version
+$(BUILD)/pkg/%: tools/pkg/%.in hephaestus.h FORCE
+	@mkdir -p $(BUILD)/pkg
+	@rel=$(cmakedir); rel=$${rel#$(prefix)/}; \
+	if [ "$$rel" = "$(cmakedir)" ]; then up="$(prefix)"; else up=$$(echo "$$rel" | sed 's|[^/][^/]*|..|g'); fi; \
+	inc=$(includedir); inc=$${inc#$(prefix)/}; \
+	sed -e 's|@prefix@|$(prefix)|g' -e 's|@includedir@|$(includedir)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@VERSION_MAJOR@|$(word 1,$(subst ., ,$(VERSION)))|g' -e 's|@VERSION_MINOR@|$(word 2,$(subst ., ,$(VERSION)))|g' \
+	    -e "s|@CMAKE_TO_PREFIX@|$$up|g" -e "s|@INCLUDE_FROM_PREFIX@|$$inc|g" $< >$@.tmp && mv $@.tmp $@
+pkg-files: $(PKG_FILES)
+FORCE:
+
+install: $(INST_TOOLS) $(PKG_FILES)
+	$(INSTALL) -d $(DESTDIR)$(includedir) $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 \
+	    $(DESTDIR)$(docdir) $(DESTDIR)$(pkgconfigdir) $(DESTDIR)$(cmakedir) $(DESTDIR)$(pydir)
+	$(INSTALL) -m 644 hephaestus.h $(DESTDIR)$(includedir)/hephaestus.h
+	$(INSTALL) -m 755 $(INST_TOOLS) $(DESTDIR)$(bindir)/
+	$(INSTALL) -m 644 $(MAN1) $(DESTDIR)$(mandir)/man1/
+	$(INSTALL) -m 644 README.md LICENSE $(DESTDIR)$(docdir)/
+	$(INSTALL) -m 644 tools/hephaestus_torch.py $(DESTDIR)$(pydir)/
+	$(INSTALL) -m 644 $(BUILD)/pkg/hephaestus.pc $(DESTDIR)$(pkgconfigdir)/hephaestus.pc
+	$(INSTALL) -m 644 $(BUILD)/pkg/hephaestus-config.cmake $(BUILD)/pkg/hephaestus-config-version.cmake $(DESTDIR)$(cmakedir)/
+
+# every program install may have put there (shapes3d2hpd too, built or not)
+uninstall:
+	rm -f $(DESTDIR)$(includedir)/hephaestus.h $(DESTDIR)$(pkgconfigdir)/hephaestus.pc
+	rm -f $(addprefix $(DESTDIR)$(bindir)/,hephaestus idx2hpd gen_dsprites dsprites2hpd gen_shapes3d shapes3d2hpd)
+	rm -f $(addprefix $(DESTDIR)$(mandir)/man1/,$(notdir $(MAN1)))
+	rm -f $(DESTDIR)$(docdir)/README.md $(DESTDIR)$(docdir)/LICENSE $(DESTDIR)$(pydir)/hephaestus_torch.py
+	rm -f $(DESTDIR)$(cmakedir)/hephaestus-config.cmake $(DESTDIR)$(cmakedir)/hephaestus-config-version.cmake
+	-rmdir $(DESTDIR)$(docdir) $(DESTDIR)$(cmakedir) $(DESTDIR)$(pydir) 2>/dev/null
+
+DIST := hephaestus-$(VERSION)
+dist:
+	@mkdir -p $(BUILD)
+	@git ls-files >/dev/null 2>&1 || { echo "make dist: needs a git checkout (it packs the files git tracks)"; exit 1; }
+	@rm -rf $(BUILD)/$(DIST) && mkdir -p $(BUILD)/$(DIST)
+	@git ls-files -z | xargs -0 cp --parents -t $(BUILD)/$(DIST)
+	@tar -C $(BUILD) --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$$(git log -1 --format=%ct 2>/dev/null || date +%s) \
+	  -cf - $(DIST) | gzip -9 -n >$(BUILD)/$(DIST).tar.gz.tmp && \
+	  mv $(BUILD)/$(DIST).tar.gz.tmp $(BUILD)/$(DIST).tar.gz && rm -rf $(BUILD)/$(DIST)
+	@echo "make dist: $(BUILD)/$(DIST).tar.gz ($$(tar -tzf $(BUILD)/$(DIST).tar.gz | grep -vc '/$$') files)"
+
+# the tarball unpacked outside this tree must build and pass make test on its own
+distcheck: dist
+	@rm -rf $(BUILD)/distcheck && mkdir -p $(BUILD)/distcheck
+	tar -C $(BUILD)/distcheck -xzf $(BUILD)/$(DIST).tar.gz
+	cd $(BUILD)/distcheck/$(DIST) && $(MAKE) test
+	@rm -rf $(BUILD)/distcheck && echo "make distcheck: $(BUILD)/$(DIST).tar.gz unpacks, builds and passes make test"

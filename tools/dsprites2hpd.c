@@ -50,6 +50,7 @@ static void usage(FILE *f) {
         "  --source NAME    name stored in the header (default \"dsprites\")\n"
         "  -q, --quiet      no progress lines\n"
         "  -h, --help       this help\n"
+        "      --version    the version of hephaestus.h\n"
         "Example without unpacking 3 GB:\n"
         "  unzip -p dsprites.npz latents_classes.npy > classes.npy\n"
         "  unzip -p dsprites.npz imgs.npy | dsprites2hpd --imgs - --classes classes.npy dsprites.hpd\n");
@@ -809,6 +810,7 @@ int main(int argc, char **argv) {
         int val = !strcmp(a, "--npz") || !strcmp(a, "--imgs") || !strcmp(a, "--classes") ||
                   !strcmp(a, "--cat") || !strcmp(a, "--source");
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--version")) { printf("dsprites2hpd %s (hephaestus.h)\n", HEPH_VERSION_STRING); return 0; }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { quiet = 1; continue; }
         if (val && i + 1 >= argc) { fprintf(stderr, "dsprites2hpd: %s needs a value (see --help)\n", a); return 2; }
         if (!strcmp(a, "--npz")) npz = argv[++i];

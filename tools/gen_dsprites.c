@@ -57,6 +57,7 @@ static void usage(FILE *f) {
         "  --source NAME     name stored in the header (default dsprites-gen)\n"
         "  -q, --quiet       no progress lines\n"
         "  -h, --help        this help\n"
+        "      --version     the version of hephaestus.h\n"
         "OUT.hpd may be left out when --png is given (preview only).\n"
         "Examples:\n"
         "  gen_dsprites dsprites.hpd                         full grid (395 MB)\n"
@@ -298,6 +299,7 @@ int main(int argc, char **argv) {
                       !strcmp(a, "--png") || !strcmp(a, "--png-count") || !strcmp(a, "--png-cols") || !strcmp(a, "--png-zoom") ||
                       !strcmp(a, "--source") || !strcmp(a, "--pick");
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--version")) { printf("gen_dsprites %s (hephaestus.h)\n", HEPH_VERSION_STRING); return 0; }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { quiet = 1; continue; }
         if (has_val && k + 1 >= argc) die("%s needs a value (see --help)", a);
         if (!strcmp(a, "--random")) { n_random = parse_count(argv[++k], "--random"); have_random = 1; }

@@ -64,6 +64,7 @@ static void usage(FILE *f) {
         "  --threads N        OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
         "  --quiet            no progress line\n"
         "  -h, --help         this help\n"
+        "      --version      the version of hephaestus.h\n"
         "Without OUT.hpd only the preview is made (from the first K pictures of the mode).\n"
         "Examples:\n"
         "  gen_shapes3d data/shapes3d/all.hpd                       full grid\n"
@@ -306,6 +307,7 @@ int main(int argc, char **argv) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 #define NEEDS_VALUE() do { if (!val) die("%s needs a value (see --help)", a); i++; } while (0)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--version")) { printf("gen_shapes3d %s (hephaestus.h)\n", HEPH_VERSION_STRING); return 0; }
         else if (!strcmp(a, "--random")) { NEEDS_VALUE(); n_random = parse_count(a, val, 1, 1000000000ull); random = 1; }
         else if (!strcmp(a, "--seed")) { NEEDS_VALUE(); seed = parse_count(a, val, 0, ~0ull); }
         else if (!strcmp(a, "--where")) { NEEDS_VALUE(); where = val; }

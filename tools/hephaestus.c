@@ -4,11 +4,13 @@
    usage: hephaestus SUBCOMMAND [options]      (hephaestus --help; hephaestus SUB --help)
 
    Subcommands: train, outliers, explain, counterfactual, morph, report, traverse, sample,
-   eval, batch. A batch is a .hpd file or a folder of PNG/JPEG pictures (fitted to the
-   model's input). Outputs go under --out DIR. Exit status: 0 ok, 1 runtime error, 2 usage.
+   eval, batch, export, import. A batch is a .hpd file or a folder of PNG/JPEG pictures
+   (fitted to the model's input). Outputs go under --out DIR. Exit status: 0 ok, 1 runtime
+   error, 2 usage.
    Helpers: cli_common.h (messages, files, buffers), cli_data.h (pictures, factor rules),
    cli_plot.h (charts as PNG and SVG), cli_analysis.h (the outlier pipeline and its files),
-   cli_report.h (the HTML report), cli_train.h (training).
+   cli_report.h (the HTML report), cli_train.h (training), cli_export.h (safetensors
+   export and import, for PyTorch).
 
    Build: cc -std=c99 -O2 -D_POSIX_C_SOURCE=200809L -I. tools/hephaestus.c -o hephaestus -lstb -lm
    (add -fopenmp for threads).                                                              */
@@ -24,6 +26,7 @@
 #include "cli_analysis.h"
 #include "cli_report.h"
 #include "cli_train.h"
+#include "cli_export.h"
 
 static const char *const main_help =
     "usage: hephaestus SUBCOMMAND [options]\n"
@@ -40,9 +43,11 @@ static const char *const main_help =
     "  sample          decode draws from the prior, or walks away from a batch's mean\n"
     "  eval            losses, SSIM, MIG (both estimators) and latent-factor correlations\n"
     "  batch           build a context batch (normals + outliers, with the truth) from a .hpd\n"
-    "  export          a weights-only copy of a checkpoint, for shipping\n"
+    "  export          a weights-only copy of a checkpoint, or safetensors for PyTorch\n"
+    "  import          a safetensors file (e.g. from PyTorch) to a checkpoint\n"
     "A batch is a .hpd file or a folder of PNG/JPEG pictures. `hephaestus SUB --help` for\n"
-    "each subcommand's options. Exit status: 0 ok, 1 runtime error, 2 usage error.\n"
+    "each subcommand's options; `hephaestus --version` prints the version of hephaestus.h.\n"
+    "Exit status: 0 ok, 1 runtime error, 2 usage error.\n"
     "Example:\n"
     "  hephaestus train --preset cnn-shapes3d --objective tcvae --beta 6 --data train.hpd --out run\n"
     "  hephaestus batch --data test.hpd --normal shape=2,wall_hue=3 --n-normal 325 \\\n"
@@ -626,16 +631,22 @@ static int cmd_batch(int argc, char **argv) {
 /* ---- export: a weights-only copy of a checkpoint, for shipping ---------------------------------- */
 
 static const char *const export_help =
-    "usage: hephaestus export --model FILE --out FILE [--keep-optimiser]\n"
-    "Writes a copy of a checkpoint without the Adam state (a third of the size), for shipping\n"
-    "a trained model; training cannot resume exactly from it. Written atomically.\n"
-    "  --model FILE        the checkpoint to read\n"
-    "  --out FILE          the file to write\n"
-    "  --keep-optimiser    keep the Adam state (a plain, verified copy)\n"
+    "usage: hephaestus export [--format hpm|safetensors] [--keep-optimiser] MODEL.hpm OUT\n"
+    "       hephaestus export --model FILE --out FILE [options]\n"
+    "--format hpm (the default) writes a copy of a checkpoint without the Adam state (a third\n"
+    "of the size), for shipping a trained model; training cannot resume exactly from it.\n"
+    "--format safetensors writes the weights as F32 tensors that PyTorch can load into the\n"
+    "equivalent nn.Module (encoder.L.weight, encoder.L.bias, decoder.L.*: layer L of the spec;\n"
+    "tools/hephaestus_torch.py builds it), with the architecture in the file's metadata;\n"
+    "`hephaestus import` reads it back. Written atomically.\n"
+    "  --model FILE        the checkpoint to read (or the first argument)\n"
+    "  --out FILE          the file to write (or the second argument)\n"
+    "  --format F          hpm (default) or safetensors\n"
+    "  --keep-optimiser    hpm: keep the Adam state (a plain, verified copy)\n"
     "  -h, --help          this help\n";
 
 static int cmd_export(int argc, char **argv) {
-    const char *model = NULL, *out = NULL;
+    const char *model = NULL, *out = NULL, *format = "hpm";
     int i, keep = 0;
     heph_vae m;
     for (i = 0; i < argc; i++) {
@@ -643,15 +654,25 @@ static int cmd_export(int argc, char **argv) {
         if (cli_is(a, "-h") || cli_is(a, "--help")) { fputs(export_help, stdout); exit(0); }
         else if (cli_is(a, "--model")) model = cli_val(argc, argv, &i);
         else if (cli_is(a, "--out")) out = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--format")) format = cli_val(argc, argv, &i);
         else if (cli_is(a, "--keep-optimiser")) keep = 1;
+        else if (a[0] != '-' && !model) model = a;
+        else if (a[0] != '-' && !out) out = a;
         else cli_unknown(a);
     }
     cli_require(model, "--model");
     cli_require(out, "--out");
+    if (!cli_is(format, "hpm") && !cli_is(format, "safetensors"))
+        cli_usage("--format takes hpm or safetensors, got \"%s\"", format);
+    if (keep && cli_is(format, "safetensors")) cli_usage("--keep-optimiser is for --format hpm");
     if (heph_vae_load(&m, model) != HEPH_OK) cli_fail("%s", m.err);
-    if (heph_vae_save(&m, out, keep ? 0 : HEPH_SAVE_WEIGHTS_ONLY) != HEPH_OK) cli_fail("%s", m.err);
-    printf("wrote %s: %zu parameters, step %llu%s\n", out, m.n_params, (unsigned long long)m.step,
-           keep ? "" : ", weights only");
+    if (cli_is(format, "safetensors")) {
+        export_safetensors(&m, out);
+    } else {
+        cli_save_hpm_atomic(&m, out, keep ? 0 : HEPH_SAVE_WEIGHTS_ONLY);
+        printf("wrote %s: %zu parameters, step %llu%s\n", out, m.n_params, (unsigned long long)m.step,
+               keep ? "" : ", weights only");
+    }
     heph_vae_free(&m);
     return 0;
 }
@@ -669,6 +690,7 @@ static int dispatch(const char *sub, int argc, char **argv) {
     if (cli_is(sub, "eval")) return cmd_eval(argc, argv);
     if (cli_is(sub, "batch")) return cmd_batch(argc, argv);
     if (cli_is(sub, "export")) return cmd_export(argc, argv);
+    if (cli_is(sub, "import")) return cmd_import(argc, argv);
     snprintf(cli_cmd, sizeof cli_cmd, "hephaestus");
     cli_usage("unknown subcommand \"%s\" (see hephaestus --help)", sub);
     return CLI_USAGE;

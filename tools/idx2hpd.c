@@ -24,7 +24,8 @@ static void usage(FILE *f) {
             "Converts MNIST-format IDX image (and label) files, plain or gzip-compressed, into a\n"
             ".hpd dataset (u8 pixels, value_max 255, labels as the factor \"class\").\n"
             "  --source NAME   name stored in the header (default: the image file name)\n"
-            "  -h, --help      this help\n");
+            "  -h, --help      this help\n"
+            "      --version   the version of hephaestus.h\n");
 }
 
 /* read a whole file; NULL with a message on failure */
@@ -164,6 +165,7 @@ int main(int argc, char **argv) {
 
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--version")) { printf("idx2hpd %s (hephaestus.h)\n", HEPH_VERSION_STRING); return 0; }
         if (!strcmp(argv[i], "--source")) {
             if (++i >= argc) { fprintf(stderr, "idx2hpd: --source needs a value\n"); return 2; }
             source = argv[i];

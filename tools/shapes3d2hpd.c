@@ -57,6 +57,7 @@ static void usage(FILE *f) {
         "  --source NAME    name stored in the header (default \"shapes3d\")\n"
         "  -q, --quiet      no progress line\n"
         "  -h, --help       this help\n"
+        "      --version    the version of hephaestus.h\n"
         "Example:\n"
         "  shapes3d2hpd 3dshapes.h5 data/shapes3d/real.hpd      480,000 pictures, 5.9 GB\n");
 }
@@ -297,6 +298,7 @@ int main(int argc, char **argv) {
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--version")) { printf("shapes3d2hpd %s (hephaestus.h)\n", HEPH_VERSION_STRING); return 0; }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { quiet = 1; continue; }
         if ((!strcmp(a, "--limit") || !strcmp(a, "--source")) && i + 1 >= argc) {
             fprintf(stderr, "shapes3d2hpd: %s needs a value (see --help)\n", a);

@@ -2,7 +2,7 @@
 # tests/fuzz/make_corpus.sh - (re)writes the seed corpus of every fuzz target into
 # tests/fuzz/corpus/X/ (small files, a few per target): tests/fuzz/make_seeds.c writes the
 # .hpd, .hpm, spec, .npy, picture and CLI seeds; gzip and zip pack the IDX and .npz variants;
-# two small .npz fixtures of tests/fixtures/ are copied. Needs cc, libstb-dev, gzip, zip.
+# two small .npz fixtures of tests/fixtures/ are copied, and the safetensors fixtures. Needs cc, libstb-dev, gzip, zip.
 # Usage (from anywhere): sh tests/fuzz/make_corpus.sh      Environment: CC (default cc).
 cd "$(dirname "$0")/../.." || exit 1
 CC=${CC:-cc}
@@ -10,7 +10,7 @@ C=tests/fuzz/corpus
 W=tests/build/fuzz/seedwork
 set -e
 rm -rf "$W" && mkdir -p "$W"
-for t in hpd hpm spec idx npy npz image cli; do rm -rf "$C/$t"; mkdir -p "$C/$t"; done
+for t in hpd hpm spec idx npy npz image cli safetensors; do rm -rf "$C/$t"; mkdir -p "$C/$t"; done
 $CC -std=c99 -O1 -I. tests/fuzz/make_seeds.c -o "$W/make_seeds" -lm
 "$W/make_seeds" "$C" "$W"
 # IDX: plain images and labels, gzip -9 -n, gzip with the file name stored (FNAME flag)
@@ -23,4 +23,10 @@ gzip -1 -c "$W/lab.idx" >"$W/lab-name.gz" && cp "$W/lab-name.gz" "$C/idx/labels-
   zip -q -X -fz -9 zip64.npz imgs.npy latents_classes.npy )
 cp "$W/deflate.npz" "$W/stored.npz" "$W/zip64.npz" "$C/npz/"
 cp tests/fixtures/dsprites_small.npz tests/fixtures/dsprites_small_stream.npz "$C/npz/"
+# safetensors: the PyTorch-made fixture and its reference tensors, an empty file ({} padded to
+# 8 bytes), one with metadata only, and one with a \u escape and a zero-size tensor
+cp tests/fixtures/st_small.safetensors tests/fixtures/st_small_ref.safetensors "$C/safetensors/"
+printf '\010\000\000\000\000\000\000\000{}      ' >"$C/safetensors/empty.safetensors"
+printf '\042\000\000\000\000\000\000\000{"__metadata__":{"k":"v\\u00e9"}}  ' >"$C/safetensors/meta.safetensors"
+printf '\070\000\000\000\000\000\000\000{"a":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]}}' >"$C/safetensors/zero.safetensors"
 echo "make_corpus: $(find "$C" -type f | wc -l) seeds, $(du -sk "$C" | cut -f1) KB in $C"
