@@ -131,6 +131,23 @@ done
 $H outliers $M --batch $T/b.hpd --out $T/o4 >/dev/null 2>&1
 if cmp -s $T/o/outliers.csv $T/o4/outliers.csv; then pass cli_outliers_deterministic; else fail cli_outliers_deterministic "two runs differ"; fi
 
+# --score (issue #21): every score ranks the batch, the CSV's last column is it, sorted
+for sc in marginal knn knn:3 recon; do
+    if ! $H outliers $M --batch $T/b.hpd --reference $T/src.hpd --score $sc --out $T/os >$T/os.txt 2>&1; then
+        fail "cli_outliers_score_$sc" "$(tail -n 1 $T/os.txt)"; continue
+    fi
+    if tail -n +2 $T/os/outliers.csv | awk -F, 'NR > 1 && $NF > prev { bad = 1 } { prev = $NF } END { exit bad }' &&
+       grep -q "\"score\": \"${sc%%:*}\"" $T/os/outliers.json && grep -q '^AUROC [0-9]' $T/os.txt &&
+       grep -q 'quantile of the context' $T/os.txt; then pass "cli_outliers_score_$sc"
+    else fail "cli_outliers_score_$sc" "not sorted by the score, or outliers.json/AUROC/threshold missing"; fi
+done
+if $H outliers $M --batch $T/b.hpd --score marginal --out $T/om >/dev/null 2>&1 &&
+   grep -q '"marginal_dim": [0-9]' $T/om/outliers.json; then pass cli_outliers_marginal_names_a_dimension
+else fail cli_outliers_marginal_names_a_dimension "no marginal_dim in outliers.json"; fi
+check_err cli_outliers_score_unknown 2 "--score takes" $H outliers $M --batch $T/b.hpd --score lof --out $T/x
+check_err cli_outliers_score_chi2 2 "--auto chi2 is a threshold on D^2" $H outliers $M --batch $T/b.hpd --score knn --auto chi2 --out $T/x
+check_err cli_outliers_knn_too_large 1 "k = 500" $H outliers $M --batch $T/b.hpd --score knn:500 --out $T/x
+
 # ---- explain --------------------------------------------------------------------------------
 check cli_explain $H explain $M --batch $T/b.hpd --threshold 0 --out $T/e
 # columns: index,name,rank,score_d2,sum_contrib,top_dims,z0..z3,c0..c3

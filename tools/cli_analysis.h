@@ -9,7 +9,10 @@
 #ifndef HEPH_CLI_ANALYSIS_H
 #define HEPH_CLI_ANALYSIS_H
 
-enum { THR_FIXED, THR_CHI2, THR_MAD };
+enum { THR_FIXED, THR_CHI2, THR_MAD, THR_QUANTILE };
+/* what ranks the pictures (--score): D^2, or the library's other scores (issue #21) */
+enum { SCORE_MAHA, SCORE_MARGINAL, SCORE_KNN, SCORE_RECON };
+static const char *const score_names[] = {"mahalanobis", "marginal", "knn", "recon"};
 
 typedef struct {
     const char *model, *batch, *reference, *out, *truth;
@@ -24,6 +27,9 @@ typedef struct {
     int steps;          /* morph frames                                          */
     int want_auroc;     /* --auroc: fail when there is no truth                  */
     int take_top;       /* > 0: show the take_top highest scores, flagged or not */
+    int score;          /* SCORE_*                                               */
+    int knn_k;          /* knn: the k-th neighbour                               */
+    int thr_given;      /* --threshold or --auto was given                       */
 } cli_aopts;
 
 static void aopts_default(cli_aopts *o) {
@@ -38,6 +44,8 @@ static void aopts_default(cli_aopts *o) {
     o->zmin = 2.0;
     o->max_show = 16;
     o->steps = 8;
+    o->score = SCORE_MAHA;
+    o->knn_k = 5;
 }
 
 static const char *const aopts_help =
@@ -51,10 +59,18 @@ static const char *const aopts_help =
     "                      outliers do not shape their own reference; mcd:0.5 is the classic\n"
     "                      maximum-breakdown fit, which on a multi-modal normal part scores\n"
     "                      half of it as outlying)\n"
-    "  --threshold X       flag pictures with D^2 > X\n"
+    "  --score S           what ranks the pictures: mahalanobis (default: D^2 of the means),\n"
+    "                      marginal (each latent dimension alone: kernel-density tail\n"
+    "                      p-values, Sidak-combined, -ln P; catches one odd factor and values\n"
+    "                      in a gap), knn[:K] (distance to the K-th nearest context code,\n"
+    "                      default 5), recon (-ln p(x | z = mean): pictures the model cannot\n"
+    "                      draw, e.g. foreign data). Explanations stay z-scores and D^2 parts\n"
+    "  --threshold X       flag pictures with a score > X\n"
     "  --auto RULE         chi2[:P]: the P quantile of chi^2 with D degrees of freedom\n"
-    "                      (default chi2:0.975); mad[:K]: median + K * 1.4826 MAD of the\n"
-    "                      context's D^2 (default K 3)\n"
+    "                      (mahalanobis only; its default chi2:0.975); mad[:K]: median + K *\n"
+    "                      1.4826 MAD of the context's scores (default K 3); quantile[:P]: the\n"
+    "                      P quantile of the context's own scores, each scored without itself\n"
+    "                      (default P 0.975; the default of the other scores)\n"
     "  --truth RULES       which pictures are true outliers, e.g. is_outlier=1 (the default\n"
     "                      when the batch has that factor) or class=8\n"
     "  --auroc             require the truth (error when the batch has no labels)\n"
@@ -88,9 +104,22 @@ static void parse_auto(cli_aopts *o, const char *v) {
     } else if (!strncmp(v, "mad", 3) && (v[3] == '\0' || v[3] == ':')) {
         o->thr_mode = THR_MAD;
         o->thr_value = colon ? cli_num("--auto mad:K", colon + 1, 0.0, 1e6) : 3.0;
+    } else if (!strncmp(v, "quantile", 8) && (v[8] == '\0' || v[8] == ':')) {
+        o->thr_mode = THR_QUANTILE;
+        o->thr_value = colon ? cli_num("--auto quantile:P", colon + 1, 0.0, 1.0) : 0.975;
     } else {
-        cli_usage("--auto takes chi2[:P] or mad[:K], got \"%s\"", v);
+        cli_usage("--auto takes chi2[:P], mad[:K] or quantile[:P], got \"%s\"", v);
     }
+    o->thr_given = 1;
+}
+
+/* "marginal", "knn:10", ... */
+static void parse_score(cli_aopts *o, const char *v) {
+    int k;
+    for (k = 0; k < 4; k++)
+        if (cli_is(v, score_names[k])) { o->score = k; return; }
+    if (!strncmp(v, "knn:", 4)) { o->score = SCORE_KNN; o->knn_k = (int)cli_long("--score knn:K", v + 4, 1, 100000); return; }
+    cli_usage("--score takes mahalanobis, marginal, knn[:K] or recon, got \"%s\"", v);
 }
 
 /* one of the shared options at argv[*i]? (consumes its value) */
@@ -100,7 +129,8 @@ static int aopts_flag(cli_aopts *o, int argc, char **argv, int *i) {
     else if (cli_is(a, "--batch")) o->batch = cli_val(argc, argv, i);
     else if (cli_is(a, "--reference")) o->reference = cli_val(argc, argv, i);
     else if (cli_is(a, "--cov")) parse_cov(o, cli_val(argc, argv, i));
-    else if (cli_is(a, "--threshold")) { o->thr_mode = THR_FIXED; o->thr_value = cli_num(a, cli_val(argc, argv, i), 0.0, 1e300); }
+    else if (cli_is(a, "--threshold")) { o->thr_mode = THR_FIXED; o->thr_given = 1; o->thr_value = cli_num(a, cli_val(argc, argv, i), -1e300, 1e300); }
+    else if (cli_is(a, "--score")) parse_score(o, cli_val(argc, argv, i));
     else if (cli_is(a, "--auto")) parse_auto(o, cli_val(argc, argv, i));
     else if (cli_is(a, "--truth")) o->truth = cli_val(argc, argv, i);
     else if (cli_is(a, "--auroc")) o->want_auroc = 1;
@@ -125,12 +155,16 @@ typedef struct {
     heph_maha fit;        /* mean and covariance of the context                          */
     size_t n_ctx;         /* pictures in the context                                     */
     double *d2;           /* (n) squared Mahalanobis distances                           */
-    size_t *order;        /* (n) picture indices by decreasing D^2                       */
-    size_t *rank;         /* (n) rank of picture i (1 = largest D^2)                     */
-    unsigned char *flag;  /* (n) D^2 > threshold                                         */
+    double *score;        /* (n) the --score: d2 itself, or its own array                */
+    double *pdim;         /* (n, D) marginal: -ln p per dimension, else NULL             */
+    size_t *order;        /* (n) picture indices by decreasing score                     */
+    size_t *rank;         /* (n) rank of picture i (1 = largest score)                   */
+    unsigned char *flag;  /* (n) score > threshold                                       */
     size_t n_flagged;
     int *truth;           /* (n) 1 = true outlier, or NULL when unknown                  */
     double thr, auroc;    /* auroc NaN without truth                                     */
+    int thr_mode;         /* the rule that set thr (THR_*) and its parameter             */
+    double thr_param;
     char thr_text[96], cov_text[96], truth_text[128];
     double *normal_mean;  /* (D) mean code of the context pictures under the threshold   */
     double *zs, *contrib; /* (n, D) z-scores and contributions                           */
@@ -174,9 +208,32 @@ static void fit_context(cli_run *r, const cli_aopts *o, const float *ctx, size_t
     } else snprintf(r->cov_text, sizeof r->cov_text, "empirical");
 }
 
-/* the threshold on D^2 from the context scores */
+/* the P quantile of n scores (linear between order statistics, numpy's default) */
+static double quantile_of(const double *v, size_t n, double P) {
+    double *c = (double *)cli_alloc(n, sizeof(double)), pos, q;
+    size_t i, lo;
+    memcpy(c, v, n * sizeof(double));
+    for (i = 1; i < n; i++) { /* insertion sort: n is a context, a few thousand at most here */
+        double t = c[i];
+        size_t j = i;
+        while (j > 0 && c[j - 1] > t) { c[j] = c[j - 1]; j--; }
+        c[j] = t;
+    }
+    pos = P * (double)(n - 1);
+    lo = (size_t)pos;
+    q = lo + 1 < n ? c[lo] + (pos - (double)lo) * (c[lo + 1] - c[lo]) : c[n - 1];
+    free(c);
+    return q;
+}
+
+/* the threshold on the score from the context's scores (ctx_s: each scored without itself) */
 static void set_threshold(cli_run *r, const cli_aopts *o, const double *ctx_d2, size_t n) {
-    if (o->thr_mode == THR_FIXED) {
+    r->thr_mode = o->thr_mode;
+    r->thr_param = o->thr_value;
+    if (o->thr_mode == THR_QUANTILE) {
+        r->thr = quantile_of(ctx_d2, n, o->thr_value);
+        snprintf(r->thr_text, sizeof r->thr_text, "%.6g (the %g quantile of the context's own scores)", r->thr, o->thr_value);
+    } else if (o->thr_mode == THR_FIXED) {
         r->thr = o->thr_value;
         snprintf(r->thr_text, sizeof r->thr_text, "%.6g (given)", r->thr);
     } else if (o->thr_mode == THR_CHI2) {
@@ -213,19 +270,19 @@ static void set_truth(cli_run *r, const cli_aopts *o) {
     s = (float *)cli_alloc(r->n, sizeof(float));
     for (i = 0; i < r->n; i++) {
         r->truth[i] = rules_match(&rs, r->pics.labels + i * (size_t)r->pics.K);
-        s[i] = (float)r->d2[i];
+        s[i] = (float)r->score[i];
     }
     if (heph_auroc(s, r->truth, r->n, &r->auroc) != HEPH_OK) cli_fail("AUROC: the scores are not finite");
     free(s);
 }
 
-/* mean code of the context pictures with D^2 <= threshold (all of them when none is) */
-static void set_normal_mean(cli_run *r, const float *ctx, const double *ctx_d2, size_t n) {
+/* mean code of the context pictures with D^2 <= thr (all of them when none is) */
+static void set_normal_mean(cli_run *r, const float *ctx, const double *ctx_d2, size_t n, double thr) {
     size_t i, cnt = 0;
     int d;
     r->normal_mean = (double *)cli_alloc((size_t)r->D, sizeof(double));
     for (i = 0; i < n; i++) {
-        if (ctx_d2[i] > r->thr) continue;
+        if (ctx_d2[i] > thr) continue;
         cnt++;
         for (d = 0; d < r->D; d++) r->normal_mean[d] += (double)ctx[i * (size_t)r->D + (size_t)d];
     }
@@ -239,20 +296,48 @@ static void run_scores(cli_run *r) {
     r->flag = (unsigned char *)cli_alloc(r->n, 1);
     r->zs = (double *)cli_alloc(r->n * (size_t)r->D, sizeof(double));
     r->contrib = (double *)cli_alloc(r->n * (size_t)r->D, sizeof(double));
-    heph_rank_desc(r->d2, r->n, r->order);
+    heph_rank_desc(r->score, r->n, r->order);
     for (i = 0; i < r->n; i++) {
         r->rank[r->order[i]] = i + 1;
-        r->flag[i] = r->d2[i] > r->thr;
+        r->flag[i] = r->score[i] > r->thr;
         r->n_flagged += r->flag[i];
         heph_maha_explain(&r->fit, r->mu + i * (size_t)r->D, r->zs + i * (size_t)r->D, r->contrib + i * (size_t)r->D);
     }
 }
 
+/* the --score of the batch (r->score) and of the context, each context picture scored
+   without itself (ctx_s, n_ctx): what --auto quantile and mad read                         */
+static double *other_scores(cli_run *r, const cli_aopts *o, const float *ctx, size_t n_ctx, const cli_pics *ref) {
+    double *ctx_s = (double *)cli_alloc(n_ctx, sizeof(double));
+    char err[HEPH_ERRLEN];
+    const char *cpath = o->reference ? o->reference : o->batch;
+    r->score = (double *)cli_alloc(r->n, sizeof(double));
+    if (o->score == SCORE_MARGINAL) {
+        heph_marginal f;
+        if (heph_marginal_fit(&f, ctx, n_ctx, r->D) != HEPH_OK) cli_fail("%s: %s", cpath, f.err);
+        r->pdim = (double *)cli_alloc(r->n * (size_t)r->D, sizeof(double));
+        if (heph_marginal_score(&f, r->mu, r->n, !o->reference, r->score, r->pdim) != HEPH_OK ||
+            heph_marginal_score(&f, ctx, n_ctx, 1, ctx_s, NULL) != HEPH_OK)
+            cli_fail("%s: %s", o->batch, f.err);
+        heph_marginal_free(&f);
+    } else if (o->score == SCORE_KNN) {
+        if (heph_knn_score(ctx, n_ctx, r->D, r->mu, r->n, o->knn_k, !o->reference, r->score, err, sizeof err) != HEPH_OK ||
+            heph_knn_score(ctx, n_ctx, r->D, ctx, n_ctx, o->knn_k, 1, ctx_s, err, sizeof err) != HEPH_OK)
+            cli_fail("%s: --score knn:%d: %s", cpath, o->knn_k, err);
+    } else { /* recon: the pictures themselves, no fit */
+        if (heph_vae_recon_score(&r->m, r->pics.x, r->n, r->score) != HEPH_OK) cli_fail("%s: %s", o->batch, r->m.err);
+        if (!o->reference) memcpy(ctx_s, r->score, n_ctx * sizeof(double));
+        else if (heph_vae_recon_score(&r->m, ref->x, n_ctx, ctx_s) != HEPH_OK) cli_fail("%s: %s", o->reference, r->m.err);
+    }
+    return ctx_s;
+}
+
 static void run_analysis(cli_run *r, const cli_aopts *o) {
     cli_pics ref;
     float *ctx;
-    double *ctx_d2;
+    double *ctx_d2, *ctx_s;
     size_t n_ctx;
+    cli_aopts oo = *o;
     cli_require(o->model, "--model");
     cli_require(o->batch, "--batch");
     memset(r, 0, sizeof *r);
@@ -270,10 +355,22 @@ static void run_analysis(cli_run *r, const cli_aopts *o) {
     heph_maha_score(&r->fit, r->mu, r->n, r->d2);
     ctx_d2 = r->d2;
     if (o->reference) { ctx_d2 = (double *)cli_alloc(n_ctx, sizeof(double)); heph_maha_score(&r->fit, ctx, n_ctx, ctx_d2); }
-    set_threshold(r, o, ctx_d2, n_ctx);
-    set_normal_mean(r, ctx, ctx_d2, n_ctx);
+    if (o->score == SCORE_MAHA) {
+        r->score = r->d2;
+        set_threshold(r, o, ctx_d2, n_ctx);
+        set_normal_mean(r, ctx, ctx_d2, n_ctx, r->thr);
+        ctx_s = NULL;
+    } else {
+        if (o->thr_mode == THR_CHI2 && o->thr_given)
+            cli_usage("--auto chi2 is a threshold on D^2: with --score %s use quantile[:P], mad[:K] or --threshold", score_names[o->score]);
+        if (!o->thr_given) { oo.thr_mode = THR_QUANTILE; oo.thr_value = 0.975; }
+        ctx_s = other_scores(r, o, ctx, n_ctx, &ref);
+        set_threshold(r, &oo, ctx_s, n_ctx);
+        set_normal_mean(r, ctx, ctx_d2, n_ctx, heph_chi2_quantile(0.975, r->D)); /* the counterfactuals' target */
+    }
     run_scores(r);
     set_truth(r, o);
+    free(ctx_s);
     if (o->reference) { free(ctx); free(ctx_d2); pics_free(&ref); }
 }
 
@@ -281,7 +378,8 @@ static void run_free(cli_run *r) {
     heph_vae_free(&r->m);
     heph_maha_free(&r->fit);
     pics_free(&r->pics);
-    free(r->mu); free(r->d2); free(r->order); free(r->rank); free(r->flag); free(r->truth);
+    if (r->score != r->d2) free(r->score);
+    free(r->mu); free(r->d2); free(r->pdim); free(r->order); free(r->rank); free(r->flag); free(r->truth);
     free(r->normal_mean); free(r->zs); free(r->contrib);
 }
 
@@ -299,7 +397,9 @@ static size_t run_select(const cli_run *r, const cli_aopts *o, size_t *sel, int 
 static void run_summary(const cli_run *r, const cli_aopts *o) {
     printf("%zu pictures from %s, %d latent dimensions; context: %s (%zu pictures)\n", r->n, o->batch, r->D,
            o->reference ? o->reference : "the batch itself", r->n_ctx);
-    printf("covariance %s; threshold on D^2 %s; %zu flagged\n", r->cov_text, r->thr_text, r->n_flagged);
+    if (o->score == SCORE_MAHA) printf("covariance %s; threshold on D^2 %s; %zu flagged\n", r->cov_text, r->thr_text, r->n_flagged);
+    else printf("score %s; threshold %s; %zu flagged (explanations: D^2 with covariance %s)\n", score_names[o->score], r->thr_text,
+                r->n_flagged, r->cov_text);
     if (r->truth) {
         size_t i, t = 0;
         for (i = 0; i < r->n; i++) t += (size_t)r->truth[i];
@@ -313,14 +413,14 @@ static void write_outliers_csv(const cli_run *r, const char *path) {
     FILE *f = cli_fopen(path, "w");
     size_t i;
     char nb[32];
-    fprintf(f, "index,name,score_d2,distance_d,rank,flagged%s\n", r->truth ? ",truth" : "");
+    fprintf(f, "index,name,score_d2,distance_d,rank,flagged%s,score\n", r->truth ? ",truth" : "");
     for (i = 0; i < r->n; i++) {
         size_t p = r->order[i];
         fprintf(f, "%zu,", p);
         csv_field(f, pics_name(&r->pics, p, nb, sizeof nb));
         fprintf(f, ",%.17g,%.17g,%zu,%d", r->d2[p], sqrt(r->d2[p]), r->rank[p], r->flag[p]);
         if (r->truth) fprintf(f, ",%d", r->truth[p]);
-        fputc('\n', f);
+        fprintf(f, ",%.17g\n", r->score[p]);
     }
     cli_fclose(f, path);
     printf("wrote %s\n", path);
@@ -333,9 +433,10 @@ static void json_header(FILE *f, const cli_run *r, const cli_aopts *o) {
     if (o->reference) json_str(f, o->reference); else fputs("null", f);
     fprintf(f, ",\n  \"pictures\": %zu,\n  \"latent_dims\": %d,\n  \"covariance\": {\"method\": \"%s\", \"shrinkage\": ", r->n, r->D, cov_name(o->cov));
     json_num(f, r->fit.shrinkage);
-    fprintf(f, "},\n  \"threshold\": {\"mode\": \"%s\", \"parameter\": ", o->thr_mode == THR_FIXED ? "given" : o->thr_mode == THR_CHI2 ? "chi2" : "mad");
-    json_num(f, o->thr_value);
-    fprintf(f, ", \"d2\": "); json_num(f, r->thr);
+    fprintf(f, "},\n  \"score\": \"%s\",\n  \"threshold\": {\"mode\": \"%s\", \"parameter\": ", score_names[o->score],
+            r->thr_mode == THR_QUANTILE ? "quantile" : r->thr_mode == THR_FIXED ? "given" : r->thr_mode == THR_CHI2 ? "chi2" : "mad");
+    json_num(f, r->thr_param);
+    fprintf(f, ", \"%s\": ", o->score == SCORE_MAHA ? "d2" : "value"); json_num(f, r->thr);
     fprintf(f, "},\n  \"flagged\": %zu,\n  \"truth\": ", r->n_flagged);
     if (r->truth) json_str(f, r->truth_text); else fputs("null", f);
     fprintf(f, ",\n  \"auroc\": "); json_num(f, r->auroc);
@@ -354,6 +455,12 @@ static void write_outliers_json(const cli_run *r, const cli_aopts *o, const char
         fprintf(f, ", \"score_d2\": %.17g, \"distance_d\": %.17g, \"rank\": %zu, \"flagged\": %s", r->d2[p], sqrt(r->d2[p]),
                 r->rank[p], r->flag[p] ? "true" : "false");
         if (r->truth) fprintf(f, ", \"truth\": %d", r->truth[p]);
+        fprintf(f, ", \"score\": %.17g", r->score[p]);
+        if (r->pdim) { /* marginal: the dimension with the smallest p, and -ln p */
+            int d, best = 0;
+            for (d = 1; d < r->D; d++) if (r->pdim[p * (size_t)r->D + (size_t)d] > r->pdim[p * (size_t)r->D + (size_t)best]) best = d;
+            fprintf(f, ", \"marginal_dim\": %d, \"marginal_neg_log_p\": %.17g", best, r->pdim[p * (size_t)r->D + (size_t)best]);
+        }
         fprintf(f, "}%s\n", i + 1 < r->n ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
@@ -365,8 +472,9 @@ static void write_outliers_json(const cli_run *r, const cli_aopts *o, const char
 static void score_charts(const cli_run *r, cli_chart *line, cli_chart *hist, int *groups) {
     size_t i;
     memset(line, 0, sizeof *line);
-    line->kind = CHART_SCORES; line->d2 = r->d2; line->n = r->n; line->thr = r->thr; line->flag = r->flag;
-    line->group = r->truth; line->title = "Mahalanobis score of every picture";
+    line->kind = CHART_SCORES; line->d2 = r->score; line->n = r->n; line->thr = r->thr; line->flag = r->flag;
+    line->group = r->truth;
+    line->title = r->score == r->d2 ? "Mahalanobis score of every picture" : "score of every picture";
     *hist = *line;
     hist->kind = CHART_HIST;
     for (i = 0; i < r->n; i++) groups[i] = r->truth ? r->truth[i] : r->flag[i];
