@@ -328,6 +328,13 @@ typedef struct {
     heph_objective obj;
     float lr, beta1, beta2, eps;   /* Adam (defaults 1e-3, 0.9, 0.999, 1e-8)                  */
 } heph_vae_config;
+/* Ranges every configuration (given or loaded from a checkpoint) must keep; the CLI's flags
+   take the same: lr in (0, HEPH_LR_MAX], beta1 and beta2 in [0, 1), eps in (0, 1], the
+   objective weights beta, gamma, gamma_end, c_max, alpha in [0, HEPH_WEIGHT_MAX]; a step
+   counter at most HEPH_STEP_MAX (doubles hold it exactly; a checkpoint beyond is refused).  */
+#define HEPH_LR_MAX 10.0f
+#define HEPH_WEIGHT_MAX 1e6f
+#define HEPH_STEP_MAX ((uint64_t)1 << 53)
 
 typedef struct {
     double loss;       /* the objective that was minimised, per image                        */
@@ -1842,6 +1849,41 @@ HEPH_DEF void heph_adam_step(float *w, const float *g, float *m, float *v, size_
     }
 }
 
+/* the index of the first parameter whose Adam step t (the same arithmetic as heph_adam_step)
+   would leave a weight or moment that is not finite, or n when every one stays finite; reads
+   only, in chunks that threads share, so a refused step changes nothing */
+static size_t heph__adam_first_bad(const float *w, const float *g, const float *m, const float *v,
+                                   size_t n, float lr, float beta1, float beta2, float eps, uint64_t t) {
+    double c1 = 1.0 - pow((double)beta1, (double)t), c2 = 1.0 - pow((double)beta2, (double)t);
+    float step = (float)((double)lr / c1), k = (float)(1.0 / sqrt(c2));
+    size_t nc = (n + 65535) / 65536, c, i;
+    unsigned char flags[4096];
+    long long ci;
+    int heph__par = n > 131072;
+    if (nc > sizeof flags) nc = sizeof flags; /* the last chunk takes the rest */
+    HEPH__OMP_FOR_IF
+    for (ci = 0; ci < (long long)nc; ci++) {
+        size_t a = (size_t)ci * 65536, e = ci + 1 == (long long)nc ? n : a + 65536, j;
+        int f = 0;
+        for (j = a; j < e; j++) {
+            float mi = beta1 * m[j] + (1.0f - beta1) * g[j];
+            float vi = beta2 * v[j] + (1.0f - beta2) * g[j] * g[j];
+            float wi = w[j] - step * mi / (sqrtf(vi) * k + eps);
+            f |= !(fabsf(mi) <= FLT_MAX) | !(vi <= FLT_MAX) | !(fabsf(wi) <= FLT_MAX); /* inf or NaN */
+        }
+        flags[ci] = (unsigned char)f;
+    }
+    for (c = 0; c < nc && !flags[c]; c++) {}
+    if (c == nc) return n;
+    for (i = c * 65536; i < n; i++) {
+        float mi = beta1 * m[i] + (1.0f - beta1) * g[i];
+        float vi = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];
+        float wi = w[i] - step * mi / (sqrtf(vi) * k + eps);
+        if (!(fabsf(mi) <= FLT_MAX) || !(vi <= FLT_MAX) || !(fabsf(wi) <= FLT_MAX)) break;
+    }
+    return i;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* beta-TCVAE: index-code MI, total correlation and dimension-wise KL from a minibatch        */
 
@@ -2423,6 +2465,31 @@ static void heph__net_init_params(heph_net *net, float *params, heph_rng *rng) {
     }
 }
 
+/* the numeric settings of cfg inside their ranges (HEPH_LR_MAX, ...); NaN fails every test */
+static int heph__cfg_numbers_ok(const heph_vae_config *cfg, char *err) {
+    const heph_objective *o = &cfg->obj;
+    const char *adam = NULL, *objw = NULL;
+    float a = 0.0f, w = 0.0f;
+    if (!(cfg->lr > 0.0f && cfg->lr <= HEPH_LR_MAX))
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "learning rate %g is out of range (0, %g]",
+                          (double)cfg->lr, (double)HEPH_LR_MAX);
+    if (!(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f)) { adam = "beta1"; a = cfg->beta1; }
+    else if (!(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f)) { adam = "beta2"; a = cfg->beta2; }
+    else if (!(cfg->eps > 0.0f && cfg->eps <= 1.0f)) { adam = "eps"; a = cfg->eps; }
+    if (adam)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "Adam %s %g is out of range (%s)", adam,
+                          (double)a, adam[0] == 'e' ? "(0, 1]" : "[0, 1)");
+    if (!(o->beta >= 0.0f && o->beta <= HEPH_WEIGHT_MAX)) { objw = "beta"; w = o->beta; }
+    else if (!(o->gamma >= 0.0f && o->gamma <= HEPH_WEIGHT_MAX)) { objw = "gamma"; w = o->gamma; }
+    else if (!(o->gamma_end >= 0.0f && o->gamma_end <= HEPH_WEIGHT_MAX)) { objw = "gamma_end"; w = o->gamma_end; }
+    else if (!(o->c_max >= 0.0f && o->c_max <= HEPH_WEIGHT_MAX)) { objw = "c_max"; w = o->c_max; }
+    else if (!(o->alpha >= 0.0f && o->alpha <= HEPH_WEIGHT_MAX)) { objw = "alpha"; w = o->alpha; }
+    if (objw)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "objective %s %g is out of range [0, %g]",
+                          objw, (double)w, (double)HEPH_WEIGHT_MAX);
+    return HEPH_OK;
+}
+
 /* build nets and buffers for cfg; parameters zero */
 static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
     char spec[HEPH_SPEC_MAX + 32];
@@ -2439,9 +2506,8 @@ static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
     if (cfg->max_batch <= 0 || cfg->max_batch > 65536)
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "max_batch %d is out of range 1..65536",
                           cfg->max_batch);
-    if (!(cfg->lr > 0.0f) || !(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) ||
-        !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f) || !(cfg->eps > 0.0f))
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "Adam settings out of range");
+    rc = heph__cfg_numbers_ok(cfg, m->err);
+    if (rc != HEPH_OK) return rc;
     if (cfg->obj.kind != HEPH_OBJ_BETA && cfg->obj.kind != HEPH_OBJ_CAPACITY &&
         cfg->obj.kind != HEPH_OBJ_TCVAE)
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "unknown objective %d", cfg->obj.kind);
@@ -2666,7 +2732,21 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
 
 HEPH_DEF int heph_vae_train_step(heph_vae *m, const float *x, int B, heph_losses *out) {
     int rc = heph_vae_loss_grad(m, x, B, NULL, out);
+    size_t bad;
     if (rc != HEPH_OK) return rc;
+    if (m->step >= HEPH_STEP_MAX)
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "step %llu: the step counter is at its limit 2^53",
+                          (unsigned long long)m->step);
+    /* a step whose update is not finite (a moment or weight overflowing) is refused like a
+       non-finite loss: before anything changes */
+    bad = heph__adam_first_bad(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, m->cfg.lr,
+                               m->cfg.beta1, m->cfg.beta2, m->cfg.eps, m->step + 1);
+    if (bad < m->n_params)
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN,
+                          "step %llu: the Adam update of parameter %zu (%s) is not finite (weight %g, "
+                          "gradient %g, moments %g and %g)", (unsigned long long)m->step, bad,
+                          bad < m->enc.n_params ? "encoder" : "decoder", (double)m->params[bad],
+                          (double)m->grads[bad], (double)m->adam_m[bad], (double)m->adam_v[bad]);
     m->step++;
     heph_adam_step(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, m->cfg.lr,
                    m->cfg.beta1, m->cfg.beta2, m->cfg.eps, m->step);
@@ -3470,6 +3550,25 @@ static int heph__spec_count(const char *spec, int c, int h, int w, size_t *n_par
     return HEPH_OK;
 }
 
+/* every weight finite, every Adam first moment finite, every second moment finite and >= 0
+   (what training keeps), or HEPH_E_FORMAT naming the first value that is not */
+static int heph__state_values_ok(heph_vae *m, const char *path) {
+    size_t i, n = m->n_params;
+    for (i = 0; i < n; i++)
+        if (!(fabsf(m->params[i]) <= FLT_MAX))
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: parameter %zu is %g (%s)", path, i,
+                              (double)m->params[i], i < m->enc.n_params ? "encoder" : "decoder");
+    for (i = 0; i < n; i++)
+        if (!(fabsf(m->adam_m[i]) <= FLT_MAX))
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: Adam first moment of parameter %zu is %g",
+                              path, i, (double)m->adam_m[i]);
+    for (i = 0; i < n; i++)
+        if (!(m->adam_v[i] >= 0.0f && m->adam_v[i] <= FLT_MAX))
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: Adam second moment of parameter %zu is %g "
+                              "(finite and >= 0 expected)", path, i, (double)m->adam_v[i]);
+    return HEPH_OK;
+}
+
 HEPH_DEF int heph_vae_load(heph_vae *m, const char *path) {
     FILE *fp;
     unsigned char *buf = NULL;
@@ -3550,6 +3649,14 @@ HEPH_DEF int heph_vae_load(heph_vae *m, const char *path) {
         HEPH_FREE(buf);
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: malformed %s", path, field);
     }
+    if (step > HEPH_STEP_MAX || !(fabsf(rng.spare) <= FLT_MAX)) {
+        HEPH_FREE(buf);
+        if (step > HEPH_STEP_MAX)
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: step %llu is out of range 0..2^53",
+                              path, (unsigned long long)step);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: random generator state: spare normal is %g",
+                          path, (double)rng.spare);
+    }
     if (cfg.in_c <= 0 || cfg.in_h <= 0 || cfg.in_w <= 0 || cfg.in_c > (int)HEPH__MAX_CHANNELS ||
         cfg.in_h > (int)HEPH__MAX_SIDE || cfg.in_w > (int)HEPH__MAX_SIDE) {
         HEPH_FREE(buf);
@@ -3622,6 +3729,15 @@ HEPH_DEF int heph_vae_load(heph_vae *m, const char *path) {
         memset(m, 0, sizeof *m);
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: %s (%zu bytes of %zu used)", path,
                           ok ? "trailing bytes after the parameters" : "truncated parameters", at, n);
+    }
+    rc = heph__state_values_ok(m, path);
+    if (rc != HEPH_OK) {
+        memcpy(err, m->err, sizeof err);
+        heph_vae_free(m);
+        HEPH_FREE(buf);
+        memset(m, 0, sizeof *m);
+        memcpy(m->err, err, sizeof err);
+        return rc;
     }
     m->step = step;
     m->rng = rng;

@@ -216,7 +216,7 @@ typedef struct {
     double sum[T_N];     /* sums since the last log line */
     long count;          /* steps in them                */
     double t_log, t0;    /* clock at the last line, at the start */
-    long step0;
+    uint64_t step0;
     FILE *csv;
     double *hist;        /* (points, 3): loss, recon, KL per log line */
     size_t n_hist, cap_hist;
@@ -230,17 +230,18 @@ static void tlog_add(cli_tlog *g, const heph_losses *L) {
 }
 
 /* one progress line (stderr) and one row of train_log.csv; then start new sums */
-static void tlog_line(cli_tlog *g, const heph_vae *m, long total, int batch) {
+static void tlog_line(cli_tlog *g, const heph_vae *m, uint64_t total, int batch) {
     double a[T_N], t = cli_now(), ips = (double)g->count * batch / (t - g->t_log > 1e-9 ? t - g->t_log : 1e-9);
-    double eta = (double)(total - (long)m->step) * (t - g->t0) / (double)((long)m->step - g->step0);
+    double eta = (double)(total - m->step) * (t - g->t0) / (double)(m->step - g->step0);
     int k, tty = isatty(2), kind = m->cfg.obj.kind;
     char es[32];
     for (k = 0; k < T_N; k++) a[k] = g->sum[k] / (double)(g->count ? g->count : 1);
     cli_hms(es, sizeof es, eta);
-    fprintf(stderr, "%sstep %llu/%ld  loss %.3f  recon %.3f  KL %.3f", tty ? "\r" : "", (unsigned long long)m->step, total, a[T_LOSS], a[T_RECON], a[T_KL]);
+    fprintf(stderr, "%sstep %llu/%llu  loss %.3f  recon %.3f  KL %.3f", tty ? "\r" : "", (unsigned long long)m->step,
+            (unsigned long long)total, a[T_LOSS], a[T_RECON], a[T_KL]);
     if (kind == HEPH_OBJ_TCVAE) fprintf(stderr, "  MI %.3f  TC %.3f  DWKL %.3f", a[T_MI], a[T_TC], a[T_DWKL]);
     if (kind != HEPH_OBJ_BETA) fprintf(stderr, "  C %.2f  gamma %.3g", a[T_C], a[T_GAMMA]);
-    fprintf(stderr, "  %.0f img/s  ETA %s%s", ips, es, tty && (long)m->step < total ? "   " : "\n");
+    fprintf(stderr, "  %.0f img/s  ETA %s%s", ips, es, tty && m->step < total ? "   " : "\n");
     fprintf(g->csv, "%llu", (unsigned long long)m->step);
     for (k = 0; k < T_N; k++) fprintf(g->csv, ",%.6g", a[k]);
     fprintf(g->csv, ",%.1f\n", ips);
@@ -259,7 +260,7 @@ static void tlog_line(cli_tlog *g, const heph_vae *m, long total, int batch) {
     g->t_log = t;
 }
 
-static void tlog_open(cli_tlog *g, const char *out, long step0) {
+static void tlog_open(cli_tlog *g, const char *out, uint64_t step0) {
     cli_path p = cli_join(out, "train_log.csv");
     memset(g, 0, sizeof *g);
     g->csv = cli_fopen(p.s, step0 > 0 ? "a" : "w");
@@ -288,22 +289,28 @@ static void tlog_plot(const cli_tlog *g, const char *out) {
     free(ys); free(rgb);
 }
 
-static void train_loop(heph_vae *m, cli_source *src, const cli_topts *t, long total, int B) {
+/* steps in unsigned 64-bit arithmetic: the checkpoint's step is at most HEPH_STEP_MAX (the
+   loader refuses more) and total at most 2^63, so nothing here can overflow */
+static void train_loop(heph_vae *m, cli_source *src, const cli_topts *t, uint64_t total, int B) {
     cli_path ck = cli_join(t->out, "model.hpm");
     size_t *idx = (size_t *)cli_alloc((size_t)B, sizeof(size_t)), k;
     float *x = (float *)cli_alloc((size_t)B * src->np, sizeof(float));
-    long log_every = t->log_every ? t->log_every : (total - (long)m->step + 19) / 20;
+    uint64_t log_every = t->log_every ? (uint64_t)t->log_every : (total - m->step + 19) / 20;
     cli_tlog g;
     heph_losses L;
-    tlog_open(&g, t->out, (long)m->step);
-    while ((long)m->step < total) {
+    tlog_open(&g, t->out, m->step);
+    while (m->step < total) {
         for (k = 0; k < (size_t)B; k++) idx[k] = heph_rng_below(&m->rng, (uint32_t)src->n); /* uniform draw */
         source_read(src, idx, (size_t)B, x);
-        if (heph_vae_train_step(m, x, B, &L) != HEPH_OK)
-            cli_fail("training stopped at step %llu: %s (the last checkpoint %s is intact)", (unsigned long long)m->step, m->err, ck.s);
+        if (heph_vae_train_step(m, x, B, &L) != HEPH_OK) {
+            struct stat st;
+            if (stat(ck.s, &st) == 0)
+                cli_fail("training stopped at step %llu: %s (the last checkpoint %s is intact)", (unsigned long long)m->step, m->err, ck.s);
+            cli_fail("training stopped at step %llu: %s (no checkpoint was written to %s)", (unsigned long long)m->step, m->err, ck.s);
+        }
         tlog_add(&g, &L);
-        if ((long)m->step % log_every == 0 || (long)m->step == total) tlog_line(&g, m, total, B);
-        if ((long)m->step % t->ckpt_every == 0 || (long)m->step == total)
+        if (m->step % log_every == 0 || m->step == total) tlog_line(&g, m, total, B);
+        if (m->step % (uint64_t)t->ckpt_every == 0 || m->step == total)
             if (heph_vae_save(m, ck.s, 0) != HEPH_OK) cli_fail("%s", m->err);
     }
     printf("trained to step %llu in %.1f s; wrote %s\n", (unsigned long long)m->step, cli_now() - g.t0, ck.s);
@@ -317,7 +324,7 @@ static int cmd_train(int argc, char **argv) {
     heph_vae m;
     heph_vae_config cfg;
     cli_source src;
-    long total;
+    uint64_t total, batches;
     int B;
     train_parse(&t, argc, argv);
     if (t.resume) load_model(&m, t.resume);
@@ -329,12 +336,15 @@ static int cmd_train(int argc, char **argv) {
         train_new_model(&t, &m, &cfg, (uint64_t)src.n);
     }
     B = t.resume && t.batch > m.cfg.max_batch ? m.cfg.max_batch : t.batch;
-    total = t.epochs ? t.epochs * (long)((src.n + (size_t)B - 1) / (size_t)B) : t.steps;
+    batches = ((uint64_t)src.n + (uint64_t)B - 1) / (uint64_t)B;
+    if (t.epochs && batches > HEPH_STEP_MAX / (uint64_t)t.epochs)
+        cli_usage("--epochs %ld of %llu batches is more than 2^53 steps", t.epochs, (unsigned long long)batches);
+    total = t.epochs ? (uint64_t)t.epochs * batches : (uint64_t)t.steps;
     cli_mkdirs(t.out);
-    printf("%zu pictures %dx%dx%d from %s | encoder %s | decoder %s | z %d | %zu parameters | batch %d | step %llu -> %ld\n",
+    printf("%zu pictures %dx%dx%d from %s | encoder %s | decoder %s | z %d | %zu parameters | batch %d | step %llu -> %llu\n",
            src.n, m.cfg.in_c, m.cfg.in_h, m.cfg.in_w, t.data, m.cfg.enc_spec, m.cfg.dec_spec, m.cfg.z_dim, m.n_params, B,
-           (unsigned long long)m.step, total);
-    if ((long)m.step >= total) printf("the checkpoint is already at step %llu: nothing to do\n", (unsigned long long)m.step);
+           (unsigned long long)m.step, (unsigned long long)total);
+    if (m.step >= total) printf("the checkpoint is already at step %llu: nothing to do\n", (unsigned long long)m.step);
     else train_loop(&m, &src, &t, total, B);
     source_close(&src);
     heph_vae_free(&m);

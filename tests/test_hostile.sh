@@ -1,0 +1,96 @@
+#!/bin/sh
+# tests/test_hostile.sh - regression tests of issue #20 (hostile files and flags, non-finite
+# state, bounded work, atomic outputs, concurrent runs), one group per class of the issue:
+#   1  checkpoints whose step is >= 2^63 or 2^64-1 (valid checksum): refused, no endless run;
+#   2  checkpoints with lr Inf/NaN/-1/1e6, beta1 1, NaN/Inf/negative Adam moments, NaN or Inf
+#      weights, objective weights Inf or negative: refused at load, naming the field;
+#   4  a sparse .hpd of 2^32 pictures (picture 0 grey, the others black) trains on all of them;
+#   ... (the other groups are described where they start)
+# Files are made by tests/hostile/hostile_gen.c (checkpoint fields with a valid checksum, sparse
+# .hpd files) and by printf. POSIX sh; PASS/FAIL lines, then "hostile: N passed, N failed".
+cd "$(dirname "$0")/.." || exit 1
+CC=${CC:-cc}
+B=tests/build
+T=$B/hostile_tmp
+H=$B/hephaestus_hostile
+G=$B/hostile_gen
+FLAGS=${CLI_CFLAGS:-"-std=c99 -O2 -Wall -Wextra -Wpedantic -Wdouble-promotion -Werror -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -I."}
+npass=0; nfail=0
+rm -rf "$T" && mkdir -p "$T" || exit 1
+pass() { npass=$((npass + 1)); echo "PASS $1"; }
+fail() { nfail=$((nfail + 1)); echo "FAIL $1: $2"; }
+finish() { [ "$nfail" -eq 0 ] && rm -rf "$T"; echo "hostile: $npass passed, $nfail failed"; [ "$nfail" -eq 0 ]; exit $?; }
+# check_err NAME CODE TEXT CMD...: CMD (given 60 s) exits with CODE, one line on stderr with TEXT
+check_err() {
+    name=$1; code=$2; text=$3; shift 3
+    out=$(timeout 60 "$@" 2>&1 >/dev/null)
+    rc=$?
+    if [ "$rc" -eq 124 ]; then fail "$name" "still running after 60 s (killed)"
+    elif [ "$rc" -ne "$code" ]; then fail "$name" "exit status $rc, expected $code ($(echo "$out" | tail -n 1))"
+    elif [ "$(echo "$out" | wc -l)" -ne 1 ]; then fail "$name" "expected one line on stderr, got: $(echo "$out" | tr '\n' '|')"
+    elif ! echo "$out" | grep -q -- "$text"; then fail "$name" "message lacks \"$text\": $out"
+    else pass "$name"; fi
+}
+le32() { printf '\\%03o\\%03o\\%03o\\%03o' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
+le64() { printf '%s%s' "$(le32 $(($1 & 4294967295)))" "$(le32 $(($1 >> 32)))"; }
+# mk_hpd FILE COUNT PX: f32 pictures 1x2x2 without factors, every value PX (printf escapes)
+mk_hpd() {
+    {
+        printf 'HEPHHPD\000'; printf "$(le32 1)$(le32 128)$(le64 "$2")$(le32 1)$(le32 2)$(le32 2)$(le32 2)$(le32 0)"
+        printf '\000\000\200\077'; printf "$(le32 0)$(le32 0)$(le64 0)$(le64 $((128 + $2 * 16)))"
+        head -c 56 /dev/zero
+        i=0; while [ "$i" -lt $(($2 * 4)) ]; do printf "$3"; i=$((i + 1)); done
+    } >"$1"
+}
+
+if ! out=$($CC $FLAGS tools/hephaestus.c -o $H -lstb -lm 2>&1); then fail build "$(echo "$out" | head -n 3 | tr '\n' ' ')"; finish; fi
+if ! out=$($CC $FLAGS tests/hostile/hostile_gen.c -o $G 2>&1); then fail "build hostile_gen" "$(echo "$out" | head -n 3 | tr '\n' ' ')"; finish; fi
+HALF='\000\000\000\077'
+mk_hpd $T/good.hpd 8 "$HALF"
+M="--enc dense4,relu --dec dense4 --z 2 --batch-size 2 --seed 3"
+if ! $H train --data $T/good.hpd $M --steps 2 --out $T/m >/dev/null 2>&1; then fail "a small model trains" "no checkpoint"; finish; fi
+C=$T/m/model.hpm
+
+# ---- class 1: step counters beyond the signed range ------------------------------------------------
+$G hpm-set $C $T/step63.hpm step 9223372036854775808
+$G hpm-set $C $T/stepmax.hpm step 18446744073709551615
+check_err "class 1: a checkpoint at step 2^63 is refused (no endless run)" 1 "step63.hpm: step 9223372036854775808 is out of range" \
+    $H train --data $T/good.hpd --resume $T/step63.hpm --steps 10 --out $T/x1
+check_err "class 1: a checkpoint at step 2^64-1 is refused" 1 "stepmax.hpm: step 18446744073709551615 is out of range" \
+    $H train --data $T/good.hpd --resume $T/stepmax.hpm --steps 10 --out $T/x1
+
+# ---- class 2: numeric fields of a checkpoint validated as the flags are -----------------------------
+# hostile FIELD VALUE TEXT: the patched checkpoint is refused by train --resume and by sample
+hostile_field() {
+    $G hpm-set $C $T/f.hpm "$1" "$2"
+    check_err "class 2: $1 = $2 in a checkpoint is refused (train --resume)" 1 "f.hpm: $3" \
+        $H train --data $T/good.hpd --resume $T/f.hpm --steps 10 --out $T/x2
+}
+hostile_field lr inf "learning rate inf is out of range"
+hostile_field lr nan "learning rate nan is out of range"
+hostile_field lr -1 "learning rate -1 is out of range"
+hostile_field lr 1e6 "learning rate 1e+06 is out of range"
+hostile_field beta1 1 "Adam beta1 1 is out of range"
+hostile_field eps 0 "Adam eps 0 is out of range"
+hostile_field beta inf "objective beta inf is out of range"
+hostile_field gamma -1 "objective gamma -1 is out of range"
+hostile_field c_max nan "objective c_max nan is out of range"
+hostile_field param0 nan "parameter 0 is nan"
+hostile_field param0 inf "parameter 0 is inf"
+hostile_field adam_m0 nan "Adam first moment of parameter 0 is nan"
+hostile_field adam_v0 -1 "Adam second moment of parameter 0 is -1"
+hostile_field adam_v0 inf "Adam second moment of parameter 0 is inf"
+$G hpm-set $C $T/f.hpm param0 nan
+check_err "class 2: NaN weights are refused when the model is loaded, not blamed on the batch (outliers)" 1 "f.hpm: parameter 0 is nan" \
+    $H outliers --model $T/f.hpm --batch $T/good.hpd --out $T/x2
+# a finite state whose next update is not: first moment 3e38 with a tiny second moment
+$G hpm-set $C $T/big_m.hpm adam_m0 3e38
+check_err "class 2: a step whose Adam update overflows is refused before anything changes" 1 \
+    "training stopped at step 2: step 2: the Adam update of parameter 0 (encoder) is not finite" \
+    $H train --data $T/good.hpd --resume $T/big_m.hpm --steps 10 --checkpoint-every 1 --out $T/x2u
+if [ ! -e $T/x2u/model.hpm ]; then pass "class 2: the refused step left no checkpoint with an Inf weight"
+else fail "class 2: refused update" "a checkpoint was written: $($H export --model $T/x2u/model.hpm --out $T/x2u/c.hpm 2>&1)"; fi
+check_err "class 2: the message does not claim a checkpoint that does not exist" 1 "no checkpoint was written to $T/x2u/model.hpm" \
+    $H train --data $T/good.hpd --resume $T/big_m.hpm --steps 10 --checkpoint-every 1 --out $T/x2u
+
+finish
