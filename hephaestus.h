@@ -154,6 +154,8 @@ typedef struct {
 HEPH_DEF void heph_rng_seed(heph_rng *r, uint64_t seed);
 HEPH_DEF uint32_t heph_rng_u32(heph_rng *r);
 HEPH_DEF uint32_t heph_rng_below(heph_rng *r, uint32_t n); /* uniform in [0, n), unbiased */
+/* uniform in [0, n) for any 64-bit n, unbiased; for n <= 2^32 the very draw of heph_rng_below */
+HEPH_DEF uint64_t heph_rng_below64(heph_rng *r, uint64_t n);
 HEPH_DEF float heph_rng_uniform(heph_rng *r);             /* uniform in [0, 1)           */
 HEPH_DEF float heph_rng_normal(heph_rng *r);              /* N(0, 1)                     */
 HEPH_DEF void heph_rng_shuffle(heph_rng *r, size_t *idx, size_t n); /* Fisher-Yates      */
@@ -812,6 +814,17 @@ HEPH_DEF uint32_t heph_rng_below(heph_rng *r, uint32_t n) {
     threshold = (uint32_t)(0u - n) % n; /* reject the biased low range (Lemire/PCG) */
     for (;;) {
         x = heph_rng_u32(r);
+        if (x >= threshold) return x % n;
+    }
+}
+
+HEPH_DEF uint64_t heph_rng_below64(heph_rng *r, uint64_t n) {
+    uint64_t threshold, x;
+    if (n <= 0xffffffffu) return heph_rng_below(r, (uint32_t)n);
+    threshold = (0u - n) % n; /* 2^64 mod n: reject the biased low range, as above */
+    for (;;) {
+        x = (uint64_t)heph_rng_u32(r) << 32;
+        x |= heph_rng_u32(r);
         if (x >= threshold) return x % n;
     }
 }

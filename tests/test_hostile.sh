@@ -93,4 +93,17 @@ else fail "class 2: refused update" "a checkpoint was written: $($H export --mod
 check_err "class 2: the message does not claim a checkpoint that does not exist" 1 "no checkpoint was written to $T/x2u/model.hpm" \
     $H train --data $T/good.hpd --resume $T/big_m.hpm --steps 10 --checkpoint-every 1 --out $T/x2u
 
+# ---- class 4: 2^32 pictures and more are drawn with 64-bit draws ---------------------------------
+# picture 0 is grey (BCE at least ln 2 = 0.69), the 2^32 - 1 others black (BCE can fall to 0): a
+# run that draws only picture 0 cannot get its reconstruction loss below 0.69
+if $G hpd-sparse $T/big.hpd 4294967296 1 1 1; then
+    out=$(timeout 120 $H train --data $T/big.hpd --enc dense4,relu --dec dense1 --z 1 --batch-size 32 --lr 0.02 --steps 300 \
+        --log-every 50 --out $T/x4 2>&1)
+    rc=$?
+    r=$(tail -n 1 $T/x4/train_log.csv 2>/dev/null | cut -d, -f3)
+    if [ "$rc" -eq 0 ] && [ -n "$r" ] && awk "BEGIN { exit !($r < 0.3) }"; then
+        pass "class 4: a sparse .hpd of 2^32 pictures trains on all of them (recon $r nats, < 0.3)"
+    else fail "class 4: 2^32 pictures" "exit $rc, last recon '$r' (0.69 or more: only picture 0 was drawn): $(echo "$out" | tail -n 1)"; fi
+else fail "class 4: 2^32 pictures" "cannot write a sparse file"; fi
+
 finish

@@ -338,6 +338,7 @@ static void pics_load_some(cli_pics *p, const char *path, int c, int h, int w, s
     size_t *idx, i, count;
     if (cli_is_dir(path) || max_n == 0) { pics_load(p, path, c, h, w); return; }
     if (heph_hpd_open(&d, path) != HEPH_OK) cli_fail("%s", d.err);
+    if (d.info.count > (uint64_t)(size_t)-1) cli_fail("%s: %llu pictures, more than this build can index", path, (unsigned long long)d.info.count);
     count = (size_t)d.info.count;
     heph_hpd_close(&d);
     if (count <= max_n) { pics_load(p, path, c, h, w); return; }
@@ -345,7 +346,7 @@ static void pics_load_some(cli_pics *p, const char *path, int c, int h, int w, s
     for (i = 0; i < count; i++) idx[i] = i;
     heph_rng_seed(&rng, seed);
     for (i = 0; i < max_n; i++) { /* partial Fisher-Yates: idx[0..max_n) uniform without replacement */
-        size_t j = i + heph_rng_below(&rng, (uint32_t)(count - i)), t = idx[i];
+        size_t j = i + (size_t)heph_rng_below64(&rng, (uint64_t)(count - i)), t = idx[i];
         idx[i] = idx[j]; idx[j] = t;
     }
     qsort(idx, max_n, sizeof *idx, cmp_size);

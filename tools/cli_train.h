@@ -182,6 +182,9 @@ static void source_open(cli_source *s, const char *path, int c, int h, int w) {
     }
     if (heph_hpd_open(&s->hpd, path) != HEPH_OK) cli_fail("%s", s->hpd.err);
     s->is_hpd = 1;
+    if (s->hpd.info.count > (uint64_t)(size_t)-1)
+        cli_fail("%s: %llu pictures, more than this build can index (%zu-bit size_t)", path,
+                 (unsigned long long)s->hpd.info.count, sizeof(size_t) * 8);
     s->n = (size_t)s->hpd.info.count;
     s->np = heph_hpd_picture_size(&s->hpd.info);
     if (c > 0 && ((int)s->hpd.info.c != c || (int)s->hpd.info.h != h || (int)s->hpd.info.w != w))
@@ -300,7 +303,7 @@ static void train_loop(heph_vae *m, cli_source *src, const cli_topts *t, uint64_
     heph_losses L;
     tlog_open(&g, t->out, m->step);
     while (m->step < total) {
-        for (k = 0; k < (size_t)B; k++) idx[k] = heph_rng_below(&m->rng, (uint32_t)src->n); /* uniform draw */
+        for (k = 0; k < (size_t)B; k++) idx[k] = (size_t)heph_rng_below64(&m->rng, (uint64_t)src->n); /* uniform draw */
         source_read(src, idx, (size_t)B, x);
         if (heph_vae_train_step(m, x, B, &L) != HEPH_OK) {
             struct stat st;

@@ -486,7 +486,7 @@ typedef struct {
 static void draw_k(heph_rng *rng, size_t *cand, size_t n, size_t k) {
     size_t i;
     for (i = 0; i < k; i++) {
-        size_t j = i + heph_rng_below(rng, (uint32_t)(n - i)), t = cand[i];
+        size_t j = i + (size_t)heph_rng_below64(rng, (uint64_t)(n - i)), t = cand[i];
         cand[i] = cand[j]; cand[j] = t;
     }
 }
@@ -581,7 +581,7 @@ static void batch_parse(cli_bopts *o, int argc, char **argv) {
 static void shuffle_pairs(heph_rng *rng, size_t *a, int *b, size_t n) {
     size_t i;
     for (i = n; i > 1; i--) {
-        size_t j = heph_rng_below(rng, (uint32_t)i), t = a[i - 1];
+        size_t j = (size_t)heph_rng_below64(rng, (uint64_t)i), t = a[i - 1];
         int u = b[i - 1];
         a[i - 1] = a[j]; a[j] = t;
         b[i - 1] = b[j]; b[j] = u;
@@ -598,6 +598,7 @@ static int cmd_batch(int argc, char **argv) {
     batch_parse(&o, argc, argv);
     if (heph_hpd_open(&d, o.data) != HEPH_OK) cli_fail("%s", d.err);
     if (d.info.n_factors == 0) cli_fail("%s has no factor labels: a batch is built from labelled pictures", o.data);
+    if (d.info.count > (uint64_t)(size_t)-1) cli_fail("%s: %llu pictures, more than this build can index", o.data, (unsigned long long)d.info.count);
     memset(&f, 0, sizeof f);
     snprintf(f.path, sizeof f.path, "%s", o.data);
     pics_take_factors(&f, &d);
