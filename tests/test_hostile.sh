@@ -106,4 +106,20 @@ if $G hpd-sparse $T/big.hpd 4294967296 1 1 1; then
     else fail "class 4: 2^32 pictures" "exit $rc, last recon '$r' (0.69 or more: only picture 0 was drawn): $(echo "$out" | tail -n 1)"; fi
 else fail "class 4: 2^32 pictures" "cannot write a sparse file"; fi
 
+# ---- class 6: an empty --out is refused, nothing is written to / -------------------------------------
+# (on the old code train wrote /model.hpm: anything new in / is removed again)
+LC_ALL=C ls -a / | LC_ALL=C sort >$T/root_before
+for sub in train outliers explain counterfactual morph report traverse sample eval batch export; do
+    case $sub in
+        train) args="--data $T/good.hpd $M --steps 2" ;;
+        batch) args="--data $T/good.hpd --normal 0=0" ;;
+        export|traverse|sample) args="--model $C" ;;
+        eval) args="--model $C --data $T/good.hpd" ;;
+        *) args="--model $C --batch $T/good.hpd --cov ridge" ;;
+    esac
+    check_err "class 6: $sub --out \"\" is a usage error" 2 "needs a file or folder name, got an empty string" $H $sub $args --out ""
+done
+LC_ALL=C ls -a / | LC_ALL=C sort >$T/root_after
+for f in $(LC_ALL=C comm -13 $T/root_before $T/root_after); do fail "class 6" "/$f was written"; rm -rf "/$f"; done
+
 finish

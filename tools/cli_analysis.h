@@ -109,7 +109,7 @@ static int aopts_flag(cli_aopts *o, int argc, char **argv, int *i) {
     else if (cli_is(a, "--max")) o->max_show = (int)cli_long(a, cli_val(argc, argv, i), 1, 100000);
     else if (cli_is(a, "--top")) o->take_top = (int)cli_long(a, cli_val(argc, argv, i), 1, 100000000);
     else if (cli_is(a, "--seed")) o->seed = (uint64_t)cli_long(a, cli_val(argc, argv, i), 0, 0x7fffffffL);
-    else if (cli_is(a, "--out")) o->out = cli_val(argc, argv, i);
+    else if (cli_is(a, "--out")) o->out = cli_out_val(argc, argv, i);
     else return 0;
     return 1;
 }

@@ -60,6 +60,14 @@ static const char *cli_val(int argc, char **argv, int *i) {
     return argv[*i];
 }
 
+/* the value of an output option (--out): a file or folder name, never empty (an empty
+   folder would put DIR/name at /name) */
+static const char *cli_out_val(int argc, char **argv, int *i) {
+    const char *v = cli_val(argc, argv, i);
+    if (*v == '\0') cli_usage("%s needs a file or folder name, got an empty string (use . for the current folder)", argv[*i - 1]);
+    return v;
+}
+
 static long cli_long(const char *flag, const char *v, long lo, long hi) {
     char *e;
     long x;
@@ -106,7 +114,7 @@ static int cli_is_dir(const char *path) {
 static void cli_mkdirs(const char *dir) {
     char buf[1024];
     size_t i, n = strlen(dir);
-    if (n == 0) return;
+    if (n == 0) cli_usage("an empty folder name (use . for the current folder)");
     if (n >= sizeof buf) cli_fail("%s: folder name too long", dir);
     memcpy(buf, dir, n + 1);
     for (i = 1; i <= n; i++) {
@@ -135,6 +143,7 @@ static void cli_mkdirs_parent(const char *file) {
 typedef struct { char s[1024]; } cli_path;
 static cli_path cli_join(const char *dir, const char *name) {
     cli_path p;
+    if (dir[0] == '\0') cli_usage("an empty folder name for %s (use . for the current folder)", name);
     if ((size_t)snprintf(p.s, sizeof p.s, "%s/%s", dir, name) >= sizeof p.s) cli_fail("%s/%s: path too long", dir, name);
     return p;
 }

@@ -105,7 +105,7 @@ static void train_parse(cli_topts *t, int argc, char **argv) {
         if (cli_is(a, "-h") || cli_is(a, "--help")) { fputs(train_help, stdout); exit(0); }
         else if (train_obj_flag(t, argc, argv, &i)) {}
         else if (cli_is(a, "--data")) t->data = cli_val(argc, argv, &i);
-        else if (cli_is(a, "--out")) t->out = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--out")) t->out = cli_out_val(argc, argv, &i);
         else if (cli_is(a, "--resume")) t->resume = cli_val(argc, argv, &i);
         else if (cli_is(a, "--preset")) t->preset = cli_val(argc, argv, &i);
         else if (cli_is(a, "--enc")) t->enc = cli_val(argc, argv, &i);

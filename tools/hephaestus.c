@@ -165,7 +165,7 @@ static int cmd_traverse(int argc, char **argv) {
         else if (cli_is(a, "--dims")) dims_text = cli_val(argc, argv, &i);
         else if (cli_is(a, "--steps")) steps = (int)cli_long(a, cli_val(argc, argv, &i), 2, 1000);
         else if (cli_is(a, "--range")) range = cli_num(a, cli_val(argc, argv, &i), 1e-6, 1e6);
-        else if (cli_is(a, "--out")) out = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--out")) out = cli_out_val(argc, argv, &i);
         else cli_unknown(a);
     }
     cli_require(model, "--model");
@@ -427,7 +427,7 @@ static int cmd_eval(int argc, char **argv) {
         else if (cli_is(a, "--mig-samples")) samples = cli_long(a, cli_val(argc, argv, &i), 0, 100000000L);
         else if (cli_is(a, "--seed")) seed = (uint64_t)cli_long(a, cli_val(argc, argv, &i), 0, 0x7fffffffL);
         else if (cli_is(a, "--threads")) cli_threads((int)cli_long(a, cli_val(argc, argv, &i), 1, 1024));
-        else if (cli_is(a, "--out")) out = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--out")) out = cli_out_val(argc, argv, &i);
         else cli_unknown(a);
     }
     cli_require(model, "--model");
@@ -568,7 +568,7 @@ static void batch_parse(cli_bopts *o, int argc, char **argv) {
         else if (cli_is(a, "--n-outlier")) o->n_outlier = cli_long(a, cli_val(argc, argv, &i), 0, 100000000L);
         else if (cli_is(a, "--seed")) o->seed = (uint64_t)cli_long(a, cli_val(argc, argv, &i), 0, 0x7fffffffL);
         else if (cli_is(a, "--shuffle")) o->shuffle = 1;
-        else if (cli_is(a, "--out")) o->out = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--out")) o->out = cli_out_val(argc, argv, &i);
         else cli_unknown(a);
     }
     cli_require(o->data, "--data");
@@ -643,7 +643,7 @@ static int cmd_export(int argc, char **argv) {
         const char *a = argv[i];
         if (cli_is(a, "-h") || cli_is(a, "--help")) { fputs(export_help, stdout); exit(0); }
         else if (cli_is(a, "--model")) model = cli_val(argc, argv, &i);
-        else if (cli_is(a, "--out")) out = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--out")) out = cli_out_val(argc, argv, &i);
         else if (cli_is(a, "--keep-optimiser")) keep = 1;
         else cli_unknown(a);
     }
