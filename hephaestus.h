@@ -50,8 +50,14 @@
                              conv layer; results depend on it, not on the thread count)
        HEPH_REFERENCE_KERNELS  every matrix product as three plain loops (slow; for checks)
        HEPH_FSYNC(fp)        called on a checkpoint/dataset file before it is renamed into
-                             place (default: nothing; POSIX tools define it as
+                             place; 0 on success (default: nothing, 0; POSIX tools define it as
                              fsync(fileno(fp)) so a crash cannot leave a half-written file)
+       HEPH_TMP_PATH(dst, cap, path)  the temporary name (in path's folder) a checkpoint or
+                             dataset is written to before the rename; snprintf's result
+                             (default "<path>.tmp"; the tools add the process id and a
+                             counter, so two writers of one path never share a temporary)
+       HEPH_SYNC_DIR(path)   called after that rename; 0 on success (default: nothing, 0;
+                             POSIX tools fsync the folder so that the rename survives a crash)
        HEPH_FSEEK(fp,off,wh) / HEPH_FTELL(fp)  64-bit seek and tell (default: fseek/ftell with
                              long; offsets beyond LONG_MAX are refused with a message). POSIX
                              tools define them with fseeko/ftello.
@@ -420,7 +426,8 @@ HEPH_DEF void heph_vae_traverse(heph_vae *m, const float *z0, const int *dims, i
                                 const float *lo, const float *hi, int steps, float *out);
 
 /* Checkpoints (.hpm). flags: HEPH_SAVE_WEIGHTS_ONLY drops the optimiser state. The file is
-   written to "<path>.tmp", flushed, closed and renamed over path: a crash never leaves a
+   written to a temporary file (HEPH_TMP_PATH), flushed, synced (HEPH_FSYNC), closed and
+   renamed over path, then the folder is synced (HEPH_SYNC_DIR): a crash never leaves a
    half-written checkpoint under the real name.                                              */
 #define HEPH_SAVE_WEIGHTS_ONLY 1
 HEPH_DEF int heph_vae_save(heph_vae *m, const char *path, int flags);
@@ -643,7 +650,7 @@ typedef struct {
     int32_t *labels;
     unsigned char *raw;
     uint64_t image_bytes;
-    char path[160], tmp[168];
+    char path[160], tmp[200];
     char err[HEPH_ERRLEN];
 } heph_hpd_writer;
 
@@ -700,6 +707,7 @@ HEPH_DEF void heph_plot_lines(uint8_t *rgb, int w, int h, const float *ys, int n
 #include <stdlib.h>
 #include <stdarg.h>
 #include <limits.h>
+#include <errno.h>
 
 #if defined(HEPH_MALLOC) && defined(HEPH_FREE)
 #elif !defined(HEPH_MALLOC) && !defined(HEPH_FREE)
@@ -713,7 +721,13 @@ HEPH_DEF void heph_plot_lines(uint8_t *rgb, int w, int h, const float *ys, int n
 #define HEPH_ASSERT(x) assert(x)
 #endif
 #ifndef HEPH_FSYNC
-#define HEPH_FSYNC(fp) ((void)(fp))
+#define HEPH_FSYNC(fp) ((void)(fp), 0)
+#endif
+#ifndef HEPH_TMP_PATH
+#define HEPH_TMP_PATH(dst, cap, path) snprintf((dst), (cap), "%s.tmp", (path))
+#endif
+#ifndef HEPH_SYNC_DIR
+#define HEPH_SYNC_DIR(path) ((void)(path), 0)
 #endif
 
 #if defined(_OPENMP) && !defined(HEPH_NO_OPENMP)
@@ -3267,7 +3281,9 @@ HEPH_DEF int heph_hpd_create(heph_hpd_writer *w, const char *path, const heph_hp
     memset(w, 0, sizeof *w);
     w->info = *info;
     heph__copy_path(w->path, sizeof w->path, path);
-    snprintf(w->tmp, sizeof w->tmp, "%s.tmp", w->path);
+    rc = HEPH_TMP_PATH(w->tmp, sizeof w->tmp, w->path);
+    if (rc < 0 || (size_t)rc >= sizeof w->tmp)
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: path too long for its temporary file", w->path);
     rc = heph__hpd_check_info(info, w->path, w->err);
     if (rc != HEPH_OK) return rc;
     w->info.flags = (info->flags & ~(uint32_t)HEPH_HPD_LABELS) | (info->n_factors ? (uint32_t)HEPH_HPD_LABELS : 0u);
@@ -3324,12 +3340,12 @@ HEPH_DEF int heph_hpd_create(heph_hpd_writer *w, const char *path, const heph_hp
     if (!w->fp) {
         HEPH_FREE(hdr);
         heph_hpd_abort(w);
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot create", w->tmp);
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot create %s (%s)", w->path, w->tmp, strerror(errno));
     }
     if (fwrite(hdr, 1, (size_t)hb, w->fp) != (size_t)hb) {
         HEPH_FREE(hdr);
         heph_hpd_abort(w);
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: write failed", w->tmp);
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: write failed (%s: %s)", w->path, w->tmp, strerror(errno));
     }
     HEPH_FREE(hdr);
     return HEPH_OK;
@@ -3349,7 +3365,7 @@ static int heph__hpd_put_raw(heph_hpd_writer *w, const int32_t *factors) {
         w->labels[w->written * w->info.n_factors + k] = factors[k];
     }
     if (fwrite(w->raw, 1, (size_t)w->image_bytes, w->fp) != (size_t)w->image_bytes)
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: write failed", w->tmp);
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: write failed (%s: %s)", w->path, w->tmp, strerror(errno));
     w->written++;
     return HEPH_OK;
 }
@@ -3379,7 +3395,7 @@ HEPH_DEF int heph_hpd_put_f32(heph_hpd_writer *w, const float *px, const int32_t
 HEPH_DEF int heph_hpd_finish(heph_hpd_writer *w) {
     unsigned char buf[4096];
     size_t i, n = (size_t)(w->info.count * w->info.n_factors), fill = 0;
-    int ok = 1;
+    int ok = 1, e;
     if (!w->fp) return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: writer is not open", w->path);
     if (w->written != w->info.count) {
         heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: %llu pictures written, %llu announced",
@@ -3396,15 +3412,22 @@ HEPH_DEF int heph_hpd_finish(heph_hpd_writer *w) {
         }
     }
     ok = ok && fflush(w->fp) == 0;
-    if (ok) HEPH_FSYNC(w->fp);
+    ok = ok && HEPH_FSYNC(w->fp) == 0;
+    e = ok ? 0 : errno;
     ok = (fclose(w->fp) == 0) && ok;
+    if (!ok && !e) e = errno;
     w->fp = NULL;
-    if (!ok || rename(w->tmp, w->path) != 0) {
+    if (ok && rename(w->tmp, w->path) != 0) { ok = 0; e = errno; }
+    if (!ok) {
         remove(w->tmp);
         heph_hpd_abort(w);
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot write or rename into place", w->path);
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot write or rename into place (%s: %s)",
+                          w->path, w->tmp, strerror(e));
     }
     heph_hpd_abort(w); /* frees buffers; fp is already closed */
+    if (HEPH_SYNC_DIR(w->path) != 0)
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: written, but its folder cannot be synced (%s)",
+                          w->path, strerror(errno));
     return HEPH_OK;
 }
 
@@ -3425,13 +3448,13 @@ static const unsigned char heph__hpm_magic[8] = {'H', 'E', 'P', 'H', 'H', 'P', '
 typedef struct {
     FILE *fp;
     uint64_t hash;
-    int ok;
+    int ok, err; /* err: errno of the first failure */
 } heph__wr;
 
 static void heph__wr_bytes(heph__wr *w, const void *p, size_t n) {
     if (!w->ok) return;
     w->hash = heph__fnv1a(w->hash, (const unsigned char *)p, n);
-    if (fwrite(p, 1, n, w->fp) != n) w->ok = 0;
+    if (fwrite(p, 1, n, w->fp) != n) { w->ok = 0; w->err = errno; }
 }
 static void heph__wr_u32(heph__wr *w, uint32_t v) {
     unsigned char b[4];
@@ -3465,13 +3488,16 @@ HEPH_DEF int heph_vae_save(heph_vae *m, const char *path, int flags) {
     const heph_vae_config *c = &m->cfg;
     int opt = !(flags & HEPH_SAVE_WEIGHTS_ONLY);
     unsigned char b[8];
-    if (strlen(path) + 5 > sizeof tmp)
+    int n = HEPH_TMP_PATH(tmp, sizeof tmp, path);
+    if (n < 0 || (size_t)n >= sizeof tmp)
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "checkpoint path is too long");
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
     w.fp = fopen(tmp, "wb");
     w.hash = HEPH__FNV_INIT;
     w.ok = w.fp != NULL;
-    if (!w.ok) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot create", tmp);
+    w.err = 0;
+    if (!w.ok)
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot create the checkpoint %s (%s)", path, tmp,
+                          strerror(errno));
     heph__wr_bytes(&w, heph__hpm_magic, 8);
     heph__wr_u32(&w, 1);
     heph__wr_u32(&w, opt ? 1u : 0u);
@@ -3498,14 +3524,19 @@ HEPH_DEF int heph_vae_save(heph_vae *m, const char *path, int flags) {
         heph__wr_f32s(&w, m->adam_v, m->n_params);
     }
     heph__put_le64(b, w.hash);
-    if (w.ok && fwrite(b, 1, 8, w.fp) != 8) w.ok = 0;
-    if (w.ok && fflush(w.fp) != 0) w.ok = 0;
-    if (w.ok) HEPH_FSYNC(w.fp);
-    if (fclose(w.fp) != 0) w.ok = 0;
-    if (!w.ok || rename(tmp, path) != 0) {
+    heph__wr_bytes(&w, b, 8); /* (the hash it updates is no longer used) */
+    if (w.ok && fflush(w.fp) != 0) { w.ok = 0; w.err = errno; }
+    if (w.ok && HEPH_FSYNC(w.fp) != 0) { w.ok = 0; w.err = errno; }
+    if (fclose(w.fp) != 0 && w.ok) { w.ok = 0; w.err = errno; }
+    if (w.ok && rename(tmp, path) != 0) { w.ok = 0; w.err = errno; }
+    if (!w.ok) {
         remove(tmp);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot write the checkpoint", path);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot write the checkpoint (%s: %s)", path, tmp,
+                          w.err ? strerror(w.err) : "write failed");
     }
+    if (HEPH_SYNC_DIR(path) != 0)
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: written, but its folder cannot be synced (%s)", path,
+                          strerror(errno));
     return HEPH_OK;
 }
 

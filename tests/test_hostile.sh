@@ -31,6 +31,16 @@ check_err() {
     elif ! echo "$out" | grep -q -- "$text"; then fail "$name" "message lacks \"$text\": $out"
     else pass "$name"; fi
 }
+# check_last NAME CODE TEXT CMD...: as check_err, for commands that print progress lines first:
+# only the last line of stderr must hold TEXT
+check_last() {
+    name=$1; code=$2; text=$3; shift 3
+    out=$(timeout 60 "$@" 2>&1 >/dev/null | tail -n 1)
+    rc=$(timeout 60 "$@" >/dev/null 2>&1; echo $?)
+    if [ "$rc" -ne "$code" ]; then fail "$name" "exit status $rc, expected $code ($out)"
+    elif ! echo "$out" | grep -q -- "$text"; then fail "$name" "message lacks \"$text\": $out"
+    else pass "$name"; fi
+}
 le32() { printf '\\%03o\\%03o\\%03o\\%03o' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
 le64() { printf '%s%s' "$(le32 $(($1 & 4294967295)))" "$(le32 $(($1 >> 32)))"; }
 # mk_hpd FILE COUNT PX: f32 pictures 1x2x2 without factors, every value PX (printf escapes)
@@ -121,5 +131,64 @@ for sub in train outliers explain counterfactual morph report traverse sample ev
 done
 LC_ALL=C ls -a / | LC_ALL=C sort >$T/root_after
 for f in $(LC_ALL=C comm -13 $T/root_before $T/root_after); do fail "class 6" "/$f was written"; rm -rf "/$f"; done
+
+# ---- class 9: a full disk or a read-only folder: exit 1 with the errno, the old files intact -------
+FULL=$T/full
+mkdir -p $FULL
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=2m tmpfs $FULL 2>/dev/null; then
+    # the previous outputs are of 8 pictures, the new ones of 300: they need more room than the old
+    # ones free, so a writer that truncates in place loses the old file
+    mk_hpd $T/many.hpd 300 "$HALF"
+    $H outliers --model $C --batch $T/good.hpd --cov ridge --out $FULL/o >/dev/null 2>&1
+    $H report --model $C --batch $T/good.hpd --cov ridge --out $FULL/r >/dev/null 2>&1
+    cp $FULL/o/outliers.json $T/outliers.good 2>/dev/null; cp $FULL/r/report.html $T/report.good 2>/dev/null
+    mkdir -p $FULL/s $FULL/t $FULL/e $FULL/b
+    dd if=/dev/zero of=$FULL/filler bs=4096 >/dev/null 2>&1 # until the disk is full
+    check_err "class 9: sample on a full disk exits 1 with ENOSPC" 1 "samples.png: cannot write (No space left on device)" \
+        $H sample --model $C --out $FULL/s
+    if [ -e $FULL/s/samples.png ]; then fail "class 9: sample on a full disk" "left a (truncated) samples.png"; else pass "class 9: sample on a full disk leaves no truncated PNG"; fi
+    check_err "class 9: outliers on a full disk exits 1 with ENOSPC" 1 "No space left on device" \
+        $H outliers --model $C --batch $T/many.hpd --cov ridge --out $FULL/o
+    if [ -s $T/outliers.good ] && cmp -s $T/outliers.good $FULL/o/outliers.json; then pass "class 9: outliers on a full disk keeps the previous outliers.json"
+    else fail "class 9: outliers on a full disk" "the previous outliers.json was truncated or lost"; fi
+    check_err "class 9: report on a full disk exits 1 with ENOSPC" 1 "No space left on device" \
+        $H report --model $C --batch $T/many.hpd --cov ridge --out $FULL/r
+    if [ -s $T/report.good ] && cmp -s $T/report.good $FULL/r/report.html; then pass "class 9: report on a full disk keeps the previous report.html"
+    else fail "class 9: report on a full disk" "the previous report.html was truncated or lost"; fi
+    check_last "class 9: train on a full disk exits 1 naming the file and ENOSPC" 1 "t/\(train_log.csv\|model.hpm\): cannot write.*No space left on device" \
+        $H train --data $T/good.hpd $M --steps 2 --out $FULL/t
+    check_last "class 9: train on a full disk, no log lines: the checkpoint's write fails with ENOSPC" 1 "t/model.hpm: cannot write the checkpoint (.*No space left on device)" \
+        $H train --data $T/good.hpd $M --steps 3 --checkpoint-every 1 --log-every 1000 --out $FULL/t
+    check_err "class 9: export on a full disk exits 1 with ENOSPC" 1 "No space left on device" $H export --model $C --out $FULL/e/w.hpm
+    check_err "class 9: eval on a full disk exits 1 with ENOSPC" 1 "No space left on device" $H eval --model $C --data $T/good.hpd --out $FULL/e
+    left=$(find $FULL -name '*.tmp' | head -n 3)
+    if [ -z "$left" ]; then pass "class 9: failed writes leave no temporary files"; else fail "class 9: temporaries left" "$left"; fi
+    rm -f $FULL/filler
+    mount -o remount,ro $FULL
+    for sub in sample outliers report train export; do
+        case $sub in
+            train) args="--data $T/good.hpd $M --steps 2 --out $FULL/t" ;;
+            sample) args="--model $C --out $FULL/s" ;;
+            export) args="--model $C --out $FULL/e/w.hpm" ;;
+            *) args="--model $C --batch $T/good.hpd --cov ridge --out $FULL/o" ;;
+        esac
+        check_err "class 9: $sub into a read-only folder exits 1 with EROFS" 1 "Read-only file system" $H $sub $args
+    done
+    umount $FULL
+else
+    echo "SKIP class 9: full disk and read-only folder (needs root to mount a small tmpfs)"
+fi
+
+# ---- class 10: one training per folder; readers never see a torn checkpoint --------------------------
+timeout 120 $H train --data $T/good.hpd $M --steps 100000 --checkpoint-every 1 --log-every 100000 --out $T/c10 >/dev/null 2>&1 &
+pid=$!
+i=0; while [ ! -e $T/c10/model.hpm ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+check_err "class 10: a second training in the same folder refuses clearly" 1 "another training is running in this folder" \
+    $H train --data $T/good.hpd $M --steps 5 --checkpoint-every 1 --out $T/c10
+torn=0; i=0
+while [ $i -lt 30 ]; do $H export --model $T/c10/model.hpm --out $T/c10.hpm >/dev/null 2>&1 || torn=$((torn + 1)); i=$((i + 1)); done
+if [ $torn -eq 0 ] && kill -0 $pid 2>/dev/null; then pass "class 10: 30 reads of a checkpoint rewritten every step all load"
+else fail "class 10: reads during training" "$torn of 30 reads failed (or the first training died)"; fi
+kill $pid 2>/dev/null; wait $pid 2>/dev/null
 
 finish

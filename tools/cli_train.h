@@ -221,6 +221,7 @@ typedef struct {
     double t_log, t0;    /* clock at the last line, at the start */
     uint64_t step0;
     FILE *csv;
+    const char *out;     /* the output folder */
     double *hist;        /* (points, 3): loss, recon, KL per log line */
     size_t n_hist, cap_hist;
 } cli_tlog;
@@ -248,7 +249,7 @@ static void tlog_line(cli_tlog *g, const heph_vae *m, uint64_t total, int batch)
     fprintf(g->csv, "%llu", (unsigned long long)m->step);
     for (k = 0; k < T_N; k++) fprintf(g->csv, ",%.6g", a[k]);
     fprintf(g->csv, ",%.1f\n", ips);
-    fflush(g->csv);
+    if (fflush(g->csv) != 0 || ferror(g->csv)) cli_fail("%s/train_log.csv: cannot write (%s)", g->out, strerror(errno));
     if (g->n_hist == g->cap_hist) {
         double *more;
         g->cap_hist = g->cap_hist ? 2 * g->cap_hist : 256;
@@ -263,10 +264,13 @@ static void tlog_line(cli_tlog *g, const heph_vae *m, uint64_t total, int batch)
     g->t_log = t;
 }
 
+/* the log is a progress file, written line by line in place (each line checked), not atomically */
 static void tlog_open(cli_tlog *g, const char *out, uint64_t step0) {
     cli_path p = cli_join(out, "train_log.csv");
     memset(g, 0, sizeof *g);
-    g->csv = cli_fopen(p.s, step0 > 0 ? "a" : "w");
+    g->out = out;
+    g->csv = fopen(p.s, step0 > 0 ? "a" : "w");
+    if (!g->csv) cli_fail("%s: cannot open for writing (%s)", p.s, strerror(errno));
     fseek(g->csv, 0, SEEK_END);
     if (ftell(g->csv) == 0) fprintf(g->csv, "step,loss,recon,kl,mi,tc,dwkl,c,gamma,images_per_s\n");
     g->t0 = g->t_log = cli_now();
@@ -294,6 +298,24 @@ static void tlog_plot(const cli_tlog *g, const char *out) {
 
 /* steps in unsigned 64-bit arithmetic: the checkpoint's step is at most HEPH_STEP_MAX (the
    loader refuses more) and total at most 2^63, so nothing here can overflow */
+/* one training per folder: an advisory lock (fcntl) on DIR/train.lock, held until exit, so a
+   second training started in the same folder refuses instead of writing the same files */
+static void train_lock(const char *out) {
+    cli_path p = cli_join(out, "train.lock");
+    struct flock fl;
+    int fd = open(p.s, O_RDWR | O_CREAT, 0666);
+    if (fd < 0) cli_fail("%s: cannot create the lock file (%s)", p.s, strerror(errno));
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        if (errno == EACCES || errno == EAGAIN)
+            cli_fail("%s: another training is running in this folder (it holds %s); wait for it or give another --out", out, p.s);
+        cli_fail("%s: cannot lock (%s)", p.s, strerror(errno));
+    }
+    /* fd stays open: the lock goes with the process */
+}
+
 static void train_loop(heph_vae *m, cli_source *src, const cli_topts *t, uint64_t total, int B) {
     cli_path ck = cli_join(t->out, "model.hpm");
     size_t *idx = (size_t *)cli_alloc((size_t)B, sizeof(size_t)), k;
@@ -318,7 +340,7 @@ static void train_loop(heph_vae *m, cli_source *src, const cli_topts *t, uint64_
     }
     printf("trained to step %llu in %.1f s; wrote %s\n", (unsigned long long)m->step, cli_now() - g.t0, ck.s);
     tlog_plot(&g, t->out);
-    cli_fclose(g.csv, "train_log.csv");
+    cli_fclose(g.csv, cli_join(t->out, "train_log.csv").s);
     free(g.hist); free(idx); free(x);
 }
 
@@ -344,6 +366,7 @@ static int cmd_train(int argc, char **argv) {
         cli_usage("--epochs %ld of %llu batches is more than 2^53 steps", t.epochs, (unsigned long long)batches);
     total = t.epochs ? (uint64_t)t.epochs * batches : (uint64_t)t.steps;
     cli_mkdirs(t.out);
+    train_lock(t.out);
     printf("%zu pictures %dx%dx%d from %s | encoder %s | decoder %s | z %d | %zu parameters | batch %d | step %llu -> %llu\n",
            src.n, m.cfg.in_c, m.cfg.in_h, m.cfg.in_w, t.data, m.cfg.enc_spec, m.cfg.dec_spec, m.cfg.z_dim, m.n_params, B,
            (unsigned long long)m.step, (unsigned long long)total);

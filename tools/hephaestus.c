@@ -12,9 +12,16 @@
 
    Build: cc -std=c99 -O2 -D_POSIX_C_SOURCE=200809L -I. tools/hephaestus.c -o hephaestus -lstb -lm
    (add -fopenmp for threads).                                                              */
+#include <stddef.h>
 #define HEPH_FSYNC(fp) fsync(fileno(fp))
 #define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
 #define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
+/* temporaries unique per process and call, and the folder synced after each rename
+   (cli_common.h defines both) */
+static int cli_tmp_path(char *dst, size_t cap, const char *path);
+static int cli_sync_dir(const char *path);
+#define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
+#define HEPH_SYNC_DIR(path) cli_sync_dir(path)
 #include <unistd.h>
 #define HEPHAESTUS_IMPLEMENTATION
 #include "hephaestus.h"
