@@ -191,4 +191,25 @@ if [ $torn -eq 0 ] && kill -0 $pid 2>/dev/null; then pass "class 10: 30 reads of
 else fail "class 10: reads during training" "$torn of 30 reads failed (or the first training died)"; fi
 kill $pid 2>/dev/null; wait $pid 2>/dev/null
 
+# ---- class 8: only regular files are read as data -----------------------------------------------------
+mkdir -p $T/pics
+$H sample --model $C --n 6 --each --out $T/pics >/dev/null 2>&1
+mkfifo $T/pics/x.png && mkdir $T/pics/dir.png && ln -s $T/nowhere.png $T/pics/dangling.png
+out=$(timeout 30 $H train --data $T/pics $M --steps 2 --out $T/x8 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] && echo "$out" | grep -q "skipping $T/pics/x.png (a FIFO)" && echo "$out" | grep -q "skipping $T/pics/dir.png (a folder)" \
+    && echo "$out" | grep -q "skipping $T/pics/dangling.png"; then
+    pass "class 8: a FIFO, a folder and a dangling link named *.png in a picture folder are skipped with a warning"
+else fail "class 8: picture folder with a FIFO" "exit $rc (124: hung): $(echo "$out" | tail -n 2 | tr '\n' '|')"; fi
+mkfifo $T/fifo.hpd $T/fifo.hpm
+check_err "class 8: a FIFO given as --data is refused, not opened" 1 "fifo.hpd: not a regular file (a FIFO)" \
+    $H train --data $T/fifo.hpd $M --steps 2 --out $T/x8
+check_err "class 8: a FIFO given as --model is refused" 1 "fifo.hpm: not a regular file (a FIFO)" $H sample --model $T/fifo.hpm --out $T/x8
+check_err "class 8: a FIFO given as --batch is refused" 1 "fifo.hpd: not a regular file (a FIFO)" \
+    $H outliers --model $C --batch $T/fifo.hpd --out $T/x8
+check_err "class 8: a FIFO given as --resume is refused" 1 "fifo.hpm: not a regular file (a FIFO)" \
+    $H train --data $T/good.hpd --resume $T/fifo.hpm --steps 2 --out $T/x8
+check_err "class 8: /dev/zero given as --data is refused" 1 "/dev/zero: not a regular file (a device)" \
+    $H train --data /dev/zero $M --steps 2 --out $T/x8
+
 finish

@@ -137,6 +137,7 @@ typedef struct {
 } cli_run;
 
 static void load_model(heph_vae *m, const char *path) {
+    cli_need_regular(path);
     if (heph_vae_load(m, path) != HEPH_OK) cli_fail("%s", m->err);
 }
 

@@ -105,7 +105,16 @@ static char **list_pictures(const char *dir, size_t *n) {
     *n = 0;
     if (!d) cli_fail("%s: cannot open the folder (%s)", dir, strerror(errno));
     while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        cli_path f;
         if (!is_picture_file(e->d_name)) continue;
+        /* only regular files are pictures: a FIFO named x.png would block open() forever */
+        f = cli_join(dir, e->d_name);
+        if (stat(f.s, &st) != 0 || !S_ISREG(st.st_mode)) {
+            fprintf(stderr, "%s: warning: skipping %s (%s)\n", cli_cmd, f.s,
+                    stat(f.s, &st) != 0 ? strerror(errno) : S_ISDIR(st.st_mode) ? "a folder" : S_ISFIFO(st.st_mode) ? "a FIFO" : "not a regular file");
+            continue;
+        }
         if (*n == cap) {
             char **more;
             cap = cap ? 2 * cap : 64;
@@ -291,6 +300,7 @@ static void pics_load_hpd(cli_pics *p, const char *path, const size_t *idx, size
     heph_hpd d;
     size_t i, np;
     int k, rc;
+    cli_need_regular(path);
     if (heph_hpd_open(&d, path) != HEPH_OK) cli_fail("%s", d.err);
     p->c = (int)d.info.c; p->h = (int)d.info.h; p->w = (int)d.info.w;
     if (n == 0 || n > d.info.count) n = (size_t)d.info.count;
@@ -337,6 +347,7 @@ static void pics_load_some(cli_pics *p, const char *path, int c, int h, int w, s
     heph_rng rng;
     size_t *idx, i, count;
     if (cli_is_dir(path) || max_n == 0) { pics_load(p, path, c, h, w); return; }
+    cli_need_regular(path);
     if (heph_hpd_open(&d, path) != HEPH_OK) cli_fail("%s", d.err);
     if (d.info.count > (uint64_t)(size_t)-1) cli_fail("%s: %llu pictures, more than this build can index", path, (unsigned long long)d.info.count);
     count = (size_t)d.info.count;

@@ -180,6 +180,7 @@ static void source_open(cli_source *s, const char *path, int c, int h, int w) {
         s->np = (size_t)s->pics.c * (size_t)s->pics.h * (size_t)s->pics.w;
         return;
     }
+    cli_need_regular(path);
     if (heph_hpd_open(&s->hpd, path) != HEPH_OK) cli_fail("%s", s->hpd.err);
     s->is_hpd = 1;
     if (s->hpd.info.count > (uint64_t)(size_t)-1)

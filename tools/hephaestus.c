@@ -603,6 +603,7 @@ static int cmd_batch(int argc, char **argv) {
     size_t *nor, *out, *pick, n_nor, n_out, n, i;
     int *is_out;
     batch_parse(&o, argc, argv);
+    cli_need_regular(o.data);
     if (heph_hpd_open(&d, o.data) != HEPH_OK) cli_fail("%s", d.err);
     if (d.info.n_factors == 0) cli_fail("%s has no factor labels: a batch is built from labelled pictures", o.data);
     if (d.info.count > (uint64_t)(size_t)-1) cli_fail("%s: %llu pictures, more than this build can index", o.data, (unsigned long long)d.info.count);
@@ -656,6 +657,7 @@ static int cmd_export(int argc, char **argv) {
     }
     cli_require(model, "--model");
     cli_require(out, "--out");
+    cli_need_regular(model);
     if (heph_vae_load(&m, model) != HEPH_OK) cli_fail("%s", m.err);
     if (heph_vae_save(&m, out, keep ? 0 : HEPH_SAVE_WEIGHTS_ONLY) != HEPH_OK) cli_fail("%s", m.err);
     printf("wrote %s: %zu parameters, step %llu%s\n", out, m.n_params, (unsigned long long)m.step,
