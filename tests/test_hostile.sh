@@ -212,4 +212,13 @@ check_err "class 8: a FIFO given as --resume is refused" 1 "fifo.hpm: not a regu
 check_err "class 8: /dev/zero given as --data is refused" 1 "/dev/zero: not a regular file (a device)" \
     $H train --data /dev/zero $M --steps 2 --out $T/x8
 
+# ---- class 5: spec strings longer than the checkpoint holds are refused, not cut mid-word ------------
+# 36 x "lrelu0.010000," (504 characters) + "dense400": 512 characters, which the 511 of a spec
+# field cut to "...dense40", a valid spec of another model
+long=""; i=0; while [ $i -lt 36 ]; do long="${long}lrelu0.010000,"; i=$((i + 1)); done
+check_err "class 5: an --enc of 512 characters is a usage error, not cut to 511 (a different model)" 2 "enc is 512 characters long; a spec has at most 511" \
+    $H train --data $T/good.hpd --enc "${long}dense400" --dec dense4 --z 2 --batch-size 2 --steps 1 --out $T/x5
+check_err "class 5: a --dec of 512 characters is a usage error" 2 "dec is 512 characters long; a spec has at most 511" \
+    $H train --data $T/good.hpd --enc dense4 --dec "${long}dense400" --z 2 --batch-size 2 --steps 1 --out $T/x5
+
 finish

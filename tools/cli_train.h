@@ -145,6 +145,11 @@ static void train_config(cli_topts *t, heph_vae_config *cfg) {
     cfg->obj = ob;
     if (!t->gamma_end_set) cfg->obj.gamma_end = ob.gamma; /* no --gamma-end: gamma stays constant */
     cfg->lr = lr;
+    /* a longer spec would be cut mid-word (and a cut spec may still parse) */
+    if (t->enc && strlen(t->enc) >= sizeof cfg->enc_spec)
+        cli_usage("--enc is %zu characters long; a spec has at most %zu", strlen(t->enc), sizeof cfg->enc_spec - 1);
+    if (t->dec && strlen(t->dec) >= sizeof cfg->dec_spec)
+        cli_usage("--dec is %zu characters long; a spec has at most %zu", strlen(t->dec), sizeof cfg->dec_spec - 1);
     if (t->enc) snprintf(cfg->enc_spec, sizeof cfg->enc_spec, "%s", t->enc);
     if (t->dec) snprintf(cfg->dec_spec, sizeof cfg->dec_spec, "%s", t->dec);
     if (t->z) cfg->z_dim = t->z;
