@@ -779,6 +779,14 @@ static int heph__errf(char *err, size_t errlen, int code, const char *fmt, ...) 
     return code;
 }
 
+/* the largest block the library allocates, in bytes: size_t's range (tests set it to 2^32 - 1
+   to check the 32-bit limits on a 64-bit machine) */
+#ifndef HEPH__SIZE_LIMIT
+#define HEPH__SIZE_LIMIT ((uint64_t)(size_t)-1)
+#endif
+/* a block of n floats (n computed in 64 bits) fits size_t, and so every index into it */
+static int heph__floats_fit(uint64_t n) { return n <= HEPH__SIZE_LIMIT / sizeof(float); }
+
 /* a*b with overflow check; returns 0 on overflow */
 static int heph__mul_ok(size_t a, size_t b, size_t *out) {
     if (a != 0 && b > (size_t)-1 / a) return 0;
@@ -794,7 +802,7 @@ static int heph__mul64_ok(uint64_t a, uint64_t b, uint64_t *out) {
 static void *heph__calloc(size_t n, size_t size) {
     size_t bytes;
     void *p;
-    if (!heph__mul_ok(n, size, &bytes) || bytes == 0) return NULL;
+    if (!heph__mul_ok(n, size, &bytes) || bytes == 0 || (uint64_t)bytes > HEPH__SIZE_LIMIT) return NULL;
     p = HEPH_MALLOC(bytes);
     if (p) memset(p, 0, bytes);
     return p;
@@ -2058,6 +2066,7 @@ HEPH_DEF int heph_spec_parse(const char *spec, int c, int h, int w, heph_layer *
             long co = 0, k = 0, st = 1, pd = 0;
             heph_conv_geom g;
             size_t nw;
+            uint64_t nw64;
             if (!heph__parse_uint(q, &ne, &co) || co == 0 || *ne != 'k' ||
                 !heph__parse_uint(ne + 1, &ne, &k) || k == 0 || k > 64)
                 goto bad_conv;
@@ -2078,8 +2087,9 @@ HEPH_DEF int heph_spec_parse(const char *spec, int c, int h, int w, heph_layer *
             L.kind = tr ? HEPH_CONVT : HEPH_CONV;
             L.k = (int)k; L.s = (int)st; L.p = (int)pd;
             L.out_c = g.Co; L.out_h = g.Ho; L.out_w = g.Wo;
-            nw = (size_t)c * (size_t)co * (size_t)k * (size_t)k;
-            if (nw > ((size_t)1 << 31))
+            nw64 = (uint64_t)c * (uint64_t)co * (uint64_t)k * (uint64_t)k; /* 64 bits: no wrap */
+            nw = (size_t)nw64;
+            if (nw64 > ((uint64_t)1 << 31))
                 return heph__errf(err, errlen, HEPH_E_SPEC, "token %d \"%.*s\": too many weights",
                                   tok, (int)len, t);
             L.b_off = nw;
@@ -2201,6 +2211,7 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
                           size_t p_off, char *err, size_t errlen) {
     int l, rc, lay = 0, any_cvt = 0;
     size_t off = p_off, maxn, ws = 0, acts = 0, total;
+    uint64_t n64 = p_off, acts64 = 0, total64, scratch64;
     float *p;
     memset(net, 0, sizeof *net);
     rc = heph_spec_parse(spec, c, h, w, net->layers, HEPH_MAX_LAYERS, &net->n_layers, err, errlen);
@@ -2218,6 +2229,7 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
         if (want >= 0 && want != lay && heph__layout_matters(L->in_c, L->in_h, L->in_w)) {
             net->cvt[l] = (unsigned char)(want ? 1 : 2);
             acts += heph__layer_in_n(L);
+            acts64 += heph__layer_in_n(L);
             if (l > 0) any_cvt = 1;
         }
         if (want >= 0) lay = want;
@@ -2236,21 +2248,34 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
             L->b_off += off;
             L->w_off = off;
             off += L->n_params;
+            n64 += L->n_params; /* 64 layers of up to 2^31 parameters: more than a 32-bit size_t */
             if (wsz > ws) ws = wsz;
         }
         if (on > maxn) maxn = on;
         if (L->kind == HEPH_RELU && l > 0 && heph__has_dinp_mask(net->layers[l - 1].kind))
             net->fused[l] = 1; /* no buffer of its own */
-        else
+        else {
             acts += on;
+            acts64 += on;
+        }
     }
     net->n_params = off - p_off;
     net->out_n = net->n_layers ? (int)heph__layer_out_n(&net->layers[net->n_layers - 1]) : net->in_n;
     if (net->n_layers && lay) {
         const heph_layer *L = &net->layers[net->n_layers - 1];
-        if (heph__layout_matters(L->out_c, L->out_h, L->out_w)) acts += (size_t)net->out_n;
+        if (heph__layout_matters(L->out_c, L->out_h, L->out_w)) { acts += (size_t)net->out_n; acts64 += (uint64_t)net->out_n; }
         else lay = 0;
     }
+    /* every size of this network in 64 bits first: with a 32-bit size_t the products below
+       could wrap to a small block that the layers then overrun */
+    total64 = acts64 * (uint64_t)max_batch;
+    scratch64 = (any_cvt ? 3u : 2u) * (uint64_t)maxn * (uint64_t)max_batch + (uint64_t)ws;
+    if (!heph__floats_fit(4 * n64) || !heph__floats_fit(total64 + 1) || !heph__floats_fit(scratch64))
+        return heph__errf(err, errlen, HEPH_E_SIZE,
+                          "a network of %llu parameters, %llu activation and %llu scratch floats "
+                          "(batch %d) is more than this platform can address (%llu bytes)",
+                          (unsigned long long)(n64 - p_off), (unsigned long long)total64,
+                          (unsigned long long)scratch64, max_batch, (unsigned long long)HEPH__SIZE_LIMIT);
     /* one block of activations and a pointer table; the scratch (two gradient buffers, a third
        when a reorder sits after the first layer, GEMM workspace) is bound later by
        heph__net_bind, shared with the other network */
@@ -2565,9 +2590,20 @@ static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
                           m->cfg.dec_spec, m->dec.out_n, n_in, cfg->in_c, cfg->in_h, cfg->in_w);
     }
     m->n_params = m->enc.n_params + m->dec.n_params;
+    B = (size_t)cfg->max_batch;
+    { /* the one-block sizes in 64 bits, against what size_t can address */
+        uint64_t np = (uint64_t)m->enc.n_params + (uint64_t)m->dec.n_params, b = (uint64_t)B;
+        uint64_t t64 = b * (uint64_t)D * 7 + b * (uint64_t)n_in + (b + 2) * b;
+        if (!heph__floats_fit(4 * np) || !heph__floats_fit(t64)) {
+            heph__net_free(&m->enc); heph__net_free(&m->dec);
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_SIZE,
+                              "%llu parameters (4 floats each) and %llu floats of batch buffers are more "
+                              "than this platform can address (%llu bytes)", (unsigned long long)np,
+                              (unsigned long long)t64, (unsigned long long)HEPH__SIZE_LIMIT);
+        }
+    }
     /* parameters, gradients, Adam m and v: one block */
     m->params = (float *)heph__calloc(4 * m->n_params, sizeof(float));
-    B = (size_t)cfg->max_batch;
     total = B * (size_t)D * 2 /* h */ + B * (size_t)D * 3 /* eps, z, dz */ + B * (size_t)D * 2 /* dh */
             + B * n_in + (B + 2) * B /* tc scratch */;
     m->mem = (float *)heph__calloc(total, sizeof(float));

@@ -5,9 +5,24 @@
      - a training step whose Adam update would overflow (a dead unit's weight with first
        moment 3e38 and second moment 0) is refused with HEPH_E_NAN and leaves weights, moments and step untouched
        (class 2).
+     - with the library's size limit set to 2^32 - 1 (a 32-bit size_t; on i686 under
+       make test-cross it is the real one), a model of 3.2e9 parameters and one whose batch
+       buffers hold 2^32 floats are refused with HEPH_E_SIZE before any large allocation
+       (class 11; the allocator refuses anything above 64 MB and records the largest request).
    Prints "PASS name" / "FAIL name: why" lines; exit status 1 when one failed.              */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+
+static size_t t_max_req;
+static void *t_malloc(size_t n) {
+    if (n > t_max_req) t_max_req = n;
+    return n > ((size_t)64 << 20) ? NULL : malloc(n);
+}
+#define HEPH_MALLOC(sz) t_malloc(sz)
+#define HEPH_FREE(p) free(p)
+#define HEPH__SIZE_LIMIT ((uint64_t)0xffffffffu)
 #define HEPHAESTUS_IMPLEMENTATION
 #include "hephaestus.h"
 
@@ -81,8 +96,29 @@ static void test_update_guard(void) {
     heph_vae_free(&m);
 }
 
+/* init cfg must fail with HEPH_E_SIZE naming the limit, asking for no block above 64 MB */
+static void refused_32bit(const char *name, int c, int h, int w, const char *enc, const char *dec, int batch) {
+    heph_vae m;
+    heph_vae_config cfg;
+    int rc;
+    char why[400];
+    heph_vae_config_default(&cfg);
+    cfg.in_c = c; cfg.in_h = h; cfg.in_w = w; cfg.z_dim = 2; cfg.max_batch = batch;
+    strcpy(cfg.enc_spec, enc);
+    strcpy(cfg.dec_spec, dec);
+    t_max_req = 0;
+    rc = heph_vae_init(&m, &cfg, 1);
+    snprintf(why, sizeof why, "rc %d, largest request %zu bytes: %s", rc, t_max_req, m.err);
+    check(rc == HEPH_E_SIZE && strstr(m.err, "more than this platform can address") != NULL &&
+          t_max_req <= ((size_t)64 << 20), name, why);
+    if (rc == HEPH_OK) heph_vae_free(&m);
+}
+
 int main(void) {
     test_below64();
     test_update_guard();
+    refused_32bit("32-bit sizes: 3.2e9 parameters (51 GB of weights, gradients and moments) refused", 1, 200, 200,
+                  "dense40000,dense40000", "dense40000", 2);
+    refused_32bit("32-bit sizes: batch buffers of 65536 x 65536 floats refused", 1, 256, 256, "dense2", "dense65536", 65536);
     return failed;
 }
