@@ -658,7 +658,9 @@ typedef struct {
    on disk until heph_hpd_read.                                                               */
 HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path);
 HEPH_DEF void heph_hpd_close(heph_hpd *d);
-/* Read pictures idx[0..n) as floats in [0,1] (stored value / value_max) into out (n, C, H, W). */
+/* Read pictures idx[0..n) as floats in [0,1] (stored value / value_max) into out (n, C, H, W).
+   In an f32 file a stored value outside [0, value_max] (NaN, Inf, negative, too large) is
+   HEPH_E_FORMAT naming the picture; the writer refuses to put one.                           */
 HEPH_DEF int heph_hpd_read(heph_hpd *d, const size_t *idx, size_t n, float *out);
 HEPH_DEF int heph_hpd_read_range(heph_hpd *d, size_t start, size_t n, float *out);
 /* Factor index k of picture i (from memory). */
@@ -3250,21 +3252,32 @@ fail:
     return rc;
 }
 
-/* decode one stored picture into floats in [0,1] */
-static void heph__hpd_decode(const heph_hpd *d, const unsigned char *raw, float *out) {
+/* decode stored picture `at` into floats in [0,1]; a float value outside [0, value_max] (NaN,
+   Inf, negative, too large) is refused naming the picture, since ReLU would turn a NaN into 0
+   and the batch would look normal (u8 and 1-bit values are finite by their type) */
+static int heph__hpd_decode(heph_hpd *d, const unsigned char *raw, float *out, size_t at) {
     size_t n = heph_hpd_picture_size(&d->info), i;
-    float inv = 1.0f / d->info.value_max;
+    float inv = 1.0f / d->info.value_max, vmax = d->info.value_max, v = 0.0f;
     switch (d->info.dtype) {
     case HEPH_PX_U8:
         for (i = 0; i < n; i++) out[i] = (float)raw[i] * inv;
         break;
     case HEPH_PX_F32:
-        for (i = 0; i < n; i++) out[i] = heph__u2f(heph__get_le32(raw + 4 * i)) * inv;
+        for (i = 0; i < n; i++) {
+            v = heph__u2f(heph__get_le32(raw + 4 * i));
+            if (!(v >= 0.0f && v <= vmax)) break; /* NaN fails too */
+            out[i] = v * inv > 1.0f ? 1.0f : v * inv;
+        }
         break;
     default: /* 1-bit, MSB first */
         for (i = 0; i < n; i++) out[i] = (float)((raw[i >> 3] >> (7 - (i & 7))) & 1u) * inv;
         break;
     }
+    if (i < n && d->info.dtype == HEPH_PX_F32)
+        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                          "%s: picture %zu, value %zu is %g: pixels must lie in [0, value_max %g]", d->path, at, i,
+                          (double)v, (double)vmax);
+    return HEPH_OK;
 }
 
 HEPH_DEF int heph_hpd_read(heph_hpd *d, const size_t *idx, size_t n, float *out) {
@@ -3276,7 +3289,7 @@ HEPH_DEF int heph_hpd_read(heph_hpd *d, const size_t *idx, size_t n, float *out)
         if (heph__seek(d->fp, d->header_bytes + (uint64_t)idx[i] * d->image_bytes) != 0 ||
             fread(d->raw, 1, (size_t)d->image_bytes, d->fp) != (size_t)d->image_bytes)
             return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot read picture %zu", d->path, idx[i]);
-        heph__hpd_decode(d, d->raw, out + i * np);
+        if (heph__hpd_decode(d, d->raw, out + i * np, idx[i]) != HEPH_OK) return HEPH_E_FORMAT;
     }
     return HEPH_OK;
 }
@@ -3291,7 +3304,7 @@ HEPH_DEF int heph_hpd_read_range(heph_hpd *d, size_t start, size_t n, float *out
     for (i = 0; i < n; i++) {
         if (fread(d->raw, 1, (size_t)d->image_bytes, d->fp) != (size_t)d->image_bytes)
             return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot read picture %zu", d->path, start + i);
-        heph__hpd_decode(d, d->raw, out + i * np);
+        if (heph__hpd_decode(d, d->raw, out + i * np, start + i) != HEPH_OK) return HEPH_E_FORMAT;
     }
     return HEPH_OK;
 }
@@ -3408,6 +3421,12 @@ static int heph__hpd_put_raw(heph_hpd_writer *w, const int32_t *factors) {
 
 HEPH_DEF int heph_hpd_put_u8(heph_hpd_writer *w, const uint8_t *px, const int32_t *factors) {
     size_t n = heph_hpd_picture_size(&w->info), i;
+    if (w->info.dtype == HEPH_PX_F32)
+        for (i = 0; i < n; i++)
+            if ((float)px[i] > w->info.value_max) /* what the reader would refuse */
+                return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: picture %llu, value %zu is %u: pixels must "
+                                  "lie in [0, value_max %g]", w->path, (unsigned long long)w->written, i,
+                                  (unsigned)px[i], (double)w->info.value_max);
     if (w->info.dtype == HEPH_PX_U8) {
         memcpy(w->raw, px, n);
     } else if (w->info.dtype == HEPH_PX_BIT) {
@@ -3424,7 +3443,13 @@ HEPH_DEF int heph_hpd_put_f32(heph_hpd_writer *w, const float *px, const int32_t
     size_t n = heph_hpd_picture_size(&w->info), i;
     if (w->info.dtype != HEPH_PX_F32)
         return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: put_f32 needs pixel type f32", w->path);
-    for (i = 0; i < n; i++) heph__put_le32(w->raw + 4 * i, heph__f2u(px[i]));
+    for (i = 0; i < n; i++) {
+        if (!(px[i] >= 0.0f && px[i] <= w->info.value_max)) /* what the reader would refuse */
+            return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: picture %llu, value %zu is %g: pixels must lie "
+                              "in [0, value_max %g]", w->path, (unsigned long long)w->written, i, (double)px[i],
+                              (double)w->info.value_max);
+        heph__put_le32(w->raw + 4 * i, heph__f2u(px[i]));
+    }
     return heph__hpd_put_raw(w, factors);
 }
 

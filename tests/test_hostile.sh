@@ -221,4 +221,16 @@ check_err "class 5: an --enc of 512 characters is a usage error, not cut to 511 
 check_err "class 5: a --dec of 512 characters is a usage error" 2 "dec is 512 characters long; a spec has at most 511" \
     $H train --data $T/good.hpd --enc dense4 --dec "${long}dense400" --z 2 --batch-size 2 --steps 1 --out $T/x5
 
+# ---- class 3: float pictures outside [0, 1] (NaN, Inf, negative, above value_max) are refused --------
+# at the first batch that reads them, naming the file and the picture
+mk_hpd $T/allnan.hpd 8 '\000\000\300\177'
+mk_hpd $T/neg.hpd 8 '\000\000\200\277'
+mk_hpd $T/two.hpd 8 '\000\000\000\100'
+check_err "class 3: a batch of NaN pictures is refused, not scored D^2 = 0 (outliers)" 1 "allnan.hpd: picture 0, value 0 is nan" \
+    $H outliers --model $C --batch $T/allnan.hpd --cov ridge --out $T/x3
+check_err "class 3: pixels of -1 are refused (train)" 1 "neg.hpd: picture [0-9]*, value 0 is -1: pixels must lie in \[0, value_max 1\]" \
+    $H train --data $T/neg.hpd $M --steps 2 --out $T/x3
+check_err "class 3: pixels of 2 with value_max 1 are refused (eval)" 1 "two.hpd: picture 0, value 0 is 2" \
+    $H eval --model $C --data $T/two.hpd --out $T/x3
+
 finish

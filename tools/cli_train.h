@@ -203,13 +203,20 @@ static void source_shape(const cli_source *s, int *c, int *h, int *w) {
     else { *c = s->pics.c; *h = s->pics.h; *w = s->pics.w; }
 }
 
-static void source_read(cli_source *s, const size_t *idx, size_t n, float *x) {
+/* a batch; NULL, or what is wrong with it (a picture the .hpd reader refuses) */
+static const char *source_read(cli_source *s, const size_t *idx, size_t n, float *x) {
     size_t i;
-    if (s->is_hpd) {
-        if (heph_hpd_read(&s->hpd, idx, n, x) != HEPH_OK) cli_fail("%s", s->hpd.err);
-        return;
-    }
+    if (s->is_hpd) return heph_hpd_read(&s->hpd, idx, n, x) != HEPH_OK ? s->hpd.err : NULL;
     for (i = 0; i < n; i++) memcpy(x + i * s->np, s->pics.x + idx[i] * s->np, s->np * sizeof(float));
+    return NULL;
+}
+
+/* training stopped before step m->step + 1: why, and whether a checkpoint is there to resume */
+static void train_stopped(const heph_vae *m, const char *why, const char *ck) {
+    struct stat st;
+    if (stat(ck, &st) == 0)
+        cli_fail("training stopped at step %llu: %s (the last checkpoint %s is intact)", (unsigned long long)m->step, why, ck);
+    cli_fail("training stopped at step %llu: %s (no checkpoint was written to %s)", (unsigned long long)m->step, why, ck);
 }
 
 static void source_close(cli_source *s) {
@@ -329,16 +336,12 @@ static void train_loop(heph_vae *m, cli_source *src, const cli_topts *t, uint64_
     uint64_t log_every = t->log_every ? (uint64_t)t->log_every : (total - m->step + 19) / 20;
     cli_tlog g;
     heph_losses L;
+    const char *why;
     tlog_open(&g, t->out, m->step);
     while (m->step < total) {
         for (k = 0; k < (size_t)B; k++) idx[k] = (size_t)heph_rng_below64(&m->rng, (uint64_t)src->n); /* uniform draw */
-        source_read(src, idx, (size_t)B, x);
-        if (heph_vae_train_step(m, x, B, &L) != HEPH_OK) {
-            struct stat st;
-            if (stat(ck.s, &st) == 0)
-                cli_fail("training stopped at step %llu: %s (the last checkpoint %s is intact)", (unsigned long long)m->step, m->err, ck.s);
-            cli_fail("training stopped at step %llu: %s (no checkpoint was written to %s)", (unsigned long long)m->step, m->err, ck.s);
-        }
+        if ((why = source_read(src, idx, (size_t)B, x)) != NULL) train_stopped(m, why, ck.s);
+        if (heph_vae_train_step(m, x, B, &L) != HEPH_OK) train_stopped(m, m->err, ck.s);
         tlog_add(&g, &L);
         if (m->step % log_every == 0 || m->step == total) tlog_line(&g, m, total, B);
         if (m->step % (uint64_t)t->ckpt_every == 0 || m->step == total)
