@@ -233,4 +233,17 @@ check_err "class 3: pixels of -1 are refused (train)" 1 "neg.hpd: picture [0-9]*
 check_err "class 3: pixels of 2 with value_max 1 are refused (eval)" 1 "two.hpd: picture 0, value 0 is 2" \
     $H eval --model $C --data $T/two.hpd --out $T/x3
 
+# ---- class 7: work bounded by the input ---------------------------------------------------------------
+# a gzip'd IDX header of 10 pictures 28x28 (7,856 bytes) followed by 200 MB of zeros: 0.9 MB of
+# gzip; refused once the header's size is out, in 100 MB of address space
+X=$B/idx2hpd_hostile
+if $CC $FLAGS tools/idx2hpd.c -o $X -lm 2>/dev/null; then
+    { printf '\000\000\010\003\000\000\000\012\000\000\000\034\000\000\000\034'; head -c 200000000 /dev/zero; } | gzip -1 >$T/bomb-img.gz
+    check_err "class 7: idx2hpd stops inflating at the size the IDX header gives (200 MB bomb, 100 MB of memory)" 1 \
+        "bomb-img.gz: the gzip data inflates past the size its IDX header gives" sh -c "ulimit -v 100000; exec $X $T/bomb-img.gz $T/bomb.hpd"
+    { printf '\000\000\010\007'; head -c 1000 /dev/zero; } | gzip -1 >$T/magic-img.gz
+    check_err "class 7: idx2hpd refuses a gzip'd file whose IDX header is wrong after its first bytes" 1 \
+        "magic-img.gz: the data inside the gzip file is not an IDX file of 3 dimensions" $X $T/magic-img.gz $T/bomb.hpd
+else fail "class 7: build idx2hpd" "does not compile"; fi
+
 finish
