@@ -245,5 +245,12 @@ if $CC $FLAGS tools/idx2hpd.c -o $X -lm 2>/dev/null; then
     check_err "class 7: idx2hpd refuses a gzip'd file whose IDX header is wrong after its first bytes" 1 \
         "magic-img.gz: the data inside the gzip file is not an IDX file of 3 dimensions" $X $T/magic-img.gz $T/bomb.hpd
 else fail "class 7: build idx2hpd" "does not compile"; fi
+# a 300 kB checkpoint whose max_batch is patched to 65536: its 4096-wide layers then ask for GBs
+# of batch buffers; refused against the memory budget, with the size, before anything is taken
+$H train --data $T/good.hpd --enc dense4096,relu --dec dense4096,relu,dense4 --z 2 --batch-size 2 --steps 1 --out $T/x7 >/dev/null 2>&1
+$G hpm-set $T/x7/model.hpm $T/wide.hpm max_batch 65536
+check_err "class 7: a checkpoint whose max_batch asks for GBs is refused against --mem-budget, naming the size" 1 \
+    "wide.hpm: out of memory.*(a block of [0-9.]* MB would pass the memory budget of 256.0 MB; see --mem-budget)" \
+    sh -c "ulimit -v 4000000; exec $H sample --model $T/wide.hpm --out $T/x7 --mem-budget 256"
 
 finish

@@ -45,6 +45,40 @@ static void cli_remove_pending(void) {
         if (cli_pend[i].f) { fclose(cli_pend[i].f); remove(cli_pend[i].tmp); cli_pend[i].f = NULL; }
 }
 
+/* ---- memory budget ------------------------------------------------------------------------ */
+
+/* the library allocates through these (HEPH_MALLOC/HEPH_FREE in hephaestus.c): the live total
+   may not pass cli_mem_budget bytes, so a hostile header (a checkpoint whose max_batch asks for
+   17 GB) is refused before the memory is taken, and the message says how much was asked */
+static uint64_t cli_mem_budget = UINT64_MAX, cli_mem_live, cli_mem_refused;
+
+static void cli_budget_default(void) {
+#ifdef _SC_PHYS_PAGES
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && size > 0) cli_mem_budget = (uint64_t)pages * (uint64_t)size / 4 * 3;
+#endif
+}
+
+static void *cli_budget_malloc(size_t n) {
+    uint64_t *p;
+    if ((uint64_t)n > cli_mem_budget - cli_mem_live || n > (size_t)-1 - 16) {
+        if ((uint64_t)n > cli_mem_refused) cli_mem_refused = (uint64_t)n;
+        return NULL;
+    }
+    p = (uint64_t *)malloc(n + 16);
+    if (!p) return NULL;
+    p[0] = (uint64_t)n;
+    cli_mem_live += n;
+    return p + 2;
+}
+
+static void cli_budget_free(void *q) {
+    uint64_t *p = (uint64_t *)q;
+    if (!q) return;
+    cli_mem_live -= p[-2];
+    free(p - 2);
+}
+
 /* print "hephaestus SUB: message" and exit with code */
 static void cli_die(int code, const char *fmt, ...) {
     va_list ap;
@@ -53,6 +87,9 @@ static void cli_die(int code, const char *fmt, ...) {
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
+    if (cli_mem_refused)
+        fprintf(stderr, " (a block of %.1f MB would pass the memory budget of %.1f MB; see --mem-budget)",
+                (double)cli_mem_refused / 1048576.0, (double)cli_mem_budget / 1048576.0);
     fputc('\n', stderr);
     exit(code);
 }

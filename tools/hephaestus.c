@@ -22,6 +22,11 @@ static int cli_tmp_path(char *dst, size_t cap, const char *path);
 static int cli_sync_dir(const char *path);
 #define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
 #define HEPH_SYNC_DIR(path) cli_sync_dir(path)
+/* every allocation of the library counted against a memory budget (cli_common.h) */
+static void *cli_budget_malloc(size_t n);
+static void cli_budget_free(void *p);
+#define HEPH_MALLOC(sz) cli_budget_malloc(sz)
+#define HEPH_FREE(p) cli_budget_free(p)
 #include <unistd.h>
 #define HEPHAESTUS_IMPLEMENTATION
 #include "hephaestus.h"
@@ -50,6 +55,8 @@ static const char *const main_help =
     "  export          a weights-only copy of a checkpoint, for shipping\n"
     "A batch is a .hpd file or a folder of PNG/JPEG pictures. `hephaestus SUB --help` for\n"
     "each subcommand's options. Exit status: 0 ok, 1 runtime error, 2 usage error.\n"
+    "--mem-budget MB (any subcommand): the library's allocations in total may not pass MB\n"
+    "(default: 3/4 of the machine's physical memory); a larger need is refused with its size.\n"
     "Example:\n"
     "  hephaestus train --preset cnn-shapes3d --objective tcvae --beta 6 --data train.hpd --out run\n"
     "  hephaestus batch --data test.hpd --normal shape=2,wall_hue=3 --n-normal 325 \\\n"
@@ -685,9 +692,21 @@ static int dispatch(const char *sub, int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    const char *sub = argc > 1 ? argv[1] : NULL;
+    const char *sub;
     char help[] = "--help", *hv[1];
+    int i, j;
     hv[0] = help;
+    cli_budget_default();
+    for (i = j = 1; i < argc; i++) { /* --mem-budget MB: any subcommand, taken out of argv */
+        if (cli_is(argv[i], "--mem-budget")) {
+            cli_mem_budget = (uint64_t)cli_long("--mem-budget", cli_val(argc, argv, &i), 1, 1L << 30) << 20;
+            continue;
+        }
+        argv[j++] = argv[i];
+    }
+    argc = j;
+    argv[argc] = NULL;
+    sub = argc > 1 ? argv[1] : NULL;
     if (!sub) { fputs(main_help, stderr); return CLI_USAGE; }
     if (cli_is(sub, "-h") || cli_is(sub, "--help") || (cli_is(sub, "help") && argc == 2)) { fputs(main_help, stdout); return 0; }
     if (cli_is(sub, "--version")) { printf("hephaestus %s\n", HEPH_VERSION_STRING); return 0; }
