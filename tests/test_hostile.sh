@@ -252,5 +252,12 @@ $G hpm-set $T/x7/model.hpm $T/wide.hpm max_batch 65536
 check_err "class 7: a checkpoint whose max_batch asks for GBs is refused against --mem-budget, naming the size" 1 \
     "wide.hpm: out of memory.*(a block of [0-9.]* MB would pass the memory budget of 256.0 MB; see --mem-budget)" \
     sh -c "ulimit -v 4000000; exec $H sample --model $T/wide.hpm --out $T/x7 --mem-budget 256"
+# a spec whose one step would take minutes (conv4096k64s1p63 on 8x8: 4096 x 71 x 71 outputs of
+# 4096 multiply-adds each) says so before it starts (the 512 MB budget then stops its build)
+$G hpd-sparse $T/eight.hpd 4 1 8 8
+out=$(timeout 10 $H train --data $T/eight.hpd --enc conv4096k64s1p63,flatten --dec dense64 --z 2 --batch-size 2 --steps 1 --mem-budget 512 --out $T/x7w 2>&1)
+if echo "$out" | grep -q "warning: one step of this model is about [0-9.e+]* GFLOP (batch 2)"; then
+    pass "class 7: a spec of minutes per step is announced with a warning before training"
+else fail "class 7: work warning" "no warning within 10 s: $(echo "$out" | head -n 2 | tr '\n' '|')"; fi
 
 finish

@@ -353,6 +353,36 @@ static void train_loop(heph_vae *m, cli_source *src, const cli_topts *t, uint64_
     free(g.hist); free(idx); free(x);
 }
 
+/* multiply-adds of one picture through a network spec on input (c, h, w), forward; 0 when the
+   spec does not parse (the model's own build then says why) */
+static double spec_macs(const char *spec, int c, int h, int w) {
+    heph_layer ly[HEPH_MAX_LAYERS];
+    char err[8];
+    double macs = 0.0;
+    int l, nl;
+    if (heph_spec_parse(spec, c, h, w, ly, HEPH_MAX_LAYERS, &nl, err, sizeof err) != HEPH_OK) return 0.0;
+    for (l = 0; l < nl; l++) {
+        const heph_layer *L = &ly[l];
+        double kk = (double)L->k * (double)L->k;
+        if (L->kind == HEPH_DENSE) macs += (double)L->in_c * L->in_h * L->in_w * (double)L->out_c;
+        else if (L->kind == HEPH_CONV) macs += (double)L->out_c * L->out_h * L->out_w * (double)L->in_c * kk;
+        else if (L->kind == HEPH_CONVT) macs += (double)L->in_c * L->in_h * L->in_w * (double)L->out_c * kk;
+    }
+    return macs;
+}
+
+/* a warning when one step would take seconds or more: forward and backward are about 3 x 2 x the
+   multiply-adds, and 1e11 FLOP/s is about what this machine's kernels sustain */
+static void train_warn_work(const heph_vae_config *cfg, int B) {
+    char enc[HEPH_SPEC_MAX + 32];
+    double flop;
+    snprintf(enc, sizeof enc, "%s%sdense%d", cfg->enc_spec, cfg->enc_spec[0] ? "," : "", 2 * cfg->z_dim);
+    flop = 6.0 * (spec_macs(enc, cfg->in_c, cfg->in_h, cfg->in_w) + spec_macs(cfg->dec_spec, cfg->z_dim, 1, 1)) * (double)B;
+    if (flop > 2e11) /* the presets stay below (cnn-shapes3d at batch 128: 5e10) */
+        fprintf(stderr, "%s: warning: one step of this model is about %.3g GFLOP (batch %d): roughly %.0f s per step "
+                        "at 100 GFLOP/s\n", cli_cmd, flop * 1e-9, B, flop * 1e-11);
+}
+
 static int cmd_train(int argc, char **argv) {
     cli_topts t;
     heph_vae m;
@@ -361,12 +391,13 @@ static int cmd_train(int argc, char **argv) {
     uint64_t total, batches;
     int B;
     train_parse(&t, argc, argv);
-    if (t.resume) load_model(&m, t.resume);
+    if (t.resume) { load_model(&m, t.resume); train_warn_work(&m.cfg, t.batch < m.cfg.max_batch ? t.batch : m.cfg.max_batch); }
     else train_config(&t, &cfg);
     if (t.resume) source_open(&src, t.data, m.cfg.in_c, m.cfg.in_h, m.cfg.in_w);
     else source_open(&src, t.data, cfg.in_c, cfg.in_h, cfg.in_w);
     if (!t.resume) {
         if (cfg.in_c == 0) source_shape(&src, &cfg.in_c, &cfg.in_h, &cfg.in_w);
+        train_warn_work(&cfg, t.batch); /* before the build, which may itself take long */
         train_new_model(&t, &m, &cfg, (uint64_t)src.n);
     }
     B = t.resume && t.batch > m.cfg.max_batch ? m.cfg.max_batch : t.batch;
