@@ -5,7 +5,15 @@
 #   2  checkpoints with lr Inf/NaN/-1/1e6, beta1 1, NaN/Inf/negative Adam moments, NaN or Inf
 #      weights, objective weights Inf or negative: refused at load, naming the field;
 #   4  a sparse .hpd of 2^32 pictures (picture 0 grey, the others black) trains on all of them;
-#   ... (the other groups are described where they start)
+#   6  every subcommand refuses --out "" and nothing appears in /;
+#   9  on a full 2 MB tmpfs and then read-only: exit 1 with ENOSPC/EROFS, old outputs intact,
+#      no temporaries left (SKIP when not root: it mounts the tmpfs);
+#  10  a second training in a folder being trained in refuses; readers see whole checkpoints;
+#   8  FIFOs, folders and dangling links among pictures are skipped; as data they are refused;
+#   5  --enc/--dec longer than the 511 characters a checkpoint holds are usage errors;
+#   3  float pictures with NaN, -1 or 2 (value_max 1) are refused naming the picture;
+#   7  a gzip bomb behind an IDX header, a checkpoint whose max_batch asks for GBs
+#      (--mem-budget), a spec of seconds per step (warning).
 # Files are made by tests/hostile/hostile_gen.c (checkpoint fields with a valid checksum, sparse
 # .hpd files) and by printf. POSIX sh; PASS/FAIL lines, then "hostile: N passed, N failed".
 cd "$(dirname "$0")/.." || exit 1
