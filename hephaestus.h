@@ -2084,7 +2084,9 @@ HEPH_DEF int heph_spec_parse(const char *spec, int c, int h, int w, heph_layer *
             if (rcg != HEPH_OK || (size_t)g.Co * (size_t)g.Ho * (size_t)g.Wo > (size_t)INT_MAX)
                 return heph__errf(err, errlen, HEPH_E_SPEC,
                                   "token %d \"%.*s\": kernel %ld, stride %ld, padding %ld do not fit "
-                                  "a %dx%dx%d input (padding must be < kernel)", tok, (int)len, t, k,
+                                  "a %dx%dx%d input (the output must be at least 1x1, and padding < kernel: "
+                                  "a wider padding only adds output pixels that see nothing but zeros; "
+                                  "PyTorch allows it, this library does not)", tok, (int)len, t, k,
                                   st, pd, c, h, w);
             L.kind = tr ? HEPH_CONVT : HEPH_CONV;
             L.k = (int)k; L.s = (int)st; L.p = (int)pd;
@@ -3158,6 +3160,12 @@ HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path) {
     }
     rc = heph__hpd_check_info(in, path, d->err);
     if (rc != HEPH_OK) goto fail;
+    if (in->flags & ~(uint32_t)(HEPH_HPD_LABELS | HEPH_HPD_GRID | HEPH_HPD_GENERATED)) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                        "%s: unknown flag bits 0x%x (this library knows 1 labels, 2 grid, 4 generated)", path,
+                        in->flags & ~(uint32_t)(HEPH_HPD_LABELS | HEPH_HPD_GRID | HEPH_HPD_GENERATED));
+        goto fail;
+    }
     if (((in->flags & HEPH_HPD_LABELS) != 0) != (in->n_factors > 0)) {
         rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
                         "%s: labels flag (%u) disagrees with %u factors", path,

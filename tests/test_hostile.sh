@@ -268,4 +268,24 @@ if echo "$out" | grep -q "warning: one step of this model is about [0-9.e+]* GFL
     pass "class 7: a spec of minutes per step is announced with a warning before training"
 else fail "class 7: work warning" "no warning within 10 s: $(echo "$out" | head -n 2 | tr '\n' '|')"; fi
 
+# ---- the smaller list: loose parsing, unknown .hpd flags, empty stb reasons --------------------------
+check_err "smaller: --batch-size \" 4\" (a leading space) is a usage error" 2 "batch-size takes an integer" \
+    $H train --data $T/good.hpd --enc dense4 --dec dense4 --z 2 --batch-size " 4" --steps 1 --out $T/xs
+check_err "smaller: --lr \" 0.01\" is a usage error" 2 "lr takes a number" \
+    $H train --data $T/good.hpd --enc dense4 --dec dense4 --z 2 --lr " 0.01" --steps 1 --out $T/xs
+check_err "smaller: --dims 0, (a trailing comma) is a usage error" 2 "dims takes dimensions" \
+    $H traverse --model $C --dims 0, --out $T/xs
+check_err "smaller: --dims \" 1\" is a usage error" 2 "dims takes dimensions" $H traverse --model $C --dims " 1" --out $T/xs
+cp $T/good.hpd $T/flags.hpd && printf '\010\000\000\000' | dd of=$T/flags.hpd bs=1 seek=52 conv=notrunc 2>/dev/null
+check_err "smaller: a .hpd with an unknown flag bit (8) is refused" 1 "flags.hpd: unknown flag bits 0x8" \
+    $H eval --model $C --data $T/flags.hpd --out $T/xs
+# factor rules: a labelled .hpd from idx2hpd's test helper
+if [ -x $X ] && $CC $FLAGS tests/idx_helper.c -o $B/idx_helper_hostile -lm 2>/dev/null && mkdir -p $T/idx && $B/idx_helper_hostile write $T/idx \
+    && $X $T/idx/small-img.idx $T/idx/small-lab.idx $T/lab.hpd >/dev/null 2>&1; then
+    check_err "smaller: --normal \"class=0|\" (nothing after the bar) is refused" 1 "factor class takes value indices.*got \"0|\"" \
+        $H batch --data $T/lab.hpd --normal "class=0|" --n-normal 1 --out $T/xs.hpd
+    check_err "smaller: --normal \"class=0,\" (nothing after the comma) is a usage error" 2 "a rule is missing after the last comma" \
+        $H batch --data $T/lab.hpd --normal "class=0," --n-normal 1 --out $T/xs.hpd
+else fail "smaller: factor rules" "cannot make a labelled .hpd"; fi
+
 finish

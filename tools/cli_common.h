@@ -8,6 +8,7 @@
 #ifndef HEPH_CLI_COMMON_H
 #define HEPH_CLI_COMMON_H
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -128,7 +129,7 @@ static long cli_long(const char *flag, const char *v, long lo, long hi) {
     long x;
     errno = 0;
     x = strtol(v, &e, 10);
-    if (*v == '\0' || *e != '\0' || errno || x < lo || x > hi)
+    if (*v == '\0' || isspace((unsigned char)*v) || *e != '\0' || errno || x < lo || x > hi) /* strtol skips spaces */
         cli_usage("%s takes an integer in %ld..%ld, got \"%s\"", flag, lo, hi, v);
     return x;
 }
@@ -136,7 +137,7 @@ static long cli_long(const char *flag, const char *v, long lo, long hi) {
 static double cli_num(const char *flag, const char *v, double lo, double hi) {
     char *e;
     double x = strtod(v, &e);
-    if (*v == '\0' || *e != '\0' || !(x >= lo && x <= hi))
+    if (*v == '\0' || isspace((unsigned char)*v) || *e != '\0' || !(x >= lo && x <= hi))
         cli_usage("%s takes a number in %g..%g, got \"%s\"", flag, lo, hi, v);
     return x;
 }

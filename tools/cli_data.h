@@ -218,6 +218,12 @@ static int png_chunks_ok(const unsigned char *b, size_t n) {
 /* decode one file to planar floats with c channels (1 gray, 3 RGB), resized to h x w;
    c == 0: keep its own shape (gray files 1 channel, others 3) and set c, h, w. Only PNG and
    JPEG (by their first bytes) reach stb_image, at most CLI_MAX_PIXELS pixels. */
+/* stb_image's reason, never empty */
+static const char *cli_stb_reason(void) {
+    const char *r = stbi_failure_reason();
+    return r && *r ? r : "stb_image gave no reason";
+}
+
 static float *load_picture(const char *path, int *c, int *h, int *w) {
     static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
     int fw, fh, fc, want, i, ch, is_png, is_jpg;
@@ -246,7 +252,7 @@ static float *load_picture(const char *path, int *c, int *h, int *w) {
     }
     if (!stbi_info_from_memory(file, (int)len, &fw, &fh, &fc)) {
         free(file);
-        cli_fail("%s: cannot decode the picture (%s)", path, stbi_failure_reason());
+        cli_fail("%s: cannot decode the picture (%s)", path, cli_stb_reason());
     }
     if (fw < 1 || fh < 1 || (long)fw * (long)fh > CLI_MAX_PIXELS) {
         free(file);
@@ -255,7 +261,7 @@ static float *load_picture(const char *path, int *c, int *h, int *w) {
     want = *c ? *c : (fc <= 2 ? 1 : 3);
     px = stbi_load_from_memory(file, (int)len, &fw, &fh, &fc, want); /* stb converts: RGB -> gray by luma, gray -> RGB */
     free(file);
-    if (!px) cli_fail("%s: cannot decode the picture (%s)", path, stbi_failure_reason());
+    if (!px) cli_fail("%s: cannot decode the picture (%s)", path, cli_stb_reason());
     if (!*c) { *c = want; *h = fh; *w = fw; }
     planar = (float *)cli_alloc((size_t)fw * (size_t)fh * (size_t)want, sizeof(float));
     for (i = 0; i < fw * fh; i++)
@@ -419,6 +425,7 @@ static int parse_values(cli_rule *r, const char *s, const char *end, uint32_t n_
         if (a > b || b >= (long)n_values || r->n == CLI_MAX_RANGES) return 0;
         r->lo[r->n] = (int)a; r->hi[r->n] = (int)b; r->n++;
         if (s < end && *s++ != '|') return 0;
+        if (s == end && s[-1] == '|') return 0; /* "0|": a value missing after the bar */
     }
     return r->n > 0;
 }
@@ -445,6 +452,7 @@ static void rules_parse(cli_rules *rs, const char *text, const cli_pics *p, cons
             cli_fail("%s: factor %s takes value indices 0..%u as V, A-B or V|W, got \"%.*s\"", opt,
                       p->names[r->factor], p->n_values[r->factor] - 1, (int)(end - eq - 1), eq + 1);
         rs->n++;
+        if (*end && !end[1]) cli_usage("%s: a rule is missing after the last comma in \"%s\"", opt, text);
         s = *end ? end + 1 : end;
     }
 }

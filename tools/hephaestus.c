@@ -141,7 +141,8 @@ static int parse_dims(const char *v, int D, int *dims) {
     while (*s) {
         char *e;
         long d = strtol(s, &e, 10);
-        if (e == s || d < 0 || d >= D || n == D || (*e && *e != ',')) cli_usage("--dims takes dimensions 0..%d separated by commas, got \"%s\"", D - 1, v);
+        if (e == s || !isdigit((unsigned char)*s) || d < 0 || d >= D || n == D || (*e && *e != ',') || (*e == ',' && !e[1]))
+            cli_usage("--dims takes dimensions 0..%d separated by commas, got \"%s\"", D - 1, v);
         dims[n++] = (int)d;
         s = *e ? e + 1 : e;
     }
