@@ -50,8 +50,14 @@
                              conv layer; results depend on it, not on the thread count)
        HEPH_REFERENCE_KERNELS  every matrix product as three plain loops (slow; for checks)
        HEPH_FSYNC(fp)        called on a checkpoint/dataset file before it is renamed into
-                             place (default: nothing; POSIX tools define it as
+                             place; 0 on success (default: nothing, 0; POSIX tools define it as
                              fsync(fileno(fp)) so a crash cannot leave a half-written file)
+       HEPH_TMP_PATH(dst, cap, path)  the temporary name (in path's folder) a checkpoint or
+                             dataset is written to before the rename; snprintf's result
+                             (default "<path>.tmp"; the tools add the process id and a
+                             counter, so two writers of one path never share a temporary)
+       HEPH_SYNC_DIR(path)   called after that rename; 0 on success (default: nothing, 0;
+                             POSIX tools fsync the folder so that the rename survives a crash)
        HEPH_FSEEK(fp,off,wh) / HEPH_FTELL(fp)  64-bit seek and tell (default: fseek/ftell with
                              long; offsets beyond LONG_MAX are refused with a message). POSIX
                              tools define them with fseeko/ftello.
@@ -154,6 +160,8 @@ typedef struct {
 HEPH_DEF void heph_rng_seed(heph_rng *r, uint64_t seed);
 HEPH_DEF uint32_t heph_rng_u32(heph_rng *r);
 HEPH_DEF uint32_t heph_rng_below(heph_rng *r, uint32_t n); /* uniform in [0, n), unbiased */
+/* uniform in [0, n) for any 64-bit n, unbiased; for n <= 2^32 the very draw of heph_rng_below */
+HEPH_DEF uint64_t heph_rng_below64(heph_rng *r, uint64_t n);
 HEPH_DEF float heph_rng_uniform(heph_rng *r);             /* uniform in [0, 1)           */
 HEPH_DEF float heph_rng_normal(heph_rng *r);              /* N(0, 1)                     */
 HEPH_DEF void heph_rng_shuffle(heph_rng *r, size_t *idx, size_t n); /* Fisher-Yates      */
@@ -328,6 +336,13 @@ typedef struct {
     heph_objective obj;
     float lr, beta1, beta2, eps;   /* Adam (defaults 1e-3, 0.9, 0.999, 1e-8)                  */
 } heph_vae_config;
+/* Ranges every configuration (given or loaded from a checkpoint) must keep; the CLI's flags
+   take the same: lr in (0, HEPH_LR_MAX], beta1 and beta2 in [0, 1), eps in (0, 1], the
+   objective weights beta, gamma, gamma_end, c_max, alpha in [0, HEPH_WEIGHT_MAX]; a step
+   counter at most HEPH_STEP_MAX (doubles hold it exactly; a checkpoint beyond is refused).  */
+#define HEPH_LR_MAX 10.0f
+#define HEPH_WEIGHT_MAX 1e6f
+#define HEPH_STEP_MAX ((uint64_t)1 << 53)
 
 typedef struct {
     double loss;       /* the objective that was minimised, per image                        */
@@ -411,7 +426,8 @@ HEPH_DEF void heph_vae_traverse(heph_vae *m, const float *z0, const int *dims, i
                                 const float *lo, const float *hi, int steps, float *out);
 
 /* Checkpoints (.hpm). flags: HEPH_SAVE_WEIGHTS_ONLY drops the optimiser state. The file is
-   written to "<path>.tmp", flushed, closed and renamed over path: a crash never leaves a
+   written to a temporary file (HEPH_TMP_PATH), flushed, synced (HEPH_FSYNC), closed and
+   renamed over path, then the folder is synced (HEPH_SYNC_DIR): a crash never leaves a
    half-written checkpoint under the real name.                                              */
 #define HEPH_SAVE_WEIGHTS_ONLY 1
 HEPH_DEF int heph_vae_save(heph_vae *m, const char *path, int flags);
@@ -677,7 +693,7 @@ typedef struct {
     int32_t *labels;
     unsigned char *raw;
     uint64_t image_bytes;
-    char path[160], tmp[168];
+    char path[160], tmp[200];
     char err[HEPH_ERRLEN];
 } heph_hpd_writer;
 
@@ -685,7 +701,9 @@ typedef struct {
    on disk until heph_hpd_read.                                                               */
 HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path);
 HEPH_DEF void heph_hpd_close(heph_hpd *d);
-/* Read pictures idx[0..n) as floats in [0,1] (stored value / value_max) into out (n, C, H, W). */
+/* Read pictures idx[0..n) as floats in [0,1] (stored value / value_max) into out (n, C, H, W).
+   In an f32 file a stored value outside [0, value_max] (NaN, Inf, negative, too large) is
+   HEPH_E_FORMAT naming the picture; the writer refuses to put one.                           */
 HEPH_DEF int heph_hpd_read(heph_hpd *d, const size_t *idx, size_t n, float *out);
 HEPH_DEF int heph_hpd_read_range(heph_hpd *d, size_t start, size_t n, float *out);
 /* Factor index k of picture i (from memory). */
@@ -734,6 +752,7 @@ HEPH_DEF void heph_plot_lines(uint8_t *rgb, int w, int h, const float *ys, int n
 #include <stdlib.h>
 #include <stdarg.h>
 #include <limits.h>
+#include <errno.h>
 
 #if defined(HEPH_MALLOC) && defined(HEPH_FREE)
 #elif !defined(HEPH_MALLOC) && !defined(HEPH_FREE)
@@ -747,7 +766,13 @@ HEPH_DEF void heph_plot_lines(uint8_t *rgb, int w, int h, const float *ys, int n
 #define HEPH_ASSERT(x) assert(x)
 #endif
 #ifndef HEPH_FSYNC
-#define HEPH_FSYNC(fp) ((void)(fp))
+#define HEPH_FSYNC(fp) ((void)(fp), 0)
+#endif
+#ifndef HEPH_TMP_PATH
+#define HEPH_TMP_PATH(dst, cap, path) snprintf((dst), (cap), "%s.tmp", (path))
+#endif
+#ifndef HEPH_SYNC_DIR
+#define HEPH_SYNC_DIR(path) ((void)(path), 0)
 #endif
 
 #if defined(_OPENMP) && !defined(HEPH_NO_OPENMP)
@@ -799,6 +824,14 @@ static int heph__errf(char *err, size_t errlen, int code, const char *fmt, ...) 
     return code;
 }
 
+/* the largest block the library allocates, in bytes: size_t's range (tests set it to 2^32 - 1
+   to check the 32-bit limits on a 64-bit machine) */
+#ifndef HEPH__SIZE_LIMIT
+#define HEPH__SIZE_LIMIT ((uint64_t)(size_t)-1)
+#endif
+/* a block of n floats (n computed in 64 bits) fits size_t, and so every index into it */
+static int heph__floats_fit(uint64_t n) { return n <= HEPH__SIZE_LIMIT / sizeof(float); }
+
 /* a*b with overflow check; returns 0 on overflow */
 static int heph__mul_ok(size_t a, size_t b, size_t *out) {
     if (a != 0 && b > (size_t)-1 / a) return 0;
@@ -814,7 +847,7 @@ static int heph__mul64_ok(uint64_t a, uint64_t b, uint64_t *out) {
 static void *heph__calloc(size_t n, size_t size) {
     size_t bytes;
     void *p;
-    if (!heph__mul_ok(n, size, &bytes) || bytes == 0) return NULL;
+    if (!heph__mul_ok(n, size, &bytes) || bytes == 0 || (uint64_t)bytes > HEPH__SIZE_LIMIT) return NULL;
     p = HEPH_MALLOC(bytes);
     if (p) memset(p, 0, bytes);
     return p;
@@ -848,6 +881,17 @@ HEPH_DEF uint32_t heph_rng_below(heph_rng *r, uint32_t n) {
     threshold = (uint32_t)(0u - n) % n; /* reject the biased low range (Lemire/PCG) */
     for (;;) {
         x = heph_rng_u32(r);
+        if (x >= threshold) return x % n;
+    }
+}
+
+HEPH_DEF uint64_t heph_rng_below64(heph_rng *r, uint64_t n) {
+    uint64_t threshold, x;
+    if (n <= 0xffffffffu) return heph_rng_below(r, (uint32_t)n);
+    threshold = (0u - n) % n; /* 2^64 mod n: reject the biased low range, as above */
+    for (;;) {
+        x = (uint64_t)heph_rng_u32(r) << 32;
+        x |= heph_rng_u32(r);
         if (x >= threshold) return x % n;
     }
 }
@@ -1891,6 +1935,41 @@ HEPH_DEF void heph_adam_step(float *w, const float *g, float *m, float *v, size_
     }
 }
 
+/* the index of the first parameter whose Adam step t (the same arithmetic as heph_adam_step)
+   would leave a weight or moment that is not finite, or n when every one stays finite; reads
+   only, in chunks that threads share, so a refused step changes nothing */
+static size_t heph__adam_first_bad(const float *w, const float *g, const float *m, const float *v,
+                                   size_t n, float lr, float beta1, float beta2, float eps, uint64_t t) {
+    double c1 = 1.0 - pow((double)beta1, (double)t), c2 = 1.0 - pow((double)beta2, (double)t);
+    float step = (float)((double)lr / c1), k = (float)(1.0 / sqrt(c2));
+    size_t nc = (n + 65535) / 65536, c, i;
+    unsigned char flags[4096];
+    long long ci;
+    int heph__par = n > 131072;
+    if (nc > sizeof flags) nc = sizeof flags; /* the last chunk takes the rest */
+    HEPH__OMP_FOR_IF
+    for (ci = 0; ci < (long long)nc; ci++) {
+        size_t a = (size_t)ci * 65536, e = ci + 1 == (long long)nc ? n : a + 65536, j;
+        int f = 0;
+        for (j = a; j < e; j++) {
+            float mi = beta1 * m[j] + (1.0f - beta1) * g[j];
+            float vi = beta2 * v[j] + (1.0f - beta2) * g[j] * g[j];
+            float wi = w[j] - step * mi / (sqrtf(vi) * k + eps);
+            f |= !(fabsf(mi) <= FLT_MAX) | !(vi <= FLT_MAX) | !(fabsf(wi) <= FLT_MAX); /* inf or NaN */
+        }
+        flags[ci] = (unsigned char)f;
+    }
+    for (c = 0; c < nc && !flags[c]; c++) {}
+    if (c == nc) return n;
+    for (i = c * 65536; i < n; i++) {
+        float mi = beta1 * m[i] + (1.0f - beta1) * g[i];
+        float vi = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];
+        float wi = w[i] - step * mi / (sqrtf(vi) * k + eps);
+        if (!(fabsf(mi) <= FLT_MAX) || !(vi <= FLT_MAX) || !(fabsf(wi) <= FLT_MAX)) break;
+    }
+    return i;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* beta-TCVAE: index-code MI, total correlation and dimension-wise KL from a minibatch        */
 
@@ -2038,6 +2117,7 @@ HEPH_DEF int heph_spec_parse(const char *spec, int c, int h, int w, heph_layer *
             long co = 0, k = 0, st = 1, pd = 0;
             heph_conv_geom g;
             size_t nw;
+            uint64_t nw64;
             if (!heph__parse_uint(q, &ne, &co) || co == 0 || *ne != 'k' ||
                 !heph__parse_uint(ne + 1, &ne, &k) || k == 0 || k > 64)
                 goto bad_conv;
@@ -2053,13 +2133,16 @@ HEPH_DEF int heph_spec_parse(const char *spec, int c, int h, int w, heph_layer *
             if (rcg != HEPH_OK || (size_t)g.Co * (size_t)g.Ho * (size_t)g.Wo > (size_t)INT_MAX)
                 return heph__errf(err, errlen, HEPH_E_SPEC,
                                   "token %d \"%.*s\": kernel %ld, stride %ld, padding %ld do not fit "
-                                  "a %dx%dx%d input (padding must be < kernel)", tok, (int)len, t, k,
+                                  "a %dx%dx%d input (the output must be at least 1x1, and padding < kernel: "
+                                  "a wider padding only adds output pixels that see nothing but zeros; "
+                                  "PyTorch allows it, this library does not)", tok, (int)len, t, k,
                                   st, pd, c, h, w);
             L.kind = tr ? HEPH_CONVT : HEPH_CONV;
             L.k = (int)k; L.s = (int)st; L.p = (int)pd;
             L.out_c = g.Co; L.out_h = g.Ho; L.out_w = g.Wo;
-            nw = (size_t)c * (size_t)co * (size_t)k * (size_t)k;
-            if (nw > ((size_t)1 << 31))
+            nw64 = (uint64_t)c * (uint64_t)co * (uint64_t)k * (uint64_t)k; /* 64 bits: no wrap */
+            nw = (size_t)nw64;
+            if (nw64 > ((uint64_t)1 << 31))
                 return heph__errf(err, errlen, HEPH_E_SPEC, "token %d \"%.*s\": too many weights",
                                   tok, (int)len, t);
             L.b_off = nw;
@@ -2181,6 +2264,7 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
                           size_t p_off, char *err, size_t errlen) {
     int l, rc, lay = 0, any_cvt = 0;
     size_t off = p_off, maxn, ws = 0, acts = 0, total;
+    uint64_t n64 = p_off, acts64 = 0, total64, scratch64;
     float *p;
     memset(net, 0, sizeof *net);
     rc = heph_spec_parse(spec, c, h, w, net->layers, HEPH_MAX_LAYERS, &net->n_layers, err, errlen);
@@ -2198,6 +2282,7 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
         if (want >= 0 && want != lay && heph__layout_matters(L->in_c, L->in_h, L->in_w)) {
             net->cvt[l] = (unsigned char)(want ? 1 : 2);
             acts += heph__layer_in_n(L);
+            acts64 += heph__layer_in_n(L);
             if (l > 0) any_cvt = 1;
         }
         if (want >= 0) lay = want;
@@ -2216,21 +2301,34 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
             L->b_off += off;
             L->w_off = off;
             off += L->n_params;
+            n64 += L->n_params; /* 64 layers of up to 2^31 parameters: more than a 32-bit size_t */
             if (wsz > ws) ws = wsz;
         }
         if (on > maxn) maxn = on;
         if (L->kind == HEPH_RELU && l > 0 && heph__has_dinp_mask(net->layers[l - 1].kind))
             net->fused[l] = 1; /* no buffer of its own */
-        else
+        else {
             acts += on;
+            acts64 += on;
+        }
     }
     net->n_params = off - p_off;
     net->out_n = net->n_layers ? (int)heph__layer_out_n(&net->layers[net->n_layers - 1]) : net->in_n;
     if (net->n_layers && lay) {
         const heph_layer *L = &net->layers[net->n_layers - 1];
-        if (heph__layout_matters(L->out_c, L->out_h, L->out_w)) acts += (size_t)net->out_n;
+        if (heph__layout_matters(L->out_c, L->out_h, L->out_w)) { acts += (size_t)net->out_n; acts64 += (uint64_t)net->out_n; }
         else lay = 0;
     }
+    /* every size of this network in 64 bits first: with a 32-bit size_t the products below
+       could wrap to a small block that the layers then overrun */
+    total64 = acts64 * (uint64_t)max_batch;
+    scratch64 = (any_cvt ? 3u : 2u) * (uint64_t)maxn * (uint64_t)max_batch + (uint64_t)ws;
+    if (!heph__floats_fit(4 * n64) || !heph__floats_fit(total64 + 1) || !heph__floats_fit(scratch64))
+        return heph__errf(err, errlen, HEPH_E_SIZE,
+                          "a network of %llu parameters, %llu activation and %llu scratch floats "
+                          "(batch %d) is more than this platform can address (%llu bytes)",
+                          (unsigned long long)(n64 - p_off), (unsigned long long)total64,
+                          (unsigned long long)scratch64, max_batch, (unsigned long long)HEPH__SIZE_LIMIT);
     /* one block of activations and a pointer table; the scratch (two gradient buffers, a third
        when a reorder sits after the first layer, GEMM workspace) is bound later by
        heph__net_bind, shared with the other network */
@@ -2472,6 +2570,31 @@ static void heph__net_init_params(heph_net *net, float *params, heph_rng *rng) {
     }
 }
 
+/* the numeric settings of cfg inside their ranges (HEPH_LR_MAX, ...); NaN fails every test */
+static int heph__cfg_numbers_ok(const heph_vae_config *cfg, char *err) {
+    const heph_objective *o = &cfg->obj;
+    const char *adam = NULL, *objw = NULL;
+    float a = 0.0f, w = 0.0f;
+    if (!(cfg->lr > 0.0f && cfg->lr <= HEPH_LR_MAX))
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "learning rate %g is out of range (0, %g]",
+                          (double)cfg->lr, (double)HEPH_LR_MAX);
+    if (!(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f)) { adam = "beta1"; a = cfg->beta1; }
+    else if (!(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f)) { adam = "beta2"; a = cfg->beta2; }
+    else if (!(cfg->eps > 0.0f && cfg->eps <= 1.0f)) { adam = "eps"; a = cfg->eps; }
+    if (adam)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "Adam %s %g is out of range (%s)", adam,
+                          (double)a, adam[0] == 'e' ? "(0, 1]" : "[0, 1)");
+    if (!(o->beta >= 0.0f && o->beta <= HEPH_WEIGHT_MAX)) { objw = "beta"; w = o->beta; }
+    else if (!(o->gamma >= 0.0f && o->gamma <= HEPH_WEIGHT_MAX)) { objw = "gamma"; w = o->gamma; }
+    else if (!(o->gamma_end >= 0.0f && o->gamma_end <= HEPH_WEIGHT_MAX)) { objw = "gamma_end"; w = o->gamma_end; }
+    else if (!(o->c_max >= 0.0f && o->c_max <= HEPH_WEIGHT_MAX)) { objw = "c_max"; w = o->c_max; }
+    else if (!(o->alpha >= 0.0f && o->alpha <= HEPH_WEIGHT_MAX)) { objw = "alpha"; w = o->alpha; }
+    if (objw)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "objective %s %g is out of range [0, %g]",
+                          objw, (double)w, (double)HEPH_WEIGHT_MAX);
+    return HEPH_OK;
+}
+
 /* build nets and buffers for cfg; parameters zero */
 static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
     char spec[HEPH_SPEC_MAX + 32];
@@ -2488,9 +2611,8 @@ static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
     if (cfg->max_batch <= 0 || cfg->max_batch > 65536)
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "max_batch %d is out of range 1..65536",
                           cfg->max_batch);
-    if (!(cfg->lr > 0.0f) || !(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) ||
-        !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f) || !(cfg->eps > 0.0f))
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "Adam settings out of range");
+    rc = heph__cfg_numbers_ok(cfg, m->err);
+    if (rc != HEPH_OK) return rc;
     if (cfg->obj.kind != HEPH_OBJ_BETA && cfg->obj.kind != HEPH_OBJ_CAPACITY &&
         cfg->obj.kind != HEPH_OBJ_TCVAE)
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "unknown objective %d", cfg->obj.kind);
@@ -2521,9 +2643,20 @@ static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
                           m->cfg.dec_spec, m->dec.out_n, n_in, cfg->in_c, cfg->in_h, cfg->in_w);
     }
     m->n_params = m->enc.n_params + m->dec.n_params;
+    B = (size_t)cfg->max_batch;
+    { /* the one-block sizes in 64 bits, against what size_t can address */
+        uint64_t np = (uint64_t)m->enc.n_params + (uint64_t)m->dec.n_params, b = (uint64_t)B;
+        uint64_t t64 = b * (uint64_t)D * 7 + b * (uint64_t)n_in + (b + 2) * b;
+        if (!heph__floats_fit(4 * np) || !heph__floats_fit(t64)) {
+            heph__net_free(&m->enc); heph__net_free(&m->dec);
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_SIZE,
+                              "%llu parameters (4 floats each) and %llu floats of batch buffers are more "
+                              "than this platform can address (%llu bytes)", (unsigned long long)np,
+                              (unsigned long long)t64, (unsigned long long)HEPH__SIZE_LIMIT);
+        }
+    }
     /* parameters, gradients, Adam m and v: one block */
     m->params = (float *)heph__calloc(4 * m->n_params, sizeof(float));
-    B = (size_t)cfg->max_batch;
     total = B * (size_t)D * 2 /* h */ + B * (size_t)D * 3 /* eps, z, dz */ + B * (size_t)D * 2 /* dh */
             + B * n_in + (B + 2) * B /* tc scratch */;
     m->mem = (float *)heph__calloc(total, sizeof(float));
@@ -2715,7 +2848,21 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
 
 HEPH_DEF int heph_vae_train_step(heph_vae *m, const float *x, int B, heph_losses *out) {
     int rc = heph_vae_loss_grad(m, x, B, NULL, out);
+    size_t bad;
     if (rc != HEPH_OK) return rc;
+    if (m->step >= HEPH_STEP_MAX)
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "step %llu: the step counter is at its limit 2^53",
+                          (unsigned long long)m->step);
+    /* a step whose update is not finite (a moment or weight overflowing) is refused like a
+       non-finite loss: before anything changes */
+    bad = heph__adam_first_bad(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, m->cfg.lr,
+                               m->cfg.beta1, m->cfg.beta2, m->cfg.eps, m->step + 1);
+    if (bad < m->n_params)
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN,
+                          "step %llu: the Adam update of parameter %zu (%s) is not finite (weight %g, "
+                          "gradient %g, moments %g and %g)", (unsigned long long)m->step, bad,
+                          bad < m->enc.n_params ? "encoder" : "decoder", (double)m->params[bad],
+                          (double)m->grads[bad], (double)m->adam_m[bad], (double)m->adam_v[bad]);
     m->step++;
     heph_adam_step(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, m->cfg.lr,
                    m->cfg.beta1, m->cfg.beta2, m->cfg.eps, m->step);
@@ -3062,6 +3209,12 @@ HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path) {
     }
     rc = heph__hpd_check_info(in, path, d->err);
     if (rc != HEPH_OK) goto fail;
+    if (in->flags & ~(uint32_t)(HEPH_HPD_LABELS | HEPH_HPD_GRID | HEPH_HPD_GENERATED)) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                        "%s: unknown flag bits 0x%x (this library knows 1 labels, 2 grid, 4 generated)", path,
+                        in->flags & ~(uint32_t)(HEPH_HPD_LABELS | HEPH_HPD_GRID | HEPH_HPD_GENERATED));
+        goto fail;
+    }
     if (((in->flags & HEPH_HPD_LABELS) != 0) != (in->n_factors > 0)) {
         rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
                         "%s: labels flag (%u) disagrees with %u factors", path,
@@ -3156,21 +3309,32 @@ fail:
     return rc;
 }
 
-/* decode one stored picture into floats in [0,1] */
-static void heph__hpd_decode(const heph_hpd *d, const unsigned char *raw, float *out) {
+/* decode stored picture `at` into floats in [0,1]; a float value outside [0, value_max] (NaN,
+   Inf, negative, too large) is refused naming the picture, since ReLU would turn a NaN into 0
+   and the batch would look normal (u8 and 1-bit values are finite by their type) */
+static int heph__hpd_decode(heph_hpd *d, const unsigned char *raw, float *out, size_t at) {
     size_t n = heph_hpd_picture_size(&d->info), i;
-    float inv = 1.0f / d->info.value_max;
+    float inv = 1.0f / d->info.value_max, vmax = d->info.value_max, v = 0.0f;
     switch (d->info.dtype) {
     case HEPH_PX_U8:
         for (i = 0; i < n; i++) out[i] = (float)raw[i] * inv;
         break;
     case HEPH_PX_F32:
-        for (i = 0; i < n; i++) out[i] = heph__u2f(heph__get_le32(raw + 4 * i)) * inv;
+        for (i = 0; i < n; i++) {
+            v = heph__u2f(heph__get_le32(raw + 4 * i));
+            if (!(v >= 0.0f && v <= vmax)) break; /* NaN fails too */
+            out[i] = v * inv > 1.0f ? 1.0f : v * inv;
+        }
         break;
     default: /* 1-bit, MSB first */
         for (i = 0; i < n; i++) out[i] = (float)((raw[i >> 3] >> (7 - (i & 7))) & 1u) * inv;
         break;
     }
+    if (i < n && d->info.dtype == HEPH_PX_F32)
+        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                          "%s: picture %zu, value %zu is %g: pixels must lie in [0, value_max %g]", d->path, at, i,
+                          (double)v, (double)vmax);
+    return HEPH_OK;
 }
 
 HEPH_DEF int heph_hpd_read(heph_hpd *d, const size_t *idx, size_t n, float *out) {
@@ -3182,7 +3346,7 @@ HEPH_DEF int heph_hpd_read(heph_hpd *d, const size_t *idx, size_t n, float *out)
         if (heph__seek(d->fp, d->header_bytes + (uint64_t)idx[i] * d->image_bytes) != 0 ||
             fread(d->raw, 1, (size_t)d->image_bytes, d->fp) != (size_t)d->image_bytes)
             return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot read picture %zu", d->path, idx[i]);
-        heph__hpd_decode(d, d->raw, out + i * np);
+        if (heph__hpd_decode(d, d->raw, out + i * np, idx[i]) != HEPH_OK) return HEPH_E_FORMAT;
     }
     return HEPH_OK;
 }
@@ -3197,7 +3361,7 @@ HEPH_DEF int heph_hpd_read_range(heph_hpd *d, size_t start, size_t n, float *out
     for (i = 0; i < n; i++) {
         if (fread(d->raw, 1, (size_t)d->image_bytes, d->fp) != (size_t)d->image_bytes)
             return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot read picture %zu", d->path, start + i);
-        heph__hpd_decode(d, d->raw, out + i * np);
+        if (heph__hpd_decode(d, d->raw, out + i * np, start + i) != HEPH_OK) return HEPH_E_FORMAT;
     }
     return HEPH_OK;
 }
@@ -3223,7 +3387,9 @@ HEPH_DEF int heph_hpd_create(heph_hpd_writer *w, const char *path, const heph_hp
     memset(w, 0, sizeof *w);
     w->info = *info;
     heph__copy_path(w->path, sizeof w->path, path);
-    snprintf(w->tmp, sizeof w->tmp, "%s.tmp", w->path);
+    rc = HEPH_TMP_PATH(w->tmp, sizeof w->tmp, w->path);
+    if (rc < 0 || (size_t)rc >= sizeof w->tmp)
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: path too long for its temporary file", w->path);
     rc = heph__hpd_check_info(info, w->path, w->err);
     if (rc != HEPH_OK) return rc;
     w->info.flags = (info->flags & ~(uint32_t)HEPH_HPD_LABELS) | (info->n_factors ? (uint32_t)HEPH_HPD_LABELS : 0u);
@@ -3280,12 +3446,12 @@ HEPH_DEF int heph_hpd_create(heph_hpd_writer *w, const char *path, const heph_hp
     if (!w->fp) {
         HEPH_FREE(hdr);
         heph_hpd_abort(w);
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot create", w->tmp);
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot create %s (%s)", w->path, w->tmp, strerror(errno));
     }
     if (fwrite(hdr, 1, (size_t)hb, w->fp) != (size_t)hb) {
         HEPH_FREE(hdr);
         heph_hpd_abort(w);
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: write failed", w->tmp);
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: write failed (%s: %s)", w->path, w->tmp, strerror(errno));
     }
     HEPH_FREE(hdr);
     return HEPH_OK;
@@ -3305,13 +3471,19 @@ static int heph__hpd_put_raw(heph_hpd_writer *w, const int32_t *factors) {
         w->labels[w->written * w->info.n_factors + k] = factors[k];
     }
     if (fwrite(w->raw, 1, (size_t)w->image_bytes, w->fp) != (size_t)w->image_bytes)
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: write failed", w->tmp);
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: write failed (%s: %s)", w->path, w->tmp, strerror(errno));
     w->written++;
     return HEPH_OK;
 }
 
 HEPH_DEF int heph_hpd_put_u8(heph_hpd_writer *w, const uint8_t *px, const int32_t *factors) {
     size_t n = heph_hpd_picture_size(&w->info), i;
+    if (w->info.dtype == HEPH_PX_F32)
+        for (i = 0; i < n; i++)
+            if ((float)px[i] > w->info.value_max) /* what the reader would refuse */
+                return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: picture %llu, value %zu is %u: pixels must "
+                                  "lie in [0, value_max %g]", w->path, (unsigned long long)w->written, i,
+                                  (unsigned)px[i], (double)w->info.value_max);
     if (w->info.dtype == HEPH_PX_U8) {
         memcpy(w->raw, px, n);
     } else if (w->info.dtype == HEPH_PX_BIT) {
@@ -3328,14 +3500,20 @@ HEPH_DEF int heph_hpd_put_f32(heph_hpd_writer *w, const float *px, const int32_t
     size_t n = heph_hpd_picture_size(&w->info), i;
     if (w->info.dtype != HEPH_PX_F32)
         return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: put_f32 needs pixel type f32", w->path);
-    for (i = 0; i < n; i++) heph__put_le32(w->raw + 4 * i, heph__f2u(px[i]));
+    for (i = 0; i < n; i++) {
+        if (!(px[i] >= 0.0f && px[i] <= w->info.value_max)) /* what the reader would refuse */
+            return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: picture %llu, value %zu is %g: pixels must lie "
+                              "in [0, value_max %g]", w->path, (unsigned long long)w->written, i, (double)px[i],
+                              (double)w->info.value_max);
+        heph__put_le32(w->raw + 4 * i, heph__f2u(px[i]));
+    }
     return heph__hpd_put_raw(w, factors);
 }
 
 HEPH_DEF int heph_hpd_finish(heph_hpd_writer *w) {
     unsigned char buf[4096];
     size_t i, n = (size_t)(w->info.count * w->info.n_factors), fill = 0;
-    int ok = 1;
+    int ok = 1, e;
     if (!w->fp) return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: writer is not open", w->path);
     if (w->written != w->info.count) {
         heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: %llu pictures written, %llu announced",
@@ -3352,15 +3530,22 @@ HEPH_DEF int heph_hpd_finish(heph_hpd_writer *w) {
         }
     }
     ok = ok && fflush(w->fp) == 0;
-    if (ok) HEPH_FSYNC(w->fp);
+    ok = ok && HEPH_FSYNC(w->fp) == 0;
+    e = ok ? 0 : errno;
     ok = (fclose(w->fp) == 0) && ok;
+    if (!ok && !e) e = errno;
     w->fp = NULL;
-    if (!ok || rename(w->tmp, w->path) != 0) {
+    if (ok && rename(w->tmp, w->path) != 0) { ok = 0; e = errno; }
+    if (!ok) {
         remove(w->tmp);
         heph_hpd_abort(w);
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot write or rename into place", w->path);
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot write or rename into place (%s: %s)",
+                          w->path, w->tmp, strerror(e));
     }
     heph_hpd_abort(w); /* frees buffers; fp is already closed */
+    if (HEPH_SYNC_DIR(w->path) != 0)
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: written, but its folder cannot be synced (%s)",
+                          w->path, strerror(errno));
     return HEPH_OK;
 }
 
@@ -3381,13 +3566,13 @@ static const unsigned char heph__hpm_magic[8] = {'H', 'E', 'P', 'H', 'H', 'P', '
 typedef struct {
     FILE *fp;
     uint64_t hash;
-    int ok;
+    int ok, err; /* err: errno of the first failure */
 } heph__wr;
 
 static void heph__wr_bytes(heph__wr *w, const void *p, size_t n) {
     if (!w->ok) return;
     w->hash = heph__fnv1a(w->hash, (const unsigned char *)p, n);
-    if (fwrite(p, 1, n, w->fp) != n) w->ok = 0;
+    if (fwrite(p, 1, n, w->fp) != n) { w->ok = 0; w->err = errno; }
 }
 static void heph__wr_u32(heph__wr *w, uint32_t v) {
     unsigned char b[4];
@@ -3421,13 +3606,16 @@ HEPH_DEF int heph_vae_save(heph_vae *m, const char *path, int flags) {
     const heph_vae_config *c = &m->cfg;
     int opt = !(flags & HEPH_SAVE_WEIGHTS_ONLY);
     unsigned char b[8];
-    if (strlen(path) + 5 > sizeof tmp)
+    int n = HEPH_TMP_PATH(tmp, sizeof tmp, path);
+    if (n < 0 || (size_t)n >= sizeof tmp)
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "checkpoint path is too long");
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
     w.fp = fopen(tmp, "wb");
     w.hash = HEPH__FNV_INIT;
     w.ok = w.fp != NULL;
-    if (!w.ok) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot create", tmp);
+    w.err = 0;
+    if (!w.ok)
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot create the checkpoint %s (%s)", path, tmp,
+                          strerror(errno));
     heph__wr_bytes(&w, heph__hpm_magic, 8);
     heph__wr_u32(&w, 1);
     heph__wr_u32(&w, opt ? 1u : 0u);
@@ -3454,14 +3642,19 @@ HEPH_DEF int heph_vae_save(heph_vae *m, const char *path, int flags) {
         heph__wr_f32s(&w, m->adam_v, m->n_params);
     }
     heph__put_le64(b, w.hash);
-    if (w.ok && fwrite(b, 1, 8, w.fp) != 8) w.ok = 0;
-    if (w.ok && fflush(w.fp) != 0) w.ok = 0;
-    if (w.ok) HEPH_FSYNC(w.fp);
-    if (fclose(w.fp) != 0) w.ok = 0;
-    if (!w.ok || rename(tmp, path) != 0) {
+    heph__wr_bytes(&w, b, 8); /* (the hash it updates is no longer used) */
+    if (w.ok && fflush(w.fp) != 0) { w.ok = 0; w.err = errno; }
+    if (w.ok && HEPH_FSYNC(w.fp) != 0) { w.ok = 0; w.err = errno; }
+    if (fclose(w.fp) != 0 && w.ok) { w.ok = 0; w.err = errno; }
+    if (w.ok && rename(tmp, path) != 0) { w.ok = 0; w.err = errno; }
+    if (!w.ok) {
         remove(tmp);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot write the checkpoint", path);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot write the checkpoint (%s: %s)", path, tmp,
+                          w.err ? strerror(w.err) : "write failed");
     }
+    if (HEPH_SYNC_DIR(path) != 0)
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: written, but its folder cannot be synced (%s)", path,
+                          strerror(errno));
     return HEPH_OK;
 }
 
@@ -3516,6 +3709,25 @@ static int heph__spec_count(const char *spec, int c, int h, int w, size_t *n_par
     if (rc != HEPH_OK) return rc;
     for (l = 0; l < nl; l++) *n_params += ly[l].n_params;
     *out_n = nl ? heph__layer_out_n(&ly[nl - 1]) : (size_t)c * (size_t)h * (size_t)w;
+    return HEPH_OK;
+}
+
+/* every weight finite, every Adam first moment finite, every second moment finite and >= 0
+   (what training keeps), or HEPH_E_FORMAT naming the first value that is not */
+static int heph__state_values_ok(heph_vae *m, const char *path) {
+    size_t i, n = m->n_params;
+    for (i = 0; i < n; i++)
+        if (!(fabsf(m->params[i]) <= FLT_MAX))
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: parameter %zu is %g (%s)", path, i,
+                              (double)m->params[i], i < m->enc.n_params ? "encoder" : "decoder");
+    for (i = 0; i < n; i++)
+        if (!(fabsf(m->adam_m[i]) <= FLT_MAX))
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: Adam first moment of parameter %zu is %g",
+                              path, i, (double)m->adam_m[i]);
+    for (i = 0; i < n; i++)
+        if (!(m->adam_v[i] >= 0.0f && m->adam_v[i] <= FLT_MAX))
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: Adam second moment of parameter %zu is %g "
+                              "(finite and >= 0 expected)", path, i, (double)m->adam_v[i]);
     return HEPH_OK;
 }
 
@@ -3599,6 +3811,14 @@ HEPH_DEF int heph_vae_load(heph_vae *m, const char *path) {
         HEPH_FREE(buf);
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: malformed %s", path, field);
     }
+    if (step > HEPH_STEP_MAX || !(fabsf(rng.spare) <= FLT_MAX)) {
+        HEPH_FREE(buf);
+        if (step > HEPH_STEP_MAX)
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: step %llu is out of range 0..2^53",
+                              path, (unsigned long long)step);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: random generator state: spare normal is %g",
+                          path, (double)rng.spare);
+    }
     if (cfg.in_c <= 0 || cfg.in_h <= 0 || cfg.in_w <= 0 || cfg.in_c > (int)HEPH__MAX_CHANNELS ||
         cfg.in_h > (int)HEPH__MAX_SIDE || cfg.in_w > (int)HEPH__MAX_SIDE) {
         HEPH_FREE(buf);
@@ -3671,6 +3891,15 @@ HEPH_DEF int heph_vae_load(heph_vae *m, const char *path) {
         memset(m, 0, sizeof *m);
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: %s (%zu bytes of %zu used)", path,
                           ok ? "trailing bytes after the parameters" : "truncated parameters", at, n);
+    }
+    rc = heph__state_values_ok(m, path);
+    if (rc != HEPH_OK) {
+        memcpy(err, m->err, sizeof err);
+        heph_vae_free(m);
+        HEPH_FREE(buf);
+        memset(m, 0, sizeof *m);
+        memcpy(m->err, err, sizeof err);
+        return rc;
     }
     m->step = step;
     m->rng = rng;

@@ -51,7 +51,9 @@ for d in $rand_delays; do
     sleep "$d"
     if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); else finished_early=1; fi
     wait "$pid" 2>/dev/null
-    [ -f "$T/run/model.hpm.tmp" ] && in_write=$((in_write + 1)) && rm -f "$T/run/model.hpm.tmp"
+    # a kill during a checkpoint write leaves its temporary (model.hpm.PID.N.tmp since issue #20)
+    tmps=$(ls "$T/run/" | grep '^model\.hpm\..*tmp$')
+    [ -n "$tmps" ] && in_write=$((in_write + 1)) && (cd "$T/run" && rm -f $tmps)
     if [ -f "$T/run/model.hpm" ]; then
         s=$(ckpt_step "$T/run/model.hpm")
         if [ "$s" = bad ] || [ -z "$s" ] || [ "$s" -lt "$last" ]; then

@@ -3,7 +3,8 @@
 # status 1 from the hephaestus CLI, and a NaN/Inf in training stops it with the step and the
 # term named and the last checkpoint intact (issue #7). Complements tests/test_cli.sh.
 #   - NaN pixels met after a resume, Inf pixels met in the middle of a run (checkpoint every
-#     step): exit 1, "training stopped at step N: step N: reconstruction loss is nan|inf",
+#     step): exit 1, "training stopped at step N: FILE: picture P, value 0 is nan|inf" (the
+#     reader refuses them since issue #20; the loss guard itself is tested in test_core.c),
 #     the checkpoint is byte-identical to the one before (resume) or loads and holds step N;
 #   - data and checkpoint disagree on channels (.hpd with outliers and with train --resume,
 #     a folder of PNGs for a 2-channel model); an empty folder given to train;
@@ -80,14 +81,14 @@ M="--enc dense4,relu --dec dense4 --z 4 --batch-size 2 --seed 5"
 # ---- NaN / Inf in training ---------------------------------------------------------------------
 $H train --data $T/good.hpd $M --steps 4 --checkpoint-every 2 --out $T/n >/dev/null 2>&1
 cp $T/n/model.hpm $T/before.hpm 2>/dev/null
-check_err "NaN pixels after a resume: training stops naming the step and the term" 1 \
-    "training stopped at step 4: step 4: reconstruction loss is nan (the last checkpoint $T/n/model.hpm is intact)" \
+check_err "NaN pixels after a resume: training stops naming the step, the file and the picture" 1 \
+    "training stopped at step 4: $T/nan.hpd: picture [0-7], value 0 is nan: pixels must lie in \[0, value_max 1\] (the last checkpoint $T/n/model.hpm is intact)" \
     $H train --data $T/nan.hpd --resume $T/n/model.hpm --steps 10 --out $T/n
 if [ -s $T/before.hpm ] && cmp -s $T/before.hpm $T/n/model.hpm; then pass "NaN stop: the checkpoint is byte-identical to the one before"
 else fail "NaN stop" "the checkpoint changed or is missing"; fi
 out=$($H train --data $T/inf7.hpd $M --steps 200 --checkpoint-every 1 --out $T/i 2>&1 >/dev/null)
 rc=$?
-s=$(echo "$out" | sed -n 's/.*training stopped at step \([0-9]*\): step [0-9]*: reconstruction loss is -*\(nan\|inf\).*intact.*/\1/p')
+s=$(echo "$out" | sed -n 's/.*training stopped at step \([0-9]*\): .*inf7.hpd: picture 7, value 0 is inf.*intact.*/\1/p')
 ck=$($H export --model $T/i/model.hpm --out $T/i/copy.hpm 2>&1 | sed -n 's/.*step \([0-9]*\).*/\1/p')
 if [ "$rc" -eq 1 ] && [ -n "$s" ] && [ "$s" -ge 1 ] && [ "$ck" = "$s" ]; then
     pass "an Inf picture drawn at step $((s + 1)): exit 1, the checkpoint of step $s loads"

@@ -139,7 +139,7 @@ static int aopts_flag(cli_aopts *o, int argc, char **argv, int *i) {
     else if (cli_is(a, "--max")) o->max_show = (int)cli_long(a, cli_val(argc, argv, i), 1, 100000);
     else if (cli_is(a, "--top")) o->take_top = (int)cli_long(a, cli_val(argc, argv, i), 1, 100000000);
     else if (cli_is(a, "--seed")) o->seed = (uint64_t)cli_long(a, cli_val(argc, argv, i), 0, 0x7fffffffL);
-    else if (cli_is(a, "--out")) o->out = cli_val(argc, argv, i);
+    else if (cli_is(a, "--out")) o->out = cli_out_val(argc, argv, i);
     else return 0;
     return 1;
 }
@@ -171,6 +171,7 @@ typedef struct {
 } cli_run;
 
 static void load_model(heph_vae *m, const char *path) {
+    cli_need_regular(path);
     if (heph_vae_load(m, path) != HEPH_OK) cli_fail("%s", m->err);
 }
 

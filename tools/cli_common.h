@@ -8,6 +8,7 @@
 #ifndef HEPH_CLI_COMMON_H
 #define HEPH_CLI_COMMON_H
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -16,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stb/stb_image_write.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -28,13 +31,66 @@ static char cli_cmd[48] = "hephaestus";
 
 static void cli_set_cmd(const char *sub) { snprintf(cli_cmd, sizeof cli_cmd, "hephaestus %s", sub); }
 
+/* files being written: every output goes to a temporary PATH.PID.N.tmp in its own folder
+   and is renamed over PATH only once it is complete and synced (cli_fopen / cli_fclose);
+   an error exit removes the temporaries still open, so a failure leaves the old file */
+typedef struct {
+    FILE *f;
+    char tmp[1100];
+} cli_pending;
+static cli_pending cli_pend[16];
+
+static void cli_remove_pending(void) {
+    int i;
+    for (i = 0; i < 16; i++)
+        if (cli_pend[i].f) { fclose(cli_pend[i].f); remove(cli_pend[i].tmp); cli_pend[i].f = NULL; }
+}
+
+/* ---- memory budget ------------------------------------------------------------------------ */
+
+/* the library allocates through these (HEPH_MALLOC/HEPH_FREE in hephaestus.c): the live total
+   may not pass cli_mem_budget bytes, so a hostile header (a checkpoint whose max_batch asks for
+   17 GB) is refused before the memory is taken, and the message says how much was asked */
+static uint64_t cli_mem_budget = UINT64_MAX, cli_mem_live, cli_mem_refused;
+
+static void cli_budget_default(void) {
+#ifdef _SC_PHYS_PAGES
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && size > 0) cli_mem_budget = (uint64_t)pages * (uint64_t)size / 4 * 3;
+#endif
+}
+
+static void *cli_budget_malloc(size_t n) {
+    uint64_t *p;
+    if ((uint64_t)n > cli_mem_budget - cli_mem_live || n > (size_t)-1 - 16) {
+        if ((uint64_t)n > cli_mem_refused) cli_mem_refused = (uint64_t)n;
+        return NULL;
+    }
+    p = (uint64_t *)malloc(n + 16);
+    if (!p) return NULL;
+    p[0] = (uint64_t)n;
+    cli_mem_live += n;
+    return p + 2;
+}
+
+static void cli_budget_free(void *q) {
+    uint64_t *p = (uint64_t *)q;
+    if (!q) return;
+    cli_mem_live -= p[-2];
+    free(p - 2);
+}
+
 /* print "hephaestus SUB: message" and exit with code */
 static void cli_die(int code, const char *fmt, ...) {
     va_list ap;
+    cli_remove_pending();
     fprintf(stderr, "%s: ", cli_cmd);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
+    if (cli_mem_refused)
+        fprintf(stderr, " (a block of %.1f MB would pass the memory budget of %.1f MB; see --mem-budget)",
+                (double)cli_mem_refused / 1048576.0, (double)cli_mem_budget / 1048576.0);
     fputc('\n', stderr);
     exit(code);
 }
@@ -60,12 +116,20 @@ static const char *cli_val(int argc, char **argv, int *i) {
     return argv[*i];
 }
 
+/* the value of an output option (--out): a file or folder name, never empty (an empty
+   folder would put DIR/name at /name) */
+static const char *cli_out_val(int argc, char **argv, int *i) {
+    const char *v = cli_val(argc, argv, i);
+    if (*v == '\0') cli_usage("%s needs a file or folder name, got an empty string (use . for the current folder)", argv[*i - 1]);
+    return v;
+}
+
 static long cli_long(const char *flag, const char *v, long lo, long hi) {
     char *e;
     long x;
     errno = 0;
     x = strtol(v, &e, 10);
-    if (*v == '\0' || *e != '\0' || errno || x < lo || x > hi)
+    if (*v == '\0' || isspace((unsigned char)*v) || *e != '\0' || errno || x < lo || x > hi) /* strtol skips spaces */
         cli_usage("%s takes an integer in %ld..%ld, got \"%s\"", flag, lo, hi, v);
     return x;
 }
@@ -73,7 +137,7 @@ static long cli_long(const char *flag, const char *v, long lo, long hi) {
 static double cli_num(const char *flag, const char *v, double lo, double hi) {
     char *e;
     double x = strtod(v, &e);
-    if (*v == '\0' || *e != '\0' || !(x >= lo && x <= hi))
+    if (*v == '\0' || isspace((unsigned char)*v) || *e != '\0' || !(x >= lo && x <= hi))
         cli_usage("%s takes a number in %g..%g, got \"%s\"", flag, lo, hi, v);
     return x;
 }
@@ -106,7 +170,7 @@ static int cli_is_dir(const char *path) {
 static void cli_mkdirs(const char *dir) {
     char buf[1024];
     size_t i, n = strlen(dir);
-    if (n == 0) return;
+    if (n == 0) cli_usage("an empty folder name (use . for the current folder)");
     if (n >= sizeof buf) cli_fail("%s: folder name too long", dir);
     memcpy(buf, dir, n + 1);
     for (i = 1; i <= n; i++) {
@@ -135,18 +199,88 @@ static void cli_mkdirs_parent(const char *file) {
 typedef struct { char s[1024]; } cli_path;
 static cli_path cli_join(const char *dir, const char *name) {
     cli_path p;
+    if (dir[0] == '\0') cli_usage("an empty folder name for %s (use . for the current folder)", name);
     if ((size_t)snprintf(p.s, sizeof p.s, "%s/%s", dir, name) >= sizeof p.s) cli_fail("%s/%s: path too long", dir, name);
     return p;
 }
 
+/* PATH.PID.N.tmp: unique to this process and call (HEPH_TMP_PATH of the library, too) */
+static int cli_tmp_path(char *dst, size_t cap, const char *path) {
+    static unsigned long counter;
+    return snprintf(dst, cap, "%s.%ld.%lu.tmp", path, (long)getpid(), ++counter);
+}
+
+/* fsync the folder of path, so a rename in it survives a crash (HEPH_SYNC_DIR); 0 on success.
+   File systems that cannot sync a folder (EINVAL) count as success. */
+static int cli_sync_dir(const char *path) {
+    char dir[1024];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    int fd, rc;
+    if (n >= sizeof dir) { errno = ENAMETOOLONG; return -1; }
+    if (slash && n == 0) n = 1; /* "/name": the root */
+    if (n) memcpy(dir, path, n);
+    else dir[n++] = '.';
+    dir[n] = '\0';
+    fd = open(dir, O_RDONLY);
+    if (fd < 0) return -1;
+    rc = fsync(fd);
+    if (rc != 0 && (errno == EINVAL || errno == EROFS)) rc = 0;
+    close(fd);
+    return rc;
+}
+
+/* path must be a regular file to be read as data: a FIFO would block open() forever, a
+   folder or device is not data. stat follows links, so a dangling link fails too. */
+static void cli_need_regular(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) cli_fail("%s: cannot open for reading (%s)", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        cli_fail("%s: not a regular file (%s): only files are read as data", path,
+                 S_ISDIR(st.st_mode) ? "a folder" : S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
+}
+
+/* "r...": a regular file, opened for reading. "a...": appended in place (the training log).
+   "w...": a new temporary file beside path, which cli_fclose renames over path. */
 static FILE *cli_fopen(const char *path, const char *mode) {
-    FILE *f = fopen(path, mode);
-    if (!f) cli_fail("%s: cannot open for %s (%s)", path, mode[0] == 'r' ? "reading" : "writing", strerror(errno));
+    FILE *f;
+    int i, fd;
+    if (mode[0] == 'r') cli_need_regular(path);
+    if (mode[0] != 'w') {
+        f = fopen(path, mode);
+        if (!f) cli_fail("%s: cannot open for %s (%s)", path, mode[0] == 'r' ? "reading" : "writing", strerror(errno));
+        return f;
+    }
+    for (i = 0; i < 16 && cli_pend[i].f; i++) {}
+    if (i == 16) cli_fail("%s: too many files open for writing", path);
+    if (cli_tmp_path(cli_pend[i].tmp, sizeof cli_pend[i].tmp, path) >= (int)sizeof cli_pend[i].tmp) cli_fail("%s: path too long", path);
+    fd = open(cli_pend[i].tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    if (fd < 0) cli_fail("%s: cannot create %s (%s)", path, cli_pend[i].tmp, strerror(errno));
+    f = fdopen(fd, "wb");
+    if (!f) { close(fd); remove(cli_pend[i].tmp); cli_fail("%s: cannot open for writing (%s)", path, strerror(errno)); }
+    cli_pend[i].f = f;
     return f;
 }
 
+/* close a file of cli_fopen: written ones are checked, flushed, synced, renamed over path and
+   their folder synced; any failure removes the temporary, keeps the old path, and exits 1 */
 static void cli_fclose(FILE *f, const char *path) {
-    if (ferror(f) | fclose(f)) cli_fail("%s: write failed", path);
+    int i, e = 0;
+    for (i = 0; i < 16 && cli_pend[i].f != f; i++) {}
+    if (i == 16) { /* read or appended */
+        if (ferror(f) | fclose(f)) cli_fail("%s: write failed (%s)", path, strerror(errno));
+        return;
+    }
+    if (fflush(f) != 0 || ferror(f)) e = errno ? errno : EIO;
+    else if (fsync(fileno(f)) != 0) e = errno;
+    if (fclose(f) != 0 && !e) e = errno;
+    cli_pend[i].f = NULL;
+    if (!e && rename(cli_pend[i].tmp, path) != 0) e = errno;
+    if (e) {
+        remove(cli_pend[i].tmp);
+        cli_fail("%s: cannot write (%s)", path, strerror(e));
+    }
+    if (cli_sync_dir(path) != 0) cli_fail("%s: written, but its folder cannot be synced (%s)", path, strerror(errno));
 }
 
 /* ---- growable text buffer ------------------------------------------------------------------ */
@@ -231,7 +365,7 @@ static void buf_base64(cli_buf *b, const unsigned char *p, size_t n) {
 
 static void buf_save(const cli_buf *b, const char *path) {
     FILE *f = cli_fopen(path, "wb");
-    if (b->n) fwrite(b->s, 1, b->n, f);
+    if (b->n && fwrite(b->s, 1, b->n, f) != b->n) cli_fail("%s: cannot write (%s)", path, strerror(errno));
     cli_fclose(f, path);
 }
 
@@ -269,12 +403,16 @@ static void csv_field(FILE *f, const char *s) {
 
 /* ---- pictures ------------------------------------------------------------------------------ */
 
-static void cli_write_png(const char *path, const uint8_t *rgb, int w, int h) {
-    if (!stbi_write_png(path, w, h, 3, rgb, w * 3)) cli_fail("%s: cannot write the PNG", path);
-}
-
 static void cli_png_sink(void *ctx, void *data, int size) {
     if (size > 0) buf_put((cli_buf *)ctx, (const char *)data, (size_t)size);
+}
+
+/* encoded in memory, then written like every output (stbi_write_png does not check fwrite) */
+static void cli_write_png(const char *path, const uint8_t *rgb, int w, int h) {
+    cli_buf png = {0};
+    if (!stbi_write_png_to_func(cli_png_sink, &png, w, h, 3, rgb, w * 3)) cli_fail("%s: cannot encode the PNG", path);
+    buf_save(&png, path);
+    buf_free(&png);
 }
 
 /* append "data:image/png;base64,..." for an RGB picture */

@@ -105,7 +105,16 @@ static char **list_pictures(const char *dir, size_t *n) {
     *n = 0;
     if (!d) cli_fail("%s: cannot open the folder (%s)", dir, strerror(errno));
     while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        cli_path f;
         if (!is_picture_file(e->d_name)) continue;
+        /* only regular files are pictures: a FIFO named x.png would block open() forever */
+        f = cli_join(dir, e->d_name);
+        if (stat(f.s, &st) != 0 || !S_ISREG(st.st_mode)) {
+            fprintf(stderr, "%s: warning: skipping %s (%s)\n", cli_cmd, f.s,
+                    stat(f.s, &st) != 0 ? strerror(errno) : S_ISDIR(st.st_mode) ? "a folder" : S_ISFIFO(st.st_mode) ? "a FIFO" : "not a regular file");
+            continue;
+        }
         if (*n == cap) {
             char **more;
             cap = cap ? 2 * cap : 64;
@@ -209,6 +218,12 @@ static int png_chunks_ok(const unsigned char *b, size_t n) {
 /* decode one file to planar floats with c channels (1 gray, 3 RGB), resized to h x w;
    c == 0: keep its own shape (gray files 1 channel, others 3) and set c, h, w. Only PNG and
    JPEG (by their first bytes) reach stb_image, at most CLI_MAX_PIXELS pixels. */
+/* stb_image's reason, never empty */
+static const char *cli_stb_reason(void) {
+    const char *r = stbi_failure_reason();
+    return r && *r ? r : "stb_image gave no reason";
+}
+
 static float *load_picture(const char *path, int *c, int *h, int *w) {
     static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
     int fw, fh, fc, want, i, ch, is_png, is_jpg;
@@ -237,7 +252,7 @@ static float *load_picture(const char *path, int *c, int *h, int *w) {
     }
     if (!stbi_info_from_memory(file, (int)len, &fw, &fh, &fc)) {
         free(file);
-        cli_fail("%s: cannot decode the picture (%s)", path, stbi_failure_reason());
+        cli_fail("%s: cannot decode the picture (%s)", path, cli_stb_reason());
     }
     if (fw < 1 || fh < 1 || (long)fw * (long)fh > CLI_MAX_PIXELS) {
         free(file);
@@ -246,7 +261,7 @@ static float *load_picture(const char *path, int *c, int *h, int *w) {
     want = *c ? *c : (fc <= 2 ? 1 : 3);
     px = stbi_load_from_memory(file, (int)len, &fw, &fh, &fc, want); /* stb converts: RGB -> gray by luma, gray -> RGB */
     free(file);
-    if (!px) cli_fail("%s: cannot decode the picture (%s)", path, stbi_failure_reason());
+    if (!px) cli_fail("%s: cannot decode the picture (%s)", path, cli_stb_reason());
     if (!*c) { *c = want; *h = fh; *w = fw; }
     planar = (float *)cli_alloc((size_t)fw * (size_t)fh * (size_t)want, sizeof(float));
     for (i = 0; i < fw * fh; i++)
@@ -291,6 +306,7 @@ static void pics_load_hpd(cli_pics *p, const char *path, const size_t *idx, size
     heph_hpd d;
     size_t i, np;
     int k, rc;
+    cli_need_regular(path);
     if (heph_hpd_open(&d, path) != HEPH_OK) cli_fail("%s", d.err);
     p->c = (int)d.info.c; p->h = (int)d.info.h; p->w = (int)d.info.w;
     if (n == 0 || n > d.info.count) n = (size_t)d.info.count;
@@ -337,7 +353,9 @@ static void pics_load_some(cli_pics *p, const char *path, int c, int h, int w, s
     heph_rng rng;
     size_t *idx, i, count;
     if (cli_is_dir(path) || max_n == 0) { pics_load(p, path, c, h, w); return; }
+    cli_need_regular(path);
     if (heph_hpd_open(&d, path) != HEPH_OK) cli_fail("%s", d.err);
+    if (d.info.count > (uint64_t)(size_t)-1) cli_fail("%s: %llu pictures, more than this build can index", path, (unsigned long long)d.info.count);
     count = (size_t)d.info.count;
     heph_hpd_close(&d);
     if (count <= max_n) { pics_load(p, path, c, h, w); return; }
@@ -345,7 +363,7 @@ static void pics_load_some(cli_pics *p, const char *path, int c, int h, int w, s
     for (i = 0; i < count; i++) idx[i] = i;
     heph_rng_seed(&rng, seed);
     for (i = 0; i < max_n; i++) { /* partial Fisher-Yates: idx[0..max_n) uniform without replacement */
-        size_t j = i + heph_rng_below(&rng, (uint32_t)(count - i)), t = idx[i];
+        size_t j = i + (size_t)heph_rng_below64(&rng, (uint64_t)(count - i)), t = idx[i];
         idx[i] = idx[j]; idx[j] = t;
     }
     qsort(idx, max_n, sizeof *idx, cmp_size);
@@ -407,6 +425,7 @@ static int parse_values(cli_rule *r, const char *s, const char *end, uint32_t n_
         if (a > b || b >= (long)n_values || r->n == CLI_MAX_RANGES) return 0;
         r->lo[r->n] = (int)a; r->hi[r->n] = (int)b; r->n++;
         if (s < end && *s++ != '|') return 0;
+        if (s == end && s[-1] == '|') return 0; /* "0|": a value missing after the bar */
     }
     return r->n > 0;
 }
@@ -433,6 +452,7 @@ static void rules_parse(cli_rules *rs, const char *text, const cli_pics *p, cons
             cli_fail("%s: factor %s takes value indices 0..%u as V, A-B or V|W, got \"%.*s\"", opt,
                       p->names[r->factor], p->n_values[r->factor] - 1, (int)(end - eq - 1), eq + 1);
         rs->n++;
+        if (*end && !end[1]) cli_usage("%s: a rule is missing after the last comma in \"%s\"", opt, text);
         s = *end ? end + 1 : end;
     }
 }

@@ -105,7 +105,7 @@ static void train_parse(cli_topts *t, int argc, char **argv) {
         if (cli_is(a, "-h") || cli_is(a, "--help")) { fputs(train_help, stdout); exit(0); }
         else if (train_obj_flag(t, argc, argv, &i)) {}
         else if (cli_is(a, "--data")) t->data = cli_val(argc, argv, &i);
-        else if (cli_is(a, "--out")) t->out = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--out")) t->out = cli_out_val(argc, argv, &i);
         else if (cli_is(a, "--resume")) t->resume = cli_val(argc, argv, &i);
         else if (cli_is(a, "--preset")) t->preset = cli_val(argc, argv, &i);
         else if (cli_is(a, "--enc")) t->enc = cli_val(argc, argv, &i);
@@ -145,6 +145,11 @@ static void train_config(cli_topts *t, heph_vae_config *cfg) {
     cfg->obj = ob;
     if (!t->gamma_end_set) cfg->obj.gamma_end = ob.gamma; /* no --gamma-end: gamma stays constant */
     cfg->lr = lr;
+    /* a longer spec would be cut mid-word (and a cut spec may still parse) */
+    if (t->enc && strlen(t->enc) >= sizeof cfg->enc_spec)
+        cli_usage("--enc is %zu characters long; a spec has at most %zu", strlen(t->enc), sizeof cfg->enc_spec - 1);
+    if (t->dec && strlen(t->dec) >= sizeof cfg->dec_spec)
+        cli_usage("--dec is %zu characters long; a spec has at most %zu", strlen(t->dec), sizeof cfg->dec_spec - 1);
     if (t->enc) snprintf(cfg->enc_spec, sizeof cfg->enc_spec, "%s", t->enc);
     if (t->dec) snprintf(cfg->dec_spec, sizeof cfg->dec_spec, "%s", t->dec);
     if (t->z) cfg->z_dim = t->z;
@@ -180,8 +185,12 @@ static void source_open(cli_source *s, const char *path, int c, int h, int w) {
         s->np = (size_t)s->pics.c * (size_t)s->pics.h * (size_t)s->pics.w;
         return;
     }
+    cli_need_regular(path);
     if (heph_hpd_open(&s->hpd, path) != HEPH_OK) cli_fail("%s", s->hpd.err);
     s->is_hpd = 1;
+    if (s->hpd.info.count > (uint64_t)(size_t)-1)
+        cli_fail("%s: %llu pictures, more than this build can index (%zu-bit size_t)", path,
+                 (unsigned long long)s->hpd.info.count, sizeof(size_t) * 8);
     s->n = (size_t)s->hpd.info.count;
     s->np = heph_hpd_picture_size(&s->hpd.info);
     if (c > 0 && ((int)s->hpd.info.c != c || (int)s->hpd.info.h != h || (int)s->hpd.info.w != w))
@@ -194,13 +203,20 @@ static void source_shape(const cli_source *s, int *c, int *h, int *w) {
     else { *c = s->pics.c; *h = s->pics.h; *w = s->pics.w; }
 }
 
-static void source_read(cli_source *s, const size_t *idx, size_t n, float *x) {
+/* a batch; NULL, or what is wrong with it (a picture the .hpd reader refuses) */
+static const char *source_read(cli_source *s, const size_t *idx, size_t n, float *x) {
     size_t i;
-    if (s->is_hpd) {
-        if (heph_hpd_read(&s->hpd, idx, n, x) != HEPH_OK) cli_fail("%s", s->hpd.err);
-        return;
-    }
+    if (s->is_hpd) return heph_hpd_read(&s->hpd, idx, n, x) != HEPH_OK ? s->hpd.err : NULL;
     for (i = 0; i < n; i++) memcpy(x + i * s->np, s->pics.x + idx[i] * s->np, s->np * sizeof(float));
+    return NULL;
+}
+
+/* training stopped before step m->step + 1: why, and whether a checkpoint is there to resume */
+static void train_stopped(const heph_vae *m, const char *why, const char *ck) {
+    struct stat st;
+    if (stat(ck, &st) == 0)
+        cli_fail("training stopped at step %llu: %s (the last checkpoint %s is intact)", (unsigned long long)m->step, why, ck);
+    cli_fail("training stopped at step %llu: %s (no checkpoint was written to %s)", (unsigned long long)m->step, why, ck);
 }
 
 static void source_close(cli_source *s) {
@@ -216,8 +232,9 @@ typedef struct {
     double sum[T_N];     /* sums since the last log line */
     long count;          /* steps in them                */
     double t_log, t0;    /* clock at the last line, at the start */
-    long step0;
+    uint64_t step0;
     FILE *csv;
+    const char *out;     /* the output folder */
     double *hist;        /* (points, 3): loss, recon, KL per log line */
     size_t n_hist, cap_hist;
 } cli_tlog;
@@ -230,21 +247,22 @@ static void tlog_add(cli_tlog *g, const heph_losses *L) {
 }
 
 /* one progress line (stderr) and one row of train_log.csv; then start new sums */
-static void tlog_line(cli_tlog *g, const heph_vae *m, long total, int batch) {
+static void tlog_line(cli_tlog *g, const heph_vae *m, uint64_t total, int batch) {
     double a[T_N], t = cli_now(), ips = (double)g->count * batch / (t - g->t_log > 1e-9 ? t - g->t_log : 1e-9);
-    double eta = (double)(total - (long)m->step) * (t - g->t0) / (double)((long)m->step - g->step0);
+    double eta = (double)(total - m->step) * (t - g->t0) / (double)(m->step - g->step0);
     int k, tty = isatty(2), kind = m->cfg.obj.kind;
     char es[32];
     for (k = 0; k < T_N; k++) a[k] = g->sum[k] / (double)(g->count ? g->count : 1);
     cli_hms(es, sizeof es, eta);
-    fprintf(stderr, "%sstep %llu/%ld  loss %.3f  recon %.3f  KL %.3f", tty ? "\r" : "", (unsigned long long)m->step, total, a[T_LOSS], a[T_RECON], a[T_KL]);
+    fprintf(stderr, "%sstep %llu/%llu  loss %.3f  recon %.3f  KL %.3f", tty ? "\r" : "", (unsigned long long)m->step,
+            (unsigned long long)total, a[T_LOSS], a[T_RECON], a[T_KL]);
     if (kind == HEPH_OBJ_TCVAE) fprintf(stderr, "  MI %.3f  TC %.3f  DWKL %.3f", a[T_MI], a[T_TC], a[T_DWKL]);
     if (kind != HEPH_OBJ_BETA) fprintf(stderr, "  C %.2f  gamma %.3g", a[T_C], a[T_GAMMA]);
-    fprintf(stderr, "  %.0f img/s  ETA %s%s", ips, es, tty && (long)m->step < total ? "   " : "\n");
+    fprintf(stderr, "  %.0f img/s  ETA %s%s", ips, es, tty && m->step < total ? "   " : "\n");
     fprintf(g->csv, "%llu", (unsigned long long)m->step);
     for (k = 0; k < T_N; k++) fprintf(g->csv, ",%.6g", a[k]);
     fprintf(g->csv, ",%.1f\n", ips);
-    fflush(g->csv);
+    if (fflush(g->csv) != 0 || ferror(g->csv)) cli_fail("%s/train_log.csv: cannot write (%s)", g->out, strerror(errno));
     if (g->n_hist == g->cap_hist) {
         double *more;
         g->cap_hist = g->cap_hist ? 2 * g->cap_hist : 256;
@@ -259,10 +277,13 @@ static void tlog_line(cli_tlog *g, const heph_vae *m, long total, int batch) {
     g->t_log = t;
 }
 
-static void tlog_open(cli_tlog *g, const char *out, long step0) {
+/* the log is a progress file, written line by line in place (each line checked), not atomically */
+static void tlog_open(cli_tlog *g, const char *out, uint64_t step0) {
     cli_path p = cli_join(out, "train_log.csv");
     memset(g, 0, sizeof *g);
-    g->csv = cli_fopen(p.s, step0 > 0 ? "a" : "w");
+    g->out = out;
+    g->csv = fopen(p.s, step0 > 0 ? "a" : "w");
+    if (!g->csv) cli_fail("%s: cannot open for writing (%s)", p.s, strerror(errno));
     fseek(g->csv, 0, SEEK_END);
     if (ftell(g->csv) == 0) fprintf(g->csv, "step,loss,recon,kl,mi,tc,dwkl,c,gamma,images_per_s\n");
     g->t0 = g->t_log = cli_now();
@@ -288,28 +309,78 @@ static void tlog_plot(const cli_tlog *g, const char *out) {
     free(ys); free(rgb);
 }
 
-static void train_loop(heph_vae *m, cli_source *src, const cli_topts *t, long total, int B) {
+/* steps in unsigned 64-bit arithmetic: the checkpoint's step is at most HEPH_STEP_MAX (the
+   loader refuses more) and total at most 2^63, so nothing here can overflow */
+/* one training per folder: an advisory lock (fcntl) on DIR/train.lock, held until exit, so a
+   second training started in the same folder refuses instead of writing the same files */
+static void train_lock(const char *out) {
+    cli_path p = cli_join(out, "train.lock");
+    struct flock fl;
+    int fd = open(p.s, O_RDWR | O_CREAT, 0666);
+    if (fd < 0) cli_fail("%s: cannot create the lock file (%s)", p.s, strerror(errno));
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        if (errno == EACCES || errno == EAGAIN)
+            cli_fail("%s: another training is running in this folder (it holds %s); wait for it or give another --out", out, p.s);
+        cli_fail("%s: cannot lock (%s)", p.s, strerror(errno));
+    }
+    /* fd stays open: the lock goes with the process */
+}
+
+static void train_loop(heph_vae *m, cli_source *src, const cli_topts *t, uint64_t total, int B) {
     cli_path ck = cli_join(t->out, "model.hpm");
     size_t *idx = (size_t *)cli_alloc((size_t)B, sizeof(size_t)), k;
     float *x = (float *)cli_alloc((size_t)B * src->np, sizeof(float));
-    long log_every = t->log_every ? t->log_every : (total - (long)m->step + 19) / 20;
+    uint64_t log_every = t->log_every ? (uint64_t)t->log_every : (total - m->step + 19) / 20;
     cli_tlog g;
     heph_losses L;
-    tlog_open(&g, t->out, (long)m->step);
-    while ((long)m->step < total) {
-        for (k = 0; k < (size_t)B; k++) idx[k] = heph_rng_below(&m->rng, (uint32_t)src->n); /* uniform draw */
-        source_read(src, idx, (size_t)B, x);
-        if (heph_vae_train_step(m, x, B, &L) != HEPH_OK)
-            cli_fail("training stopped at step %llu: %s (the last checkpoint %s is intact)", (unsigned long long)m->step, m->err, ck.s);
+    const char *why;
+    tlog_open(&g, t->out, m->step);
+    while (m->step < total) {
+        for (k = 0; k < (size_t)B; k++) idx[k] = (size_t)heph_rng_below64(&m->rng, (uint64_t)src->n); /* uniform draw */
+        if ((why = source_read(src, idx, (size_t)B, x)) != NULL) train_stopped(m, why, ck.s);
+        if (heph_vae_train_step(m, x, B, &L) != HEPH_OK) train_stopped(m, m->err, ck.s);
         tlog_add(&g, &L);
-        if ((long)m->step % log_every == 0 || (long)m->step == total) tlog_line(&g, m, total, B);
-        if ((long)m->step % t->ckpt_every == 0 || (long)m->step == total)
+        if (m->step % log_every == 0 || m->step == total) tlog_line(&g, m, total, B);
+        if (m->step % (uint64_t)t->ckpt_every == 0 || m->step == total)
             if (heph_vae_save(m, ck.s, 0) != HEPH_OK) cli_fail("%s", m->err);
     }
     printf("trained to step %llu in %.1f s; wrote %s\n", (unsigned long long)m->step, cli_now() - g.t0, ck.s);
     tlog_plot(&g, t->out);
-    cli_fclose(g.csv, "train_log.csv");
+    cli_fclose(g.csv, cli_join(t->out, "train_log.csv").s);
     free(g.hist); free(idx); free(x);
+}
+
+/* multiply-adds of one picture through a network spec on input (c, h, w), forward; 0 when the
+   spec does not parse (the model's own build then says why) */
+static double spec_macs(const char *spec, int c, int h, int w) {
+    heph_layer ly[HEPH_MAX_LAYERS];
+    char err[8];
+    double macs = 0.0;
+    int l, nl;
+    if (heph_spec_parse(spec, c, h, w, ly, HEPH_MAX_LAYERS, &nl, err, sizeof err) != HEPH_OK) return 0.0;
+    for (l = 0; l < nl; l++) {
+        const heph_layer *L = &ly[l];
+        double kk = (double)L->k * (double)L->k;
+        if (L->kind == HEPH_DENSE) macs += (double)L->in_c * L->in_h * L->in_w * (double)L->out_c;
+        else if (L->kind == HEPH_CONV) macs += (double)L->out_c * L->out_h * L->out_w * (double)L->in_c * kk;
+        else if (L->kind == HEPH_CONVT) macs += (double)L->in_c * L->in_h * L->in_w * (double)L->out_c * kk;
+    }
+    return macs;
+}
+
+/* a warning when one step would take seconds or more: forward and backward are about 3 x 2 x the
+   multiply-adds, and 1e11 FLOP/s is about what this machine's kernels sustain */
+static void train_warn_work(const heph_vae_config *cfg, int B) {
+    char enc[HEPH_SPEC_MAX + 32];
+    double flop;
+    snprintf(enc, sizeof enc, "%s%sdense%d", cfg->enc_spec, cfg->enc_spec[0] ? "," : "", 2 * cfg->z_dim);
+    flop = 6.0 * (spec_macs(enc, cfg->in_c, cfg->in_h, cfg->in_w) + spec_macs(cfg->dec_spec, cfg->z_dim, 1, 1)) * (double)B;
+    if (flop > 2e11) /* the presets stay below (cnn-shapes3d at batch 128: 5e10) */
+        fprintf(stderr, "%s: warning: one step of this model is about %.3g GFLOP (batch %d): roughly %.0f s per step "
+                        "at 100 GFLOP/s\n", cli_cmd, flop * 1e-9, B, flop * 1e-11);
 }
 
 static int cmd_train(int argc, char **argv) {
@@ -317,24 +388,29 @@ static int cmd_train(int argc, char **argv) {
     heph_vae m;
     heph_vae_config cfg;
     cli_source src;
-    long total;
+    uint64_t total, batches;
     int B;
     train_parse(&t, argc, argv);
-    if (t.resume) load_model(&m, t.resume);
+    if (t.resume) { load_model(&m, t.resume); train_warn_work(&m.cfg, t.batch < m.cfg.max_batch ? t.batch : m.cfg.max_batch); }
     else train_config(&t, &cfg);
     if (t.resume) source_open(&src, t.data, m.cfg.in_c, m.cfg.in_h, m.cfg.in_w);
     else source_open(&src, t.data, cfg.in_c, cfg.in_h, cfg.in_w);
     if (!t.resume) {
         if (cfg.in_c == 0) source_shape(&src, &cfg.in_c, &cfg.in_h, &cfg.in_w);
+        train_warn_work(&cfg, t.batch); /* before the build, which may itself take long */
         train_new_model(&t, &m, &cfg, (uint64_t)src.n);
     }
     B = t.resume && t.batch > m.cfg.max_batch ? m.cfg.max_batch : t.batch;
-    total = t.epochs ? t.epochs * (long)((src.n + (size_t)B - 1) / (size_t)B) : t.steps;
+    batches = ((uint64_t)src.n + (uint64_t)B - 1) / (uint64_t)B;
+    if (t.epochs && batches > HEPH_STEP_MAX / (uint64_t)t.epochs)
+        cli_usage("--epochs %ld of %llu batches is more than 2^53 steps", t.epochs, (unsigned long long)batches);
+    total = t.epochs ? (uint64_t)t.epochs * batches : (uint64_t)t.steps;
     cli_mkdirs(t.out);
-    printf("%zu pictures %dx%dx%d from %s | encoder %s | decoder %s | z %d | %zu parameters | batch %d | step %llu -> %ld\n",
+    train_lock(t.out);
+    printf("%zu pictures %dx%dx%d from %s | encoder %s | decoder %s | z %d | %zu parameters | batch %d | step %llu -> %llu\n",
            src.n, m.cfg.in_c, m.cfg.in_h, m.cfg.in_w, t.data, m.cfg.enc_spec, m.cfg.dec_spec, m.cfg.z_dim, m.n_params, B,
-           (unsigned long long)m.step, total);
-    if ((long)m.step >= total) printf("the checkpoint is already at step %llu: nothing to do\n", (unsigned long long)m.step);
+           (unsigned long long)m.step, (unsigned long long)total);
+    if (m.step >= total) printf("the checkpoint is already at step %llu: nothing to do\n", (unsigned long long)m.step);
     else train_loop(&m, &src, &t, total, B);
     source_close(&src);
     heph_vae_free(&m);

@@ -14,9 +14,21 @@
 
    Build: cc -std=c99 -O2 -D_POSIX_C_SOURCE=200809L -I. tools/hephaestus.c -o hephaestus -lstb -lm
    (add -fopenmp for threads).                                                              */
+#include <stddef.h>
 #define HEPH_FSYNC(fp) fsync(fileno(fp))
 #define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
 #define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
+/* temporaries unique per process and call, and the folder synced after each rename
+   (cli_common.h defines both) */
+static int cli_tmp_path(char *dst, size_t cap, const char *path);
+static int cli_sync_dir(const char *path);
+#define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
+#define HEPH_SYNC_DIR(path) cli_sync_dir(path)
+/* every allocation of the library counted against a memory budget (cli_common.h) */
+static void *cli_budget_malloc(size_t n);
+static void cli_budget_free(void *p);
+#define HEPH_MALLOC(sz) cli_budget_malloc(sz)
+#define HEPH_FREE(p) cli_budget_free(p)
 #include <unistd.h>
 #define HEPHAESTUS_IMPLEMENTATION
 #include "hephaestus.h"
@@ -48,6 +60,8 @@ static const char *const main_help =
     "A batch is a .hpd file or a folder of PNG/JPEG pictures. `hephaestus SUB --help` for\n"
     "each subcommand's options; `hephaestus --version` prints the version of hephaestus.h.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n"
+    "--mem-budget MB (any subcommand): the library's allocations in total may not pass MB\n"
+    "(default: 3/4 of the machine's physical memory); a larger need is refused with its size.\n"
     "Example:\n"
     "  hephaestus train --preset cnn-shapes3d --objective tcvae --beta 6 --data train.hpd --out run\n"
     "  hephaestus batch --data test.hpd --normal shape=2,wall_hue=3 --n-normal 325 \\\n"
@@ -132,7 +146,8 @@ static int parse_dims(const char *v, int D, int *dims) {
     while (*s) {
         char *e;
         long d = strtol(s, &e, 10);
-        if (e == s || d < 0 || d >= D || n == D || (*e && *e != ',')) cli_usage("--dims takes dimensions 0..%d separated by commas, got \"%s\"", D - 1, v);
+        if (e == s || !isdigit((unsigned char)*s) || d < 0 || d >= D || n == D || (*e && *e != ',') || (*e == ',' && !e[1]))
+            cli_usage("--dims takes dimensions 0..%d separated by commas, got \"%s\"", D - 1, v);
         dims[n++] = (int)d;
         s = *e ? e + 1 : e;
     }
@@ -170,7 +185,7 @@ static int cmd_traverse(int argc, char **argv) {
         else if (cli_is(a, "--dims")) dims_text = cli_val(argc, argv, &i);
         else if (cli_is(a, "--steps")) steps = (int)cli_long(a, cli_val(argc, argv, &i), 2, 1000);
         else if (cli_is(a, "--range")) range = cli_num(a, cli_val(argc, argv, &i), 1e-6, 1e6);
-        else if (cli_is(a, "--out")) out = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--out")) out = cli_out_val(argc, argv, &i);
         else cli_unknown(a);
     }
     cli_require(model, "--model");
@@ -432,7 +447,7 @@ static int cmd_eval(int argc, char **argv) {
         else if (cli_is(a, "--mig-samples")) samples = cli_long(a, cli_val(argc, argv, &i), 0, 100000000L);
         else if (cli_is(a, "--seed")) seed = (uint64_t)cli_long(a, cli_val(argc, argv, &i), 0, 0x7fffffffL);
         else if (cli_is(a, "--threads")) cli_threads((int)cli_long(a, cli_val(argc, argv, &i), 1, 1024));
-        else if (cli_is(a, "--out")) out = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--out")) out = cli_out_val(argc, argv, &i);
         else cli_unknown(a);
     }
     cli_require(model, "--model");
@@ -491,7 +506,7 @@ typedef struct {
 static void draw_k(heph_rng *rng, size_t *cand, size_t n, size_t k) {
     size_t i;
     for (i = 0; i < k; i++) {
-        size_t j = i + heph_rng_below(rng, (uint32_t)(n - i)), t = cand[i];
+        size_t j = i + (size_t)heph_rng_below64(rng, (uint64_t)(n - i)), t = cand[i];
         cand[i] = cand[j]; cand[j] = t;
     }
 }
@@ -573,7 +588,7 @@ static void batch_parse(cli_bopts *o, int argc, char **argv) {
         else if (cli_is(a, "--n-outlier")) o->n_outlier = cli_long(a, cli_val(argc, argv, &i), 0, 100000000L);
         else if (cli_is(a, "--seed")) o->seed = (uint64_t)cli_long(a, cli_val(argc, argv, &i), 0, 0x7fffffffL);
         else if (cli_is(a, "--shuffle")) o->shuffle = 1;
-        else if (cli_is(a, "--out")) o->out = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--out")) o->out = cli_out_val(argc, argv, &i);
         else cli_unknown(a);
     }
     cli_require(o->data, "--data");
@@ -586,7 +601,7 @@ static void batch_parse(cli_bopts *o, int argc, char **argv) {
 static void shuffle_pairs(heph_rng *rng, size_t *a, int *b, size_t n) {
     size_t i;
     for (i = n; i > 1; i--) {
-        size_t j = heph_rng_below(rng, (uint32_t)i), t = a[i - 1];
+        size_t j = (size_t)heph_rng_below64(rng, (uint64_t)i), t = a[i - 1];
         int u = b[i - 1];
         a[i - 1] = a[j]; a[j] = t;
         b[i - 1] = b[j]; b[j] = u;
@@ -601,8 +616,10 @@ static int cmd_batch(int argc, char **argv) {
     size_t *nor, *out, *pick, n_nor, n_out, n, i;
     int *is_out;
     batch_parse(&o, argc, argv);
+    cli_need_regular(o.data);
     if (heph_hpd_open(&d, o.data) != HEPH_OK) cli_fail("%s", d.err);
     if (d.info.n_factors == 0) cli_fail("%s has no factor labels: a batch is built from labelled pictures", o.data);
+    if (d.info.count > (uint64_t)(size_t)-1) cli_fail("%s: %llu pictures, more than this build can index", o.data, (unsigned long long)d.info.count);
     memset(&f, 0, sizeof f);
     snprintf(f.path, sizeof f.path, "%s", o.data);
     pics_take_factors(&f, &d);
@@ -653,7 +670,7 @@ static int cmd_export(int argc, char **argv) {
         const char *a = argv[i];
         if (cli_is(a, "-h") || cli_is(a, "--help")) { fputs(export_help, stdout); exit(0); }
         else if (cli_is(a, "--model")) model = cli_val(argc, argv, &i);
-        else if (cli_is(a, "--out")) out = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--out")) out = cli_out_val(argc, argv, &i);
         else if (cli_is(a, "--format")) format = cli_val(argc, argv, &i);
         else if (cli_is(a, "--keep-optimiser")) keep = 1;
         else if (a[0] != '-' && !model) model = a;
@@ -665,6 +682,7 @@ static int cmd_export(int argc, char **argv) {
     if (!cli_is(format, "hpm") && !cli_is(format, "safetensors"))
         cli_usage("--format takes hpm or safetensors, got \"%s\"", format);
     if (keep && cli_is(format, "safetensors")) cli_usage("--keep-optimiser is for --format hpm");
+    cli_need_regular(model);
     if (heph_vae_load(&m, model) != HEPH_OK) cli_fail("%s", m.err);
     if (cli_is(format, "safetensors")) {
         export_safetensors(&m, out);
@@ -697,9 +715,21 @@ static int dispatch(const char *sub, int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    const char *sub = argc > 1 ? argv[1] : NULL;
+    const char *sub;
     char help[] = "--help", *hv[1];
+    int i, j;
     hv[0] = help;
+    cli_budget_default();
+    for (i = j = 1; i < argc; i++) { /* --mem-budget MB: any subcommand, taken out of argv */
+        if (cli_is(argv[i], "--mem-budget")) {
+            cli_mem_budget = (uint64_t)cli_long("--mem-budget", cli_val(argc, argv, &i), 1, 1L << 30) << 20;
+            continue;
+        }
+        argv[j++] = argv[i];
+    }
+    argc = j;
+    argv[argc] = NULL;
+    sub = argc > 1 ? argv[1] : NULL;
     if (!sub) { fputs(main_help, stderr); return CLI_USAGE; }
     if (cli_is(sub, "-h") || cli_is(sub, "--help") || (cli_is(sub, "help") && argc == 2)) { fputs(main_help, stdout); return 0; }
     if (cli_is(sub, "--version")) { printf("hephaestus %s\n", HEPH_VERSION_STRING); return 0; }

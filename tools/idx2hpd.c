@@ -63,10 +63,25 @@ static uint32_t crc32_ieee(const unsigned char *p, size_t n) {
     return c ^ 0xffffffffu;
 }
 
+/* the size an IDX file of want_dims dimensions has, from its first 4 + 4 want_dims bytes
+   (0 when they are not such a header): the inflater stops there */
+static size_t idx_size_from_header(const unsigned char *b, size_t n, void *ctx) {
+    int d = *(const int *)ctx, i;
+    uint64_t size = 1;
+    if (n < 4 + 4 * (size_t)d || b[0] != 0 || b[1] != 0 || b[2] != 0x08 || b[3] != d) return 0;
+    for (i = 0; i < d; i++) {
+        uint32_t v = ((uint32_t)b[4 + 4 * i] << 24) | ((uint32_t)b[5 + 4 * i] << 16) | ((uint32_t)b[6 + 4 * i] << 8) | b[7 + 4 * i];
+        if (v == 0 || v > 0xffffffu || size > ((uint64_t)1 << 40) / v) return 0; /* idx_check words it */
+        size *= v;
+    }
+    size += 4 + 4 * (uint64_t)d;
+    return size > (size_t)-1 ? 0 : (size_t)size;
+}
+
 /* gzip member (RFC 1952): ID1 ID2 CM FLG MTIME(4) XFL OS [FEXTRA] [FNAME] [FCOMMENT] [FHCRC]
    deflate data, CRC32, ISIZE. Only the first member is read (MNIST files have one). */
-static unsigned char *gunzip(const char *path, const unsigned char *g, size_t n, size_t *out_len) {
-    size_t at = 10, outn = 0, used = 0;
+static unsigned char *gunzip(const char *path, const unsigned char *g, size_t n, size_t *out_len, int dims) {
+    size_t at = 10, outn = 0, used = 0, max_out;
     unsigned flg;
     unsigned char *out;
     char msg[128];
@@ -86,7 +101,20 @@ static unsigned char *gunzip(const char *path, const unsigned char *g, size_t n,
     if (flg & 2) at += 2;                                 /* FHCRC */
     if (at + 8 > n) goto trunc;
     if (g[0] != 0x1f || g[1] != 0x8b) goto trunc;
-    if (heph_inflate(g + at, n - at, &out, &outn, &used, (size_t)1 << 34, msg, sizeof msg) != 0) {
+    /* bounded by the input: DEFLATE expands at most 1032:1, and once the IDX header is out,
+       by the size it gives (a hostile header is refused by idx_check after 16 bytes) */
+    max_out = (n - at) < ((size_t)1 << 34) / 1032 ? (n - at) * 1032 + 64 : (size_t)1 << 34;
+    if (heph_inflate_probe(g + at, n - at, &out, &outn, &used, max_out, 4 + 4 * (size_t)dims, idx_size_from_header,
+                           &dims, msg, sizeof msg) != 0) {
+        if (strstr(msg, "header is invalid")) {
+            fprintf(stderr, "idx2hpd: %s: the data inside the gzip file is not an IDX file of %d dimensions (wrong magic "
+                            "or a dimension out of range)\n", path, dims);
+            return NULL;
+        }
+        if (strstr(msg, "its header gives")) {
+            fprintf(stderr, "idx2hpd: %s: the gzip data inflates past the size its IDX header gives (corrupt or hostile)\n", path);
+            return NULL;
+        }
         fprintf(stderr, "idx2hpd: %s: corrupt gzip data (%s)\n", path, msg);
         return NULL;
     }
@@ -109,11 +137,11 @@ trunc:
 }
 
 /* file contents, inflated when gzip */
-static unsigned char *load(const char *path, size_t *len) {
+static unsigned char *load(const char *path, size_t *len, int dims) {
     unsigned char *raw = read_file(path, len), *plain;
     if (!raw) return NULL;
     if (*len >= 2 && raw[0] == 0x1f && raw[1] == 0x8b) {
-        plain = gunzip(path, raw, *len, len);
+        plain = gunzip(path, raw, *len, len, dims);
         free(raw);
         return plain;
     }
@@ -181,10 +209,10 @@ int main(int argc, char **argv) {
     }
     if (nf < 2) { usage(stderr); return 2; }
 
-    img = load(files[0], &img_len);
+    img = load(files[0], &img_len, 3);
     if (!img || !idx_check(files[0], img, img_len, 3, idim)) goto done;
     if (nf == 3) {
-        lab = load(files[1], &lab_len);
+        lab = load(files[1], &lab_len, 1);
         if (!lab || !idx_check(files[1], lab, lab_len, 1, ldim)) goto done;
         if (ldim[0] != idim[0]) {
             fprintf(stderr, "idx2hpd: %s has %u labels but %s has %u images\n", files[1], ldim[0], files[0], idim[0]);

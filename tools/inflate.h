@@ -6,7 +6,10 @@
 
    int heph_inflate(const unsigned char *in, size_t in_len, unsigned char **out, size_t *out_len,
                     size_t *used, size_t max_out, char *err, size_t errlen);
-   returns 0 and a malloc'd *out, or -1 with a message; *used = input bytes consumed. */
+   returns 0 and a malloc'd *out, or -1 with a message; *used = input bytes consumed.
+   heph_inflate_probe(..., max_out, probe, probe_fn, ctx, err, errlen) also asks probe_fn, once
+   the first `probe` bytes are out, how large the data says it is, and never inflates more (a
+   gzip'd IDX file is bounded by its 16-byte header, not by what its stream would expand to). */
 #ifndef HEPH_TOOLS_INFLATE_H
 #define HEPH_TOOLS_INFLATE_H
 #include <stdio.h>
@@ -20,6 +23,11 @@ typedef struct {
     unsigned char *out;
     size_t out_len, out_cap, max_out;
     const char *error;
+    /* optional: once probe bytes are out, probe_fn(out, probe, ctx) returns the size the data
+       says it has (its header), which becomes the limit; 0 refuses the data */
+    size_t probe;
+    size_t (*probe_fn)(const unsigned char *out, size_t n, void *ctx);
+    void *probe_ctx;
 } heph_infl;
 
 /* a canonical Huffman code: count[len] codes of each length, symbols sorted by code */
@@ -41,6 +49,10 @@ static int heph_infl_bits(heph_infl *s, unsigned need, unsigned *v) {
 }
 
 static int heph_infl_put(heph_infl *s, unsigned char c) {
+    if (s->probe_fn && !s->probe && s->out_len >= s->max_out) { /* the header's size is reached */
+        s->error = "inflated data exceeds the size its header gives";
+        return -1;
+    }
     if (s->out_len == s->out_cap) {
         size_t cap = s->out_cap ? s->out_cap * 2 : 65536;
         unsigned char *p;
@@ -52,6 +64,12 @@ static int heph_infl_put(heph_infl *s, unsigned char c) {
         s->out_cap = cap;
     }
     s->out[s->out_len++] = c;
+    if (s->probe && s->out_len == s->probe) {
+        size_t want = s->probe_fn(s->out, s->out_len, s->probe_ctx);
+        s->probe = 0;
+        if (want == 0) { s->error = "the data's header is invalid"; return -1; }
+        if (want < s->max_out) s->max_out = want;
+    }
     return 0;
 }
 
@@ -200,13 +218,18 @@ static int heph_infl_stored(heph_infl *s) {
     return 0;
 }
 
-static int heph_inflate(const unsigned char *in, size_t in_len, unsigned char **out, size_t *out_len,
-                        size_t *used, size_t max_out, char *err, size_t errlen) {
+/* heph_inflate with a header probe (see heph_infl): the output never grows past what the first
+   probe bytes say; probe 0 is plain heph_inflate */
+static int heph_inflate_probe(const unsigned char *in, size_t in_len, unsigned char **out, size_t *out_len,
+                              size_t *used, size_t max_out, size_t probe,
+                              size_t (*probe_fn)(const unsigned char *, size_t, void *), void *ctx,
+                              char *err, size_t errlen) {
     heph_infl s;
     unsigned last = 0, type;
     int rc = 0;
     memset(&s, 0, sizeof s);
     s.in = in; s.in_len = in_len; s.max_out = max_out;
+    s.probe = probe; s.probe_fn = probe_fn; s.probe_ctx = ctx;
     while (!last && rc == 0) {
         if (heph_infl_bits(&s, 1, &last) || heph_infl_bits(&s, 2, &type)) { rc = -1; break; }
         if (type == 0) rc = heph_infl_stored(&s);
@@ -224,4 +247,7 @@ static int heph_inflate(const unsigned char *in, size_t in_len, unsigned char **
     *used = s.pos; /* unused bits of the last byte are padding */
     return 0;
 }
+
+#define heph_inflate(in, in_len, out, out_len, used, max_out, err, errlen) \
+    heph_inflate_probe((in), (in_len), (out), (out_len), (used), (max_out), 0, NULL, NULL, (err), (errlen))
 #endif

@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *out;
     int32_t cls = 0;
     if (size >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
-        plain = gunzip("fuzz.gz", data, size, &n);
+        plain = gunzip("fuzz.gz", data, size, &n, 3); /* images, bounded by their header ... */
+        if (!plain) plain = gunzip("fuzz.gz", data, size, &n, 1); /* ... or labels */
         if (!plain) return 0;
     } else {
         plain = (unsigned char *)malloc(size + 1);

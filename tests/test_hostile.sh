@@ -1,0 +1,291 @@
+#!/bin/sh
+# tests/test_hostile.sh - regression tests of issue #20 (hostile files and flags, non-finite
+# state, bounded work, atomic outputs, concurrent runs), one group per class of the issue:
+#   1  checkpoints whose step is >= 2^63 or 2^64-1 (valid checksum): refused, no endless run;
+#   2  checkpoints with lr Inf/NaN/-1/1e6, beta1 1, NaN/Inf/negative Adam moments, NaN or Inf
+#      weights, objective weights Inf or negative: refused at load, naming the field;
+#   4  a sparse .hpd of 2^32 pictures (picture 0 grey, the others black) trains on all of them;
+#   6  every subcommand refuses --out "" and nothing appears in /;
+#   9  on a full 2 MB tmpfs and then read-only: exit 1 with ENOSPC/EROFS, old outputs intact,
+#      no temporaries left (SKIP when not root: it mounts the tmpfs);
+#  10  a second training in a folder being trained in refuses; readers see whole checkpoints;
+#   8  FIFOs, folders and dangling links among pictures are skipped; as data they are refused;
+#   5  --enc/--dec longer than the 511 characters a checkpoint holds are usage errors;
+#   3  float pictures with NaN, -1 or 2 (value_max 1) are refused naming the picture;
+#   7  a gzip bomb behind an IDX header, a checkpoint whose max_batch asks for GBs
+#      (--mem-budget), a spec of seconds per step (warning).
+# Files are made by tests/hostile/hostile_gen.c (checkpoint fields with a valid checksum, sparse
+# .hpd files) and by printf. POSIX sh; PASS/FAIL lines, then "hostile: N passed, N failed".
+cd "$(dirname "$0")/.." || exit 1
+CC=${CC:-cc}
+B=tests/build
+T=$B/hostile_tmp
+H=$B/hephaestus_hostile
+G=$B/hostile_gen
+FLAGS=${CLI_CFLAGS:-"-std=c99 -O2 -Wall -Wextra -Wpedantic -Wdouble-promotion -Werror -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -I."}
+npass=0; nfail=0
+rm -rf "$T" && mkdir -p "$T" || exit 1
+pass() { npass=$((npass + 1)); echo "PASS $1"; }
+fail() { nfail=$((nfail + 1)); echo "FAIL $1: $2"; }
+finish() { [ "$nfail" -eq 0 ] && rm -rf "$T"; echo "hostile: $npass passed, $nfail failed"; [ "$nfail" -eq 0 ]; exit $?; }
+# check_err NAME CODE TEXT CMD...: CMD (given 60 s) exits with CODE, one line on stderr with TEXT
+check_err() {
+    name=$1; code=$2; text=$3; shift 3
+    out=$(timeout 60 "$@" 2>&1 >/dev/null)
+    rc=$?
+    if [ "$rc" -eq 124 ]; then fail "$name" "still running after 60 s (killed)"
+    elif [ "$rc" -ne "$code" ]; then fail "$name" "exit status $rc, expected $code ($(echo "$out" | tail -n 1))"
+    elif [ "$(echo "$out" | wc -l)" -ne 1 ]; then fail "$name" "expected one line on stderr, got: $(echo "$out" | tr '\n' '|')"
+    elif ! echo "$out" | grep -q -- "$text"; then fail "$name" "message lacks \"$text\": $out"
+    else pass "$name"; fi
+}
+# check_last NAME CODE TEXT CMD...: as check_err, for commands that print progress lines first:
+# only the last line of stderr must hold TEXT
+check_last() {
+    name=$1; code=$2; text=$3; shift 3
+    out=$(timeout 60 "$@" 2>&1 >/dev/null | tail -n 1)
+    rc=$(timeout 60 "$@" >/dev/null 2>&1; echo $?)
+    if [ "$rc" -ne "$code" ]; then fail "$name" "exit status $rc, expected $code ($out)"
+    elif ! echo "$out" | grep -q -- "$text"; then fail "$name" "message lacks \"$text\": $out"
+    else pass "$name"; fi
+}
+le32() { printf '\\%03o\\%03o\\%03o\\%03o' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
+le64() { printf '%s%s' "$(le32 $(($1 & 4294967295)))" "$(le32 $(($1 >> 32)))"; }
+# mk_hpd FILE COUNT PX: f32 pictures 1x2x2 without factors, every value PX (printf escapes)
+mk_hpd() {
+    {
+        printf 'HEPHHPD\000'; printf "$(le32 1)$(le32 128)$(le64 "$2")$(le32 1)$(le32 2)$(le32 2)$(le32 2)$(le32 0)"
+        printf '\000\000\200\077'; printf "$(le32 0)$(le32 0)$(le64 0)$(le64 $((128 + $2 * 16)))"
+        head -c 56 /dev/zero
+        i=0; while [ "$i" -lt $(($2 * 4)) ]; do printf "$3"; i=$((i + 1)); done
+    } >"$1"
+}
+
+if ! out=$($CC $FLAGS tools/hephaestus.c -o $H -lstb -lm 2>&1); then fail build "$(echo "$out" | head -n 3 | tr '\n' ' ')"; finish; fi
+if ! out=$($CC $FLAGS tests/hostile/hostile_gen.c -o $G 2>&1); then fail "build hostile_gen" "$(echo "$out" | head -n 3 | tr '\n' ' ')"; finish; fi
+HALF='\000\000\000\077'
+mk_hpd $T/good.hpd 8 "$HALF"
+M="--enc dense4,relu --dec dense4 --z 2 --batch-size 2 --seed 3"
+if ! $H train --data $T/good.hpd $M --steps 2 --out $T/m >/dev/null 2>&1; then fail "a small model trains" "no checkpoint"; finish; fi
+C=$T/m/model.hpm
+
+# ---- class 1: step counters beyond the signed range ------------------------------------------------
+$G hpm-set $C $T/step63.hpm step 9223372036854775808
+$G hpm-set $C $T/stepmax.hpm step 18446744073709551615
+check_err "class 1: a checkpoint at step 2^63 is refused (no endless run)" 1 "step63.hpm: step 9223372036854775808 is out of range" \
+    $H train --data $T/good.hpd --resume $T/step63.hpm --steps 10 --out $T/x1
+check_err "class 1: a checkpoint at step 2^64-1 is refused" 1 "stepmax.hpm: step 18446744073709551615 is out of range" \
+    $H train --data $T/good.hpd --resume $T/stepmax.hpm --steps 10 --out $T/x1
+
+# ---- class 2: numeric fields of a checkpoint validated as the flags are -----------------------------
+# hostile FIELD VALUE TEXT: the patched checkpoint is refused by train --resume and by sample
+hostile_field() {
+    $G hpm-set $C $T/f.hpm "$1" "$2"
+    check_err "class 2: $1 = $2 in a checkpoint is refused (train --resume)" 1 "f.hpm: $3" \
+        $H train --data $T/good.hpd --resume $T/f.hpm --steps 10 --out $T/x2
+}
+hostile_field lr inf "learning rate inf is out of range"
+hostile_field lr nan "learning rate nan is out of range"
+hostile_field lr -1 "learning rate -1 is out of range"
+hostile_field lr 1e6 "learning rate 1e+06 is out of range"
+hostile_field beta1 1 "Adam beta1 1 is out of range"
+hostile_field eps 0 "Adam eps 0 is out of range"
+hostile_field beta inf "objective beta inf is out of range"
+hostile_field gamma -1 "objective gamma -1 is out of range"
+hostile_field c_max nan "objective c_max nan is out of range"
+hostile_field param0 nan "parameter 0 is nan"
+hostile_field param0 inf "parameter 0 is inf"
+hostile_field adam_m0 nan "Adam first moment of parameter 0 is nan"
+hostile_field adam_v0 -1 "Adam second moment of parameter 0 is -1"
+hostile_field adam_v0 inf "Adam second moment of parameter 0 is inf"
+$G hpm-set $C $T/f.hpm param0 nan
+check_err "class 2: NaN weights are refused when the model is loaded, not blamed on the batch (outliers)" 1 "f.hpm: parameter 0 is nan" \
+    $H outliers --model $T/f.hpm --batch $T/good.hpd --out $T/x2
+# a finite state whose next update is not: first moment 3e38 with a tiny second moment
+$G hpm-set $C $T/big_m.hpm adam_m0 3e38
+check_err "class 2: a step whose Adam update overflows is refused before anything changes" 1 \
+    "training stopped at step 2: step 2: the Adam update of parameter 0 (encoder) is not finite" \
+    $H train --data $T/good.hpd --resume $T/big_m.hpm --steps 10 --checkpoint-every 1 --out $T/x2u
+if [ ! -e $T/x2u/model.hpm ]; then pass "class 2: the refused step left no checkpoint with an Inf weight"
+else fail "class 2: refused update" "a checkpoint was written: $($H export --model $T/x2u/model.hpm --out $T/x2u/c.hpm 2>&1)"; fi
+check_err "class 2: the message does not claim a checkpoint that does not exist" 1 "no checkpoint was written to $T/x2u/model.hpm" \
+    $H train --data $T/good.hpd --resume $T/big_m.hpm --steps 10 --checkpoint-every 1 --out $T/x2u
+
+# ---- class 4: 2^32 pictures and more are drawn with 64-bit draws ---------------------------------
+# picture 0 is grey (BCE at least ln 2 = 0.69), the 2^32 - 1 others black (BCE can fall to 0): a
+# run that draws only picture 0 cannot get its reconstruction loss below 0.69
+if $G hpd-sparse $T/big.hpd 4294967296 1 1 1; then
+    out=$(timeout 120 $H train --data $T/big.hpd --enc dense4,relu --dec dense1 --z 1 --batch-size 32 --lr 0.02 --steps 300 \
+        --log-every 50 --out $T/x4 2>&1)
+    rc=$?
+    r=$(tail -n 1 $T/x4/train_log.csv 2>/dev/null | cut -d, -f3)
+    if [ "$rc" -eq 0 ] && [ -n "$r" ] && awk "BEGIN { exit !($r < 0.3) }"; then
+        pass "class 4: a sparse .hpd of 2^32 pictures trains on all of them (recon $r nats, < 0.3)"
+    else fail "class 4: 2^32 pictures" "exit $rc, last recon '$r' (0.69 or more: only picture 0 was drawn): $(echo "$out" | tail -n 1)"; fi
+else fail "class 4: 2^32 pictures" "cannot write a sparse file"; fi
+
+# ---- class 6: an empty --out is refused, nothing is written to / -------------------------------------
+# (on the old code train wrote /model.hpm: anything new in / is removed again)
+LC_ALL=C ls -a / | LC_ALL=C sort >$T/root_before
+for sub in train outliers explain counterfactual morph report traverse sample eval batch export; do
+    case $sub in
+        train) args="--data $T/good.hpd $M --steps 2" ;;
+        batch) args="--data $T/good.hpd --normal 0=0" ;;
+        export|traverse|sample) args="--model $C" ;;
+        eval) args="--model $C --data $T/good.hpd" ;;
+        *) args="--model $C --batch $T/good.hpd --cov ridge" ;;
+    esac
+    check_err "class 6: $sub --out \"\" is a usage error" 2 "needs a file or folder name, got an empty string" $H $sub $args --out ""
+done
+LC_ALL=C ls -a / | LC_ALL=C sort >$T/root_after
+for f in $(LC_ALL=C comm -13 $T/root_before $T/root_after); do fail "class 6" "/$f was written"; rm -rf "/$f"; done
+
+# ---- class 9: a full disk or a read-only folder: exit 1 with the errno, the old files intact -------
+FULL=$T/full
+mkdir -p $FULL
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=2m tmpfs $FULL 2>/dev/null; then
+    # the previous outputs are of 8 pictures, the new ones of 300: they need more room than the old
+    # ones free, so a writer that truncates in place loses the old file
+    mk_hpd $T/many.hpd 300 "$HALF"
+    $H outliers --model $C --batch $T/good.hpd --cov ridge --out $FULL/o >/dev/null 2>&1
+    $H report --model $C --batch $T/good.hpd --cov ridge --out $FULL/r >/dev/null 2>&1
+    cp $FULL/o/outliers.json $T/outliers.good 2>/dev/null; cp $FULL/r/report.html $T/report.good 2>/dev/null
+    mkdir -p $FULL/s $FULL/t $FULL/e $FULL/b
+    dd if=/dev/zero of=$FULL/filler bs=4096 >/dev/null 2>&1 # until the disk is full
+    check_err "class 9: sample on a full disk exits 1 with ENOSPC" 1 "samples.png: cannot write (No space left on device)" \
+        $H sample --model $C --out $FULL/s
+    if [ -e $FULL/s/samples.png ]; then fail "class 9: sample on a full disk" "left a (truncated) samples.png"; else pass "class 9: sample on a full disk leaves no truncated PNG"; fi
+    check_err "class 9: outliers on a full disk exits 1 with ENOSPC" 1 "No space left on device" \
+        $H outliers --model $C --batch $T/many.hpd --cov ridge --out $FULL/o
+    if [ -s $T/outliers.good ] && cmp -s $T/outliers.good $FULL/o/outliers.json; then pass "class 9: outliers on a full disk keeps the previous outliers.json"
+    else fail "class 9: outliers on a full disk" "the previous outliers.json was truncated or lost"; fi
+    check_err "class 9: report on a full disk exits 1 with ENOSPC" 1 "No space left on device" \
+        $H report --model $C --batch $T/many.hpd --cov ridge --out $FULL/r
+    if [ -s $T/report.good ] && cmp -s $T/report.good $FULL/r/report.html; then pass "class 9: report on a full disk keeps the previous report.html"
+    else fail "class 9: report on a full disk" "the previous report.html was truncated or lost"; fi
+    check_last "class 9: train on a full disk exits 1 naming the file and ENOSPC" 1 "t/\(train_log.csv\|model.hpm\): cannot write.*No space left on device" \
+        $H train --data $T/good.hpd $M --steps 2 --out $FULL/t
+    check_last "class 9: train on a full disk, no log lines: the checkpoint's write fails with ENOSPC" 1 "t/model.hpm: cannot write the checkpoint (.*No space left on device)" \
+        $H train --data $T/good.hpd $M --steps 3 --checkpoint-every 1 --log-every 1000 --out $FULL/t
+    check_err "class 9: export on a full disk exits 1 with ENOSPC" 1 "No space left on device" $H export --model $C --out $FULL/e/w.hpm
+    check_err "class 9: eval on a full disk exits 1 with ENOSPC" 1 "No space left on device" $H eval --model $C --data $T/good.hpd --out $FULL/e
+    left=$(find $FULL -name '*.tmp' | head -n 3)
+    if [ -z "$left" ]; then pass "class 9: failed writes leave no temporary files"; else fail "class 9: temporaries left" "$left"; fi
+    rm -f $FULL/filler
+    mount -o remount,ro $FULL
+    for sub in sample outliers report train export; do
+        case $sub in
+            train) args="--data $T/good.hpd $M --steps 2 --out $FULL/t" ;;
+            sample) args="--model $C --out $FULL/s" ;;
+            export) args="--model $C --out $FULL/e/w.hpm" ;;
+            *) args="--model $C --batch $T/good.hpd --cov ridge --out $FULL/o" ;;
+        esac
+        check_err "class 9: $sub into a read-only folder exits 1 with EROFS" 1 "Read-only file system" $H $sub $args
+    done
+    umount $FULL
+else
+    echo "SKIP class 9: full disk and read-only folder (needs root to mount a small tmpfs)"
+fi
+
+# ---- class 10: one training per folder; readers never see a torn checkpoint --------------------------
+timeout 120 $H train --data $T/good.hpd $M --steps 100000 --checkpoint-every 1 --log-every 100000 --out $T/c10 >/dev/null 2>&1 &
+pid=$!
+i=0; while [ ! -e $T/c10/model.hpm ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+check_err "class 10: a second training in the same folder refuses clearly" 1 "another training is running in this folder" \
+    $H train --data $T/good.hpd $M --steps 5 --checkpoint-every 1 --out $T/c10
+torn=0; i=0
+while [ $i -lt 30 ]; do $H export --model $T/c10/model.hpm --out $T/c10.hpm >/dev/null 2>&1 || torn=$((torn + 1)); i=$((i + 1)); done
+if [ $torn -eq 0 ] && kill -0 $pid 2>/dev/null; then pass "class 10: 30 reads of a checkpoint rewritten every step all load"
+else fail "class 10: reads during training" "$torn of 30 reads failed (or the first training died)"; fi
+kill $pid 2>/dev/null; wait $pid 2>/dev/null
+
+# ---- class 8: only regular files are read as data -----------------------------------------------------
+mkdir -p $T/pics
+$H sample --model $C --n 6 --each --out $T/pics >/dev/null 2>&1
+mkfifo $T/pics/x.png && mkdir $T/pics/dir.png && ln -s $T/nowhere.png $T/pics/dangling.png
+out=$(timeout 30 $H train --data $T/pics $M --steps 2 --out $T/x8 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] && echo "$out" | grep -q "skipping $T/pics/x.png (a FIFO)" && echo "$out" | grep -q "skipping $T/pics/dir.png (a folder)" \
+    && echo "$out" | grep -q "skipping $T/pics/dangling.png"; then
+    pass "class 8: a FIFO, a folder and a dangling link named *.png in a picture folder are skipped with a warning"
+else fail "class 8: picture folder with a FIFO" "exit $rc (124: hung): $(echo "$out" | tail -n 2 | tr '\n' '|')"; fi
+mkfifo $T/fifo.hpd $T/fifo.hpm
+check_err "class 8: a FIFO given as --data is refused, not opened" 1 "fifo.hpd: not a regular file (a FIFO)" \
+    $H train --data $T/fifo.hpd $M --steps 2 --out $T/x8
+check_err "class 8: a FIFO given as --model is refused" 1 "fifo.hpm: not a regular file (a FIFO)" $H sample --model $T/fifo.hpm --out $T/x8
+check_err "class 8: a FIFO given as --batch is refused" 1 "fifo.hpd: not a regular file (a FIFO)" \
+    $H outliers --model $C --batch $T/fifo.hpd --out $T/x8
+check_err "class 8: a FIFO given as --resume is refused" 1 "fifo.hpm: not a regular file (a FIFO)" \
+    $H train --data $T/good.hpd --resume $T/fifo.hpm --steps 2 --out $T/x8
+check_err "class 8: /dev/zero given as --data is refused" 1 "/dev/zero: not a regular file (a device)" \
+    $H train --data /dev/zero $M --steps 2 --out $T/x8
+
+# ---- class 5: spec strings longer than the checkpoint holds are refused, not cut mid-word ------------
+# 36 x "lrelu0.010000," (504 characters) + "dense400": 512 characters, which the 511 of a spec
+# field cut to "...dense40", a valid spec of another model
+long=""; i=0; while [ $i -lt 36 ]; do long="${long}lrelu0.010000,"; i=$((i + 1)); done
+check_err "class 5: an --enc of 512 characters is a usage error, not cut to 511 (a different model)" 2 "enc is 512 characters long; a spec has at most 511" \
+    $H train --data $T/good.hpd --enc "${long}dense400" --dec dense4 --z 2 --batch-size 2 --steps 1 --out $T/x5
+check_err "class 5: a --dec of 512 characters is a usage error" 2 "dec is 512 characters long; a spec has at most 511" \
+    $H train --data $T/good.hpd --enc dense4 --dec "${long}dense400" --z 2 --batch-size 2 --steps 1 --out $T/x5
+
+# ---- class 3: float pictures outside [0, 1] (NaN, Inf, negative, above value_max) are refused --------
+# at the first batch that reads them, naming the file and the picture
+mk_hpd $T/allnan.hpd 8 '\000\000\300\177'
+mk_hpd $T/neg.hpd 8 '\000\000\200\277'
+mk_hpd $T/two.hpd 8 '\000\000\000\100'
+check_err "class 3: a batch of NaN pictures is refused, not scored D^2 = 0 (outliers)" 1 "allnan.hpd: picture 0, value 0 is nan" \
+    $H outliers --model $C --batch $T/allnan.hpd --cov ridge --out $T/x3
+check_err "class 3: pixels of -1 are refused (train)" 1 "neg.hpd: picture [0-9]*, value 0 is -1: pixels must lie in \[0, value_max 1\]" \
+    $H train --data $T/neg.hpd $M --steps 2 --out $T/x3
+check_err "class 3: pixels of 2 with value_max 1 are refused (eval)" 1 "two.hpd: picture 0, value 0 is 2" \
+    $H eval --model $C --data $T/two.hpd --out $T/x3
+
+# ---- class 7: work bounded by the input ---------------------------------------------------------------
+# a gzip'd IDX header of 10 pictures 28x28 (7,856 bytes) followed by 200 MB of zeros: 0.9 MB of
+# gzip; refused once the header's size is out, in 100 MB of address space
+X=$B/idx2hpd_hostile
+if $CC $FLAGS tools/idx2hpd.c -o $X -lm 2>/dev/null; then
+    { printf '\000\000\010\003\000\000\000\012\000\000\000\034\000\000\000\034'; head -c 200000000 /dev/zero; } | gzip -1 >$T/bomb-img.gz
+    check_err "class 7: idx2hpd stops inflating at the size the IDX header gives (200 MB bomb, 100 MB of memory)" 1 \
+        "bomb-img.gz: the gzip data inflates past the size its IDX header gives" sh -c "ulimit -v 100000; exec $X $T/bomb-img.gz $T/bomb.hpd"
+    { printf '\000\000\010\007'; head -c 1000 /dev/zero; } | gzip -1 >$T/magic-img.gz
+    check_err "class 7: idx2hpd refuses a gzip'd file whose IDX header is wrong after its first bytes" 1 \
+        "magic-img.gz: the data inside the gzip file is not an IDX file of 3 dimensions" $X $T/magic-img.gz $T/bomb.hpd
+else fail "class 7: build idx2hpd" "does not compile"; fi
+# a 300 kB checkpoint whose max_batch is patched to 65536: its 4096-wide layers then ask for GBs
+# of batch buffers; refused against the memory budget, with the size, before anything is taken
+$H train --data $T/good.hpd --enc dense4096,relu --dec dense4096,relu,dense4 --z 2 --batch-size 2 --steps 1 --out $T/x7 >/dev/null 2>&1
+$G hpm-set $T/x7/model.hpm $T/wide.hpm max_batch 65536
+check_err "class 7: a checkpoint whose max_batch asks for GBs is refused against --mem-budget, naming the size" 1 \
+    "wide.hpm: out of memory.*(a block of [0-9.]* MB would pass the memory budget of 256.0 MB; see --mem-budget)" \
+    sh -c "ulimit -v 4000000; exec $H sample --model $T/wide.hpm --out $T/x7 --mem-budget 256"
+# a spec whose one step would take minutes (conv4096k64s1p63 on 8x8: 4096 x 71 x 71 outputs of
+# 4096 multiply-adds each) says so before it starts (the 512 MB budget then stops its build)
+$G hpd-sparse $T/eight.hpd 4 1 8 8
+out=$(timeout 10 $H train --data $T/eight.hpd --enc conv4096k64s1p63,flatten --dec dense64 --z 2 --batch-size 2 --steps 1 --mem-budget 512 --out $T/x7w 2>&1)
+if echo "$out" | grep -q "warning: one step of this model is about [0-9.e+]* GFLOP (batch 2)"; then
+    pass "class 7: a spec of minutes per step is announced with a warning before training"
+else fail "class 7: work warning" "no warning within 10 s: $(echo "$out" | head -n 2 | tr '\n' '|')"; fi
+
+# ---- the smaller list: loose parsing, unknown .hpd flags, empty stb reasons --------------------------
+check_err "smaller: --batch-size \" 4\" (a leading space) is a usage error" 2 "batch-size takes an integer" \
+    $H train --data $T/good.hpd --enc dense4 --dec dense4 --z 2 --batch-size " 4" --steps 1 --out $T/xs
+check_err "smaller: --lr \" 0.01\" is a usage error" 2 "lr takes a number" \
+    $H train --data $T/good.hpd --enc dense4 --dec dense4 --z 2 --lr " 0.01" --steps 1 --out $T/xs
+check_err "smaller: --dims 0, (a trailing comma) is a usage error" 2 "dims takes dimensions" \
+    $H traverse --model $C --dims 0, --out $T/xs
+check_err "smaller: --dims \" 1\" is a usage error" 2 "dims takes dimensions" $H traverse --model $C --dims " 1" --out $T/xs
+cp $T/good.hpd $T/flags.hpd && printf '\010\000\000\000' | dd of=$T/flags.hpd bs=1 seek=52 conv=notrunc 2>/dev/null
+check_err "smaller: a .hpd with an unknown flag bit (8) is refused" 1 "flags.hpd: unknown flag bits 0x8" \
+    $H eval --model $C --data $T/flags.hpd --out $T/xs
+# factor rules: a labelled .hpd from idx2hpd's test helper
+if [ -x $X ] && $CC $FLAGS tests/idx_helper.c -o $B/idx_helper_hostile -lm 2>/dev/null && mkdir -p $T/idx && $B/idx_helper_hostile write $T/idx \
+    && $X $T/idx/small-img.idx $T/idx/small-lab.idx $T/lab.hpd >/dev/null 2>&1; then
+    check_err "smaller: --normal \"class=0|\" (nothing after the bar) is refused" 1 "factor class takes value indices.*got \"0|\"" \
+        $H batch --data $T/lab.hpd --normal "class=0|" --n-normal 1 --out $T/xs.hpd
+    check_err "smaller: --normal \"class=0,\" (nothing after the comma) is a usage error" 2 "a rule is missing after the last comma" \
+        $H batch --data $T/lab.hpd --normal "class=0," --n-normal 1 --out $T/xs.hpd
+else fail "smaller: factor rules" "cannot make a labelled .hpd"; fi
+
+finish
