@@ -831,6 +831,9 @@ static int heph__errf(char *err, size_t errlen, int code, const char *fmt, ...) 
 #endif
 /* a block of n floats (n computed in 64 bits) fits size_t, and so every index into it */
 static int heph__floats_fit(uint64_t n) { return n <= HEPH__SIZE_LIMIT / sizeof(float); }
+/* a block of b bytes fits the limit (a function, so a 32-bit size_t widened here is no
+   always-false comparison for gcc's -Wtype-limits on i686) */
+static int heph__bytes_fit(uint64_t b) { return b <= HEPH__SIZE_LIMIT; }
 
 /* a*b with overflow check; returns 0 on overflow */
 static int heph__mul_ok(size_t a, size_t b, size_t *out) {
@@ -847,7 +850,7 @@ static int heph__mul64_ok(uint64_t a, uint64_t b, uint64_t *out) {
 static void *heph__calloc(size_t n, size_t size) {
     size_t bytes;
     void *p;
-    if (!heph__mul_ok(n, size, &bytes) || bytes == 0 || (uint64_t)bytes > HEPH__SIZE_LIMIT) return NULL;
+    if (!heph__mul_ok(n, size, &bytes) || bytes == 0 || !heph__bytes_fit(bytes)) return NULL;
     p = HEPH_MALLOC(bytes);
     if (p) memset(p, 0, bytes);
     return p;
