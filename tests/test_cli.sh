@@ -207,4 +207,63 @@ full=$(wc -c < $T/m/model.hpm); small=$(wc -c < $T/w.hpm)
 if [ "$small" -lt "$full" ] && [ $((small * 2)) -lt "$full" ] && cmp -s $T/sf/samples.png $T/sw/samples.png; then pass cli_export_same_model
 else fail cli_export_same_model "weights-only file $small bytes (full $full) or different samples"; fi
 
+# ---- encode: posterior means and log-variances to .npy and CSV, streamed in chunks of 1024 ---
+# npy_floats FILE: every float32 of a NumPy file, one per line (the header length is at byte 8)
+npy_floats() {
+    set -- "$1" $(od -A n -t u1 -j 8 -N 2 "$1")
+    od -A n -v -t f4 -j $((10 + $2 + 256 * $3)) "$1" | tr -s ' ' '\n' | sed '/^$/d'
+}
+# csv_cols FILE FIRST LAST: the values of columns FIRST..LAST of every data row, one per line
+csv_cols() { awk -F, -v a="$2" -v b="$3" 'NR > 1 { for (i = a; i <= b; i++) print $i }' "$1"; }
+# same_floats A B: two lists of numbers agree within 1e-6 relative (od prints 7-9 digits)
+same_floats() {
+    paste -d ' ' "$1" "$2" | awk '{ d = $1 - $2; if (d < 0) d = -d; m = $2 < 0 ? -$2 : $2; if (m < 1) m = 1; if (d > 1e-6 * m) bad++ }
+        END { exit bad > 0 || NR == 0 }'
+}
+check cli_encode $H encode $M --data $T/b.hpd --out $T/enc
+hdr=$(head -c 128 $T/enc/mu.npy | tr -d '\0\223' | tr '\n' ' ')
+nb=$(grep -c '' < $T/enc/codes.csv)
+if echo "$hdr" | grep -q "'descr': '<f4', 'fortran_order': False, 'shape': (48, 4)" &&
+    [ "$(wc -c < $T/enc/mu.npy)" -eq $((128 + 48 * 4 * 4)) ] && [ "$(wc -c < $T/enc/logvar.npy)" -eq $((128 + 48 * 4 * 4)) ] &&
+    [ "$nb" -eq 49 ] && head -n 1 $T/enc/codes.csv | grep -q '^index,name,floor_hue,wall_hue,object_hue,scale,shape,orientation,is_outlier,mu_0,mu_1,mu_2,mu_3,logvar_0,' &&
+    sed -n 2p $T/enc/codes.csv | grep -q '^0,#0,'; then pass cli_encode_layout
+else fail cli_encode_layout "header \"$hdr\", $(wc -c < $T/enc/mu.npy) bytes, $nb CSV lines"; fi
+npy_floats $T/enc/mu.npy > $T/enc/a; csv_cols $T/enc/codes.csv 10 13 > $T/enc/b
+npy_floats $T/enc/logvar.npy > $T/enc/c; csv_cols $T/enc/codes.csv 14 17 > $T/enc/d
+if [ "$(wc -l < $T/enc/a)" -eq 192 ] && same_floats $T/enc/a $T/enc/b && same_floats $T/enc/c $T/enc/d; then pass cli_encode_npy_equals_csv
+else fail cli_encode_npy_equals_csv "mu.npy/logvar.npy and codes.csv disagree ($(wc -l < $T/enc/a) floats)"; fi
+# the batch's factor indices are its labels: batch wrote the truth as a factor of its own
+if [ "$(awk -F, 'NR > 1 && $9 == 1 { n++ } END { print n + 0 }' $T/enc/codes.csv)" -eq 8 ] &&
+    [ "$(awk -F, 'NR > 1 && $9 == 0 { n++ } END { print n + 0 }' $T/enc/codes.csv)" -eq 40 ]; then pass cli_encode_labels
+else fail cli_encode_labels "codes.csv rows without factor indices"; fi
+check cli_encode_limit $H encode $M --data $T/b.hpd --limit 5 --out $T/enc5
+if [ "$(grep -c '' < $T/enc5/codes.csv)" -eq 6 ] && head -c 128 $T/enc5/mu.npy | tr -d '\0\223' | grep -q "'shape': (5, 4)"; then pass cli_encode_limit_rows
+else fail cli_encode_limit_rows "--limit 5 did not give 5 rows"; fi
+check cli_encode_folder $H encode $M --data $T/f3 --out $T/encf
+if [ "$(grep -c '' < $T/encf/codes.csv)" -eq 4 ] && sed -n 2p $T/encf/codes.csv | grep -q '^0,[^#,]*\.png,'; then pass cli_encode_folder_names
+else fail cli_encode_folder_names "the folder's codes.csv lacks 3 named rows"; fi
+# more pictures than one chunk (1024): every row written, in order
+$GEN --quiet --random 1100 --seed 4 $T/big.hpd >/dev/null 2>&1
+check cli_encode_chunks $H encode $M --data $T/big.hpd --out $T/encb
+if [ "$(grep -c '' < $T/encb/codes.csv)" -eq 1101 ] && [ "$(wc -c < $T/encb/mu.npy)" -eq $((128 + 1100 * 16)) ] &&
+    [ "$(awk -F, 'NR > 1 && $1 != NR - 2 { bad++ } END { print bad + 0 }' $T/encb/codes.csv)" -eq 0 ]; then pass cli_encode_chunk_rows
+else fail cli_encode_chunk_rows "1100 pictures did not give 1100 rows in order"; fi
+check_err cli_encode_no_data 2 "--data is required" $H encode $M --out $T/x
+check_err cli_encode_wrong_shape 1 "but the model takes 1x16x16" $H encode --model $T/g/model.hpm --data $T/b.hpd --out $T/x
+check_err cli_encode_not_hpd 1 "$T/m/model.hpm" $H encode $M --data $T/m/model.hpm --out $T/x
+# with NumPy (Debian python3-numpy; the test needs nothing when it is missing): numpy.load reads
+# the files, and every float equals the CSV's 9-digit text exactly
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    if out=$(/usr/bin/python3 - "$T/encb" <<'PY' 2>&1
+import sys, numpy as np
+d = sys.argv[1]
+mu, lv = np.load(d + "/mu.npy"), np.load(d + "/logvar.npy")
+csv = np.loadtxt(d + "/codes.csv", delimiter=",", skiprows=1, usecols=range(8, 16), dtype=np.float64, comments=None)
+assert mu.dtype == np.float32 and mu.shape == (1100, 4) and lv.shape == (1100, 4), (mu.dtype, mu.shape)
+assert np.array_equal(mu, csv[:, :4].astype(np.float32)) and np.array_equal(lv, csv[:, 4:].astype(np.float32))
+print("ok")
+PY
+    ); then pass cli_encode_numpy_roundtrip; else fail cli_encode_numpy_roundtrip "$(echo "$out" | tail -n 1)"; fi
+else echo "SKIP cli_encode_numpy_roundtrip: no python3-numpy (the od-based check above still ran)"; fi
+
 finish

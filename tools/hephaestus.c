@@ -4,13 +4,13 @@
    usage: hephaestus SUBCOMMAND [options]      (hephaestus --help; hephaestus SUB --help)
 
    Subcommands: train, outliers, explain, counterfactual, morph, report, traverse, sample,
-   eval, batch, export, import. A batch is a .hpd file or a folder of PNG/JPEG pictures
+   eval, encode, batch, export, import. A batch is a .hpd file or a folder of PNG/JPEG pictures
    (fitted to the model's input). Outputs go under --out DIR. Exit status: 0 ok, 1 runtime
    error, 2 usage.
    Helpers: cli_common.h (messages, files, buffers), cli_data.h (pictures, factor rules),
    cli_plot.h (charts as PNG and SVG), cli_analysis.h (the outlier pipeline and its files),
    cli_report.h (the HTML report), cli_train.h (training), cli_export.h (safetensors
-   export and import, for PyTorch).
+   export and import, for PyTorch), cli_encode.h (latent codes to .npy and CSV).
 
    Build: cc -std=c99 -O2 -D_POSIX_C_SOURCE=200809L -I. tools/hephaestus.c -o hephaestus -lstb -lm
    (add -fopenmp for threads).                                                              */
@@ -39,6 +39,7 @@ static void cli_budget_free(void *p);
 #include "cli_report.h"
 #include "cli_train.h"
 #include "cli_export.h"
+#include "cli_encode.h"
 
 static const char *const main_help =
     "usage: hephaestus SUBCOMMAND [options]\n"
@@ -54,6 +55,7 @@ static const char *const main_help =
     "  traverse        decode latent traversals, one row per dimension\n"
     "  sample          decode draws from the prior, or walks away from a batch's mean\n"
     "  eval            losses, SSIM, MIG (both estimators) and latent-factor correlations\n"
+    "  encode          posterior means and log-variances of every picture, to .npy and CSV\n"
     "  batch           build a context batch (normals + outliers, with the truth) from a .hpd\n"
     "  export          a weights-only copy of a checkpoint, or safetensors for PyTorch\n"
     "  import          a safetensors file (e.g. from PyTorch) to a checkpoint\n"
@@ -709,6 +711,7 @@ static int dispatch(const char *sub, int argc, char **argv) {
     if (cli_is(sub, "batch")) return cmd_batch(argc, argv);
     if (cli_is(sub, "export")) return cmd_export(argc, argv);
     if (cli_is(sub, "import")) return cmd_import(argc, argv);
+    if (cli_is(sub, "encode")) return cmd_encode(argc, argv);
     snprintf(cli_cmd, sizeof cli_cmd, "hephaestus");
     cli_usage("unknown subcommand \"%s\" (see hephaestus --help)", sub);
     return CLI_USAGE;
