@@ -183,6 +183,19 @@ check cli_eval $H eval $M --data $T/b.hpd --mig-samples 200 --out $T/ev
 if grep -q '"mig_discrete": [0-9]' $T/ev/eval.json && grep -q '"ssim": [0-9]' $T/ev/eval.json && [ -s $T/ev/correlation.png ]; then
     pass cli_eval_outputs
 else fail cli_eval_outputs "eval.json lacks mig_discrete/ssim or correlation.png is missing"; fi
+# the two named continuous MIGs: ordinal = the mean gap of the factors marked ordinal (shape is
+# not: the default --categorical), and with --categorical "" the two are the same number
+ord_ok() { # eval.json: mig_continuous_ordinal equals the mean of the ordinal factors' gaps
+    awk '/"mig_continuous_ordinal": [0-9]/ && !/name/ { gsub(/[^0-9.e-]/, "", $2); want = $2 }
+         /"ordinal": true/ { for (i = 1; i <= NF; i++) if ($i == "\"mig_continuous\":") { v = $(i + 1); gsub(/,/, "", v); s += v; n++ } }
+         END { d = s / n - want; if (d < 0) d = -d; exit !(n > 0 && d < 1e-9) }' "$1"
+}
+if grep -q '"name": "shape", "ordinal": false' $T/ev/eval.json && ord_ok $T/ev/eval.json; then pass cli_eval_mig_ordinal
+else fail cli_eval_mig_ordinal "eval.json: shape not marked categorical, or mig_continuous_ordinal is not the mean of the ordinal gaps"; fi
+check cli_eval_no_categorical $H eval $M --data $T/b.hpd --mig-samples 200 --categorical "" --out $T/ev0
+a=$(sed -n 's/^  "mig_continuous": \([^,]*\),/\1/p' $T/ev0/eval.json); b=$(sed -n 's/^  "mig_continuous_ordinal": \([^,]*\),/\1/p' $T/ev0/eval.json)
+if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(sed -n 's/^  "mig_continuous": \([^,]*\),/\1/p' $T/ev/eval.json)" = "$a" ]; then pass cli_eval_mig_all_factors
+else fail cli_eval_mig_all_factors "with --categorical \"\" mig_continuous ($a) and mig_continuous_ordinal ($b) differ, or mig_continuous moved"; fi
 
 # ---- pictures from a folder ---------------------------------------------------------------
 $H sample $M --n 3 --each --seed 5 --out $T/f3 >/dev/null 2>&1

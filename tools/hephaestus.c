@@ -328,21 +328,40 @@ static const char *const eval_help =
     "Evaluates a model on pictures (.hpd or folder): negative ELBO, reconstruction and KL in nats\n"
     "per image (one z sample each), SSIM(11, sigma 1.5, K 0.01/0.03, L=1, valid, per-channel\n"
     "mean) of the reconstructions from the posterior means, and, when the data has factors,\n"
-    "mig_discrete (encoder means, 20 bins), mig_continuous (the beta-TCVAE estimator) and the\n"
-    "latent-factor correlation matrix. Writes eval.json, reconstructions.png, correlation.png.\n"
+    "mig_discrete (encoder means, 20 bins), mig_continuous (the beta-TCVAE estimator, every\n"
+    "factor), mig_continuous_ordinal (the same estimator without the categorical factors) and\n"
+    "the latent-factor correlation matrix. Writes eval.json, reconstructions.png, correlation.png.\n"
     "  --model FILE        the trained model (.hpm), required\n"
     "  --data PATH         the pictures, required\n"
     "  --n N               at most N pictures, drawn at random from a larger .hpd (default 5000)\n"
     "  --mig-samples S     entropy samples of mig_continuous (default 1000; 0 skips it)\n"
     "  --seed S            seed of the subset, the z samples and mig_continuous (default 1)\n"
+    "  --categorical LIST  factor names left out of mig_continuous_ordinal, comma-separated\n"
+    "                      (default shape,class; \"\" for none)\n"
     "  --threads T         OpenMP threads\n"
     "  --out DIR           output folder (default out)\n"
     "  -h, --help          this help\n";
 
 typedef struct {
-    double recon, kl, elbo, ssim, mig_d, mig_c;
-    double pf_d[HEPH_MAX_FACTORS], pf_c[HEPH_MAX_FACTORS];
+    double recon, kl, elbo, ssim, mig_d, mig_c, mig_co;
+    double pf_d[HEPH_MAX_FACTORS], pf_c[HEPH_MAX_FACTORS], pf_co[HEPH_MAX_FACTORS];
+    int ordinal[HEPH_MAX_FACTORS]; /* 1: the factor counts in mig_continuous_ordinal */
 } cli_eval;
+
+/* which factors are ordinal: those whose name is not in the comma-separated list cat */
+static void eval_ordinal(const cli_pics *p, const char *cat, int *ordinal) {
+    int k;
+    for (k = 0; k < p->K; k++) {
+        const char *s = cat;
+        size_t len = strlen(p->names[k]);
+        ordinal[k] = 1;
+        while (*s) {
+            size_t n = strcspn(s, ",");
+            if (n == len && strncmp(s, p->names[k], n) == 0) ordinal[k] = 0;
+            s += n + (s[n] == ',');
+        }
+    }
+}
 
 /* mean SSIM of the pictures against their reconstructions from the posterior means */
 static double eval_ssim(heph_vae *m, const cli_pics *p, const float *mu) {
@@ -364,11 +383,22 @@ static void eval_factors(heph_vae *m, const cli_pics *p, const float *mu, const 
     uint8_t *rgb = (uint8_t *)cli_alloc((size_t)W * (size_t)H, 3);
     const char *rl[4096], *cl[HEPH_MAX_FACTORS];
     char (*rb)[16] = (char (*)[16])cli_alloc((size_t)D, 16);
-    e->mig_c = (double)NAN;
+    e->mig_c = e->mig_co = (double)NAN;
     if (heph_mig_discrete(mu, p->n, D, p->labels, K, p->n_values, 20, &e->mig_d, e->pf_d, NULL) != HEPH_OK)
         cli_fail("%s: mig_discrete: invalid encodings or labels", p->path);
     if (samples > 0 && heph_mig_continuous(mu, lv, p->n, D, p->labels, K, p->n_values, NULL, (size_t)samples, seed, &e->mig_c, e->pf_c, NULL) != HEPH_OK)
         cli_fail("%s: mig_continuous: invalid encodings or labels", p->path);
+    /* mig_continuous_ordinal: the mean gap of the ordinal factors of the same estimate (a
+       factor's gap does not depend on which other factors are used) */
+    if (samples > 0) {
+        double sum = 0.0;
+        int n_used = 0;
+        for (j = 0; j < K; j++) {
+            e->pf_co[j] = e->ordinal[j] ? e->pf_c[j] : (double)NAN;
+            if (e->ordinal[j] && e->pf_c[j] == e->pf_c[j]) { sum += e->pf_c[j]; n_used++; }
+        }
+        e->mig_co = n_used ? sum / n_used : (double)NAN;
+    }
     heph_correlation_matrix(mu, p->n, D, p->labels, K, corr);
     for (j = 0; j < D && j < 4096; j++) { snprintf(rb[j], 16, "z%d", j); rl[j] = rb[j]; }
     for (j = 0; j < K; j++) cl[j] = p->names[j];
@@ -391,11 +421,14 @@ static void eval_json(const char *path, const char *model, const cli_pics *p, co
     if (p->K) {
         fprintf(f, ",\n  \"mig_discrete\": "); json_num(f, e->mig_d);
         fprintf(f, ",\n  \"mig_continuous\": "); json_num(f, samples > 0 ? e->mig_c : (double)NAN);
+        fprintf(f, ",\n  \"mig_continuous_ordinal\": "); json_num(f, samples > 0 ? e->mig_co : (double)NAN);
         fprintf(f, ",\n  \"factors\": [");
         for (k = 0; k < p->K; k++) {
             fprintf(f, "%s\n    {\"name\": ", k ? "," : ""); json_str(f, p->names[k]);
+            fprintf(f, ", \"ordinal\": %s", e->ordinal[k] ? "true" : "false");
             fprintf(f, ", \"mig_discrete\": "); json_num(f, e->pf_d[k]);
             fprintf(f, ", \"mig_continuous\": "); json_num(f, samples > 0 ? e->pf_c[k] : (double)NAN);
+            fprintf(f, ", \"mig_continuous_ordinal\": "); json_num(f, samples > 0 ? e->pf_co[k] : (double)NAN);
             fputc('}', f);
         }
         fprintf(f, "\n  ]");
@@ -414,8 +447,14 @@ static void eval_print(const cli_pics *p, const cli_eval *e, long samples) {
     printf("mig_discrete %.4f (20 bins, encoder means):", e->mig_d);
     for (k = 0; k < p->K; k++) printf(" %s %.3f", p->names[k], e->pf_d[k]);
     if (samples > 0) {
-        printf("\nmig_continuous %.4f (%ld samples):", e->mig_c, samples);
+        printf("\nmig_continuous %.4f (%ld samples, every factor):", e->mig_c, samples);
         for (k = 0; k < p->K; k++) printf(" %s %.3f", p->names[k], e->pf_c[k]);
+        printf("\nmig_continuous_ordinal %.4f (%ld samples, without", e->mig_co, samples);
+        for (k = 0; k < p->K; k++)
+            if (!e->ordinal[k]) printf(" %s", p->names[k]);
+        printf("):");
+        for (k = 0; k < p->K; k++)
+            if (e->ordinal[k]) printf(" %s %.3f", p->names[k], e->pf_co[k]);
     }
     putchar('\n');
 }
@@ -431,7 +470,7 @@ static void eval_reconstructions(heph_vae *m, const cli_pics *p, const float *mu
 }
 
 static int cmd_eval(int argc, char **argv) {
-    const char *model = NULL, *data = NULL, *out = "out";
+    const char *model = NULL, *data = NULL, *out = "out", *cat = "shape,class";
     long n = 5000, samples = 1000;
     uint64_t seed = 1;
     int i, D;
@@ -446,6 +485,7 @@ static int cmd_eval(int argc, char **argv) {
         else if (cli_is(a, "--model")) model = cli_val(argc, argv, &i);
         else if (cli_is(a, "--data")) data = cli_val(argc, argv, &i);
         else if (cli_is(a, "--n")) n = cli_long(a, cli_val(argc, argv, &i), 1, 100000000L);
+        else if (cli_is(a, "--categorical")) cat = cli_val(argc, argv, &i);
         else if (cli_is(a, "--mig-samples")) samples = cli_long(a, cli_val(argc, argv, &i), 0, 100000000L);
         else if (cli_is(a, "--seed")) seed = (uint64_t)cli_long(a, cli_val(argc, argv, &i), 0, 0x7fffffffL);
         else if (cli_is(a, "--threads")) cli_threads((int)cli_long(a, cli_val(argc, argv, &i), 1, 1024));
@@ -458,6 +498,7 @@ static int cmd_eval(int argc, char **argv) {
     pics_load_some(&p, data, m.cfg.in_c, m.cfg.in_h, m.cfg.in_w, (size_t)n, seed);
     D = m.cfg.z_dim;
     memset(&e, 0, sizeof e);
+    eval_ordinal(&p, cat, e.ordinal);
     if (heph_vae_evaluate(&m, p.x, p.n, seed, &L) != HEPH_OK) cli_fail("%s: %s", data, m.err);
     e.recon = L.recon; e.kl = L.kl; e.elbo = L.elbo;
     mu = (float *)cli_alloc(p.n * (size_t)D, sizeof(float));
