@@ -458,6 +458,8 @@ typedef struct {
     double *cov;      /* (D, D) S                                                         */
     double *chol;     /* (D, D) lower-triangular L with L L^T = S                         */
     unsigned char *support; /* (n) MCD: 1 for the points of the final (reweighted) fit  */
+    double raw_logdet; /* MCD: log det of the raw h-subset's covariance, the objective the
+                          random starts minimise (lower is a better search); 0 otherwise  */
     double *work;     /* (2 D) scratch                                                    */
     char err[HEPH_ERRLEN];
 } heph_maha;
@@ -4262,6 +4264,7 @@ static int heph__mcd(heph_maha *f, const float *z, size_t n, int D, double frac,
                           "MCD: every subset of %zu points has a singular covariance (n %zu, D %d)", h, n, D);
     }
     /* raw estimate, consistency correction: S *= median(D^2) / chi^2_D(0.5) */
+    f->raw_logdet = best_det;
     heph__mean_cov(z, n, D, best, mean, cov);
     heph__cholesky(cov, L, D);
     for (i = 0; i < n; i++) d2[i] = heph__d2(mean, L, D, z + i * (size_t)D, f->work);
