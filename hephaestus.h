@@ -544,6 +544,17 @@ HEPH_DEF int heph_knn_score(const float *ref, size_t n, int D, const float *z, s
                             int self, double *dist, char *err, size_t errlen);
 /* recon[i] = -ln p(x_i | mu(x_i)) for n pictures x (n, C, H, W), in max_batch chunks */
 HEPH_DEF int heph_vae_recon_score(heph_vae *m, const float *x, size_t n, double *recon);
+/* Likelihood scores of n pictures x (n, C, H, W) from k samples z_1..z_k ~ q(z | x_i):
+     log w_s = ln p(x_i | z_s) + ln N(z_s; 0, I) - ln q(z_s | x_i)
+     iwae[i] = -(logsumexp_s log w_s - ln k)   (Burda et al. 2016: -ln p(x) <= iwae, tighter as k grows)
+     elbo[i] = -(1/k) sum_s log w_s            (the negative ELBO, k-sample mean)
+   Nats per picture, higher = less likely; either output may be NULL. Picture i draws its
+   noise from its own stream (seed, i), so the scores do not depend on max_batch or on the
+   other pictures. Bernoulli models: ln p(x | z) = -BCE; Gaussian: -squared error / 2 (unit
+   variance, without the constant). Returns HEPH_OK, HEPH_E_ARG (k < 1), HEPH_E_NOMEM or
+   HEPH_E_NAN naming the picture.                                                        */
+HEPH_DEF int heph_vae_iwae_score(heph_vae *m, const float *x, size_t n, int k, uint64_t seed,
+                                 double *iwae, double *elbo);
 
 /* ------------------------------------------------------------------------------------------ */
 /* metrics: MIG (two estimators), latent-factor correlation, SSIM, AUROC, heatmap picture      */
@@ -4545,6 +4556,72 @@ HEPH_DEF int heph_vae_recon_score(heph_vae *m, const float *x, size_t n, double 
     }
     for (s = 0; s < n; s++)
         if (!(fabs(recon[s]) <= DBL_MAX)) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "recon score: picture %zu gives a non-finite reconstruction term", s);
+    return HEPH_OK;
+}
+
+/* log w of k samples for the B pictures of one chunk starting at picture s: lw (B, k) */
+static void heph__iwae_chunk(heph_vae *m, const float *x, size_t s, int B, int k, uint64_t seed,
+                             float *ml, double *lw, heph_rng *rng) {
+    size_t D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n, j;
+    const float *h = heph__net_forward(&m->enc, m->params, x + s * n_in, B), *lg;
+    int b, t;
+    memcpy(ml, h, (size_t)B * 2 * D * sizeof(float)); /* mu, logvar per row */
+    for (b = 0; b < B; b++) /* picture s+b draws its samples from its own stream */
+        heph_rng_seed(&rng[b], seed ^ ((uint64_t)(s + (size_t)b) * 0x9E3779B97F4A7C15ULL));
+    for (t = 0; t < k; t++) {
+        for (b = 0; b < B; b++) {
+            double lq = 0.0, lp = 0.0;
+            for (j = 0; j < D; j++) {
+                float mu = ml[(size_t)b * 2 * D + j], lv = ml[(size_t)b * 2 * D + D + j], e, z;
+                lv = lv < HEPH_LOGVAR_MIN ? HEPH_LOGVAR_MIN : (lv > HEPH_LOGVAR_MAX ? HEPH_LOGVAR_MAX : lv);
+                e = heph_rng_normal(&rng[b]);
+                z = mu + expf(0.5f * lv) * e;                                  /* z = mu + sigma eps */
+                m->z[(size_t)b * D + j] = z;
+                lp += -0.5 * (double)z * (double)z;                            /* ln N(z; 0, 1) + c */
+                lq += -0.5 * ((double)e * (double)e + (double)lv);             /* ln q(z | x) + c */
+            }
+            lw[(size_t)b * (size_t)k + (size_t)t] = lp - lq;
+        }
+        lg = heph__net_forward(&m->dec, m->params, m->z, B);
+        for (b = 0; b < B; b++) {
+            const float *xb = x + (s + (size_t)b) * n_in, *lb = lg + (size_t)b * n_in;
+            double rec = m->cfg.obj.recon == HEPH_RECON_BERNOULLI ? heph_bce_logits(NULL, lb, xb, n_in, 1.0f)
+                                                                   : 0.5 * heph_sqerr_logits(NULL, lb, xb, n_in, 1.0f);
+            lw[(size_t)b * (size_t)k + (size_t)t] -= rec;                      /* + ln p(x | z) */
+        }
+    }
+}
+
+HEPH_DEF int heph_vae_iwae_score(heph_vae *m, const float *x, size_t n, int k, uint64_t seed,
+                                 double *iwae, double *elbo) {
+    size_t s, D = (size_t)m->cfg.z_dim, MB = (size_t)m->cfg.max_batch, i;
+    float *ml;
+    double *lw;
+    heph_rng *rng;
+    if (k < 1 || k > 1000000) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "iwae score: k = %d samples (1 .. 1000000)", k);
+    ml = (float *)heph__calloc(MB * 2 * D, sizeof(float));
+    lw = (double *)heph__calloc(MB * (size_t)k, sizeof(double));
+    rng = (heph_rng *)heph__calloc(MB, sizeof(heph_rng));
+    if (!ml || !lw || !rng) {
+        HEPH_FREE(ml); HEPH_FREE(lw); HEPH_FREE(rng);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NOMEM, "iwae score: out of memory");
+    }
+    for (s = 0; s < n; s += MB) {
+        int B = (int)(n - s < MB ? n - s : MB), b, t;
+        heph__iwae_chunk(m, x, s, B, k, seed, ml, lw, rng);
+        for (b = 0; b < B; b++) {
+            const double *w = lw + (size_t)b * (size_t)k;
+            double mx = w[0], sum = 0.0, mean = 0.0;
+            for (t = 1; t < k; t++) mx = w[t] > mx ? w[t] : mx;
+            for (t = 0; t < k; t++) { sum += exp(w[t] - mx); mean += w[t]; }
+            if (iwae) iwae[s + (size_t)b] = -(mx + log(sum) - log((double)k)); /* -(logsumexp - ln k) */
+            if (elbo) elbo[s + (size_t)b] = -mean / (double)k;
+        }
+    }
+    HEPH_FREE(ml); HEPH_FREE(lw); HEPH_FREE(rng);
+    for (i = 0; i < n; i++)
+        if ((iwae && !(fabs(iwae[i]) <= DBL_MAX)) || (elbo && !(fabs(elbo[i]) <= DBL_MAX)))
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "iwae score: picture %zu gives a non-finite likelihood", i);
     return HEPH_OK;
 }
 

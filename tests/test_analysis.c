@@ -451,6 +451,68 @@ static void test_recon_score(void) {
     heph_vae_free(&m);
 }
 
+/* IWAE and ELBO scores against the definition computed here from encode, the library's RNG
+   and decode (in double): log w = ln p(x|z) + ln N(z; 0, I) - ln q(z|x), picture i drawing
+   its k samples of D normals from the stream seed ^ i * 0x9E3779B97F4A7C15 */
+static void test_iwae_score(void) {
+    enum { N = 5, P = 16, Z = 3, K = 7 };
+    heph_vae_config cfg;
+    heph_vae m;
+    heph_rng r;
+    float x[N * P], mu[N * Z], lv[N * Z], z[Z], y[P];
+    double iw[N], el[N], iw1[N], el1[N], iwb[N], worst = 0.0, jensen = 1.0, batchdiff = 0.0;
+    int i, t, j, rc;
+    char msg[200];
+    heph_vae_config_default(&cfg);
+    cfg.in_c = 1; cfg.in_h = 4; cfg.in_w = 4; cfg.z_dim = Z; cfg.max_batch = 2; /* 3 chunks */
+    strcpy(cfg.enc_spec, "dense8,tanh");
+    strcpy(cfg.dec_spec, "dense8,tanh,dense16");
+    heph_vae_init(&m, &cfg, 3);
+    heph_rng_seed(&r, 5);
+    for (i = 0; i < N * P; i++) x[i] = heph_rng_uniform(&r);
+    rc = heph_vae_iwae_score(&m, x, N, K, 11, iw, el);
+    rc |= heph_vae_iwae_score(&m, x, N, 1, 11, iw1, el1);
+    heph_vae_encode(&m, x, N, mu, lv);
+    for (i = 0; i < N; i++) {
+        double lw[K], mx = -HUGE_VAL, sum = 0.0, mean = 0.0, want_iw, want_el;
+        heph_rng_seed(&r, 11 ^ ((uint64_t)i * 0x9E3779B97F4A7C15ULL));
+        for (t = 0; t < K; t++) {
+            double lp = 0.0, lq = 0.0, lx = 0.0;
+            for (j = 0; j < Z; j++) {
+                double e = (double)heph_rng_normal(&r), s = exp(0.5 * (double)lv[i * Z + j]);
+                z[j] = (float)((double)mu[i * Z + j] + s * e);
+                lp += -0.5 * (double)z[j] * (double)z[j];
+                lq += -0.5 * (e * e + (double)lv[i * Z + j]);
+            }
+            heph_vae_decode(&m, z, 1, y);
+            for (j = 0; j < P; j++) lx += (double)x[i * P + j] * log((double)y[j]) + (1.0 - (double)x[i * P + j]) * log(1.0 - (double)y[j]);
+            lw[t] = lx + lp - lq;
+            mx = lw[t] > mx ? lw[t] : mx;
+            mean += lw[t] / K;
+        }
+        for (t = 0; t < K; t++) sum += exp(lw[t] - mx);
+        want_iw = -(mx + log(sum) - log((double)K));
+        want_el = -mean;
+        if (fabs(want_iw - iw[i]) / fabs(want_iw) > worst) worst = fabs(want_iw - iw[i]) / fabs(want_iw);
+        if (fabs(want_el - el[i]) / fabs(want_el) > worst) worst = fabs(want_el - el[i]) / fabs(want_el);
+        if (iw[i] > el[i] + 1e-12) jensen = 0.0;                      /* iwae <= elbo always */
+        if (iw1[i] != el1[i]) jensen = 0.0;                           /* one sample: the same */
+    }
+    snprintf(msg, sizeof msg, "worst relative difference from the definition %.3g (limit 1e-5)", worst);
+    report("iwae_elbo_scores_are_their_definition", rc == HEPH_OK && worst < 1e-5, msg);
+    report("iwae_at_most_elbo_equal_for_one_sample", rc == HEPH_OK && jensen == 1.0, "iwae > elbo, or k = 1 differs");
+    heph_vae_free(&m);
+    cfg.max_batch = 128; /* one chunk: the same scores (each picture has its own noise) */
+    heph_vae_init(&m, &cfg, 3);
+    rc = heph_vae_iwae_score(&m, x, N, K, 11, iwb, NULL);
+    for (i = 0; i < N; i++) batchdiff = fabs(iwb[i] - iw[i]) > batchdiff ? fabs(iwb[i] - iw[i]) : batchdiff;
+    snprintf(msg, sizeof msg, "max_batch 2 and 128 differ by %.3g nats", batchdiff);
+    report("iwae_score_independent_of_chunks", rc == HEPH_OK && batchdiff < 1e-4, msg);
+    rc = heph_vae_iwae_score(&m, x, N, 0, 11, iwb, NULL);
+    report("iwae_score_refuses_k0", rc == HEPH_E_ARG && strstr(m.err, "k = 0") != NULL, m.err);
+    heph_vae_free(&m);
+}
+
 int main(void) {
     test_chi2();
     test_empirical_and_explain();
@@ -466,5 +528,6 @@ int main(void) {
     test_marginal_self_and_errors();
     test_knn();
     test_recon_score();
+    test_iwae_score();
     return n_fail ? 1 : 0;
 }

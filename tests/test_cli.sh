@@ -132,7 +132,7 @@ $H outliers $M --batch $T/b.hpd --out $T/o4 >/dev/null 2>&1
 if cmp -s $T/o/outliers.csv $T/o4/outliers.csv; then pass cli_outliers_deterministic; else fail cli_outliers_deterministic "two runs differ"; fi
 
 # --score (issue #21): every score ranks the batch, the CSV's last column is it, sorted
-for sc in marginal knn knn:3 recon; do
+for sc in marginal knn knn:3 recon elbo iwae:4; do
     if ! $H outliers $M --batch $T/b.hpd --reference $T/src.hpd --score $sc --out $T/os >$T/os.txt 2>&1; then
         fail "cli_outliers_score_$sc" "$(tail -n 1 $T/os.txt)"; continue
     fi
@@ -147,6 +147,14 @@ else fail cli_outliers_marginal_names_a_dimension "no marginal_dim in outliers.j
 check_err cli_outliers_score_unknown 2 "--score takes" $H outliers $M --batch $T/b.hpd --score lof --out $T/x
 check_err cli_outliers_score_chi2 2 "--auto chi2 is a threshold on D^2" $H outliers $M --batch $T/b.hpd --score knn --auto chi2 --out $T/x
 check_err cli_outliers_knn_too_large 1 "k = 500" $H outliers $M --batch $T/b.hpd --score knn:500 --out $T/x
+check_err cli_outliers_iwae_k0 2 "--score iwae:K" $H outliers $M --batch $T/b.hpd --score iwae:0 --out $T/x
+# iwae with one sample is the one-sample negative ELBO, picture by picture (the same noise)
+if $H outliers $M --batch $T/b.hpd --score iwae:1 --out $T/oi1 >/dev/null 2>&1 &&
+   $H outliers $M --batch $T/b.hpd --score elbo:1 --out $T/oe1 >/dev/null 2>&1 &&
+   [ "$(cut -d, -f1,2 $T/oi1/outliers.csv | md5sum)" = "$(cut -d, -f1,2 $T/oe1/outliers.csv | md5sum)" ] &&
+   [ "$(awk -F, 'NR > 1 { print $NF }' $T/oi1/outliers.csv)" = "$(awk -F, 'NR > 1 { print $NF }' $T/oe1/outliers.csv)" ] &&
+   grep -q '"score_parameter": 1' $T/oi1/outliers.json; then pass cli_outliers_iwae1_is_elbo1
+else fail cli_outliers_iwae1_is_elbo1 "iwae:1 and elbo:1 rank or score differently"; fi
 
 # ---- explain --------------------------------------------------------------------------------
 check cli_explain $H explain $M --batch $T/b.hpd --threshold 0 --out $T/e

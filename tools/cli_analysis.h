@@ -11,8 +11,8 @@
 
 enum { THR_FIXED, THR_CHI2, THR_MAD, THR_QUANTILE };
 /* what ranks the pictures (--score): D^2, or the library's other scores (issue #21) */
-enum { SCORE_MAHA, SCORE_MARGINAL, SCORE_KNN, SCORE_RECON };
-static const char *const score_names[] = {"mahalanobis", "marginal", "knn", "recon"};
+enum { SCORE_MAHA, SCORE_MARGINAL, SCORE_KNN, SCORE_RECON, SCORE_ELBO, SCORE_IWAE, N_SCORES };
+static const char *const score_names[N_SCORES] = {"mahalanobis", "marginal", "knn", "recon", "elbo", "iwae"};
 
 typedef struct {
     const char *model, *batch, *reference, *out, *truth;
@@ -29,6 +29,7 @@ typedef struct {
     int take_top;       /* > 0: show the take_top highest scores, flagged or not */
     int score;          /* SCORE_*                                               */
     int knn_k;          /* knn: the k-th neighbour                               */
+    int samples;        /* elbo, iwae: z samples per picture                     */
     int thr_given;      /* --threshold or --auto was given                       */
 } cli_aopts;
 
@@ -46,6 +47,7 @@ static void aopts_default(cli_aopts *o) {
     o->steps = 8;
     o->score = SCORE_MAHA;
     o->knn_k = 5;
+    o->samples = 16;
 }
 
 static const char *const aopts_help =
@@ -64,7 +66,10 @@ static const char *const aopts_help =
     "                      p-values, Sidak-combined, -ln P; catches one odd factor and values\n"
     "                      in a gap), knn[:K] (distance to the K-th nearest context code,\n"
     "                      default 5), recon (-ln p(x | z = mean): pictures the model cannot\n"
-    "                      draw, e.g. foreign data). Explanations stay z-scores and D^2 parts\n"
+    "                      draw, e.g. foreign data), elbo[:K] (the negative ELBO, mean of K\n"
+    "                      samples, default 16), iwae[:K] (the importance-weighted bound on\n"
+    "                      -ln p(x) with K samples, default 16; the noise comes from --seed).\n"
+    "                      Explanations stay z-scores and D^2 parts\n"
     "  --threshold X       flag pictures with a score > X\n"
     "  --auto RULE         chi2[:P]: the P quantile of chi^2 with D degrees of freedom\n"
     "                      (mahalanobis only; its default chi2:0.975); mad[:K]: median + K *\n"
@@ -116,10 +121,12 @@ static void parse_auto(cli_aopts *o, const char *v) {
 /* "marginal", "knn:10", ... */
 static void parse_score(cli_aopts *o, const char *v) {
     int k;
-    for (k = 0; k < 4; k++)
+    for (k = 0; k < N_SCORES; k++)
         if (cli_is(v, score_names[k])) { o->score = k; return; }
     if (!strncmp(v, "knn:", 4)) { o->score = SCORE_KNN; o->knn_k = (int)cli_long("--score knn:K", v + 4, 1, 100000); return; }
-    cli_usage("--score takes mahalanobis, marginal, knn[:K] or recon, got \"%s\"", v);
+    if (!strncmp(v, "elbo:", 5)) { o->score = SCORE_ELBO; o->samples = (int)cli_long("--score elbo:K", v + 5, 1, 100000); return; }
+    if (!strncmp(v, "iwae:", 5)) { o->score = SCORE_IWAE; o->samples = (int)cli_long("--score iwae:K", v + 5, 1, 100000); return; }
+    cli_usage("--score takes mahalanobis, marginal, knn[:K], recon, elbo[:K] or iwae[:K], got \"%s\"", v);
 }
 
 /* one of the shared options at argv[*i]? (consumes its value) */
@@ -325,10 +332,17 @@ static double *other_scores(cli_run *r, const cli_aopts *o, const float *ctx, si
         if (heph_knn_score(ctx, n_ctx, r->D, r->mu, r->n, o->knn_k, !o->reference, r->score, err, sizeof err) != HEPH_OK ||
             heph_knn_score(ctx, n_ctx, r->D, ctx, n_ctx, o->knn_k, 1, ctx_s, err, sizeof err) != HEPH_OK)
             cli_fail("%s: --score knn:%d: %s", cpath, o->knn_k, err);
-    } else { /* recon: the pictures themselves, no fit */
+    } else if (o->score == SCORE_RECON) { /* the pictures themselves, no fit */
         if (heph_vae_recon_score(&r->m, r->pics.x, r->n, r->score) != HEPH_OK) cli_fail("%s: %s", o->batch, r->m.err);
         if (!o->reference) memcpy(ctx_s, r->score, n_ctx * sizeof(double));
         else if (heph_vae_recon_score(&r->m, ref->x, n_ctx, ctx_s) != HEPH_OK) cli_fail("%s: %s", o->reference, r->m.err);
+    } else { /* elbo, iwae: likelihoods of the pictures, no fit */
+        int iw = o->score == SCORE_IWAE;
+        if (heph_vae_iwae_score(&r->m, r->pics.x, r->n, o->samples, o->seed, iw ? r->score : NULL, iw ? NULL : r->score) != HEPH_OK)
+            cli_fail("%s: %s", o->batch, r->m.err);
+        if (!o->reference) memcpy(ctx_s, r->score, n_ctx * sizeof(double));
+        else if (heph_vae_iwae_score(&r->m, ref->x, n_ctx, o->samples, o->seed, iw ? ctx_s : NULL, iw ? NULL : ctx_s) != HEPH_OK)
+            cli_fail("%s: %s", o->reference, r->m.err);
     }
     return ctx_s;
 }
@@ -434,7 +448,8 @@ static void json_header(FILE *f, const cli_run *r, const cli_aopts *o) {
     if (o->reference) json_str(f, o->reference); else fputs("null", f);
     fprintf(f, ",\n  \"pictures\": %zu,\n  \"latent_dims\": %d,\n  \"covariance\": {\"method\": \"%s\", \"shrinkage\": ", r->n, r->D, cov_name(o->cov));
     json_num(f, r->fit.shrinkage);
-    fprintf(f, "},\n  \"score\": \"%s\",\n  \"threshold\": {\"mode\": \"%s\", \"parameter\": ", score_names[o->score],
+    fprintf(f, "},\n  \"score\": \"%s\",\n  \"score_parameter\": %d,\n  \"threshold\": {\"mode\": \"%s\", \"parameter\": ", score_names[o->score],
+            o->score == SCORE_KNN ? o->knn_k : o->score == SCORE_ELBO || o->score == SCORE_IWAE ? o->samples : 0,
             r->thr_mode == THR_QUANTILE ? "quantile" : r->thr_mode == THR_FIXED ? "given" : r->thr_mode == THR_CHI2 ? "chi2" : "mad");
     json_num(f, r->thr_param);
     fprintf(f, ", \"%s\": ", o->score == SCORE_MAHA ? "d2" : "value"); json_num(f, r->thr);
