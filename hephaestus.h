@@ -555,6 +555,16 @@ HEPH_DEF int heph_vae_recon_score(heph_vae *m, const float *x, size_t n, double 
    HEPH_E_NAN naming the picture.                                                        */
 HEPH_DEF int heph_vae_iwae_score(heph_vae *m, const float *x, size_t n, int k, uint64_t seed,
                                  double *iwae, double *elbo);
+/* Input complexity (Serra et al. 2020): a generative model gives simple foreign pictures a
+   high likelihood; subtracting the picture's lossless code length L(x) corrects for it:
+     score[i] = nll[i] / ln 2 - bits[i]          (bits; higher = more unusual)
+   nll: -ln p(x) in nats (e.g. iwae of heph_vae_iwae_score); bits: L(x) from the caller (the
+   paper uses PNG's length; the CLI does) or from heph_complexity_bits.                   */
+HEPH_DEF void heph_complexity_score(const double *nll, const double *bits, size_t n, double *score);
+/* A small code length of one picture (c, h, w) in [0, 1], in bits: values quantised to 8 bits,
+   each predicted by its left neighbour (PNG's Sub filter), and the residuals coded with their
+   own empirical entropy: L = sum_r -log2 f(r), f the residuals' frequencies in the picture.  */
+HEPH_DEF double heph_complexity_bits(const float *x, int c, int h, int w);
 
 /* ------------------------------------------------------------------------------------------ */
 /* metrics: MIG (two estimators), latent-factor correlation, SSIM, AUROC, heatmap picture      */
@@ -4623,6 +4633,32 @@ HEPH_DEF int heph_vae_iwae_score(heph_vae *m, const float *x, size_t n, int k, u
         if ((iwae && !(fabs(iwae[i]) <= DBL_MAX)) || (elbo && !(fabs(elbo[i]) <= DBL_MAX)))
             return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "iwae score: picture %zu gives a non-finite likelihood", i);
     return HEPH_OK;
+}
+
+HEPH_DEF void heph_complexity_score(const double *nll, const double *bits, size_t n, double *score) {
+    size_t i;
+    for (i = 0; i < n; i++) score[i] = nll[i] / log(2.0) - bits[i]; /* -log2 p(x) - L(x) */
+}
+
+HEPH_DEF double heph_complexity_bits(const float *x, int c, int h, int w) {
+    uint32_t count[256];
+    size_t i, n = (size_t)c * (size_t)h * (size_t)w;
+    double bits = 0.0;
+    int ch, y, xx;
+    memset(count, 0, sizeof count);
+    for (ch = 0; ch < c; ch++)
+        for (y = 0; y < h; y++) {
+            int left = 0;
+            for (xx = 0; xx < w; xx++) {
+                float v = x[((size_t)ch * (size_t)h + (size_t)y) * (size_t)w + (size_t)xx];
+                int q = v > 0.0f ? (v < 1.0f ? (int)(v * 255.0f + 0.5f) : 255) : 0; /* 8 bits */
+                count[(q - left) & 255]++;                                          /* Sub residual */
+                left = q;
+            }
+        }
+    for (i = 0; i < 256; i++) /* sum over residuals of -log2 f = -sum_r count_r log2(count_r / n) */
+        if (count[i]) bits -= (double)count[i] * log2((double)count[i] / (double)n);
+    return bits;
 }
 
 /* ------------------------------------------------------------------------------------------ */

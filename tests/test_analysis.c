@@ -513,6 +513,22 @@ static void test_iwae_score(void) {
     heph_vae_free(&m);
 }
 
+/* complexity: the Sub-filter entropy code length on hand cases, and the score's formula */
+static void test_complexity(void) {
+    float flat[4] = {0.5f, 0.5f, 0.5f, 0.5f}, ramp[2 * 3] = {0.0f, 0.2f, 0.4f, 1.0f, 1.0f, 1.0f};
+    double nll[2] = {10.0, 3.0}, bits[2] = {4.0, 1.0}, sc[2];
+    double want_flat = 2.0 + 3.0 * log2(4.0 / 3.0); /* residuals 128, 0, 0, 0 */
+    /* two planes of 3: q = 0, 51, 102 -> 0, 51, 51; 255, 255, 255 -> 255, 0, 0: counts 0:3, 51:2, 255:1 */
+    double want_ramp = 3.0 * log2(2.0) + 2.0 * log2(3.0) + log2(6.0);
+    char msg[160];
+    double a = heph_complexity_bits(flat, 1, 1, 4), b = heph_complexity_bits(ramp, 2, 1, 3);
+    snprintf(msg, sizeof msg, "flat %.12g (want %.12g), two planes %.12g (want %.12g)", a, want_flat, b, want_ramp);
+    report("complexity_bits_hand", fabs(a - want_flat) < 1e-12 && fabs(b - want_ramp) < 1e-12, msg);
+    heph_complexity_score(nll, bits, 2, sc);
+    report("complexity_score_is_nll_bits_minus_length",
+           fabs(sc[0] - (10.0 / log(2.0) - 4.0)) < 1e-12 && fabs(sc[1] - (3.0 / log(2.0) - 1.0)) < 1e-12, "not -log2 p(x) - L(x)");
+}
+
 int main(void) {
     test_chi2();
     test_empirical_and_explain();
@@ -529,5 +545,6 @@ int main(void) {
     test_knn();
     test_recon_score();
     test_iwae_score();
+    test_complexity();
     return n_fail ? 1 : 0;
 }

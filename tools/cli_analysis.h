@@ -11,8 +11,8 @@
 
 enum { THR_FIXED, THR_CHI2, THR_MAD, THR_QUANTILE };
 /* what ranks the pictures (--score): D^2, or the library's other scores (issue #21) */
-enum { SCORE_MAHA, SCORE_MARGINAL, SCORE_KNN, SCORE_RECON, SCORE_ELBO, SCORE_IWAE, N_SCORES };
-static const char *const score_names[N_SCORES] = {"mahalanobis", "marginal", "knn", "recon", "elbo", "iwae"};
+enum { SCORE_MAHA, SCORE_MARGINAL, SCORE_KNN, SCORE_RECON, SCORE_ELBO, SCORE_IWAE, SCORE_COMPLEXITY, N_SCORES };
+static const char *const score_names[N_SCORES] = {"mahalanobis", "marginal", "knn", "recon", "elbo", "iwae", "complexity"};
 
 typedef struct {
     const char *model, *batch, *reference, *out, *truth;
@@ -68,7 +68,9 @@ static const char *const aopts_help =
     "                      default 5), recon (-ln p(x | z = mean): pictures the model cannot\n"
     "                      draw, e.g. foreign data), elbo[:K] (the negative ELBO, mean of K\n"
     "                      samples, default 16), iwae[:K] (the importance-weighted bound on\n"
-    "                      -ln p(x) with K samples, default 16; the noise comes from --seed).\n"
+    "                      -ln p(x) with K samples, default 16; the noise comes from --seed),\n"
+    "                      complexity[:K] (iwae in bits minus the picture's PNG length in bits,\n"
+    "                      Serra et al. 2020: simple foreign pictures stop looking likely).\n"
     "                      Explanations stay z-scores and D^2 parts\n"
     "  --threshold X       flag pictures with a score > X\n"
     "  --auto RULE         chi2[:P]: the P quantile of chi^2 with D degrees of freedom\n"
@@ -126,7 +128,8 @@ static void parse_score(cli_aopts *o, const char *v) {
     if (!strncmp(v, "knn:", 4)) { o->score = SCORE_KNN; o->knn_k = (int)cli_long("--score knn:K", v + 4, 1, 100000); return; }
     if (!strncmp(v, "elbo:", 5)) { o->score = SCORE_ELBO; o->samples = (int)cli_long("--score elbo:K", v + 5, 1, 100000); return; }
     if (!strncmp(v, "iwae:", 5)) { o->score = SCORE_IWAE; o->samples = (int)cli_long("--score iwae:K", v + 5, 1, 100000); return; }
-    cli_usage("--score takes mahalanobis, marginal, knn[:K], recon, elbo[:K] or iwae[:K], got \"%s\"", v);
+    if (!strncmp(v, "complexity:", 11)) { o->score = SCORE_COMPLEXITY; o->samples = (int)cli_long("--score complexity:K", v + 11, 1, 100000); return; }
+    cli_usage("--score takes mahalanobis, marginal, knn[:K], recon, elbo[:K], iwae[:K] or complexity[:K], got \"%s\"", v);
 }
 
 /* one of the shared options at argv[*i]? (consumes its value) */
@@ -313,6 +316,35 @@ static void run_scores(cli_run *r) {
     }
 }
 
+/* L(x) in bits: 8 times the length of the picture's PNG (8 bits per value, stb's compressor) */
+static double png_bits(const float *x, int c, int h, int w) {
+    size_t np = (size_t)h * (size_t)w, i;
+    uint8_t *px = (uint8_t *)cli_alloc(np * (size_t)c, 1);
+    cli_buf png = {0, 0, 0};
+    double bits;
+    int ch;
+    for (i = 0; i < np; i++) /* planar floats to interleaved bytes */
+        for (ch = 0; ch < c; ch++) {
+            float v = x[(size_t)ch * np + i];
+            px[i * (size_t)c + (size_t)ch] = (uint8_t)(v > 0.0f ? (v < 1.0f ? v * 255.0f + 0.5f : 255.0f) : 0.0f);
+        }
+    if (!stbi_write_png_to_func(cli_png_sink, &png, w, h, c, px, w * c)) cli_fail("cannot encode a PNG for --score complexity");
+    bits = 8.0 * (double)png.n;
+    buf_free(&png);
+    free(px);
+    return bits;
+}
+
+/* --score complexity: iwae's -ln p(x) in bits minus the PNG length in bits, per picture */
+static void complexity_scores(heph_vae *m, const cli_pics *p, size_t n, const cli_aopts *o, double *out) {
+    double *nll = (double *)cli_alloc(n, sizeof(double)), *bits = (double *)cli_alloc(n, sizeof(double));
+    size_t np = (size_t)p->c * (size_t)p->h * (size_t)p->w, i;
+    if (heph_vae_iwae_score(m, p->x, n, o->samples, o->seed, nll, NULL) != HEPH_OK) cli_fail("%s: %s", p->path, m->err);
+    for (i = 0; i < n; i++) bits[i] = png_bits(p->x + i * np, p->c, p->h, p->w);
+    heph_complexity_score(nll, bits, n, out);
+    free(nll); free(bits);
+}
+
 /* the --score of the batch (r->score) and of the context, each context picture scored
    without itself (ctx_s, n_ctx): what --auto quantile and mad read                         */
 static double *other_scores(cli_run *r, const cli_aopts *o, const float *ctx, size_t n_ctx, const cli_pics *ref) {
@@ -336,6 +368,10 @@ static double *other_scores(cli_run *r, const cli_aopts *o, const float *ctx, si
         if (heph_vae_recon_score(&r->m, r->pics.x, r->n, r->score) != HEPH_OK) cli_fail("%s: %s", o->batch, r->m.err);
         if (!o->reference) memcpy(ctx_s, r->score, n_ctx * sizeof(double));
         else if (heph_vae_recon_score(&r->m, ref->x, n_ctx, ctx_s) != HEPH_OK) cli_fail("%s: %s", o->reference, r->m.err);
+    } else if (o->score == SCORE_COMPLEXITY) { /* likelihood corrected by the PNG length */
+        complexity_scores(&r->m, &r->pics, r->n, o, r->score);
+        if (!o->reference) memcpy(ctx_s, r->score, n_ctx * sizeof(double));
+        else complexity_scores(&r->m, ref, n_ctx, o, ctx_s);
     } else { /* elbo, iwae: likelihoods of the pictures, no fit */
         int iw = o->score == SCORE_IWAE;
         if (heph_vae_iwae_score(&r->m, r->pics.x, r->n, o->samples, o->seed, iw ? r->score : NULL, iw ? NULL : r->score) != HEPH_OK)
@@ -449,7 +485,7 @@ static void json_header(FILE *f, const cli_run *r, const cli_aopts *o) {
     fprintf(f, ",\n  \"pictures\": %zu,\n  \"latent_dims\": %d,\n  \"covariance\": {\"method\": \"%s\", \"shrinkage\": ", r->n, r->D, cov_name(o->cov));
     json_num(f, r->fit.shrinkage);
     fprintf(f, "},\n  \"score\": \"%s\",\n  \"score_parameter\": %d,\n  \"threshold\": {\"mode\": \"%s\", \"parameter\": ", score_names[o->score],
-            o->score == SCORE_KNN ? o->knn_k : o->score == SCORE_ELBO || o->score == SCORE_IWAE ? o->samples : 0,
+            o->score == SCORE_KNN ? o->knn_k : o->score >= SCORE_ELBO ? o->samples : 0,
             r->thr_mode == THR_QUANTILE ? "quantile" : r->thr_mode == THR_FIXED ? "given" : r->thr_mode == THR_CHI2 ? "chi2" : "mad");
     json_num(f, r->thr_param);
     fprintf(f, ", \"%s\": ", o->score == SCORE_MAHA ? "d2" : "value"); json_num(f, r->thr);
