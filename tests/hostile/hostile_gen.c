@@ -251,7 +251,7 @@ static void suite_hpd(void) {
     hpd32(&g, "nfactorsmax.hpd", 48, 0xffffffffu, "bad", "2^32-1 factors");
     hpd32(&g, "flags8.hpd", 52, 8 | get32(g.p + 52), "bad", "unknown flag bit 8");
     hpd32(&g, "nolabels.hpd", 52, get32(g.p + 52) & ~1u, "any", "labels flag cleared (labels become trailing bytes)");
-    hpd32(&g, "grid.hpd", 52, get32(g.p + 52) | 2u, "bad", "grid flag on labels that are not the grid");
+    hpd32(&g, "grid.hpd", 52, get32(g.p + 52) | 2u, "any", "grid flag on labels that are not the grid (informational: no reader relies on it)");
     hpd64(&g, "labels0.hpd", 64, 0, "bad", "labels_offset 0");
     hpd64(&g, "labels_plus4.hpd", 64, lab + 4, "bad", "labels_offset 4 too far");
     hpd64(&g, "labelsmax.hpd", 64, ~0ULL, "bad", "labels_offset 2^64-1");
@@ -354,13 +354,13 @@ static void suite_hpm(void) {
     hpm_put(&g, "recon99.hpm", obj + 4, 4, 99, "bad", "reconstruction kind 99");
     hpm_put(&g, "beta_nan.hpm", obj + 8, 4, 0x7fc00000u, "bad", "beta NaN");
     hpm_put(&g, "ramp_max.hpm", obj + 24, 8, ~0ULL, "any", "ramp_steps 2^64-1");
-    hpm_put(&g, "estimator99.hpm", obj + 36, 4, 99, "bad", "estimator 99");
+    hpm_put(&g, "estimator99.hpm", obj + 36, 4, 99, "any", "estimator 99 (checked for beta-TCVAE only; this objective does not use it)");
     hpm_put(&g, "dataset_max.hpm", obj + 40, 8, ~0ULL, "any", "dataset_size 2^64-1");
-    hpm_put(&g, "lr_denormal.hpm", adam, 4, 1, "bad", "lr a denormal");
+    hpm_put(&g, "lr_denormal.hpm", adam, 4, 1, "any", "lr a denormal (inside (0, 10])");
     hpm_put(&g, "beta2_nan.hpm", adam + 8, 4, 0x7fc00000u, "bad", "Adam beta2 NaN");
     hpm_put(&g, "step2p63.hpm", adam + 16, 8, 1ULL << 63, "bad", "step 2^63");
     hpm_put(&g, "rng_inc_even.hpm", rng + 8, 8, 2, "any", "RNG increment even");
-    hpm_put(&g, "spare7.hpm", rng + 16, 4, 7, "bad", "has_spare 7");
+    hpm_put(&g, "spare7.hpm", rng + 16, 4, 7, "any", "has_spare 7 (read as true)");
     hpm_put(&g, "spare_nan.hpm", rng + 20, 4, 0x7fc00000u, "any", "spare normal NaN (with has_spare as it is)");
     hpm_put(&g, "nparams_plus1.hpm", np, 8, get64(g.p + np) + 1, "bad", "one parameter more");
     hpm_put(&g, "nparams_minus1.hpm", np, 8, get64(g.p + np) - 1, "bad", "one parameter less");
@@ -835,7 +835,7 @@ static void suite_flags(void) {
     TR("conv8k4s0p1", "stride 0");
     TR("conv8k99s1p0", "a kernel larger than the picture");
     TR("conv8k4s2p9", "padding above the kernel");
-    TR("conv65536k3s1p1,flatten", "65536 channels");
+    TR("conv2147483648k3s1p1,flatten", "2^31 channels");
     TR("lrelunan", "leaky ReLU slope NaN");
     TR("lrelu1e400", "leaky ReLU slope 1e400");
     TR("dense4,,relu", "an empty token");
