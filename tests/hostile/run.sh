@@ -15,16 +15,15 @@
 #   i686   (HOSTILE_ARCH=i686) the plain build for 32-bit x86, static, under qemu-i386.
 # Every tool runs in the asan build; the plain and i686 builds run one reader per group (eval,
 # export and sample, outliers, the converters, import; not the flags): the loaders are the
-# same code in every subcommand, and the whole matrix three times would take an hour.
+# same code in every subcommand, and every tool in every build would triple the time.
 # Each run is one of: clear (non-zero exit, the last line of stderr names the file; for flags:
 # a message), success (exit 0 on an input that may be valid), vague (non-zero exit, the last line
 # does not name the file), crash (a signal or a sanitizer report), hang (killed by the time cap),
 # silent (exit 0 on an input known to be bad), memory (over the memory cap). ASan's warning that
 # it returned NULL for a huge request (allocator_may_return_null=1, as malloc does) is no report.
-# Crash, hang, silent
-# and memory are failures. One PASS/FAIL line per input group x tool x build (a FAIL line is
-# followed by the failing inputs), then the table, then "hostile: N passed, N failed" (counting
-# runs).
+# Crash, hang, silent and memory are failures. One PASS/FAIL line per input group x tool x build
+# (a FAIL line is followed by the failing inputs), then the table, then
+# "hostile: N passed, N failed" (counting runs).
 # Environment: HOSTILE=full (default; make hostile) or sample (make test: a few files of each
 # group, the asan build only: about a minute with the builds); HOSTILE_ARCH=i686 adds the qemu pass;
 # TMO (default 60 s; 180 under qemu), MEM_MB (default 1024), CC (default gcc), HOSTILE_BUILD
