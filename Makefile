@@ -5,6 +5,7 @@
 #   make deps       install the system packages the tools need (libstb-dev, dataset-fashion-mnist)
 #   make check-matrix   every tool and example with -Werror for 6 CPUs x 3 levels x gcc/clang
 #   make check-determinism / check-tsan   same checkpoint for any thread count; ThreadSanitizer
+#   make hostile    every reader on every malformed input the suite makes (HOSTILE_ARCH=i686: qemu too)
 # Switches: OPENMP=1|0 (default 1), PORTABLE=1|0 (default 0), CC=gcc|clang, WERROR=1|0 (default
 #   0: a warning never stops a user's build; compilers and -march=native differ in what they
 #   warn about. The tests build with -Werror themselves.)
@@ -51,7 +52,7 @@ CLI_SRC  := tools/hephaestus.c $(wildcard tools/cli_*.h)
 EXAMPLES := $(BUILD)/vae_mnist $(BUILD)/betavae_dsprites $(BUILD)/capacity_dsprites \
             $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d $(BUILD)/outliers_shapes3d
 
-.PHONY: all tools examples test demo demo-mnist check-browser deps clean bench check-stb fuzz fuzz-corpus check-valgrind check-kill check-matrix check-determinism check-tsan test-cross data-mnist data-fashion data-dsprites data-shapes3d
+.PHONY: all tools examples test demo demo-mnist check-browser deps clean bench check-stb fuzz fuzz-corpus check-valgrind check-kill check-matrix check-determinism check-tsan test-cross hostile data-mnist data-fashion data-dsprites data-shapes3d
 
 all: check-stb $(TOOLS) $(EXAMPLES)
 tools: $(TOOLS)
@@ -186,6 +187,15 @@ check-tsan:
 # ~11 min of CPU, mostly one program at a time; JOBS=1 for one compiler at a time)
 test-cross:
 	@sh tests/test_cross.sh
+
+# the hostile-input suite (issue #20; tests/hostile/run.sh): tests/hostile/hostile_gen.c writes
+# every malformed input of every format the project reads, and every tool and subcommand that
+# reads it runs on it under ASan+UBSan and as a plain build, with a time and a memory cap; each run
+# is classified (clear error, success, vague, crash, hang, silent, memory) and a table printed.
+# HOSTILE_ARCH=i686 adds the plain builds for i686 under qemu-i386. make test runs a sample.
+HOSTILE_ARCH ?=
+hostile:
+	@HOSTILE_ARCH=$(HOSTILE_ARCH) sh tests/hostile/run.sh
 
 # headless Chromium opens the demo's HTML report and screenshots it (slow: not in make test)
 check-browser:

@@ -106,6 +106,15 @@ if [ -f "$G" ]; then
     bad metadata_number meta-number "metadata values must be strings"
     bad metadata_bad_spec bad-spec "cannot be built"
     bad metadata_bad_shape bad-shape-meta "input_shape \"1,28\" is not C,H,W"
+    # a NaN weight (found by tests/hostile/run.sh): refused, not written into a checkpoint that the
+    # loader then refuses (issue #20 class 2)
+    hl=$(od -An -t u8 -N 8 "$G" | tr -d ' ')
+    cp "$G" "$T/bad-nan.safetensors" && printf '\000\000\300\177' | dd of="$T/bad-nan.safetensors" bs=1 seek=$((8 + hl)) conv=notrunc 2>/dev/null
+    out=$($H import "$T/bad-nan.safetensors" "$T/bad-out.hpm" 2>&1 >/dev/null)
+    rc=$?
+    if [ "$rc" -eq 1 ] && echo "$out" | grep -q -F "bad-nan.safetensors: tensor \"encoder.0.weight\": element 0 is nan" && [ ! -e "$T/bad-out.hpm" ]; then
+        pass st_bad_nan_weight
+    else fail st_bad_nan_weight "exit $rc: $out"; fi
     out=$($H import --preset mlp-mnist "$T/bad-no-meta.safetensors" "$T/nometa.hpm" 2>&1) && out=$($S same "$T/mlp-mnist.hpm" "$T/nometa.hpm" 2>&1) &&
         pass "st_no_metadata_with_preset ($out)" || fail st_no_metadata_with_preset "$(echo "$out" | last)"
     out=$($H import "$T/no-such.safetensors" "$T/x.hpm" 2>&1)

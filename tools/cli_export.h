@@ -700,6 +700,7 @@ ST_STATIC int st_config(const st_file *f, heph_vae_config *cfg, char *err, size_
 ST_STATIC int st_to_vae(const st_file *f, const heph_vae_config *cfg, heph_vae *m, char *err, size_t errlen) {
     static st_out want[2 * 2 * HEPH_MAX_LAYERS];
     int n = 0, i, k;
+    uint64_t e;
     if (heph_vae_init(m, cfg, 0) != HEPH_OK) {
         st_errf(err, errlen, "the model the metadata describes cannot be built: %s", m->err);
         return -1;
@@ -725,6 +726,16 @@ ST_STATIC int st_to_vae(const st_file *f, const heph_vae_config *cfg, heph_vae *
             goto fail;
         }
         st_read_f32(f, t, m->params + (want[i].v - m->params));
+        /* the checkpoint loader refuses a NaN or Inf weight (issue #20 class 2): so does import,
+           instead of writing a checkpoint that no subcommand can load */
+        for (e = 0; e < (t->end - t->begin) / 4; e++) {
+            float v = want[i].v[e];
+            if (!isfinite(v)) {
+                st_errf(err, errlen, "tensor \"%s\": element %llu is %s; a model's weights must be finite", t->name, (unsigned long long)e,
+                        isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+                goto fail;
+            }
+        }
     }
     if (f->n_t != n) {
         for (i = 0; i < f->n_t; i++) {

@@ -99,6 +99,8 @@ struct conv {
     const char *source;
     int32_t *labels;        /* N x 6 factor indices, from latents_classes                   */
     uint64_t n;             /* pictures (rows of latents_classes)                           */
+    int has_max;            /* the size of imgs is known before the labels are read:          */
+    uint64_t max_n;         /* it holds at most max_n pictures of 64x64 bytes                 */
     int grid;               /* the labels are the full grid in mixed-radix order            */
     heph_hpd_writer w;
     int writing;
@@ -260,6 +262,15 @@ static int npy_header(npy_sink *s) {
     if (s->shape[0] == 0 || s->shape[0] > MAX_PICTURES) {
         snprintf(msg, sizeof msg, "field 'shape': %llu pictures (expected 1..%llu)",
                  (unsigned long long)s->shape[0], MAX_PICTURES);
+        return npy_fail(s, msg);
+    }
+    /* the labels are held in memory before the pictures are read: more than 2^20 rows (48 MB)
+       must fit in imgs, 64x64 bytes a picture (a deflated member of a few MB could otherwise
+       claim 100 M rows: 4.8 GB, issue #20); a smaller mismatch is left to the pictures' reader,
+       whose message says more */
+    if (s->kind == KIND_CLASSES && s->cv->has_max && s->shape[0] > s->cv->max_n && s->shape[0] > (1u << 20)) {
+        snprintf(msg, sizeof msg, "field 'shape': %llu rows of labels (%llu MB), but imgs holds at most %llu pictures of 64x64 bytes",
+                 (unsigned long long)s->shape[0], (unsigned long long)(s->shape[0] * 48 >> 20), (unsigned long long)s->cv->max_n);
         return npy_fail(s, msg);
     }
     bytes = itemsize;
@@ -841,11 +852,18 @@ int main(int argc, char **argv) {
     }
     cv.out = out;
 
-    /* 1. the labels */
+    /* 1. the labels (no more rows than the size of imgs allows pictures, when it is known) */
     if (npz) {
+        const zip_entry *ie;
         if (zip_open(&z, npz) != 0) goto done;
+        if ((ie = zip_find(&z, "imgs.npy")) != NULL) { cv.has_max = 1; cv.max_n = ie->usize / (DSPR_SIDE * DSPR_SIDE); }
         if (npz_member_npy(&z, "latents_classes.npy", KIND_CLASSES, &cv, &cs, lab_c, sizeof lab_c) != 0) goto done;
     } else {
+        struct stat st;
+        if (strcmp(imgs, "-") != 0 && stat(imgs, &st) == 0 && S_ISREG(st.st_mode)) {
+            cv.has_max = 1;
+            cv.max_n = (uint64_t)st.st_size / (DSPR_SIDE * DSPR_SIDE);
+        }
         snprintf(lab_c, sizeof lab_c, "%s", classes);
         cs.name = lab_c;
         if (read_npy_file(classes, &cs) != 0) goto done;

@@ -103,7 +103,10 @@ static unsigned char *gunzip(const char *path, const unsigned char *g, size_t n,
     if (g[0] != 0x1f || g[1] != 0x8b) goto trunc;
     /* bounded by the input: DEFLATE expands at most 1032:1, and once the IDX header is out,
        by the size it gives (a hostile header is refused by idx_check after 16 bytes) */
-    max_out = (n - at) < ((size_t)1 << 34) / 1032 ? (n - at) * 1032 + 64 : (size_t)1 << 34;
+    {   /* at most 16 GiB, and at most what a size_t holds (32-bit targets: 4 GiB - 1) */
+        uint64_t cap = sizeof(size_t) >= 8 ? (uint64_t)1 << 34 : (uint64_t)(size_t)-1;
+        max_out = (uint64_t)(n - at) < (cap - 64) / 1032 ? (n - at) * 1032 + 64 : (size_t)cap;
+    }
     if (heph_inflate_probe(g + at, n - at, &out, &outn, &used, max_out, 4 + 4 * (size_t)dims, idx_size_from_header,
                            &dims, msg, sizeof msg) != 0) {
         if (strstr(msg, "header is invalid")) {
