@@ -132,12 +132,12 @@ classify() {
 # the command lines of a tool on file F (group G); tools_of G lists the tools
 tools_of() {
     case $1 in
-    hpd) echo "train outliers explain counterfactual morph report eval batch" ;;
+    hpd) echo "train outliers explain counterfactual morph report eval encode batch" ;;
     hpd_huge) echo "train outliers eval" ;;
-    hpm) echo "train-resume outliers explain counterfactual morph report traverse sample eval export export-st" ;;
+    hpm) echo "train-resume outliers explain counterfactual morph report traverse sample eval encode export export-st" ;;
     idx|gzip) echo "idx2hpd" ;;
     npy|npz) echo "dsprites2hpd" ;;
-    pics) echo "train outliers" ;;
+    pics) echo "train outliers encode" ;;
     safetensors) echo "import" ;;
     h5) echo "shapes3d2hpd" ;;
     flags) echo "cli" ;;
@@ -159,11 +159,13 @@ cmd_of() {
     case $g:$t in
     hpd*:train|pics:train) set -- $x/hephaestus train --data "$f" $TRAIN --out $O ;;
     hpd*:eval) set -- $x/hephaestus eval --model $M --data "$f" --n 24 --mig-samples 24 --out $O ;;
+    hpd*:encode|pics:encode) set -- $x/hephaestus encode --model $M --data "$f" --out $O ;;
     hpd:batch) set -- $x/hephaestus batch --data "$f" --normal shape=0 --n-normal 4 --outlier violate --n-outlier 2 --out $O/b.hpd ;;
     hpd*:*|pics:*) set -- $x/hephaestus "$t" --model $M --batch "$f" --cov ridge --out $O ;;
     hpm:train-resume) set -- $x/hephaestus train --data $GH --resume "$f" --steps 5 --out $O ;;
     hpm:traverse|hpm:sample) set -- $x/hephaestus "$t" --model "$f" --out $O ;;
     hpm:eval) set -- $x/hephaestus eval --model "$f" --data $GH --mig-samples 24 --out $O ;;
+    hpm:encode) set -- $x/hephaestus encode --model "$f" --data $GH --out $O ;;
     hpm:export) set -- $x/hephaestus export --model "$f" --out $O/w.hpm ;;
     hpm:export-st) set -- $x/hephaestus export --format safetensors --model "$f" --out $O/w.safetensors ;;
     hpm:*) set -- $x/hephaestus "$t" --model "$f" --batch $GH --cov ridge --out $O ;;
