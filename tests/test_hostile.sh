@@ -253,6 +253,46 @@ if $CC $FLAGS tools/idx2hpd.c -o $X -lm 2>/dev/null; then
     check_err "class 7: idx2hpd refuses a gzip'd file whose IDX header is wrong after its first bytes" 1 \
         "magic-img.gz: the data inside the gzip file is not an IDX file of 3 dimensions" $X $T/magic-img.gz $T/bomb.hpd
 else fail "class 7: build idx2hpd" "does not compile"; fi
+# an .npz whose latents_classes.npy (deflated zeros: 0.2 MB) claims 4,000,000 rows (192 MB of
+# labels) beside an imgs.npy of one picture: refused from the header, before the labels are
+# inflated or allocated, in 100 MB of address space (the old reader took 1.4 GB for 960 MB)
+le16() { printf '\\%03o\\%03o' $(($1 & 255)) $((($1 >> 8) & 255)); }
+npy_hdr() { printf '\223NUMPY\001\000\166\000%-117s\n' "{'descr': '$1', 'fortran_order': False, 'shape': $2, }"; }
+# mk_npz FILE ROWS: the .npz above, built with gzip (raw deflate, CRC-32) and printf
+mk_npz() {
+    { npy_hdr '<i8' "($2, 6)"; head -c $(($2 * 48)) /dev/zero; } | gzip -1 -n >$T/c.gz
+    cs=$(($(wc -c <$T/c.gz) - 18)); us=$((128 + $2 * 48)); n1=latents_classes.npy; n2=imgs.npy
+    tail -c 8 $T/c.gz | head -c 4 >$T/c.crc
+    { npy_hdr '|u1' "(1, 64, 64)"; head -c 4096 /dev/zero; } >$T/i.npy
+    icrc=$(gzip -c $T/i.npy | tail -c 8 | head -c 4 | od -An -tu4 | tr -d ' ')
+    o2=$((30 + ${#n1} + cs))
+    {
+        printf "PK\003\004$(le16 20)$(le16 0)$(le16 8)$(le32 0)"; cat $T/c.crc; printf "$(le32 $cs)$(le32 $us)$(le16 ${#n1})$(le16 0)$n1"
+        tail -c +11 $T/c.gz | head -c $cs
+        printf "PK\003\004$(le16 20)$(le16 0)$(le16 0)$(le32 0)$(le32 $icrc)$(le32 4224)$(le32 4224)$(le16 ${#n2})$(le16 0)$n2"
+        cat $T/i.npy
+        printf "PK\001\002$(le16 20)$(le16 20)$(le16 0)$(le16 8)$(le32 0)"; cat $T/c.crc
+        printf "$(le32 $cs)$(le32 $us)$(le16 ${#n1})$(le16 0)$(le16 0)$(le16 0)$(le16 0)$(le32 0)$(le32 0)$n1"
+        printf "PK\001\002$(le16 20)$(le16 20)$(le16 0)$(le16 0)$(le32 0)$(le32 $icrc)$(le32 4224)$(le32 4224)$(le16 ${#n2})"
+        printf "$(le16 0)$(le16 0)$(le16 0)$(le16 0)$(le32 0)$(le32 $o2)$n2"
+        printf "PK\005\006$(le16 0)$(le16 0)$(le16 2)$(le16 2)$(le32 $((92 + ${#n1} + ${#n2})))$(le32 $((o2 + 30 + ${#n2} + 4224)))$(le16 0)"
+    } >"$1"
+}
+D=$B/dsprites2hpd_hostile
+if $CC $FLAGS tools/dsprites2hpd.c -o $D -lm 2>/dev/null; then
+    mk_npz $T/labels1.npz 1
+    if $D -q --npz $T/labels1.npz $T/labels1.hpd >/dev/null 2>&1; then pass "class 7: the hand-made .npz (1 row, 1 picture) converts"
+    else fail "class 7: hand-made .npz" "$($D -q --npz $T/labels1.npz $T/labels1.hpd 2>&1)"; fi
+    mk_npz $T/labels4M.npz 4000000
+    check_err "class 7: an .npz claiming 4,000,000 label rows beside 1 picture is refused before the labels are read (100 MB)" 1 \
+        "labels4M.npz: latents_classes.npy: field 'shape': 4000000 rows of labels, but imgs can hold at most 1 pictures" \
+        sh -c "ulimit -v 100000; exec $D --npz $T/labels4M.npz $T/labels.hpd"
+    { npy_hdr '<i8' "(4000000, 6)"; head -c 192000000 /dev/zero; } >$T/classes4M.npy
+    check_err "class 7: --classes of 4,000,000 rows beside an imgs file of 1 picture is refused before it is read" 1 \
+        "classes4M.npy: field 'shape': 4000000 rows of labels, but imgs can hold at most 1 pictures" \
+        sh -c "ulimit -v 100000; exec $D --imgs $T/i.npy --classes $T/classes4M.npy $T/labels.hpd"
+    rm -f $T/classes4M.npy $T/c.gz
+else fail "class 7: build dsprites2hpd" "does not compile"; fi
 # a 300 kB checkpoint whose max_batch is patched to 65536: its 4096-wide layers then ask for GBs
 # of batch buffers; refused against the memory budget, with the size, before anything is taken
 $H train --data $T/good.hpd --enc dense4096,relu --dec dense4096,relu,dense4 --z 2 --batch-size 2 --steps 1 --out $T/x7 >/dev/null 2>&1

@@ -100,6 +100,8 @@ struct conv {
     int32_t *labels;        /* N x 6 factor indices, from latents_classes                   */
     uint64_t n;             /* pictures (rows of latents_classes)                           */
     int grid;               /* the labels are the full grid in mixed-radix order            */
+    uint64_t imgs_max;      /* bytes imgs.npy can hold at most (0 = unknown): bounds the rows
+                               of latents_classes before they are read or allocated          */
     heph_hpd_writer w;
     int writing;
     uint64_t done, nonbinary;
@@ -273,6 +275,13 @@ static int npy_header(npy_sink *s) {
                      s->total < want ? "truncated" : "trailing bytes");
             return npy_fail(s, msg);
         }
+    }
+    if (s->kind == KIND_CLASSES && s->cv->imgs_max && s->shape[0] > s->cv->imgs_max / (DSPR_SIDE * DSPR_SIDE)) {
+        snprintf(msg, sizeof msg, "field 'shape': %llu rows of labels, but imgs can hold at most %llu pictures "
+                 "(%llu bytes): refused before the labels are read",
+                 (unsigned long long)s->shape[0], (unsigned long long)(s->cv->imgs_max / (DSPR_SIDE * DSPR_SIDE)),
+                 (unsigned long long)s->cv->imgs_max);
+        return npy_fail(s, msg);
     }
     if (s->kind == KIND_CLASSES) {
         s->buf = (unsigned char *)malloc((size_t)bytes);
@@ -774,6 +783,14 @@ static int zip_member(zip_file *z, const char *name, const char *label, byte_sin
     return 0;
 }
 
+/* the most bytes a member can give: its declared size, and no more than its compressed bytes
+   inside this file can inflate to (DEFLATE: at most 1032:1) */
+static uint64_t zip_bound(const zip_file *z, const zip_entry *e) {
+    uint64_t c = e->csize < z->size ? e->csize : z->size;
+    uint64_t most = e->method == 0 ? c : c > UINT64_MAX / 1033 ? UINT64_MAX : c * 1033;
+    return e->usize < most ? e->usize : most;
+}
+
 static int sink_npy(void *ctx, const unsigned char *p, size_t n) { return npy_feed((npy_sink *)ctx, p, n); }
 static int sink_stdout(void *ctx, const unsigned char *p, size_t n) {
     (void)ctx;
@@ -843,9 +860,15 @@ int main(int argc, char **argv) {
 
     /* 1. the labels */
     if (npz) {
+        const zip_entry *ie;
         if (zip_open(&z, npz) != 0) goto done;
+        /* the pictures bound the labels: N rows need N x 4096 bytes of imgs.npy */
+        if (!(ie = zip_find(&z, "imgs.npy"))) { zip_member(&z, "imgs.npy", "imgs.npy", sink_npy, &is); goto done; }
+        cv.imgs_max = zip_bound(&z, ie);
         if (npz_member_npy(&z, "latents_classes.npy", KIND_CLASSES, &cv, &cs, lab_c, sizeof lab_c) != 0) goto done;
     } else {
+        struct stat st;
+        if (strcmp(imgs, "-") && stat(imgs, &st) == 0 && S_ISREG(st.st_mode)) cv.imgs_max = (uint64_t)st.st_size;
         snprintf(lab_c, sizeof lab_c, "%s", classes);
         cs.name = lab_c;
         if (read_npy_file(classes, &cs) != 0) goto done;
