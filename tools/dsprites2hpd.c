@@ -100,8 +100,9 @@ struct conv {
     int32_t *labels;        /* N x 6 factor indices, from latents_classes                   */
     uint64_t n;             /* pictures (rows of latents_classes)                           */
     int grid;               /* the labels are the full grid in mixed-radix order            */
-    uint64_t imgs_max;      /* bytes imgs.npy can hold at most (0 = unknown): bounds the rows
-                               of latents_classes before they are read or allocated          */
+    uint64_t imgs_max;      /* bytes imgs.npy of an .npz can hold at most (0 = unknown): bounds
+                               the rows of latents_classes before they are inflated or
+                               allocated (a .npy file's labels are bounded by its own size)  */
     heph_hpd_writer w;
     int writing;
     uint64_t done, nonbinary;
@@ -867,8 +868,6 @@ int main(int argc, char **argv) {
         cv.imgs_max = zip_bound(&z, ie);
         if (npz_member_npy(&z, "latents_classes.npy", KIND_CLASSES, &cv, &cs, lab_c, sizeof lab_c) != 0) goto done;
     } else {
-        struct stat st;
-        if (strcmp(imgs, "-") && stat(imgs, &st) == 0 && S_ISREG(st.st_mode)) cv.imgs_max = (uint64_t)st.st_size;
         snprintf(lab_c, sizeof lab_c, "%s", classes);
         cs.name = lab_c;
         if (read_npy_file(classes, &cs) != 0) goto done;
