@@ -304,6 +304,78 @@ if echo "$out" | grep -q "warning: one step of this model is about [0-9.e+]* GFL
     pass "class 7: a spec of minutes per step is announced with a warning before training"
 else fail "class 7: work warning" "no warning within 10 s: $(echo "$out" | head -n 2 | tr '\n' '|')"; fi
 
+# ---- every writer: full disk, read-only folder, SIGKILL during each kind of write -------------------
+# The same 16 writers in each test: every CLI subcommand that writes (train, outliers, explain,
+# counterfactual, morph, report, traverse, sample, eval, batch, export as .hpm and safetensors,
+# import) and the converters and generators (idx2hpd, dsprites2hpd, gen_dsprites, gen_shapes3d;
+# shapes3d2hpd when libhdf5 is there), writing PNG, JSON, CSV, HTML, .hpd, .hpm, safetensors.
+GD=$B/gen_dsprites_hostile; GS=$B/gen_shapes3d_hostile; S3=$B/shapes3d2hpd_hostile
+$CC $FLAGS tools/gen_dsprites.c -o $GD -lstb -lm 2>/dev/null || fail "faults: build gen_dsprites" "does not compile"
+$CC $FLAGS tools/gen_shapes3d.c -o $GS -lstb -lm 2>/dev/null || fail "faults: build gen_shapes3d" "does not compile"
+[ -f /usr/include/hdf5/serial/hdf5.h ] && $CC $FLAGS -I/usr/include/hdf5/serial tools/shapes3d2hpd.c -o $S3 -lhdf5_serial -lm 2>/dev/null \
+    && $CC $FLAGS -I/usr/include/hdf5/serial tests/shapes3d_h5.c -o $B/shapes3d_h5_hostile -lhdf5_serial -lm 2>/dev/null \
+    && $B/shapes3d_h5_hostile write $T/s3.h5 good 10 >/dev/null 2>&1 || rm -f $S3
+$GD -q --random 40 --seed 2 $T/gd.hpd >/dev/null 2>&1
+$H export --format safetensors $C $T/m.safetensors >/dev/null 2>&1
+printf '\000\000\010\003\000\000\000\002\000\000\000\002\000\000\000\002\001\002\003\004\005\006\007\010' >$T/img.idx
+WRITERS="train outliers explain counterfactual morph report traverse sample eval batch export safetensors import idx2hpd dsprites2hpd gen_dsprites gen_shapes3d"
+[ -x $S3 ] && WRITERS="$WRITERS shapes3d2hpd"
+# writer NAME ROOT: the command line of writer NAME with its outputs under ROOT/NAME
+writer() {
+    o=$2/$1
+    case $1 in
+        train) echo "$H train --data $T/good.hpd $M --steps 2 --out $o" ;;
+        outliers|explain|report) echo "$H $1 --model $C --batch $T/good.hpd --cov ridge --out $o" ;;
+        counterfactual|morph) echo "$H $1 --model $C --batch $T/good.hpd --cov ridge --top 2 --out $o" ;;
+        traverse|sample) echo "$H $1 --model $C --out $o" ;;
+        eval) echo "$H eval --model $C --data $T/good.hpd --out $o" ;;
+        batch) echo "$H batch --data $T/gd.hpd --normal shape=0 --n-normal 4 --n-outlier 2 --out $o/b.hpd" ;;
+        export) echo "$H export $C $o/w.hpm" ;;
+        safetensors) echo "$H export --format safetensors $C $o/w.safetensors" ;;
+        import) echo "$H import $T/m.safetensors $o/m.hpm" ;;
+        idx2hpd) echo "$X $T/img.idx $o/i.hpd" ;;
+        dsprites2hpd) echo "$D -q --npz $T/labels1.npz $o/d.hpd" ;;
+        gen_dsprites) echo "$GD -q --random 20 --seed 1 --png $o/p.png $o/d.hpd" ;;
+        gen_shapes3d) echo "$GS --quiet --random 4 --png $o/p.png $o/d.hpd" ;;
+        shapes3d2hpd) echo "$S3 -q $T/s3.h5 $o/s.hpd" ;;
+    esac
+}
+
+# ---- the converters and generators write as the CLI does, and count against --mem-budget -----------
+# a stale OUT.tmp (here a link to another file, as a dead run or another user could leave) is
+# neither followed nor clobbered: the temporary is OUT.PID.N.tmp, created exclusively
+printf 'precious' >$T/victim
+for w in idx2hpd dsprites2hpd gen_dsprites gen_shapes3d shapes3d2hpd; do
+    case " $WRITERS " in *" $w "*) ;; *) continue ;; esac
+    cmd=$(writer $w $T/stale); o=$(echo "$cmd" | awk '{ print $NF }')
+    mkdir -p $T/stale/$w && ln -sf $T/victim $o.tmp
+    if $cmd >/dev/null 2>&1 && [ "$(cat $T/victim)" = precious ] && [ -s $o ] && [ ! -L $o ]; then
+        pass "class 9: $w writes through a per-process temporary (a stale $(basename $o).tmp link is not followed)"
+    else fail "class 9: $w and a stale temporary" "victim now '$(cat $T/victim)', output $(ls -l $o 2>&1)"; printf 'precious' >$T/victim; fi
+done
+check_err "class 7: gen_dsprites refuses a preview beyond --mem-budget, naming the size" 1 \
+    "out of memory for the preview (a block of [0-9.]* MB would pass the memory budget of 64.0 MB; see --mem-budget)" \
+    $GD --png-count 10000 --png-zoom 16 --mem-budget 64 --png $T/big.png
+check_err "class 7: gen_shapes3d refuses factor lists beyond --mem-budget" 1 \
+    "out of memory (a block of [0-9.]* MB would pass the memory budget of 64.0 MB; see --mem-budget)" \
+    $GS --bench 100000000 --mem-budget 64
+{ npy_hdr '<i8' "(30000, 6)"; head -c 1440000 /dev/zero; } >$T/classes30k.npy
+check_err "class 7: dsprites2hpd refuses labels beyond --mem-budget" 1 \
+    "classes30k.npy: out of memory for the labels (1440000 bytes) (a block of 1.4 MB would pass the memory budget of 1.0 MB" \
+    $D --mem-budget 1 --imgs $T/i.npy --classes $T/classes30k.npy $T/x.hpd
+{ printf '\000\000\010\003\000\000\000\002\000\000\004\000\000\000\004\000'; head -c 2097152 /dev/zero; } >$T/two-mb.idx
+gzip -c $T/two-mb.idx >$T/two-mb.idx.gz
+check_err "class 7: idx2hpd refuses a file beyond --mem-budget" 1 "two-mb.idx: 2097168 bytes cannot be read (a block of 2.0 MB would pass the memory budget of 1.0 MB" \
+    $X --mem-budget 1 $T/two-mb.idx $T/x.hpd
+check_err "class 7: idx2hpd refuses a gzip'd IDX header asking beyond --mem-budget" 1 \
+    "two-mb.idx.gz: the IDX header inside the gzip file asks for 2097168 bytes (a block of 2.0 MB would pass the memory budget of 1.0 MB" \
+    $X --mem-budget 1 $T/two-mb.idx.gz $T/x.hpd
+if [ -x $S3 ]; then
+    check_err "class 7: shapes3d2hpd refuses blocks beyond --mem-budget" 1 "s3.h5: out of memory for [0-9]* pictures (a block of" \
+        $S3 --mem-budget 1 $T/s3.h5 $T/x.hpd
+fi
+rm -f $T/classes30k.npy $T/two-mb.idx $T/two-mb.idx.gz
+
 # ---- the smaller list: loose parsing, unknown .hpd flags, empty stb reasons --------------------------
 check_err "smaller: --batch-size \" 4\" (a leading space) is a usage error" 2 "batch-size takes an integer" \
     $H train --data $T/good.hpd --enc dense4 --dec dense4 --z 2 --batch-size " 4" --steps 1 --out $T/xs

@@ -22,6 +22,15 @@
 #define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
 #include <unistd.h>
 #include <sys/stat.h>
+/* the output is written as the CLI writes its files (a temporary unique to the process,
+   fsync, rename, folder fsync), and the large blocks count against --mem-budget (cli_io.h) */
+#include "cli_io.h"
+#define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
+#define HEPH_SYNC_DIR(path) cli_sync_dir(path)
+#ifndef HEPH_MALLOC /* the fuzz targets bring their own */
+#define HEPH_MALLOC(sz) cli_budget_malloc(sz)
+#define HEPH_FREE(p) cli_budget_free(p)
+#endif
 #define HEPHAESTUS_IMPLEMENTATION
 #include "hephaestus.h"
 #include "dsprites.h"
@@ -48,6 +57,8 @@ static void usage(FILE *f) {
         "  --classes FILE   latents_classes.npy: int64 '<i8', shape (N, 6)\n"
         "  --cat MEMBER     with --npz: write that member (e.g. imgs.npy) to standard output\n"
         "  --source NAME    name stored in the header (default \"dsprites\")\n"
+        "  --mem-budget MB  the large blocks (labels, the writer's buffers) in total may not pass\n"
+        "                   MB (default: 3/4 of physical memory); a larger need is refused\n"
         "  -q, --quiet      no progress lines\n"
         "  -h, --help       this help\n"
         "      --version    the version of hephaestus.h\n"
@@ -285,10 +296,13 @@ static int npy_header(npy_sink *s) {
         return npy_fail(s, msg);
     }
     if (s->kind == KIND_CLASSES) {
-        s->buf = (unsigned char *)malloc((size_t)bytes);
-        if (!s->buf) return npy_fail(s, "out of memory for the labels");
+        s->buf = (unsigned char *)cli_budget_malloc((size_t)bytes);
+        if (!s->buf) {
+            snprintf(msg, sizeof msg, "out of memory for the labels (%llu bytes)%s", (unsigned long long)bytes, cli_budget_note());
+            return npy_fail(s, msg);
+        }
     } else {
-        s->buf = (unsigned char *)malloc(DSPR_SIDE * DSPR_SIDE);
+        s->buf = (unsigned char *)cli_budget_malloc(DSPR_SIDE * DSPR_SIDE);
         if (!s->buf) return npy_fail(s, "out of memory");
         if (conv_begin(s->cv, s) != 0) return -1;
     }
@@ -382,7 +396,7 @@ static int npy_end(npy_sink *s) {
 
 static void npy_free(npy_sink *s) {
     free(s->hdr);
-    free(s->buf);
+    cli_budget_free(s->buf);
     s->hdr = NULL;
     s->buf = NULL;
 }
@@ -402,8 +416,12 @@ static void npy_init(npy_sink *s, const char *name, int kind, conv *cv, uint64_t
 static int conv_labels(conv *cv, npy_sink *s) {
     uint64_t i, n = s->shape[0];
     int k;
-    cv->labels = (int32_t *)malloc((size_t)n * DSPR_NF * sizeof(int32_t));
-    if (!cv->labels) return npy_fail(s, "out of memory for the labels");
+    cv->labels = (int32_t *)cli_budget_calloc((size_t)n * DSPR_NF, sizeof(int32_t));
+    if (!cv->labels) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "out of memory for the labels (%llu rows)%s", (unsigned long long)n, cli_budget_note());
+        return npy_fail(s, msg);
+    }
     cv->grid = n == DSPR_COUNT;
     for (i = 0; i < n; i++) {
         int32_t d[DSPR_NF];
@@ -820,13 +838,14 @@ int main(int argc, char **argv) {
 
     memset(&cv, 0, sizeof cv);
     memset(&z, 0, sizeof z);
+    cli_budget_default();
     npy_init(&cs, "", KIND_CLASSES, &cv, 0);
     npy_init(&is, "", KIND_IMGS, &cv, 0);
     cv.source = "dsprites";
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         int val = !strcmp(a, "--npz") || !strcmp(a, "--imgs") || !strcmp(a, "--classes") ||
-                  !strcmp(a, "--cat") || !strcmp(a, "--source");
+                  !strcmp(a, "--cat") || !strcmp(a, "--source") || !strcmp(a, "--mem-budget");
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--version")) { printf("dsprites2hpd %s (hephaestus.h)\n", HEPH_VERSION_STRING); return 0; }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { quiet = 1; continue; }
@@ -836,6 +855,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--classes")) classes = argv[++i];
         else if (!strcmp(a, "--cat")) cat = argv[++i];
         else if (!strcmp(a, "--source")) cv.source = argv[++i];
+        else if (!strcmp(a, "--mem-budget")) {
+            if (cli_budget_parse(argv[++i]) != 0) {
+                fprintf(stderr, "dsprites2hpd: --mem-budget takes an integer in 1..%ld (MB), got \"%s\"\n", 1L << 30, argv[i]);
+                return 2;
+            }
+        }
         else if (a[0] == '-' && a[1]) { fprintf(stderr, "dsprites2hpd: unknown option %s (see --help)\n", a); return 2; }
         else if (!out) out = a;
         else { fprintf(stderr, "dsprites2hpd: too many arguments: %s (see --help)\n", a); return 2; }
@@ -873,7 +898,7 @@ int main(int argc, char **argv) {
         if (read_npy_file(classes, &cs) != 0) goto done;
     }
     if (conv_labels(&cv, &cs) != 0) goto done;
-    free(cs.buf);
+    cli_budget_free(cs.buf);
     cs.buf = NULL;
 
     /* 2. the pictures, streamed into the .hpd */
@@ -900,7 +925,7 @@ done:
     if (cv.writing) heph_hpd_abort(&cv.w);
     npy_free(&cs);
     npy_free(&is);
-    free(cv.labels);
+    cli_budget_free(cv.labels);
     zip_close(&z);
     return rc;
 }

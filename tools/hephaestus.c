@@ -18,15 +18,12 @@
 #define HEPH_FSYNC(fp) fsync(fileno(fp))
 #define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
 #define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
-/* temporaries unique per process and call, and the folder synced after each rename
-   (cli_common.h defines both) */
-static int cli_tmp_path(char *dst, size_t cap, const char *path);
-static int cli_sync_dir(const char *path);
+/* temporaries unique per process and call, and the folder synced after each rename; every
+   allocation of the library counted against a memory budget (cli_io.h, shared with the
+   converters) */
+#include "cli_io.h"
 #define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
 #define HEPH_SYNC_DIR(path) cli_sync_dir(path)
-/* every allocation of the library counted against a memory budget (cli_common.h) */
-static void *cli_budget_malloc(size_t n);
-static void cli_budget_free(void *p);
 #define HEPH_MALLOC(sz) cli_budget_malloc(sz)
 #define HEPH_FREE(p) cli_budget_free(p)
 #include <unistd.h>
@@ -722,7 +719,8 @@ int main(int argc, char **argv) {
     cli_budget_default();
     for (i = j = 1; i < argc; i++) { /* --mem-budget MB: any subcommand, taken out of argv */
         if (cli_is(argv[i], "--mem-budget")) {
-            cli_mem_budget = (uint64_t)cli_long("--mem-budget", cli_val(argc, argv, &i), 1, 1L << 30) << 20;
+            const char *v = cli_val(argc, argv, &i);
+            if (cli_budget_parse(v) != 0) cli_usage("--mem-budget takes an integer in 1..%ld (MB), got \"%s\"", 1L << 30, v);
             continue;
         }
         argv[j++] = argv[i];
