@@ -529,22 +529,22 @@ static void batch_candidates(const heph_hpd *d, const cli_pics *f, const cli_bop
         cli_fail("%s: only %zu pictures qualify as outliers (--outlier %s), --n-outlier asks for %ld", o->data, *n_out, o->outlier, o->n_outlier);
 }
 
-/* one picture of the source back into stored values of the output */
-static void batch_put(heph_hpd *d, heph_hpd_writer *w, size_t i, int is_outlier, float *x, uint8_t *u8, int32_t *fac) {
+/* one picture of the source back into stored values of the output; NULL, or the message of
+   what failed (the caller removes the temporary before it exits) */
+static const char *batch_put(heph_hpd *d, heph_hpd_writer *w, size_t i, int is_outlier, float *x, uint8_t *u8, int32_t *fac) {
     size_t np = heph_hpd_picture_size(&d->info), k;
     uint32_t K = d->info.n_factors;
-    if (heph_hpd_read(d, &i, 1, x) != HEPH_OK) cli_fail("%s", d->err);
+    if (heph_hpd_read(d, &i, 1, x) != HEPH_OK) return d->err;
     for (k = 0; k < K; k++) fac[k] = heph_hpd_label(d, i, (int)k);
     fac[K] = is_outlier;
     if (d->info.dtype == HEPH_PX_F32) {
-        if (heph_hpd_put_f32(w, x, fac) != HEPH_OK) cli_fail("%s", w->err);
-        return;
+        return heph_hpd_put_f32(w, x, fac) != HEPH_OK ? w->err : NULL;
     }
     for (k = 0; k < np; k++) { /* stored = value * value_max (u8), or the bit */
         float v = d->info.dtype == HEPH_PX_BIT ? (x[k] > 0.5f ? 1.0f : 0.0f) : x[k] * d->info.value_max;
         u8[k] = (uint8_t)(v <= 0.0f ? 0 : v >= 255.0f ? 255 : (int)(v + 0.5f));
     }
-    if (heph_hpd_put_u8(w, u8, fac) != HEPH_OK) cli_fail("%s", w->err);
+    return heph_hpd_put_u8(w, u8, fac) != HEPH_OK ? w->err : NULL;
 }
 
 static void batch_write(heph_hpd *d, const cli_bopts *o, const size_t *pick, const int *is_out, size_t n) {
@@ -566,7 +566,15 @@ static void batch_write(heph_hpd *d, const cli_bopts *o, const size_t *pick, con
     info.n_factors++;
     cli_mkdirs_parent(o->out);
     if (heph_hpd_create(&w, o->out, &info) != HEPH_OK) cli_fail("%s", w.err);
-    for (i = 0; i < n; i++) batch_put(d, &w, pick[i], is_out[i], x, u8, fac);
+    for (i = 0; i < n; i++) {
+        const char *why = batch_put(d, &w, pick[i], is_out[i], x, u8, fac);
+        if (why) {
+            char msg[HEPH_ERRLEN];
+            snprintf(msg, sizeof msg, "%s", why);
+            heph_hpd_abort(&w); /* removes the temporary */
+            cli_fail("%s", msg);
+        }
+    }
     if (heph_hpd_finish(&w) != HEPH_OK) cli_fail("%s", w.err);
     free(x); free(u8);
 }
