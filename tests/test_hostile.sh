@@ -12,8 +12,14 @@
 #   8  FIFOs, folders and dangling links among pictures are skipped; as data they are refused;
 #   5  --enc/--dec longer than the 511 characters a checkpoint holds are usage errors;
 #   3  float pictures with NaN, -1 or 2 (value_max 1) are refused naming the picture;
-#   7  a gzip bomb behind an IDX header, a checkpoint whose max_batch asks for GBs
-#      (--mem-budget), a spec of seconds per step (warning).
+#   7  a gzip bomb behind an IDX header, an .npz claiming millions of label rows beside one
+#      picture, a checkpoint whose max_batch asks for GBs (--mem-budget), a spec of seconds
+#      per step (warning), and --mem-budget in every converter and generator;
+#  every writer (16 subcommands and tools: PNG, JSON, CSV, HTML, .hpd, .hpm, safetensors):
+#      a stale OUT.tmp link is not followed; SIGKILL at each fsync, rename and write
+#      (tests/kill_shim.c, LD_PRELOAD) loses no old file and leaves only temporaries of the
+#      dead process; a full disk and a read-only folder give exit 1 with the errno, the old
+#      files intact and no temporary (root only).
 # Files are made by tests/hostile/hostile_gen.c (checkpoint fields with a valid checksum, sparse
 # .hpd files) and by printf. POSIX sh; PASS/FAIL lines, then "hostile: N passed, N failed".
 cd "$(dirname "$0")/.." || exit 1
@@ -375,6 +381,68 @@ if [ -x $S3 ]; then
         $S3 --mem-budget 1 $T/s3.h5 $T/x.hpd
 fi
 rm -f $T/classes30k.npy $T/two-mb.idx $T/two-mb.idx.gz
+
+# snap DIR: the checksums of DIR's files (not the training log, which is appended, nor the lock)
+snap() { (cd "$1" 2>/dev/null && find . -type f ! -name train_log.csv ! -name train.lock ! -name '*.tmp' | LC_ALL=C sort | xargs -r md5sum); }
+
+# kills: each writer runs once, then again with SIGKILL at its 1st, 2nd, ... fsync, rename and
+# write (tests/kill_shim.c): after every kill each old file must be whole (the same bytes: the
+# runs are deterministic), and the only temporaries left must carry the killed process's id
+K=$T/kill
+if $CC -std=c99 -O2 -shared -fPIC tests/kill_shim.c -o $B/kill_shim.so -ldl 2>/dev/null; then
+    for w in $WRITERS; do
+        mkdir -p $K/$w
+        if ! $(writer $w $K) >/dev/null 2>&1; then fail "kills: $w" "the first run failed"; continue; fi
+        before=$(snap $K/$w); kills=0; bad=""
+        for at in fsync rename write; do
+            n=1
+            while [ $n -le 40 ]; do
+                # (a subshell, so that the shell's "Killed" goes to /dev/null; sh -c execs the writer)
+                rc=$( (sh -c "echo \$\$ >$T/pid; exec env LD_PRELOAD=$PWD/$B/kill_shim.so HEPH_KILL_AT=$at:$n $(writer $w $K) >/dev/null 2>&1"; echo $?) 2>/dev/null)
+                pid=$(cat $T/pid)
+                [ $rc -ne 137 ] && break
+                kills=$((kills + 1))
+                [ "$(snap $K/$w)" = "$before" ] || bad="$bad $at:$n changed or lost a file;"
+                for f in $(find $K/$w -name '*.tmp'); do
+                    case $f in *.$pid.*.tmp) rm -f "$f" ;; *) bad="$bad $at:$n left $f;"; rm -f "$f" ;; esac
+                done
+                n=$((n + 1))
+            done
+            [ $rc -ne 137 ] && [ $rc -ne 0 ] && bad="$bad exit $rc after $((n - 1)) kills at $at;"
+        done
+        if [ -z "$bad" ] && [ $kills -gt 0 ]; then pass "kills: $w killed $kills times during its writes: every old file whole, temporaries only of the dead process"
+        else fail "kills: $w ($kills kills)" "${bad:-never killed}"; fi
+    done
+else fail "kills: build tests/kill_shim.c" "does not compile"; fi
+
+# full disk and read-only folder: every writer exits 1 naming ENOSPC / EROFS, keeps its old
+# files and leaves no temporary (a 2 MB tmpfs: root only)
+FULL=$T/full2
+mkdir -p $FULL
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=2m tmpfs $FULL 2>/dev/null; then
+    for w in $WRITERS; do mkdir -p $FULL/$w; $(writer $w $FULL) >/dev/null 2>&1 || fail "full disk: $w" "the first run failed"; done
+    for w in $WRITERS; do snap $FULL/$w >$T/snap.$w; done
+    dd if=/dev/zero of=$FULL/filler bs=4096 >/dev/null 2>&1
+    for w in $WRITERS; do
+        out=$(timeout 60 $(writer $w $FULL) 2>&1 >/dev/null); rc=$?
+        if [ $rc -eq 1 ] && echo "$out" | tail -n 1 | grep -q "No space left on device" && [ "$(snap $FULL/$w)" = "$(cat $T/snap.$w)" ]; then
+            pass "full disk: $w exits 1 with ENOSPC and keeps its old files"
+        else fail "full disk: $w" "exit $rc, $(echo "$out" | tail -n 1)$([ "$(snap $FULL/$w)" = "$(cat $T/snap.$w)" ] || echo ', old files changed')"; fi
+    done
+    left=$(find $FULL -name '*.tmp' | head -n 3)
+    if [ -z "$left" ]; then pass "full disk: no writer left a temporary"; else fail "full disk: temporaries left" "$left"; fi
+    rm -f $FULL/filler
+    mount -o remount,ro $FULL
+    for w in $WRITERS; do
+        out=$(timeout 60 $(writer $w $FULL) 2>&1 >/dev/null); rc=$?
+        if [ $rc -eq 1 ] && echo "$out" | tail -n 1 | grep -q "Read-only file system" && [ "$(snap $FULL/$w)" = "$(cat $T/snap.$w)" ]; then
+            pass "read-only folder: $w exits 1 with EROFS and keeps its old files"
+        else fail "read-only folder: $w" "exit $rc, $(echo "$out" | tail -n 1)"; fi
+    done
+    umount $FULL
+else
+    echo "SKIP full disk and read-only folder for every writer (needs root to mount a small tmpfs)"
+fi
 
 # ---- the smaller list: loose parsing, unknown .hpd flags, empty stb reasons --------------------------
 check_err "smaller: --batch-size \" 4\" (a leading space) is a usage error" 2 "batch-size takes an integer" \
