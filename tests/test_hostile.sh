@@ -15,7 +15,7 @@
 #   7  a gzip bomb behind an IDX header, an .npz claiming millions of label rows beside one
 #      picture, a checkpoint whose max_batch asks for GBs (--mem-budget), a spec of seconds
 #      per step (warning), and --mem-budget in every converter and generator;
-#  every writer (16 subcommands and tools: PNG, JSON, CSV, HTML, .hpd, .hpm, safetensors):
+#  every writer (18 subcommands and tools: PNG, JSON, CSV, HTML, .hpd, .hpm, safetensors):
 #      a stale OUT.tmp link is not followed; SIGKILL at each fsync, rename and write
 #      (tests/kill_shim.c, LD_PRELOAD) loses no old file and leaves only temporaries of the
 #      dead process; a full disk and a read-only folder give exit 1 with the errno, the old
@@ -311,7 +311,7 @@ if echo "$out" | grep -q "warning: one step of this model is about [0-9.e+]* GFL
 else fail "class 7: work warning" "no warning within 10 s: $(echo "$out" | head -n 2 | tr '\n' '|')"; fi
 
 # ---- every writer: full disk, read-only folder, SIGKILL during each kind of write -------------------
-# The same 16 writers in each test: every CLI subcommand that writes (train, outliers, explain,
+# The same 18 writers in each test: every CLI subcommand that writes (train, outliers, explain,
 # counterfactual, morph, report, traverse, sample, eval, batch, export as .hpm and safetensors,
 # import) and the converters and generators (idx2hpd, dsprites2hpd, gen_dsprites, gen_shapes3d;
 # shapes3d2hpd when libhdf5 is there), writing PNG, JSON, CSV, HTML, .hpd, .hpm, safetensors.
@@ -455,6 +455,18 @@ check_err "smaller: --dims \" 1\" is a usage error" 2 "dims takes dimensions" $H
 cp $T/good.hpd $T/flags.hpd && printf '\010\000\000\000' | dd of=$T/flags.hpd bs=1 seek=52 conv=notrunc 2>/dev/null
 check_err "smaller: a .hpd with an unknown flag bit (8) is refused" 1 "flags.hpd: unknown flag bits 0x8" \
     $H eval --model $C --data $T/flags.hpd --out $T/xs
+# stb_image's failure reason is NULL until it has failed once with a reason: the loader's message
+# then says so instead of "cannot decode the picture ()" (the CLI's picture loader alone)
+cat >$T/stb_reason.c <<'EOF2'
+#define HEPHAESTUS_IMPLEMENTATION
+#include "hephaestus.h"
+#include "tools/cli_common.h"
+#include "tools/cli_data.h"
+int main(void) { return puts(cli_stb_reason()) < 0; }
+EOF2
+if $CC $FLAGS -Wno-unused-function $T/stb_reason.c -o $B/stb_reason_hostile -lstb -lm 2>/dev/null && [ "$($B/stb_reason_hostile)" = "stb_image gave no reason" ]; then
+    pass "smaller: an empty stb_image reason reads \"stb_image gave no reason\""
+else fail "smaller: empty stb reason" "got \"$($B/stb_reason_hostile 2>&1)\""; fi
 # factor rules: a labelled .hpd from idx2hpd's test helper
 if [ -x $X ] && $CC $FLAGS tests/idx_helper.c -o $B/idx_helper_hostile -lm 2>/dev/null && mkdir -p $T/idx && $B/idx_helper_hostile write $T/idx \
     && $X $T/idx/small-img.idx $T/idx/small-lab.idx $T/lab.hpd >/dev/null 2>&1; then
