@@ -3255,7 +3255,15 @@ HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path) {
                                 k, in->factors[k].name, off);
                 goto fail;
             }
-            for (i = 0; i < nv; i++) d->values[nvals + i] = heph__u2d(heph__get_le64(hdr + off + 8 * i));
+            for (i = 0; i < nv; i++) {
+                double v = heph__u2d(heph__get_le64(hdr + off + 8 * i));
+                if (v - v != 0.0) { /* NaN or Inf: plots, correlations and reports would take it */
+                    rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: factor %u (%s) value %u is %g: "
+                                    "factor values must be finite", path, k, in->factors[k].name, i, v);
+                    goto fail;
+                }
+                d->values[nvals + i] = v;
+            }
             in->factors[k].values = d->values + nvals;
             nvals += nv;
         }

@@ -455,6 +455,11 @@ check_err "smaller: --dims \" 1\" is a usage error" 2 "dims takes dimensions" $H
 cp $T/good.hpd $T/flags.hpd && printf '\010\000\000\000' | dd of=$T/flags.hpd bs=1 seek=52 conv=notrunc 2>/dev/null
 check_err "smaller: a .hpd with an unknown flag bit (8) is refused" 1 "flags.hpd: unknown flag bits 0x8" \
     $H eval --model $C --data $T/flags.hpd --out $T/xs
+# a factor's real value NaN (found by fuzz_hpd's semantic checks; the old reader passed it on
+# into batches, correlations and reports)
+check_err "smaller: a .hpd whose factor value is NaN is refused, naming the factor and value" 1 \
+    "factor_value_nan.hpd: factor 0 (shape) value 2 is -*nan: factor values must be finite" \
+    $H batch --data tests/fuzz/regress/hpd/factor_value_nan.hpd --normal shape=0 --n-normal 1 --n-outlier 0 --out $T/xs.hpd
 # stb_image's failure reason is NULL until it has failed once with a reason: the loader's message
 # then says so instead of "cannot decode the picture ()" (the CLI's picture loader alone)
 cat >$T/stb_reason.c <<'EOF2'
