@@ -702,8 +702,9 @@ typedef struct {
 HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path);
 HEPH_DEF void heph_hpd_close(heph_hpd *d);
 /* Read pictures idx[0..n) as floats in [0,1] (stored value / value_max) into out (n, C, H, W).
-   In an f32 file a stored value outside [0, value_max] (NaN, Inf, negative, too large) is
-   HEPH_E_FORMAT naming the picture; the writer refuses to put one.                           */
+   A stored value outside [0, value_max] (f32: NaN, Inf, negative, too large; u8 or 1-bit:
+   above a value_max below 255 or 1) is HEPH_E_FORMAT naming the picture; the writer refuses
+   to put an f32 one.                                                                          */
 HEPH_DEF int heph_hpd_read(heph_hpd *d, const size_t *idx, size_t n, float *out);
 HEPH_DEF int heph_hpd_read_range(heph_hpd *d, size_t start, size_t n, float *out);
 /* Factor index k of picture i (from memory). */
@@ -3327,15 +3328,20 @@ fail:
     return rc;
 }
 
-/* decode stored picture `at` into floats in [0,1]; a float value outside [0, value_max] (NaN,
-   Inf, negative, too large) is refused naming the picture, since ReLU would turn a NaN into 0
-   and the batch would look normal (u8 and 1-bit values are finite by their type) */
+/* decode stored picture `at` into floats in [0,1]; a stored value outside [0, value_max] (NaN,
+   Inf, negative, too large; a u8 or a set bit above a small value_max) is refused naming the
+   picture, since ReLU would turn a NaN into 0 and the batch would look normal, and a value
+   above 1 is no picture the model was made for */
 static int heph__hpd_decode(heph_hpd *d, const unsigned char *raw, float *out, size_t at) {
     size_t n = heph_hpd_picture_size(&d->info), i;
     float inv = 1.0f / d->info.value_max, vmax = d->info.value_max, v = 0.0f;
     switch (d->info.dtype) {
     case HEPH_PX_U8:
-        for (i = 0; i < n; i++) out[i] = (float)raw[i] * inv;
+        for (i = 0; i < n; i++) {
+            v = (float)raw[i];
+            if (v > vmax) break;
+            out[i] = v * inv > 1.0f ? 1.0f : v * inv;
+        }
         break;
     case HEPH_PX_F32:
         for (i = 0; i < n; i++) {
@@ -3345,10 +3351,14 @@ static int heph__hpd_decode(heph_hpd *d, const unsigned char *raw, float *out, s
         }
         break;
     default: /* 1-bit, MSB first */
-        for (i = 0; i < n; i++) out[i] = (float)((raw[i >> 3] >> (7 - (i & 7))) & 1u) * inv;
+        for (i = 0; i < n; i++) {
+            v = (float)((raw[i >> 3] >> (7 - (i & 7))) & 1u);
+            if (v > vmax) break;
+            out[i] = v * inv > 1.0f ? 1.0f : v * inv;
+        }
         break;
     }
-    if (i < n && d->info.dtype == HEPH_PX_F32)
+    if (i < n)
         return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
                           "%s: picture %zu, value %zu is %g: pixels must lie in [0, value_max %g]", d->path, at, i,
                           (double)v, (double)vmax);

@@ -247,6 +247,16 @@ check_err "class 3: pixels of -1 are refused (train)" 1 "neg.hpd: picture [0-9]*
 check_err "class 3: pixels of 2 with value_max 1 are refused (eval)" 1 "two.hpd: picture 0, value 0 is 2" \
     $H eval --model $C --data $T/two.hpd --out $T/x3
 
+# a u8 file whose value_max is 100 with a pixel of 200 (found by fuzz_hpd: a 1-bit file with
+# value_max 0.99999994 gave pixels above 1, silently)
+{
+    printf 'HEPHHPD\000'; printf "$(le32 1)$(le32 128)$(le64 2)$(le32 1)$(le32 2)$(le32 2)$(le32 1)$(le32 0)"
+    printf '\000\000\310\102'; printf "$(le32 0)$(le32 0)$(le64 0)$(le64 136)"; head -c 56 /dev/zero
+    printf '\000\144\144\144\310\000\000\000'
+} >$T/u8over.hpd
+check_err "class 3: a u8 pixel above value_max (200 > 100) is refused, not read as 2.0 (eval)" 1 "u8over.hpd: picture 1, value 0 is 200: pixels must lie in \[0, value_max 100\]" \
+    $H eval --model $C --data $T/u8over.hpd --out $T/x3
+
 # ---- class 7: work bounded by the input ---------------------------------------------------------------
 # a gzip'd IDX header of 10 pictures 28x28 (7,856 bytes) followed by 200 MB of zeros: 0.9 MB of
 # gzip; refused once the header's size is out, in 100 MB of address space
