@@ -120,7 +120,10 @@ static unsigned char *gunzip(const char *path, const unsigned char *g, size_t n,
     if (g[0] != 0x1f || g[1] != 0x8b) goto trunc;
     /* bounded by the input: DEFLATE expands at most 1032:1, and once the IDX header is out,
        by the size it gives (a hostile header is refused by idx_check after 16 bytes) */
-    max_out = (n - at) < ((size_t)1 << 34) / 1032 ? (n - at) * 1032 + 64 : (size_t)1 << 34;
+    { /* in 64 bits: 2^34 does not fit a 32-bit size_t */
+        uint64_t most = (uint64_t)(n - at) < ((uint64_t)1 << 34) / 1032 ? (uint64_t)(n - at) * 1032 + 64 : (uint64_t)1 << 34;
+        max_out = (size_t)(most < (uint64_t)(size_t)-1 ? most : (uint64_t)(size_t)-1);
+    }
     if (heph_inflate_probe(g + at, n - at, &out, &outn, &used, max_out, 4 + 4 * (size_t)dims, idx_size_from_header,
                            &dims, msg, sizeof msg) != 0) {
         if (strstr(msg, "header is invalid") && cli_mem_refused) {
