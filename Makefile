@@ -62,19 +62,19 @@ $(BUILD):
 	@mkdir -p $(BUILD)
 
 # tools and examples: POSIX programs (fsync, fseeko), linked with the system stb
-$(BUILD)/idx2hpd: tools/idx2hpd.c tools/inflate.h hephaestus.h | $(BUILD)
+$(BUILD)/idx2hpd: tools/idx2hpd.c tools/inflate.h tools/cli_io.h hephaestus.h | $(BUILD)
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(LDLIBS)
 
-$(BUILD)/gen_dsprites: tools/gen_dsprites.c tools/dsprites.h hephaestus.h | $(BUILD) check-stb
+$(BUILD)/gen_dsprites: tools/gen_dsprites.c tools/dsprites.h tools/cli_io.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
-$(BUILD)/dsprites2hpd: tools/dsprites2hpd.c tools/dsprites.h tools/inflate_stream.h hephaestus.h | $(BUILD)
+$(BUILD)/dsprites2hpd: tools/dsprites2hpd.c tools/dsprites.h tools/inflate_stream.h tools/cli_io.h hephaestus.h | $(BUILD)
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(LDLIBS)
 
-$(BUILD)/gen_shapes3d: tools/gen_shapes3d.c tools/shapes3d_render.h hephaestus.h | $(BUILD) check-stb
+$(BUILD)/gen_shapes3d: tools/gen_shapes3d.c tools/shapes3d_render.h tools/cli_io.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
-$(BUILD)/shapes3d2hpd: tools/shapes3d2hpd.c tools/shapes3d_render.h hephaestus.h | $(BUILD)
+$(BUILD)/shapes3d2hpd: tools/shapes3d2hpd.c tools/shapes3d_render.h tools/cli_io.h hephaestus.h | $(BUILD)
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -I$(HDF5_INC) -o $@ $< $(HDF5_LIB) $(LDLIBS)
 
 skip-shapes3d2hpd:

@@ -725,8 +725,9 @@ typedef struct {
 HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path);
 HEPH_DEF void heph_hpd_close(heph_hpd *d);
 /* Read pictures idx[0..n) as floats in [0,1] (stored value / value_max) into out (n, C, H, W).
-   In an f32 file a stored value outside [0, value_max] (NaN, Inf, negative, too large) is
-   HEPH_E_FORMAT naming the picture; the writer refuses to put one.                           */
+   A stored value outside [0, value_max] (f32: NaN, Inf, negative, too large; u8 or 1-bit:
+   above a value_max below 255 or 1) is HEPH_E_FORMAT naming the picture; the writer refuses
+   to put an f32 one.                                                                          */
 HEPH_DEF int heph_hpd_read(heph_hpd *d, const size_t *idx, size_t n, float *out);
 HEPH_DEF int heph_hpd_read_range(heph_hpd *d, size_t start, size_t n, float *out);
 /* Factor index k of picture i (from memory). */
@@ -971,10 +972,15 @@ HEPH_DEF void heph_rng_shuffle(heph_rng *r, size_t *idx, size_t n) {
 #define HEPH__KC 256 /* k is summed in blocks of KC: a packed block of B stays in cache */
 #endif
 
-static size_t heph__gemm_ws(int K, int N) {
-    size_t kc = (size_t)(K < HEPH__KC ? K : HEPH__KC);
-    return kc * (size_t)((N + HEPH__NR - 1) / HEPH__NR) * HEPH__NR;
+/* floats of a packed block of B (K x N): in 64 bits, as every workspace size below, so a
+   32-bit size_t cannot wrap; heph__net_init checks the largest against size_t */
+static uint64_t heph__gemm_ws(uint64_t K, uint64_t N) {
+    uint64_t kc = K < HEPH__KC ? K : HEPH__KC;
+    return kc * ((N + HEPH__NR - 1) / HEPH__NR) * HEPH__NR;
 }
+/* a workspace size for the public *_ws_floats: (size_t)-1 when size_t cannot hold it, so an
+   allocation of that many floats fails instead of wrapping to a small block */
+static size_t heph__ws_size(uint64_t n) { return heph__floats_fit(n) ? (size_t)n : (size_t)-1; }
 
 /* one MR x NR tile: acc[r][j] = [bias[j] +] sum_k a(r,k) * panel[k][j], stored into C (or
    added to it), then max(c, 0) when relu. rowp (ta = 0 only, else NULL): where each row of
@@ -1219,16 +1225,17 @@ static void heph__bias_grad_rows(float *db, const float *d, size_t P, int C, int
 /* ------------------------------------------------------------------------------------------ */
 /* dense layer                                                                                */
 
-HEPH_DEF size_t heph_dense_ws_floats(int B, int I, int O) {
-    size_t f = heph__gemm_ws(I, O);        /* forward: W^T packed, K = I, N = O    */
-    size_t g = heph__gemm_ws(B, I);        /* dW: inp packed, K = B, N = I         */
-    size_t h = heph__gemm_ws(O, I);        /* dinp: W packed, K = O, N = I         */
-    size_t t = (size_t)B * (size_t)O + heph__gemm_ws(I, B); /* out^T, inp packed      */
+static uint64_t heph__dense_ws64(int B, int I, int O) {
+    uint64_t f = heph__gemm_ws(I, O);      /* forward: W^T packed, K = I, N = O    */
+    uint64_t g = heph__gemm_ws(B, I);      /* dW: inp packed, K = B, N = I         */
+    uint64_t h = heph__gemm_ws(O, I);      /* dinp: W packed, K = O, N = I         */
+    uint64_t t = (uint64_t)B * (uint64_t)O + heph__gemm_ws(I, B); /* out^T, inp packed */
     if (g > f) f = g;
     if (h > f) f = h;
     if (t > f) f = t;
     return f;
 }
+HEPH_DEF size_t heph_dense_ws_floats(int B, int I, int O) { return heph__ws_size(heph__dense_ws64(B, I, O)); }
 
 #ifndef HEPH__DENSE_T
 #define HEPH__DENSE_T 1
@@ -1515,8 +1522,8 @@ static void heph__wperm_add_back(float *W, const float *Wp, size_t stride, int S
             }
     }
 }
-static size_t heph__max3(size_t a, size_t b, size_t c) {
-    size_t m = a > b ? a : b;
+static uint64_t heph__max3(uint64_t a, uint64_t b, uint64_t c) {
+    uint64_t m = a > b ? a : b;
     return m > c ? m : c;
 }
 /* images per chunk: as many as fit HEPH__ROWS_FLOATS patch floats, at least 1, at most B */
@@ -1538,20 +1545,21 @@ static int heph__slice_start(int B, int S, int s) { return (int)((long long)B * 
 
 /* one slice's NHWC workspace (n images at most): the weight gradient, the bias gradient, one
    chunk of patch rows, GEMM packing                                                        */
-static size_t heph__conv_slice_ws(const heph_conv_geom *g, int n, int tr) {
+static uint64_t heph__conv_slice_ws(const heph_conv_geom *g, int n, int tr) {
     int kk = g->k * g->k;
-    size_t K = (size_t)(tr ? g->Co : g->C) * (size_t)kk, nW = (size_t)g->C * (size_t)g->Co * (size_t)kk;
-    size_t pos = tr ? (size_t)g->H * (size_t)g->W : (size_t)g->Ho * (size_t)g->Wo;
-    int nb = heph__chunk_images(pos * K, n > 0 ? n : 1);
-    int P = (int)((size_t)nb * pos), oc = tr ? g->C : g->Co;
-    size_t pack = heph__max3(heph__gemm_ws((int)K, oc), heph__gemm_ws(P, oc), heph__gemm_ws(oc, (int)K));
-    return nW + (size_t)g->Co + (size_t)P * K + pack;
+    uint64_t K = (uint64_t)(tr ? g->Co : g->C) * (uint64_t)kk, nW = (uint64_t)g->C * (uint64_t)g->Co * (uint64_t)kk;
+    uint64_t pos = tr ? (uint64_t)g->H * (uint64_t)g->W : (uint64_t)g->Ho * (uint64_t)g->Wo, pk = pos * K;
+    int nb = heph__chunk_images(heph__bytes_fit(pk) ? (size_t)pk : (size_t)-1, n > 0 ? n : 1);
+    uint64_t P = (uint64_t)nb * pos;
+    int oc = tr ? g->C : g->Co;
+    uint64_t pack = heph__max3(heph__gemm_ws(K, (uint64_t)oc), heph__gemm_ws(P, (uint64_t)oc), heph__gemm_ws((uint64_t)oc, K));
+    return nW + (uint64_t)g->Co + P * K + pack;
 }
 /* the whole NHWC workspace for B images: the permuted weights, then S slices' */
-static size_t heph__conv_nhwc_ws(const heph_conv_geom *g, int B, int tr) {
+static uint64_t heph__conv_nhwc_ws(const heph_conv_geom *g, int B, int tr) {
     int S = heph__n_slices(B), n = (B + S - 1) / S;
-    size_t nW = (size_t)g->C * (size_t)g->Co * (size_t)g->k * (size_t)g->k;
-    return nW + (size_t)S * heph__conv_slice_ws(g, n, tr);
+    uint64_t nW = (uint64_t)g->C * (uint64_t)g->Co * (uint64_t)g->k * (uint64_t)g->k;
+    return nW + (uint64_t)S * heph__conv_slice_ws(g, n, tr);
 }
 /* after the slices: dW (+)= the S slices' dWt (permuted back), db (+)= their bias sums */
 static void heph__slices_add_back(float *dW, float *db, const float *sws, size_t stride, int S,
@@ -1622,7 +1630,7 @@ static void heph__conv2d_nhwc_forward(float *out, const float *inp, const float 
     int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, S = heph__n_slices(B), s;
     int heph__par = S > 1;
     size_t nW = (size_t)g->Co * (size_t)K, in_img = (size_t)g->H * (size_t)g->W * (size_t)g->C;
-    size_t sws = heph__conv_slice_ws(g, (B + S - 1) / S, 0);
+    size_t sws = (size_t)heph__conv_slice_ws(g, (B + S - 1) / S, 0);
     float *Wp = ws;
     heph__wperm_t(Wp, W, g->Co, g->C, kk); /* (K, Co) */
     HEPH__OMP_FOR_IF
@@ -1652,7 +1660,7 @@ static void heph__conv2d_nhwc_backward(float *dinp, float *dW, float *db, const 
     int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, S = heph__n_slices(B), s;
     int heph__par = S > 1;
     size_t nW = (size_t)g->Co * (size_t)K, in_img = (size_t)g->H * (size_t)g->W * (size_t)g->C;
-    size_t sws = heph__conv_slice_ws(g, (B + S - 1) / S, 0);
+    size_t sws = (size_t)heph__conv_slice_ws(g, (B + S - 1) / S, 0);
     float *Wp = ws;
     if (dinp) heph__wperm(Wp, W, g->Co, g->C, kk);
     HEPH__OMP_FOR_IF
@@ -1687,7 +1695,7 @@ static void heph__convt2d_nhwc_forward(float *out, const float *inp, const float
     int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, S = heph__n_slices(B), s;
     int heph__par = S > 1;
     size_t nW = (size_t)g->C * (size_t)K, out_img = (size_t)g->Ho * (size_t)g->Wo * (size_t)g->Co;
-    size_t sws = heph__conv_slice_ws(g, (B + S - 1) / S, 1);
+    size_t sws = (size_t)heph__conv_slice_ws(g, (B + S - 1) / S, 1);
     float *Wp = ws;
     heph__wperm(Wp, W, g->C, g->Co, kk);
     HEPH__OMP_FOR_IF
@@ -1711,7 +1719,7 @@ static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const
     int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, S = heph__n_slices(B), s;
     int heph__par = S > 1;
     size_t nW = (size_t)g->C * (size_t)K, out_img = (size_t)g->Ho * (size_t)g->Wo * (size_t)g->Co;
-    size_t sws = heph__conv_slice_ws(g, (B + S - 1) / S, 1);
+    size_t sws = (size_t)heph__conv_slice_ws(g, (B + S - 1) / S, 1);
     float *Wp = ws;
     if (dinp) heph__wperm_t(Wp, W, g->C, g->Co, kk); /* (K, C) */
     HEPH__OMP_FOR_IF
@@ -1742,9 +1750,9 @@ static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const
 /* the public (C, H, W) functions: convert, run the NHWC kernel, convert back. Workspace:
    the input and the output in NHWC, the input gradient, then the kernel's own             */
 static size_t heph__conv_public_ws(const heph_conv_geom *g, int B, int tr) {
-    size_t in = (size_t)B * (size_t)g->C * (size_t)g->H * (size_t)g->W;
-    size_t on = (size_t)B * (size_t)g->Co * (size_t)g->Ho * (size_t)g->Wo;
-    return 2 * in + on + heph__conv_nhwc_ws(g, B, tr);
+    uint64_t in = (uint64_t)B * (uint64_t)g->C * (uint64_t)g->H * (uint64_t)g->W;
+    uint64_t on = (uint64_t)B * (uint64_t)g->Co * (uint64_t)g->Ho * (uint64_t)g->Wo;
+    return heph__ws_size(2 * in + on + heph__conv_nhwc_ws(g, B, tr));
 }
 HEPH_DEF size_t heph_conv2d_ws_floats(const heph_conv_geom *g, int B) { return heph__conv_public_ws(g, B, 0); }
 HEPH_DEF size_t heph_convt2d_ws_floats(const heph_conv_geom *g, int B) { return heph__conv_public_ws(g, B, 1); }
@@ -2289,8 +2297,8 @@ static int heph__has_dinp_mask(int kind) {
 static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, int max_batch,
                           size_t p_off, char *err, size_t errlen) {
     int l, rc, lay = 0, any_cvt = 0;
-    size_t off = p_off, maxn, ws = 0, acts = 0, total;
-    uint64_t n64 = p_off, acts64 = 0, total64, scratch64;
+    size_t off = p_off, maxn, acts = 0, total;
+    uint64_t n64 = p_off, acts64 = 0, total64, scratch64, ws = 0;
     float *p;
     memset(net, 0, sizeof *net);
     rc = heph_spec_parse(spec, c, h, w, net->layers, HEPH_MAX_LAYERS, &net->n_layers, err, errlen);
@@ -2316,10 +2324,10 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
         if (L->kind == HEPH_DENSE || L->kind == HEPH_FLATTEN) lay = 0;
         net->nhwc[l] = (unsigned char)lay;
         if (L->n_params) {
-            size_t wsz = 0;
+            uint64_t wsz = 0;
             heph_conv_geom g;
             if (L->kind == HEPH_DENSE) {
-                wsz = heph_dense_ws_floats(max_batch, (int)heph__layer_in_n(L), L->out_c);
+                wsz = heph__dense_ws64(max_batch, (int)heph__layer_in_n(L), L->out_c);
             } else {
                 heph__layer_geom(L, &g);
                 wsz = heph__conv_nhwc_ws(&g, max_batch, L->kind == HEPH_CONVT);
@@ -2348,7 +2356,7 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
     /* every size of this network in 64 bits first: with a 32-bit size_t the products below
        could wrap to a small block that the layers then overrun */
     total64 = acts64 * (uint64_t)max_batch;
-    scratch64 = (any_cvt ? 3u : 2u) * (uint64_t)maxn * (uint64_t)max_batch + (uint64_t)ws;
+    scratch64 = (any_cvt ? 3u : 2u) * (uint64_t)maxn * (uint64_t)max_batch + ws;
     if (!heph__floats_fit(4 * n64) || !heph__floats_fit(total64 + 1) || !heph__floats_fit(scratch64))
         return heph__errf(err, errlen, HEPH_E_SIZE,
                           "a network of %llu parameters, %llu activation and %llu scratch floats "
@@ -2359,7 +2367,7 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
        when a reorder sits after the first layer, GEMM workspace) is bound later by
        heph__net_bind, shared with the other network */
     net->max_n = maxn;
-    net->scratch_n = (any_cvt ? 3 : 2) * maxn * (size_t)max_batch + ws;
+    net->scratch_n = (size_t)scratch64; /* checked above */
     total = acts * (size_t)max_batch;
     net->mem = (float *)heph__calloc(total + 1, sizeof(float));
     net->act = (float **)heph__calloc((size_t)net->n_layers + 1, sizeof(float *));
@@ -3271,7 +3279,15 @@ HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path) {
                                 k, in->factors[k].name, off);
                 goto fail;
             }
-            for (i = 0; i < nv; i++) d->values[nvals + i] = heph__u2d(heph__get_le64(hdr + off + 8 * i));
+            for (i = 0; i < nv; i++) {
+                double v = heph__u2d(heph__get_le64(hdr + off + 8 * i));
+                if (v - v != 0.0) { /* NaN or Inf: plots, correlations and reports would take it */
+                    rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: factor %u (%s) value %u is %g: "
+                                    "factor values must be finite", path, k, in->factors[k].name, i, v);
+                    goto fail;
+                }
+                d->values[nvals + i] = v;
+            }
             in->factors[k].values = d->values + nvals;
             nvals += nv;
         }
@@ -3335,15 +3351,20 @@ fail:
     return rc;
 }
 
-/* decode stored picture `at` into floats in [0,1]; a float value outside [0, value_max] (NaN,
-   Inf, negative, too large) is refused naming the picture, since ReLU would turn a NaN into 0
-   and the batch would look normal (u8 and 1-bit values are finite by their type) */
+/* decode stored picture `at` into floats in [0,1]; a stored value outside [0, value_max] (NaN,
+   Inf, negative, too large; a u8 or a set bit above a small value_max) is refused naming the
+   picture, since ReLU would turn a NaN into 0 and the batch would look normal, and a value
+   above 1 is no picture the model was made for */
 static int heph__hpd_decode(heph_hpd *d, const unsigned char *raw, float *out, size_t at) {
     size_t n = heph_hpd_picture_size(&d->info), i;
     float inv = 1.0f / d->info.value_max, vmax = d->info.value_max, v = 0.0f;
     switch (d->info.dtype) {
     case HEPH_PX_U8:
-        for (i = 0; i < n; i++) out[i] = (float)raw[i] * inv;
+        for (i = 0; i < n; i++) {
+            v = (float)raw[i];
+            if (v > vmax) break;
+            out[i] = v * inv > 1.0f ? 1.0f : v * inv;
+        }
         break;
     case HEPH_PX_F32:
         for (i = 0; i < n; i++) {
@@ -3353,10 +3374,14 @@ static int heph__hpd_decode(heph_hpd *d, const unsigned char *raw, float *out, s
         }
         break;
     default: /* 1-bit, MSB first */
-        for (i = 0; i < n; i++) out[i] = (float)((raw[i >> 3] >> (7 - (i & 7))) & 1u) * inv;
+        for (i = 0; i < n; i++) {
+            v = (float)((raw[i >> 3] >> (7 - (i & 7))) & 1u);
+            if (v > vmax) break;
+            out[i] = v * inv > 1.0f ? 1.0f : v * inv;
+        }
         break;
     }
-    if (i < n && d->info.dtype == HEPH_PX_F32)
+    if (i < n)
         return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
                           "%s: picture %zu, value %zu is %g: pixels must lie in [0, value_max %g]", d->path, at, i,
                           (double)v, (double)vmax);

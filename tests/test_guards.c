@@ -8,7 +8,9 @@
      - with the library's size limit set to 2^32 - 1 (a 32-bit size_t; on i686 under
        make test-cross it is the real one), a model of 3.2e9 parameters and one whose batch
        buffers hold 2^32 floats are refused with HEPH_E_SIZE before any large allocation
-       (class 11; the allocator refuses anything above 64 MB and records the largest request).
+       (class 11; the allocator refuses anything above 64 MB and records the largest request);
+       so is a conv layer whose GEMM workspace (patch rows) alone is 2^32 floats, and the public
+       *_ws_floats say (size_t)-1 for it rather than a wrapped count.
    Prints "PASS name" / "FAIL name: why" lines; exit status 1 when one failed.              */
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,11 +116,28 @@ static void refused_32bit(const char *name, int c, int h, int w, const char *enc
     if (rc == HEPH_OK) heph_vae_free(&m);
 }
 
+/* the public workspace sizes: (size_t)-1 when size_t cannot hold them, never a wrapped count */
+static void test_public_ws(void) {
+    heph_conv_geom g;
+    size_t c, t;
+    heph_conv2d_geom(&g, 16, 193, 193, 1, 64, 1, 63);
+    c = heph_conv2d_ws_floats(&g, 1);
+    heph_convt2d_geom(&g, 1, 193, 193, 16, 64, 1, 63);
+    t = heph_convt2d_ws_floats(&g, 1);
+    check(c == (size_t)-1 && t == (size_t)-1 && heph_dense_ws_floats(2, 4, 4) < 4096,
+          "32-bit sizes: conv and conv-transpose workspaces of 2^32 floats are (size_t)-1", "a count size_t cannot hold (wrapped on i686)");
+}
+
 int main(void) {
     test_below64();
     test_update_guard();
     refused_32bit("32-bit sizes: 3.2e9 parameters (51 GB of weights, gradients and moments) refused", 1, 200, 200,
                   "dense40000,dense40000", "dense40000", 2);
     refused_32bit("32-bit sizes: batch buffers of 65536 x 65536 floats refused", 1, 256, 256, "dense2", "dense65536", 65536);
+    /* conv k64 p63 on 16 x 193 x 193: 256 x 256 positions of 16 x 64 x 64 patch values, 2^32
+       floats of patch rows (a 32-bit size_t wraps them to 0), with 65,536 weights */
+    refused_32bit("32-bit sizes: a GEMM workspace of 2^32 floats (conv k64 p63 patch rows) refused", 16, 193, 193,
+                  "conv1k64s1p63,flatten", "dense595984", 1);
+    test_public_ws();
     return failed;
 }

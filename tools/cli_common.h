@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <stb/stb_image_write.h>
+#include "cli_io.h" /* temporaries, folder sync, the memory budget: shared with the converters */
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -46,40 +47,6 @@ static void cli_remove_pending(void) {
         if (cli_pend[i].f) { fclose(cli_pend[i].f); remove(cli_pend[i].tmp); cli_pend[i].f = NULL; }
 }
 
-/* ---- memory budget ------------------------------------------------------------------------ */
-
-/* the library allocates through these (HEPH_MALLOC/HEPH_FREE in hephaestus.c): the live total
-   may not pass cli_mem_budget bytes, so a hostile header (a checkpoint whose max_batch asks for
-   17 GB) is refused before the memory is taken, and the message says how much was asked */
-static uint64_t cli_mem_budget = UINT64_MAX, cli_mem_live, cli_mem_refused;
-
-static void cli_budget_default(void) {
-#ifdef _SC_PHYS_PAGES
-    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    if (pages > 0 && size > 0) cli_mem_budget = (uint64_t)pages * (uint64_t)size / 4 * 3;
-#endif
-}
-
-static void *cli_budget_malloc(size_t n) {
-    uint64_t *p;
-    if ((uint64_t)n > cli_mem_budget - cli_mem_live || n > (size_t)-1 - 16) {
-        if ((uint64_t)n > cli_mem_refused) cli_mem_refused = (uint64_t)n;
-        return NULL;
-    }
-    p = (uint64_t *)malloc(n + 16);
-    if (!p) return NULL;
-    p[0] = (uint64_t)n;
-    cli_mem_live += n;
-    return p + 2;
-}
-
-static void cli_budget_free(void *q) {
-    uint64_t *p = (uint64_t *)q;
-    if (!q) return;
-    cli_mem_live -= p[-2];
-    free(p - 2);
-}
-
 /* print "hephaestus SUB: message" and exit with code */
 static void cli_die(int code, const char *fmt, ...) {
     va_list ap;
@@ -88,9 +55,7 @@ static void cli_die(int code, const char *fmt, ...) {
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    if (cli_mem_refused)
-        fprintf(stderr, " (a block of %.1f MB would pass the memory budget of %.1f MB; see --mem-budget)",
-                (double)cli_mem_refused / 1048576.0, (double)cli_mem_budget / 1048576.0);
+    fputs(cli_budget_note(), stderr);
     fputc('\n', stderr);
     exit(code);
 }
@@ -202,32 +167,6 @@ static cli_path cli_join(const char *dir, const char *name) {
     if (dir[0] == '\0') cli_usage("an empty folder name for %s (use . for the current folder)", name);
     if ((size_t)snprintf(p.s, sizeof p.s, "%s/%s", dir, name) >= sizeof p.s) cli_fail("%s/%s: path too long", dir, name);
     return p;
-}
-
-/* PATH.PID.N.tmp: unique to this process and call (HEPH_TMP_PATH of the library, too) */
-static int cli_tmp_path(char *dst, size_t cap, const char *path) {
-    static unsigned long counter;
-    return snprintf(dst, cap, "%s.%ld.%lu.tmp", path, (long)getpid(), ++counter);
-}
-
-/* fsync the folder of path, so a rename in it survives a crash (HEPH_SYNC_DIR); 0 on success.
-   File systems that cannot sync a folder (EINVAL) count as success. */
-static int cli_sync_dir(const char *path) {
-    char dir[1024];
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : 0;
-    int fd, rc;
-    if (n >= sizeof dir) { errno = ENAMETOOLONG; return -1; }
-    if (slash && n == 0) n = 1; /* "/name": the root */
-    if (n) memcpy(dir, path, n);
-    else dir[n++] = '.';
-    dir[n] = '\0';
-    fd = open(dir, O_RDONLY);
-    if (fd < 0) return -1;
-    rc = fsync(fd);
-    if (rc != 0 && (errno == EINVAL || errno == EROFS)) rc = 0;
-    close(fd);
-    return rc;
 }
 
 /* path must be a regular file to be read as data: a FIFO would block open() forever, a
@@ -363,10 +302,10 @@ static void buf_base64(cli_buf *b, const unsigned char *p, size_t n) {
     }
 }
 
+/* the buffer as the file path, written atomically (cli_io.h) */
 static void buf_save(const cli_buf *b, const char *path) {
-    FILE *f = cli_fopen(path, "wb");
-    if (b->n && fwrite(b->s, 1, b->n, f) != b->n) cli_fail("%s: cannot write (%s)", path, strerror(errno));
-    cli_fclose(f, path);
+    char err[1300];
+    if (cli_save_bytes(path, b->s, b->n, err, sizeof err) != 0) cli_fail("%s", err);
 }
 
 /* ---- JSON ---------------------------------------------------------------------------------- */

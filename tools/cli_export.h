@@ -779,48 +779,17 @@ ST_STATIC unsigned char *st_slurp(const char *path, size_t *size, char *err, siz
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* mode of a new file as open() would give it: 0666 less the umask (mkstemp makes 0600) */
-static mode_t cli_file_mode(void) {
-    mode_t um = umask(0);
-    umask(um);
-    return (mode_t)(0666 & ~um);
-}
-
-/* write n bytes to path atomically: a unique temporary file in the same folder (mkstemp),
-   written, flushed, fsync'ed, closed, then renamed over path. Exits with a message on error. */
+/* write n bytes to path atomically, as every output of the CLI (cli_io.h: PATH.PID.N.tmp,
+   checked writes, fsync, rename, folder fsync). Exits with a message on error. */
 static void cli_write_atomic(const char *path, const void *p, size_t n) {
-    char tmp[1100];
-    int fd;
-    FILE *fp;
-    int ok;
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= sizeof tmp) cli_fail("%s: path too long", path);
-    fd = mkstemp(tmp);
-    if (fd < 0) cli_fail("%s: cannot create a temporary file beside it (%s)", path, strerror(errno));
-    fp = fdopen(fd, "wb");
-    if (!fp) { close(fd); remove(tmp); cli_fail("%s: cannot open %s (%s)", path, tmp, strerror(errno)); }
-    ok = fwrite(p, 1, n, fp) == n && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-    if ((fclose(fp) != 0) | !ok || chmod(tmp, cli_file_mode()) != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        cli_fail("%s: cannot write (%s)", path, strerror(e));
-    }
+    char err[1300];
+    if (cli_save_bytes(path, p, n, err, sizeof err) != 0) cli_fail("%s", err);
 }
 
-/* a .hpm checkpoint under a unique temporary name, then renamed over path: heph_vae_save
-   writes "<name>.tmp" and renames it to the unique name, we rename that to path */
+/* a .hpm checkpoint through the library's writer, whose hooks give it the CLI's temporary
+   name (HEPH_TMP_PATH), fsync and folder sync */
 static void cli_save_hpm_atomic(heph_vae *m, const char *path, int flags) {
-    char tmp[1100];
-    int fd;
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= sizeof tmp) cli_fail("%s: path too long", path);
-    fd = mkstemp(tmp);
-    if (fd < 0) cli_fail("%s: cannot create a temporary file beside it (%s)", path, strerror(errno));
-    close(fd);
-    if (heph_vae_save(m, tmp, flags) != HEPH_OK) { remove(tmp); cli_fail("%s: %s", path, m->err); }
-    if (chmod(tmp, cli_file_mode()) != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        cli_fail("%s: cannot rename the checkpoint into place (%s)", path, strerror(e));
-    }
+    if (heph_vae_save(m, path, flags) != HEPH_OK) cli_fail("%s", m->err);
 }
 
 static void export_safetensors(heph_vae *m, const char *out) {

@@ -22,6 +22,15 @@
 #define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
 #include <unistd.h>
 #include <sys/stat.h>
+/* the output is written as the CLI writes its files (a temporary unique to the process,
+   fsync, rename, folder fsync), and the large blocks count against --mem-budget (cli_io.h) */
+#include "cli_io.h"
+#define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
+#define HEPH_SYNC_DIR(path) cli_sync_dir(path)
+#ifndef HEPH_MALLOC /* the fuzz targets bring their own */
+#define HEPH_MALLOC(sz) cli_budget_malloc(sz)
+#define HEPH_FREE(p) cli_budget_free(p)
+#endif
 #define HEPHAESTUS_IMPLEMENTATION
 #include "hephaestus.h"
 #include "dsprites.h"
@@ -48,6 +57,8 @@ static void usage(FILE *f) {
         "  --classes FILE   latents_classes.npy: int64 '<i8', shape (N, 6)\n"
         "  --cat MEMBER     with --npz: write that member (e.g. imgs.npy) to standard output\n"
         "  --source NAME    name stored in the header (default \"dsprites\")\n"
+        "  --mem-budget MB  the large blocks (labels, the writer's buffers) in total may not pass\n"
+        "                   MB (default: 3/4 of physical memory); a larger need is refused\n"
         "  -q, --quiet      no progress lines\n"
         "  -h, --help       this help\n"
         "      --version    the version of hephaestus.h\n"
@@ -99,9 +110,10 @@ struct conv {
     const char *source;
     int32_t *labels;        /* N x 6 factor indices, from latents_classes                   */
     uint64_t n;             /* pictures (rows of latents_classes)                           */
-    int has_max;            /* the size of imgs is known before the labels are read:          */
-    uint64_t max_n;         /* it holds at most max_n pictures of 64x64 bytes                 */
     int grid;               /* the labels are the full grid in mixed-radix order            */
+    uint64_t imgs_max;      /* bytes imgs.npy of an .npz can hold at most (0 = unknown): bounds
+                               the rows of latents_classes before they are inflated or
+                               allocated (a .npy file's labels are bounded by its own size)  */
     heph_hpd_writer w;
     int writing;
     uint64_t done, nonbinary;
@@ -264,15 +276,6 @@ static int npy_header(npy_sink *s) {
                  (unsigned long long)s->shape[0], MAX_PICTURES);
         return npy_fail(s, msg);
     }
-    /* the labels are held in memory before the pictures are read: more than 2^20 rows (48 MB)
-       must fit in imgs, 64x64 bytes a picture (a deflated member of a few MB could otherwise
-       claim 100 M rows: 4.8 GB, issue #20); a smaller mismatch is left to the pictures' reader,
-       whose message says more */
-    if (s->kind == KIND_CLASSES && s->cv->has_max && s->shape[0] > s->cv->max_n && s->shape[0] > (1u << 20)) {
-        snprintf(msg, sizeof msg, "field 'shape': %llu rows of labels (%llu MB), but imgs holds at most %llu pictures of 64x64 bytes",
-                 (unsigned long long)s->shape[0], (unsigned long long)(s->shape[0] * 48 >> 20), (unsigned long long)s->cv->max_n);
-        return npy_fail(s, msg);
-    }
     bytes = itemsize;
     for (i = 0; i < s->ndim; i++) bytes *= s->shape[i]; /* bounded above: no overflow */
     s->data_bytes = bytes;
@@ -285,11 +288,21 @@ static int npy_header(npy_sink *s) {
             return npy_fail(s, msg);
         }
     }
+    if (s->kind == KIND_CLASSES && s->cv->imgs_max && s->shape[0] > s->cv->imgs_max / (DSPR_SIDE * DSPR_SIDE)) {
+        snprintf(msg, sizeof msg, "field 'shape': %llu rows of labels, but imgs can hold at most %llu pictures "
+                 "(%llu bytes): refused before the labels are read",
+                 (unsigned long long)s->shape[0], (unsigned long long)(s->cv->imgs_max / (DSPR_SIDE * DSPR_SIDE)),
+                 (unsigned long long)s->cv->imgs_max);
+        return npy_fail(s, msg);
+    }
     if (s->kind == KIND_CLASSES) {
-        s->buf = (unsigned char *)malloc((size_t)bytes);
-        if (!s->buf) return npy_fail(s, "out of memory for the labels");
+        s->buf = (unsigned char *)cli_budget_malloc((size_t)bytes);
+        if (!s->buf) {
+            snprintf(msg, sizeof msg, "out of memory for the labels (%llu bytes)%s", (unsigned long long)bytes, cli_budget_note());
+            return npy_fail(s, msg);
+        }
     } else {
-        s->buf = (unsigned char *)malloc(DSPR_SIDE * DSPR_SIDE);
+        s->buf = (unsigned char *)cli_budget_malloc(DSPR_SIDE * DSPR_SIDE);
         if (!s->buf) return npy_fail(s, "out of memory");
         if (conv_begin(s->cv, s) != 0) return -1;
     }
@@ -383,7 +396,7 @@ static int npy_end(npy_sink *s) {
 
 static void npy_free(npy_sink *s) {
     free(s->hdr);
-    free(s->buf);
+    cli_budget_free(s->buf);
     s->hdr = NULL;
     s->buf = NULL;
 }
@@ -403,8 +416,12 @@ static void npy_init(npy_sink *s, const char *name, int kind, conv *cv, uint64_t
 static int conv_labels(conv *cv, npy_sink *s) {
     uint64_t i, n = s->shape[0];
     int k;
-    cv->labels = (int32_t *)malloc((size_t)n * DSPR_NF * sizeof(int32_t));
-    if (!cv->labels) return npy_fail(s, "out of memory for the labels");
+    cv->labels = (int32_t *)cli_budget_calloc((size_t)n * DSPR_NF, sizeof(int32_t));
+    if (!cv->labels) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "out of memory for the labels (%llu rows)%s", (unsigned long long)n, cli_budget_note());
+        return npy_fail(s, msg);
+    }
     cv->grid = n == DSPR_COUNT;
     for (i = 0; i < n; i++) {
         int32_t d[DSPR_NF];
@@ -785,6 +802,14 @@ static int zip_member(zip_file *z, const char *name, const char *label, byte_sin
     return 0;
 }
 
+/* the most bytes a member can give: its declared size, and no more than its compressed bytes
+   inside this file can inflate to (DEFLATE: at most 1032:1) */
+static uint64_t zip_bound(const zip_file *z, const zip_entry *e) {
+    uint64_t c = e->csize < z->size ? e->csize : z->size;
+    uint64_t most = e->method == 0 ? c : c > UINT64_MAX / 1033 ? UINT64_MAX : c * 1033;
+    return e->usize < most ? e->usize : most;
+}
+
 static int sink_npy(void *ctx, const unsigned char *p, size_t n) { return npy_feed((npy_sink *)ctx, p, n); }
 static int sink_stdout(void *ctx, const unsigned char *p, size_t n) {
     (void)ctx;
@@ -813,13 +838,14 @@ int main(int argc, char **argv) {
 
     memset(&cv, 0, sizeof cv);
     memset(&z, 0, sizeof z);
+    cli_budget_default();
     npy_init(&cs, "", KIND_CLASSES, &cv, 0);
     npy_init(&is, "", KIND_IMGS, &cv, 0);
     cv.source = "dsprites";
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         int val = !strcmp(a, "--npz") || !strcmp(a, "--imgs") || !strcmp(a, "--classes") ||
-                  !strcmp(a, "--cat") || !strcmp(a, "--source");
+                  !strcmp(a, "--cat") || !strcmp(a, "--source") || !strcmp(a, "--mem-budget");
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--version")) { printf("dsprites2hpd %s (hephaestus.h)\n", HEPH_VERSION_STRING); return 0; }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { quiet = 1; continue; }
@@ -829,6 +855,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--classes")) classes = argv[++i];
         else if (!strcmp(a, "--cat")) cat = argv[++i];
         else if (!strcmp(a, "--source")) cv.source = argv[++i];
+        else if (!strcmp(a, "--mem-budget")) {
+            if (cli_budget_parse(argv[++i]) != 0) {
+                fprintf(stderr, "dsprites2hpd: --mem-budget takes an integer in 1..%ld (MB), got \"%s\"\n", 1L << 30, argv[i]);
+                return 2;
+            }
+        }
         else if (a[0] == '-' && a[1]) { fprintf(stderr, "dsprites2hpd: unknown option %s (see --help)\n", a); return 2; }
         else if (!out) out = a;
         else { fprintf(stderr, "dsprites2hpd: too many arguments: %s (see --help)\n", a); return 2; }
@@ -852,24 +884,21 @@ int main(int argc, char **argv) {
     }
     cv.out = out;
 
-    /* 1. the labels (no more rows than the size of imgs allows pictures, when it is known) */
+    /* 1. the labels */
     if (npz) {
         const zip_entry *ie;
         if (zip_open(&z, npz) != 0) goto done;
-        if ((ie = zip_find(&z, "imgs.npy")) != NULL) { cv.has_max = 1; cv.max_n = ie->usize / (DSPR_SIDE * DSPR_SIDE); }
+        /* the pictures bound the labels: N rows need N x 4096 bytes of imgs.npy */
+        if (!(ie = zip_find(&z, "imgs.npy"))) { zip_member(&z, "imgs.npy", "imgs.npy", sink_npy, &is); goto done; }
+        cv.imgs_max = zip_bound(&z, ie);
         if (npz_member_npy(&z, "latents_classes.npy", KIND_CLASSES, &cv, &cs, lab_c, sizeof lab_c) != 0) goto done;
     } else {
-        struct stat st;
-        if (strcmp(imgs, "-") != 0 && stat(imgs, &st) == 0 && S_ISREG(st.st_mode)) {
-            cv.has_max = 1;
-            cv.max_n = (uint64_t)st.st_size / (DSPR_SIDE * DSPR_SIDE);
-        }
         snprintf(lab_c, sizeof lab_c, "%s", classes);
         cs.name = lab_c;
         if (read_npy_file(classes, &cs) != 0) goto done;
     }
     if (conv_labels(&cv, &cs) != 0) goto done;
-    free(cs.buf);
+    cli_budget_free(cs.buf);
     cs.buf = NULL;
 
     /* 2. the pictures, streamed into the .hpd */
@@ -896,7 +925,7 @@ done:
     if (cv.writing) heph_hpd_abort(&cv.w);
     npy_free(&cs);
     npy_free(&is);
-    free(cv.labels);
+    cli_budget_free(cv.labels);
     zip_close(&z);
     return rc;
 }

@@ -20,6 +20,13 @@
 #define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
 #include <unistd.h>
 #include <sys/stat.h>
+/* the outputs are written as the CLI writes its files (a temporary unique to the process,
+   fsync, rename, folder fsync), and the large blocks count against --mem-budget (cli_io.h) */
+#include "cli_io.h"
+#define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
+#define HEPH_SYNC_DIR(path) cli_sync_dir(path)
+#define HEPH_MALLOC(sz) cli_budget_malloc(sz)
+#define HEPH_FREE(p) cli_budget_free(p)
 #define HEPHAESTUS_IMPLEMENTATION
 #include "hephaestus.h"
 #include "dsprites.h"
@@ -55,6 +62,8 @@ static void usage(FILE *f) {
         "  --png-cols C      pictures per preview row (default 8)\n"
         "  --png-zoom Z      enlarge the preview Z times (default 1)\n"
         "  --source NAME     name stored in the header (default dsprites-gen)\n"
+        "  --mem-budget MB   the large blocks (preview, the writer's buffers) in total may not\n"
+        "                    pass MB (default: 3/4 of physical memory); a larger need is refused\n"
         "  -q, --quiet       no progress lines\n"
         "  -h, --help        this help\n"
         "      --version     the version of hephaestus.h\n"
@@ -65,12 +74,15 @@ static void usage(FILE *f) {
         "  gen_dsprites --where \"shape=2,scale=5\" --png hearts.png hearts.hpd\n");
 }
 
-static void die(const char *fmt, const char *a) {
+/* a usage error (exit 2), or with fail a runtime one (exit 1: memory, a file) */
+static void die_code(int code, const char *fmt, const char *a) {
     fprintf(stderr, "gen_dsprites: ");
     fprintf(stderr, fmt, a);
     fputc('\n', stderr);
-    exit(2);
+    exit(code);
 }
+static void die(const char *fmt, const char *a) { die_code(2, fmt, a); }
+static void fail(const char *fmt, const char *a) { die_code(1, fmt, a); }
 
 /* ---- shapes, in units of the shape's width (20 * scale px), origin at its centre, y up ---- */
 
@@ -287,6 +299,7 @@ int main(int argc, char **argv) {
     uint8_t img[PICTURE], *kept = NULL;
     int writing = 0;
 
+    cli_budget_default();
     for (k = 0; k < DSPR_NF; k++) { /* every value allowed until --where says otherwise */
         int v;
         for (v = 0; v < (int)dspr_sizes[k]; v++) al.vals[k][v] = v;
@@ -297,7 +310,7 @@ int main(int argc, char **argv) {
         const char *a = argv[k];
         int has_val = !strcmp(a, "--random") || !strcmp(a, "--seed") || !strcmp(a, "--where") ||
                       !strcmp(a, "--png") || !strcmp(a, "--png-count") || !strcmp(a, "--png-cols") || !strcmp(a, "--png-zoom") ||
-                      !strcmp(a, "--source") || !strcmp(a, "--pick");
+                      !strcmp(a, "--source") || !strcmp(a, "--pick") || !strcmp(a, "--mem-budget");
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--version")) { printf("gen_dsprites %s (hephaestus.h)\n", HEPH_VERSION_STRING); return 0; }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { quiet = 1; continue; }
@@ -311,6 +324,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--png-cols")) png_cols = (int)parse_count(argv[++k], "--png-cols");
         else if (!strcmp(a, "--png-zoom")) png_zoom = (int)parse_count(argv[++k], "--png-zoom");
         else if (!strcmp(a, "--source")) source = argv[++k];
+        else if (!strcmp(a, "--mem-budget")) {
+            if (cli_budget_parse(argv[++k]) != 0) die("--mem-budget takes an integer in 1..1073741824 (MB), got \"%s\"", argv[k]);
+        }
         else if (a[0] == '-' && a[1]) die("unknown option %s (see --help)", a);
         else if (!out) out = a;
         else die("too many arguments: %s (see --help)", a);
@@ -337,8 +353,8 @@ int main(int argc, char **argv) {
     if (!out && count > (uint64_t)png_count) count = (uint64_t)png_count;
     if (png) {
         keep = count < (uint64_t)png_count ? (size_t)count : (size_t)png_count;
-        kept = (uint8_t *)malloc(keep * PICTURE);
-        if (!kept) die("%s", "out of memory");
+        kept = (uint8_t *)cli_budget_calloc(keep, PICTURE);
+        if (!kept) fail("out of memory for the preview%s", cli_budget_note());
     }
 
     geom_init(&g);
@@ -392,31 +408,36 @@ int main(int argc, char **argv) {
     if (png) {
         int W = heph_grid_width(png_cols, DSPR_SIDE, 2);
         int H = heph_grid_height((int)keep, png_cols, DSPR_SIDE, 2);
-        float *fl = (float *)malloc(keep * PICTURE * sizeof(float));
-        uint8_t *rgb = (uint8_t *)malloc((size_t)W * (size_t)H * 3);
+        float *fl = (float *)cli_budget_calloc(keep * PICTURE, sizeof(float));
+        uint8_t *rgb = fl ? (uint8_t *)cli_budget_calloc((size_t)W * (size_t)H, 3) : NULL;
         size_t j;
-        if (!fl || !rgb) die("%s", "out of memory");
+        cli_bytes enc = {NULL, 0, 0, 0};
+        char err[1300];
+        if (!fl || !rgb) fail("out of memory for the preview%s", cli_budget_note());
         for (j = 0; j < keep * PICTURE; j++) fl[j] = kept[j] ? 1.0f : 0.0f;
         heph_image_grid(rgb, fl, (int)keep, png_cols, 1, DSPR_SIDE, DSPR_SIDE, 2);
         if (png_zoom > 1) { /* nearest-neighbour enlargement */
             int Z = png_zoom, x, y;
-            uint8_t *big = (uint8_t *)malloc((size_t)W * (size_t)H * 3 * (size_t)(Z * Z));
-            if (!big) die("%s", "out of memory");
+            uint8_t *big = (uint8_t *)cli_budget_calloc((size_t)W * (size_t)H * (size_t)(Z * Z), 3);
+            if (!big) fail("out of memory for the enlarged preview%s", cli_budget_note());
             for (y = 0; y < H * Z; y++)
                 for (x = 0; x < W * Z; x++)
                     memcpy(big + ((size_t)y * (size_t)(W * Z) + (size_t)x) * 3,
                            rgb + ((size_t)(y / Z) * (size_t)W + (size_t)(x / Z)) * 3, 3);
-            free(rgb);
+            cli_budget_free(rgb);
             rgb = big;
             W *= Z;
             H *= Z;
         }
-        if (!stbi_write_png(png, W, H, 3, rgb, W * 3)) die("%s: cannot write the PNG", png);
+        if (!stbi_write_png_to_func(cli_bytes_sink, &enc, W, H, 3, rgb, W * 3) || enc.failed)
+            fail("%s: cannot encode the PNG (out of memory)", png);
+        if (cli_save_bytes(png, enc.p, enc.n, err, sizeof err) != 0) fail("%s", err);
         printf("gen_dsprites: %s: preview of %zu pictures (%dx%d)\n", png, keep, W, H);
-        free(fl);
-        free(rgb);
+        free(enc.p);
+        cli_budget_free(fl);
+        cli_budget_free(rgb);
     }
-    free(kept);
+    cli_budget_free(kept);
     free(pick);
     return 0;
 }

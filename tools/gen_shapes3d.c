@@ -15,6 +15,13 @@
 #define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
 #include <unistd.h>
 #include <time.h>
+/* the outputs are written as the CLI writes its files (a temporary unique to the process,
+   fsync, rename, folder fsync), and the large blocks count against --mem-budget (cli_io.h) */
+#include "cli_io.h"
+#define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
+#define HEPH_SYNC_DIR(path) cli_sync_dir(path)
+#define HEPH_MALLOC(sz) cli_budget_malloc(sz)
+#define HEPH_FREE(p) cli_budget_free(p)
 #define HEPHAESTUS_STATIC /* uses only the .hpd writer and the RNG: the rest compiles away */
 #define HEPHAESTUS_IMPLEMENTATION
 #include "hephaestus.h"
@@ -62,6 +69,8 @@ static void usage(FILE *f) {
         "                     OpenMP), print pictures/s, write nothing\n"
         "  --source NAME      source name in the header (default shapes3d-proc)\n"
         "  --threads N        OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
+        "  --mem-budget MB    the large blocks (preview, factor lists, the writer's buffers) in\n"
+        "                     total may not pass MB (default: 3/4 of physical memory)\n"
         "  --quiet            no progress line\n"
         "  -h, --help         this help\n"
         "      --version      the version of hephaestus.h\n"
@@ -211,11 +220,13 @@ static int write_png(const char *path, const uint8_t *pics, const int *empty, in
     const int S = HEPH_S3D_SIZE, NP = S * S, gap = 2 * scale, cell = S * scale;
     int rows = (n + cols - 1) / cols, W, H, i, x, y, c, ok;
     uint8_t *rgb;
+    cli_bytes enc = {NULL, 0, 0, 0};
+    char err[1300];
     if (cols > n) cols = n;
     W = cols * cell + (cols + 1) * gap;
     H = rows * cell + (rows + 1) * gap;
-    rgb = (uint8_t *)malloc((size_t)W * (size_t)H * 3);
-    if (!rgb) { fprintf(stderr, "gen_shapes3d: out of memory for the preview\n"); return 0; }
+    rgb = (uint8_t *)cli_budget_calloc((size_t)W * (size_t)H, 3);
+    if (!rgb) { fprintf(stderr, "gen_shapes3d: out of memory for the preview%s\n", cli_budget_note()); return 0; }
     memset(rgb, 255, (size_t)W * (size_t)H * 3);
     for (i = 0; i < n; i++) {
         int ox = gap + (i % cols) * (cell + gap), oy = gap + (i / cols) * (cell + gap);
@@ -226,9 +237,10 @@ static int write_png(const char *path, const uint8_t *pics, const int *empty, in
                     rgb[((size_t)(oy + y) * W + (size_t)(ox + x)) * 3 + c] =
                         pics[(size_t)i * PIX + (size_t)c * NP + (size_t)(y / scale) * S + (size_t)(x / scale)];
     }
-    ok = stbi_write_png(path, W, H, 3, rgb, W * 3) != 0;
-    free(rgb);
-    if (!ok) fprintf(stderr, "gen_shapes3d: %s: cannot write the PNG\n", path);
+    ok = stbi_write_png_to_func(cli_bytes_sink, &enc, W, H, 3, rgb, W * 3) != 0 && !enc.failed;
+    cli_budget_free(rgb);
+    if (!ok) fprintf(stderr, "gen_shapes3d: %s: cannot encode the PNG (out of memory)\n", path);
+    else if (cli_save_bytes(path, enc.p, enc.n, err, sizeof err) != 0) { fprintf(stderr, "gen_shapes3d: %s\n", err); ok = 0; }
     else printf("gen_shapes3d: wrote %s (%dx%d, %d pictures)\n", path, W, H, n);
     return ok;
 }
@@ -260,11 +272,11 @@ static int write_sweeps(const char *path, const uint32_t base_allowed[6], int sc
 static int bench(unsigned long long n, uint64_t seed) {
     tuple_source src;
     uint32_t all[6] = {~0u, ~0u, ~0u, ~0u, ~0u, ~0u};
-    int (*f)[6] = (int (*)[6])malloc((size_t)n * sizeof *f);
-    uint8_t *buf = (uint8_t *)malloc((size_t)PIX * CHUNK);
+    int (*f)[6] = (int (*)[6])cli_budget_calloc((size_t)n, sizeof *f);
+    uint8_t *buf = f ? (uint8_t *)cli_budget_calloc((size_t)PIX, CHUNK) : NULL;
     unsigned long long i;
     double t;
-    if (!f || !buf) { fprintf(stderr, "gen_shapes3d: out of memory\n"); return 1; }
+    if (!f || !buf) { fprintf(stderr, "gen_shapes3d: out of memory%s\n", cli_budget_note()); cli_budget_free(f); return 1; }
     source_init(&src, 1, 0, all, seed);
     for (i = 0; i < n; i++) source_next(&src, f[i]);
     heph_shapes3d_init();
@@ -283,8 +295,8 @@ static int bench(unsigned long long n, uint64_t seed) {
                omp_get_max_threads(), (double)n / t);
     }
 #endif
-    free(f);
-    free(buf);
+    cli_budget_free(f);
+    cli_budget_free(buf);
     return 0;
 }
 
@@ -302,6 +314,7 @@ int main(int argc, char **argv) {
     uint8_t *buf = NULL, *png_pics = NULL;
     int (*fac)[6] = NULL;
 
+    cli_budget_default();
     for (k = 0; k < 6; k++) allowed[k] = base_allowed[k] = (1u << heph_shapes3d_count(k)) - 1u;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -320,6 +333,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--base")) { NEEDS_VALUE(); base_spec = val; }
         else if (!strcmp(a, "--bench")) { NEEDS_VALUE(); n_bench = parse_count(a, val, 1, 100000000ull); }
         else if (!strcmp(a, "--source")) { NEEDS_VALUE(); source = val; }
+        else if (!strcmp(a, "--mem-budget")) {
+            NEEDS_VALUE();
+            if (cli_budget_parse(val) != 0) die("--mem-budget takes an integer in 1..1073741824 (MB), got \"%s\"", val);
+        }
         else if (!strcmp(a, "--threads")) {
             unsigned long long nt;
             NEEDS_VALUE();
@@ -369,10 +386,10 @@ int main(int argc, char **argv) {
     if (!out) total = n_png; /* preview only */
     source_init(&src, random, violate, allowed, seed);
 
-    buf = (uint8_t *)malloc((size_t)PIX * CHUNK);
+    buf = (uint8_t *)cli_budget_calloc((size_t)PIX, CHUNK);
     fac = (int (*)[6])malloc(CHUNK * sizeof *fac);
-    png_pics = n_png ? (uint8_t *)malloc((size_t)PIX * (size_t)n_png) : NULL;
-    if (!buf || !fac || (n_png && !png_pics)) { fprintf(stderr, "gen_shapes3d: out of memory\n"); goto done; }
+    png_pics = n_png ? (uint8_t *)cli_budget_calloc((size_t)PIX, (size_t)n_png) : NULL;
+    if (!buf || !fac || (n_png && !png_pics)) { fprintf(stderr, "gen_shapes3d: out of memory%s\n", cli_budget_note()); goto done; }
 
     if (out) {
         memset(&info, 0, sizeof info);
@@ -443,8 +460,8 @@ int main(int argc, char **argv) {
     if (png && !write_png(png, png_pics, NULL, (int)n_png, (int)png_cols, (int)png_scale)) goto done;
     rc = 0;
 done:
-    free(buf);
+    cli_budget_free(buf);
     free(fac);
-    free(png_pics);
+    cli_budget_free(png_pics);
     return rc;
 }

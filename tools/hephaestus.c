@@ -18,15 +18,12 @@
 #define HEPH_FSYNC(fp) fsync(fileno(fp))
 #define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
 #define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
-/* temporaries unique per process and call, and the folder synced after each rename
-   (cli_common.h defines both) */
-static int cli_tmp_path(char *dst, size_t cap, const char *path);
-static int cli_sync_dir(const char *path);
+/* temporaries unique per process and call, and the folder synced after each rename; every
+   allocation of the library counted against a memory budget (cli_io.h, shared with the
+   converters) */
+#include "cli_io.h"
 #define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
 #define HEPH_SYNC_DIR(path) cli_sync_dir(path)
-/* every allocation of the library counted against a memory budget (cli_common.h) */
-static void *cli_budget_malloc(size_t n);
-static void cli_budget_free(void *p);
 #define HEPH_MALLOC(sz) cli_budget_malloc(sz)
 #define HEPH_FREE(p) cli_budget_free(p)
 #include <unistd.h>
@@ -575,22 +572,22 @@ static void batch_candidates(const heph_hpd *d, const cli_pics *f, const cli_bop
         cli_fail("%s: only %zu pictures qualify as outliers (--outlier %s), --n-outlier asks for %ld", o->data, *n_out, o->outlier, o->n_outlier);
 }
 
-/* one picture of the source back into stored values of the output */
-static void batch_put(heph_hpd *d, heph_hpd_writer *w, size_t i, int is_outlier, float *x, uint8_t *u8, int32_t *fac) {
+/* one picture of the source back into stored values of the output; NULL, or the message of
+   what failed (the caller removes the temporary before it exits) */
+static const char *batch_put(heph_hpd *d, heph_hpd_writer *w, size_t i, int is_outlier, float *x, uint8_t *u8, int32_t *fac) {
     size_t np = heph_hpd_picture_size(&d->info), k;
     uint32_t K = d->info.n_factors;
-    if (heph_hpd_read(d, &i, 1, x) != HEPH_OK) cli_fail("%s", d->err);
+    if (heph_hpd_read(d, &i, 1, x) != HEPH_OK) return d->err;
     for (k = 0; k < K; k++) fac[k] = heph_hpd_label(d, i, (int)k);
     fac[K] = is_outlier;
     if (d->info.dtype == HEPH_PX_F32) {
-        if (heph_hpd_put_f32(w, x, fac) != HEPH_OK) cli_fail("%s", w->err);
-        return;
+        return heph_hpd_put_f32(w, x, fac) != HEPH_OK ? w->err : NULL;
     }
     for (k = 0; k < np; k++) { /* stored = value * value_max (u8), or the bit */
         float v = d->info.dtype == HEPH_PX_BIT ? (x[k] > 0.5f ? 1.0f : 0.0f) : x[k] * d->info.value_max;
         u8[k] = (uint8_t)(v <= 0.0f ? 0 : v >= 255.0f ? 255 : (int)(v + 0.5f));
     }
-    if (heph_hpd_put_u8(w, u8, fac) != HEPH_OK) cli_fail("%s", w->err);
+    return heph_hpd_put_u8(w, u8, fac) != HEPH_OK ? w->err : NULL;
 }
 
 static void batch_write(heph_hpd *d, const cli_bopts *o, const size_t *pick, const int *is_out, size_t n) {
@@ -612,7 +609,15 @@ static void batch_write(heph_hpd *d, const cli_bopts *o, const size_t *pick, con
     info.n_factors++;
     cli_mkdirs_parent(o->out);
     if (heph_hpd_create(&w, o->out, &info) != HEPH_OK) cli_fail("%s", w.err);
-    for (i = 0; i < n; i++) batch_put(d, &w, pick[i], is_out[i], x, u8, fac);
+    for (i = 0; i < n; i++) {
+        const char *why = batch_put(d, &w, pick[i], is_out[i], x, u8, fac);
+        if (why) {
+            char msg[HEPH_ERRLEN];
+            snprintf(msg, sizeof msg, "%s", why);
+            heph_hpd_abort(&w); /* removes the temporary */
+            cli_fail("%s", msg);
+        }
+    }
     if (heph_hpd_finish(&w) != HEPH_OK) cli_fail("%s", w.err);
     free(x); free(u8);
 }
@@ -766,7 +771,8 @@ int main(int argc, char **argv) {
     cli_budget_default();
     for (i = j = 1; i < argc; i++) { /* --mem-budget MB: any subcommand, taken out of argv */
         if (cli_is(argv[i], "--mem-budget")) {
-            cli_mem_budget = (uint64_t)cli_long("--mem-budget", cli_val(argc, argv, &i), 1, 1L << 30) << 20;
+            const char *v = cli_val(argc, argv, &i);
+            if (cli_budget_parse(v) != 0) cli_usage("--mem-budget takes an integer in 1..%ld (MB), got \"%s\"", 1L << 30, v);
             continue;
         }
         argv[j++] = argv[i];

@@ -11,6 +11,15 @@
 #define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
 #define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
 #include <unistd.h>
+/* the output is written as the CLI writes its files (a temporary unique to the process,
+   fsync, rename, folder fsync), and the large blocks count against --mem-budget (cli_io.h) */
+#include "cli_io.h"
+#define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
+#define HEPH_SYNC_DIR(path) cli_sync_dir(path)
+#ifndef HEPH_MALLOC /* the fuzz target brings its own */
+#define HEPH_MALLOC(sz) cli_budget_malloc(sz)
+#define HEPH_FREE(p) cli_budget_free(p)
+#endif
 #define HEPHAESTUS_IMPLEMENTATION
 #include "hephaestus.h"
 #include "inflate.h"
@@ -20,10 +29,12 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: idx2hpd [--source NAME] IMAGES.idx[.gz] [LABELS.idx[.gz]] OUT.hpd\n"
+            "usage: idx2hpd [--source NAME] [--mem-budget MB] IMAGES.idx[.gz] [LABELS.idx[.gz]] OUT.hpd\n"
             "Converts MNIST-format IDX image (and label) files, plain or gzip-compressed, into a\n"
             ".hpd dataset (u8 pixels, value_max 255, labels as the factor \"class\").\n"
             "  --source NAME   name stored in the header (default: the image file name)\n"
+            "  --mem-budget MB the files read, inflated and written may not pass MB in total\n"
+            "                  (default: 3/4 of physical memory); a larger need is refused\n"
             "  -h, --help      this help\n"
             "      --version   the version of hephaestus.h\n");
 }
@@ -36,6 +47,11 @@ static unsigned char *read_file(const char *path, size_t *len) {
     if (!f) { fprintf(stderr, "idx2hpd: %s: cannot open\n", path); return NULL; }
     if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
         fprintf(stderr, "idx2hpd: %s: cannot tell its size\n", path);
+        fclose(f);
+        return NULL;
+    }
+    if (cli_budget_check((uint64_t)n + 1) != 0) {
+        fprintf(stderr, "idx2hpd: %s: %ld bytes cannot be read%s\n", path, n, cli_budget_note());
         fclose(f);
         return NULL;
     }
@@ -75,6 +91,7 @@ static size_t idx_size_from_header(const unsigned char *b, size_t n, void *ctx) 
         size *= v;
     }
     size += 4 + 4 * (uint64_t)d;
+    if (cli_budget_check(size) != 0) return 0; /* gunzip then names the budget */
     return size > (size_t)-1 ? 0 : (size_t)size;
 }
 
@@ -103,12 +120,17 @@ static unsigned char *gunzip(const char *path, const unsigned char *g, size_t n,
     if (g[0] != 0x1f || g[1] != 0x8b) goto trunc;
     /* bounded by the input: DEFLATE expands at most 1032:1, and once the IDX header is out,
        by the size it gives (a hostile header is refused by idx_check after 16 bytes) */
-    {   /* at most 16 GiB, and at most what a size_t holds (32-bit targets: 4 GiB - 1) */
-        uint64_t cap = sizeof(size_t) >= 8 ? (uint64_t)1 << 34 : (uint64_t)(size_t)-1;
-        max_out = (uint64_t)(n - at) < (cap - 64) / 1032 ? (n - at) * 1032 + 64 : (size_t)cap;
+    { /* in 64 bits: 2^34 does not fit a 32-bit size_t */
+        uint64_t most = (uint64_t)(n - at) < ((uint64_t)1 << 34) / 1032 ? (uint64_t)(n - at) * 1032 + 64 : (uint64_t)1 << 34;
+        max_out = (size_t)(most < (uint64_t)(size_t)-1 ? most : (uint64_t)(size_t)-1);
     }
     if (heph_inflate_probe(g + at, n - at, &out, &outn, &used, max_out, 4 + 4 * (size_t)dims, idx_size_from_header,
                            &dims, msg, sizeof msg) != 0) {
+        if (strstr(msg, "header is invalid") && cli_mem_refused) {
+            fprintf(stderr, "idx2hpd: %s: the IDX header inside the gzip file asks for %llu bytes%s\n", path,
+                    (unsigned long long)cli_mem_refused, cli_budget_note());
+            return NULL;
+        }
         if (strstr(msg, "header is invalid")) {
             fprintf(stderr, "idx2hpd: %s: the data inside the gzip file is not an IDX file of %d dimensions (wrong magic "
                             "or a dimension out of range)\n", path, dims);
@@ -194,12 +216,18 @@ int main(int argc, char **argv) {
     heph_hpd_writer w;
     int32_t cls = 0, max_label = 0;
 
+    cli_budget_default();
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
         if (!strcmp(argv[i], "--version")) { printf("idx2hpd %s (hephaestus.h)\n", HEPH_VERSION_STRING); return 0; }
         if (!strcmp(argv[i], "--source")) {
             if (++i >= argc) { fprintf(stderr, "idx2hpd: --source needs a value\n"); return 2; }
             source = argv[i];
+        } else if (!strcmp(argv[i], "--mem-budget")) {
+            if (++i >= argc || cli_budget_parse(argv[i]) != 0) {
+                fprintf(stderr, "idx2hpd: --mem-budget takes an integer in 1..1073741824 (MB)\n");
+                return 2;
+            }
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "idx2hpd: unknown option %s (see --help)\n", argv[i]);
             return 2;

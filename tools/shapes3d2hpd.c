@@ -16,13 +16,20 @@
    Streaming: the labels are read and checked first, in blocks (N x 6 indices kept, 11.5 MB for
    the real file), then the pictures in blocks of about 1,024 rows (12 MB); each block is a
    hyperslab that covers whole HDF5 chunks, so no chunk is inflated twice. The output is written to
-   OUT.hpd.tmp and renamed into place at the end; on any error it is removed and one line on
-   stderr names the file and the problem.                                                      */
+   OUT.hpd.PID.N.tmp beside it, synced and renamed into place at the end, and the folder synced
+   (tools/cli_io.h, as the CLI writes); on any error it is removed and one line on stderr names
+   the file and the problem. The labels, the read blocks and the writer's buffers count against
+   --mem-budget.                                                      */
 #define HEPH_FSYNC(fp) fsync(fileno(fp))
 #define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
 #define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
 #include <unistd.h>
 #include <time.h>
+#include "cli_io.h"
+#define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
+#define HEPH_SYNC_DIR(path) cli_sync_dir(path)
+#define HEPH_MALLOC(sz) cli_budget_malloc(sz)
+#define HEPH_FREE(p) cli_budget_free(p)
 #define HEPHAESTUS_STATIC /* uses only the .hpd writer: the rest compiles away */
 #define HEPHAESTUS_IMPLEMENTATION
 #include "hephaestus.h"
@@ -55,6 +62,8 @@ static void usage(FILE *f) {
         "orientation (15) as indices, each label mapped to its factor's nearest grid value.\n"
         "  --limit N        convert only the first N pictures (all when the file has fewer)\n"
         "  --source NAME    name stored in the header (default \"shapes3d\")\n"
+        "  --mem-budget MB  the large blocks (labels, read blocks, the writer's buffers) in total\n"
+        "                   may not pass MB (default: 3/4 of physical memory)\n"
         "  -q, --quiet      no progress line\n"
         "  -h, --help       this help\n"
         "      --version    the version of hephaestus.h\n"
@@ -223,8 +232,8 @@ static int grid_index(int k, double v) {
 static int read_labels(hid_t ds, uint64_t n, hsize_t chunk0, int32_t *lab, int *grid) {
     const hsize_t dims[2] = {0, NF};
     hsize_t blk = block_rows(LABEL_BLOCK, chunk0, MAX_LABEL_BLOCK), at;
-    double *buf = (double *)malloc((size_t)blk * NF * sizeof(double));
-    if (!buf) { fprintf(stderr, "shapes3d2hpd: out of memory\n"); return -1; }
+    double *buf = (double *)cli_budget_calloc((size_t)blk * NF, sizeof(double));
+    if (!buf) { fprintf(stderr, "shapes3d2hpd: out of memory%s\n", cli_budget_note()); return -1; }
     *grid = n == (uint64_t)HEPH_S3D_COUNT;
     for (at = 0; at < n; at += blk) {
         hsize_t m = n - at < blk ? n - at : blk, j;
@@ -233,7 +242,7 @@ static int read_labels(hid_t ds, uint64_t n, hsize_t chunk0, int32_t *lab, int *
             snprintf(msg, sizeof msg, "cannot read labels rows %llu..%llu (corrupt or truncated file?)",
                      (unsigned long long)at, (unsigned long long)(at + m - 1));
             fail_h5(msg);
-            free(buf);
+            cli_budget_free(buf);
             return -1;
         }
         for (j = 0; j < m; j++) {
@@ -246,7 +255,7 @@ static int read_labels(hid_t ds, uint64_t n, hsize_t chunk0, int32_t *lab, int *
                             "the %d %s values %g..%g\n", in_path, (unsigned long long)(at + j), k,
                             heph_shapes3d_name(k), v, heph_shapes3d_count(k), heph_shapes3d_name(k),
                             heph_shapes3d_value(k, 0), heph_shapes3d_value(k, heph_shapes3d_count(k) - 1));
-                    free(buf);
+                    cli_budget_free(buf);
                     return -1;
                 }
                 lab[(at + j) * NF + (hsize_t)k] = f[k];
@@ -254,7 +263,7 @@ static int read_labels(hid_t ds, uint64_t n, hsize_t chunk0, int32_t *lab, int *
             if (heph_shapes3d_index(f) != (long)(at + j)) *grid = 0;
         }
     }
-    free(buf);
+    cli_budget_free(buf);
     return 0;
 }
 
@@ -295,12 +304,13 @@ int main(int argc, char **argv) {
     heph_hpd_writer w;
     FILE *probe;
 
+    cli_budget_default();
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--version")) { printf("shapes3d2hpd %s (hephaestus.h)\n", HEPH_VERSION_STRING); return 0; }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { quiet = 1; continue; }
-        if ((!strcmp(a, "--limit") || !strcmp(a, "--source")) && i + 1 >= argc) {
+        if ((!strcmp(a, "--limit") || !strcmp(a, "--source") || !strcmp(a, "--mem-budget")) && i + 1 >= argc) {
             fprintf(stderr, "shapes3d2hpd: %s needs a value (see --help)\n", a);
             return 2;
         }
@@ -314,6 +324,12 @@ int main(int argc, char **argv) {
                 return 2;
             }
         } else if (!strcmp(a, "--source")) source = argv[++i];
+        else if (!strcmp(a, "--mem-budget")) {
+            if (cli_budget_parse(argv[++i]) != 0) {
+                fprintf(stderr, "shapes3d2hpd: --mem-budget takes an integer in 1..1073741824 (MB), got \"%s\"\n", argv[i]);
+                return 2;
+            }
+        }
         else if (a[0] == '-' && a[1]) { fprintf(stderr, "shapes3d2hpd: unknown option %s (see --help)\n", a); return 2; }
         else if (!in_path[0]) in_path = a;
         else if (!out) out = a;
@@ -352,10 +368,10 @@ int main(int argc, char **argv) {
     if (limit && limit < n) n = limit;
 
     /* 2. the labels, checked before anything is written */
-    labels = (int32_t *)malloc((size_t)n * NF * sizeof(int32_t));
+    labels = (int32_t *)cli_budget_calloc((size_t)n * NF, sizeof(int32_t));
     blk = block_rows(BLOCK, chunk0, MAX_BLOCK);
-    hwc = (uint8_t *)malloc((size_t)blk * PIX);
-    if (!labels || !hwc) { fprintf(stderr, "shapes3d2hpd: out of memory\n"); goto done; }
+    hwc = labels ? (uint8_t *)cli_budget_calloc((size_t)blk, PIX) : NULL;
+    if (!labels || !hwc) { fprintf(stderr, "shapes3d2hpd: %s: out of memory for %llu pictures%s\n", in_path, (unsigned long long)n, cli_budget_note()); goto done; }
     if (read_labels(lab, n, lab_chunk0, labels, &grid) != 0) goto done;
 
     /* 3. the output: the same header gen_shapes3d writes, real data (no generator, no seed) */
@@ -409,7 +425,7 @@ done:
     if (lab >= 0) H5Dclose(lab);
     if (file >= 0) H5Fclose(file);
     H5close();
-    free(labels);
-    free(hwc);
+    cli_budget_free(labels);
+    cli_budget_free(hwc);
     return rc;
 }

@@ -2,7 +2,10 @@
    loaded twice: as it is, and with its last 8 bytes replaced by the right FNV-1a checksum,
    so that mutations get past the checksum into the fields. A checkpoint that loads is used:
    encode and decode a picture, one training step, then save and load again, which must give
-   the same parameters bit for bit.                                                        */
+   the same parameters bit for bit. Semantic checks after a successful load (issue #20), each
+   an abort: a step above HEPH_STEP_MAX, an lr, beta1, beta2, eps or objective weight outside
+   the ranges the CLI's flags take, a weight or Adam moment that is not finite, a negative
+   second moment, more parameters than the file's bytes could hold.                        */
 #include "fuzz_common.h"
 #define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
 #define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
@@ -39,6 +42,26 @@ static void use_model(heph_vae *m) {
     heph_vae_free(&m2);
 }
 
+/* what a loaded checkpoint must satisfy, whatever the file said */
+static void check_loaded(const heph_vae *m, size_t size) {
+    const heph_vae_config *c = &m->cfg;
+    const heph_objective *o = &c->obj;
+    size_t i;
+    if (m->step > HEPH_STEP_MAX) abort();
+    if (!(c->lr > 0.0f && c->lr <= HEPH_LR_MAX) || !(c->beta1 >= 0.0f && c->beta1 < 1.0f) ||
+        !(c->beta2 >= 0.0f && c->beta2 < 1.0f) || !(c->eps > 0.0f && c->eps <= 1.0f))
+        abort();
+    if (!(o->beta >= 0.0f && o->beta <= HEPH_WEIGHT_MAX) || !(o->gamma >= 0.0f && o->gamma <= HEPH_WEIGHT_MAX) ||
+        !(o->gamma_end >= 0.0f && o->gamma_end <= HEPH_WEIGHT_MAX) ||
+        !(o->c_max >= 0.0f && o->c_max <= HEPH_WEIGHT_MAX) || !(o->alpha >= 0.0f && o->alpha <= HEPH_WEIGHT_MAX))
+        abort();
+    if (m->n_params == 0 || m->n_params > size / sizeof(float)) abort(); /* a lying count */
+    for (i = 0; i < m->n_params; i++) {
+        if (m->params[i] - m->params[i] != 0.0f) abort();
+        if (m->adam_m[i] - m->adam_m[i] != 0.0f || !(m->adam_v[i] >= 0.0f) || m->adam_v[i] - m->adam_v[i] != 0.0f) abort();
+    }
+}
+
 static void load(const uint8_t *data, size_t size) {
     heph_vae m;
     const char *path = fuzz_file("in.hpm", data, size);
@@ -47,6 +70,7 @@ static void load(const uint8_t *data, size_t size) {
         if (m.err[0] == '\0' || !memchr(m.err, 0, sizeof m.err)) abort();
         return;
     }
+    check_loaded(&m, size);
     use_model(&m);
     heph_vae_free(&m);
 }

@@ -2,7 +2,9 @@
    not used): the gzip member parser with tools/inflate.h's DEFLATE decoder and the CRC-32 /
    length trailer, then the IDX header check as images (3 dimensions) and as labels (1).
    Input: a plain or gzip-compressed IDX file. When the images check passes, the pictures are
-   written to a .hpd as idx2hpd does and the result is opened again.                      */
+   written to a .hpd as idx2hpd does and the result is opened again. Semantic checks (issue
+   #20), each an abort: gzip data that inflated to more than DEFLATE can give (1032 bytes a
+   byte), an accepted IDX file whose dimensions do not multiply to its data bytes.        */
 #include "fuzz_common.h"
 #define main idx2hpd_main
 #include "../../tools/idx2hpd.c"
@@ -21,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         plain = gunzip("fuzz.gz", data, size, &n, 3); /* images, bounded by their header ... */
         if (!plain) plain = gunzip("fuzz.gz", data, size, &n, 1); /* ... or labels */
         if (!plain) return 0;
+        if ((uint64_t)n > (uint64_t)size * 1032u + 64u) abort(); /* more than the input can hold */
     } else {
         plain = (unsigned char *)malloc(size + 1);
         if (!plain) return 0;
@@ -29,6 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (idx_check("fuzz.idx", plain, n, 1, dim)) {
         for (k = 0; k < dim[0]; k++) cls |= plain[8 + k];
     }
+    if (idx_check("fuzz.idx", plain, n, 3, dim) && (uint64_t)dim[0] * dim[1] * dim[2] != (uint64_t)n - 16) abort();
     if (idx_check("fuzz.idx", plain, n, 3, dim) && (uint64_t)dim[0] * dim[1] * dim[2] <= (1u << 22)) {
         memset(&info, 0, sizeof info);
         info.count = dim[0];

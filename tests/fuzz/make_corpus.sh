@@ -10,7 +10,7 @@ C=tests/fuzz/corpus
 W=tests/build/fuzz/seedwork
 set -e
 rm -rf "$W" && mkdir -p "$W"
-for t in hpd hpm spec idx npy npz image cli safetensors; do rm -rf "$C/$t"; mkdir -p "$C/$t"; done
+for t in hpd hpm spec idx npy npz image cli safetensors folder resume; do rm -rf "$C/$t"; mkdir -p "$C/$t"; done
 $CC -std=c99 -O1 -I. tests/fuzz/make_seeds.c -o "$W/make_seeds" -lm
 "$W/make_seeds" "$C" "$W"
 # IDX: plain images and labels, gzip -9 -n, gzip with the file name stored (FNAME flag)
@@ -29,4 +29,11 @@ cp tests/fixtures/st_small.safetensors tests/fixtures/st_small_ref.safetensors "
 printf '\010\000\000\000\000\000\000\000{}      ' >"$C/safetensors/empty.safetensors"
 printf '\042\000\000\000\000\000\000\000{"__metadata__":{"k":"v\\u00e9"}}  ' >"$C/safetensors/meta.safetensors"
 printf '\070\000\000\000\000\000\000\000{"a":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]}}' >"$C/safetensors/zero.safetensors"
+# resume: the checkpoints of hpm; folder: pictures of image (without their mode byte) joined by
+# |F| after a mode byte and a name byte each (fuzz_folder.c), one set with a FIFO and a folder
+cp "$C"/hpm/*.hpm "$C/resume/"
+I=$C/image
+{ printf '\000\000'; tail -c +2 "$I/rgb3x2.png"; printf '|F|\002'; tail -c +2 "$I/gray8.jpg"; printf '|F|\005not a picture'; } >"$C/folder/png_jpg_txt"
+{ printf '\203\001'; tail -c +2 "$I/gray4.png"; printf '|F|\011'; tail -c +2 "$I/rgb16.jpg"; printf '|F|\001'; tail -c +2 "$I/rgba.png"; } >"$C/folder/fifo_three"
+{ printf '\004\000'; tail -c +2 "$I/graya.png"; } >"$C/folder/one_gray"
 echo "make_corpus: $(find "$C" -type f | wc -l) seeds, $(du -sk "$C" | cut -f1) KB in $C"
