@@ -210,9 +210,15 @@ static void chart_scores(cli_canvas *cv, const double *d2, size_t n, double thr,
     static const int lk[4] = {0, 0, 1, 2};
     cli_rgb lc[4];
     lc[0] = col_blue; lc[1] = col_red; lc[2] = col_red; lc[3] = col_orange;
-    for (i = 0; i < n; i++) if (d2[i] > top) top = d2[i];
+    double low = thr == thr && thr > -HUGE_VAL && thr < 0.0 ? thr : 0.0; /* scores may be negative (complexity) */
+    for (i = 0; i < n; i++) {
+        if (d2[i] > top) top = d2[i];
+        if (d2[i] < low) low = d2[i];
+    }
     axes_box(&a, cv);
-    a.x0 = 0.0; a.x1 = n > 1 ? (double)(n - 1) : 1.0; a.y0 = 0.0; a.y1 = top > 0.0 ? 1.08 * top : 1.0;
+    a.x0 = 0.0; a.x1 = n > 1 ? (double)(n - 1) : 1.0;
+    a.y0 = low < 0.0 ? low - 0.04 * (top - low) : 0.0;
+    a.y1 = top > a.y0 ? top + 0.08 * (top - a.y0) : a.y0 + 1.0;
     draw_axes(cv, &a, title, "picture (batch order)", "D^2", 2);
     for (i = 0; i + 1 < n; i++) cv_line(cv, ax_x(&a, (double)i), ax_y(&a, d2[i]), ax_x(&a, (double)i + 1), ax_y(&a, d2[i + 1]), col_blue, 1.2, 0);
     if (thr == thr && thr < HUGE_VAL) cv_line(cv, a.L, ax_y(&a, thr), a.R, ax_y(&a, thr), col_red, 1.5, 1);
@@ -236,11 +242,15 @@ static void chart_hist(cli_canvas *cv, const double *d2, size_t n, const int *gr
     cli_rgb lc[3];
     lt[0] = names[0]; lt[1] = names[1]; lt[2] = "threshold";
     lc[0] = col_blue; lc[1] = col_red; lc[2] = col_ink;
-    for (i = 0; i < n; i++) if (d2[i] > hi) hi = d2[i];
-    if (!(hi > 0.0)) hi = 1.0;
-    bw = 1.02 * hi / NB;
+    double lo = thr == thr && thr > -HUGE_VAL && thr < 0.0 ? thr : 0.0; /* bins over [lo, hi]: lo < 0 for negative scores */
     for (i = 0; i < n; i++) {
-        b = (int)(d2[i] / bw);
+        if (d2[i] > hi) hi = d2[i];
+        if (d2[i] < lo) lo = d2[i];
+    }
+    if (!(hi > lo)) hi = lo + 1.0;
+    bw = 1.02 * (hi - lo) / NB;
+    for (i = 0; i < n; i++) {
+        b = (int)((d2[i] - lo) / bw);
         cnt[group[i] != 0][b < 0 ? 0 : b >= NB ? NB - 1 : b] += 1.0;
         tot[group[i] != 0] += 1.0;
     }
@@ -250,12 +260,12 @@ static void chart_hist(cli_canvas *cv, const double *d2, size_t n, const int *gr
             if (cnt[g][b] > top) top = cnt[g][b];
         }
     axes_box(&a, cv);
-    a.x0 = 0.0; a.x1 = bw * NB; a.y0 = 0.0; a.y1 = top > 0.0 ? 1.1 * top : 1.0;
+    a.x0 = lo; a.x1 = lo + bw * NB; a.y0 = 0.0; a.y1 = top > 0.0 ? 1.1 * top : 1.0;
     draw_axes(cv, &a, title, "score D^2", "density", 1);
     for (g = 0; g < 2; g++)
         for (b = 0; b < NB; b++)
             if (cnt[g][b] > 0.0)
-                cv_rect(cv, ax_x(&a, b * bw) + 1, ax_y(&a, cnt[g][b]), ax_x(&a, (b + 1) * bw) - ax_x(&a, b * bw) - 1,
+                cv_rect(cv, ax_x(&a, lo + b * bw) + 1, ax_y(&a, cnt[g][b]), ax_x(&a, lo + (b + 1) * bw) - ax_x(&a, lo + b * bw) - 1,
                         a.B - ax_y(&a, cnt[g][b]), g ? col_red : col_blue, 0.55);
     if (thr == thr && thr < HUGE_VAL) cv_line(cv, ax_x(&a, thr), a.T, ax_x(&a, thr), a.B, col_ink, 1.5, 1);
     draw_legend(cv, &a, 3, lt, lk, lc);
