@@ -70,6 +70,15 @@ static void *cli_alloc(size_t n, size_t size) {
     return p;
 }
 
+/* cli_alloc for data of a file: the message names the file and what the memory was for */
+static void *cli_alloc_for(const char *path, const char *what, size_t n, size_t size) {
+    void *p;
+    if (n && size > (size_t)-1 / n) cli_fail("%s: out of memory for %s (%zu x %zu bytes)", path, what, n, size);
+    p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) cli_fail("%s: out of memory for %s (%zu x %zu bytes)", path, what, n, size);
+    return p;
+}
+
 /* ---- options ------------------------------------------------------------------------------ */
 
 static int cli_is(const char *a, const char *b) { return strcmp(a, b) == 0; }

@@ -312,11 +312,12 @@ static void pics_load_hpd(cli_pics *p, const char *path, const size_t *idx, size
     if (n == 0 || n > d.info.count) n = (size_t)d.info.count;
     np = heph_hpd_picture_size(&d.info);
     p->n = n;
-    p->x = (float *)cli_alloc(n * np, sizeof(float));
+    if (np && n > (size_t)-1 / np) cli_fail("%s: %zu pictures of %zu values do not fit this machine's size_t", path, n, np);
+    p->x = (float *)cli_alloc_for(path, "its pictures", n * np, sizeof(float));
     rc = idx ? heph_hpd_read(&d, idx, n, p->x) : heph_hpd_read_range(&d, 0, n, p->x);
     if (rc != HEPH_OK) cli_fail("%s", d.err);
     pics_take_factors(p, &d);
-    p->labels = (int32_t *)cli_alloc(n * (size_t)(p->K ? p->K : 1), sizeof(int32_t));
+    p->labels = (int32_t *)cli_alloc_for(path, "its labels", n * (size_t)(p->K ? p->K : 1), sizeof(int32_t));
     for (i = 0; i < n; i++)
         for (k = 0; k < p->K; k++) p->labels[i * (size_t)p->K + (size_t)k] = heph_hpd_label(&d, idx ? idx[i] : i, k);
     heph_hpd_close(&d);
@@ -359,7 +360,7 @@ static void pics_load_some(cli_pics *p, const char *path, int c, int h, int w, s
     count = (size_t)d.info.count;
     heph_hpd_close(&d);
     if (count <= max_n) { pics_load(p, path, c, h, w); return; }
-    idx = (size_t *)cli_alloc(count, sizeof(size_t));
+    idx = (size_t *)cli_alloc_for(path, "the index of its pictures", count, sizeof(size_t));
     for (i = 0; i < count; i++) idx[i] = i;
     heph_rng_seed(&rng, seed);
     for (i = 0; i < max_n; i++) { /* partial Fisher-Yates: idx[0..max_n) uniform without replacement */
