@@ -30,7 +30,8 @@
    Looking inside: heph_vae_encode (posterior mean and log-variance), heph_vae_decode,
    heph_vae_sample, heph_vae_evaluate (negative ELBO in nats per image, recon and KL apart),
    heph_vae_traverse, heph_vae_kl_per_dim. Other outlier scores: heph_marginal_fit/score (one
-   latent at a time), heph_knn_score, heph_vae_recon_score, heph_vae_iwae_score (ELBO and the
+   latent at a time), heph_knn_score, heph_gmm_fit/score (a mixture for several modes), heph_vae_recon_score,
+   heph_vae_iwae_score (ELBO and the
    importance-weighted likelihood bound), heph_complexity_score (likelihood minus the picture's
    code length: foreign data). Metrics: heph_mig_discrete, heph_mig_continuous,
    heph_correlation_matrix, heph_ssim, heph_auroc. Pictures: heph_image_grid, heph_plot_lines,
@@ -545,6 +546,25 @@ HEPH_DEF int heph_marginal_score(heph_marginal *f, const float *z, size_t m, int
    self: z is ref (each code is not its own neighbour); 1 <= k < n + !self             */
 HEPH_DEF int heph_knn_score(const float *ref, size_t n, int D, const float *z, size_t m, int k,
                             int self, double *dist, char *err, size_t errlen);
+/* A Gaussian mixture of the normal codes, for normal sets with several modes:
+     p(z) = sum_c w_c N(z; m_c, S_c), S_c full, fitted by EM (8 k-means++ starts, S_c + 1e-6 I
+     as scikit-learn's reg_covar), for every component count 1..k_max; the count with the
+     smallest BIC = -2 ln L + p ln n, p = (k - 1) + k D + k D (D + 1) / 2, is kept.
+   heph_gmm_score: score[i] = -ln p(z_i) (nats; higher = less likely). n > D + 1 needed.   */
+typedef struct {
+    int D, k;          /* dimensions; components kept                                     */
+    double *w;         /* (k) weights                                                     */
+    double *mean;      /* (k, D) means                                                    */
+    double *chol;      /* (k, D, D) Cholesky factors of the covariances                   */
+    double *logdet;    /* (k) ln det S_c                                                  */
+    double bic[16];    /* BIC of 1 .. k_max components (k_max <= 16)                       */
+    double *work;      /* (D) scratch                                                     */
+    char err[HEPH_ERRLEN];
+} heph_gmm;
+HEPH_DEF int heph_gmm_fit(heph_gmm *g, const float *z, size_t n, int D, int k_max, uint64_t seed);
+HEPH_DEF int heph_gmm_score(heph_gmm *g, const float *z, size_t m, double *score);
+HEPH_DEF void heph_gmm_free(heph_gmm *g);
+
 /* recon[i] = -ln p(x_i | mu(x_i)) for n pictures x (n, C, H, W), in max_batch chunks */
 HEPH_DEF int heph_vae_recon_score(heph_vae *m, const float *x, size_t n, double *recon);
 /* Likelihood scores of n pictures x (n, C, H, W) from k samples z_1..z_k ~ q(z | x_i):
@@ -4576,6 +4596,165 @@ HEPH_DEF int heph_knn_score(const float *ref, size_t n, int D, const float *z, s
         dist[i] = sqrt(best[k - 1]);
     }
     HEPH_FREE(buf);
+    return HEPH_OK;
+}
+
+/* ---- Gaussian mixture ---------------------------------------------------------------------- */
+
+HEPH_DEF void heph_gmm_free(heph_gmm *g) {
+    HEPH_FREE(g->w);
+    g->w = g->mean = g->chol = g->logdet = g->work = NULL;
+}
+
+/* ln sum_c w_c N(z; m_c, S_c), and each component's ln w_c N(...) into lc (k) */
+static double heph__gmm_logp(const heph_gmm *g, const float *z, double *lc, double *work) {
+    double mx = -HUGE_VAL, s = 0.0;
+    int c;
+    for (c = 0; c < g->k; c++) { /* ln w + ln N = ln w - (D ln 2pi + ln det S + d^2) / 2 */
+        double d2 = heph__d2(g->mean + (size_t)c * (size_t)g->D, g->chol + (size_t)c * (size_t)g->D * (size_t)g->D, g->D, z, work);
+        lc[c] = log(g->w[c]) - 0.5 * ((double)g->D * log(2.0 * 3.14159265358979323846) + g->logdet[c] + d2);
+        mx = lc[c] > mx ? lc[c] : mx;
+    }
+    for (c = 0; c < g->k; c++) s += exp(lc[c] - mx);
+    return mx + log(s);
+}
+
+/* M-step from responsibilities r (n, k): weights, means, covariances + 1e-6 I, Cholesky */
+static int heph__gmm_mstep(heph_gmm *g, const float *z, size_t n, const double *r, double *cov) {
+    int D = g->D, c, a, b;
+    size_t i;
+    for (c = 0; c < g->k; c++) {
+        double nc = 0.0, *m = g->mean + (size_t)c * (size_t)D;
+        for (a = 0; a < D; a++) m[a] = 0.0;
+        for (a = 0; a < D * D; a++) cov[a] = 0.0;
+        for (i = 0; i < n; i++) {
+            double ri = r[i * (size_t)g->k + (size_t)c];
+            nc += ri;
+            for (a = 0; a < D; a++) m[a] += ri * (double)z[i * (size_t)D + (size_t)a];
+        }
+        nc += 10.0 * DBL_EPSILON; /* as scikit-learn: an empty component keeps a finite mean */
+        for (a = 0; a < D; a++) m[a] /= nc;                                   /* m_c = sum r z / N_c */
+        for (i = 0; i < n; i++) {
+            double ri = r[i * (size_t)g->k + (size_t)c];
+            for (a = 0; a < D; a++)
+                for (b = 0; b <= a; b++)
+                    cov[a * D + b] += ri * ((double)z[i * (size_t)D + (size_t)a] - m[a]) * ((double)z[i * (size_t)D + (size_t)b] - m[b]);
+        }
+        for (a = 0; a < D; a++)
+            for (b = 0; b <= a; b++) cov[b * D + a] = cov[a * D + b] = cov[a * D + b] / nc + (a == b ? 1e-6 : 0.0);
+        if (!heph__cholesky(cov, g->chol + (size_t)c * (size_t)D * (size_t)D, D)) return 0;
+        g->logdet[c] = 0.0;
+        for (a = 0; a < D; a++) g->logdet[c] += 2.0 * log(g->chol[((size_t)c * (size_t)D + (size_t)a) * (size_t)D + (size_t)a]);
+        g->w[c] = nc / (double)n;                                             /* w_c = N_c / n */
+    }
+    return 1;
+}
+
+/* EM for k components from k-means++ seeds; returns ln L, or -HUGE_VAL when a covariance fails */
+static double heph__gmm_em(heph_gmm *g, const float *z, size_t n, heph_rng *rng, double *r, double *cov, double *near) {
+    int D = g->D, k = g->k, c, it, a;
+    size_t i, seeds[16];
+    double ll = -HUGE_VAL;
+    for (c = 0; c < k; c++) { /* k-means++: the next seed with probability ~ squared distance */
+        double tot = 0.0, u;
+        for (i = 0; i < n; i++) {
+            double d = c ? HUGE_VAL : 1.0;
+            int cc;
+            for (cc = 0; cc < c; cc++) {
+                double s = 0.0;
+                for (a = 0; a < D; a++) {
+                    double v = (double)z[i * (size_t)D + (size_t)a] - (double)z[seeds[cc] * (size_t)D + (size_t)a];
+                    s += v * v;
+                }
+                d = s < d ? s : d;
+            }
+            near[i] = d;
+            tot += d;
+        }
+        u = (double)heph_rng_uniform(rng) * tot;
+        for (i = 0; i + 1 < n && u >= near[i]; i++) u -= near[i];
+        seeds[c] = i;
+    }
+    for (i = 0; i < n; i++) { /* hard start: each code to its nearest seed */
+        int best = 0;
+        double bd = HUGE_VAL;
+        for (c = 0; c < k; c++) {
+            double s = 0.0;
+            for (a = 0; a < D; a++) {
+                double v = (double)z[i * (size_t)D + (size_t)a] - (double)z[seeds[c] * (size_t)D + (size_t)a];
+                s += v * v;
+            }
+            if (s < bd) { bd = s; best = c; }
+        }
+        for (c = 0; c < k; c++) r[i * (size_t)k + (size_t)c] = c == best;
+    }
+    for (it = 0; it < 300; it++) {
+        double nll = 0.0;
+        if (!heph__gmm_mstep(g, z, n, r, cov)) return -HUGE_VAL;
+        for (i = 0; i < n; i++) { /* E-step: r_ic = w_c N_c(z_i) / p(z_i) */
+            double lp = heph__gmm_logp(g, z + i * (size_t)D, r + i * (size_t)k, g->work);
+            for (c = 0; c < k; c++) r[i * (size_t)k + (size_t)c] = exp(r[i * (size_t)k + (size_t)c] - lp);
+            nll -= lp;
+        }
+        if (fabs(-nll - ll) < 1e-6 * (double)n) { ll = -nll; break; } /* mean ln L moved < 1e-6 */
+        ll = -nll;
+    }
+    return heph__gmm_mstep(g, z, n, r, cov) ? ll : -HUGE_VAL;
+}
+
+HEPH_DEF int heph_gmm_fit(heph_gmm *g, const float *z, size_t n, int D, int k_max, uint64_t seed) {
+    size_t i, per = 0;
+    double *r, *cov, *near, best = HUGE_VAL;
+    double *bw = NULL;
+    heph_rng rng;
+    int k, bk = 0;
+    memset(g, 0, sizeof *g);
+    g->D = D;
+    if (D < 1 || D > 256 || k_max < 1 || k_max > 16) return heph__errf(g->err, HEPH_ERRLEN, HEPH_E_ARG, "gmm: D %d, k_max %d (1..256, 1..16)", D, k_max);
+    if (n < (size_t)D + 2) return heph__errf(g->err, HEPH_ERRLEN, HEPH_E_ARG, "gmm: %zu codes for %d dimensions (need at least D + 2)", n, D);
+    for (i = 0; i < n * (size_t)D; i++)
+        if (!heph__finite((double)z[i])) return heph__errf(g->err, HEPH_ERRLEN, HEPH_E_ARG, "gmm: code %zu is not finite", i / (size_t)D);
+    per = (size_t)k_max * (1 + (size_t)D + (size_t)D * (size_t)D + 1); /* w, mean, chol, logdet */
+    g->w = (double *)heph__calloc(2 * per + (size_t)D, sizeof(double));
+    r = (double *)heph__calloc(n * (size_t)k_max + (size_t)D * (size_t)D + n, sizeof(double));
+    if (!g->w || !r) { HEPH_FREE(r); heph_gmm_free(g); return heph__errf(g->err, HEPH_ERRLEN, HEPH_E_NOMEM, "gmm: out of memory"); }
+    cov = r + n * (size_t)k_max;
+    near = cov + (size_t)D * (size_t)D;
+    bw = g->w + per; /* the best fit so far, in the same layout */
+    g->work = bw + per;
+    heph_rng_seed(&rng, seed);
+    for (k = 1; k <= k_max; k++) {
+        int start;
+        double p = (double)(k - 1) + (double)k * D + (double)k * D * (D + 1) / 2.0;
+        g->k = k;
+        g->mean = g->w + k; g->chol = g->mean + (size_t)k * (size_t)D; g->logdet = g->chol + (size_t)k * (size_t)D * (size_t)D;
+        g->bic[k - 1] = HUGE_VAL;
+        for (start = 0; start < (k > 1 ? 8 : 1); start++) { /* EM finds local optima: 8 starts */
+            double ll = heph__gmm_em(g, z, n, &rng, r, cov, near);
+            double bic = ll > -HUGE_VAL ? -2.0 * ll + p * log((double)n) : HUGE_VAL; /* BIC = -2 ln L + p ln n */
+            if (bic < g->bic[k - 1]) g->bic[k - 1] = bic;
+            if (bic < best) { best = bic; bk = k; memcpy(bw, g->w, per * sizeof(double)); }
+        }
+    }
+    HEPH_FREE(r);
+    if (!bk) { heph_gmm_free(g); return heph__errf(g->err, HEPH_ERRLEN, HEPH_E_ARG, "gmm: every covariance is singular (%zu codes, D %d)", n, D); }
+    memcpy(g->w, bw, per * sizeof(double));
+    g->k = bk;
+    g->mean = g->w + bk; g->chol = g->mean + (size_t)bk * (size_t)D; g->logdet = g->chol + (size_t)bk * (size_t)D * (size_t)D;
+    return HEPH_OK;
+}
+
+HEPH_DEF int heph_gmm_score(heph_gmm *g, const float *z, size_t m, double *score) {
+    double lc[16];
+    size_t i;
+    for (i = 0; i < m; i++) {
+        double lp;
+        int a;
+        for (a = 0; a < g->D; a++)
+            if (!heph__finite((double)z[i * (size_t)g->D + (size_t)a])) return heph__errf(g->err, HEPH_ERRLEN, HEPH_E_ARG, "gmm score: code %zu is not finite", i);
+        lp = heph__gmm_logp(g, z + i * (size_t)g->D, lc, g->work);
+        score[i] = -lp;                                                       /* -ln p(z) */
+    }
     return HEPH_OK;
 }
 

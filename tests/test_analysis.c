@@ -231,6 +231,64 @@ static void test_mcd_sklearn(void) {
     if (ok && getenv("HEPH_TEST_VERBOSE")) printf("  %s\n", msg);
 }
 
+/* the Gaussian mixture: scikit-learn's GaussianMixture on the same points
+   (tests/fixtures/gmm_sklearn.txt from tools/make_gmm_fixtures.py): the same BIC choice, a
+   log-likelihood per point no worse by more than 1e-4, and where both reach the same optimum
+   (within 1e-7 per point) the same -ln p of every point to 1e-4 relative (EM stops when ln L
+   per point moves less than 1e-6, scikit-learn here at 1e-8); errors named                  */
+static void test_gmm(void) {
+    FILE *f = fopen("tests/fixtures/gmm_sklearn.txt", "r");
+    char tag[32], msg[300];
+    int ncase = 0, n_same = 0, ok = 1;
+    if (!f) { report("gmm_matches_sklearn", 0, "cannot open tests/fixtures/gmm_sklearn.txt"); return; }
+    while (ok && fscanf(f, "%31s", tag) == 1) {
+        int n, D, kmax, best, i, a;
+        double *pts, ll[16], bestd, *want, *got, mine = 0.0, worst = 0.0;
+        float *z;
+        heph_gmm g;
+        if (tag[0] == '#') { while ((a = fgetc(f)) != EOF && a != '\n') {} continue; }
+        if (strcmp(tag, "case") != 0 || fscanf(f, "%d %d %d", &n, &D, &kmax) != 3 || n < 2 || n > 10000 || D < 1 || D > 16 || kmax < 1 || kmax > 16) { ok = 0; break; }
+        pts = (double *)calloc((size_t)n * (size_t)D + 3 * (size_t)n, sizeof(double));
+        z = (float *)calloc((size_t)n * (size_t)D, sizeof(float));
+        if (!pts || !z) { free(pts); free(z); ok = 0; break; }
+        want = pts + (size_t)n * (size_t)D; got = want + n;
+        ok = mcd_read(f, "points", pts, (size_t)n * (size_t)D) && mcd_read(f, "loglik", ll, (size_t)kmax) &&
+             mcd_read(f, "best", &bestd, 1) && mcd_read(f, "nlogp", want, (size_t)n) && fscanf(f, "%31s", tag) == 1 && strcmp(tag, "end") == 0;
+        best = (int)bestd;
+        for (i = 0; ok && i < n * D; i++) z[i] = (float)pts[i];
+        if (ok && (heph_gmm_fit(&g, z, (size_t)n, D, kmax, 1) != HEPH_OK || heph_gmm_score(&g, z, (size_t)n, got) != HEPH_OK)) ok = 0;
+        if (ok) {
+            for (i = 0; i < n; i++) mine -= got[i] / n;
+            for (i = 0; i < n; i++) worst = fabs(got[i] - want[i]) / (1.0 + fabs(want[i])) > worst ? fabs(got[i] - want[i]) / (1.0 + fabs(want[i])) : worst;
+            snprintf(msg, sizeof msg, "case %d: %d components (scikit-learn %d), ln L per point %.9f (scikit-learn %.9f), -ln p differs by %.2g",
+                     ncase, g.k, best, mine, ll[best - 1], worst);
+            if (g.k != best || mine < ll[best - 1] - 1e-4) { report("gmm_matches_sklearn", 0, msg); ok = 0; }
+            else if (fabs(mine - ll[best - 1]) < 1e-7) {
+                if (worst > 1e-4) { report("gmm_matches_sklearn", 0, msg); ok = 0; } /* EM stops at 1e-6 per point */
+                n_same++;
+            }
+            if (getenv("HEPH_TEST_VERBOSE")) printf("  %s\n", msg);
+            heph_gmm_free(&g);
+        }
+        free(pts); free(z);
+        ncase++;
+    }
+    fclose(f);
+    snprintf(msg, sizeof msg, "%d cases, %d at scikit-learn's optimum", ncase, n_same);
+    if (ok) report("gmm_matches_sklearn", ncase >= 3 && n_same >= 2, msg);
+    {   /* too few codes, a NaN code: named errors */
+        heph_gmm g;
+        float bad[8] = {0, 1, 2, 3, 4, 5, 6, 0};
+        int rc1 = heph_gmm_fit(&g, bad, 2, 2, 3, 1);
+        char m1[HEPH_ERRLEN];
+        int rc2;
+        snprintf(m1, sizeof m1, "%s", g.err);
+        bad[5] = (float)NAN;
+        rc2 = heph_gmm_fit(&g, bad, 4, 2, 3, 1);
+        report("gmm_refuses_few_and_nan", rc1 == HEPH_E_ARG && strstr(m1, "need at least") && rc2 == HEPH_E_ARG && strstr(g.err, "code 2 is not finite"), g.err);
+    }
+}
+
 static void test_rank_threshold_helpers(void) {
     double s[7] = {1.0, 5.0, 3.0, 5.0, 0.5, 9.0, 3.0}, zs[5] = {0.1, -3.0, 2.0, -0.5, 3.0};
     size_t ord[7];
@@ -536,6 +594,7 @@ int main(void) {
     test_singular();
     test_mcd();
     test_mcd_sklearn();
+    test_gmm();
     test_rank_threshold_helpers();
     test_walk();
     test_saliency();

@@ -132,7 +132,7 @@ $H outliers $M --batch $T/b.hpd --out $T/o4 >/dev/null 2>&1
 if cmp -s $T/o/outliers.csv $T/o4/outliers.csv; then pass cli_outliers_deterministic; else fail cli_outliers_deterministic "two runs differ"; fi
 
 # --score (issue #21): every score ranks the batch, the CSV's last column is it, sorted
-for sc in marginal knn knn:3 recon elbo iwae:4 complexity:2; do
+for sc in marginal knn knn:3 gmm gmm:2 recon elbo iwae:4 complexity:2; do
     if ! $H outliers $M --batch $T/b.hpd --reference $T/src.hpd --score $sc --out $T/os >$T/os.txt 2>&1; then
         fail "cli_outliers_score_$sc" "$(tail -n 1 $T/os.txt)"; continue
     fi

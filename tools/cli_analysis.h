@@ -11,8 +11,8 @@
 
 enum { THR_FIXED, THR_CHI2, THR_MAD, THR_QUANTILE };
 /* what ranks the pictures (--score): D^2, or the library's other scores (issue #21) */
-enum { SCORE_MAHA, SCORE_MARGINAL, SCORE_KNN, SCORE_RECON, SCORE_ELBO, SCORE_IWAE, SCORE_COMPLEXITY, N_SCORES };
-static const char *const score_names[N_SCORES] = {"mahalanobis", "marginal", "knn", "recon", "elbo", "iwae", "complexity"};
+enum { SCORE_MAHA, SCORE_MARGINAL, SCORE_KNN, SCORE_GMM, SCORE_RECON, SCORE_ELBO, SCORE_IWAE, SCORE_COMPLEXITY, N_SCORES };
+static const char *const score_names[N_SCORES] = {"mahalanobis", "marginal", "knn", "gmm", "recon", "elbo", "iwae", "complexity"};
 
 typedef struct {
     const char *model, *batch, *reference, *out, *truth;
@@ -30,6 +30,7 @@ typedef struct {
     int score;          /* SCORE_*                                               */
     int knn_k;          /* knn: the k-th neighbour                               */
     int samples;        /* elbo, iwae: z samples per picture                     */
+    int gmm_k;          /* gmm: the most components BIC may choose               */
     int thr_given;      /* --threshold or --auto was given                       */
 } cli_aopts;
 
@@ -48,6 +49,7 @@ static void aopts_default(cli_aopts *o) {
     o->score = SCORE_MAHA;
     o->knn_k = 5;
     o->samples = 16;
+    o->gmm_k = 5;
 }
 
 static const char *const aopts_help =
@@ -65,7 +67,9 @@ static const char *const aopts_help =
     "                      marginal (each latent dimension alone: kernel-density tail\n"
     "                      p-values, Sidak-combined, -ln P; catches one odd factor and values\n"
     "                      in a gap), knn[:K] (distance to the K-th nearest context code,\n"
-    "                      default 5), recon (-ln p(x | z = mean): pictures the model cannot\n"
+    "                      default 5), gmm[:K] (-ln p(z) under a Gaussian mixture of the context\n"
+    "                      codes, 1..K components chosen by BIC, default 5: normal sets with\n"
+    "                      several modes), recon (-ln p(x | z = mean): pictures the model cannot\n"
     "                      draw, e.g. foreign data), elbo[:K] (the negative ELBO, mean of K\n"
     "                      samples, default 16), iwae[:K] (the importance-weighted bound on\n"
     "                      -ln p(x) with K samples, default 16; the noise comes from --seed),\n"
@@ -126,10 +130,11 @@ static void parse_score(cli_aopts *o, const char *v) {
     for (k = 0; k < N_SCORES; k++)
         if (cli_is(v, score_names[k])) { o->score = k; return; }
     if (!strncmp(v, "knn:", 4)) { o->score = SCORE_KNN; o->knn_k = (int)cli_long("--score knn:K", v + 4, 1, 100000); return; }
+    if (!strncmp(v, "gmm:", 4)) { o->score = SCORE_GMM; o->gmm_k = (int)cli_long("--score gmm:K", v + 4, 1, 16); return; }
     if (!strncmp(v, "elbo:", 5)) { o->score = SCORE_ELBO; o->samples = (int)cli_long("--score elbo:K", v + 5, 1, 100000); return; }
     if (!strncmp(v, "iwae:", 5)) { o->score = SCORE_IWAE; o->samples = (int)cli_long("--score iwae:K", v + 5, 1, 100000); return; }
     if (!strncmp(v, "complexity:", 11)) { o->score = SCORE_COMPLEXITY; o->samples = (int)cli_long("--score complexity:K", v + 11, 1, 100000); return; }
-    cli_usage("--score takes mahalanobis, marginal, knn[:K], recon, elbo[:K], iwae[:K] or complexity[:K], got \"%s\"", v);
+    cli_usage("--score takes mahalanobis, marginal, knn[:K], gmm[:K], recon, elbo[:K], iwae[:K] or complexity[:K], got \"%s\"", v);
 }
 
 /* one of the shared options at argv[*i]? (consumes its value) */
@@ -364,6 +369,13 @@ static double *other_scores(cli_run *r, const cli_aopts *o, const float *ctx, si
         if (heph_knn_score(ctx, n_ctx, r->D, r->mu, r->n, o->knn_k, !o->reference, r->score, err, sizeof err) != HEPH_OK ||
             heph_knn_score(ctx, n_ctx, r->D, ctx, n_ctx, o->knn_k, 1, ctx_s, err, sizeof err) != HEPH_OK)
             cli_fail("%s: --score knn:%d: %s", cpath, o->knn_k, err);
+    } else if (o->score == SCORE_GMM) { /* the context is scored in-sample (it shaped the fit) */
+        heph_gmm g;
+        if (heph_gmm_fit(&g, ctx, n_ctx, r->D, o->gmm_k, o->seed) != HEPH_OK) cli_fail("%s: %s", cpath, g.err);
+        if (heph_gmm_score(&g, r->mu, r->n, r->score) != HEPH_OK || heph_gmm_score(&g, ctx, n_ctx, ctx_s) != HEPH_OK)
+            cli_fail("%s: %s", o->batch, g.err);
+        printf("gmm: %d components (BIC)\n", g.k);
+        heph_gmm_free(&g);
     } else if (o->score == SCORE_RECON) { /* the pictures themselves, no fit */
         if (heph_vae_recon_score(&r->m, r->pics.x, r->n, r->score) != HEPH_OK) cli_fail("%s: %s", o->batch, r->m.err);
         if (!o->reference) memcpy(ctx_s, r->score, n_ctx * sizeof(double));
@@ -485,7 +497,7 @@ static void json_header(FILE *f, const cli_run *r, const cli_aopts *o) {
     fprintf(f, ",\n  \"pictures\": %zu,\n  \"latent_dims\": %d,\n  \"covariance\": {\"method\": \"%s\", \"shrinkage\": ", r->n, r->D, cov_name(o->cov));
     json_num(f, r->fit.shrinkage);
     fprintf(f, "},\n  \"score\": \"%s\",\n  \"score_parameter\": %d,\n  \"threshold\": {\"mode\": \"%s\", \"parameter\": ", score_names[o->score],
-            o->score == SCORE_KNN ? o->knn_k : o->score >= SCORE_ELBO ? o->samples : 0,
+            o->score == SCORE_KNN ? o->knn_k : o->score == SCORE_GMM ? o->gmm_k : o->score >= SCORE_ELBO ? o->samples : 0,
             r->thr_mode == THR_QUANTILE ? "quantile" : r->thr_mode == THR_FIXED ? "given" : r->thr_mode == THR_CHI2 ? "chi2" : "mad");
     json_num(f, r->thr_param);
     fprintf(f, ", \"%s\": ", o->score == SCORE_MAHA ? "d2" : "value"); json_num(f, r->thr);
