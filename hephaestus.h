@@ -30,10 +30,10 @@
    Looking inside: heph_vae_encode (posterior mean and log-variance), heph_vae_decode,
    heph_vae_sample, heph_vae_evaluate (negative ELBO in nats per image, recon and KL apart),
    heph_vae_traverse, heph_vae_kl_per_dim. Other outlier scores: heph_marginal_fit/score (one
-   latent at a time), heph_knn_score, heph_gmm_fit/score (a mixture for several modes), heph_vae_recon_score,
-   heph_vae_iwae_score (ELBO and the
-   importance-weighted likelihood bound), heph_complexity_score (likelihood minus the picture's
-   code length: foreign data). Metrics: heph_mig_discrete, heph_mig_continuous,
+   latent at a time), heph_knn_score, heph_gmm_fit/score (a mixture, for several modes),
+   heph_vae_recon_score, heph_vae_iwae_score (ELBO and the importance-weighted likelihood
+   bound), heph_complexity_score (likelihood minus the picture's code length: foreign data).
+   Metrics: heph_mig_discrete, heph_mig_continuous,
    heph_correlation_matrix, heph_ssim, heph_auroc. Pictures: heph_image_grid, heph_plot_lines,
    heph_plot_heatmap (pixels only; write them with e.g. stb_image_write).
 
