@@ -189,7 +189,7 @@ static void test_mcd_sklearn(void) {
     if (!f) { report("mcd_matches_sklearn", 0, "cannot open tests/fixtures/mcd_sklearn.txt"); return; }
     while (ok && fscanf(f, "%31s", tag) == 1) {
         int n, D, i, a, same = 1;
-        double frac, ld, *pts, *loc, *cov, *sup;
+        double frac, ld = 0.0, *pts, *loc, *cov, *sup;
         float *z;
         heph_maha fit;
         if (tag[0] == '#') { while ((a = fgetc(f)) != EOF && a != '\n') {} continue; }
@@ -243,7 +243,7 @@ static void test_gmm(void) {
     if (!f) { report("gmm_matches_sklearn", 0, "cannot open tests/fixtures/gmm_sklearn.txt"); return; }
     while (ok && fscanf(f, "%31s", tag) == 1) {
         int n, D, kmax, best, i, a;
-        double *pts, ll[16], bestd, *want, *got, mine = 0.0, worst = 0.0;
+        double *pts, ll[16], bestd = 0.0, *want, *got, mine = 0.0, worst = 0.0;
         float *z;
         heph_gmm g;
         if (tag[0] == '#') { while ((a = fgetc(f)) != EOF && a != '\n') {} continue; }
