@@ -280,32 +280,56 @@ typedef struct {
 HEPH_DEF int heph_spec_parse(const char *spec, int c, int h, int w, heph_layer *layers,
                              int max_layers, int *n_layers, char *err, size_t errlen);
 
+/* A network: the layers of a spec over a slice of a parameter buffer that the caller owns
+   (heph_net_bind: a model keeps one contiguous block for all its networks, one Adam loop and
+   one file). The activations of the last forward are kept for the backward pass.         */
+struct heph__net_plan; /* private: the fast kernels' layouts and fused ReLUs (NULL: reference) */
 typedef struct {
     int n_layers;
-    heph_layer layers[HEPH_MAX_LAYERS];
+    heph_layer layers[HEPH_MAX_LAYERS]; /* parameter offsets count from the net's slice    */
     int in_c, in_h, in_w, in_n; /* input shape and its size                               */
     int out_n;                  /* output size per image                                  */
     int max_batch;
-    size_t p_off, n_params;     /* this net's slice of the model's parameter buffer        */
+    size_t n_params;            /* the length of the net's slice                           */
+    float *params, *grads;      /* views: the caller's parameters and gradients            */
     const float *input;         /* the last forward's input (kept for backward)            */
     float **act;                /* act[l]: output of layer l, (max_batch, layer out size)   */
     float *grad_a, *grad_b;     /* ping-pong buffers for backward, (max_batch, max size)    */
-    float *ws;                  /* scratch for im2row and the GEMM packing                  */
     size_t max_n;               /* the largest layer output per image (input included)      */
-    size_t scratch_n;           /* floats behind grad_a, grad_b and ws: borrowed, not owned */
+    size_t scratch_n;           /* floats of scratch behind grad_a, grad_b and the plan     */
     float *mem;                 /* one allocation behind act (owned)                        */
-    /* layouts: convolutions keep pictures (H, W, C) per image; dense layers, flatten and the
-       net's own input and output are (C, H, W). Where they meet, the values are reordered. */
-    unsigned char nhwc[HEPH_MAX_LAYERS]; /* act[l] is stored (H, W, C)                       */
-    unsigned char cvt[HEPH_MAX_LAYERS];  /* layer l's input is reordered first: 1 to (H, W, C),
-                                            2 to (C, H, W), into cvt_buf[l]                   */
-    float *cvt_buf[HEPH_MAX_LAYERS];
-    unsigned char fused[HEPH_MAX_LAYERS]; /* a ReLU the layer before computes in place (act[l]
-                                            is act[l-1]); its gradient is made by the layer after
-                                            it when that is dense or a conv                  */
-    float *out_buf;             /* the output in (C, H, W) order when the last act is not   */
-    float *grad_c;              /* a third gradient buffer, for reorders after the first layer */
+    float *scratch_own;         /* the scratch, when the net owns it (heph_net_init)        */
+    float *params_own;          /* parameters and gradients, when owned (heph_net_load)     */
+    struct heph__net_plan *plan;
 } heph_net;
+
+/* Parse spec for (c, h, w) inputs and allocate activations and scratch for max_batch
+   pictures; the parameters are not allocated: bind a slice of net->n_params floats (and one
+   for the gradients) with heph_net_bind before the first forward. HEPH_E_SPEC names the bad
+   token in err.                                                                            */
+HEPH_DEF int heph_net_init(heph_net *net, const char *spec, int c, int h, int w, int max_batch,
+                           char *err, size_t errlen);
+HEPH_DEF void heph_net_bind(heph_net *net, float *params, float *grads);
+/* PyTorch's default initialisation: every W and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))     */
+HEPH_DEF void heph_net_init_params(heph_net *net, heph_rng *rng);
+/* out = net(x) for B <= max_batch inputs (B, in_n): a view (B, out_n) valid until the next call */
+HEPH_DEF const float *heph_net_forward(heph_net *net, const float *x, int B);
+/* after a forward of the same B inputs: from dout (B, out_n), WRITES the parameter gradients
+   (every parameter has one use) and the gradient wrt the input into dinp (B, in_n; NULL: skip) */
+HEPH_DEF void heph_net_backward(heph_net *net, const float *dout, int B, float *dinp);
+HEPH_DEF void heph_net_free(heph_net *net);
+/* A network file (.hpn): its spec, input shape and parameters (see "network files" below).
+   Written atomically like a checkpoint. heph_net_load initialises net (allocating, and binding
+   a parameter and gradient block that heph_net_free releases).                              */
+HEPH_DEF int heph_net_save(const heph_net *net, const char *path, char *err, size_t errlen);
+HEPH_DEF int heph_net_load(heph_net *net, const char *path, int max_batch, char *err, size_t errlen);
+
+/* softmax cross-entropy over K classes for B rows of logits: returns sum_b (log sum_k e^a_bk
+   - a_b,y_b); dlogits (may be NULL) = scale (softmax(a) - onehot(y)). Labels in [0, K).       */
+HEPH_DEF double heph_softmax_xent(float *dlogits, const float *logits, const int *labels, int B,
+                                  int K, float scale);
+/* the index of the largest of v[0..n) (the first on ties): a classifier's prediction      */
+HEPH_DEF int heph_argmax(const float *v, int n);
 
 /* ------------------------------------------------------------------------------------------ */
 /* the VAE model                                                                              */
@@ -822,6 +846,13 @@ HEPH_DEF void heph_plot_lines(uint8_t *rgb, int w, int h, const float *ys, int n
 #define HEPH_SYNC_DIR(path) ((void)(path), 0)
 #endif
 
+/* HEPH_REFERENCE_KERNELS: every layer, network and VAE on the reference loops of part A */
+#ifdef HEPH_REFERENCE_KERNELS
+#define HEPH__REFERENCE 1
+#else
+#define HEPH__REFERENCE 0
+#endif
+
 #if defined(_OPENMP) && !defined(HEPH_NO_OPENMP)
 #include <omp.h>
 #define HEPH__OMP_FOR _Pragma("omp parallel for schedule(static)")
@@ -903,6 +934,39 @@ static void *heph__calloc(size_t n, size_t size) {
     return p;
 }
 
+/* a workspace size for the public *_ws_floats: (size_t)-1 when size_t cannot hold it, so an
+   allocation of that many floats fails instead of wrapping to a small block */
+static size_t heph__ws_size(uint64_t n) { return heph__floats_fit(n) ? (size_t)n : (size_t)-1; }
+
+/* ------------------------------------------------------------------------------------------ */
+/* the fence: the fast kernels of part D that parts A and B call. Each public layer function
+   and each network layer picks its path in one line: the reference loops of part A when
+   HEPH_REFERENCE_KERNELS is defined (HEPH__REFERENCE), these otherwise.                     */
+static uint64_t heph__dense_ws64(int B, int I, int O);
+static void heph__dense_forward(float *out, const float *inp, const float *W, const float *b,
+                                int B, int I, int O, float *ws, int relu);
+static void heph__dense_backward(float *dinp, float *dW, float *db, const float *dout,
+                                 const float *inp, const float *W, int B, int I, int O,
+                                 float *ws, int mask, int set);
+static size_t heph__conv_public_ws(const heph_conv_geom *g, int B, int tr);
+static void heph__conv_public_forward(float *out, const float *inp, const float *W, const float *b,
+                                      const heph_conv_geom *g, int B, float *ws, int tr);
+static void heph__conv_public_backward(float *dinp, float *dW, float *db, const float *dout,
+                                       const float *inp, const float *W, const heph_conv_geom *g,
+                                       int B, float *ws, int tr);
+static double heph__loss_chunked(int gaussian, float *dlogits, const float *logits,
+                                 const float *x, size_t n, float scale);
+static double heph__softmax_xent_fast(float *dlogits, const float *logits, const int *labels,
+                                      int B, int K, float scale);
+static float heph__exp_neg(float x);
+
+/* ========================================================================================== */
+/* PART A - THE LESSON: random numbers; every layer as plain loops over indices with its    */
+/* formula (dense, conv2d, transposed conv2d, activations, the VAE pieces, softmax, KL, the */
+/* beta-TCVAE terms, Adam); architecture specs; a network as a loop over its layers; the VAE. */
+/* Each public layer function picks its path in one line: these loops, or part D.           */
+/* ========================================================================================== */
+
 /* ------------------------------------------------------------------------------------------ */
 /* RNG: PCG32, XSH-RR output; seeding as in the reference pcg32_srandom                        */
 
@@ -976,342 +1040,6 @@ HEPH_DEF void heph_rng_shuffle(heph_rng *r, size_t *idx, size_t n) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* GEMM: C (M,N) = [C +] op(A) (M,K) * op(B) (K,N), row-major.
-   op(A)[m][k] = ta ? A[k*lda+m] : A[m*lda+k];   op(B)[k][n] = tb ? B[n*ldb+k] : B[k*ldb+n].
-   k runs in blocks of HEPH__KC. For each block, B is packed into panels of HEPH__NR columns
-   (ws: min(K, KC) * roundup(N, NR) floats), then each (HEPH__MR x HEPH__NR) tile of C sums
-   the block in registers (k in order) and adds it to C. Threads take runs of whole panels
-   through all k blocks when there are enough of them (one fork per product), else the tiles
-   of each block. Every C element is computed by one thread in one fixed order: results do
-   not depend on the number of threads. heph__gemm_ex also adds a bias over the columns and
-   applies a ReLU while the tiles are in registers.                                          */
-
-#ifndef HEPH__MR
-#define HEPH__MR 6
-#endif
-#define HEPH__NR 32
-
-#ifndef HEPH__KC
-#define HEPH__KC 256 /* k is summed in blocks of KC: a packed block of B stays in cache */
-#endif
-
-/* floats of a packed block of B (K x N): in 64 bits, as every workspace size below, so a
-   32-bit size_t cannot wrap; heph__net_init checks the largest against size_t */
-static uint64_t heph__gemm_ws(uint64_t K, uint64_t N) {
-    uint64_t kc = K < HEPH__KC ? K : HEPH__KC;
-    return kc * ((N + HEPH__NR - 1) / HEPH__NR) * HEPH__NR;
-}
-/* a workspace size for the public *_ws_floats: (size_t)-1 when size_t cannot hold it, so an
-   allocation of that many floats fails instead of wrapping to a small block */
-static size_t heph__ws_size(uint64_t n) { return heph__floats_fit(n) ? (size_t)n : (size_t)-1; }
-
-/* one MR x NR tile: acc[r][j] = [bias[j] +] sum_k a(r,k) * panel[k][j], stored into C (or
-   added to it), then max(c, 0) when relu. rowp (ta = 0 only, else NULL): where each row of
-   op(A) starts, pointers into the array A (the rows of an implicit product need not be
-   evenly spaced). An edge tile (mr < MR rows) runs the same loop
-   with its missing rows reading row mr-1, and stores only mr rows: every element is the
-   same sum in the same order whatever the tile's size.                                     */
-static void heph__gemm_tile(int K, int mr, const float *HEPH__RESTRICT A, int lda, int ta,
-                            const float *const *rowp, const float *HEPH__RESTRICT panel,
-                            float *HEPH__RESTRICT C, int ldc, int ncols, int accumulate,
-                            const float *bias, int relu) {
-    float acc[HEPH__MR][HEPH__NR], bv[HEPH__NR];
-    size_t off[HEPH__MR]; /* where row r of op(A) starts (ta = 0) or sits in a column (ta = 1) */
-    int r, j, k;
-    if (bias)
-        for (j = 0; j < HEPH__NR; j++) bv[j] = j < ncols ? bias[j] : 0.0f;
-    for (r = 0; r < HEPH__MR; r++) {
-        size_t rr = (size_t)(r < mr ? r : mr - 1);
-        float a;
-        off[r] = rowp ? (size_t)(rowp[rr] - A) : ta ? rr : rr * (size_t)lda;
-        a = A[off[r]]; /* k = 0 starts the sums (K >= 1): no zeroing pass */
-        if (bias)
-            for (j = 0; j < HEPH__NR; j++) acc[r][j] = bv[j] + a * panel[j];
-        else
-            for (j = 0; j < HEPH__NR; j++) acc[r][j] = a * panel[j];
-    }
-    if (!ta) {
-        for (k = 1; k < K; k++) {
-            const float *bp = panel + (size_t)k * HEPH__NR;
-            for (r = 0; r < HEPH__MR; r++) {
-                float a = A[off[r] + (size_t)k];
-                for (j = 0; j < HEPH__NR; j++) acc[r][j] += a * bp[j];
-            }
-        }
-    } else {
-        for (k = 1; k < K; k++) {
-            const float *bp = panel + (size_t)k * HEPH__NR;
-            const float *ap = A + (size_t)k * (size_t)lda;
-            for (r = 0; r < HEPH__MR; r++) {
-                float a = ap[off[r]];
-                for (j = 0; j < HEPH__NR; j++) acc[r][j] += a * bp[j];
-            }
-        }
-    }
-    if (ncols == HEPH__NR) /* a whole tile: rows of a fixed length, stored as vectors */
-        for (r = 0; r < mr; r++) {
-            float *c = C + (size_t)r * (size_t)ldc;
-            if (accumulate)
-                for (j = 0; j < HEPH__NR; j++) c[j] += acc[r][j];
-            else
-                for (j = 0; j < HEPH__NR; j++) c[j] = acc[r][j];
-            if (relu)
-                for (j = 0; j < HEPH__NR; j++) c[j] = c[j] > 0.0f ? c[j] : 0.0f;
-        }
-    else
-        for (r = 0; r < mr; r++) {
-            float *c = C + (size_t)r * (size_t)ldc;
-            if (accumulate)
-                for (j = 0; j < ncols; j++) c[j] += acc[r][j];
-            else
-                for (j = 0; j < ncols; j++) c[j] = acc[r][j];
-            if (relu)
-                for (j = 0; j < ncols; j++) c[j] = c[j] > 0.0f ? c[j] : 0.0f;
-        }
-}
-
-/* the reference: the same product as three plain loops, k in order. heph__gemm uses it when
-   HEPH_REFERENCE_KERNELS is defined; the tests compare the two on odd sizes.               */
-#ifdef HEPH_REFERENCE_KERNELS
-#define HEPH__REFERENCE 1
-#else
-#define HEPH__REFERENCE 0
-#endif
-static void heph__gemm_ref(int M, int N, int K, const float *A, int lda, int ta, const float *B,
-                           int ldb, int tb, float *C, int ldc, int accumulate) {
-    int i, j, k;
-    for (i = 0; i < M; i++)
-        for (j = 0; j < N; j++) {
-            float s = 0.0f; /* C[i][j] (+)= sum_k op(A)[i][k] op(B)[k][j] */
-            for (k = 0; k < K; k++)
-                s += (ta ? A[(size_t)k * (size_t)lda + (size_t)i] : A[(size_t)i * (size_t)lda + (size_t)k]) *
-                     (tb ? B[(size_t)j * (size_t)ldb + (size_t)k] : B[(size_t)k * (size_t)ldb + (size_t)j]);
-            if (accumulate) C[(size_t)i * (size_t)ldc + (size_t)j] += s;
-            else C[(size_t)i * (size_t)ldc + (size_t)j] = s;
-        }
-}
-
-/* pack op(B)[k0 .. k0+kc) of panels p0 .. p1-1: ws[p][k][j] = op(B)[k0+k][p*NR + j], 0 past N.
-   Panel p starts at ws + p ks NR, ks >= kc: a product passes the same ks for all its k blocks
-   (see heph__gemm_ex), so a panel's place never depends on which block it holds            */
-static void heph__gemm_pack(int p0, int p1, int N, int k0, int kc, int ks, const float *B, int ldb,
-                            int tb, float *ws) {
-    int p;
-    for (p = p0; p < p1; p++) {
-        float *dst = ws + (size_t)p * (size_t)ks * HEPH__NR;
-        int j0 = p * HEPH__NR, k, j;
-        if (!tb && j0 + HEPH__NR <= N) {
-            for (k = 0; k < kc; k++)
-                memcpy(dst + (size_t)k * HEPH__NR, B + (size_t)(k0 + k) * (size_t)ldb + (size_t)j0,
-                       HEPH__NR * sizeof(float));
-            continue;
-        }
-        if (tb && j0 + HEPH__NR <= N) { /* a whole panel of rows of B, turned 16 k at a time */
-            float blk[HEPH__NR][16];
-            int kb, kk;
-            for (kb = 0; kb + 16 <= kc; kb += 16) {
-                for (j = 0; j < HEPH__NR; j++)
-                    memcpy(blk[j], B + (size_t)(j0 + j) * (size_t)ldb + (size_t)(k0 + kb), sizeof blk[j]);
-                for (kk = 0; kk < 16; kk++)
-                    for (j = 0; j < HEPH__NR; j++) dst[(size_t)(kb + kk) * HEPH__NR + (size_t)j] = blk[j][kk];
-            }
-            for (j = 0; j < HEPH__NR; j++)
-                for (k = kb; k < kc; k++)
-                    dst[(size_t)k * HEPH__NR + (size_t)j] = B[(size_t)(j0 + j) * (size_t)ldb + (size_t)(k0 + k)];
-            continue;
-        }
-        if (tb) { /* column n of the panel is row n of B: read it contiguously */
-            for (j = 0; j < HEPH__NR; j++) {
-                int n = j0 + j;
-                const float *src = B + (size_t)n * (size_t)ldb + (size_t)k0;
-                if (n >= N)
-                    for (k = 0; k < kc; k++) dst[(size_t)k * HEPH__NR + (size_t)j] = 0.0f;
-                else
-                    for (k = 0; k < kc; k++) dst[(size_t)k * HEPH__NR + (size_t)j] = src[k];
-            }
-            continue;
-        }
-        for (k = 0; k < kc; k++)
-            for (j = 0; j < HEPH__NR; j++) {
-                int n = j0 + j;
-                dst[(size_t)k * HEPH__NR + (size_t)j] =
-                    n >= N ? 0.0f : B[(size_t)(k0 + k) * (size_t)ldb + (size_t)n];
-            }
-    }
-}
-
-/* tile t of a k block over panels p0 .. p0+n-1: panel-major (a packed panel stays in cache
-   for all row tiles) when op(A) is the smaller side, row-major otherwise (a row tile of A
-   stays in cache for all panels, which are re-read from the outer cache): the larger side is
-   read only once                                                                           */
-static void heph__gemm_tile_at(int t, int p0, int n, int mt, int M, int N, int k0, int kc, int ks,
-                               const float *A, int lda, int ta, const float *ws, float *C, int ldc,
-                               int acc, const float *bias, int relu) {
-    int rows_outer = M > N, mi = rows_outer ? t / n : t % mt, pp = p0 + (rows_outer ? t % n : t / mt);
-    int i0 = mi * HEPH__MR, j0 = pp * HEPH__NR;
-    int mr = M - i0 < HEPH__MR ? M - i0 : HEPH__MR;
-    int nc = N - j0 < HEPH__NR ? N - j0 : HEPH__NR;
-    const float *a = ta ? A + (size_t)k0 * (size_t)lda + (size_t)i0 : A + (size_t)i0 * (size_t)lda + (size_t)k0;
-    heph__gemm_tile(kc, mr, a, lda, ta, NULL, ws + (size_t)pp * (size_t)ks * HEPH__NR, C + (size_t)i0 * (size_t)ldc + (size_t)j0,
-                    ldc, nc, acc, bias ? bias + j0 : NULL, relu);
-}
-
-/* C (+)= op(A) op(B) [+ bias, a vector over the N columns], then max(C, 0) when relu: the
-   bias starts the sums of the first k block, the ReLU is applied by the last one's store */
-static void heph__gemm_ex(int M, int N, int K, const float *A, int lda, int ta, const float *B,
-                          int ldb, int tb, float *C, int ldc, int accumulate, float *ws,
-                          const float *bias, int relu) {
-    int np = (N + HEPH__NR - 1) / HEPH__NR, mt = (M + HEPH__MR - 1) / HEPH__MR, k0;
-    int ks = K < HEPH__KC ? K : HEPH__KC; /* panel stride in ws, the same for every k block */
-    if (M <= 0 || N <= 0) return;
-    if (HEPH__REFERENCE || K <= 0) { /* three loops (K = 0: an empty sum), then the extras */
-        int i, j;
-        if (K > 0) heph__gemm_ref(M, N, K, A, lda, ta, B, ldb, tb, C, ldc, accumulate);
-        for (i = 0; i < M; i++)
-            for (j = 0; j < N; j++) {
-                float *c = C + (size_t)i * (size_t)ldc + (size_t)j;
-                if (K <= 0 && !accumulate) *c = 0.0f;
-                if (bias) *c += bias[j];
-                if (relu) *c = *c > 0.0f ? *c : 0.0f;
-            }
-        return;
-    }
-#if defined(_OPENMP) && !defined(HEPH_NO_OPENMP)
-    /* enough panels for every thread: each takes a run of whole panels and goes through all
-       k blocks alone, packing only its own panels (one fork, no barrier between k blocks).
-       A thread may reach the last, shorter k block while another is still in an earlier
-       one: panels sit at a fixed stride ks, so the regions of two threads never overlap
-       (with a stride of the block's own kc they did: issue #17)                            */
-    if (!omp_in_parallel() && omp_get_max_threads() > 1 && np >= 4 * omp_get_max_threads() &&
-        (double)M * (double)N * (double)K > 2e6) {
-#pragma omp parallel
-        {
-            int nt = omp_get_num_threads(), me = omp_get_thread_num(), kb;
-            int p0 = (int)((long long)np * me / nt), p1 = (int)((long long)np * (me + 1) / nt), t;
-            for (kb = 0; kb < K; kb += HEPH__KC) {
-                int kc = K - kb < HEPH__KC ? K - kb : HEPH__KC;
-                heph__gemm_pack(p0, p1, N, kb, kc, ks, B, ldb, tb, ws);
-                for (t = 0; t < (p1 - p0) * mt; t++)
-                    heph__gemm_tile_at(t, p0, p1 - p0, mt, M, N, kb, kc, ks, A, lda, ta, ws, C, ldc,
-                                       accumulate || kb > 0, kb == 0 ? bias : NULL, relu && kb + kc >= K);
-            }
-        }
-        return;
-    }
-#endif
-    /* C (+)= sum over blocks of KC k's, in order; each block: pack, then all tiles */
-    for (k0 = 0; k0 < K; k0 += HEPH__KC) {
-        int kc = K - k0 < HEPH__KC ? K - k0 : HEPH__KC, acc = accumulate || k0 > 0, p, t;
-        int heph__par = (double)M * (double)N * (double)kc > 3e5;
-        HEPH__OMP_FOR_IF
-        for (p = 0; p < np; p++) heph__gemm_pack(p, p + 1, N, k0, kc, ks, B, ldb, tb, ws);
-        /* tiles of C, each owned by one iteration */
-        HEPH__OMP_FOR_IF
-        for (t = 0; t < np * mt; t++)
-            heph__gemm_tile_at(t, 0, np, mt, M, N, k0, kc, ks, A, lda, ta, ws, C, ldc, acc,
-                               k0 == 0 ? bias : NULL, relu && k0 + kc >= K);
-    }
-}
-static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, const float *B,
-                       int ldb, int tb, float *C, int ldc, int accumulate, float *ws) {
-    heph__gemm_ex(M, N, K, A, lda, ta, B, ldb, tb, C, ldc, accumulate, ws, NULL, 0);
-}
-
-/* x[i] = mask[i] > 0 ? x[i] : 0: a gradient through the ReLU whose output is mask */
-static void heph__relu_mask(float *x, const float *mask, size_t n) {
-    long long i;
-    HEPH__OMP_FOR
-    for (i = 0; i < (long long)n; i++) x[i] = mask[i] > 0.0f ? x[i] : 0.0f;
-}
-/* db[c] (+)= sum over P rows of d[r][c] (= when set): 16 channels per iteration, rows in order */
-static void heph__bias_grad_rows(float *db, const float *d, size_t P, int C, int set) {
-    int cb, ncb = (C + 15) / 16;
-    HEPH__OMP_FOR
-    for (cb = 0; cb < ncb; cb++) {
-        float s[16];
-        int c0 = cb * 16, n = C - c0 < 16 ? C - c0 : 16, j;
-        size_t r;
-        for (j = 0; j < 16; j++) s[j] = 0.0f;
-        if (n == 16) /* a whole vector per row */
-            for (r = 0; r < P; r++) {
-                const float *row = d + r * (size_t)C + (size_t)c0;
-                for (j = 0; j < 16; j++) s[j] += row[j];
-            }
-        else
-            for (r = 0; r < P; r++) {
-                const float *row = d + r * (size_t)C + (size_t)c0;
-                for (j = 0; j < n; j++) s[j] += row[j];
-            }
-        for (j = 0; j < n; j++) db[c0 + j] = set ? s[j] : db[c0 + j] + s[j];
-    }
-}
-/* ------------------------------------------------------------------------------------------ */
-/* dense layer                                                                                */
-
-static uint64_t heph__dense_ws64(int B, int I, int O) {
-    uint64_t f = heph__gemm_ws(I, O);      /* forward: W^T packed, K = I, N = O    */
-    uint64_t g = heph__gemm_ws(B, I);      /* dW: inp packed, K = B, N = I         */
-    uint64_t h = heph__gemm_ws(O, I);      /* dinp: W packed, K = O, N = I         */
-    uint64_t t = (uint64_t)B * (uint64_t)O + heph__gemm_ws(I, B); /* out^T, inp packed */
-    if (g > f) f = g;
-    if (h > f) f = h;
-    if (t > f) f = t;
-    return f;
-}
-HEPH_DEF size_t heph_dense_ws_floats(int B, int I, int O) { return heph__ws_size(heph__dense_ws64(B, I, O)); }
-
-#ifndef HEPH__DENSE_T
-#define HEPH__DENSE_T 1
-#endif
-static int heph__dense_transposed(int B, int I, int O) {
-    return HEPH__DENSE_T && O >= 64 && (double)O * (double)I > 2.0 * (double)B * ((double)I + (double)O);
-}
-/* y[b][o] = x^T[o][b] + bias[o] (then max(y, 0) when relu) */
-static void heph__untranspose(float *y, const float *xt, const float *bias, int B, int O, int relu) {
-    int r;
-    HEPH__OMP_FOR
-    for (r = 0; r < B; r++) {
-        float *o = y + (size_t)r * (size_t)O;
-        int j;
-        for (j = 0; j < O; j++) o[j] = xt[(size_t)j * (size_t)B + (size_t)r] + bias[j];
-        if (relu)
-            for (j = 0; j < O; j++) o[j] = o[j] > 0.0f ? o[j] : 0.0f;
-    }
-}
-/* out[b][o] = b[o] + sum_i inp[b][i] W[o][i]  (then max(out, 0) when relu) */
-static void heph__dense_forward(float *out, const float *inp, const float *W, const float *b,
-                                int B, int I, int O, float *ws, int relu) {
-    if (heph__dense_transposed(B, I, O)) { /* out^T (O, B) = W inp^T */
-        heph__gemm(O, B, I, W, I, 0, inp, I, 1, ws, B, 0, ws + (size_t)B * (size_t)O);
-        heph__untranspose(out, ws, b, B, O, relu);
-        return;
-    }
-    heph__gemm_ex(B, O, I, inp, I, 0, W, I, 1, out, O, 0, ws, b, relu);
-}
-HEPH_DEF void heph_dense_forward(float *out, const float *inp, const float *W, const float *b,
-                                 int B, int I, int O, float *ws) {
-    heph__dense_forward(out, inp, W, b, B, I, O, ws, 0);
-}
-
-/* dinp[b][i] = sum_o dout[b][o] W[o][i];  dW[o][i] += sum_b dout[b][o] inp[b][i];
-   db[o] += sum_b dout[b][o] */
-/* set: dW and db are written, not added to (a network's step: every parameter has one use) */
-static void heph__dense_backward(float *dinp, float *dW, float *db, const float *dout,
-                                 const float *inp, const float *W, int B, int I, int O,
-                                 float *ws, int mask, int set) {
-    heph__gemm(O, I, B, dout, O, 1, inp, I, 0, dW, I, !set, ws);
-    heph__bias_grad_rows(db, dout, (size_t)B, O, set); /* db[o] (+)= sum_b dout[b][o], b in order */
-    if (!dinp) return;
-    heph__gemm(B, I, O, dout, O, 0, W, I, 0, dinp, I, 0, ws);
-    if (mask) heph__relu_mask(dinp, inp, (size_t)B * (size_t)I); /* the input is a ReLU's output */
-}
-HEPH_DEF void heph_dense_backward(float *dinp, float *dW, float *db, const float *dout,
-                                  const float *inp, const float *W, int B, int I, int O,
-                                  float *ws) {
-    heph__dense_backward(dinp, dW, db, dout, inp, W, B, I, O, ws, 0, 0);
-}
-
-/* ------------------------------------------------------------------------------------------ */
 /* activations                                                                                */
 
 /* y = max(x, 0) */
@@ -1364,23 +1092,167 @@ HEPH_DEF void heph_tanh_backward(float *dinp, const float *dout, const float *ou
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* convolutions: inside a network, pictures are stored (H, W, C) per image ("NHWC"), so the
-   patch of an output position is k runs of k*C contiguous floats, and a GEMM's (positions,
-   channels) result is already the next layer's input. The batch is cut into chunks of whole
-   images whose patch rows fit in HEPH__ROWS_FLOATS (they stay in cache between im2row and
-   the GEMM, and the workspace stays small); the chunk size depends only on the shapes, so
-   the sums are the same for any number of threads. The public functions below take and
-   give (C, H, W) pictures and convert around the same kernels.                            */
+/* the reference layers: every layer as plain loops over indices, its formula beside it.
+   With HEPH_REFERENCE_KERNELS the whole library runs on these alone; otherwise the public
+   layer functions and the networks go to the fast kernels of part D (one dispatch point per
+   layer, below each pair), and the tests check the two against each other. Pictures are
+   (C, H, W) per image, dense weights [out][in]; backward passes ADD into dW and db.        */
 
-#ifndef HEPH__ROWS_FLOATS
-#define HEPH__ROWS_FLOATS (1 << 20) /* patch rows per chunk: 4 MiB */
-#endif
-#ifndef HEPH__IMPLICIT
-#define HEPH__IMPLICIT 1 /* conv forward reads patches in place (0: always through patch rows) */
-#endif
-#ifndef HEPH_CONV_SLICES
-#define HEPH_CONV_SLICES 4 /* a batch is cut into this many slices of images (see below) */
-#endif
+/* y[b][o] = bias[o] + sum_i x[b][i] W[o][i] */
+static void heph__dense_forward_ref(float *out, const float *inp, const float *W,
+                                    const float *bias, int B, int I, int O) {
+    int b, o, i;
+    for (b = 0; b < B; b++)
+        for (o = 0; o < O; o++) {
+            const float *x = inp + (size_t)b * (size_t)I, *w = W + (size_t)o * (size_t)I;
+            float s = bias[o];
+            for (i = 0; i < I; i++) s += x[i] * w[i];
+            out[(size_t)b * (size_t)O + (size_t)o] = s;
+        }
+}
+
+/* dW[o][i] += sum_b dy[b][o] x[b][i];  db[o] += sum_b dy[b][o];  dx[b][i] = sum_o dy[b][o] W[o][i] */
+static void heph__dense_backward_ref(float *dinp, float *dW, float *db, const float *dout,
+                                     const float *inp, const float *W, int B, int I, int O) {
+    int b, o, i;
+    for (b = 0; b < B; b++)
+        for (o = 0; o < O; o++) {
+            float d = dout[(size_t)b * (size_t)O + (size_t)o];
+            db[o] += d;
+            for (i = 0; i < I; i++) dW[(size_t)o * (size_t)I + (size_t)i] += d * inp[(size_t)b * (size_t)I + (size_t)i];
+        }
+    if (!dinp) return;
+    for (b = 0; b < B; b++)
+        for (i = 0; i < I; i++) {
+            float s = 0.0f;
+            for (o = 0; o < O; o++) s += dout[(size_t)b * (size_t)O + (size_t)o] * W[(size_t)o * (size_t)I + (size_t)i];
+            dinp[(size_t)b * (size_t)I + (size_t)i] = s;
+        }
+}
+
+/* index of x[b][c][y][x] in a (B, C, H, W) block */
+static size_t heph__at4(int b, int c, int y, int x, int C, int H, int W) {
+    return (((size_t)b * (size_t)C + (size_t)c) * (size_t)H + (size_t)y) * (size_t)W + (size_t)x;
+}
+
+/* conv2d: y[b][o][i][j] = bias[o] + sum_{c,u,v} W[o][c][u][v] x[b][c][i s + u - p][j s + v - p]
+   (x is 0 outside the picture) */
+static void heph__conv2d_forward_ref(float *out, const float *inp, const float *W,
+                                     const float *bias, const heph_conv_geom *g, int B) {
+    int b, o, i, j, c, u, v, k = g->k;
+    for (b = 0; b < B; b++)
+        for (o = 0; o < g->Co; o++)
+            for (i = 0; i < g->Ho; i++)
+                for (j = 0; j < g->Wo; j++) {
+                    float s = bias[o];
+                    for (c = 0; c < g->C; c++)
+                        for (u = 0; u < k; u++)
+                            for (v = 0; v < k; v++) {
+                                int y = i * g->s + u - g->p, x = j * g->s + v - g->p;
+                                if (y < 0 || y >= g->H || x < 0 || x >= g->W) continue;
+                                s += W[heph__at4(o, c, u, v, g->C, k, k)] * inp[heph__at4(b, c, y, x, g->C, g->H, g->W)];
+                            }
+                    out[heph__at4(b, o, i, j, g->Co, g->Ho, g->Wo)] = s;
+                }
+}
+
+/* each output gradient d = dy[b][o][i][j] flows back along the products that made y:
+   dW[o][c][u][v] += d x[b][c][y][x];  dx[b][c][y][x] += d W[o][c][u][v];  db[o] += d       */
+static void heph__conv2d_backward_ref(float *dinp, float *dW, float *db, const float *dout,
+                                      const float *inp, const float *W, const heph_conv_geom *g, int B) {
+    int b, o, i, j, c, u, v, k = g->k;
+    if (dinp) memset(dinp, 0, (size_t)B * (size_t)g->C * (size_t)g->H * (size_t)g->W * sizeof(float));
+    for (b = 0; b < B; b++)
+        for (o = 0; o < g->Co; o++)
+            for (i = 0; i < g->Ho; i++)
+                for (j = 0; j < g->Wo; j++) {
+                    float d = dout[heph__at4(b, o, i, j, g->Co, g->Ho, g->Wo)];
+                    db[o] += d;
+                    for (c = 0; c < g->C; c++)
+                        for (u = 0; u < k; u++)
+                            for (v = 0; v < k; v++) {
+                                int y = i * g->s + u - g->p, x = j * g->s + v - g->p;
+                                size_t wi = heph__at4(o, c, u, v, g->C, k, k), xi;
+                                if (y < 0 || y >= g->H || x < 0 || x >= g->W) continue;
+                                xi = heph__at4(b, c, y, x, g->C, g->H, g->W);
+                                dW[wi] += d * inp[xi];
+                                if (dinp) dinp[xi] += d * W[wi];
+                            }
+                }
+}
+
+/* transposed conv2d, the gradient of conv2d's input turned into a layer: every input value
+   spreads over a k x k patch of the output,
+   y[b][o][i s + u - p][j s + v - p] += x[b][c][i][j] W[c][o][u][v], and y starts at bias[o] */
+static void heph__convt2d_forward_ref(float *out, const float *inp, const float *W,
+                                      const float *bias, const heph_conv_geom *g, int B) {
+    int b, o, i, j, c, u, v, k = g->k;
+    size_t plane = (size_t)g->Ho * (size_t)g->Wo, q;
+    for (b = 0; b < B; b++)
+        for (o = 0; o < g->Co; o++)
+            for (q = 0; q < plane; q++) out[heph__at4(b, o, 0, 0, g->Co, g->Ho, g->Wo) + q] = bias[o];
+    for (b = 0; b < B; b++)
+        for (c = 0; c < g->C; c++)
+            for (i = 0; i < g->H; i++)
+                for (j = 0; j < g->W; j++) {
+                    float x = inp[heph__at4(b, c, i, j, g->C, g->H, g->W)];
+                    for (o = 0; o < g->Co; o++)
+                        for (u = 0; u < k; u++)
+                            for (v = 0; v < k; v++) {
+                                int y = i * g->s + u - g->p, xx = j * g->s + v - g->p;
+                                if (y < 0 || y >= g->Ho || xx < 0 || xx >= g->Wo) continue;
+                                out[heph__at4(b, o, y, xx, g->Co, g->Ho, g->Wo)] += x * W[heph__at4(c, o, u, v, g->Co, k, k)];
+                            }
+                }
+}
+
+/* dx[b][c][i][j] = sum_{o,u,v} W[c][o][u][v] dy[b][o][i s + u - p][j s + v - p];
+   dW[c][o][u][v] += x[b][c][i][j] dy[...];  db[o] += sum of dy over b and the plane        */
+static void heph__convt2d_backward_ref(float *dinp, float *dW, float *db, const float *dout,
+                                       const float *inp, const float *W, const heph_conv_geom *g, int B) {
+    int b, o, i, j, c, u, v, k = g->k;
+    size_t plane = (size_t)g->Ho * (size_t)g->Wo, q;
+    for (b = 0; b < B; b++)
+        for (o = 0; o < g->Co; o++)
+            for (q = 0; q < plane; q++) db[o] += dout[heph__at4(b, o, 0, 0, g->Co, g->Ho, g->Wo) + q];
+    for (b = 0; b < B; b++)
+        for (c = 0; c < g->C; c++)
+            for (i = 0; i < g->H; i++)
+                for (j = 0; j < g->W; j++) {
+                    size_t xi = heph__at4(b, c, i, j, g->C, g->H, g->W);
+                    float s = 0.0f;
+                    for (o = 0; o < g->Co; o++)
+                        for (u = 0; u < k; u++)
+                            for (v = 0; v < k; v++) {
+                                int y = i * g->s + u - g->p, x = j * g->s + v - g->p;
+                                size_t wi = heph__at4(c, o, u, v, g->Co, k, k);
+                                float d;
+                                if (y < 0 || y >= g->Ho || x < 0 || x >= g->Wo) continue;
+                                d = dout[heph__at4(b, o, y, x, g->Co, g->Ho, g->Wo)];
+                                dW[wi] += inp[xi] * d;
+                                s += W[wi] * d;
+                            }
+                    if (dinp) dinp[xi] = s;
+                }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the public layer functions: reference loops or fast kernels, chosen in one place each  */
+
+HEPH_DEF void heph_dense_forward(float *out, const float *inp, const float *W, const float *b,
+                                 int B, int I, int O, float *ws) {
+    if (HEPH__REFERENCE) heph__dense_forward_ref(out, inp, W, b, B, I, O);
+    else heph__dense_forward(out, inp, W, b, B, I, O, ws, 0);
+}
+
+HEPH_DEF void heph_dense_backward(float *dinp, float *dW, float *db, const float *dout,
+                                  const float *inp, const float *W, int B, int I, int O,
+                                  float *ws) {
+    if (HEPH__REFERENCE) heph__dense_backward_ref(dinp, dW, db, dout, inp, W, B, I, O);
+    else heph__dense_backward(dinp, dW, db, dout, inp, W, B, I, O, ws, 0, 0);
+}
+
+HEPH_DEF size_t heph_dense_ws_floats(int B, int I, int O) { return heph__ws_size(heph__dense_ws64(B, I, O)); }
 
 HEPH_DEF int heph_conv2d_geom(heph_conv_geom *g, int C, int H, int W, int Co, int k, int s, int p) {
     g->C = C; g->H = H; g->W = W; g->Co = Co; g->k = k; g->s = s; g->p = p;
@@ -1401,425 +1273,30 @@ HEPH_DEF int heph_convt2d_geom(heph_conv_geom *g, int C, int H, int W, int Co, i
     return g->Ho > 0 && g->Wo > 0 ? HEPH_OK : HEPH_E_ARG;
 }
 
-/* rows[(b, oy, ox)][(ky, kx, c)] = img[b][iy][ix][c], iy = oy*s - p + ky, ix = ox*s - p + kx,
-   0 outside: the patches of a conv over (H, W, C) images at output positions (Ho, Wo)     */
-static void heph__im2row_nhwc(float *rows, const float *img, int B, int C, int H, int W, int Ho,
-                              int Wo, int k, int s, int p) {
-    size_t kC = (size_t)k * (size_t)C, K = (size_t)k * kC, cb = (size_t)C * sizeof(float);
-    long long r, nr = (long long)B * Ho * Wo;
-    HEPH__OMP_FOR
-    for (r = 0; r < nr; r++) {
-        int b = (int)(r / ((long long)Ho * Wo)), pos = (int)(r % ((long long)Ho * Wo));
-        int oy = pos / Wo, ox = pos % Wo, x0 = ox * s - p, ky, kx;
-        const float *im = img + (size_t)b * (size_t)H * (size_t)W * (size_t)C;
-        float *row = rows + (size_t)r * K;
-        for (ky = 0; ky < k; ky++, row += kC) {
-            int iy = oy * s - p + ky;
-            const float *line;
-            if (iy < 0 || iy >= H) { memset(row, 0, kC * sizeof(float)); continue; }
-            line = im + (size_t)iy * (size_t)W * (size_t)C;
-            if (x0 >= 0 && x0 + k <= W) { /* a whole run: short ones are cheaper as a loop */
-                const float *src = line + (size_t)x0 * (size_t)C;
-                size_t j;
-                if (kC >= 64) memcpy(row, src, kC * sizeof(float));
-                else for (j = 0; j < kC; j++) row[j] = src[j];
-                continue;
-            }
-            for (kx = 0; kx < k; kx++) {
-                int ix = x0 + kx;
-                if (ix < 0 || ix >= W) memset(row + (size_t)kx * (size_t)C, 0, cb);
-                else memcpy(row + (size_t)kx * (size_t)C, line + (size_t)ix * (size_t)C, cb);
-            }
-        }
-    }
-}
-
-/* the adjoint of im2row: img[b][iy][ix][c] = init[c] (or 0) + the sum of every patch entry
-   that im2row read from (iy, ix, c). One image line per iteration, gathered in a fixed order
-   (ky, then ox): the same bits for any number of threads. Then, while the line is in cache,
-   relu: v = max(v, 0); mask: v = mask > 0 ? v : 0 (the gradient through a ReLU whose output
-   is mask).                                                                                */
-static void heph__row2im_nhwc(float *img, const float *rows, const float *init, int relu,
-                              const float *mask, int B, int C, int H, int W, int Ho, int Wo,
-                              int k, int s, int p) {
-    size_t kC = (size_t)k * (size_t)C, K = (size_t)k * kC, WC = (size_t)W * (size_t)C;
-    long long t, nt = (long long)B * H;
-    HEPH__OMP_FOR
-    for (t = 0; t < nt; t++) {
-        int b = (int)(t / H), iy = (int)(t % H), ky, ox;
-        float *line = img + (size_t)t * WC;
-        size_t i;
-        if (init) {
-            int ix, c;
-            for (ix = 0; ix < W; ix++)
-                for (c = 0; c < C; c++) line[(size_t)ix * (size_t)C + (size_t)c] = init[c];
-        } else {
-            memset(line, 0, WC * sizeof(float));
-        }
-        for (ky = 0; ky < k; ky++) {
-            int num = iy + p - ky, oy; /* iy = oy*s - p + ky */
-            if (num < 0 || num % s) continue;
-            oy = num / s;
-            if (oy >= Ho) continue;
-            for (ox = 0; ox < Wo; ox++) {
-                int x0 = ox * s - p, kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > W ? W - x0 : k;
-                const float *src = rows + (((size_t)b * (size_t)Ho + (size_t)oy) * (size_t)Wo + (size_t)ox) * K +
-                                   (size_t)ky * kC + (size_t)kx0 * (size_t)C;
-                float *dst = line + (size_t)(x0 + kx0) * (size_t)C;
-                size_t n = kx1 > kx0 ? (size_t)(kx1 - kx0) * (size_t)C : 0;
-                for (i = 0; i < n; i++) dst[i] += src[i];
-            }
-        }
-        if (relu)
-            for (i = 0; i < WC; i++) line[i] = line[i] > 0.0f ? line[i] : 0.0f;
-        if (mask) {
-            const float *m = mask + (size_t)t * WC;
-            for (i = 0; i < WC; i++) line[i] = m[i] > 0.0f ? line[i] : 0.0f;
-        }
-    }
-}
-
-/* (B, C, HW) <-> (B, HW, C) */
-static void heph__nchw_to_rows(float *rows, const float *x, int B, int C, int HW) {
-    int b;
-    HEPH__OMP_FOR
-    for (b = 0; b < B; b++) {
-        int c, i;
-        for (c = 0; c < C; c++)
-            for (i = 0; i < HW; i++)
-                rows[((size_t)b * (size_t)HW + (size_t)i) * (size_t)C + (size_t)c] =
-                    x[((size_t)b * (size_t)C + (size_t)c) * (size_t)HW + (size_t)i];
-    }
-}
-static void heph__rows_to_nchw(float *x, const float *rows, int B, int C, int HW) {
-    int b;
-    HEPH__OMP_FOR
-    for (b = 0; b < B; b++) {
-        int c, i;
-        for (c = 0; c < C; c++)
-            for (i = 0; i < HW; i++)
-                x[((size_t)b * (size_t)C + (size_t)c) * (size_t)HW + (size_t)i] =
-                    rows[((size_t)b * (size_t)HW + (size_t)i) * (size_t)C + (size_t)c];
-    }
-}
-/* weights in the kernels' order: Wp[r][j][a] = W[r][a][j] (conv: r = Co, a = C, j = ky kx;
-   transposed conv: r = C, a = Co); their gradient comes as dWt[j][a][r] (patch entries by
-   channels: the GEMM that makes it has a long side and a side of whole panels), and
-   W[r][a][j] += dWt[j][a][r]                                                               */
-static void heph__wperm(float *Wp, const float *W, int R, int A, int J) {
-    int r;
-    HEPH__OMP_FOR
-    for (r = 0; r < R; r++) {
-        int a, j;
-        for (a = 0; a < A; a++)
-            for (j = 0; j < J; j++)
-                Wp[((size_t)r * (size_t)J + (size_t)j) * (size_t)A + (size_t)a] =
-                    W[((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j];
-    }
-}
-/* the same weights as (patch entries x channels): Wt[j][a][r] = W[r][a][j], the layout the
-   GEMM packs with plain row copies when the product needs Wp transposed                  */
-static void heph__wperm_t(float *Wt, const float *W, int R, int A, int J) {
-    long long ja, n = (long long)J * A;
-    HEPH__OMP_FOR
-    for (ja = 0; ja < n; ja++) {
-        int j = (int)(ja / A), a = (int)(ja % A), r;
-        float *dst = Wt + (size_t)ja * (size_t)R;
-        for (r = 0; r < R; r++) dst[r] = W[((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j];
-    }
-}
-/* W[r][a][j] (+)= sum over the S gradients dWt_s = Wp + s * stride, in order s = 0, 1, ... */
-static void heph__wperm_add_back(float *W, const float *Wp, size_t stride, int S, int R, int A,
-                                 int J, int set) {
-    int r;
-    HEPH__OMP_FOR
-    for (r = 0; r < R; r++) {
-        int a, j, s;
-        for (a = 0; a < A; a++)
-            for (j = 0; j < J; j++) {
-                float *w = W + ((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j;
-                size_t i = ((size_t)j * (size_t)A + (size_t)a) * (size_t)R + (size_t)r;
-                float d = Wp[i];
-                for (s = 1; s < S; s++) d += Wp[(size_t)s * stride + i];
-                *w = set ? d : *w + d;
-            }
-    }
-}
-static uint64_t heph__max3(uint64_t a, uint64_t b, uint64_t c) {
-    uint64_t m = a > b ? a : b;
-    return m > c ? m : c;
-}
-/* images per chunk: as many as fit HEPH__ROWS_FLOATS patch floats, at least 1, at most B */
-static int heph__chunk_images(size_t rows_per_image, int B) {
-    size_t nb = rows_per_image ? (size_t)HEPH__ROWS_FLOATS / rows_per_image : (size_t)B;
-    if (nb < 1) nb = 1;
-    return nb > (size_t)B ? B : (int)nb;
-}
-
-/* slices: a batch of B images is cut into S = min(B, HEPH_CONV_SLICES) fixed runs of images,
-   slice s = images [B s / S, B (s + 1) / S). Threads take whole slices and work through them
-   alone (no synchronisation inside a layer); the weight and bias gradients are summed per
-   slice and the S sums added in the order s = 0, 1, ...: the same bits for any number of
-   threads, because S depends only on B.                                                    */
-static int heph__n_slices(int B) {
-    return B < 1 ? 1 : B < HEPH_CONV_SLICES ? B : HEPH_CONV_SLICES;
-}
-static int heph__slice_start(int B, int S, int s) { return (int)((long long)B * s / S); }
-
-/* one slice's NHWC workspace (n images at most): the weight gradient, the bias gradient, one
-   chunk of patch rows, GEMM packing                                                        */
-static uint64_t heph__conv_slice_ws(const heph_conv_geom *g, int n, int tr) {
-    int kk = g->k * g->k;
-    uint64_t K = (uint64_t)(tr ? g->Co : g->C) * (uint64_t)kk, nW = (uint64_t)g->C * (uint64_t)g->Co * (uint64_t)kk;
-    uint64_t pos = tr ? (uint64_t)g->H * (uint64_t)g->W : (uint64_t)g->Ho * (uint64_t)g->Wo, pk = pos * K;
-    int nb = heph__chunk_images(heph__bytes_fit(pk) ? (size_t)pk : (size_t)-1, n > 0 ? n : 1);
-    uint64_t P = (uint64_t)nb * pos;
-    int oc = tr ? g->C : g->Co;
-    uint64_t pack = heph__max3(heph__gemm_ws(K, (uint64_t)oc), heph__gemm_ws(P, (uint64_t)oc), heph__gemm_ws((uint64_t)oc, K));
-    return nW + (uint64_t)g->Co + P * K + pack;
-}
-/* the whole NHWC workspace for B images: the permuted weights, then S slices' */
-static uint64_t heph__conv_nhwc_ws(const heph_conv_geom *g, int B, int tr) {
-    int S = heph__n_slices(B), n = (B + S - 1) / S;
-    uint64_t nW = (uint64_t)g->C * (uint64_t)g->Co * (uint64_t)g->k * (uint64_t)g->k;
-    return nW + (uint64_t)S * heph__conv_slice_ws(g, n, tr);
-}
-/* after the slices: dW (+)= the S slices' dWt (permuted back), db (+)= their bias sums */
-static void heph__slices_add_back(float *dW, float *db, const float *sws, size_t stride, int S,
-                                  int R, int A, int J, int Co, int set) {
-    size_t nW = (size_t)R * (size_t)A * (size_t)J;
-    int c, s;
-    heph__wperm_add_back(dW, sws, stride, S, R, A, J, set);
-    for (c = 0; c < Co; c++) {
-        float t = 0.0f;
-        for (s = 0; s < S; s++) t += sws[(size_t)s * stride + nW + (size_t)c];
-        db[c] = set ? t : db[c] + t;
-    }
-}
-
-/* the same product without patch rows ("implicit GEMM"), for m images: they are copied once
-   into pad with a zero border of p, where the patch row of an output position is k runs of
-   k C contiguous floats, one per ky; the GEMM takes its k blocks inside those runs and reads
-   them in place. Every output is the same sum as from patch rows, in the same order.      */
-static int heph__conv_implicit_ok(const heph_conv_geom *g, int m, size_t rows_cap) {
-    size_t padded = (size_t)m * (size_t)(g->H + 2 * g->p) * (size_t)(g->W + 2 * g->p) * (size_t)g->C;
-    return HEPH__IMPLICIT && !HEPH__REFERENCE && (size_t)g->k * (size_t)g->C >= 64 && padded <= rows_cap;
-}
-static void heph__conv2d_implicit(float *out, const float *inp, int m, const float *Wt,
-                                  const float *bias, int relu, const heph_conv_geom *g, float *pad,
-                                  float *pack) {
-    int Hp = g->H + 2 * g->p, Wq = g->W + 2 * g->p, C = g->C, Co = g->Co, HWo = g->Ho * g->Wo;
-    int kC = g->k * C, P = m * HWo, mt = (P + HEPH__MR - 1) / HEPH__MR, np = (Co + HEPH__NR - 1) / HEPH__NR;
-    size_t img = (size_t)Hp * (size_t)Wq * (size_t)C, line = (size_t)g->W * (size_t)C;
-    int b, y, ky, c0, t;
-    for (b = 0; b < m; b++) { /* pad[b][y + p][x + p][c] = inp[b][y][x][c], 0 elsewhere */
-        float *dst = pad + (size_t)b * img;
-        memset(dst, 0, (size_t)g->p * (size_t)Wq * (size_t)C * sizeof(float));
-        for (y = 0; y < g->H; y++) {
-            float *row = dst + ((size_t)(y + g->p) * (size_t)Wq) * (size_t)C;
-            memset(row, 0, (size_t)g->p * (size_t)C * sizeof(float));
-            memcpy(row + (size_t)g->p * (size_t)C, inp + ((size_t)b * (size_t)g->H + (size_t)y) * line, line * sizeof(float));
-            memset(row + (size_t)g->p * (size_t)C + line, 0, (size_t)(Wq - g->W - g->p) * (size_t)C * sizeof(float));
-        }
-        memset(dst + (size_t)(g->H + g->p) * (size_t)Wq * (size_t)C, 0,
-               (size_t)(Hp - g->H - g->p) * (size_t)Wq * (size_t)C * sizeof(float));
-    }
-    for (ky = 0; ky < g->k; ky++)
-        for (c0 = 0; c0 < kC; c0 += HEPH__KC) {
-            int kc = kC - c0 < HEPH__KC ? kC - c0 : HEPH__KC, kb = ky * kC + c0;
-            int first = kb == 0, last = ky == g->k - 1 && c0 + kc >= kC;
-            heph__gemm_pack(0, np, Co, kb, kc, kc, Wt, Co, 0, pack); /* serial: pack, then use */
-            for (t = 0; t < mt * np; t++) { /* a row tile at a time, all its panels */
-                int mi = t / np, pp = t % np, i0 = mi * HEPH__MR, j0 = pp * HEPH__NR, r;
-                int mr = P - i0 < HEPH__MR ? P - i0 : HEPH__MR, nc = Co - j0 < HEPH__NR ? Co - j0 : HEPH__NR;
-                const float *rowp[HEPH__MR];
-                for (r = 0; r < mr; r++) { /* output position q = (b, oy, ox): its run for ky */
-                    int q = i0 + r, bq = q / HWo, pos = q % HWo, oy = pos / g->Wo, ox = pos % g->Wo;
-                    rowp[r] = pad + (size_t)bq * img +
-                              ((size_t)(oy * g->s + ky) * (size_t)Wq + (size_t)(ox * g->s)) * (size_t)C + (size_t)c0;
-                }
-                heph__gemm_tile(kc, mr, pad, 0, 0, rowp, pack + (size_t)pp * (size_t)kc * HEPH__NR,
-                                out + (size_t)i0 * (size_t)Co + (size_t)j0, Co, nc, !first,
-                                first && bias ? bias + j0 : NULL, last && relu);
-            }
-        }
-}
-
-/* conv, NHWC: out (B, Ho, Wo, Co) = patches (B Ho Wo, k k C) Wt (k k C, Co) + b (then
-   max(out, 0) when relu: a ReLU after the conv, computed in the same pass)                 */
-static void heph__conv2d_nhwc_forward(float *out, const float *inp, const float *W,
-                                      const float *bias, const heph_conv_geom *g, int B, float *ws,
-                                      int relu) {
-    int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, S = heph__n_slices(B), s;
-    int heph__par = S > 1;
-    size_t nW = (size_t)g->Co * (size_t)K, in_img = (size_t)g->H * (size_t)g->W * (size_t)g->C;
-    size_t sws = (size_t)heph__conv_slice_ws(g, (B + S - 1) / S, 0);
-    float *Wp = ws;
-    heph__wperm_t(Wp, W, g->Co, g->C, kk); /* (K, Co) */
-    HEPH__OMP_FOR_IF
-    for (s = 0; s < S; s++) {
-        int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
-        int nb = heph__chunk_images((size_t)HWo * (size_t)K, n);
-        float *rows = ws + nW + (size_t)s * sws + nW + (size_t)g->Co;
-        float *pack = rows + (size_t)nb * (size_t)HWo * (size_t)K;
-        for (b0 = s0; b0 < s0 + n; b0 += nb) {
-            int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HWo;
-            float *o = out + (size_t)b0 * (size_t)HWo * (size_t)g->Co;
-            if (heph__conv_implicit_ok(g, m, (size_t)nb * (size_t)HWo * (size_t)K)) {
-                heph__conv2d_implicit(o, inp + (size_t)b0 * in_img, m, Wp, bias, relu, g, rows, pack);
-                continue;
-            }
-            heph__im2row_nhwc(rows, inp + (size_t)b0 * in_img, m, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
-            heph__gemm_ex(P, g->Co, K, rows, K, 0, Wp, g->Co, 0, o, g->Co, 0, pack, bias, relu);
-        }
-    }
-}
-
-/* dW += dout^T patches;  db += column sums of dout;  dinp (if not NULL) = row2im(dout Wp),
-   masked by inp > 0 when mask (the input is a ReLU's output: its gradient is done here too) */
-static void heph__conv2d_nhwc_backward(float *dinp, float *dW, float *db, const float *dout,
-                                       const float *inp, const float *W, const heph_conv_geom *g,
-                                       int B, float *ws, int mask, int set) {
-    int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, S = heph__n_slices(B), s;
-    int heph__par = S > 1;
-    size_t nW = (size_t)g->Co * (size_t)K, in_img = (size_t)g->H * (size_t)g->W * (size_t)g->C;
-    size_t sws = (size_t)heph__conv_slice_ws(g, (B + S - 1) / S, 0);
-    float *Wp = ws;
-    if (dinp) heph__wperm(Wp, W, g->Co, g->C, kk);
-    HEPH__OMP_FOR_IF
-    for (s = 0; s < S; s++) {
-        int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
-        int nb = heph__chunk_images((size_t)HWo * (size_t)K, n);
-        float *dWp = ws + nW + (size_t)s * sws, *dbs = dWp + nW, *rows = dbs + g->Co;
-        float *pack = rows + (size_t)nb * (size_t)HWo * (size_t)K;
-        heph__bias_grad_rows(dbs, dout + (size_t)s0 * (size_t)HWo * (size_t)g->Co, (size_t)n * (size_t)HWo,
-                             g->Co, 1);
-        for (b0 = s0; b0 < s0 + n; b0 += nb) {
-            int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HWo;
-            const float *d = dout + (size_t)b0 * (size_t)HWo * (size_t)g->Co;
-            heph__im2row_nhwc(rows, inp + (size_t)b0 * in_img, m, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
-            /* dWt (K, Co) (+)= rows^T (K, P) d (P, Co) */
-            heph__gemm(K, g->Co, P, rows, K, 1, d, g->Co, 0, dWp, g->Co, b0 > s0, pack);
-            if (!dinp) continue;
-            /* rows (P, K) = d (P, Co) Wp (Co, K), then gathered back onto the input */
-            heph__gemm(P, K, g->Co, d, g->Co, 0, Wp, K, 0, rows, K, 0, pack);
-            heph__row2im_nhwc(dinp + (size_t)b0 * in_img, rows, NULL, 0, mask ? inp + (size_t)b0 * in_img : NULL,
-                              m, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
-        }
-    }
-    heph__slices_add_back(dW, db, ws + nW, sws, S, g->Co, g->C, kk, g->Co, set);
-}
-
-/* transposed conv, NHWC: the adjoint of a conv whose input is our output. Patch rows are our
-   input positions: rows (B H W, k k Co) = inp (B H W, C) Wp (C, k k Co), out = b + row2im */
-static void heph__convt2d_nhwc_forward(float *out, const float *inp, const float *W,
-                                       const float *bias, const heph_conv_geom *g, int B, float *ws,
-                                       int relu) {
-    int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, S = heph__n_slices(B), s;
-    int heph__par = S > 1;
-    size_t nW = (size_t)g->C * (size_t)K, out_img = (size_t)g->Ho * (size_t)g->Wo * (size_t)g->Co;
-    size_t sws = (size_t)heph__conv_slice_ws(g, (B + S - 1) / S, 1);
-    float *Wp = ws;
-    heph__wperm(Wp, W, g->C, g->Co, kk);
-    HEPH__OMP_FOR_IF
-    for (s = 0; s < S; s++) {
-        int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
-        int nb = heph__chunk_images((size_t)HW * (size_t)K, n);
-        float *rows = ws + nW + (size_t)s * sws + nW + (size_t)g->Co;
-        float *pack = rows + (size_t)nb * (size_t)HW * (size_t)K;
-        for (b0 = s0; b0 < s0 + n; b0 += nb) {
-            int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HW;
-            heph__gemm(P, K, g->C, inp + (size_t)b0 * (size_t)HW * (size_t)g->C, g->C, 0, Wp, K, 0, rows, K, 0, pack);
-            heph__row2im_nhwc(out + (size_t)b0 * out_img, rows, bias, relu, NULL, m, g->Co, g->Ho, g->Wo,
-                              g->H, g->W, g->k, g->s, g->p);
-        }
-    }
-}
-
-static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const float *dout,
-                                        const float *inp, const float *W, const heph_conv_geom *g,
-                                        int B, float *ws, int mask, int set) {
-    int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, S = heph__n_slices(B), s;
-    int heph__par = S > 1;
-    size_t nW = (size_t)g->C * (size_t)K, out_img = (size_t)g->Ho * (size_t)g->Wo * (size_t)g->Co;
-    size_t sws = (size_t)heph__conv_slice_ws(g, (B + S - 1) / S, 1);
-    float *Wp = ws;
-    if (dinp) heph__wperm_t(Wp, W, g->C, g->Co, kk); /* (K, C) */
-    HEPH__OMP_FOR_IF
-    for (s = 0; s < S; s++) {
-        int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
-        int nb = heph__chunk_images((size_t)HW * (size_t)K, n);
-        float *dWp = ws + nW + (size_t)s * sws, *dbs = dWp + nW, *rows = dbs + g->Co;
-        float *pack = rows + (size_t)nb * (size_t)HW * (size_t)K;
-        heph__bias_grad_rows(dbs, dout + (size_t)s0 * out_img, (size_t)n * (size_t)g->Ho * (size_t)g->Wo, g->Co, 1);
-        for (b0 = s0; b0 < s0 + n; b0 += nb) {
-            int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HW;
-            const float *x = inp + (size_t)b0 * (size_t)HW * (size_t)g->C;
-            /* rows (P, k k Co): the patches of dout seen from each input position */
-            heph__im2row_nhwc(rows, dout + (size_t)b0 * out_img, m, g->Co, g->Ho, g->Wo, g->H, g->W, g->k, g->s, g->p);
-            /* dWt (K, C) (+)= rows^T (K, P) x (P, C) */
-            heph__gemm(K, g->C, P, rows, K, 1, x, g->C, 0, dWp, g->C, b0 > s0, pack);
-            /* dinp (P, C) = rows (P, K) Wp^T (K, C), masked while in cache */
-            if (dinp) {
-                float *dx = dinp + (size_t)b0 * (size_t)HW * (size_t)g->C;
-                heph__gemm(P, g->C, K, rows, K, 0, Wp, g->C, 0, dx, g->C, 0, pack);
-                if (mask) heph__relu_mask(dx, x, (size_t)P * (size_t)g->C);
-            }
-        }
-    }
-    heph__slices_add_back(dW, db, ws + nW, sws, S, g->C, g->Co, kk, g->Co, set);
-}
-
-/* the public (C, H, W) functions: convert, run the NHWC kernel, convert back. Workspace:
-   the input and the output in NHWC, the input gradient, then the kernel's own             */
-static size_t heph__conv_public_ws(const heph_conv_geom *g, int B, int tr) {
-    uint64_t in = (uint64_t)B * (uint64_t)g->C * (uint64_t)g->H * (uint64_t)g->W;
-    uint64_t on = (uint64_t)B * (uint64_t)g->Co * (uint64_t)g->Ho * (uint64_t)g->Wo;
-    return heph__ws_size(2 * in + on + heph__conv_nhwc_ws(g, B, tr));
-}
 HEPH_DEF size_t heph_conv2d_ws_floats(const heph_conv_geom *g, int B) { return heph__conv_public_ws(g, B, 0); }
 HEPH_DEF size_t heph_convt2d_ws_floats(const heph_conv_geom *g, int B) { return heph__conv_public_ws(g, B, 1); }
 
-static void heph__conv_public_forward(float *out, const float *inp, const float *W, const float *b,
-                                      const heph_conv_geom *g, int B, float *ws, int tr) {
-    size_t in = (size_t)B * (size_t)g->C * (size_t)g->H * (size_t)g->W;
-    size_t on = (size_t)B * (size_t)g->Co * (size_t)g->Ho * (size_t)g->Wo;
-    float *xi = ws, *yo = xi + in, *kws = yo + on + in;
-    heph__nchw_to_rows(xi, inp, B, g->C, g->H * g->W);
-    if (tr) heph__convt2d_nhwc_forward(yo, xi, W, b, g, B, kws, 0);
-    else heph__conv2d_nhwc_forward(yo, xi, W, b, g, B, kws, 0);
-    heph__rows_to_nchw(out, yo, B, g->Co, g->Ho * g->Wo);
-}
-static void heph__conv_public_backward(float *dinp, float *dW, float *db, const float *dout,
-                                       const float *inp, const float *W, const heph_conv_geom *g,
-                                       int B, float *ws, int tr) {
-    size_t in = (size_t)B * (size_t)g->C * (size_t)g->H * (size_t)g->W;
-    size_t on = (size_t)B * (size_t)g->Co * (size_t)g->Ho * (size_t)g->Wo;
-    float *xi = ws, *go = xi + in, *gi = go + on, *kws = gi + in;
-    heph__nchw_to_rows(xi, inp, B, g->C, g->H * g->W);
-    heph__nchw_to_rows(go, dout, B, g->Co, g->Ho * g->Wo);
-    if (tr) heph__convt2d_nhwc_backward(dinp ? gi : NULL, dW, db, go, xi, W, g, B, kws, 0, 0);
-    else heph__conv2d_nhwc_backward(dinp ? gi : NULL, dW, db, go, xi, W, g, B, kws, 0, 0);
-    if (dinp) heph__rows_to_nchw(dinp, gi, B, g->C, g->H * g->W);
-}
-
 HEPH_DEF void heph_conv2d_forward(float *out, const float *inp, const float *W, const float *b,
                                   const heph_conv_geom *g, int B, float *ws) {
-    heph__conv_public_forward(out, inp, W, b, g, B, ws, 0);
+    if (HEPH__REFERENCE) heph__conv2d_forward_ref(out, inp, W, b, g, B);
+    else heph__conv_public_forward(out, inp, W, b, g, B, ws, 0);
 }
 HEPH_DEF void heph_conv2d_backward(float *dinp, float *dW, float *db, const float *dout,
                                    const float *inp, const float *W, const heph_conv_geom *g,
                                    int B, float *ws) {
-    heph__conv_public_backward(dinp, dW, db, dout, inp, W, g, B, ws, 0);
+    if (HEPH__REFERENCE) heph__conv2d_backward_ref(dinp, dW, db, dout, inp, W, g, B);
+    else heph__conv_public_backward(dinp, dW, db, dout, inp, W, g, B, ws, 0);
 }
 HEPH_DEF void heph_convt2d_forward(float *out, const float *inp, const float *W, const float *b,
                                    const heph_conv_geom *g, int B, float *ws) {
-    heph__conv_public_forward(out, inp, W, b, g, B, ws, 1);
+    if (HEPH__REFERENCE) heph__convt2d_forward_ref(out, inp, W, b, g, B);
+    else heph__conv_public_forward(out, inp, W, b, g, B, ws, 1);
 }
 HEPH_DEF void heph_convt2d_backward(float *dinp, float *dW, float *db, const float *dout,
                                     const float *inp, const float *W, const heph_conv_geom *g,
                                     int B, float *ws) {
-    heph__conv_public_backward(dinp, dW, db, dout, inp, W, g, B, ws, 1);
+    if (HEPH__REFERENCE) heph__convt2d_backward_ref(dinp, dW, db, dout, inp, W, g, B);
+    else heph__conv_public_backward(dinp, dW, db, dout, inp, W, g, B, ws, 1);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1840,125 +1317,77 @@ HEPH_DEF void heph_reparam_backward(float *dmu, float *dlogvar, const float *dz,
     }
 }
 
-/* Sums over n elements are split into fixed chunks of HEPH__CHUNK (whatever the number of
-   threads), each summed in order, and the chunk sums are added in order: same bits always. */
-#define HEPH__CHUNK 4096
-#define HEPH__MAX_CHUNKS 1024
-
-/* exp(x) for x <= 0 in float, in a form gcc and clang vectorise (expf is a library call):
-   x = n ln2 + r with n = round(x / ln2), |r| <= ln2/2 (ln2 split in two parts, Cody-Waite);
-   exp(r) = sum_{i<=7} r^i / i! (truncation error < 6e-9); 2^n is built in the exponent bits.
-   |x| is capped at 87 on the bits (exp(-87) = 1.6e-38; -inf gives that too), and the sign
-   is taken as negative, so only x <= 0 may be passed. Relative error about 1e-7, i.e. 1 ulp
-   (tests/test_metrics.c checks < 3e-7). Float compares would keep gcc from vectorising the
-   loop that calls it, hence the integer min. With -O3 this loop runs ~13x faster than with
-   expf (AVX-512), ~2x with plain SSE2; gcc -O2 does not vectorise it (~2x slower than expf). */
-static float heph__exp_neg(float x)
-{
-    float p, r, s;
-    int32_t n, bits;
-    uint32_t mag;
-    memcpy(&mag, &x, sizeof mag);
-    mag &= 0x7fffffffu;                            /* |x| as bits: monotonic in |x|             */
-    mag = mag < 0x42ae0000u ? mag : 0x42ae0000u;   /* min(|x|, 87)                              */
-    mag |= 0x80000000u;                            /* x = -|x|                                  */
-    memcpy(&x, &mag, sizeof x);
-    n = (int32_t)(x * 1.44269504f - 0.5f);         /* round(x / ln2): truncation of a value <= 0 */
-    r = x - (float)n * 0.693145752f;               /* ln2 = 0.693145752 + 1.42860677e-6         */
-    r = r - (float)n * 1.42860677e-6f;
-    p = 1.0f / 5040.0f;                            /* Horner: 1 + r + r^2/2 + ... + r^7/7!     */
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    bits = (n + 127) * 8388608;                    /* 2^n: biased exponent n + 127 in bits 23.. */
-    memcpy(&s, &bits, sizeof s);
-    return p * s;
-}
-
-/* log(1 + e) for 0 <= e <= 1: 2 atanh(s), s = e/(2 + e) <= 1/3, by its series to s^15 (the
-   next term is < 3e-9 of the sum); with rounding, within 2.2e-7 relative of log1p (checked
-   on a 1e-6 grid), where log1pf is a library call no compiler vectorises                   */
-static float heph__log1p01(float e) {
-    float s = e / (2.0f + e), q = s * s;
-    return 2.0f * s * (1.0f + q * (1.0f / 3 + q * (1.0f / 5 + q * (1.0f / 7 + q * (1.0f / 9 +
-           q * (1.0f / 11 + q * (1.0f / 13 + q * (1.0f / 15))))))));
-}
-
-/* one chunk of the Bernoulli loss: per-element terms in blocks of 256 (loops the compiler
-   vectorises), added into 8 double partial sums in a fixed pattern, then in order         */
-static double heph__bce_chunk(float *dlogits, const float *logits, const float *x, size_t n,
-                              float scale) {
-    double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0}, sum = 0.0;
-    float t[256];
-    size_t i0, i, j;
-    for (i0 = 0; i0 < n; i0 += 256) {
-        size_t m = n - i0 < 256 ? n - i0 : 256;
-        const float *a = logits + i0, *xx = x + i0;
-        /* -[x log s(a) + (1-x) log(1 - s(a))] = max(a,0) - a x + log(1 + e^-|a|) */
-        for (i = 0; i < m; i++) {
-            float e = heph__exp_neg(-fabsf(a[i]));
-            t[i] = (a[i] > 0.0f ? a[i] : 0.0f) - a[i] * xx[i] + heph__log1p01(e);
-        }
-        if (dlogits) { /* d/da = s(a) - x, with s(a) = 1/(1+e) for a >= 0, e/(1+e) otherwise */
-            float *d = dlogits + i0;
-            for (i = 0; i < m; i++) {
-                float e = heph__exp_neg(-fabsf(a[i]));
-                d[i] = scale * ((a[i] >= 0.0f ? 1.0f : e) / (1.0f + e) - xx[i]);
-            }
-        }
-        for (i = 0; i + 8 <= m; i += 8)
-            for (j = 0; j < 8; j++) acc[j] += (double)t[i + j];
-        for (; i < m; i++) acc[i % 8] += (double)t[i];
+/* Bernoulli loss from logits: l = max(a,0) - a x + log(1 + e^-|a|) (= -[x log s(a) + (1-x)
+   log(1 - s(a))] without overflow);  dl/da = s(a) - x, s the sigmoid                         */
+static double heph__bce_logits_ref(float *dlogits, const float *logits, const float *x,
+                                   size_t n, float scale) {
+    double sum = 0.0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float a = logits[i];
+        sum += (double)((a > 0.0f ? a : 0.0f) - a * x[i] + log1pf(expf(-fabsf(a))));
+        if (dlogits) dlogits[i] = scale * (heph__sigmoid(a) - x[i]);
     }
-    for (j = 0; j < 8; j++) sum += acc[j];
     return sum;
 }
 
-static double heph__sqerr_chunk(float *dlogits, const float *logits, const float *x, size_t n,
-                                float scale) {
+/* Gaussian loss through a sigmoid mean: l = (s(a) - x)^2;  dl/da = 2 (s(a) - x) s(a) (1 - s(a)) */
+static double heph__sqerr_logits_ref(float *dlogits, const float *logits, const float *x,
+                                     size_t n, float scale) {
     double sum = 0.0;
     size_t i;
     for (i = 0; i < n; i++) {
         float y = heph__sigmoid(logits[i]), d = y - x[i];
-        sum += (double)(d * d);                                          /* (y - x)^2 */
-        if (dlogits) dlogits[i] = scale * 2.0f * d * y * (1.0f - y);     /* 2 (y-x) y (1-y) */
+        sum += (double)(d * d);
+        if (dlogits) dlogits[i] = scale * 2.0f * d * y * (1.0f - y);
     }
     return sum;
 }
 
-/* chunked, deterministic driver for the two losses above */
-static double heph__loss_chunked(int gaussian, float *dlogits, const float *logits,
-                                 const float *x, size_t n, float scale) {
-    double part[HEPH__MAX_CHUNKS], sum = 0.0;
-    size_t chunk = HEPH__CHUNK, nc = (n + chunk - 1) / chunk, c;
-    int heph__par = n > 2 * HEPH__CHUNK;
-    long long ci;
-    if (nc > HEPH__MAX_CHUNKS) { /* very large inputs: bigger chunks, still fixed by n */
-        chunk = (n + HEPH__MAX_CHUNKS - 1) / HEPH__MAX_CHUNKS;
-        nc = (n + chunk - 1) / chunk;
+/* softmax cross-entropy over K classes, row b: l_b = log sum_k e^{a_bk} - a_{b,y_b} (the
+   maximum m_b subtracted first: log sum_k e^{a_bk - m_b} + m_b);  dl_b/da_bk = p_bk - [k = y_b],
+   p = softmax(a)                                                                            */
+static double heph__softmax_xent_ref(float *dlogits, const float *logits, const int *labels,
+                                     int B, int K, float scale) {
+    double sum = 0.0;
+    int b, k;
+    for (b = 0; b < B; b++) {
+        const float *a = logits + (size_t)b * (size_t)K;
+        float m = a[0], se = 0.0f;
+        for (k = 1; k < K; k++) m = a[k] > m ? a[k] : m;
+        for (k = 0; k < K; k++) se += expf(a[k] - m);
+        sum += (double)(logf(se) + m - a[labels[b]]);
+        if (dlogits)
+            for (k = 0; k < K; k++)
+                dlogits[(size_t)b * (size_t)K + (size_t)k] =
+                    scale * (expf(a[k] - m) / se - (k == labels[b] ? 1.0f : 0.0f));
     }
-    HEPH__OMP_FOR_IF
-    for (ci = 0; ci < (long long)nc; ci++) {
-        size_t a = (size_t)ci * chunk, len = n - a < chunk ? n - a : chunk;
-        part[ci] = gaussian ? heph__sqerr_chunk(dlogits ? dlogits + a : NULL, logits + a, x + a, len, scale)
-                            : heph__bce_chunk(dlogits ? dlogits + a : NULL, logits + a, x + a, len, scale);
-    }
-    for (c = 0; c < nc; c++) sum += part[c];
     return sum;
 }
 
 HEPH_DEF double heph_bce_logits(float *dlogits, const float *logits, const float *x, size_t n,
                                 float scale) {
-    return heph__loss_chunked(0, dlogits, logits, x, n, scale);
+    return HEPH__REFERENCE ? heph__bce_logits_ref(dlogits, logits, x, n, scale)
+                           : heph__loss_chunked(0, dlogits, logits, x, n, scale);
 }
 
 HEPH_DEF double heph_sqerr_logits(float *dlogits, const float *logits, const float *x,
                                   size_t n, float scale) {
-    return heph__loss_chunked(1, dlogits, logits, x, n, scale);
+    return HEPH__REFERENCE ? heph__sqerr_logits_ref(dlogits, logits, x, n, scale)
+                           : heph__loss_chunked(1, dlogits, logits, x, n, scale);
+}
+
+HEPH_DEF double heph_softmax_xent(float *dlogits, const float *logits, const int *labels, int B,
+                                  int K, float scale) {
+    return HEPH__REFERENCE ? heph__softmax_xent_ref(dlogits, logits, labels, B, K, scale)
+                           : heph__softmax_xent_fast(dlogits, logits, labels, B, K, scale);
+}
+
+HEPH_DEF int heph_argmax(const float *v, int n) {
+    int i, best = 0;
+    for (i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
 }
 
 HEPH_DEF double heph_kl_normal(float *dmu, float *dlogvar, const float *mu, const float *logvar,
@@ -2267,7 +1696,7 @@ bad_conv:
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* networks: a list of layers over a slice of the model's parameter buffer                    */
+/* networks: a list of layers over a slice of a caller's parameter buffer                     */
 
 static size_t heph__layer_out_n(const heph_layer *L) {
     return (size_t)L->out_c * (size_t)L->out_h * (size_t)L->out_w;
@@ -2282,46 +1711,99 @@ static void heph__layer_geom(const heph_layer *L, heph_conv_geom *g) {
     g->k = L->k; g->s = L->s; g->p = L->p;
 }
 
-/* does the order of a (c, h, w) tensor matter: (C, H, W) and (H, W, C) differ */
-static int heph__layout_matters(int c, int h, int w) { return c > 1 && h * w > 1; }
-
-/* reorder B tensors of n = c*h*w values read in (C, H, W) order: dst in layout ld (1: (H, W, C))
-   of shape (c2, hw2), src in layout ls of shape (c1, hw1); flatten and reshape, and their
-   gradients (the same call with the two sides swapped: it is a permutation)               */
-static void heph__reflow(float *dst, int ld, int c2, int hw2, const float *src, int ls, int c1,
-                         int hw1, int B) {
-    size_t n = (size_t)c1 * (size_t)hw1;
-    int b;
-    ld = ld && c2 > 1 && hw2 > 1;
-    ls = ls && c1 > 1 && hw1 > 1;
-    if (!ld && !ls) {
-        memcpy(dst, src, n * (size_t)B * sizeof(float));
-        return;
+/* One layer on the reference loops: out = layer(in) for B pictures, into act[l]. */
+static const float *heph__layer_forward_ref(heph_net *net, int l, const float *in, int B) {
+    const heph_layer *L = &net->layers[l];
+    const float *W = net->params + L->w_off, *bias = net->params + L->b_off;
+    float *out = net->act[l];
+    size_t n = heph__layer_out_n(L) * (size_t)B;
+    heph_conv_geom g;
+    heph__layer_geom(L, &g);
+    switch (L->kind) {
+    case HEPH_DENSE: heph__dense_forward_ref(out, in, W, bias, B, (int)heph__layer_in_n(L), L->out_c); break;
+    case HEPH_CONV: heph__conv2d_forward_ref(out, in, W, bias, &g, B); break;
+    case HEPH_CONVT: heph__convt2d_forward_ref(out, in, W, bias, &g, B); break;
+    case HEPH_FLATTEN:
+    case HEPH_RESHAPE: memcpy(out, in, n * sizeof(float)); break; /* same values, new shape */
+    case HEPH_RELU: heph_relu_forward(out, in, n); break;
+    case HEPH_LRELU: heph_lrelu_forward(out, in, n, L->slope); break;
+    case HEPH_SIGMOID: heph_sigmoid_forward(out, in, n); break;
+    case HEPH_TANH: heph_tanh_forward(out, in, n); break;
+    default: HEPH_ASSERT(0);
     }
-    HEPH__OMP_FOR
-    for (b = 0; b < B; b++) {
-        const float *x = src + (size_t)b * n;
-        float *y = dst + (size_t)b * n;
-        size_t i;
-        for (i = 0; i < n; i++) {
-            size_t si = ls ? (i % (size_t)hw1) * (size_t)c1 + i / (size_t)hw1 : i;
-            size_t di = ld ? (i % (size_t)hw2) * (size_t)c2 + i / (size_t)hw2 : i;
-            y[di] = x[si];
-        }
-    }
+    return out;
 }
 
-/* dense and convolutions can end with a ReLU and mask their input gradient by one */
-static int heph__has_dinp_mask(int kind) {
-    return kind == HEPH_DENSE || kind == HEPH_CONV || kind == HEPH_CONVT;
+/* One layer backward on the reference loops: g is the gradient wrt the layer's output; the
+   gradient wrt its input goes to dinp (layer 0; NULL: not wanted) or to the free one of the
+   two ping-pong buffers, and is returned. The layer's parameter gradients are written: every
+   parameter has one use, so they are cleared and then added to. */
+static const float *heph__layer_backward_ref(heph_net *net, int l, const float *g, float *dinp, int B) {
+    const heph_layer *L = &net->layers[l];
+    const float *in = l > 0 ? net->act[l - 1] : net->input, *out = net->act[l];
+    const float *W = net->params + L->w_off;
+    float *dW = net->grads + L->w_off, *db = net->grads + L->b_off;
+    float *dst = l == 0 ? dinp : (g == net->grad_a ? net->grad_b : net->grad_a);
+    size_t n = heph__layer_out_n(L) * (size_t)B;
+    heph_conv_geom cg;
+    heph__layer_geom(L, &cg);
+    if (L->n_params) memset(dW, 0, L->n_params * sizeof(float));
+    switch (L->kind) {
+    case HEPH_DENSE: heph__dense_backward_ref(dst, dW, db, g, in, W, B, (int)heph__layer_in_n(L), L->out_c); break;
+    case HEPH_CONV: heph__conv2d_backward_ref(dst, dW, db, g, in, W, &cg, B); break;
+    case HEPH_CONVT: heph__convt2d_backward_ref(dst, dW, db, g, in, W, &cg, B); break;
+    case HEPH_FLATTEN:
+    case HEPH_RESHAPE: if (dst) memcpy(dst, g, n * sizeof(float)); break;
+    case HEPH_RELU: if (dst) heph_relu_backward(dst, g, out, n); break;
+    case HEPH_LRELU: if (dst) heph_lrelu_backward(dst, g, out, n, L->slope); break;
+    case HEPH_SIGMOID: if (dst) heph_sigmoid_backward(dst, g, out, n); break;
+    case HEPH_TANH: if (dst) heph_tanh_backward(dst, g, out, n); break;
+    default: HEPH_ASSERT(0);
+    }
+    return dst;
 }
 
-/* parse, give each layer its parameter offsets starting at p_off, allocate buffers */
-static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, int max_batch,
-                          size_t p_off, char *err, size_t errlen) {
-    int l, rc, lay = 0, any_cvt = 0;
-    size_t off = p_off, maxn, acts = 0, total;
-    uint64_t n64 = p_off, acts64 = 0, total64, scratch64, ws = 0;
+/* the dispatch point of a network's layers: the reference loops above, or the planned fast
+   kernels of part D (reordered layouts, ReLUs fused into the layer before) */
+static const float *heph__layer_forward_fast(heph_net *net, int l, const float *in, int B);
+static const float *heph__layer_backward_fast(heph_net *net, int l, const float *g, float *dinp, int B);
+static const float *heph__layer_forward(heph_net *net, int l, const float *in, int B) {
+    return net->plan ? heph__layer_forward_fast(net, l, in, B) : heph__layer_forward_ref(net, l, in, B);
+}
+static const float *heph__layer_backward(heph_net *net, int l, const float *g, float *dinp, int B) {
+    return net->plan ? heph__layer_backward_fast(net, l, g, dinp, B) : heph__layer_backward_ref(net, l, g, dinp, B);
+}
+
+/* forward B inputs x (B, in_n); returns the output (B, out_n), a view into the net */
+static const float *heph__net_forward(heph_net *net, const float *x, int B) {
+    const float *h = x;
+    int l;
+    net->input = x;
+    for (l = 0; l < net->n_layers; l++) h = heph__layer_forward(net, l, h, B); /* each layer: forward */
+    return h;
+}
+
+/* backward from dout (B, out_n), last layer first: writes the parameter gradients into the
+   net's gradient view and the gradient wrt the input into dinp (B, in_n) when not NULL */
+static void heph__net_backward(heph_net *net, const float *dout, int B, float *dinp) {
+    const float *g = dout;
+    int l;
+    for (l = net->n_layers - 1; l >= 0 && g; l--) g = heph__layer_backward(net, l, g, l == 0 ? dinp : NULL, B);
+}
+
+/* the fast path's plan (part D): layouts, fused ReLUs and the buffers they need */
+static int heph__plan_make(heph_net *net, uint64_t *acts, uint64_t *scratch);
+static void heph__plan_place(heph_net *net, float *p);
+static void heph__plan_bind(heph_net *net, float *scratch);
+
+/* parse spec for (c, h, w) pictures; parameter offsets from 0; activation buffers allocated
+   (the scratch is bound later: heph__net_bind_scratch). The fast path makes its plan here,
+   once; the reference path gives every layer its own (C, H, W) buffer. */
+static int heph__net_make(heph_net *net, const char *spec, int c, int h, int w, int max_batch,
+                          char *err, size_t errlen) {
+    int l, rc;
+    uint64_t n64 = 0, acts = 0, scratch = 0;
+    size_t maxn;
     float *p;
     memset(net, 0, sizeof *net);
     rc = heph_spec_parse(spec, c, h, w, net->layers, HEPH_MAX_LAYERS, &net->n_layers, err, errlen);
@@ -2329,227 +1811,120 @@ static int heph__net_init(heph_net *net, const char *spec, int c, int h, int w, 
     net->in_c = c; net->in_h = h; net->in_w = w;
     net->in_n = c * h * w;
     net->max_batch = max_batch;
-    net->p_off = p_off;
     maxn = (size_t)net->in_n;
     for (l = 0; l < net->n_layers; l++) {
         heph_layer *L = &net->layers[l];
-        size_t on = heph__layer_out_n(L);
-        int want = L->kind == HEPH_CONV || L->kind == HEPH_CONVT ? 1 : L->kind == HEPH_DENSE ? 0 : -1;
-        /* layouts: what the layer needs, what it makes */
-        if (want >= 0 && want != lay && heph__layout_matters(L->in_c, L->in_h, L->in_w)) {
-            net->cvt[l] = (unsigned char)(want ? 1 : 2);
-            acts += heph__layer_in_n(L);
-            acts64 += heph__layer_in_n(L);
-            if (l > 0) any_cvt = 1;
-        }
-        if (want >= 0) lay = want;
-        if (L->kind == HEPH_CONV || L->kind == HEPH_CONVT || L->kind == HEPH_RESHAPE) lay = 1;
-        if (L->kind == HEPH_DENSE || L->kind == HEPH_FLATTEN) lay = 0;
-        net->nhwc[l] = (unsigned char)lay;
-        if (L->n_params) {
-            uint64_t wsz = 0;
-            heph_conv_geom g;
-            if (L->kind == HEPH_DENSE) {
-                wsz = heph__dense_ws64(max_batch, (int)heph__layer_in_n(L), L->out_c);
-            } else {
-                heph__layer_geom(L, &g);
-                wsz = heph__conv_nhwc_ws(&g, max_batch, L->kind == HEPH_CONVT);
-            }
-            L->b_off += off;
-            L->w_off = off;
-            off += L->n_params;
-            n64 += L->n_params; /* 64 layers of up to 2^31 parameters: more than a 32-bit size_t */
-            if (wsz > ws) ws = wsz;
-        }
-        if (on > maxn) maxn = on;
-        if (L->kind == HEPH_RELU && l > 0 && heph__has_dinp_mask(net->layers[l - 1].kind))
-            net->fused[l] = 1; /* no buffer of its own */
-        else {
-            acts += on;
-            acts64 += on;
-        }
+        L->w_off = (size_t)n64;
+        L->b_off += (size_t)n64;
+        n64 += L->n_params; /* 64 layers of up to 2^31 parameters: more than a 32-bit size_t */
+        if (heph__layer_out_n(L) > maxn) maxn = heph__layer_out_n(L);
+        acts += heph__layer_out_n(L);
     }
-    net->n_params = off - p_off;
+    net->n_params = (size_t)n64;
+    net->max_n = maxn;
     net->out_n = net->n_layers ? (int)heph__layer_out_n(&net->layers[net->n_layers - 1]) : net->in_n;
-    if (net->n_layers && lay) {
-        const heph_layer *L = &net->layers[net->n_layers - 1];
-        if (heph__layout_matters(L->out_c, L->out_h, L->out_w)) { acts += (size_t)net->out_n; acts64 += (uint64_t)net->out_n; }
-        else lay = 0;
+    scratch = 2 * (uint64_t)maxn * (uint64_t)max_batch; /* the two ping-pong gradient buffers */
+    if (!HEPH__REFERENCE) {
+        rc = heph__plan_make(net, &acts, &scratch);
+        if (rc != HEPH_OK) return heph__errf(err, errlen, rc, "out of memory for a network plan");
     }
-    /* every size of this network in 64 bits first: with a 32-bit size_t the products below
-       could wrap to a small block that the layers then overrun */
-    total64 = acts64 * (uint64_t)max_batch;
-    scratch64 = (any_cvt ? 3u : 2u) * (uint64_t)maxn * (uint64_t)max_batch + ws;
-    if (!heph__floats_fit(4 * n64) || !heph__floats_fit(total64 + 1) || !heph__floats_fit(scratch64))
+    /* every size in 64 bits first: with a 32-bit size_t the products could wrap to a small
+       block that the layers then overrun */
+    acts *= (uint64_t)max_batch;
+    if (!heph__floats_fit(4 * n64) || !heph__floats_fit(acts + 1) || !heph__floats_fit(scratch)) {
+        HEPH_FREE(net->plan); net->plan = NULL;
         return heph__errf(err, errlen, HEPH_E_SIZE,
                           "a network of %llu parameters, %llu activation and %llu scratch floats "
                           "(batch %d) is more than this platform can address (%llu bytes)",
-                          (unsigned long long)(n64 - p_off), (unsigned long long)total64,
-                          (unsigned long long)scratch64, max_batch, (unsigned long long)HEPH__SIZE_LIMIT);
-    /* one block of activations and a pointer table; the scratch (two gradient buffers, a third
-       when a reorder sits after the first layer, GEMM workspace) is bound later by
-       heph__net_bind, shared with the other network */
-    net->max_n = maxn;
-    net->scratch_n = (size_t)scratch64; /* checked above */
-    total = acts * (size_t)max_batch;
-    net->mem = (float *)heph__calloc(total + 1, sizeof(float));
+                          (unsigned long long)n64, (unsigned long long)acts,
+                          (unsigned long long)scratch, max_batch, (unsigned long long)HEPH__SIZE_LIMIT);
+    }
+    net->scratch_n = (size_t)scratch;
+    net->mem = (float *)heph__calloc((size_t)acts + 1, sizeof(float));
     net->act = (float **)heph__calloc((size_t)net->n_layers + 1, sizeof(float *));
     if (!net->mem || !net->act) {
-        HEPH_FREE(net->mem); HEPH_FREE(net->act);
-        net->mem = NULL; net->act = NULL;
-        return heph__errf(err, errlen, HEPH_E_NOMEM, "out of memory for a network of %zu floats",
-                          total);
+        HEPH_FREE(net->mem); HEPH_FREE(net->act); HEPH_FREE(net->plan);
+        net->mem = NULL; net->act = NULL; net->plan = NULL;
+        return heph__errf(err, errlen, HEPH_E_NOMEM, "out of memory for a network of %llu floats",
+                          (unsigned long long)acts);
     }
-    p = net->mem;
-    for (l = 0; l < net->n_layers; l++) {
-        if (net->cvt[l]) {
-            net->cvt_buf[l] = p;
-            p += heph__layer_in_n(&net->layers[l]) * (size_t)max_batch;
-        }
-        if (net->fused[l]) {
-            net->act[l] = net->act[l - 1];
-            continue;
-        }
+    if (net->plan) { heph__plan_place(net, net->mem); return HEPH_OK; }
+    for (p = net->mem, l = 0; l < net->n_layers; l++) {
         net->act[l] = p;
         p += heph__layer_out_n(&net->layers[l]) * (size_t)max_batch;
     }
-    if (lay) net->out_buf = p;
     return HEPH_OK;
 }
 
-/* point the net's gradient buffers and workspace into scratch (>= net->scratch_n floats) */
-static void heph__net_bind(heph_net *net, float *scratch) {
+/* point the net's gradient buffers (and the plan's workspace) into scratch (scratch_n floats) */
+static void heph__net_bind_scratch(heph_net *net, float *scratch) {
     size_t m = net->max_n * (size_t)net->max_batch;
-    int l, third = 0;
-    for (l = 1; l < net->n_layers; l++) third |= net->cvt[l] != 0;
     net->grad_a = scratch;
     net->grad_b = scratch + m;
-    net->grad_c = third ? scratch + 2 * m : NULL;
-    net->ws = scratch + (third ? 3 : 2) * m;
+    if (net->plan) heph__plan_bind(net, scratch + 2 * m);
 }
 
-static void heph__net_free(heph_net *net) {
-    HEPH_FREE(net->mem);
-    HEPH_FREE(net->act);
-    net->mem = NULL;
-    net->act = NULL;
+HEPH_DEF int heph_net_init(heph_net *net, const char *spec, int c, int h, int w, int max_batch,
+                           char *err, size_t errlen) {
+    int rc;
+    if (c <= 0 || h <= 0 || w <= 0 || max_batch <= 0 || max_batch > 65536 || (uint64_t)c * (uint64_t)h * (uint64_t)w > 0x7fffffffu) {
+        memset(net, 0, sizeof *net);
+        return heph__errf(err, errlen, HEPH_E_ARG, "network input %dx%dx%d, batch %d: out of range",
+                          c, h, w, max_batch);
+    }
+    rc = heph__net_make(net, spec, c, h, w, max_batch, err, errlen);
+    if (rc != HEPH_OK) return rc;
+    net->scratch_own = (float *)heph__calloc(net->scratch_n + 1, sizeof(float));
+    if (!net->scratch_own) {
+        heph_net_free(net);
+        return heph__errf(err, errlen, HEPH_E_NOMEM, "out of memory for %zu floats of network scratch",
+                          net->scratch_n);
+    }
+    heph__net_bind_scratch(net, net->scratch_own);
+    return HEPH_OK;
 }
 
-/* reorder B tensors of layer l's input shape: to (H, W, C) when to_nhwc, else to (C, H, W) */
-static void heph__net_reorder(const heph_layer *L, float *dst, const float *src, int to_nhwc, int B) {
-    if (to_nhwc) heph__nchw_to_rows(dst, src, B, L->in_c, L->in_h * L->in_w);
-    else heph__rows_to_nchw(dst, src, B, L->in_c, L->in_h * L->in_w);
+HEPH_DEF void heph_net_bind(heph_net *net, float *params, float *grads) {
+    net->params = params;
+    net->grads = grads;
 }
 
-/* forward B inputs (B, in_n); returns the output (B, out_n), a view into the net */
-static const float *heph__net_forward(heph_net *net, const float *params, const float *x, int B) {
+/* every parameter like PyTorch's Linear/Conv2d/ConvTranspose2d defaults:
+   W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
+HEPH_DEF void heph_net_init_params(heph_net *net, heph_rng *rng) {
     int l;
-    const float *in = x;
-    net->input = x;
     for (l = 0; l < net->n_layers; l++) {
         heph_layer *L = &net->layers[l];
-        float *out = net->act[l];
-        size_t n = heph__layer_out_n(L) * (size_t)B;
-        if (net->cvt[l]) {
-            heph__net_reorder(L, net->cvt_buf[l], in, net->cvt[l] == 1, B);
-            in = net->cvt_buf[l];
-        }
-        int relu = l + 1 < net->n_layers && net->fused[l + 1]; /* the next layer, done here */
-        if (net->fused[l]) { in = out; continue; }          /* done by the layer before */
-        switch (L->kind) {
-        case HEPH_DENSE:
-            heph__dense_forward(out, in, params + L->w_off, params + L->b_off, B,
-                                (int)heph__layer_in_n(L), L->out_c, net->ws, relu);
-            break;
-        case HEPH_CONV:
-        case HEPH_CONVT: {
-            heph_conv_geom g;
-            heph__layer_geom(L, &g);
-            if (L->kind == HEPH_CONV)
-                heph__conv2d_nhwc_forward(out, in, params + L->w_off, params + L->b_off, &g, B, net->ws, relu);
-            else
-                heph__convt2d_nhwc_forward(out, in, params + L->w_off, params + L->b_off, &g, B, net->ws, relu);
-            break;
-        }
-        case HEPH_FLATTEN:
-        case HEPH_RESHAPE: /* same values in (C, H, W) reading order, new shape */
-            heph__reflow(out, net->nhwc[l], L->out_c, L->out_h * L->out_w, in,
-                         l > 0 ? net->nhwc[l - 1] : 0, L->in_c, L->in_h * L->in_w, B);
-            break;
-        case HEPH_RELU: heph_relu_forward(out, in, n); break;
-        case HEPH_LRELU: heph_lrelu_forward(out, in, n, L->slope); break;
-        case HEPH_SIGMOID: heph_sigmoid_forward(out, in, n); break;
-        case HEPH_TANH: heph_tanh_forward(out, in, n); break;
-        default: HEPH_ASSERT(0);
-        }
-        in = out;
+        size_t i;
+        float bound;
+        if (L->n_params == 0) continue;
+        if (L->kind == HEPH_DENSE) bound = 1.0f / sqrtf((float)heph__layer_in_n(L));
+        else if (L->kind == HEPH_CONV) bound = 1.0f / sqrtf((float)(L->in_c * L->k * L->k));
+        else bound = 1.0f / sqrtf((float)(L->out_c * L->k * L->k)); /* PyTorch: fan_in = weight.size(1) k k */
+        for (i = 0; i < L->n_params; i++)
+            net->params[L->w_off + i] = (2.0f * heph_rng_uniform(rng) - 1.0f) * bound;
     }
-    if (net->out_buf) { /* the caller gets (C, H, W) */
-        const heph_layer *L = &net->layers[net->n_layers - 1];
-        heph__rows_to_nchw(net->out_buf, in, B, L->out_c, L->out_h * L->out_w);
-        in = net->out_buf;
-    }
-    return in;
 }
 
-/* backward from dout (B, out_n); writes the net's parameter gradients into grads (every
-   parameter has one use, so they are set, not added to) and the gradient wrt the input into
-   dinp (B, in_n) when dinp != NULL */
-static void heph__net_backward(heph_net *net, const float *params, float *grads,
-                               const float *dout, int B, float *dinp) {
-    int l;
-    const float *g = dout;
-    if (net->out_buf) { /* dout comes (C, H, W) */
-        const heph_layer *L = &net->layers[net->n_layers - 1];
-        heph__nchw_to_rows(net->grad_a, dout, B, L->out_c, L->out_h * L->out_w);
-        g = net->grad_a;
-    }
-    for (l = net->n_layers - 1; l >= 0; l--) {
-        heph_layer *L = &net->layers[l];
-        const float *in = net->cvt[l] ? net->cvt_buf[l] : l > 0 ? net->act[l - 1] : net->input;
-        const float *out = net->act[l];
-        float *free_buf = g == net->grad_a ? net->grad_b : net->grad_a;
-        float *dst = (l == 0) ? dinp : free_buf, *final_dst = dst;
-        size_t n = heph__layer_out_n(L) * (size_t)B;
-        int mask = l > 0 && net->fused[l - 1]; /* the ReLU before: its gradient is made here */
-        if (!dst && l == 0 && L->n_params == 0) break; /* nothing left to compute */
-        if (net->fused[l] && l + 1 < net->n_layers && heph__has_dinp_mask(net->layers[l + 1].kind))
-            continue; /* g already went through this ReLU */
-        if (dst && net->cvt[l]) /* the layer's gradient is reordered into dst afterwards */
-            dst = l == 0 ? free_buf : net->grad_c;
-        switch (L->kind) {
-        case HEPH_DENSE:
-            heph__dense_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
-                                 params + L->w_off, B, (int)heph__layer_in_n(L), L->out_c,
-                                 net->ws, mask, 1);
-            break;
-        case HEPH_CONV:
-        case HEPH_CONVT: {
-            heph_conv_geom cg;
-            heph__layer_geom(L, &cg);
-            if (L->kind == HEPH_CONV)
-                heph__conv2d_nhwc_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
-                                           params + L->w_off, &cg, B, net->ws, mask, 1);
-            else
-                heph__convt2d_nhwc_backward(dst, grads + L->w_off, grads + L->b_off, g, in,
-                                            params + L->w_off, &cg, B, net->ws, mask, 1);
-            break;
-        }
-        case HEPH_FLATTEN:
-        case HEPH_RESHAPE:
-            heph__reflow(dst, l > 0 ? net->nhwc[l - 1] : 0, L->in_c, L->in_h * L->in_w, g,
-                         net->nhwc[l], L->out_c, L->out_h * L->out_w, B);
-            break;
-        case HEPH_RELU: heph_relu_backward(dst, g, out, n); break;
-        case HEPH_LRELU: heph_lrelu_backward(dst, g, out, n, L->slope); break;
-        case HEPH_SIGMOID: heph_sigmoid_backward(dst, g, out, n); break;
-        case HEPH_TANH: heph_tanh_backward(dst, g, out, n); break;
-        default: HEPH_ASSERT(0);
-        }
-        if (final_dst && dst != final_dst) /* back to the order the previous layer made */
-            heph__net_reorder(L, final_dst, dst, net->cvt[l] == 2, B);
-        g = final_dst;
-    }
+HEPH_DEF const float *heph_net_forward(heph_net *net, const float *x, int B) {
+    HEPH_ASSERT(B > 0 && B <= net->max_batch && net->params);
+    return heph__net_forward(net, x, B);
+}
+
+HEPH_DEF void heph_net_backward(heph_net *net, const float *dout, int B, float *dinp) {
+    HEPH_ASSERT(B > 0 && B <= net->max_batch && net->grads);
+    heph__net_backward(net, dout, B, dinp);
+}
+
+HEPH_DEF void heph_net_free(heph_net *net) {
+    HEPH_FREE(net->mem);
+    HEPH_FREE(net->act);
+    HEPH_FREE(net->plan);
+    HEPH_FREE(net->scratch_own);
+    HEPH_FREE(net->params_own);
+    net->mem = NULL; net->act = NULL; net->plan = NULL; net->scratch_own = NULL;
+    if (net->params_own) net->params = net->grads = NULL;
+    net->params_own = NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -2608,23 +1983,6 @@ HEPH_DEF int heph_vae_config_preset(heph_vae_config *cfg, const char *name) {
         return HEPH_OK;
     }
     return HEPH_E_ARG;
-}
-
-/* set every parameter like PyTorch's Linear/Conv2d/ConvTranspose2d defaults:
-   W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
-static void heph__net_init_params(heph_net *net, float *params, heph_rng *rng) {
-    int l;
-    for (l = 0; l < net->n_layers; l++) {
-        heph_layer *L = &net->layers[l];
-        size_t i;
-        float bound;
-        if (L->n_params == 0) continue;
-        if (L->kind == HEPH_DENSE) bound = 1.0f / sqrtf((float)heph__layer_in_n(L));
-        else if (L->kind == HEPH_CONV) bound = 1.0f / sqrtf((float)(L->in_c * L->k * L->k));
-        else bound = 1.0f / sqrtf((float)(L->out_c * L->k * L->k)); /* PyTorch: fan_in = weight.size(1) k k */
-        for (i = 0; i < L->n_params; i++)
-            params[L->w_off + i] = (2.0f * heph_rng_uniform(rng) - 1.0f) * bound;
-    }
 }
 
 /* the numeric settings of cfg inside their ranges (HEPH_LR_MAX, ...); NaN fails every test */
@@ -2686,15 +2044,14 @@ static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
     /* encoder: body + head (2 D) */
     snprintf(spec, sizeof spec, "%s%sdense%d", m->cfg.enc_spec, m->cfg.enc_spec[0] ? "," : "",
              2 * D);
-    rc = heph__net_init(&m->enc, spec, cfg->in_c, cfg->in_h, cfg->in_w, cfg->max_batch, 0,
+    rc = heph__net_make(&m->enc, spec, cfg->in_c, cfg->in_h, cfg->in_w, cfg->max_batch,
                         m->err, HEPH_ERRLEN);
     if (rc != HEPH_OK) return rc;
-    rc = heph__net_init(&m->dec, m->cfg.dec_spec, D, 1, 1, cfg->max_batch, m->enc.n_params,
-                        m->err, HEPH_ERRLEN);
-    if (rc != HEPH_OK) { heph__net_free(&m->enc); return rc; }
+    rc = heph__net_make(&m->dec, m->cfg.dec_spec, D, 1, 1, cfg->max_batch, m->err, HEPH_ERRLEN);
+    if (rc != HEPH_OK) { heph_net_free(&m->enc); return rc; }
     n_in = (size_t)m->enc.in_n;
     if ((size_t)m->dec.out_n != n_in) {
-        heph__net_free(&m->enc); heph__net_free(&m->dec);
+        heph_net_free(&m->enc); heph_net_free(&m->dec);
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_SPEC,
                           "decoder spec \"%s\" outputs %d values, the picture has %zu (%dx%dx%d)",
                           m->cfg.dec_spec, m->dec.out_n, n_in, cfg->in_c, cfg->in_h, cfg->in_w);
@@ -2705,7 +2062,7 @@ static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
         uint64_t np = (uint64_t)m->enc.n_params + (uint64_t)m->dec.n_params, b = (uint64_t)B;
         uint64_t t64 = b * (uint64_t)D * 7 + b * (uint64_t)n_in + (b + 2) * b;
         if (!heph__floats_fit(4 * np) || !heph__floats_fit(t64)) {
-            heph__net_free(&m->enc); heph__net_free(&m->dec);
+            heph_net_free(&m->enc); heph_net_free(&m->dec);
             return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_SIZE,
                               "%llu parameters (4 floats each) and %llu floats of batch buffers are more "
                               "than this platform can address (%llu bytes)", (unsigned long long)np,
@@ -2721,14 +2078,16 @@ static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
         (m->enc.scratch_n > m->dec.scratch_n ? m->enc.scratch_n : m->dec.scratch_n) + 1, sizeof(float));
     if (!m->params || !m->mem || !m->scratch) {
         HEPH_FREE(m->params); HEPH_FREE(m->mem); HEPH_FREE(m->scratch);
-        heph__net_free(&m->enc); heph__net_free(&m->dec);
+        heph_net_free(&m->enc); heph_net_free(&m->dec);
         memset(m, 0, sizeof *m);
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NOMEM, "out of memory for %zu parameters",
                           m->n_params);
     }
-    heph__net_bind(&m->enc, m->scratch);
-    heph__net_bind(&m->dec, m->scratch);
+    heph__net_bind_scratch(&m->enc, m->scratch);
+    heph__net_bind_scratch(&m->dec, m->scratch);
     m->grads = m->params + m->n_params;
+    heph_net_bind(&m->enc, m->params, m->grads);
+    heph_net_bind(&m->dec, m->params + m->enc.n_params, m->grads + m->enc.n_params);
     m->adam_m = m->grads + m->n_params;
     m->adam_v = m->adam_m + m->n_params;
     p = m->mem;
@@ -2746,14 +2105,14 @@ HEPH_DEF int heph_vae_init(heph_vae *m, const heph_vae_config *cfg, uint64_t see
     int rc = heph__vae_build(m, cfg);
     if (rc != HEPH_OK) return rc;
     heph_rng_seed(&m->rng, seed);
-    heph__net_init_params(&m->enc, m->params, &m->rng);
-    heph__net_init_params(&m->dec, m->params, &m->rng);
+    heph_net_init_params(&m->enc, &m->rng);
+    heph_net_init_params(&m->dec, &m->rng);
     return HEPH_OK;
 }
 
 HEPH_DEF void heph_vae_free(heph_vae *m) {
-    heph__net_free(&m->enc);
-    heph__net_free(&m->dec);
+    heph_net_free(&m->enc);
+    heph_net_free(&m->dec);
     HEPH_FREE(m->params);
     HEPH_FREE(m->mem);
     HEPH_FREE(m->scratch);
@@ -2790,7 +2149,7 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
     inv_b = 1.0f / (float)B;
     /* m->grads needs no clearing: the backward passes write every parameter's gradient */
     /* encoder: h = [mu | logvar] per row, logvar clamped to [LOGVAR_MIN, LOGVAR_MAX] */
-    h = heph__net_forward(&m->enc, m->params, x, B);
+    h = heph__net_forward(&m->enc, x, B);
     for (b = 0; b < B; b++)
         for (j = 0; j < 2 * D; j++) {
             float v = h[(size_t)b * 2 * (size_t)D + (size_t)j];
@@ -2806,7 +2165,7 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
                              m->eps + (size_t)b * (size_t)D, (size_t)D);
     }
     /* decoder and reconstruction loss, summed over pixels, averaged over the batch */
-    logits = heph__net_forward(&m->dec, m->params, m->z, B);
+    logits = heph__net_forward(&m->dec, m->z, B);
     if (o->recon == HEPH_RECON_BERNOULLI)
         recon = heph_bce_logits(m->dlogits, logits, x, (size_t)B * n_in, inv_b);
     else
@@ -2842,7 +2201,7 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
         heph_kl_normal(drow, drow + D, row, row + D, (size_t)D, (float)kl_w * inv_b);
     }
     /* backward: decoder to z, reparameterisation to (mu, logvar), encoder to its input */
-    heph__net_backward(&m->dec, m->params, m->grads, m->dlogits, B, m->dz);
+    heph__net_backward(&m->dec, m->dlogits, B, m->dz);
     if (o->kind == HEPH_OBJ_TCVAE) { /* a MI + b TC + g DWKL: gradient wrt z, mu and logvar */
         double t1, t2, t3;
         heph_tc_terms(m->z, D, m->h, m->h + D, 2 * D, B, D, o->dataset_size, o->estimator,
@@ -2861,7 +2220,7 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
             float v = h[(size_t)b * 2 * (size_t)D + (size_t)j];
             if (v < HEPH_LOGVAR_MIN || v > HEPH_LOGVAR_MAX) m->dh[(size_t)b * 2 * (size_t)D + (size_t)j] = 0.0f;
         }
-    heph__net_backward(&m->enc, m->params, m->grads, m->dh, B, NULL);
+    heph__net_backward(&m->enc, m->dh, B, NULL);
     L.loss = loss; L.recon = recon; L.kl = kl_sum; L.elbo = -(recon + kl_sum);
     L.c = c; L.gamma = gamma;
     if (!heph__finite(L.mi + L.tc + L.dwkl))
@@ -2933,7 +2292,7 @@ HEPH_DEF void heph_vae_encode(heph_vae *m, const float *x, size_t n, float *mu, 
     size_t s, D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n;
     for (s = 0; s < n; s += (size_t)m->cfg.max_batch) {
         int B = (int)(n - s < (size_t)m->cfg.max_batch ? n - s : (size_t)m->cfg.max_batch), b;
-        const float *h = heph__net_forward(&m->enc, m->params, x + s * n_in, B);
+        const float *h = heph__net_forward(&m->enc, x + s * n_in, B);
         for (b = 0; b < B; b++) {
             size_t j;
             memcpy(mu + (s + (size_t)b) * D, h + (size_t)b * 2 * D, D * sizeof(float));
@@ -2951,7 +2310,7 @@ HEPH_DEF void heph_vae_decode(heph_vae *m, const float *z, size_t n, float *out)
     size_t s, D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n;
     for (s = 0; s < n; s += (size_t)m->cfg.max_batch) {
         int B = (int)(n - s < (size_t)m->cfg.max_batch ? n - s : (size_t)m->cfg.max_batch);
-        const float *lg = heph__net_forward(&m->dec, m->params, z + s * D, B);
+        const float *lg = heph__net_forward(&m->dec, z + s * D, B);
         heph_sigmoid_forward(out + s * n_in, lg, (size_t)B * n_in);
     }
 }
@@ -2981,7 +2340,7 @@ HEPH_DEF int heph_vae_evaluate(heph_vae *m, const float *x, size_t n, uint64_t s
         heph_reparam_forward(m->z, m->h, m->dh, m->eps, (size_t)B * D);
         for (b = 0; b < B; b++)
             kl += heph_kl_normal(NULL, NULL, m->h + (size_t)b * D, m->dh + (size_t)b * D, D, 0.0f);
-        lg = heph__net_forward(&m->dec, m->params, m->z, B);
+        lg = heph__net_forward(&m->dec, m->z, B);
         recon += m->cfg.obj.recon == HEPH_RECON_BERNOULLI
                      ? heph_bce_logits(NULL, lg, xb, (size_t)B * n_in, 0.0f)
                      : heph_sqerr_logits(NULL, lg, xb, (size_t)B * n_in, 0.0f);
@@ -3038,948 +2397,9 @@ HEPH_DEF void heph_vae_traverse(heph_vae *m, const float *z0, const int *dims, i
     }
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* little-endian byte helpers: every multi-byte field in every file goes through these        */
-
-#ifndef HEPH_FSEEK
-#define HEPH_FSEEK(fp, off, whence) fseek((fp), (long)(off), (whence))
-#define HEPH_FTELL(fp) ((uint64_t)ftell(fp))
-#define HEPH__SEEK_MAX ((uint64_t)LONG_MAX)
-#else
-#define HEPH__SEEK_MAX UINT64_MAX
-#endif
-
-static void heph__put_le32(unsigned char *p, uint32_t v) {
-    p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
-}
-static void heph__put_le64(unsigned char *p, uint64_t v) {
-    heph__put_le32(p, (uint32_t)v);
-    heph__put_le32(p + 4, (uint32_t)(v >> 32));
-}
-static uint32_t heph__get_le32(const unsigned char *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-static uint64_t heph__get_le64(const unsigned char *p) {
-    return (uint64_t)heph__get_le32(p) | ((uint64_t)heph__get_le32(p + 4) << 32);
-}
-static uint32_t heph__f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-static float heph__u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-static uint64_t heph__d2u(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
-static double heph__u2d(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
-
-/* FNV-1a 64-bit hash, the checkpoint checksum */
-static uint64_t heph__fnv1a(uint64_t h, const unsigned char *p, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ULL; }
-    return h;
-}
-#define HEPH__FNV_INIT 0xcbf29ce484222325ULL
-
-static int heph__seek(FILE *fp, uint64_t off) {
-    if (off > HEPH__SEEK_MAX) return -1;
-    return HEPH_FSEEK(fp, off, SEEK_SET);
-}
-
-/* size of an open file, or UINT64_MAX when it cannot be told */
-static uint64_t heph__file_size(FILE *fp) {
-    uint64_t sz;
-    if (HEPH_FSEEK(fp, 0, SEEK_END) != 0) return UINT64_MAX;
-    sz = HEPH_FTELL(fp);
-    if (HEPH_FSEEK(fp, 0, SEEK_SET) != 0) return UINT64_MAX;
-    return sz;
-}
-
-static void heph__copy_path(char *dst, size_t cap, const char *src) {
-    size_t n = strlen(src);
-    if (n >= cap) { /* keep the end of long paths: it names the file */
-        src += n - (cap - 4);
-        memcpy(dst, "...", 3);
-        memcpy(dst + 3, src, cap - 4);
-        dst[cap - 1] = '\0';
-    } else {
-        memcpy(dst, src, n + 1);
-    }
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* dataset files (.hpd)
-   offset  size  field
-   0       8     magic "HEPHHPD\0"
-   8       4     version (1)
-   12      4     header_bytes: offset of the pixel block, a multiple of 64
-   16      8     count
-   24      12    channels, height, width
-   36      4     pixel type (1 u8, 2 f32, 3 1-bit packed MSB first, each picture padded to a byte)
-   40      4     layout (0 = planar CHW)
-   44      4     value_max (f32): the stored value that means 1.0 (finite, >= 1e-30)
-   48      4     number of factors K (<= 32)
-   52      4     flags: 1 labels present, 2 full factor grid in mixed-radix order, 4 generated
-   56      8     generator seed
-   64      8     labels_offset = header_bytes + count * picture bytes
-   72      32    source name, NUL-padded ASCII
-   104     32 K  factor table: name[24], n_values u32, values_offset u32 (0 = none; else offset
-                 of n_values f64 real values inside the header)
-   ...           factor values, zero padding to header_bytes
-   header_bytes  pixel block; then at labels_offset count*K i32 factor indices; end of file. */
-
-static const unsigned char heph__hpd_magic[8] = {'H', 'E', 'P', 'H', 'H', 'P', 'D', 0};
-#define HEPH__HPD_FIXED 104u
-#define HEPH__HPD_MAX_HEADER (1u << 24)
-#define HEPH__MAX_SIDE 65536u
-#define HEPH__MAX_CHANNELS 4096u
-
-HEPH_DEF size_t heph_hpd_picture_size(const heph_hpd_info *info) {
-    return (size_t)info->c * (size_t)info->h * (size_t)info->w;
-}
-
-/* bytes of one stored picture; 0 on overflow or bad type */
-static uint64_t heph__hpd_image_bytes(const heph_hpd_info *in) {
-    uint64_t n;
-    if (!heph__mul64_ok((uint64_t)in->c * (uint64_t)in->h, (uint64_t)in->w, &n)) return 0;
-    switch (in->dtype) {
-    case HEPH_PX_U8: return n;
-    case HEPH_PX_F32: return heph__mul64_ok(n, 4, &n) ? n : 0;
-    case HEPH_PX_BIT: return (n + 7) / 8;
-    default: return 0;
-    }
-}
-
-/* checks shared by reader and writer; writes the message into err */
-static int heph__hpd_check_info(const heph_hpd_info *in, const char *path, char *err) {
-    uint32_t k;
-    if (in->c == 0 || in->h == 0 || in->w == 0 || in->c > HEPH__MAX_CHANNELS ||
-        in->h > HEPH__MAX_SIDE || in->w > HEPH__MAX_SIDE)
-        return heph__errf(err, HEPH_ERRLEN, HEPH_E_SIZE,
-                          "%s: picture shape %ux%ux%u is out of range (channels 1..%u, sides 1..%u)",
-                          path, in->c, in->h, in->w, HEPH__MAX_CHANNELS, HEPH__MAX_SIDE);
-    if (in->dtype != HEPH_PX_U8 && in->dtype != HEPH_PX_F32 && in->dtype != HEPH_PX_BIT)
-        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: pixel type %u is not 1, 2 or 3",
-                          path, in->dtype);
-    if (!(in->value_max >= 1e-30f) || !heph__finite((double)in->value_max)) /* tiny: 255/value_max overflows */
-        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: value_max %g must be finite and >= 1e-30",
-                          path, (double)in->value_max);
-    if (in->count == 0)
-        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: the dataset holds no pictures",
-                          path);
-    if (in->n_factors > HEPH_MAX_FACTORS)
-        return heph__errf(err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: %u factors (at most %d)", path,
-                          in->n_factors, HEPH_MAX_FACTORS);
-    for (k = 0; k < in->n_factors; k++) {
-        if (in->factors[k].n_values == 0 || in->factors[k].n_values > HEPH_MAX_FACTOR_VALUES)
-            return heph__errf(err, HEPH_ERRLEN, HEPH_E_SIZE,
-                              "%s: factor %u has %u values (1..%d)", path, k,
-                              in->factors[k].n_values, HEPH_MAX_FACTOR_VALUES);
-        if (memchr(in->factors[k].name, 0, sizeof in->factors[k].name) == NULL)
-            return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                              "%s: factor %u name is not NUL-terminated", path, k);
-    }
-    return HEPH_OK;
-}
-
-HEPH_DEF void heph_hpd_close(heph_hpd *d) {
-    if (d->fp) fclose(d->fp);
-    HEPH_FREE(d->labels);
-    HEPH_FREE(d->values);
-    HEPH_FREE(d->raw);
-    d->fp = NULL; d->labels = NULL; d->values = NULL; d->raw = NULL;
-}
-
-HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path) {
-    unsigned char fixed[HEPH__HPD_FIXED], *hdr = NULL, *lab = NULL;
-    heph_hpd_info *in = &d->info;
-    uint64_t hb, pix, lab_bytes, end, nvals = 0;
-    uint32_t k;
-    size_t i, nl;
-    int rc;
-    memset(d, 0, sizeof *d);
-    heph__copy_path(d->path, sizeof d->path, path);
-    path = d->path;
-    d->fp = fopen(path, "rb");
-    if (!d->fp) return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot open for reading", path);
-    d->file_size = heph__file_size(d->fp);
-    if (d->file_size == UINT64_MAX) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot tell the file size", path);
-        goto fail;
-    }
-    if (fread(fixed, 1, sizeof fixed, d->fp) != sizeof fixed) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                        "%s: truncated header (%llu bytes, need at least %u)", path,
-                        (unsigned long long)d->file_size, HEPH__HPD_FIXED);
-        goto fail;
-    }
-    if (memcmp(fixed, heph__hpd_magic, 8) != 0) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                        "%s: not a .hpd dataset (wrong magic; expected \"HEPHHPD\")", path);
-        goto fail;
-    }
-    if (heph__get_le32(fixed + 8) != 1) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_VERSION,
-                        "%s: .hpd version %u (this library reads version 1)", path,
-                        heph__get_le32(fixed + 8));
-        goto fail;
-    }
-    hb = heph__get_le32(fixed + 12);
-    in->count = heph__get_le64(fixed + 16);
-    in->c = heph__get_le32(fixed + 24);
-    in->h = heph__get_le32(fixed + 28);
-    in->w = heph__get_le32(fixed + 32);
-    in->dtype = heph__get_le32(fixed + 36);
-    in->value_max = heph__u2f(heph__get_le32(fixed + 44));
-    in->n_factors = heph__get_le32(fixed + 48);
-    in->flags = heph__get_le32(fixed + 52);
-    in->seed = heph__get_le64(fixed + 56);
-    d->labels_offset = heph__get_le64(fixed + 64);
-    memcpy(in->source, fixed + 72, 32);
-    in->source[32] = '\0';
-    if (heph__get_le32(fixed + 40) != 0) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: layout %u (only 0 = CHW is defined)",
-                        path, heph__get_le32(fixed + 40));
-        goto fail;
-    }
-    if (in->n_factors > HEPH_MAX_FACTORS) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: %u factors (at most %d)", path,
-                        in->n_factors, HEPH_MAX_FACTORS);
-        goto fail;
-    }
-    if (hb % 64 != 0 || hb < HEPH__HPD_FIXED + 32u * in->n_factors || hb > HEPH__HPD_MAX_HEADER ||
-        hb > d->file_size) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                        "%s: header_bytes %llu is invalid (multiple of 64, >= %u, <= file size %llu)",
-                        path, (unsigned long long)hb, HEPH__HPD_FIXED + 32u * in->n_factors,
-                        (unsigned long long)d->file_size);
-        goto fail;
-    }
-    d->header_bytes = hb;
-    hdr = (unsigned char *)HEPH_MALLOC((size_t)hb);
-    if (!hdr) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); goto fail; }
-    if (heph__seek(d->fp, 0) != 0 || fread(hdr, 1, (size_t)hb, d->fp) != (size_t)hb) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: truncated header", path);
-        goto fail;
-    }
-    /* factor table */
-    for (k = 0; k < in->n_factors; k++) {
-        const unsigned char *f = hdr + HEPH__HPD_FIXED + 32u * k;
-        memcpy(in->factors[k].name, f, 24);
-        in->factors[k].n_values = heph__get_le32(f + 24);
-        in->factors[k].values = NULL;
-    }
-    rc = heph__hpd_check_info(in, path, d->err);
-    if (rc != HEPH_OK) goto fail;
-    if (in->flags & ~(uint32_t)(HEPH_HPD_LABELS | HEPH_HPD_GRID | HEPH_HPD_GENERATED)) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                        "%s: unknown flag bits 0x%x (this library knows 1 labels, 2 grid, 4 generated)", path,
-                        in->flags & ~(uint32_t)(HEPH_HPD_LABELS | HEPH_HPD_GRID | HEPH_HPD_GENERATED));
-        goto fail;
-    }
-    if (((in->flags & HEPH_HPD_LABELS) != 0) != (in->n_factors > 0)) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                        "%s: labels flag (%u) disagrees with %u factors", path,
-                        in->flags & HEPH_HPD_LABELS, in->n_factors);
-        goto fail;
-    }
-    for (k = 0; k < in->n_factors; k++) { /* room only for the values the header stores */
-        uint32_t off = heph__get_le32(hdr + HEPH__HPD_FIXED + 32u * k + 28), nv = in->factors[k].n_values;
-        if (off != 0 && (off < HEPH__HPD_FIXED + 32u * in->n_factors || (uint64_t)off + 8ull * nv > hb)) {
-            rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, /* checked before allocating */
-                            "%s: factor %u (%s) values_offset %u lies outside the header", path,
-                            k, in->factors[k].name, off);
-            goto fail;
-        }
-        if (off != 0) nvals += nv;
-    }
-    if (nvals) {
-        d->values = (double *)heph__calloc((size_t)nvals, sizeof(double));
-        if (!d->values) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); goto fail; }
-    }
-    nvals = 0;
-    for (k = 0; k < in->n_factors; k++) {
-        uint32_t off = heph__get_le32(hdr + HEPH__HPD_FIXED + 32u * k + 28), nv = in->factors[k].n_values;
-        if (off != 0) {
-            if (off < HEPH__HPD_FIXED + 32u * in->n_factors || (uint64_t)off + 8ull * nv > hb) {
-                rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                                "%s: factor %u (%s) values_offset %u lies outside the header", path,
-                                k, in->factors[k].name, off);
-                goto fail;
-            }
-            for (i = 0; i < nv; i++) {
-                double v = heph__u2d(heph__get_le64(hdr + off + 8 * i));
-                if (v - v != 0.0) { /* NaN or Inf: plots, correlations and reports would take it */
-                    rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: factor %u (%s) value %u is %g: "
-                                    "factor values must be finite", path, k, in->factors[k].name, i, v);
-                    goto fail;
-                }
-                d->values[nvals + i] = v;
-            }
-            in->factors[k].values = d->values + nvals;
-            nvals += nv;
-        }
-    }
-    /* sizes: pixel block and label block must fill the file exactly */
-    d->image_bytes = heph__hpd_image_bytes(in);
-    if (d->image_bytes == 0 || !heph__mul64_ok(in->count, d->image_bytes, &pix) ||
-        pix > UINT64_MAX - hb || !heph__mul64_ok(in->count, 4ull * in->n_factors, &lab_bytes) ||
-        d->labels_offset != hb + pix || lab_bytes > UINT64_MAX - d->labels_offset) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_SIZE,
-                        "%s: %llu pictures of %ux%ux%u (type %u) do not fit the layout "
-                        "(labels_offset %llu)", path, (unsigned long long)in->count, in->c, in->h,
-                        in->w, in->dtype, (unsigned long long)d->labels_offset);
-        goto fail;
-    }
-    end = d->labels_offset + lab_bytes;
-    if (end != d->file_size) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                        "%s: file is %llu bytes, the header says %llu (%s)", path,
-                        (unsigned long long)d->file_size, (unsigned long long)end,
-                        d->file_size < end ? "truncated" : "trailing bytes");
-        goto fail;
-    }
-    if (lab_bytes > (uint64_t)((size_t)-1) / 2 || (lab_bytes && d->labels_offset > HEPH__SEEK_MAX)) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: label block too large to load", path);
-        goto fail;
-    }
-    /* labels: read and range-check every index */
-    nl = (size_t)(lab_bytes / 4);
-    if (nl) {
-        d->labels = (int32_t *)heph__calloc(nl, sizeof(int32_t));
-        lab = (unsigned char *)HEPH_MALLOC((size_t)lab_bytes);
-        if (!d->labels || !lab) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory for labels", path); goto fail; }
-        if (heph__seek(d->fp, d->labels_offset) != 0 || fread(lab, 1, (size_t)lab_bytes, d->fp) != (size_t)lab_bytes) {
-            rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot read the labels", path);
-            goto fail;
-        }
-        for (i = 0; i < nl; i++) {
-            int32_t v = (int32_t)heph__get_le32(lab + 4 * i);
-            uint32_t kk = (uint32_t)(i % in->n_factors);
-            if (v < 0 || (uint32_t)v >= in->factors[kk].n_values) {
-                rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                                "%s: picture %zu factor %u (%s) index %d is outside 0..%u", path,
-                                i / in->n_factors, kk, in->factors[kk].name, v,
-                                in->factors[kk].n_values - 1);
-                goto fail;
-            }
-            d->labels[i] = v;
-        }
-        HEPH_FREE(lab);
-        lab = NULL;
-    }
-    d->raw = (unsigned char *)HEPH_MALLOC((size_t)d->image_bytes);
-    if (!d->raw) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); goto fail; }
-    HEPH_FREE(hdr);
-    return HEPH_OK;
-fail:
-    HEPH_FREE(hdr);
-    HEPH_FREE(lab);
-    heph_hpd_close(d);
-    return rc;
-}
-
-/* decode stored picture `at` into floats in [0,1]; a stored value outside [0, value_max] (NaN,
-   Inf, negative, too large; a u8 or a set bit above a small value_max) is refused naming the
-   picture, since ReLU would turn a NaN into 0 and the batch would look normal, and a value
-   above 1 is no picture the model was made for */
-static int heph__hpd_decode(heph_hpd *d, const unsigned char *raw, float *out, size_t at) {
-    size_t n = heph_hpd_picture_size(&d->info), i;
-    float inv = 1.0f / d->info.value_max, vmax = d->info.value_max, v = 0.0f;
-    switch (d->info.dtype) {
-    case HEPH_PX_U8:
-        for (i = 0; i < n; i++) {
-            v = (float)raw[i];
-            if (v > vmax) break;
-            out[i] = v * inv > 1.0f ? 1.0f : v * inv;
-        }
-        break;
-    case HEPH_PX_F32:
-        for (i = 0; i < n; i++) {
-            v = heph__u2f(heph__get_le32(raw + 4 * i));
-            if (!(v >= 0.0f && v <= vmax)) break; /* NaN fails too */
-            out[i] = v * inv > 1.0f ? 1.0f : v * inv;
-        }
-        break;
-    default: /* 1-bit, MSB first */
-        for (i = 0; i < n; i++) {
-            v = (float)((raw[i >> 3] >> (7 - (i & 7))) & 1u);
-            if (v > vmax) break;
-            out[i] = v * inv > 1.0f ? 1.0f : v * inv;
-        }
-        break;
-    }
-    if (i < n)
-        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                          "%s: picture %zu, value %zu is %g: pixels must lie in [0, value_max %g]", d->path, at, i,
-                          (double)v, (double)vmax);
-    return HEPH_OK;
-}
-
-HEPH_DEF int heph_hpd_read(heph_hpd *d, const size_t *idx, size_t n, float *out) {
-    size_t i, np = heph_hpd_picture_size(&d->info);
-    for (i = 0; i < n; i++) {
-        if (idx[i] >= d->info.count)
-            return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: picture %zu does not exist (%llu pictures)",
-                              d->path, idx[i], (unsigned long long)d->info.count);
-        if (heph__seek(d->fp, d->header_bytes + (uint64_t)idx[i] * d->image_bytes) != 0 ||
-            fread(d->raw, 1, (size_t)d->image_bytes, d->fp) != (size_t)d->image_bytes)
-            return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot read picture %zu", d->path, idx[i]);
-        if (heph__hpd_decode(d, d->raw, out + i * np, idx[i]) != HEPH_OK) return HEPH_E_FORMAT;
-    }
-    return HEPH_OK;
-}
-
-HEPH_DEF int heph_hpd_read_range(heph_hpd *d, size_t start, size_t n, float *out) {
-    size_t i, np = heph_hpd_picture_size(&d->info);
-    if (start > d->info.count || n > d->info.count - start)
-        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: pictures %zu..%zu do not exist (%llu pictures)",
-                          d->path, start, start + n, (unsigned long long)d->info.count);
-    if (n && heph__seek(d->fp, d->header_bytes + (uint64_t)start * d->image_bytes) != 0)
-        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot seek to picture %zu", d->path, start);
-    for (i = 0; i < n; i++) {
-        if (fread(d->raw, 1, (size_t)d->image_bytes, d->fp) != (size_t)d->image_bytes)
-            return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot read picture %zu", d->path, start + i);
-        if (heph__hpd_decode(d, d->raw, out + i * np, start + i) != HEPH_OK) return HEPH_E_FORMAT;
-    }
-    return HEPH_OK;
-}
-
-HEPH_DEF int32_t heph_hpd_label(const heph_hpd *d, size_t i, int k) {
-    HEPH_ASSERT(i < d->info.count && k >= 0 && (uint32_t)k < d->info.n_factors);
-    return d->labels[i * d->info.n_factors + (size_t)k];
-}
-
-/* writer */
-HEPH_DEF void heph_hpd_abort(heph_hpd_writer *w) {
-    if (w->fp) { fclose(w->fp); remove(w->tmp); }
-    HEPH_FREE(w->labels);
-    HEPH_FREE(w->raw);
-    w->fp = NULL; w->labels = NULL; w->raw = NULL;
-}
-
-HEPH_DEF int heph_hpd_create(heph_hpd_writer *w, const char *path, const heph_hpd_info *info) {
-    unsigned char *hdr;
-    uint64_t hb, pix, nlab;
-    uint32_t k, off;
-    int rc;
-    memset(w, 0, sizeof *w);
-    w->info = *info;
-    heph__copy_path(w->path, sizeof w->path, path);
-    rc = HEPH_TMP_PATH(w->tmp, sizeof w->tmp, w->path);
-    if (rc < 0 || (size_t)rc >= sizeof w->tmp)
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: path too long for its temporary file", w->path);
-    rc = heph__hpd_check_info(info, w->path, w->err);
-    if (rc != HEPH_OK) return rc;
-    w->info.flags = (info->flags & ~(uint32_t)HEPH_HPD_LABELS) | (info->n_factors ? (uint32_t)HEPH_HPD_LABELS : 0u);
-    /* header size: fixed part, factor table, factor values, padded to 64 */
-    hb = HEPH__HPD_FIXED + 32u * info->n_factors;
-    for (k = 0; k < info->n_factors; k++)
-        if (info->factors[k].values) hb += 8ull * info->factors[k].n_values;
-    hb = (hb + 63) / 64 * 64;
-    w->image_bytes = heph__hpd_image_bytes(info);
-    if (hb > HEPH__HPD_MAX_HEADER || !heph__mul64_ok(info->count, w->image_bytes, &pix) ||
-        !heph__mul64_ok(info->count, info->n_factors, &nlab) || nlab > (uint64_t)((size_t)-1) / 8)
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: dataset too large", w->path);
-    hdr = (unsigned char *)heph__calloc((size_t)hb, 1);
-    w->labels = nlab ? (int32_t *)heph__calloc((size_t)nlab, sizeof(int32_t)) : NULL;
-    w->raw = (unsigned char *)heph__calloc((size_t)w->image_bytes, 1);
-    if (!hdr || (nlab && !w->labels) || !w->raw) {
-        HEPH_FREE(hdr);
-        heph_hpd_abort(w);
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", w->path);
-    }
-    memcpy(hdr, heph__hpd_magic, 8);
-    heph__put_le32(hdr + 8, 1);
-    heph__put_le32(hdr + 12, (uint32_t)hb);
-    heph__put_le64(hdr + 16, info->count);
-    heph__put_le32(hdr + 24, info->c);
-    heph__put_le32(hdr + 28, info->h);
-    heph__put_le32(hdr + 32, info->w);
-    heph__put_le32(hdr + 36, info->dtype);
-    heph__put_le32(hdr + 40, 0);
-    heph__put_le32(hdr + 44, heph__f2u(info->value_max));
-    heph__put_le32(hdr + 48, info->n_factors);
-    heph__put_le32(hdr + 52, w->info.flags);
-    heph__put_le64(hdr + 56, info->seed);
-    heph__put_le64(hdr + 64, hb + pix);
-    { /* source name, NUL-padded to 32 bytes */
-        size_t sl = 0;
-        while (sl < 32 && info->source[sl]) sl++;
-        memcpy(hdr + 72, info->source, sl);
-    }
-    off = HEPH__HPD_FIXED + 32u * info->n_factors;
-    for (k = 0; k < info->n_factors; k++) {
-        unsigned char *f = hdr + HEPH__HPD_FIXED + 32u * k;
-        uint32_t i;
-        memcpy(f, info->factors[k].name, 24);
-        heph__put_le32(f + 24, info->factors[k].n_values);
-        if (info->factors[k].values) {
-            heph__put_le32(f + 28, off);
-            for (i = 0; i < info->factors[k].n_values; i++)
-                heph__put_le64(hdr + off + 8 * i, heph__d2u(info->factors[k].values[i]));
-            off += 8u * info->factors[k].n_values;
-        }
-    }
-    w->fp = fopen(w->tmp, "wb");
-    if (!w->fp) {
-        HEPH_FREE(hdr);
-        heph_hpd_abort(w);
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot create %s (%s)", w->path, w->tmp, strerror(errno));
-    }
-    if (fwrite(hdr, 1, (size_t)hb, w->fp) != (size_t)hb) {
-        HEPH_FREE(hdr);
-        heph_hpd_abort(w);
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: write failed (%s: %s)", w->path, w->tmp, strerror(errno));
-    }
-    HEPH_FREE(hdr);
-    return HEPH_OK;
-}
-
-static int heph__hpd_put_raw(heph_hpd_writer *w, const int32_t *factors) {
-    uint32_t k;
-    if (w->written >= w->info.count)
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: more than the %llu pictures announced",
-                          w->path, (unsigned long long)w->info.count);
-    for (k = 0; k < w->info.n_factors; k++) {
-        if (factors[k] < 0 || (uint32_t)factors[k] >= w->info.factors[k].n_values)
-            return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG,
-                              "%s: picture %llu factor %s index %d is outside 0..%u", w->path,
-                              (unsigned long long)w->written, w->info.factors[k].name, factors[k],
-                              w->info.factors[k].n_values - 1);
-        w->labels[w->written * w->info.n_factors + k] = factors[k];
-    }
-    if (fwrite(w->raw, 1, (size_t)w->image_bytes, w->fp) != (size_t)w->image_bytes)
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: write failed (%s: %s)", w->path, w->tmp, strerror(errno));
-    w->written++;
-    return HEPH_OK;
-}
-
-HEPH_DEF int heph_hpd_put_u8(heph_hpd_writer *w, const uint8_t *px, const int32_t *factors) {
-    size_t n = heph_hpd_picture_size(&w->info), i;
-    if (w->info.dtype == HEPH_PX_F32)
-        for (i = 0; i < n; i++)
-            if ((float)px[i] > w->info.value_max) /* what the reader would refuse */
-                return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: picture %llu, value %zu is %u: pixels must "
-                                  "lie in [0, value_max %g]", w->path, (unsigned long long)w->written, i,
-                                  (unsigned)px[i], (double)w->info.value_max);
-    if (w->info.dtype == HEPH_PX_U8) {
-        memcpy(w->raw, px, n);
-    } else if (w->info.dtype == HEPH_PX_BIT) {
-        memset(w->raw, 0, (size_t)w->image_bytes);
-        for (i = 0; i < n; i++)
-            if (px[i]) w->raw[i >> 3] |= (unsigned char)(0x80u >> (i & 7));
-    } else {
-        for (i = 0; i < n; i++) heph__put_le32(w->raw + 4 * i, heph__f2u((float)px[i]));
-    }
-    return heph__hpd_put_raw(w, factors);
-}
-
-HEPH_DEF int heph_hpd_put_f32(heph_hpd_writer *w, const float *px, const int32_t *factors) {
-    size_t n = heph_hpd_picture_size(&w->info), i;
-    if (w->info.dtype != HEPH_PX_F32)
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: put_f32 needs pixel type f32", w->path);
-    for (i = 0; i < n; i++) {
-        if (!(px[i] >= 0.0f && px[i] <= w->info.value_max)) /* what the reader would refuse */
-            return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: picture %llu, value %zu is %g: pixels must lie "
-                              "in [0, value_max %g]", w->path, (unsigned long long)w->written, i, (double)px[i],
-                              (double)w->info.value_max);
-        heph__put_le32(w->raw + 4 * i, heph__f2u(px[i]));
-    }
-    return heph__hpd_put_raw(w, factors);
-}
-
-HEPH_DEF int heph_hpd_finish(heph_hpd_writer *w) {
-    unsigned char buf[4096];
-    size_t i, n = (size_t)(w->info.count * w->info.n_factors), fill = 0;
-    int ok = 1, e;
-    if (!w->fp) return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: writer is not open", w->path);
-    if (w->written != w->info.count) {
-        heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: %llu pictures written, %llu announced",
-                   w->path, (unsigned long long)w->written, (unsigned long long)w->info.count);
-        heph_hpd_abort(w);
-        return HEPH_E_ARG;
-    }
-    for (i = 0; i < n && ok; i++) {
-        heph__put_le32(buf + fill, (uint32_t)w->labels[i]);
-        fill += 4;
-        if (fill == sizeof buf || i + 1 == n) {
-            ok = fwrite(buf, 1, fill, w->fp) == fill;
-            fill = 0;
-        }
-    }
-    ok = ok && fflush(w->fp) == 0;
-    ok = ok && HEPH_FSYNC(w->fp) == 0;
-    e = ok ? 0 : errno;
-    ok = (fclose(w->fp) == 0) && ok;
-    if (!ok && !e) e = errno;
-    w->fp = NULL;
-    if (ok && rename(w->tmp, w->path) != 0) { ok = 0; e = errno; }
-    if (!ok) {
-        remove(w->tmp);
-        heph_hpd_abort(w);
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot write or rename into place (%s: %s)",
-                          w->path, w->tmp, strerror(e));
-    }
-    heph_hpd_abort(w); /* frees buffers; fp is already closed */
-    if (HEPH_SYNC_DIR(w->path) != 0)
-        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: written, but its folder cannot be synced (%s)",
-                          w->path, strerror(errno));
-    return HEPH_OK;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* checkpoints (.hpm), all fields little-endian, in this order:
-     magic "HEPHHPM\0", version u32 (1), flags u32 (1 = optimiser state present)
-     in_c, in_h, in_w, z_dim, max_batch: u32
-     encoder spec, decoder spec: u32 length + bytes (no NUL)
-     objective: kind u32, recon u32, beta f32, gamma f32, gamma_end f32, c_max f32, ramp_steps u64,
-                alpha f32, estimator u32, dataset_size u64
-     Adam: lr, beta1, beta2, eps f32;  step u64
-     RNG: state u64, inc u64, has_spare u32, spare f32
-     n_params u64, parameters f32[n]; if flags & 1: Adam m f32[n], v f32[n]
-     checksum u64: FNV-1a 64 of every byte before it                                          */
-
-static const unsigned char heph__hpm_magic[8] = {'H', 'E', 'P', 'H', 'H', 'P', 'M', 0};
-
-typedef struct {
-    FILE *fp;
-    uint64_t hash;
-    int ok, err; /* err: errno of the first failure */
-} heph__wr;
-
-static void heph__wr_bytes(heph__wr *w, const void *p, size_t n) {
-    if (!w->ok) return;
-    w->hash = heph__fnv1a(w->hash, (const unsigned char *)p, n);
-    if (fwrite(p, 1, n, w->fp) != n) { w->ok = 0; w->err = errno; }
-}
-static void heph__wr_u32(heph__wr *w, uint32_t v) {
-    unsigned char b[4];
-    heph__put_le32(b, v);
-    heph__wr_bytes(w, b, 4);
-}
-static void heph__wr_u64(heph__wr *w, uint64_t v) {
-    unsigned char b[8];
-    heph__put_le64(b, v);
-    heph__wr_bytes(w, b, 8);
-}
-static void heph__wr_f32s(heph__wr *w, const float *x, size_t n) {
-    unsigned char buf[4096];
-    size_t i, fill = 0;
-    for (i = 0; i < n; i++) {
-        heph__put_le32(buf + fill, heph__f2u(x[i]));
-        fill += 4;
-        if (fill == sizeof buf) { heph__wr_bytes(w, buf, fill); fill = 0; }
-    }
-    if (fill) heph__wr_bytes(w, buf, fill);
-}
-static void heph__wr_str(heph__wr *w, const char *s) {
-    size_t n = strlen(s);
-    heph__wr_u32(w, (uint32_t)n);
-    heph__wr_bytes(w, s, n);
-}
-
-HEPH_DEF int heph_vae_save(heph_vae *m, const char *path, int flags) {
-    char tmp[1024];
-    heph__wr w;
-    const heph_vae_config *c = &m->cfg;
-    int opt = !(flags & HEPH_SAVE_WEIGHTS_ONLY);
-    unsigned char b[8];
-    int n = HEPH_TMP_PATH(tmp, sizeof tmp, path);
-    if (n < 0 || (size_t)n >= sizeof tmp)
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "checkpoint path is too long");
-    w.fp = fopen(tmp, "wb");
-    w.hash = HEPH__FNV_INIT;
-    w.ok = w.fp != NULL;
-    w.err = 0;
-    if (!w.ok)
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot create the checkpoint %s (%s)", path, tmp,
-                          strerror(errno));
-    heph__wr_bytes(&w, heph__hpm_magic, 8);
-    heph__wr_u32(&w, 1);
-    heph__wr_u32(&w, opt ? 1u : 0u);
-    heph__wr_u32(&w, (uint32_t)c->in_c); heph__wr_u32(&w, (uint32_t)c->in_h);
-    heph__wr_u32(&w, (uint32_t)c->in_w); heph__wr_u32(&w, (uint32_t)c->z_dim);
-    heph__wr_u32(&w, (uint32_t)c->max_batch);
-    heph__wr_str(&w, c->enc_spec);
-    heph__wr_str(&w, c->dec_spec);
-    heph__wr_u32(&w, (uint32_t)c->obj.kind); heph__wr_u32(&w, (uint32_t)c->obj.recon);
-    heph__wr_u32(&w, heph__f2u(c->obj.beta)); heph__wr_u32(&w, heph__f2u(c->obj.gamma));
-    heph__wr_u32(&w, heph__f2u(c->obj.gamma_end)); heph__wr_u32(&w, heph__f2u(c->obj.c_max));
-    heph__wr_u64(&w, c->obj.ramp_steps);
-    heph__wr_u32(&w, heph__f2u(c->obj.alpha)); heph__wr_u32(&w, (uint32_t)c->obj.estimator);
-    heph__wr_u64(&w, c->obj.dataset_size);
-    heph__wr_u32(&w, heph__f2u(c->lr)); heph__wr_u32(&w, heph__f2u(c->beta1));
-    heph__wr_u32(&w, heph__f2u(c->beta2)); heph__wr_u32(&w, heph__f2u(c->eps));
-    heph__wr_u64(&w, m->step);
-    heph__wr_u64(&w, m->rng.state); heph__wr_u64(&w, m->rng.inc);
-    heph__wr_u32(&w, (uint32_t)m->rng.has_spare); heph__wr_u32(&w, heph__f2u(m->rng.spare));
-    heph__wr_u64(&w, (uint64_t)m->n_params);
-    heph__wr_f32s(&w, m->params, m->n_params);
-    if (opt) {
-        heph__wr_f32s(&w, m->adam_m, m->n_params);
-        heph__wr_f32s(&w, m->adam_v, m->n_params);
-    }
-    heph__put_le64(b, w.hash);
-    heph__wr_bytes(&w, b, 8); /* (the hash it updates is no longer used) */
-    if (w.ok && fflush(w.fp) != 0) { w.ok = 0; w.err = errno; }
-    if (w.ok && HEPH_FSYNC(w.fp) != 0) { w.ok = 0; w.err = errno; }
-    if (fclose(w.fp) != 0 && w.ok) { w.ok = 0; w.err = errno; }
-    if (w.ok && rename(tmp, path) != 0) { w.ok = 0; w.err = errno; }
-    if (!w.ok) {
-        remove(tmp);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot write the checkpoint (%s: %s)", path, tmp,
-                          w.err ? strerror(w.err) : "write failed");
-    }
-    if (HEPH_SYNC_DIR(path) != 0)
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: written, but its folder cannot be synced (%s)", path,
-                          strerror(errno));
-    return HEPH_OK;
-}
-
-/* bounds-checked reader over a memory buffer */
-typedef struct {
-    const unsigned char *p;
-    size_t n, at;
-    int ok;
-} heph__rd;
-
-static const unsigned char *heph__rd_take(heph__rd *r, size_t n) {
-    const unsigned char *p;
-    if (!r->ok || n > r->n - r->at) { r->ok = 0; return NULL; }
-    p = r->p + r->at;
-    r->at += n;
-    return p;
-}
-static uint32_t heph__rd_u32(heph__rd *r) {
-    const unsigned char *p = heph__rd_take(r, 4);
-    return p ? heph__get_le32(p) : 0;
-}
-static uint64_t heph__rd_u64(heph__rd *r) {
-    const unsigned char *p = heph__rd_take(r, 8);
-    return p ? heph__get_le64(p) : 0;
-}
-static float heph__rd_f32(heph__rd *r) { return heph__u2f(heph__rd_u32(r)); }
-static int heph__rd_str(heph__rd *r, char *dst, size_t cap) {
-    uint32_t n = heph__rd_u32(r);
-    const unsigned char *p;
-    if (!r->ok || n >= cap) { r->ok = 0; return 0; }
-    p = heph__rd_take(r, n);
-    if (!p) return 0;
-    memcpy(dst, p, n);
-    dst[n] = '\0';
-    return memchr(dst, 0, n) == NULL; /* no NUL inside */
-}
-static void heph__rd_f32s(heph__rd *r, float *dst, size_t n) {
-    const unsigned char *p = heph__rd_take(r, n * 4);
-    size_t i;
-    if (!p) return;
-    for (i = 0; i < n; i++) dst[i] = heph__u2f(heph__get_le32(p + 4 * i));
-}
-
-#define HEPH__HPM_MAX_BYTES ((uint64_t)1 << 36)
-
-/* adds the parameters of the network spec describes on input (c, h, w) to *n_params and sets
-   *out_n to its output size; no allocation. HEPH_E_SPEC when the spec is invalid. */
-static int heph__spec_count(const char *spec, int c, int h, int w, size_t *n_params, size_t *out_n) {
-    heph_layer ly[HEPH_MAX_LAYERS];
-    char err[8];
-    int nl, l, rc = heph_spec_parse(spec, c, h, w, ly, HEPH_MAX_LAYERS, &nl, err, sizeof err);
-    if (rc != HEPH_OK) return rc;
-    for (l = 0; l < nl; l++) *n_params += ly[l].n_params;
-    *out_n = nl ? heph__layer_out_n(&ly[nl - 1]) : (size_t)c * (size_t)h * (size_t)w;
-    return HEPH_OK;
-}
-
-/* every weight finite, every Adam first moment finite, every second moment finite and >= 0
-   (what training keeps), or HEPH_E_FORMAT naming the first value that is not */
-static int heph__state_values_ok(heph_vae *m, const char *path) {
-    size_t i, n = m->n_params;
-    for (i = 0; i < n; i++)
-        if (!(fabsf(m->params[i]) <= FLT_MAX))
-            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: parameter %zu is %g (%s)", path, i,
-                              (double)m->params[i], i < m->enc.n_params ? "encoder" : "decoder");
-    for (i = 0; i < n; i++)
-        if (!(fabsf(m->adam_m[i]) <= FLT_MAX))
-            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: Adam first moment of parameter %zu is %g",
-                              path, i, (double)m->adam_m[i]);
-    for (i = 0; i < n; i++)
-        if (!(m->adam_v[i] >= 0.0f && m->adam_v[i] <= FLT_MAX))
-            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: Adam second moment of parameter %zu is %g "
-                              "(finite and >= 0 expected)", path, i, (double)m->adam_v[i]);
-    return HEPH_OK;
-}
-
-HEPH_DEF int heph_vae_load(heph_vae *m, const char *path) {
-    FILE *fp;
-    unsigned char *buf = NULL;
-    uint64_t size, n_params, sum;
-    heph__rd r;
-    heph_vae_config cfg;
-    heph_rng rng;
-    uint32_t version, flags;
-    uint64_t step;
-    char err[HEPH_ERRLEN];
-    int rc;
-    const char *field = "header";
-    memset(m, 0, sizeof *m);
-    fp = fopen(path, "rb");
-    if (!fp) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot open for reading", path);
-    size = heph__file_size(fp);
-    if (size == UINT64_MAX || size > HEPH__HPM_MAX_BYTES || size > (uint64_t)((size_t)-1)) {
-        fclose(fp);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: file size cannot be read or is too large", path);
-    }
-    if (size < 16) {
-        fclose(fp);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: truncated (%llu bytes)", path,
-                          (unsigned long long)size);
-    }
-    buf = (unsigned char *)HEPH_MALLOC((size_t)size);
-    if (!buf) { fclose(fp); return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); }
-    if (fread(buf, 1, (size_t)size, fp) != (size_t)size) {
-        fclose(fp); HEPH_FREE(buf);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: read failed", path);
-    }
-    fclose(fp);
-    if (memcmp(buf, heph__hpm_magic, 8) != 0) {
-        HEPH_FREE(buf);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                          "%s: not a .hpm checkpoint (wrong magic; expected \"HEPHHPM\")", path);
-    }
-    version = heph__get_le32(buf + 8);
-    if (version != 1) {
-        HEPH_FREE(buf);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_VERSION,
-                          "%s: checkpoint version %u (this library reads version 1)", path, version);
-    }
-    sum = heph__get_le64(buf + size - 8);
-    if (heph__fnv1a(HEPH__FNV_INIT, buf, (size_t)size - 8) != sum) {
-        HEPH_FREE(buf);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_CHECKSUM,
-                          "%s: checksum mismatch (the file is truncated or corrupted)", path);
-    }
-    r.p = buf; r.n = (size_t)size - 8; r.at = 12; r.ok = 1;
-    flags = heph__get_le32(buf + 12);
-    r.at = 16;
-    memset(&cfg, 0, sizeof cfg);
-    if (flags > 1) { r.ok = 0; field = "flags"; }
-    if (r.ok) {
-        field = "picture shape";
-        cfg.in_c = (int)heph__rd_u32(&r); cfg.in_h = (int)heph__rd_u32(&r);
-        cfg.in_w = (int)heph__rd_u32(&r); cfg.z_dim = (int)heph__rd_u32(&r);
-        cfg.max_batch = (int)heph__rd_u32(&r);
-    }
-    if (r.ok) { field = "encoder spec"; if (!heph__rd_str(&r, cfg.enc_spec, HEPH_SPEC_MAX)) r.ok = 0; }
-    if (r.ok) { field = "decoder spec"; if (!heph__rd_str(&r, cfg.dec_spec, HEPH_SPEC_MAX)) r.ok = 0; }
-    if (r.ok) {
-        field = "objective";
-        cfg.obj.kind = (int)heph__rd_u32(&r); cfg.obj.recon = (int)heph__rd_u32(&r);
-        cfg.obj.beta = heph__rd_f32(&r); cfg.obj.gamma = heph__rd_f32(&r);
-        cfg.obj.gamma_end = heph__rd_f32(&r); cfg.obj.c_max = heph__rd_f32(&r);
-        cfg.obj.ramp_steps = heph__rd_u64(&r);
-        cfg.obj.alpha = heph__rd_f32(&r); cfg.obj.estimator = (int)heph__rd_u32(&r);
-        cfg.obj.dataset_size = heph__rd_u64(&r);
-        cfg.lr = heph__rd_f32(&r); cfg.beta1 = heph__rd_f32(&r);
-        cfg.beta2 = heph__rd_f32(&r); cfg.eps = heph__rd_f32(&r);
-        step = heph__rd_u64(&r);
-        rng.state = heph__rd_u64(&r); rng.inc = heph__rd_u64(&r);
-        rng.has_spare = heph__rd_u32(&r) ? 1 : 0; rng.spare = heph__rd_f32(&r);
-    }
-    if (!r.ok) {
-        HEPH_FREE(buf);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: malformed %s", path, field);
-    }
-    if (step > HEPH_STEP_MAX || !(fabsf(rng.spare) <= FLT_MAX)) {
-        HEPH_FREE(buf);
-        if (step > HEPH_STEP_MAX)
-            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: step %llu is out of range 0..2^53",
-                              path, (unsigned long long)step);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: random generator state: spare normal is %g",
-                          path, (double)rng.spare);
-    }
-    if (cfg.in_c <= 0 || cfg.in_h <= 0 || cfg.in_w <= 0 || cfg.in_c > (int)HEPH__MAX_CHANNELS ||
-        cfg.in_h > (int)HEPH__MAX_SIDE || cfg.in_w > (int)HEPH__MAX_SIDE) {
-        HEPH_FREE(buf);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: picture shape %dx%dx%d is invalid",
-                          path, cfg.in_c, cfg.in_h, cfg.in_w);
-    }
-    { /* before anything is allocated: the stored parameter count must fill the rest of the file
-         exactly, and match the architecture the specs describe (a damaged or hostile header
-         cannot make the loader allocate more than a few times the file's size for parameters) */
-        uint64_t per = (flags & 1) ? 12u : 4u, left = (uint64_t)(r.n - r.at);
-        size_t want = 0, out_n = 0, enc_out = 0;
-        char spec[HEPH_SPEC_MAX + 32];
-        n_params = left >= 8 ? heph__get_le64(r.p + r.at) : 0;
-        if (left < 8 || n_params > (left - 8) / per || n_params * per != left - 8) {
-            HEPH_FREE(buf);
-            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                              "%s: %llu parameters stored, the file holds %llu bytes for them (%s)", path,
-                              (unsigned long long)n_params, (unsigned long long)(left >= 8 ? left - 8 : 0),
-                              left < 8 || n_params > (left - 8) / per ? "truncated parameters"
-                                                                      : "trailing bytes after the parameters");
-        }
-        if (cfg.z_dim > 0 && cfg.z_dim <= 4096) {
-            snprintf(spec, sizeof spec, "%s%sdense%d", cfg.enc_spec, cfg.enc_spec[0] ? "," : "", 2 * cfg.z_dim);
-            if (heph__spec_count(spec, cfg.in_c, cfg.in_h, cfg.in_w, &want, &enc_out) == HEPH_OK &&
-                heph__spec_count(cfg.dec_spec, cfg.z_dim, 1, 1, &want, &out_n) == HEPH_OK) {
-                size_t n_in = (size_t)cfg.in_c * (size_t)cfg.in_h * (size_t)cfg.in_w;
-                if (out_n != n_in) { /* as heph__vae_build would say, before it allocates the encoder */
-                    HEPH_FREE(buf);
-                    return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_SPEC,
-                                      "%.80s: decoder spec \"%.120s\" outputs %zu values, the picture has %zu "
-                                      "(%dx%dx%d)", path, cfg.dec_spec, out_n, n_in, cfg.in_c, cfg.in_h, cfg.in_w);
-                }
-                if (want != n_params) {
-                    HEPH_FREE(buf);
-                    return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                                      "%s: %llu parameters stored, the architecture has %zu", path,
-                                      (unsigned long long)n_params, want);
-                }
-            }
-        }
-    }
-    rc = heph__vae_build(m, &cfg);
-    if (rc != HEPH_OK) {
-        snprintf(err, sizeof err, "%.100s: %.150s", path, m->err);
-        HEPH_FREE(buf);
-        memset(m, 0, sizeof *m);
-        memcpy(m->err, err, sizeof err);
-        return rc;
-    }
-    n_params = heph__rd_u64(&r);
-    if (!r.ok || n_params != (uint64_t)m->n_params) {
-        size_t want = m->n_params;
-        heph_vae_free(m);
-        HEPH_FREE(buf);
-        memset(m, 0, sizeof *m);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                          "%s: %llu parameters stored, the architecture has %zu", path,
-                          (unsigned long long)n_params, want);
-    }
-    heph__rd_f32s(&r, m->params, m->n_params);
-    if (flags & 1) {
-        heph__rd_f32s(&r, m->adam_m, m->n_params);
-        heph__rd_f32s(&r, m->adam_v, m->n_params);
-    }
-    if (!r.ok || r.at != r.n) {
-        size_t at = r.at, n = r.n;
-        int ok = r.ok;
-        heph_vae_free(m);
-        HEPH_FREE(buf);
-        memset(m, 0, sizeof *m);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: %s (%zu bytes of %zu used)", path,
-                          ok ? "trailing bytes after the parameters" : "truncated parameters", at, n);
-    }
-    rc = heph__state_values_ok(m, path);
-    if (rc != HEPH_OK) {
-        memcpy(err, m->err, sizeof err);
-        heph_vae_free(m);
-        HEPH_FREE(buf);
-        memset(m, 0, sizeof *m);
-        memcpy(m->err, err, sizeof err);
-        return rc;
-    }
-    m->step = step;
-    m->rng = rng;
-    HEPH_FREE(buf);
-    return HEPH_OK;
-}
+/* ========================================================================================== */
+/* PART B - ANALYSIS AND METRICS: outlier scores, fits, explanations, pictures, MIG, SSIM, AUROC */
+/* ========================================================================================== */
 
 /* ------------------------------------------------------------------------------------------ */
 /* analysis: Mahalanobis fits, scores, explanations, counterfactuals                          */
@@ -4465,13 +2885,13 @@ HEPH_DEF int heph_vae_saliency(heph_vae *m, heph_maha *f, const float *x, float 
     const float *h;
     double *y = f->work;
     if (f->D != D) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_MISMATCH, "saliency: fit has %d dimensions, the model %d", f->D, D);
-    h = heph__net_forward(&m->enc, m->params, x, 1);
+    h = heph__net_forward(&m->enc, x, 1);
     for (a = 0; a < D; a++) y[a] = (double)h[a] - f->mean[a];
     heph__forward_solve(f->chol, y, D);
     heph__back_solve(f->chol, y, D);
     memset(m->dh, 0, 2 * (size_t)D * sizeof(float));
     for (a = 0; a < D; a++) m->dh[a] = (float)(2.0 * y[a]);          /* dD^2/dmu = 2 S^-1 (mu - m) */
-    heph__net_backward(&m->enc, m->params, m->grads, m->dh, 1, out); /* to the pixels (grads: scratch) */
+    heph__net_backward(&m->enc, m->dh, 1, out); /* to the pixels (grads: scratch) */
     return HEPH_OK;
 }
 
@@ -4762,9 +3182,9 @@ HEPH_DEF int heph_vae_recon_score(heph_vae *m, const float *x, size_t n, double 
     size_t s, D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n;
     for (s = 0; s < n; s += (size_t)m->cfg.max_batch) {
         int B = (int)(n - s < (size_t)m->cfg.max_batch ? n - s : (size_t)m->cfg.max_batch), b;
-        const float *h = heph__net_forward(&m->enc, m->params, x + s * n_in, B), *lg;
+        const float *h = heph__net_forward(&m->enc, x + s * n_in, B), *lg;
         for (b = 0; b < B; b++) memcpy(m->z + (size_t)b * D, h + (size_t)b * 2 * D, D * sizeof(float)); /* z = mu */
-        lg = heph__net_forward(&m->dec, m->params, m->z, B);
+        lg = heph__net_forward(&m->dec, m->z, B);
         for (b = 0; b < B; b++) {
             const float *xb = x + (s + (size_t)b) * n_in, *lb = lg + (size_t)b * n_in;
             recon[s + (size_t)b] = m->cfg.obj.recon == HEPH_RECON_BERNOULLI ? heph_bce_logits(NULL, lb, xb, n_in, 1.0f)
@@ -4780,7 +3200,7 @@ HEPH_DEF int heph_vae_recon_score(heph_vae *m, const float *x, size_t n, double 
 static void heph__iwae_chunk(heph_vae *m, const float *x, size_t s, int B, int k, uint64_t seed,
                              float *ml, double *lw, heph_rng *rng) {
     size_t D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n, j;
-    const float *h = heph__net_forward(&m->enc, m->params, x + s * n_in, B), *lg;
+    const float *h = heph__net_forward(&m->enc, x + s * n_in, B), *lg;
     int b, t;
     memcpy(ml, h, (size_t)B * 2 * D * sizeof(float)); /* mu, logvar per row */
     for (b = 0; b < B; b++) /* picture s+b draws its samples from its own stream */
@@ -4799,7 +3219,7 @@ static void heph__iwae_chunk(heph_vae *m, const float *x, size_t s, int B, int k
             }
             lw[(size_t)b * (size_t)k + (size_t)t] = lp - lq;
         }
-        lg = heph__net_forward(&m->dec, m->params, m->z, B);
+        lg = heph__net_forward(&m->dec, m->z, B);
         for (b = 0; b < B; b++) {
             const float *xb = x + (s + (size_t)b) * n_in, *lb = lg + (size_t)b * n_in;
             double rec = m->cfg.obj.recon == HEPH_RECON_BERNOULLI ? heph_bce_logits(NULL, lb, xb, n_in, 1.0f)
@@ -6268,6 +4688,2197 @@ HEPH_DEF void heph_plot_heatmap(uint8_t *rgb, int w, int h, const float *m, int 
             heph__plot_text(&cv, bx1 + 6, ty, lab[tk], -1, 1, heph__plot_ink);
         }
     }
+}
+
+/* ========================================================================================== */
+/* PART C - FILES: little-endian fields, datasets (.hpd), checkpoints (.hpm), networks (.hpn) */
+/* ========================================================================================== */
+
+/* ------------------------------------------------------------------------------------------ */
+/* little-endian byte helpers: every multi-byte field in every file goes through these        */
+
+#ifndef HEPH_FSEEK
+#define HEPH_FSEEK(fp, off, whence) fseek((fp), (long)(off), (whence))
+#define HEPH_FTELL(fp) ((uint64_t)ftell(fp))
+#define HEPH__SEEK_MAX ((uint64_t)LONG_MAX)
+#else
+#define HEPH__SEEK_MAX UINT64_MAX
+#endif
+
+static void heph__put_le32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
+}
+static void heph__put_le64(unsigned char *p, uint64_t v) {
+    heph__put_le32(p, (uint32_t)v);
+    heph__put_le32(p + 4, (uint32_t)(v >> 32));
+}
+static uint32_t heph__get_le32(const unsigned char *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static uint64_t heph__get_le64(const unsigned char *p) {
+    return (uint64_t)heph__get_le32(p) | ((uint64_t)heph__get_le32(p + 4) << 32);
+}
+static uint32_t heph__f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float heph__u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static uint64_t heph__d2u(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+static double heph__u2d(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+
+/* FNV-1a 64-bit hash, the checkpoint checksum */
+static uint64_t heph__fnv1a(uint64_t h, const unsigned char *p, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ULL; }
+    return h;
+}
+#define HEPH__FNV_INIT 0xcbf29ce484222325ULL
+
+static int heph__seek(FILE *fp, uint64_t off) {
+    if (off > HEPH__SEEK_MAX) return -1;
+    return HEPH_FSEEK(fp, off, SEEK_SET);
+}
+
+/* size of an open file, or UINT64_MAX when it cannot be told */
+static uint64_t heph__file_size(FILE *fp) {
+    uint64_t sz;
+    if (HEPH_FSEEK(fp, 0, SEEK_END) != 0) return UINT64_MAX;
+    sz = HEPH_FTELL(fp);
+    if (HEPH_FSEEK(fp, 0, SEEK_SET) != 0) return UINT64_MAX;
+    return sz;
+}
+
+static void heph__copy_path(char *dst, size_t cap, const char *src) {
+    size_t n = strlen(src);
+    if (n >= cap) { /* keep the end of long paths: it names the file */
+        src += n - (cap - 4);
+        memcpy(dst, "...", 3);
+        memcpy(dst + 3, src, cap - 4);
+        dst[cap - 1] = '\0';
+    } else {
+        memcpy(dst, src, n + 1);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* dataset files (.hpd)
+   offset  size  field
+   0       8     magic "HEPHHPD\0"
+   8       4     version (1)
+   12      4     header_bytes: offset of the pixel block, a multiple of 64
+   16      8     count
+   24      12    channels, height, width
+   36      4     pixel type (1 u8, 2 f32, 3 1-bit packed MSB first, each picture padded to a byte)
+   40      4     layout (0 = planar CHW)
+   44      4     value_max (f32): the stored value that means 1.0 (finite, >= 1e-30)
+   48      4     number of factors K (<= 32)
+   52      4     flags: 1 labels present, 2 full factor grid in mixed-radix order, 4 generated
+   56      8     generator seed
+   64      8     labels_offset = header_bytes + count * picture bytes
+   72      32    source name, NUL-padded ASCII
+   104     32 K  factor table: name[24], n_values u32, values_offset u32 (0 = none; else offset
+                 of n_values f64 real values inside the header)
+   ...           factor values, zero padding to header_bytes
+   header_bytes  pixel block; then at labels_offset count*K i32 factor indices; end of file. */
+
+static const unsigned char heph__hpd_magic[8] = {'H', 'E', 'P', 'H', 'H', 'P', 'D', 0};
+#define HEPH__HPD_FIXED 104u
+#define HEPH__HPD_MAX_HEADER (1u << 24)
+#define HEPH__MAX_SIDE 65536u
+#define HEPH__MAX_CHANNELS 4096u
+
+HEPH_DEF size_t heph_hpd_picture_size(const heph_hpd_info *info) {
+    return (size_t)info->c * (size_t)info->h * (size_t)info->w;
+}
+
+/* bytes of one stored picture; 0 on overflow or bad type */
+static uint64_t heph__hpd_image_bytes(const heph_hpd_info *in) {
+    uint64_t n;
+    if (!heph__mul64_ok((uint64_t)in->c * (uint64_t)in->h, (uint64_t)in->w, &n)) return 0;
+    switch (in->dtype) {
+    case HEPH_PX_U8: return n;
+    case HEPH_PX_F32: return heph__mul64_ok(n, 4, &n) ? n : 0;
+    case HEPH_PX_BIT: return (n + 7) / 8;
+    default: return 0;
+    }
+}
+
+/* checks shared by reader and writer; writes the message into err */
+static int heph__hpd_check_info(const heph_hpd_info *in, const char *path, char *err) {
+    uint32_t k;
+    if (in->c == 0 || in->h == 0 || in->w == 0 || in->c > HEPH__MAX_CHANNELS ||
+        in->h > HEPH__MAX_SIDE || in->w > HEPH__MAX_SIDE)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_SIZE,
+                          "%s: picture shape %ux%ux%u is out of range (channels 1..%u, sides 1..%u)",
+                          path, in->c, in->h, in->w, HEPH__MAX_CHANNELS, HEPH__MAX_SIDE);
+    if (in->dtype != HEPH_PX_U8 && in->dtype != HEPH_PX_F32 && in->dtype != HEPH_PX_BIT)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: pixel type %u is not 1, 2 or 3",
+                          path, in->dtype);
+    if (!(in->value_max >= 1e-30f) || !heph__finite((double)in->value_max)) /* tiny: 255/value_max overflows */
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: value_max %g must be finite and >= 1e-30",
+                          path, (double)in->value_max);
+    if (in->count == 0)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: the dataset holds no pictures",
+                          path);
+    if (in->n_factors > HEPH_MAX_FACTORS)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: %u factors (at most %d)", path,
+                          in->n_factors, HEPH_MAX_FACTORS);
+    for (k = 0; k < in->n_factors; k++) {
+        if (in->factors[k].n_values == 0 || in->factors[k].n_values > HEPH_MAX_FACTOR_VALUES)
+            return heph__errf(err, HEPH_ERRLEN, HEPH_E_SIZE,
+                              "%s: factor %u has %u values (1..%d)", path, k,
+                              in->factors[k].n_values, HEPH_MAX_FACTOR_VALUES);
+        if (memchr(in->factors[k].name, 0, sizeof in->factors[k].name) == NULL)
+            return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                              "%s: factor %u name is not NUL-terminated", path, k);
+    }
+    return HEPH_OK;
+}
+
+HEPH_DEF void heph_hpd_close(heph_hpd *d) {
+    if (d->fp) fclose(d->fp);
+    HEPH_FREE(d->labels);
+    HEPH_FREE(d->values);
+    HEPH_FREE(d->raw);
+    d->fp = NULL; d->labels = NULL; d->values = NULL; d->raw = NULL;
+}
+
+HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path) {
+    unsigned char fixed[HEPH__HPD_FIXED], *hdr = NULL, *lab = NULL;
+    heph_hpd_info *in = &d->info;
+    uint64_t hb, pix, lab_bytes, end, nvals = 0;
+    uint32_t k;
+    size_t i, nl;
+    int rc;
+    memset(d, 0, sizeof *d);
+    heph__copy_path(d->path, sizeof d->path, path);
+    path = d->path;
+    d->fp = fopen(path, "rb");
+    if (!d->fp) return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot open for reading", path);
+    d->file_size = heph__file_size(d->fp);
+    if (d->file_size == UINT64_MAX) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot tell the file size", path);
+        goto fail;
+    }
+    if (fread(fixed, 1, sizeof fixed, d->fp) != sizeof fixed) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                        "%s: truncated header (%llu bytes, need at least %u)", path,
+                        (unsigned long long)d->file_size, HEPH__HPD_FIXED);
+        goto fail;
+    }
+    if (memcmp(fixed, heph__hpd_magic, 8) != 0) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                        "%s: not a .hpd dataset (wrong magic; expected \"HEPHHPD\")", path);
+        goto fail;
+    }
+    if (heph__get_le32(fixed + 8) != 1) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_VERSION,
+                        "%s: .hpd version %u (this library reads version 1)", path,
+                        heph__get_le32(fixed + 8));
+        goto fail;
+    }
+    hb = heph__get_le32(fixed + 12);
+    in->count = heph__get_le64(fixed + 16);
+    in->c = heph__get_le32(fixed + 24);
+    in->h = heph__get_le32(fixed + 28);
+    in->w = heph__get_le32(fixed + 32);
+    in->dtype = heph__get_le32(fixed + 36);
+    in->value_max = heph__u2f(heph__get_le32(fixed + 44));
+    in->n_factors = heph__get_le32(fixed + 48);
+    in->flags = heph__get_le32(fixed + 52);
+    in->seed = heph__get_le64(fixed + 56);
+    d->labels_offset = heph__get_le64(fixed + 64);
+    memcpy(in->source, fixed + 72, 32);
+    in->source[32] = '\0';
+    if (heph__get_le32(fixed + 40) != 0) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: layout %u (only 0 = CHW is defined)",
+                        path, heph__get_le32(fixed + 40));
+        goto fail;
+    }
+    if (in->n_factors > HEPH_MAX_FACTORS) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: %u factors (at most %d)", path,
+                        in->n_factors, HEPH_MAX_FACTORS);
+        goto fail;
+    }
+    if (hb % 64 != 0 || hb < HEPH__HPD_FIXED + 32u * in->n_factors || hb > HEPH__HPD_MAX_HEADER ||
+        hb > d->file_size) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                        "%s: header_bytes %llu is invalid (multiple of 64, >= %u, <= file size %llu)",
+                        path, (unsigned long long)hb, HEPH__HPD_FIXED + 32u * in->n_factors,
+                        (unsigned long long)d->file_size);
+        goto fail;
+    }
+    d->header_bytes = hb;
+    hdr = (unsigned char *)HEPH_MALLOC((size_t)hb);
+    if (!hdr) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); goto fail; }
+    if (heph__seek(d->fp, 0) != 0 || fread(hdr, 1, (size_t)hb, d->fp) != (size_t)hb) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: truncated header", path);
+        goto fail;
+    }
+    /* factor table */
+    for (k = 0; k < in->n_factors; k++) {
+        const unsigned char *f = hdr + HEPH__HPD_FIXED + 32u * k;
+        memcpy(in->factors[k].name, f, 24);
+        in->factors[k].n_values = heph__get_le32(f + 24);
+        in->factors[k].values = NULL;
+    }
+    rc = heph__hpd_check_info(in, path, d->err);
+    if (rc != HEPH_OK) goto fail;
+    if (in->flags & ~(uint32_t)(HEPH_HPD_LABELS | HEPH_HPD_GRID | HEPH_HPD_GENERATED)) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                        "%s: unknown flag bits 0x%x (this library knows 1 labels, 2 grid, 4 generated)", path,
+                        in->flags & ~(uint32_t)(HEPH_HPD_LABELS | HEPH_HPD_GRID | HEPH_HPD_GENERATED));
+        goto fail;
+    }
+    if (((in->flags & HEPH_HPD_LABELS) != 0) != (in->n_factors > 0)) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                        "%s: labels flag (%u) disagrees with %u factors", path,
+                        in->flags & HEPH_HPD_LABELS, in->n_factors);
+        goto fail;
+    }
+    for (k = 0; k < in->n_factors; k++) { /* room only for the values the header stores */
+        uint32_t off = heph__get_le32(hdr + HEPH__HPD_FIXED + 32u * k + 28), nv = in->factors[k].n_values;
+        if (off != 0 && (off < HEPH__HPD_FIXED + 32u * in->n_factors || (uint64_t)off + 8ull * nv > hb)) {
+            rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, /* checked before allocating */
+                            "%s: factor %u (%s) values_offset %u lies outside the header", path,
+                            k, in->factors[k].name, off);
+            goto fail;
+        }
+        if (off != 0) nvals += nv;
+    }
+    if (nvals) {
+        d->values = (double *)heph__calloc((size_t)nvals, sizeof(double));
+        if (!d->values) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); goto fail; }
+    }
+    nvals = 0;
+    for (k = 0; k < in->n_factors; k++) {
+        uint32_t off = heph__get_le32(hdr + HEPH__HPD_FIXED + 32u * k + 28), nv = in->factors[k].n_values;
+        if (off != 0) {
+            if (off < HEPH__HPD_FIXED + 32u * in->n_factors || (uint64_t)off + 8ull * nv > hb) {
+                rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                                "%s: factor %u (%s) values_offset %u lies outside the header", path,
+                                k, in->factors[k].name, off);
+                goto fail;
+            }
+            for (i = 0; i < nv; i++) {
+                double v = heph__u2d(heph__get_le64(hdr + off + 8 * i));
+                if (v - v != 0.0) { /* NaN or Inf: plots, correlations and reports would take it */
+                    rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: factor %u (%s) value %u is %g: "
+                                    "factor values must be finite", path, k, in->factors[k].name, i, v);
+                    goto fail;
+                }
+                d->values[nvals + i] = v;
+            }
+            in->factors[k].values = d->values + nvals;
+            nvals += nv;
+        }
+    }
+    /* sizes: pixel block and label block must fill the file exactly */
+    d->image_bytes = heph__hpd_image_bytes(in);
+    if (d->image_bytes == 0 || !heph__mul64_ok(in->count, d->image_bytes, &pix) ||
+        pix > UINT64_MAX - hb || !heph__mul64_ok(in->count, 4ull * in->n_factors, &lab_bytes) ||
+        d->labels_offset != hb + pix || lab_bytes > UINT64_MAX - d->labels_offset) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_SIZE,
+                        "%s: %llu pictures of %ux%ux%u (type %u) do not fit the layout "
+                        "(labels_offset %llu)", path, (unsigned long long)in->count, in->c, in->h,
+                        in->w, in->dtype, (unsigned long long)d->labels_offset);
+        goto fail;
+    }
+    end = d->labels_offset + lab_bytes;
+    if (end != d->file_size) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                        "%s: file is %llu bytes, the header says %llu (%s)", path,
+                        (unsigned long long)d->file_size, (unsigned long long)end,
+                        d->file_size < end ? "truncated" : "trailing bytes");
+        goto fail;
+    }
+    if (lab_bytes > (uint64_t)((size_t)-1) / 2 || (lab_bytes && d->labels_offset > HEPH__SEEK_MAX)) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: label block too large to load", path);
+        goto fail;
+    }
+    /* labels: read and range-check every index */
+    nl = (size_t)(lab_bytes / 4);
+    if (nl) {
+        d->labels = (int32_t *)heph__calloc(nl, sizeof(int32_t));
+        lab = (unsigned char *)HEPH_MALLOC((size_t)lab_bytes);
+        if (!d->labels || !lab) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory for labels", path); goto fail; }
+        if (heph__seek(d->fp, d->labels_offset) != 0 || fread(lab, 1, (size_t)lab_bytes, d->fp) != (size_t)lab_bytes) {
+            rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot read the labels", path);
+            goto fail;
+        }
+        for (i = 0; i < nl; i++) {
+            int32_t v = (int32_t)heph__get_le32(lab + 4 * i);
+            uint32_t kk = (uint32_t)(i % in->n_factors);
+            if (v < 0 || (uint32_t)v >= in->factors[kk].n_values) {
+                rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                                "%s: picture %zu factor %u (%s) index %d is outside 0..%u", path,
+                                i / in->n_factors, kk, in->factors[kk].name, v,
+                                in->factors[kk].n_values - 1);
+                goto fail;
+            }
+            d->labels[i] = v;
+        }
+        HEPH_FREE(lab);
+        lab = NULL;
+    }
+    d->raw = (unsigned char *)HEPH_MALLOC((size_t)d->image_bytes);
+    if (!d->raw) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); goto fail; }
+    HEPH_FREE(hdr);
+    return HEPH_OK;
+fail:
+    HEPH_FREE(hdr);
+    HEPH_FREE(lab);
+    heph_hpd_close(d);
+    return rc;
+}
+
+/* decode stored picture `at` into floats in [0,1]; a stored value outside [0, value_max] (NaN,
+   Inf, negative, too large; a u8 or a set bit above a small value_max) is refused naming the
+   picture, since ReLU would turn a NaN into 0 and the batch would look normal, and a value
+   above 1 is no picture the model was made for */
+static int heph__hpd_decode(heph_hpd *d, const unsigned char *raw, float *out, size_t at) {
+    size_t n = heph_hpd_picture_size(&d->info), i;
+    float inv = 1.0f / d->info.value_max, vmax = d->info.value_max, v = 0.0f;
+    switch (d->info.dtype) {
+    case HEPH_PX_U8:
+        for (i = 0; i < n; i++) {
+            v = (float)raw[i];
+            if (v > vmax) break;
+            out[i] = v * inv > 1.0f ? 1.0f : v * inv;
+        }
+        break;
+    case HEPH_PX_F32:
+        for (i = 0; i < n; i++) {
+            v = heph__u2f(heph__get_le32(raw + 4 * i));
+            if (!(v >= 0.0f && v <= vmax)) break; /* NaN fails too */
+            out[i] = v * inv > 1.0f ? 1.0f : v * inv;
+        }
+        break;
+    default: /* 1-bit, MSB first */
+        for (i = 0; i < n; i++) {
+            v = (float)((raw[i >> 3] >> (7 - (i & 7))) & 1u);
+            if (v > vmax) break;
+            out[i] = v * inv > 1.0f ? 1.0f : v * inv;
+        }
+        break;
+    }
+    if (i < n)
+        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                          "%s: picture %zu, value %zu is %g: pixels must lie in [0, value_max %g]", d->path, at, i,
+                          (double)v, (double)vmax);
+    return HEPH_OK;
+}
+
+HEPH_DEF int heph_hpd_read(heph_hpd *d, const size_t *idx, size_t n, float *out) {
+    size_t i, np = heph_hpd_picture_size(&d->info);
+    for (i = 0; i < n; i++) {
+        if (idx[i] >= d->info.count)
+            return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: picture %zu does not exist (%llu pictures)",
+                              d->path, idx[i], (unsigned long long)d->info.count);
+        if (heph__seek(d->fp, d->header_bytes + (uint64_t)idx[i] * d->image_bytes) != 0 ||
+            fread(d->raw, 1, (size_t)d->image_bytes, d->fp) != (size_t)d->image_bytes)
+            return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot read picture %zu", d->path, idx[i]);
+        if (heph__hpd_decode(d, d->raw, out + i * np, idx[i]) != HEPH_OK) return HEPH_E_FORMAT;
+    }
+    return HEPH_OK;
+}
+
+HEPH_DEF int heph_hpd_read_range(heph_hpd *d, size_t start, size_t n, float *out) {
+    size_t i, np = heph_hpd_picture_size(&d->info);
+    if (start > d->info.count || n > d->info.count - start)
+        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: pictures %zu..%zu do not exist (%llu pictures)",
+                          d->path, start, start + n, (unsigned long long)d->info.count);
+    if (n && heph__seek(d->fp, d->header_bytes + (uint64_t)start * d->image_bytes) != 0)
+        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot seek to picture %zu", d->path, start);
+    for (i = 0; i < n; i++) {
+        if (fread(d->raw, 1, (size_t)d->image_bytes, d->fp) != (size_t)d->image_bytes)
+            return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot read picture %zu", d->path, start + i);
+        if (heph__hpd_decode(d, d->raw, out + i * np, start + i) != HEPH_OK) return HEPH_E_FORMAT;
+    }
+    return HEPH_OK;
+}
+
+HEPH_DEF int32_t heph_hpd_label(const heph_hpd *d, size_t i, int k) {
+    HEPH_ASSERT(i < d->info.count && k >= 0 && (uint32_t)k < d->info.n_factors);
+    return d->labels[i * d->info.n_factors + (size_t)k];
+}
+
+/* writer */
+HEPH_DEF void heph_hpd_abort(heph_hpd_writer *w) {
+    if (w->fp) { fclose(w->fp); remove(w->tmp); }
+    HEPH_FREE(w->labels);
+    HEPH_FREE(w->raw);
+    w->fp = NULL; w->labels = NULL; w->raw = NULL;
+}
+
+HEPH_DEF int heph_hpd_create(heph_hpd_writer *w, const char *path, const heph_hpd_info *info) {
+    unsigned char *hdr;
+    uint64_t hb, pix, nlab;
+    uint32_t k, off;
+    int rc;
+    memset(w, 0, sizeof *w);
+    w->info = *info;
+    heph__copy_path(w->path, sizeof w->path, path);
+    rc = HEPH_TMP_PATH(w->tmp, sizeof w->tmp, w->path);
+    if (rc < 0 || (size_t)rc >= sizeof w->tmp)
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: path too long for its temporary file", w->path);
+    rc = heph__hpd_check_info(info, w->path, w->err);
+    if (rc != HEPH_OK) return rc;
+    w->info.flags = (info->flags & ~(uint32_t)HEPH_HPD_LABELS) | (info->n_factors ? (uint32_t)HEPH_HPD_LABELS : 0u);
+    /* header size: fixed part, factor table, factor values, padded to 64 */
+    hb = HEPH__HPD_FIXED + 32u * info->n_factors;
+    for (k = 0; k < info->n_factors; k++)
+        if (info->factors[k].values) hb += 8ull * info->factors[k].n_values;
+    hb = (hb + 63) / 64 * 64;
+    w->image_bytes = heph__hpd_image_bytes(info);
+    if (hb > HEPH__HPD_MAX_HEADER || !heph__mul64_ok(info->count, w->image_bytes, &pix) ||
+        !heph__mul64_ok(info->count, info->n_factors, &nlab) || nlab > (uint64_t)((size_t)-1) / 8)
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: dataset too large", w->path);
+    hdr = (unsigned char *)heph__calloc((size_t)hb, 1);
+    w->labels = nlab ? (int32_t *)heph__calloc((size_t)nlab, sizeof(int32_t)) : NULL;
+    w->raw = (unsigned char *)heph__calloc((size_t)w->image_bytes, 1);
+    if (!hdr || (nlab && !w->labels) || !w->raw) {
+        HEPH_FREE(hdr);
+        heph_hpd_abort(w);
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", w->path);
+    }
+    memcpy(hdr, heph__hpd_magic, 8);
+    heph__put_le32(hdr + 8, 1);
+    heph__put_le32(hdr + 12, (uint32_t)hb);
+    heph__put_le64(hdr + 16, info->count);
+    heph__put_le32(hdr + 24, info->c);
+    heph__put_le32(hdr + 28, info->h);
+    heph__put_le32(hdr + 32, info->w);
+    heph__put_le32(hdr + 36, info->dtype);
+    heph__put_le32(hdr + 40, 0);
+    heph__put_le32(hdr + 44, heph__f2u(info->value_max));
+    heph__put_le32(hdr + 48, info->n_factors);
+    heph__put_le32(hdr + 52, w->info.flags);
+    heph__put_le64(hdr + 56, info->seed);
+    heph__put_le64(hdr + 64, hb + pix);
+    { /* source name, NUL-padded to 32 bytes */
+        size_t sl = 0;
+        while (sl < 32 && info->source[sl]) sl++;
+        memcpy(hdr + 72, info->source, sl);
+    }
+    off = HEPH__HPD_FIXED + 32u * info->n_factors;
+    for (k = 0; k < info->n_factors; k++) {
+        unsigned char *f = hdr + HEPH__HPD_FIXED + 32u * k;
+        uint32_t i;
+        memcpy(f, info->factors[k].name, 24);
+        heph__put_le32(f + 24, info->factors[k].n_values);
+        if (info->factors[k].values) {
+            heph__put_le32(f + 28, off);
+            for (i = 0; i < info->factors[k].n_values; i++)
+                heph__put_le64(hdr + off + 8 * i, heph__d2u(info->factors[k].values[i]));
+            off += 8u * info->factors[k].n_values;
+        }
+    }
+    w->fp = fopen(w->tmp, "wb");
+    if (!w->fp) {
+        HEPH_FREE(hdr);
+        heph_hpd_abort(w);
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot create %s (%s)", w->path, w->tmp, strerror(errno));
+    }
+    if (fwrite(hdr, 1, (size_t)hb, w->fp) != (size_t)hb) {
+        HEPH_FREE(hdr);
+        heph_hpd_abort(w);
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: write failed (%s: %s)", w->path, w->tmp, strerror(errno));
+    }
+    HEPH_FREE(hdr);
+    return HEPH_OK;
+}
+
+static int heph__hpd_put_raw(heph_hpd_writer *w, const int32_t *factors) {
+    uint32_t k;
+    if (w->written >= w->info.count)
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: more than the %llu pictures announced",
+                          w->path, (unsigned long long)w->info.count);
+    for (k = 0; k < w->info.n_factors; k++) {
+        if (factors[k] < 0 || (uint32_t)factors[k] >= w->info.factors[k].n_values)
+            return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG,
+                              "%s: picture %llu factor %s index %d is outside 0..%u", w->path,
+                              (unsigned long long)w->written, w->info.factors[k].name, factors[k],
+                              w->info.factors[k].n_values - 1);
+        w->labels[w->written * w->info.n_factors + k] = factors[k];
+    }
+    if (fwrite(w->raw, 1, (size_t)w->image_bytes, w->fp) != (size_t)w->image_bytes)
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: write failed (%s: %s)", w->path, w->tmp, strerror(errno));
+    w->written++;
+    return HEPH_OK;
+}
+
+HEPH_DEF int heph_hpd_put_u8(heph_hpd_writer *w, const uint8_t *px, const int32_t *factors) {
+    size_t n = heph_hpd_picture_size(&w->info), i;
+    if (w->info.dtype == HEPH_PX_F32)
+        for (i = 0; i < n; i++)
+            if ((float)px[i] > w->info.value_max) /* what the reader would refuse */
+                return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: picture %llu, value %zu is %u: pixels must "
+                                  "lie in [0, value_max %g]", w->path, (unsigned long long)w->written, i,
+                                  (unsigned)px[i], (double)w->info.value_max);
+    if (w->info.dtype == HEPH_PX_U8) {
+        memcpy(w->raw, px, n);
+    } else if (w->info.dtype == HEPH_PX_BIT) {
+        memset(w->raw, 0, (size_t)w->image_bytes);
+        for (i = 0; i < n; i++)
+            if (px[i]) w->raw[i >> 3] |= (unsigned char)(0x80u >> (i & 7));
+    } else {
+        for (i = 0; i < n; i++) heph__put_le32(w->raw + 4 * i, heph__f2u((float)px[i]));
+    }
+    return heph__hpd_put_raw(w, factors);
+}
+
+HEPH_DEF int heph_hpd_put_f32(heph_hpd_writer *w, const float *px, const int32_t *factors) {
+    size_t n = heph_hpd_picture_size(&w->info), i;
+    if (w->info.dtype != HEPH_PX_F32)
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: put_f32 needs pixel type f32", w->path);
+    for (i = 0; i < n; i++) {
+        if (!(px[i] >= 0.0f && px[i] <= w->info.value_max)) /* what the reader would refuse */
+            return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: picture %llu, value %zu is %g: pixels must lie "
+                              "in [0, value_max %g]", w->path, (unsigned long long)w->written, i, (double)px[i],
+                              (double)w->info.value_max);
+        heph__put_le32(w->raw + 4 * i, heph__f2u(px[i]));
+    }
+    return heph__hpd_put_raw(w, factors);
+}
+
+HEPH_DEF int heph_hpd_finish(heph_hpd_writer *w) {
+    unsigned char buf[4096];
+    size_t i, n = (size_t)(w->info.count * w->info.n_factors), fill = 0;
+    int ok = 1, e;
+    if (!w->fp) return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: writer is not open", w->path);
+    if (w->written != w->info.count) {
+        heph__errf(w->err, HEPH_ERRLEN, HEPH_E_ARG, "%s: %llu pictures written, %llu announced",
+                   w->path, (unsigned long long)w->written, (unsigned long long)w->info.count);
+        heph_hpd_abort(w);
+        return HEPH_E_ARG;
+    }
+    for (i = 0; i < n && ok; i++) {
+        heph__put_le32(buf + fill, (uint32_t)w->labels[i]);
+        fill += 4;
+        if (fill == sizeof buf || i + 1 == n) {
+            ok = fwrite(buf, 1, fill, w->fp) == fill;
+            fill = 0;
+        }
+    }
+    ok = ok && fflush(w->fp) == 0;
+    ok = ok && HEPH_FSYNC(w->fp) == 0;
+    e = ok ? 0 : errno;
+    ok = (fclose(w->fp) == 0) && ok;
+    if (!ok && !e) e = errno;
+    w->fp = NULL;
+    if (ok && rename(w->tmp, w->path) != 0) { ok = 0; e = errno; }
+    if (!ok) {
+        remove(w->tmp);
+        heph_hpd_abort(w);
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot write or rename into place (%s: %s)",
+                          w->path, w->tmp, strerror(e));
+    }
+    heph_hpd_abort(w); /* frees buffers; fp is already closed */
+    if (HEPH_SYNC_DIR(w->path) != 0)
+        return heph__errf(w->err, HEPH_ERRLEN, HEPH_E_IO, "%s: written, but its folder cannot be synced (%s)",
+                          w->path, strerror(errno));
+    return HEPH_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* checkpoints (.hpm), all fields little-endian, in this order:
+     magic "HEPHHPM\0", version u32 (1), flags u32 (1 = optimiser state present)
+     in_c, in_h, in_w, z_dim, max_batch: u32
+     encoder spec, decoder spec: u32 length + bytes (no NUL)
+     objective: kind u32, recon u32, beta f32, gamma f32, gamma_end f32, c_max f32, ramp_steps u64,
+                alpha f32, estimator u32, dataset_size u64
+     Adam: lr, beta1, beta2, eps f32;  step u64
+     RNG: state u64, inc u64, has_spare u32, spare f32
+     n_params u64, parameters f32[n]; if flags & 1: Adam m f32[n], v f32[n]
+     checksum u64: FNV-1a 64 of every byte before it                                          */
+
+static const unsigned char heph__hpm_magic[8] = {'H', 'E', 'P', 'H', 'H', 'P', 'M', 0};
+
+typedef struct {
+    FILE *fp;
+    uint64_t hash;
+    int ok, err; /* err: errno of the first failure */
+} heph__wr;
+
+static void heph__wr_bytes(heph__wr *w, const void *p, size_t n) {
+    if (!w->ok) return;
+    w->hash = heph__fnv1a(w->hash, (const unsigned char *)p, n);
+    if (fwrite(p, 1, n, w->fp) != n) { w->ok = 0; w->err = errno; }
+}
+static void heph__wr_u32(heph__wr *w, uint32_t v) {
+    unsigned char b[4];
+    heph__put_le32(b, v);
+    heph__wr_bytes(w, b, 4);
+}
+static void heph__wr_u64(heph__wr *w, uint64_t v) {
+    unsigned char b[8];
+    heph__put_le64(b, v);
+    heph__wr_bytes(w, b, 8);
+}
+static void heph__wr_f32s(heph__wr *w, const float *x, size_t n) {
+    unsigned char buf[4096];
+    size_t i, fill = 0;
+    for (i = 0; i < n; i++) {
+        heph__put_le32(buf + fill, heph__f2u(x[i]));
+        fill += 4;
+        if (fill == sizeof buf) { heph__wr_bytes(w, buf, fill); fill = 0; }
+    }
+    if (fill) heph__wr_bytes(w, buf, fill);
+}
+static void heph__wr_str(heph__wr *w, const char *s) {
+    size_t n = strlen(s);
+    heph__wr_u32(w, (uint32_t)n);
+    heph__wr_bytes(w, s, n);
+}
+
+/* a file written atomically: open a temporary name beside path (HEPH_TMP_PATH) ... */
+static int heph__wr_open(heph__wr *w, char *tmp, size_t cap, const char *path, const char *what,
+                         char *err, size_t errlen) {
+    int n = HEPH_TMP_PATH(tmp, cap, path);
+    if (n < 0 || (size_t)n >= cap) return heph__errf(err, errlen, HEPH_E_ARG, "%s path is too long", what);
+    w->fp = fopen(tmp, "wb");
+    w->hash = HEPH__FNV_INIT;
+    w->ok = w->fp != NULL;
+    w->err = 0;
+    if (!w->ok)
+        return heph__errf(err, errlen, HEPH_E_IO, "%s: cannot create the %s %s (%s)", path, what, tmp,
+                          strerror(errno));
+    return HEPH_OK;
+}
+/* ... then the checksum of every byte before it, flush, sync (HEPH_FSYNC), close, rename into
+   place and sync the folder (HEPH_SYNC_DIR): a crash never leaves a half-written file under
+   the real name, and a failed write removes the temporary */
+static int heph__wr_close(heph__wr *w, const char *tmp, const char *path, const char *what,
+                          char *err, size_t errlen) {
+    unsigned char b[8];
+    heph__put_le64(b, w->hash);
+    heph__wr_bytes(w, b, 8); /* (the hash it updates is no longer used) */
+    if (w->ok && fflush(w->fp) != 0) { w->ok = 0; w->err = errno; }
+    if (w->ok && HEPH_FSYNC(w->fp) != 0) { w->ok = 0; w->err = errno; }
+    if (fclose(w->fp) != 0 && w->ok) { w->ok = 0; w->err = errno; }
+    if (w->ok && rename(tmp, path) != 0) { w->ok = 0; w->err = errno; }
+    if (!w->ok) {
+        remove(tmp);
+        return heph__errf(err, errlen, HEPH_E_IO, "%s: cannot write the %s (%s: %s)", path, what, tmp,
+                          w->err ? strerror(w->err) : "write failed");
+    }
+    if (HEPH_SYNC_DIR(path) != 0)
+        return heph__errf(err, errlen, HEPH_E_IO, "%s: written, but its folder cannot be synced (%s)", path,
+                          strerror(errno));
+    return HEPH_OK;
+}
+
+HEPH_DEF int heph_vae_save(heph_vae *m, const char *path, int flags) {
+    char tmp[1024];
+    heph__wr w;
+    const heph_vae_config *c = &m->cfg;
+    int opt = !(flags & HEPH_SAVE_WEIGHTS_ONLY);
+    int rc = heph__wr_open(&w, tmp, sizeof tmp, path, "checkpoint", m->err, HEPH_ERRLEN);
+    if (rc != HEPH_OK) return rc;
+    heph__wr_bytes(&w, heph__hpm_magic, 8);
+    heph__wr_u32(&w, 1);
+    heph__wr_u32(&w, opt ? 1u : 0u);
+    heph__wr_u32(&w, (uint32_t)c->in_c); heph__wr_u32(&w, (uint32_t)c->in_h);
+    heph__wr_u32(&w, (uint32_t)c->in_w); heph__wr_u32(&w, (uint32_t)c->z_dim);
+    heph__wr_u32(&w, (uint32_t)c->max_batch);
+    heph__wr_str(&w, c->enc_spec);
+    heph__wr_str(&w, c->dec_spec);
+    heph__wr_u32(&w, (uint32_t)c->obj.kind); heph__wr_u32(&w, (uint32_t)c->obj.recon);
+    heph__wr_u32(&w, heph__f2u(c->obj.beta)); heph__wr_u32(&w, heph__f2u(c->obj.gamma));
+    heph__wr_u32(&w, heph__f2u(c->obj.gamma_end)); heph__wr_u32(&w, heph__f2u(c->obj.c_max));
+    heph__wr_u64(&w, c->obj.ramp_steps);
+    heph__wr_u32(&w, heph__f2u(c->obj.alpha)); heph__wr_u32(&w, (uint32_t)c->obj.estimator);
+    heph__wr_u64(&w, c->obj.dataset_size);
+    heph__wr_u32(&w, heph__f2u(c->lr)); heph__wr_u32(&w, heph__f2u(c->beta1));
+    heph__wr_u32(&w, heph__f2u(c->beta2)); heph__wr_u32(&w, heph__f2u(c->eps));
+    heph__wr_u64(&w, m->step);
+    heph__wr_u64(&w, m->rng.state); heph__wr_u64(&w, m->rng.inc);
+    heph__wr_u32(&w, (uint32_t)m->rng.has_spare); heph__wr_u32(&w, heph__f2u(m->rng.spare));
+    heph__wr_u64(&w, (uint64_t)m->n_params);
+    heph__wr_f32s(&w, m->params, m->n_params);
+    if (opt) {
+        heph__wr_f32s(&w, m->adam_m, m->n_params);
+        heph__wr_f32s(&w, m->adam_v, m->n_params);
+    }
+    return heph__wr_close(&w, tmp, path, "checkpoint", m->err, HEPH_ERRLEN);
+}
+
+/* bounds-checked reader over a memory buffer */
+typedef struct {
+    const unsigned char *p;
+    size_t n, at;
+    int ok;
+} heph__rd;
+
+static const unsigned char *heph__rd_take(heph__rd *r, size_t n) {
+    const unsigned char *p;
+    if (!r->ok || n > r->n - r->at) { r->ok = 0; return NULL; }
+    p = r->p + r->at;
+    r->at += n;
+    return p;
+}
+static uint32_t heph__rd_u32(heph__rd *r) {
+    const unsigned char *p = heph__rd_take(r, 4);
+    return p ? heph__get_le32(p) : 0;
+}
+static uint64_t heph__rd_u64(heph__rd *r) {
+    const unsigned char *p = heph__rd_take(r, 8);
+    return p ? heph__get_le64(p) : 0;
+}
+static float heph__rd_f32(heph__rd *r) { return heph__u2f(heph__rd_u32(r)); }
+static int heph__rd_str(heph__rd *r, char *dst, size_t cap) {
+    uint32_t n = heph__rd_u32(r);
+    const unsigned char *p;
+    if (!r->ok || n >= cap) { r->ok = 0; return 0; }
+    p = heph__rd_take(r, n);
+    if (!p) return 0;
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+    return memchr(dst, 0, n) == NULL; /* no NUL inside */
+}
+static void heph__rd_f32s(heph__rd *r, float *dst, size_t n) {
+    const unsigned char *p = heph__rd_take(r, n * 4);
+    size_t i;
+    if (!p) return;
+    for (i = 0; i < n; i++) dst[i] = heph__u2f(heph__get_le32(p + 4 * i));
+}
+
+#define HEPH__HPM_MAX_BYTES ((uint64_t)1 << 36)
+
+/* adds the parameters of the network spec describes on input (c, h, w) to *n_params and sets
+   *out_n to its output size; no allocation. HEPH_E_SPEC when the spec is invalid. */
+static int heph__spec_count(const char *spec, int c, int h, int w, size_t *n_params, size_t *out_n) {
+    heph_layer ly[HEPH_MAX_LAYERS];
+    char err[8];
+    int nl, l, rc = heph_spec_parse(spec, c, h, w, ly, HEPH_MAX_LAYERS, &nl, err, sizeof err);
+    if (rc != HEPH_OK) return rc;
+    for (l = 0; l < nl; l++) *n_params += ly[l].n_params;
+    *out_n = nl ? heph__layer_out_n(&ly[nl - 1]) : (size_t)c * (size_t)h * (size_t)w;
+    return HEPH_OK;
+}
+
+/* every weight finite, every Adam first moment finite, every second moment finite and >= 0
+   (what training keeps), or HEPH_E_FORMAT naming the first value that is not */
+static int heph__state_values_ok(heph_vae *m, const char *path) {
+    size_t i, n = m->n_params;
+    for (i = 0; i < n; i++)
+        if (!(fabsf(m->params[i]) <= FLT_MAX))
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: parameter %zu is %g (%s)", path, i,
+                              (double)m->params[i], i < m->enc.n_params ? "encoder" : "decoder");
+    for (i = 0; i < n; i++)
+        if (!(fabsf(m->adam_m[i]) <= FLT_MAX))
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: Adam first moment of parameter %zu is %g",
+                              path, i, (double)m->adam_m[i]);
+    for (i = 0; i < n; i++)
+        if (!(m->adam_v[i] >= 0.0f && m->adam_v[i] <= FLT_MAX))
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: Adam second moment of parameter %zu is %g "
+                              "(finite and >= 0 expected)", path, i, (double)m->adam_v[i]);
+    return HEPH_OK;
+}
+
+HEPH_DEF int heph_vae_load(heph_vae *m, const char *path) {
+    FILE *fp;
+    unsigned char *buf = NULL;
+    uint64_t size, n_params, sum;
+    heph__rd r;
+    heph_vae_config cfg;
+    heph_rng rng;
+    uint32_t version, flags;
+    uint64_t step;
+    char err[HEPH_ERRLEN];
+    int rc;
+    const char *field = "header";
+    memset(m, 0, sizeof *m);
+    fp = fopen(path, "rb");
+    if (!fp) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot open for reading", path);
+    size = heph__file_size(fp);
+    if (size == UINT64_MAX || size > HEPH__HPM_MAX_BYTES || size > (uint64_t)((size_t)-1)) {
+        fclose(fp);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: file size cannot be read or is too large", path);
+    }
+    if (size < 16) {
+        fclose(fp);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: truncated (%llu bytes)", path,
+                          (unsigned long long)size);
+    }
+    buf = (unsigned char *)HEPH_MALLOC((size_t)size);
+    if (!buf) { fclose(fp); return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); }
+    if (fread(buf, 1, (size_t)size, fp) != (size_t)size) {
+        fclose(fp); HEPH_FREE(buf);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: read failed", path);
+    }
+    fclose(fp);
+    if (memcmp(buf, heph__hpm_magic, 8) != 0) {
+        HEPH_FREE(buf);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                          "%s: not a .hpm checkpoint (wrong magic; expected \"HEPHHPM\")", path);
+    }
+    version = heph__get_le32(buf + 8);
+    if (version != 1) {
+        HEPH_FREE(buf);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_VERSION,
+                          "%s: checkpoint version %u (this library reads version 1)", path, version);
+    }
+    sum = heph__get_le64(buf + size - 8);
+    if (heph__fnv1a(HEPH__FNV_INIT, buf, (size_t)size - 8) != sum) {
+        HEPH_FREE(buf);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_CHECKSUM,
+                          "%s: checksum mismatch (the file is truncated or corrupted)", path);
+    }
+    r.p = buf; r.n = (size_t)size - 8; r.at = 12; r.ok = 1;
+    flags = heph__get_le32(buf + 12);
+    r.at = 16;
+    memset(&cfg, 0, sizeof cfg);
+    if (flags > 1) { r.ok = 0; field = "flags"; }
+    if (r.ok) {
+        field = "picture shape";
+        cfg.in_c = (int)heph__rd_u32(&r); cfg.in_h = (int)heph__rd_u32(&r);
+        cfg.in_w = (int)heph__rd_u32(&r); cfg.z_dim = (int)heph__rd_u32(&r);
+        cfg.max_batch = (int)heph__rd_u32(&r);
+    }
+    if (r.ok) { field = "encoder spec"; if (!heph__rd_str(&r, cfg.enc_spec, HEPH_SPEC_MAX)) r.ok = 0; }
+    if (r.ok) { field = "decoder spec"; if (!heph__rd_str(&r, cfg.dec_spec, HEPH_SPEC_MAX)) r.ok = 0; }
+    if (r.ok) {
+        field = "objective";
+        cfg.obj.kind = (int)heph__rd_u32(&r); cfg.obj.recon = (int)heph__rd_u32(&r);
+        cfg.obj.beta = heph__rd_f32(&r); cfg.obj.gamma = heph__rd_f32(&r);
+        cfg.obj.gamma_end = heph__rd_f32(&r); cfg.obj.c_max = heph__rd_f32(&r);
+        cfg.obj.ramp_steps = heph__rd_u64(&r);
+        cfg.obj.alpha = heph__rd_f32(&r); cfg.obj.estimator = (int)heph__rd_u32(&r);
+        cfg.obj.dataset_size = heph__rd_u64(&r);
+        cfg.lr = heph__rd_f32(&r); cfg.beta1 = heph__rd_f32(&r);
+        cfg.beta2 = heph__rd_f32(&r); cfg.eps = heph__rd_f32(&r);
+        step = heph__rd_u64(&r);
+        rng.state = heph__rd_u64(&r); rng.inc = heph__rd_u64(&r);
+        rng.has_spare = heph__rd_u32(&r) ? 1 : 0; rng.spare = heph__rd_f32(&r);
+    }
+    if (!r.ok) {
+        HEPH_FREE(buf);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: malformed %s", path, field);
+    }
+    if (step > HEPH_STEP_MAX || !(fabsf(rng.spare) <= FLT_MAX)) {
+        HEPH_FREE(buf);
+        if (step > HEPH_STEP_MAX)
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: step %llu is out of range 0..2^53",
+                              path, (unsigned long long)step);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: random generator state: spare normal is %g",
+                          path, (double)rng.spare);
+    }
+    if (cfg.in_c <= 0 || cfg.in_h <= 0 || cfg.in_w <= 0 || cfg.in_c > (int)HEPH__MAX_CHANNELS ||
+        cfg.in_h > (int)HEPH__MAX_SIDE || cfg.in_w > (int)HEPH__MAX_SIDE) {
+        HEPH_FREE(buf);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: picture shape %dx%dx%d is invalid",
+                          path, cfg.in_c, cfg.in_h, cfg.in_w);
+    }
+    { /* before anything is allocated: the stored parameter count must fill the rest of the file
+         exactly, and match the architecture the specs describe (a damaged or hostile header
+         cannot make the loader allocate more than a few times the file's size for parameters) */
+        uint64_t per = (flags & 1) ? 12u : 4u, left = (uint64_t)(r.n - r.at);
+        size_t want = 0, out_n = 0, enc_out = 0;
+        char spec[HEPH_SPEC_MAX + 32];
+        n_params = left >= 8 ? heph__get_le64(r.p + r.at) : 0;
+        if (left < 8 || n_params > (left - 8) / per || n_params * per != left - 8) {
+            HEPH_FREE(buf);
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                              "%s: %llu parameters stored, the file holds %llu bytes for them (%s)", path,
+                              (unsigned long long)n_params, (unsigned long long)(left >= 8 ? left - 8 : 0),
+                              left < 8 || n_params > (left - 8) / per ? "truncated parameters"
+                                                                      : "trailing bytes after the parameters");
+        }
+        if (cfg.z_dim > 0 && cfg.z_dim <= 4096) {
+            snprintf(spec, sizeof spec, "%s%sdense%d", cfg.enc_spec, cfg.enc_spec[0] ? "," : "", 2 * cfg.z_dim);
+            if (heph__spec_count(spec, cfg.in_c, cfg.in_h, cfg.in_w, &want, &enc_out) == HEPH_OK &&
+                heph__spec_count(cfg.dec_spec, cfg.z_dim, 1, 1, &want, &out_n) == HEPH_OK) {
+                size_t n_in = (size_t)cfg.in_c * (size_t)cfg.in_h * (size_t)cfg.in_w;
+                if (out_n != n_in) { /* as heph__vae_build would say, before it allocates the encoder */
+                    HEPH_FREE(buf);
+                    return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_SPEC,
+                                      "%.80s: decoder spec \"%.120s\" outputs %zu values, the picture has %zu "
+                                      "(%dx%dx%d)", path, cfg.dec_spec, out_n, n_in, cfg.in_c, cfg.in_h, cfg.in_w);
+                }
+                if (want != n_params) {
+                    HEPH_FREE(buf);
+                    return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                                      "%s: %llu parameters stored, the architecture has %zu", path,
+                                      (unsigned long long)n_params, want);
+                }
+            }
+        }
+    }
+    rc = heph__vae_build(m, &cfg);
+    if (rc != HEPH_OK) {
+        snprintf(err, sizeof err, "%.100s: %.150s", path, m->err);
+        HEPH_FREE(buf);
+        memset(m, 0, sizeof *m);
+        memcpy(m->err, err, sizeof err);
+        return rc;
+    }
+    n_params = heph__rd_u64(&r);
+    if (!r.ok || n_params != (uint64_t)m->n_params) {
+        size_t want = m->n_params;
+        heph_vae_free(m);
+        HEPH_FREE(buf);
+        memset(m, 0, sizeof *m);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                          "%s: %llu parameters stored, the architecture has %zu", path,
+                          (unsigned long long)n_params, want);
+    }
+    heph__rd_f32s(&r, m->params, m->n_params);
+    if (flags & 1) {
+        heph__rd_f32s(&r, m->adam_m, m->n_params);
+        heph__rd_f32s(&r, m->adam_v, m->n_params);
+    }
+    if (!r.ok || r.at != r.n) {
+        size_t at = r.at, n = r.n;
+        int ok = r.ok;
+        heph_vae_free(m);
+        HEPH_FREE(buf);
+        memset(m, 0, sizeof *m);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: %s (%zu bytes of %zu used)", path,
+                          ok ? "trailing bytes after the parameters" : "truncated parameters", at, n);
+    }
+    rc = heph__state_values_ok(m, path);
+    if (rc != HEPH_OK) {
+        memcpy(err, m->err, sizeof err);
+        heph_vae_free(m);
+        HEPH_FREE(buf);
+        memset(m, 0, sizeof *m);
+        memcpy(m->err, err, sizeof err);
+        return rc;
+    }
+    m->step = step;
+    m->rng = rng;
+    HEPH_FREE(buf);
+    return HEPH_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* network files (.hpn): one network alone (a classifier, say), all fields little-endian:
+     magic "HEPHHPN\0", version u32 (1), input shape in_c, in_h, in_w: u32
+     spec: u32 length + bytes (no NUL);  n_params u64, parameters f32[n]
+     checksum u64: FNV-1a 64 of every byte before it                                          */
+
+static const unsigned char heph__hpn_magic[8] = {'H', 'E', 'P', 'H', 'H', 'P', 'N', 0};
+
+/* the spec of a parsed network, rebuilt from its layers (what heph_spec_parse reads back) */
+static void heph__net_spec(const heph_net *net, char *s, size_t cap) {
+    size_t at = 0;
+    int l;
+    s[0] = '\0';
+    for (l = 0; l < net->n_layers && at < cap; l++) {
+        const heph_layer *L = &net->layers[l];
+        const char *sep = l ? "," : "";
+        int n = 0;
+        switch (L->kind) {
+        case HEPH_DENSE: n = snprintf(s + at, cap - at, "%sdense%d", sep, L->out_c); break;
+        case HEPH_CONV: case HEPH_CONVT:
+            n = snprintf(s + at, cap - at, "%s%s%dk%ds%dp%d", sep, L->kind == HEPH_CONV ? "conv" : "convt",
+                         L->out_c, L->k, L->s, L->p);
+            break;
+        case HEPH_FLATTEN: n = snprintf(s + at, cap - at, "%sflatten", sep); break;
+        case HEPH_RESHAPE: n = snprintf(s + at, cap - at, "%sreshape%dx%dx%d", sep, L->out_c, L->out_h, L->out_w); break;
+        case HEPH_RELU: n = snprintf(s + at, cap - at, "%srelu", sep); break;
+        case HEPH_LRELU: n = snprintf(s + at, cap - at, "%slrelu%.9g", sep, (double)L->slope); break;
+        case HEPH_SIGMOID: n = snprintf(s + at, cap - at, "%ssigmoid", sep); break;
+        case HEPH_TANH: n = snprintf(s + at, cap - at, "%stanh", sep); break;
+        default: HEPH_ASSERT(0);
+        }
+        at += n > 0 ? (size_t)n : 0;
+    }
+}
+
+HEPH_DEF int heph_net_save(const heph_net *net, const char *path, char *err, size_t errlen) {
+    char tmp[1024], spec[HEPH_SPEC_MAX * 2];
+    heph__wr w;
+    int rc;
+    heph__net_spec(net, spec, sizeof spec);
+    if (strlen(spec) >= HEPH_SPEC_MAX)
+        return heph__errf(err, errlen, HEPH_E_SPEC, "%s: the network's spec is longer than %d characters",
+                          path, HEPH_SPEC_MAX - 1);
+    if (!net->params) return heph__errf(err, errlen, HEPH_E_ARG, "%s: the network has no parameters bound", path);
+    rc = heph__wr_open(&w, tmp, sizeof tmp, path, "network file", err, errlen);
+    if (rc != HEPH_OK) return rc;
+    heph__wr_bytes(&w, heph__hpn_magic, 8);
+    heph__wr_u32(&w, 1);
+    heph__wr_u32(&w, (uint32_t)net->in_c); heph__wr_u32(&w, (uint32_t)net->in_h);
+    heph__wr_u32(&w, (uint32_t)net->in_w);
+    heph__wr_str(&w, spec);
+    heph__wr_u64(&w, (uint64_t)net->n_params);
+    heph__wr_f32s(&w, net->params, net->n_params);
+    return heph__wr_close(&w, tmp, path, "network file", err, errlen);
+}
+
+/* a whole file into a new buffer (at most max bytes, at least min): HEPH_OK or an error in err */
+static int heph__slurp(const char *path, uint64_t min, uint64_t max, unsigned char **buf, size_t *size,
+                       char *err, size_t errlen) {
+    FILE *fp = fopen(path, "rb");
+    uint64_t n;
+    *buf = NULL;
+    if (!fp) return heph__errf(err, errlen, HEPH_E_IO, "%s: cannot open for reading", path);
+    n = heph__file_size(fp);
+    if (n == UINT64_MAX || n > max || n > (uint64_t)((size_t)-1)) {
+        fclose(fp);
+        return heph__errf(err, errlen, HEPH_E_SIZE, "%s: file size cannot be read or is too large", path);
+    }
+    if (n < min) {
+        fclose(fp);
+        return heph__errf(err, errlen, HEPH_E_FORMAT, "%s: truncated (%llu bytes)", path, (unsigned long long)n);
+    }
+    *buf = (unsigned char *)HEPH_MALLOC((size_t)n);
+    if (!*buf) { fclose(fp); return heph__errf(err, errlen, HEPH_E_NOMEM, "%s: out of memory", path); }
+    if (fread(*buf, 1, (size_t)n, fp) != (size_t)n) {
+        fclose(fp); HEPH_FREE(*buf); *buf = NULL;
+        return heph__errf(err, errlen, HEPH_E_IO, "%s: read failed", path);
+    }
+    fclose(fp);
+    *size = (size_t)n;
+    return HEPH_OK;
+}
+
+/* the header of a .hpn in buf: magic, version, checksum, shape, spec, and a parameter count that
+   fills the rest of the file exactly and matches the spec; r is left at the parameters */
+static int heph__hpn_header(heph__rd *r, const unsigned char *buf, size_t size, const char *path,
+                            int *shape, char *spec, char *err, size_t errlen) {
+    size_t want = 0, out_n = 0;
+    uint64_t n;
+    int i;
+    if (memcmp(buf, heph__hpn_magic, 8) != 0)
+        return heph__errf(err, errlen, HEPH_E_FORMAT, "%s: not a .hpn network file (wrong magic; expected \"HEPHHPN\")", path);
+    if (heph__get_le32(buf + 8) != 1)
+        return heph__errf(err, errlen, HEPH_E_VERSION, "%s: network file version %u (this library reads version 1)",
+                          path, heph__get_le32(buf + 8));
+    if (heph__fnv1a(HEPH__FNV_INIT, buf, size - 8) != heph__get_le64(buf + size - 8))
+        return heph__errf(err, errlen, HEPH_E_CHECKSUM, "%s: checksum mismatch (the file is truncated or corrupted)", path);
+    r->p = buf; r->n = size - 8; r->at = 12; r->ok = 1;
+    for (i = 0; i < 3; i++) shape[i] = (int)heph__rd_u32(r);
+    if (!r->ok || shape[0] <= 0 || shape[1] <= 0 || shape[2] <= 0 || shape[0] > (int)HEPH__MAX_CHANNELS ||
+        shape[1] > (int)HEPH__MAX_SIDE || shape[2] > (int)HEPH__MAX_SIDE)
+        return heph__errf(err, errlen, HEPH_E_FORMAT, "%s: input shape %dx%dx%d is invalid", path, shape[0], shape[1], shape[2]);
+    if (!heph__rd_str(r, spec, HEPH_SPEC_MAX))
+        return heph__errf(err, errlen, HEPH_E_FORMAT, "%s: malformed spec", path);
+    if (heph__spec_count(spec, shape[0], shape[1], shape[2], &want, &out_n) != HEPH_OK)
+        return heph__errf(err, errlen, HEPH_E_SPEC, "%s: invalid spec \"%.200s\"", path, spec);
+    n = heph__rd_u64(r);
+    if (!r->ok || n != (uint64_t)want || (uint64_t)(r->n - r->at) != 4 * (uint64_t)want)
+        return heph__errf(err, errlen, HEPH_E_FORMAT, "%s: %llu parameters stored in %llu bytes, the spec has %zu", path,
+                          (unsigned long long)n, (unsigned long long)(r->ok ? r->n - r->at : 0), want);
+    return HEPH_OK;
+}
+
+HEPH_DEF int heph_net_load(heph_net *net, const char *path, int max_batch, char *err, size_t errlen) {
+    unsigned char *buf;
+    size_t size = 0, i;
+    char spec[HEPH_SPEC_MAX];
+    int shape[3], rc;
+    heph__rd r;
+    memset(net, 0, sizeof *net);
+    rc = heph__slurp(path, 24, HEPH__HPM_MAX_BYTES, &buf, &size, err, errlen);
+    if (rc == HEPH_OK) rc = heph__hpn_header(&r, buf, size, path, shape, spec, err, errlen);
+    if (rc == HEPH_OK) rc = heph_net_init(net, spec, shape[0], shape[1], shape[2], max_batch, err, errlen);
+    if (rc != HEPH_OK) { HEPH_FREE(buf); return rc; }
+    net->params_own = (float *)heph__calloc(2 * net->n_params + 1, sizeof(float));
+    if (!net->params_own) {
+        HEPH_FREE(buf); heph_net_free(net);
+        return heph__errf(err, errlen, HEPH_E_NOMEM, "%s: out of memory for %zu parameters", path, net->n_params);
+    }
+    heph_net_bind(net, net->params_own, net->params_own + net->n_params);
+    heph__rd_f32s(&r, net->params, net->n_params);
+    HEPH_FREE(buf);
+    for (i = 0; i < net->n_params; i++)
+        if (!(fabsf(net->params[i]) <= FLT_MAX)) {
+            heph_net_free(net);
+            return heph__errf(err, errlen, HEPH_E_FORMAT, "%s: parameter %zu is not finite", path, i);
+        }
+    return HEPH_OK;
+}
+
+/* ========================================================================================== */
+/* PART D - FAST KERNELS: packed GEMM, (H, W, C) and implicit-GEMM convolutions, vectorised */
+/* exp/log for the losses, the network plan (layouts, fused ReLUs). Same results for any    */
+/* thread count; reached only through the dispatch points of part A.                        */
+/* ========================================================================================== */
+
+/* ------------------------------------------------------------------------------------------ */
+/* GEMM: C (M,N) = [C +] op(A) (M,K) * op(B) (K,N), row-major.
+   op(A)[m][k] = ta ? A[k*lda+m] : A[m*lda+k];   op(B)[k][n] = tb ? B[n*ldb+k] : B[k*ldb+n].
+   k runs in blocks of HEPH__KC. For each block, B is packed into panels of HEPH__NR columns
+   (ws: min(K, KC) * roundup(N, NR) floats), then each (HEPH__MR x HEPH__NR) tile of C sums
+   the block in registers (k in order) and adds it to C. Threads take runs of whole panels
+   through all k blocks when there are enough of them (one fork per product), else the tiles
+   of each block. Every C element is computed by one thread in one fixed order: results do
+   not depend on the number of threads. heph__gemm_ex also adds a bias over the columns and
+   applies a ReLU while the tiles are in registers.                                          */
+
+#ifndef HEPH__MR
+#define HEPH__MR 6
+#endif
+#define HEPH__NR 32
+
+#ifndef HEPH__KC
+#define HEPH__KC 256 /* k is summed in blocks of KC: a packed block of B stays in cache */
+#endif
+
+/* floats of a packed block of B (K x N): in 64 bits, as every workspace size below, so a
+   32-bit size_t cannot wrap; heph__net_make checks the largest against size_t */
+static uint64_t heph__gemm_ws(uint64_t K, uint64_t N) {
+    uint64_t kc = K < HEPH__KC ? K : HEPH__KC;
+    return kc * ((N + HEPH__NR - 1) / HEPH__NR) * HEPH__NR;
+}
+
+
+/* one MR x NR tile: acc[r][j] = [bias[j] +] sum_k a(r,k) * panel[k][j], stored into C (or
+   added to it), then max(c, 0) when relu. rowp (ta = 0 only, else NULL): where each row of
+   op(A) starts, pointers into the array A (the rows of an implicit product need not be
+   evenly spaced). An edge tile (mr < MR rows) runs the same loop
+   with its missing rows reading row mr-1, and stores only mr rows: every element is the
+   same sum in the same order whatever the tile's size.                                     */
+static void heph__gemm_tile(int K, int mr, const float *HEPH__RESTRICT A, int lda, int ta,
+                            const float *const *rowp, const float *HEPH__RESTRICT panel,
+                            float *HEPH__RESTRICT C, int ldc, int ncols, int accumulate,
+                            const float *bias, int relu) {
+    float acc[HEPH__MR][HEPH__NR], bv[HEPH__NR];
+    size_t off[HEPH__MR]; /* where row r of op(A) starts (ta = 0) or sits in a column (ta = 1) */
+    int r, j, k;
+    if (bias)
+        for (j = 0; j < HEPH__NR; j++) bv[j] = j < ncols ? bias[j] : 0.0f;
+    for (r = 0; r < HEPH__MR; r++) {
+        size_t rr = (size_t)(r < mr ? r : mr - 1);
+        float a;
+        off[r] = rowp ? (size_t)(rowp[rr] - A) : ta ? rr : rr * (size_t)lda;
+        a = A[off[r]]; /* k = 0 starts the sums (K >= 1): no zeroing pass */
+        if (bias)
+            for (j = 0; j < HEPH__NR; j++) acc[r][j] = bv[j] + a * panel[j];
+        else
+            for (j = 0; j < HEPH__NR; j++) acc[r][j] = a * panel[j];
+    }
+    if (!ta) {
+        for (k = 1; k < K; k++) {
+            const float *bp = panel + (size_t)k * HEPH__NR;
+            for (r = 0; r < HEPH__MR; r++) {
+                float a = A[off[r] + (size_t)k];
+                for (j = 0; j < HEPH__NR; j++) acc[r][j] += a * bp[j];
+            }
+        }
+    } else {
+        for (k = 1; k < K; k++) {
+            const float *bp = panel + (size_t)k * HEPH__NR;
+            const float *ap = A + (size_t)k * (size_t)lda;
+            for (r = 0; r < HEPH__MR; r++) {
+                float a = ap[off[r]];
+                for (j = 0; j < HEPH__NR; j++) acc[r][j] += a * bp[j];
+            }
+        }
+    }
+    if (ncols == HEPH__NR) /* a whole tile: rows of a fixed length, stored as vectors */
+        for (r = 0; r < mr; r++) {
+            float *c = C + (size_t)r * (size_t)ldc;
+            if (accumulate)
+                for (j = 0; j < HEPH__NR; j++) c[j] += acc[r][j];
+            else
+                for (j = 0; j < HEPH__NR; j++) c[j] = acc[r][j];
+            if (relu)
+                for (j = 0; j < HEPH__NR; j++) c[j] = c[j] > 0.0f ? c[j] : 0.0f;
+        }
+    else
+        for (r = 0; r < mr; r++) {
+            float *c = C + (size_t)r * (size_t)ldc;
+            if (accumulate)
+                for (j = 0; j < ncols; j++) c[j] += acc[r][j];
+            else
+                for (j = 0; j < ncols; j++) c[j] = acc[r][j];
+            if (relu)
+                for (j = 0; j < ncols; j++) c[j] = c[j] > 0.0f ? c[j] : 0.0f;
+        }
+}
+
+/* the reference: the same product as three plain loops, k in order. heph__gemm uses it when
+   HEPH_REFERENCE_KERNELS is defined; the tests compare the two on odd sizes.               */
+static void heph__gemm_ref(int M, int N, int K, const float *A, int lda, int ta, const float *B,
+                           int ldb, int tb, float *C, int ldc, int accumulate) {
+    int i, j, k;
+    for (i = 0; i < M; i++)
+        for (j = 0; j < N; j++) {
+            float s = 0.0f; /* C[i][j] (+)= sum_k op(A)[i][k] op(B)[k][j] */
+            for (k = 0; k < K; k++)
+                s += (ta ? A[(size_t)k * (size_t)lda + (size_t)i] : A[(size_t)i * (size_t)lda + (size_t)k]) *
+                     (tb ? B[(size_t)j * (size_t)ldb + (size_t)k] : B[(size_t)k * (size_t)ldb + (size_t)j]);
+            if (accumulate) C[(size_t)i * (size_t)ldc + (size_t)j] += s;
+            else C[(size_t)i * (size_t)ldc + (size_t)j] = s;
+        }
+}
+
+/* pack op(B)[k0 .. k0+kc) of panels p0 .. p1-1: ws[p][k][j] = op(B)[k0+k][p*NR + j], 0 past N.
+   Panel p starts at ws + p ks NR, ks >= kc: a product passes the same ks for all its k blocks
+   (see heph__gemm_ex), so a panel's place never depends on which block it holds            */
+static void heph__gemm_pack(int p0, int p1, int N, int k0, int kc, int ks, const float *B, int ldb,
+                            int tb, float *ws) {
+    int p;
+    for (p = p0; p < p1; p++) {
+        float *dst = ws + (size_t)p * (size_t)ks * HEPH__NR;
+        int j0 = p * HEPH__NR, k, j;
+        if (!tb && j0 + HEPH__NR <= N) {
+            for (k = 0; k < kc; k++)
+                memcpy(dst + (size_t)k * HEPH__NR, B + (size_t)(k0 + k) * (size_t)ldb + (size_t)j0,
+                       HEPH__NR * sizeof(float));
+            continue;
+        }
+        if (tb && j0 + HEPH__NR <= N) { /* a whole panel of rows of B, turned 16 k at a time */
+            float blk[HEPH__NR][16];
+            int kb, kk;
+            for (kb = 0; kb + 16 <= kc; kb += 16) {
+                for (j = 0; j < HEPH__NR; j++)
+                    memcpy(blk[j], B + (size_t)(j0 + j) * (size_t)ldb + (size_t)(k0 + kb), sizeof blk[j]);
+                for (kk = 0; kk < 16; kk++)
+                    for (j = 0; j < HEPH__NR; j++) dst[(size_t)(kb + kk) * HEPH__NR + (size_t)j] = blk[j][kk];
+            }
+            for (j = 0; j < HEPH__NR; j++)
+                for (k = kb; k < kc; k++)
+                    dst[(size_t)k * HEPH__NR + (size_t)j] = B[(size_t)(j0 + j) * (size_t)ldb + (size_t)(k0 + k)];
+            continue;
+        }
+        if (tb) { /* column n of the panel is row n of B: read it contiguously */
+            for (j = 0; j < HEPH__NR; j++) {
+                int n = j0 + j;
+                const float *src = B + (size_t)n * (size_t)ldb + (size_t)k0;
+                if (n >= N)
+                    for (k = 0; k < kc; k++) dst[(size_t)k * HEPH__NR + (size_t)j] = 0.0f;
+                else
+                    for (k = 0; k < kc; k++) dst[(size_t)k * HEPH__NR + (size_t)j] = src[k];
+            }
+            continue;
+        }
+        for (k = 0; k < kc; k++)
+            for (j = 0; j < HEPH__NR; j++) {
+                int n = j0 + j;
+                dst[(size_t)k * HEPH__NR + (size_t)j] =
+                    n >= N ? 0.0f : B[(size_t)(k0 + k) * (size_t)ldb + (size_t)n];
+            }
+    }
+}
+
+/* tile t of a k block over panels p0 .. p0+n-1: panel-major (a packed panel stays in cache
+   for all row tiles) when op(A) is the smaller side, row-major otherwise (a row tile of A
+   stays in cache for all panels, which are re-read from the outer cache): the larger side is
+   read only once                                                                           */
+static void heph__gemm_tile_at(int t, int p0, int n, int mt, int M, int N, int k0, int kc, int ks,
+                               const float *A, int lda, int ta, const float *ws, float *C, int ldc,
+                               int acc, const float *bias, int relu) {
+    int rows_outer = M > N, mi = rows_outer ? t / n : t % mt, pp = p0 + (rows_outer ? t % n : t / mt);
+    int i0 = mi * HEPH__MR, j0 = pp * HEPH__NR;
+    int mr = M - i0 < HEPH__MR ? M - i0 : HEPH__MR;
+    int nc = N - j0 < HEPH__NR ? N - j0 : HEPH__NR;
+    const float *a = ta ? A + (size_t)k0 * (size_t)lda + (size_t)i0 : A + (size_t)i0 * (size_t)lda + (size_t)k0;
+    heph__gemm_tile(kc, mr, a, lda, ta, NULL, ws + (size_t)pp * (size_t)ks * HEPH__NR, C + (size_t)i0 * (size_t)ldc + (size_t)j0,
+                    ldc, nc, acc, bias ? bias + j0 : NULL, relu);
+}
+
+/* C (+)= op(A) op(B) [+ bias, a vector over the N columns], then max(C, 0) when relu: the
+   bias starts the sums of the first k block, the ReLU is applied by the last one's store */
+static void heph__gemm_ex(int M, int N, int K, const float *A, int lda, int ta, const float *B,
+                          int ldb, int tb, float *C, int ldc, int accumulate, float *ws,
+                          const float *bias, int relu) {
+    int np = (N + HEPH__NR - 1) / HEPH__NR, mt = (M + HEPH__MR - 1) / HEPH__MR, k0;
+    int ks = K < HEPH__KC ? K : HEPH__KC; /* panel stride in ws, the same for every k block */
+    if (M <= 0 || N <= 0) return;
+    if (HEPH__REFERENCE || K <= 0) { /* three loops (K = 0: an empty sum), then the extras */
+        int i, j;
+        if (K > 0) heph__gemm_ref(M, N, K, A, lda, ta, B, ldb, tb, C, ldc, accumulate);
+        for (i = 0; i < M; i++)
+            for (j = 0; j < N; j++) {
+                float *c = C + (size_t)i * (size_t)ldc + (size_t)j;
+                if (K <= 0 && !accumulate) *c = 0.0f;
+                if (bias) *c += bias[j];
+                if (relu) *c = *c > 0.0f ? *c : 0.0f;
+            }
+        return;
+    }
+#if defined(_OPENMP) && !defined(HEPH_NO_OPENMP)
+    /* enough panels for every thread: each takes a run of whole panels and goes through all
+       k blocks alone, packing only its own panels (one fork, no barrier between k blocks).
+       A thread may reach the last, shorter k block while another is still in an earlier
+       one: panels sit at a fixed stride ks, so the regions of two threads never overlap
+       (with a stride of the block's own kc they did: issue #17)                            */
+    if (!omp_in_parallel() && omp_get_max_threads() > 1 && np >= 4 * omp_get_max_threads() &&
+        (double)M * (double)N * (double)K > 2e6) {
+#pragma omp parallel
+        {
+            int nt = omp_get_num_threads(), me = omp_get_thread_num(), kb;
+            int p0 = (int)((long long)np * me / nt), p1 = (int)((long long)np * (me + 1) / nt), t;
+            for (kb = 0; kb < K; kb += HEPH__KC) {
+                int kc = K - kb < HEPH__KC ? K - kb : HEPH__KC;
+                heph__gemm_pack(p0, p1, N, kb, kc, ks, B, ldb, tb, ws);
+                for (t = 0; t < (p1 - p0) * mt; t++)
+                    heph__gemm_tile_at(t, p0, p1 - p0, mt, M, N, kb, kc, ks, A, lda, ta, ws, C, ldc,
+                                       accumulate || kb > 0, kb == 0 ? bias : NULL, relu && kb + kc >= K);
+            }
+        }
+        return;
+    }
+#endif
+    /* C (+)= sum over blocks of KC k's, in order; each block: pack, then all tiles */
+    for (k0 = 0; k0 < K; k0 += HEPH__KC) {
+        int kc = K - k0 < HEPH__KC ? K - k0 : HEPH__KC, acc = accumulate || k0 > 0, p, t;
+        int heph__par = (double)M * (double)N * (double)kc > 3e5;
+        HEPH__OMP_FOR_IF
+        for (p = 0; p < np; p++) heph__gemm_pack(p, p + 1, N, k0, kc, ks, B, ldb, tb, ws);
+        /* tiles of C, each owned by one iteration */
+        HEPH__OMP_FOR_IF
+        for (t = 0; t < np * mt; t++)
+            heph__gemm_tile_at(t, 0, np, mt, M, N, k0, kc, ks, A, lda, ta, ws, C, ldc, acc,
+                               k0 == 0 ? bias : NULL, relu && k0 + kc >= K);
+    }
+}
+static void heph__gemm(int M, int N, int K, const float *A, int lda, int ta, const float *B,
+                       int ldb, int tb, float *C, int ldc, int accumulate, float *ws) {
+    heph__gemm_ex(M, N, K, A, lda, ta, B, ldb, tb, C, ldc, accumulate, ws, NULL, 0);
+}
+
+/* x[i] = mask[i] > 0 ? x[i] : 0: a gradient through the ReLU whose output is mask */
+static void heph__relu_mask(float *x, const float *mask, size_t n) {
+    long long i;
+    HEPH__OMP_FOR
+    for (i = 0; i < (long long)n; i++) x[i] = mask[i] > 0.0f ? x[i] : 0.0f;
+}
+/* db[c] (+)= sum over P rows of d[r][c] (= when set): 16 channels per iteration, rows in order */
+static void heph__bias_grad_rows(float *db, const float *d, size_t P, int C, int set) {
+    int cb, ncb = (C + 15) / 16;
+    HEPH__OMP_FOR
+    for (cb = 0; cb < ncb; cb++) {
+        float s[16];
+        int c0 = cb * 16, n = C - c0 < 16 ? C - c0 : 16, j;
+        size_t r;
+        for (j = 0; j < 16; j++) s[j] = 0.0f;
+        if (n == 16) /* a whole vector per row */
+            for (r = 0; r < P; r++) {
+                const float *row = d + r * (size_t)C + (size_t)c0;
+                for (j = 0; j < 16; j++) s[j] += row[j];
+            }
+        else
+            for (r = 0; r < P; r++) {
+                const float *row = d + r * (size_t)C + (size_t)c0;
+                for (j = 0; j < n; j++) s[j] += row[j];
+            }
+        for (j = 0; j < n; j++) db[c0 + j] = set ? s[j] : db[c0 + j] + s[j];
+    }
+}
+/* ------------------------------------------------------------------------------------------ */
+/* dense layer                                                                                */
+
+static uint64_t heph__dense_ws64(int B, int I, int O) {
+    uint64_t f = heph__gemm_ws(I, O);      /* forward: W^T packed, K = I, N = O    */
+    uint64_t g = heph__gemm_ws(B, I);      /* dW: inp packed, K = B, N = I         */
+    uint64_t h = heph__gemm_ws(O, I);      /* dinp: W packed, K = O, N = I         */
+    uint64_t t = (uint64_t)B * (uint64_t)O + heph__gemm_ws(I, B); /* out^T, inp packed */
+    if (g > f) f = g;
+    if (h > f) f = h;
+    if (t > f) f = t;
+    return f;
+}
+
+#ifndef HEPH__DENSE_T
+#define HEPH__DENSE_T 1
+#endif
+static int heph__dense_transposed(int B, int I, int O) {
+    return HEPH__DENSE_T && O >= 64 && (double)O * (double)I > 2.0 * (double)B * ((double)I + (double)O);
+}
+/* y[b][o] = x^T[o][b] + bias[o] (then max(y, 0) when relu) */
+static void heph__untranspose(float *y, const float *xt, const float *bias, int B, int O, int relu) {
+    int r;
+    HEPH__OMP_FOR
+    for (r = 0; r < B; r++) {
+        float *o = y + (size_t)r * (size_t)O;
+        int j;
+        for (j = 0; j < O; j++) o[j] = xt[(size_t)j * (size_t)B + (size_t)r] + bias[j];
+        if (relu)
+            for (j = 0; j < O; j++) o[j] = o[j] > 0.0f ? o[j] : 0.0f;
+    }
+}
+/* out[b][o] = b[o] + sum_i inp[b][i] W[o][i]  (then max(out, 0) when relu) */
+static void heph__dense_forward(float *out, const float *inp, const float *W, const float *b,
+                                int B, int I, int O, float *ws, int relu) {
+    if (heph__dense_transposed(B, I, O)) { /* out^T (O, B) = W inp^T */
+        heph__gemm(O, B, I, W, I, 0, inp, I, 1, ws, B, 0, ws + (size_t)B * (size_t)O);
+        heph__untranspose(out, ws, b, B, O, relu);
+        return;
+    }
+    heph__gemm_ex(B, O, I, inp, I, 0, W, I, 1, out, O, 0, ws, b, relu);
+}
+/* dinp[b][i] = sum_o dout[b][o] W[o][i];  dW[o][i] += sum_b dout[b][o] inp[b][i];
+   db[o] += sum_b dout[b][o] */
+/* set: dW and db are written, not added to (a network's step: every parameter has one use) */
+static void heph__dense_backward(float *dinp, float *dW, float *db, const float *dout,
+                                 const float *inp, const float *W, int B, int I, int O,
+                                 float *ws, int mask, int set) {
+    heph__gemm(O, I, B, dout, O, 1, inp, I, 0, dW, I, !set, ws);
+    heph__bias_grad_rows(db, dout, (size_t)B, O, set); /* db[o] (+)= sum_b dout[b][o], b in order */
+    if (!dinp) return;
+    heph__gemm(B, I, O, dout, O, 0, W, I, 0, dinp, I, 0, ws);
+    if (mask) heph__relu_mask(dinp, inp, (size_t)B * (size_t)I); /* the input is a ReLU's output */
+}
+/* ------------------------------------------------------------------------------------------ */
+/* convolutions: inside a network, pictures are stored (H, W, C) per image ("NHWC"), so the
+   patch of an output position is k runs of k*C contiguous floats, and a GEMM's (positions,
+   channels) result is already the next layer's input. The batch is cut into chunks of whole
+   images whose patch rows fit in HEPH__ROWS_FLOATS (they stay in cache between im2row and
+   the GEMM, and the workspace stays small); the chunk size depends only on the shapes, so
+   the sums are the same for any number of threads. The public functions below take and
+   give (C, H, W) pictures and convert around the same kernels.                            */
+
+#ifndef HEPH__ROWS_FLOATS
+#define HEPH__ROWS_FLOATS (1 << 20) /* patch rows per chunk: 4 MiB */
+#endif
+#ifndef HEPH__IMPLICIT
+#define HEPH__IMPLICIT 1 /* conv forward reads patches in place (0: always through patch rows) */
+#endif
+#ifndef HEPH_CONV_SLICES
+#define HEPH_CONV_SLICES 4 /* a batch is cut into this many slices of images (see below) */
+#endif
+
+/* rows[(b, oy, ox)][(ky, kx, c)] = img[b][iy][ix][c], iy = oy*s - p + ky, ix = ox*s - p + kx,
+   0 outside: the patches of a conv over (H, W, C) images at output positions (Ho, Wo)     */
+static void heph__im2row_nhwc(float *rows, const float *img, int B, int C, int H, int W, int Ho,
+                              int Wo, int k, int s, int p) {
+    size_t kC = (size_t)k * (size_t)C, K = (size_t)k * kC, cb = (size_t)C * sizeof(float);
+    long long r, nr = (long long)B * Ho * Wo;
+    HEPH__OMP_FOR
+    for (r = 0; r < nr; r++) {
+        int b = (int)(r / ((long long)Ho * Wo)), pos = (int)(r % ((long long)Ho * Wo));
+        int oy = pos / Wo, ox = pos % Wo, x0 = ox * s - p, ky, kx;
+        const float *im = img + (size_t)b * (size_t)H * (size_t)W * (size_t)C;
+        float *row = rows + (size_t)r * K;
+        for (ky = 0; ky < k; ky++, row += kC) {
+            int iy = oy * s - p + ky;
+            const float *line;
+            if (iy < 0 || iy >= H) { memset(row, 0, kC * sizeof(float)); continue; }
+            line = im + (size_t)iy * (size_t)W * (size_t)C;
+            if (x0 >= 0 && x0 + k <= W) { /* a whole run: short ones are cheaper as a loop */
+                const float *src = line + (size_t)x0 * (size_t)C;
+                size_t j;
+                if (kC >= 64) memcpy(row, src, kC * sizeof(float));
+                else for (j = 0; j < kC; j++) row[j] = src[j];
+                continue;
+            }
+            for (kx = 0; kx < k; kx++) {
+                int ix = x0 + kx;
+                if (ix < 0 || ix >= W) memset(row + (size_t)kx * (size_t)C, 0, cb);
+                else memcpy(row + (size_t)kx * (size_t)C, line + (size_t)ix * (size_t)C, cb);
+            }
+        }
+    }
+}
+
+/* the adjoint of im2row: img[b][iy][ix][c] = init[c] (or 0) + the sum of every patch entry
+   that im2row read from (iy, ix, c). One image line per iteration, gathered in a fixed order
+   (ky, then ox): the same bits for any number of threads. Then, while the line is in cache,
+   relu: v = max(v, 0); mask: v = mask > 0 ? v : 0 (the gradient through a ReLU whose output
+   is mask).                                                                                */
+static void heph__row2im_nhwc(float *img, const float *rows, const float *init, int relu,
+                              const float *mask, int B, int C, int H, int W, int Ho, int Wo,
+                              int k, int s, int p) {
+    size_t kC = (size_t)k * (size_t)C, K = (size_t)k * kC, WC = (size_t)W * (size_t)C;
+    long long t, nt = (long long)B * H;
+    HEPH__OMP_FOR
+    for (t = 0; t < nt; t++) {
+        int b = (int)(t / H), iy = (int)(t % H), ky, ox;
+        float *line = img + (size_t)t * WC;
+        size_t i;
+        if (init) {
+            int ix, c;
+            for (ix = 0; ix < W; ix++)
+                for (c = 0; c < C; c++) line[(size_t)ix * (size_t)C + (size_t)c] = init[c];
+        } else {
+            memset(line, 0, WC * sizeof(float));
+        }
+        for (ky = 0; ky < k; ky++) {
+            int num = iy + p - ky, oy; /* iy = oy*s - p + ky */
+            if (num < 0 || num % s) continue;
+            oy = num / s;
+            if (oy >= Ho) continue;
+            for (ox = 0; ox < Wo; ox++) {
+                int x0 = ox * s - p, kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > W ? W - x0 : k;
+                const float *src = rows + (((size_t)b * (size_t)Ho + (size_t)oy) * (size_t)Wo + (size_t)ox) * K +
+                                   (size_t)ky * kC + (size_t)kx0 * (size_t)C;
+                float *dst = line + (size_t)(x0 + kx0) * (size_t)C;
+                size_t n = kx1 > kx0 ? (size_t)(kx1 - kx0) * (size_t)C : 0;
+                for (i = 0; i < n; i++) dst[i] += src[i];
+            }
+        }
+        if (relu)
+            for (i = 0; i < WC; i++) line[i] = line[i] > 0.0f ? line[i] : 0.0f;
+        if (mask) {
+            const float *m = mask + (size_t)t * WC;
+            for (i = 0; i < WC; i++) line[i] = m[i] > 0.0f ? line[i] : 0.0f;
+        }
+    }
+}
+
+/* (B, C, HW) <-> (B, HW, C) */
+static void heph__nchw_to_rows(float *rows, const float *x, int B, int C, int HW) {
+    int b;
+    HEPH__OMP_FOR
+    for (b = 0; b < B; b++) {
+        int c, i;
+        for (c = 0; c < C; c++)
+            for (i = 0; i < HW; i++)
+                rows[((size_t)b * (size_t)HW + (size_t)i) * (size_t)C + (size_t)c] =
+                    x[((size_t)b * (size_t)C + (size_t)c) * (size_t)HW + (size_t)i];
+    }
+}
+static void heph__rows_to_nchw(float *x, const float *rows, int B, int C, int HW) {
+    int b;
+    HEPH__OMP_FOR
+    for (b = 0; b < B; b++) {
+        int c, i;
+        for (c = 0; c < C; c++)
+            for (i = 0; i < HW; i++)
+                x[((size_t)b * (size_t)C + (size_t)c) * (size_t)HW + (size_t)i] =
+                    rows[((size_t)b * (size_t)HW + (size_t)i) * (size_t)C + (size_t)c];
+    }
+}
+/* weights in the kernels' order: Wp[r][j][a] = W[r][a][j] (conv: r = Co, a = C, j = ky kx;
+   transposed conv: r = C, a = Co); their gradient comes as dWt[j][a][r] (patch entries by
+   channels: the GEMM that makes it has a long side and a side of whole panels), and
+   W[r][a][j] += dWt[j][a][r]                                                               */
+static void heph__wperm(float *Wp, const float *W, int R, int A, int J) {
+    int r;
+    HEPH__OMP_FOR
+    for (r = 0; r < R; r++) {
+        int a, j;
+        for (a = 0; a < A; a++)
+            for (j = 0; j < J; j++)
+                Wp[((size_t)r * (size_t)J + (size_t)j) * (size_t)A + (size_t)a] =
+                    W[((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j];
+    }
+}
+/* the same weights as (patch entries x channels): Wt[j][a][r] = W[r][a][j], the layout the
+   GEMM packs with plain row copies when the product needs Wp transposed                  */
+static void heph__wperm_t(float *Wt, const float *W, int R, int A, int J) {
+    long long ja, n = (long long)J * A;
+    HEPH__OMP_FOR
+    for (ja = 0; ja < n; ja++) {
+        int j = (int)(ja / A), a = (int)(ja % A), r;
+        float *dst = Wt + (size_t)ja * (size_t)R;
+        for (r = 0; r < R; r++) dst[r] = W[((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j];
+    }
+}
+/* W[r][a][j] (+)= sum over the S gradients dWt_s = Wp + s * stride, in order s = 0, 1, ... */
+static void heph__wperm_add_back(float *W, const float *Wp, size_t stride, int S, int R, int A,
+                                 int J, int set) {
+    int r;
+    HEPH__OMP_FOR
+    for (r = 0; r < R; r++) {
+        int a, j, s;
+        for (a = 0; a < A; a++)
+            for (j = 0; j < J; j++) {
+                float *w = W + ((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j;
+                size_t i = ((size_t)j * (size_t)A + (size_t)a) * (size_t)R + (size_t)r;
+                float d = Wp[i];
+                for (s = 1; s < S; s++) d += Wp[(size_t)s * stride + i];
+                *w = set ? d : *w + d;
+            }
+    }
+}
+static uint64_t heph__max3(uint64_t a, uint64_t b, uint64_t c) {
+    uint64_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+/* images per chunk: as many as fit HEPH__ROWS_FLOATS patch floats, at least 1, at most B */
+static int heph__chunk_images(size_t rows_per_image, int B) {
+    size_t nb = rows_per_image ? (size_t)HEPH__ROWS_FLOATS / rows_per_image : (size_t)B;
+    if (nb < 1) nb = 1;
+    return nb > (size_t)B ? B : (int)nb;
+}
+
+/* slices: a batch of B images is cut into S = min(B, HEPH_CONV_SLICES) fixed runs of images,
+   slice s = images [B s / S, B (s + 1) / S). Threads take whole slices and work through them
+   alone (no synchronisation inside a layer); the weight and bias gradients are summed per
+   slice and the S sums added in the order s = 0, 1, ...: the same bits for any number of
+   threads, because S depends only on B.                                                    */
+static int heph__n_slices(int B) {
+    return B < 1 ? 1 : B < HEPH_CONV_SLICES ? B : HEPH_CONV_SLICES;
+}
+static int heph__slice_start(int B, int S, int s) { return (int)((long long)B * s / S); }
+
+/* one slice's NHWC workspace (n images at most): the weight gradient, the bias gradient, one
+   chunk of patch rows, GEMM packing                                                        */
+static uint64_t heph__conv_slice_ws(const heph_conv_geom *g, int n, int tr) {
+    int kk = g->k * g->k;
+    uint64_t K = (uint64_t)(tr ? g->Co : g->C) * (uint64_t)kk, nW = (uint64_t)g->C * (uint64_t)g->Co * (uint64_t)kk;
+    uint64_t pos = tr ? (uint64_t)g->H * (uint64_t)g->W : (uint64_t)g->Ho * (uint64_t)g->Wo, pk = pos * K;
+    int nb = heph__chunk_images(heph__bytes_fit(pk) ? (size_t)pk : (size_t)-1, n > 0 ? n : 1);
+    uint64_t P = (uint64_t)nb * pos;
+    int oc = tr ? g->C : g->Co;
+    uint64_t pack = heph__max3(heph__gemm_ws(K, (uint64_t)oc), heph__gemm_ws(P, (uint64_t)oc), heph__gemm_ws((uint64_t)oc, K));
+    return nW + (uint64_t)g->Co + P * K + pack;
+}
+/* the whole NHWC workspace for B images: the permuted weights, then S slices' */
+static uint64_t heph__conv_nhwc_ws(const heph_conv_geom *g, int B, int tr) {
+    int S = heph__n_slices(B), n = (B + S - 1) / S;
+    uint64_t nW = (uint64_t)g->C * (uint64_t)g->Co * (uint64_t)g->k * (uint64_t)g->k;
+    return nW + (uint64_t)S * heph__conv_slice_ws(g, n, tr);
+}
+/* after the slices: dW (+)= the S slices' dWt (permuted back), db (+)= their bias sums */
+static void heph__slices_add_back(float *dW, float *db, const float *sws, size_t stride, int S,
+                                  int R, int A, int J, int Co, int set) {
+    size_t nW = (size_t)R * (size_t)A * (size_t)J;
+    int c, s;
+    heph__wperm_add_back(dW, sws, stride, S, R, A, J, set);
+    for (c = 0; c < Co; c++) {
+        float t = 0.0f;
+        for (s = 0; s < S; s++) t += sws[(size_t)s * stride + nW + (size_t)c];
+        db[c] = set ? t : db[c] + t;
+    }
+}
+
+/* the same product without patch rows ("implicit GEMM"), for m images: they are copied once
+   into pad with a zero border of p, where the patch row of an output position is k runs of
+   k C contiguous floats, one per ky; the GEMM takes its k blocks inside those runs and reads
+   them in place. Every output is the same sum as from patch rows, in the same order.      */
+static int heph__conv_implicit_ok(const heph_conv_geom *g, int m, size_t rows_cap) {
+    size_t padded = (size_t)m * (size_t)(g->H + 2 * g->p) * (size_t)(g->W + 2 * g->p) * (size_t)g->C;
+    return HEPH__IMPLICIT && !HEPH__REFERENCE && (size_t)g->k * (size_t)g->C >= 64 && padded <= rows_cap;
+}
+static void heph__conv2d_implicit(float *out, const float *inp, int m, const float *Wt,
+                                  const float *bias, int relu, const heph_conv_geom *g, float *pad,
+                                  float *pack) {
+    int Hp = g->H + 2 * g->p, Wq = g->W + 2 * g->p, C = g->C, Co = g->Co, HWo = g->Ho * g->Wo;
+    int kC = g->k * C, P = m * HWo, mt = (P + HEPH__MR - 1) / HEPH__MR, np = (Co + HEPH__NR - 1) / HEPH__NR;
+    size_t img = (size_t)Hp * (size_t)Wq * (size_t)C, line = (size_t)g->W * (size_t)C;
+    int b, y, ky, c0, t;
+    for (b = 0; b < m; b++) { /* pad[b][y + p][x + p][c] = inp[b][y][x][c], 0 elsewhere */
+        float *dst = pad + (size_t)b * img;
+        memset(dst, 0, (size_t)g->p * (size_t)Wq * (size_t)C * sizeof(float));
+        for (y = 0; y < g->H; y++) {
+            float *row = dst + ((size_t)(y + g->p) * (size_t)Wq) * (size_t)C;
+            memset(row, 0, (size_t)g->p * (size_t)C * sizeof(float));
+            memcpy(row + (size_t)g->p * (size_t)C, inp + ((size_t)b * (size_t)g->H + (size_t)y) * line, line * sizeof(float));
+            memset(row + (size_t)g->p * (size_t)C + line, 0, (size_t)(Wq - g->W - g->p) * (size_t)C * sizeof(float));
+        }
+        memset(dst + (size_t)(g->H + g->p) * (size_t)Wq * (size_t)C, 0,
+               (size_t)(Hp - g->H - g->p) * (size_t)Wq * (size_t)C * sizeof(float));
+    }
+    for (ky = 0; ky < g->k; ky++)
+        for (c0 = 0; c0 < kC; c0 += HEPH__KC) {
+            int kc = kC - c0 < HEPH__KC ? kC - c0 : HEPH__KC, kb = ky * kC + c0;
+            int first = kb == 0, last = ky == g->k - 1 && c0 + kc >= kC;
+            heph__gemm_pack(0, np, Co, kb, kc, kc, Wt, Co, 0, pack); /* serial: pack, then use */
+            for (t = 0; t < mt * np; t++) { /* a row tile at a time, all its panels */
+                int mi = t / np, pp = t % np, i0 = mi * HEPH__MR, j0 = pp * HEPH__NR, r;
+                int mr = P - i0 < HEPH__MR ? P - i0 : HEPH__MR, nc = Co - j0 < HEPH__NR ? Co - j0 : HEPH__NR;
+                const float *rowp[HEPH__MR];
+                for (r = 0; r < mr; r++) { /* output position q = (b, oy, ox): its run for ky */
+                    int q = i0 + r, bq = q / HWo, pos = q % HWo, oy = pos / g->Wo, ox = pos % g->Wo;
+                    rowp[r] = pad + (size_t)bq * img +
+                              ((size_t)(oy * g->s + ky) * (size_t)Wq + (size_t)(ox * g->s)) * (size_t)C + (size_t)c0;
+                }
+                heph__gemm_tile(kc, mr, pad, 0, 0, rowp, pack + (size_t)pp * (size_t)kc * HEPH__NR,
+                                out + (size_t)i0 * (size_t)Co + (size_t)j0, Co, nc, !first,
+                                first && bias ? bias + j0 : NULL, last && relu);
+            }
+        }
+}
+
+/* conv, NHWC: out (B, Ho, Wo, Co) = patches (B Ho Wo, k k C) Wt (k k C, Co) + b (then
+   max(out, 0) when relu: a ReLU after the conv, computed in the same pass)                 */
+static void heph__conv2d_nhwc_forward(float *out, const float *inp, const float *W,
+                                      const float *bias, const heph_conv_geom *g, int B, float *ws,
+                                      int relu) {
+    int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, S = heph__n_slices(B), s;
+    int heph__par = S > 1;
+    size_t nW = (size_t)g->Co * (size_t)K, in_img = (size_t)g->H * (size_t)g->W * (size_t)g->C;
+    size_t sws = (size_t)heph__conv_slice_ws(g, (B + S - 1) / S, 0);
+    float *Wp = ws;
+    heph__wperm_t(Wp, W, g->Co, g->C, kk); /* (K, Co) */
+    HEPH__OMP_FOR_IF
+    for (s = 0; s < S; s++) {
+        int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
+        int nb = heph__chunk_images((size_t)HWo * (size_t)K, n);
+        float *rows = ws + nW + (size_t)s * sws + nW + (size_t)g->Co;
+        float *pack = rows + (size_t)nb * (size_t)HWo * (size_t)K;
+        for (b0 = s0; b0 < s0 + n; b0 += nb) {
+            int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HWo;
+            float *o = out + (size_t)b0 * (size_t)HWo * (size_t)g->Co;
+            if (heph__conv_implicit_ok(g, m, (size_t)nb * (size_t)HWo * (size_t)K)) {
+                heph__conv2d_implicit(o, inp + (size_t)b0 * in_img, m, Wp, bias, relu, g, rows, pack);
+                continue;
+            }
+            heph__im2row_nhwc(rows, inp + (size_t)b0 * in_img, m, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
+            heph__gemm_ex(P, g->Co, K, rows, K, 0, Wp, g->Co, 0, o, g->Co, 0, pack, bias, relu);
+        }
+    }
+}
+
+/* dW += dout^T patches;  db += column sums of dout;  dinp (if not NULL) = row2im(dout Wp),
+   masked by inp > 0 when mask (the input is a ReLU's output: its gradient is done here too) */
+static void heph__conv2d_nhwc_backward(float *dinp, float *dW, float *db, const float *dout,
+                                       const float *inp, const float *W, const heph_conv_geom *g,
+                                       int B, float *ws, int mask, int set) {
+    int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, S = heph__n_slices(B), s;
+    int heph__par = S > 1;
+    size_t nW = (size_t)g->Co * (size_t)K, in_img = (size_t)g->H * (size_t)g->W * (size_t)g->C;
+    size_t sws = (size_t)heph__conv_slice_ws(g, (B + S - 1) / S, 0);
+    float *Wp = ws;
+    if (dinp) heph__wperm(Wp, W, g->Co, g->C, kk);
+    HEPH__OMP_FOR_IF
+    for (s = 0; s < S; s++) {
+        int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
+        int nb = heph__chunk_images((size_t)HWo * (size_t)K, n);
+        float *dWp = ws + nW + (size_t)s * sws, *dbs = dWp + nW, *rows = dbs + g->Co;
+        float *pack = rows + (size_t)nb * (size_t)HWo * (size_t)K;
+        heph__bias_grad_rows(dbs, dout + (size_t)s0 * (size_t)HWo * (size_t)g->Co, (size_t)n * (size_t)HWo,
+                             g->Co, 1);
+        for (b0 = s0; b0 < s0 + n; b0 += nb) {
+            int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HWo;
+            const float *d = dout + (size_t)b0 * (size_t)HWo * (size_t)g->Co;
+            heph__im2row_nhwc(rows, inp + (size_t)b0 * in_img, m, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
+            /* dWt (K, Co) (+)= rows^T (K, P) d (P, Co) */
+            heph__gemm(K, g->Co, P, rows, K, 1, d, g->Co, 0, dWp, g->Co, b0 > s0, pack);
+            if (!dinp) continue;
+            /* rows (P, K) = d (P, Co) Wp (Co, K), then gathered back onto the input */
+            heph__gemm(P, K, g->Co, d, g->Co, 0, Wp, K, 0, rows, K, 0, pack);
+            heph__row2im_nhwc(dinp + (size_t)b0 * in_img, rows, NULL, 0, mask ? inp + (size_t)b0 * in_img : NULL,
+                              m, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
+        }
+    }
+    heph__slices_add_back(dW, db, ws + nW, sws, S, g->Co, g->C, kk, g->Co, set);
+}
+
+/* transposed conv, NHWC: the adjoint of a conv whose input is our output. Patch rows are our
+   input positions: rows (B H W, k k Co) = inp (B H W, C) Wp (C, k k Co), out = b + row2im */
+static void heph__convt2d_nhwc_forward(float *out, const float *inp, const float *W,
+                                       const float *bias, const heph_conv_geom *g, int B, float *ws,
+                                       int relu) {
+    int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, S = heph__n_slices(B), s;
+    int heph__par = S > 1;
+    size_t nW = (size_t)g->C * (size_t)K, out_img = (size_t)g->Ho * (size_t)g->Wo * (size_t)g->Co;
+    size_t sws = (size_t)heph__conv_slice_ws(g, (B + S - 1) / S, 1);
+    float *Wp = ws;
+    heph__wperm(Wp, W, g->C, g->Co, kk);
+    HEPH__OMP_FOR_IF
+    for (s = 0; s < S; s++) {
+        int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
+        int nb = heph__chunk_images((size_t)HW * (size_t)K, n);
+        float *rows = ws + nW + (size_t)s * sws + nW + (size_t)g->Co;
+        float *pack = rows + (size_t)nb * (size_t)HW * (size_t)K;
+        for (b0 = s0; b0 < s0 + n; b0 += nb) {
+            int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HW;
+            heph__gemm(P, K, g->C, inp + (size_t)b0 * (size_t)HW * (size_t)g->C, g->C, 0, Wp, K, 0, rows, K, 0, pack);
+            heph__row2im_nhwc(out + (size_t)b0 * out_img, rows, bias, relu, NULL, m, g->Co, g->Ho, g->Wo,
+                              g->H, g->W, g->k, g->s, g->p);
+        }
+    }
+}
+
+static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const float *dout,
+                                        const float *inp, const float *W, const heph_conv_geom *g,
+                                        int B, float *ws, int mask, int set) {
+    int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, S = heph__n_slices(B), s;
+    int heph__par = S > 1;
+    size_t nW = (size_t)g->C * (size_t)K, out_img = (size_t)g->Ho * (size_t)g->Wo * (size_t)g->Co;
+    size_t sws = (size_t)heph__conv_slice_ws(g, (B + S - 1) / S, 1);
+    float *Wp = ws;
+    if (dinp) heph__wperm_t(Wp, W, g->C, g->Co, kk); /* (K, C) */
+    HEPH__OMP_FOR_IF
+    for (s = 0; s < S; s++) {
+        int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
+        int nb = heph__chunk_images((size_t)HW * (size_t)K, n);
+        float *dWp = ws + nW + (size_t)s * sws, *dbs = dWp + nW, *rows = dbs + g->Co;
+        float *pack = rows + (size_t)nb * (size_t)HW * (size_t)K;
+        heph__bias_grad_rows(dbs, dout + (size_t)s0 * out_img, (size_t)n * (size_t)g->Ho * (size_t)g->Wo, g->Co, 1);
+        for (b0 = s0; b0 < s0 + n; b0 += nb) {
+            int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HW;
+            const float *x = inp + (size_t)b0 * (size_t)HW * (size_t)g->C;
+            /* rows (P, k k Co): the patches of dout seen from each input position */
+            heph__im2row_nhwc(rows, dout + (size_t)b0 * out_img, m, g->Co, g->Ho, g->Wo, g->H, g->W, g->k, g->s, g->p);
+            /* dWt (K, C) (+)= rows^T (K, P) x (P, C) */
+            heph__gemm(K, g->C, P, rows, K, 1, x, g->C, 0, dWp, g->C, b0 > s0, pack);
+            /* dinp (P, C) = rows (P, K) Wp^T (K, C), masked while in cache */
+            if (dinp) {
+                float *dx = dinp + (size_t)b0 * (size_t)HW * (size_t)g->C;
+                heph__gemm(P, g->C, K, rows, K, 0, Wp, g->C, 0, dx, g->C, 0, pack);
+                if (mask) heph__relu_mask(dx, x, (size_t)P * (size_t)g->C);
+            }
+        }
+    }
+    heph__slices_add_back(dW, db, ws + nW, sws, S, g->C, g->Co, kk, g->Co, set);
+}
+
+/* the public (C, H, W) functions: convert, run the NHWC kernel, convert back. Workspace:
+   the input and the output in NHWC, the input gradient, then the kernel's own             */
+static size_t heph__conv_public_ws(const heph_conv_geom *g, int B, int tr) {
+    uint64_t in = (uint64_t)B * (uint64_t)g->C * (uint64_t)g->H * (uint64_t)g->W;
+    uint64_t on = (uint64_t)B * (uint64_t)g->Co * (uint64_t)g->Ho * (uint64_t)g->Wo;
+    return heph__ws_size(2 * in + on + heph__conv_nhwc_ws(g, B, tr));
+}
+
+static void heph__conv_public_forward(float *out, const float *inp, const float *W, const float *b,
+                                      const heph_conv_geom *g, int B, float *ws, int tr) {
+    size_t in = (size_t)B * (size_t)g->C * (size_t)g->H * (size_t)g->W;
+    size_t on = (size_t)B * (size_t)g->Co * (size_t)g->Ho * (size_t)g->Wo;
+    float *xi = ws, *yo = xi + in, *kws = yo + on + in;
+    heph__nchw_to_rows(xi, inp, B, g->C, g->H * g->W);
+    if (tr) heph__convt2d_nhwc_forward(yo, xi, W, b, g, B, kws, 0);
+    else heph__conv2d_nhwc_forward(yo, xi, W, b, g, B, kws, 0);
+    heph__rows_to_nchw(out, yo, B, g->Co, g->Ho * g->Wo);
+}
+static void heph__conv_public_backward(float *dinp, float *dW, float *db, const float *dout,
+                                       const float *inp, const float *W, const heph_conv_geom *g,
+                                       int B, float *ws, int tr) {
+    size_t in = (size_t)B * (size_t)g->C * (size_t)g->H * (size_t)g->W;
+    size_t on = (size_t)B * (size_t)g->Co * (size_t)g->Ho * (size_t)g->Wo;
+    float *xi = ws, *go = xi + in, *gi = go + on, *kws = gi + in;
+    heph__nchw_to_rows(xi, inp, B, g->C, g->H * g->W);
+    heph__nchw_to_rows(go, dout, B, g->Co, g->Ho * g->Wo);
+    if (tr) heph__convt2d_nhwc_backward(dinp ? gi : NULL, dW, db, go, xi, W, g, B, kws, 0, 0);
+    else heph__conv2d_nhwc_backward(dinp ? gi : NULL, dW, db, go, xi, W, g, B, kws, 0, 0);
+    if (dinp) heph__rows_to_nchw(dinp, gi, B, g->C, g->H * g->W);
+}
+
+/* Sums over n elements are split into fixed chunks of HEPH__CHUNK (whatever the number of
+   threads), each summed in order, and the chunk sums are added in order: same bits always. */
+#define HEPH__CHUNK 4096
+#define HEPH__MAX_CHUNKS 1024
+
+/* exp(x) for x <= 0 in float, in a form gcc and clang vectorise (expf is a library call):
+   x = n ln2 + r with n = round(x / ln2), |r| <= ln2/2 (ln2 split in two parts, Cody-Waite);
+   exp(r) = sum_{i<=7} r^i / i! (truncation error < 6e-9); 2^n is built in the exponent bits.
+   |x| is capped at 87 on the bits (exp(-87) = 1.6e-38; -inf gives that too), and the sign
+   is taken as negative, so only x <= 0 may be passed. Relative error about 1e-7, i.e. 1 ulp
+   (tests/test_metrics.c checks < 3e-7). Float compares would keep gcc from vectorising the
+   loop that calls it, hence the integer min. With -O3 this loop runs ~13x faster than with
+   expf (AVX-512), ~2x with plain SSE2; gcc -O2 does not vectorise it (~2x slower than expf). */
+static float heph__exp_neg(float x)
+{
+    float p, r, s;
+    int32_t n, bits;
+    uint32_t mag;
+    memcpy(&mag, &x, sizeof mag);
+    mag &= 0x7fffffffu;                            /* |x| as bits: monotonic in |x|             */
+    mag = mag < 0x42ae0000u ? mag : 0x42ae0000u;   /* min(|x|, 87)                              */
+    mag |= 0x80000000u;                            /* x = -|x|                                  */
+    memcpy(&x, &mag, sizeof x);
+    n = (int32_t)(x * 1.44269504f - 0.5f);         /* round(x / ln2): truncation of a value <= 0 */
+    r = x - (float)n * 0.693145752f;               /* ln2 = 0.693145752 + 1.42860677e-6         */
+    r = r - (float)n * 1.42860677e-6f;
+    p = 1.0f / 5040.0f;                            /* Horner: 1 + r + r^2/2 + ... + r^7/7!     */
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    bits = (n + 127) * 8388608;                    /* 2^n: biased exponent n + 127 in bits 23.. */
+    memcpy(&s, &bits, sizeof s);
+    return p * s;
+}
+
+/* log(1 + e) for 0 <= e <= 1: 2 atanh(s), s = e/(2 + e) <= 1/3, by its series to s^15 (the
+   next term is < 3e-9 of the sum); with rounding, within 2.2e-7 relative of log1p (checked
+   on a 1e-6 grid), where log1pf is a library call no compiler vectorises                   */
+static float heph__log1p01(float e) {
+    float s = e / (2.0f + e), q = s * s;
+    return 2.0f * s * (1.0f + q * (1.0f / 3 + q * (1.0f / 5 + q * (1.0f / 7 + q * (1.0f / 9 +
+           q * (1.0f / 11 + q * (1.0f / 13 + q * (1.0f / 15))))))));
+}
+
+/* one chunk of the Bernoulli loss: per-element terms in blocks of 256 (loops the compiler
+   vectorises), added into 8 double partial sums in a fixed pattern, then in order         */
+static double heph__bce_chunk(float *dlogits, const float *logits, const float *x, size_t n,
+                              float scale) {
+    double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0}, sum = 0.0;
+    float t[256];
+    size_t i0, i, j;
+    for (i0 = 0; i0 < n; i0 += 256) {
+        size_t m = n - i0 < 256 ? n - i0 : 256;
+        const float *a = logits + i0, *xx = x + i0;
+        /* -[x log s(a) + (1-x) log(1 - s(a))] = max(a,0) - a x + log(1 + e^-|a|) */
+        for (i = 0; i < m; i++) {
+            float e = heph__exp_neg(-fabsf(a[i]));
+            t[i] = (a[i] > 0.0f ? a[i] : 0.0f) - a[i] * xx[i] + heph__log1p01(e);
+        }
+        if (dlogits) { /* d/da = s(a) - x, with s(a) = 1/(1+e) for a >= 0, e/(1+e) otherwise */
+            float *d = dlogits + i0;
+            for (i = 0; i < m; i++) {
+                float e = heph__exp_neg(-fabsf(a[i]));
+                d[i] = scale * ((a[i] >= 0.0f ? 1.0f : e) / (1.0f + e) - xx[i]);
+            }
+        }
+        for (i = 0; i + 8 <= m; i += 8)
+            for (j = 0; j < 8; j++) acc[j] += (double)t[i + j];
+        for (; i < m; i++) acc[i % 8] += (double)t[i];
+    }
+    for (j = 0; j < 8; j++) sum += acc[j];
+    return sum;
+}
+
+static double heph__sqerr_chunk(float *dlogits, const float *logits, const float *x, size_t n,
+                                float scale) {
+    double sum = 0.0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float y = heph__sigmoid(logits[i]), d = y - x[i];
+        sum += (double)(d * d);                                          /* (y - x)^2 */
+        if (dlogits) dlogits[i] = scale * 2.0f * d * y * (1.0f - y);     /* 2 (y-x) y (1-y) */
+    }
+    return sum;
+}
+
+/* chunked, deterministic driver for the two losses above */
+static double heph__loss_chunked(int gaussian, float *dlogits, const float *logits,
+                                 const float *x, size_t n, float scale) {
+    double part[HEPH__MAX_CHUNKS], sum = 0.0;
+    size_t chunk = HEPH__CHUNK, nc = (n + chunk - 1) / chunk, c;
+    int heph__par = n > 2 * HEPH__CHUNK;
+    long long ci;
+    if (nc > HEPH__MAX_CHUNKS) { /* very large inputs: bigger chunks, still fixed by n */
+        chunk = (n + HEPH__MAX_CHUNKS - 1) / HEPH__MAX_CHUNKS;
+        nc = (n + chunk - 1) / chunk;
+    }
+    HEPH__OMP_FOR_IF
+    for (ci = 0; ci < (long long)nc; ci++) {
+        size_t a = (size_t)ci * chunk, len = n - a < chunk ? n - a : chunk;
+        part[ci] = gaussian ? heph__sqerr_chunk(dlogits ? dlogits + a : NULL, logits + a, x + a, len, scale)
+                            : heph__bce_chunk(dlogits ? dlogits + a : NULL, logits + a, x + a, len, scale);
+    }
+    for (c = 0; c < nc; c++) sum += part[c];
+    return sum;
+}
+
+/* softmax cross-entropy, fast: the same sums with exp(a - max) <= 1 by heph__exp_neg in
+   loops the compiler vectorises, rows in order                                             */
+static double heph__softmax_xent_fast(float *dlogits, const float *logits, const int *labels,
+                                      int B, int K, float scale) {
+    double sum = 0.0;
+    int b, k;
+    for (b = 0; b < B; b++) {
+        const float *a = logits + (size_t)b * (size_t)K;
+        float *d = dlogits ? dlogits + (size_t)b * (size_t)K : NULL;
+        float m = a[0], se = 0.0f, inv;
+        for (k = 1; k < K; k++) m = a[k] > m ? a[k] : m;
+        for (k = 0; k < K; k++) se += heph__exp_neg(a[k] - m);
+        sum += (double)(logf(se) + m - a[labels[b]]);
+        if (!d) continue;
+        inv = scale / se;
+        for (k = 0; k < K; k++) d[k] = inv * heph__exp_neg(a[k] - m);
+        d[labels[b]] -= scale;
+    }
+    return sum;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the network plan: layouts and fused ReLUs (the networks of part A reach it through
+   heph__layer_forward / heph__layer_backward)
+   Convolutions keep pictures (H, W, C) per image; dense layers, flatten and the net's own
+   input and output are (C, H, W). Where they meet, the values are reordered into a buffer of
+   the plan. A ReLU after a dense layer or a convolution is computed by that layer in place
+   (it gets no buffer of its own), and its gradient by the layer after it, when that is a
+   dense layer or a convolution too (the mask is the ReLU's output, the next layer's input). */
+struct heph__net_plan {
+    unsigned char nhwc[HEPH_MAX_LAYERS];  /* act[l] is stored (H, W, C)                       */
+    unsigned char cvt[HEPH_MAX_LAYERS];   /* layer l's input is reordered first: 1 to (H, W, C),
+                                             2 to (C, H, W), into cvt_buf[l]                  */
+    unsigned char fused[HEPH_MAX_LAYERS]; /* a ReLU the layer before computes (act[l] = act[l-1]) */
+    float *cvt_buf[HEPH_MAX_LAYERS];
+    float *out_buf;  /* the output in (C, H, W) order when the last act is not              */
+    float *grad_c;   /* a third gradient buffer, for reorders after the first layer         */
+    float *ws;       /* im2row and GEMM packing workspace                                   */
+    int any_cvt, out_nhwc;
+};
+
+/* does the order of a (c, h, w) tensor matter: (C, H, W) and (H, W, C) differ */
+static int heph__layout_matters(int c, int h, int w) { return c > 1 && h * w > 1; }
+
+/* dense and convolutions can end with a ReLU and mask their input gradient by one */
+static int heph__has_dinp_mask(int kind) {
+    return kind == HEPH_DENSE || kind == HEPH_CONV || kind == HEPH_CONVT;
+}
+
+/* the plan of net (its layers parsed): *acts becomes the activation floats per image, the
+   reorder buffers included, and *scratch the floats of gradient buffers and workspace */
+static int heph__plan_make(heph_net *net, uint64_t *acts, uint64_t *scratch) {
+    struct heph__net_plan *P = (struct heph__net_plan *)heph__calloc(1, sizeof *P);
+    int l, lay = 0, B = net->max_batch;
+    uint64_t a = 0, ws = 0;
+    if (!P) return HEPH_E_NOMEM;
+    for (l = 0; l < net->n_layers; l++) {
+        heph_layer *L = &net->layers[l];
+        int want = L->kind == HEPH_CONV || L->kind == HEPH_CONVT ? 1 : L->kind == HEPH_DENSE ? 0 : -1;
+        /* layouts: what the layer needs, what it makes */
+        if (want >= 0 && want != lay && heph__layout_matters(L->in_c, L->in_h, L->in_w)) {
+            P->cvt[l] = (unsigned char)(want ? 1 : 2);
+            a += heph__layer_in_n(L);
+            if (l > 0) P->any_cvt = 1;
+        }
+        if (want >= 0) lay = want;
+        if (L->kind == HEPH_CONV || L->kind == HEPH_CONVT || L->kind == HEPH_RESHAPE) lay = 1;
+        if (L->kind == HEPH_DENSE || L->kind == HEPH_FLATTEN) lay = 0;
+        P->nhwc[l] = (unsigned char)lay;
+        if (L->n_params) {
+            uint64_t wsz;
+            heph_conv_geom g;
+            heph__layer_geom(L, &g);
+            wsz = L->kind == HEPH_DENSE ? heph__dense_ws64(B, (int)heph__layer_in_n(L), L->out_c)
+                                        : heph__conv_nhwc_ws(&g, B, L->kind == HEPH_CONVT);
+            if (wsz > ws) ws = wsz;
+        }
+        if (L->kind == HEPH_RELU && l > 0 && heph__has_dinp_mask(net->layers[l - 1].kind))
+            P->fused[l] = 1; /* no buffer of its own */
+        else
+            a += heph__layer_out_n(L);
+    }
+    if (net->n_layers && lay) {
+        const heph_layer *L = &net->layers[net->n_layers - 1];
+        if (heph__layout_matters(L->out_c, L->out_h, L->out_w)) { a += (uint64_t)net->out_n; P->out_nhwc = 1; }
+    }
+    *acts = a;
+    *scratch = (P->any_cvt ? 3u : 2u) * (uint64_t)net->max_n * (uint64_t)B + ws;
+    net->plan = P;
+    return HEPH_OK;
+}
+
+/* the plan's buffers and the activations, one after the other from p */
+static void heph__plan_place(heph_net *net, float *p) {
+    struct heph__net_plan *P = net->plan;
+    int l;
+    for (l = 0; l < net->n_layers; l++) {
+        if (P->cvt[l]) {
+            P->cvt_buf[l] = p;
+            p += heph__layer_in_n(&net->layers[l]) * (size_t)net->max_batch;
+        }
+        if (P->fused[l]) {
+            net->act[l] = net->act[l - 1];
+            continue;
+        }
+        net->act[l] = p;
+        p += heph__layer_out_n(&net->layers[l]) * (size_t)net->max_batch;
+    }
+    if (P->out_nhwc) P->out_buf = p;
+}
+
+/* after the two gradient buffers: a third when a reorder sits after the first layer, then the
+   workspace */
+static void heph__plan_bind(heph_net *net, float *scratch) {
+    size_t m = net->max_n * (size_t)net->max_batch;
+    net->plan->grad_c = net->plan->any_cvt ? scratch : NULL;
+    net->plan->ws = scratch + (net->plan->any_cvt ? m : 0);
+}
+
+/* reorder B tensors of n = c*h*w values read in (C, H, W) order: dst in layout ld (1: (H, W, C))
+   of shape (c2, hw2), src in layout ls of shape (c1, hw1); flatten and reshape, and their
+   gradients (the same call with the two sides swapped: it is a permutation)               */
+static void heph__reflow(float *dst, int ld, int c2, int hw2, const float *src, int ls, int c1,
+                         int hw1, int B) {
+    size_t n = (size_t)c1 * (size_t)hw1;
+    int b;
+    ld = ld && c2 > 1 && hw2 > 1;
+    ls = ls && c1 > 1 && hw1 > 1;
+    if (!ld && !ls) {
+        memcpy(dst, src, n * (size_t)B * sizeof(float));
+        return;
+    }
+    HEPH__OMP_FOR
+    for (b = 0; b < B; b++) {
+        const float *x = src + (size_t)b * n;
+        float *y = dst + (size_t)b * n;
+        size_t i;
+        for (i = 0; i < n; i++) {
+            size_t si = ls ? (i % (size_t)hw1) * (size_t)c1 + i / (size_t)hw1 : i;
+            size_t di = ld ? (i % (size_t)hw2) * (size_t)c2 + i / (size_t)hw2 : i;
+            y[di] = x[si];
+        }
+    }
+}
+
+/* reorder B tensors of layer L's input shape: to (H, W, C) when to_nhwc, else to (C, H, W) */
+static void heph__net_reorder(const heph_layer *L, float *dst, const float *src, int to_nhwc, int B) {
+    if (to_nhwc) heph__nchw_to_rows(dst, src, B, L->in_c, L->in_h * L->in_w);
+    else heph__rows_to_nchw(dst, src, B, L->in_c, L->in_h * L->in_w);
+}
+
+/* layer l forward on the fast kernels, after the plan: its input reordered when the plan
+   says so, a fused ReLU skipped (the layer before made it), the last output in (C, H, W) */
+static const float *heph__layer_forward_fast(heph_net *net, int l, const float *in, int B) {
+    const struct heph__net_plan *P = net->plan;
+    const heph_layer *L = &net->layers[l];
+    const float *W = net->params + L->w_off, *bias = net->params + L->b_off;
+    float *out = net->act[l];
+    size_t n = heph__layer_out_n(L) * (size_t)B;
+    int relu = l + 1 < net->n_layers && P->fused[l + 1]; /* the next layer, done here */
+    heph_conv_geom g;
+    heph__layer_geom(L, &g);
+    if (P->cvt[l]) {
+        heph__net_reorder(L, P->cvt_buf[l], in, P->cvt[l] == 1, B);
+        in = P->cvt_buf[l];
+    }
+    if (!P->fused[l]) switch (L->kind) {
+        case HEPH_DENSE:
+            heph__dense_forward(out, in, W, bias, B, (int)heph__layer_in_n(L), L->out_c, P->ws, relu);
+            break;
+        case HEPH_CONV: heph__conv2d_nhwc_forward(out, in, W, bias, &g, B, P->ws, relu); break;
+        case HEPH_CONVT: heph__convt2d_nhwc_forward(out, in, W, bias, &g, B, P->ws, relu); break;
+        case HEPH_FLATTEN:
+        case HEPH_RESHAPE: /* same values in (C, H, W) reading order, new shape */
+            heph__reflow(out, P->nhwc[l], L->out_c, L->out_h * L->out_w, in,
+                         l > 0 ? P->nhwc[l - 1] : 0, L->in_c, L->in_h * L->in_w, B);
+            break;
+        case HEPH_RELU: heph_relu_forward(out, in, n); break;
+        case HEPH_LRELU: heph_lrelu_forward(out, in, n, L->slope); break;
+        case HEPH_SIGMOID: heph_sigmoid_forward(out, in, n); break;
+        case HEPH_TANH: heph_tanh_forward(out, in, n); break;
+        default: HEPH_ASSERT(0);
+        }
+    if (l == net->n_layers - 1 && P->out_buf) { /* the caller gets (C, H, W) */
+        heph__rows_to_nchw(P->out_buf, out, B, L->out_c, L->out_h * L->out_w);
+        return P->out_buf;
+    }
+    return out;
+}
+
+/* layer l backward on the fast kernels: g (the gradient wrt its output) comes (C, H, W) from
+   the caller at the last layer; a fused ReLU whose gradient the next layer made is skipped;
+   a ReLU before this layer masks the gradient here; a reordered input's gradient goes back
+   to the order the layer before made. Parameter gradients are written (set, not added). */
+static const float *heph__layer_backward_fast(heph_net *net, int l, const float *g, float *dinp, int B) {
+    const struct heph__net_plan *P = net->plan;
+    const heph_layer *L = &net->layers[l];
+    const float *in, *out = net->act[l], *W = net->params + L->w_off;
+    float *dW = net->grads + L->w_off, *db = net->grads + L->b_off, *free_buf, *dst, *final_dst;
+    size_t n = heph__layer_out_n(L) * (size_t)B;
+    int mask = l > 0 && P->fused[l - 1]; /* the ReLU before: its gradient is made here */
+    heph_conv_geom cg;
+    if (l == net->n_layers - 1 && P->out_buf) {
+        heph__nchw_to_rows(net->grad_a, g, B, L->out_c, L->out_h * L->out_w);
+        g = net->grad_a;
+    }
+    in = P->cvt[l] ? P->cvt_buf[l] : l > 0 ? net->act[l - 1] : net->input;
+    free_buf = g == net->grad_a ? net->grad_b : net->grad_a;
+    dst = final_dst = l == 0 ? dinp : free_buf;
+    if (!dst && l == 0 && L->n_params == 0) return NULL; /* nothing left to compute */
+    if (P->fused[l] && l + 1 < net->n_layers && heph__has_dinp_mask(net->layers[l + 1].kind))
+        return g; /* g already went through this ReLU */
+    if (dst && P->cvt[l]) /* the layer's gradient is reordered into dst afterwards */
+        dst = l == 0 ? free_buf : P->grad_c;
+    heph__layer_geom(L, &cg);
+    switch (L->kind) {
+    case HEPH_DENSE:
+        heph__dense_backward(dst, dW, db, g, in, W, B, (int)heph__layer_in_n(L), L->out_c, P->ws, mask, 1);
+        break;
+    case HEPH_CONV: heph__conv2d_nhwc_backward(dst, dW, db, g, in, W, &cg, B, P->ws, mask, 1); break;
+    case HEPH_CONVT: heph__convt2d_nhwc_backward(dst, dW, db, g, in, W, &cg, B, P->ws, mask, 1); break;
+    case HEPH_FLATTEN:
+    case HEPH_RESHAPE:
+        heph__reflow(dst, l > 0 ? P->nhwc[l - 1] : 0, L->in_c, L->in_h * L->in_w, g,
+                     P->nhwc[l], L->out_c, L->out_h * L->out_w, B);
+        break;
+    case HEPH_RELU: heph_relu_backward(dst, g, out, n); break;
+    case HEPH_LRELU: heph_lrelu_backward(dst, g, out, n, L->slope); break;
+    case HEPH_SIGMOID: heph_sigmoid_backward(dst, g, out, n); break;
+    case HEPH_TANH: heph_tanh_backward(dst, g, out, n); break;
+    default: HEPH_ASSERT(0);
+    }
+    if (final_dst && dst != final_dst) /* back to the order the previous layer made */
+        heph__net_reorder(L, final_dst, dst, P->cvt[l] == 2, B);
+    return final_dst;
 }
 
 #endif /* HEPHAESTUS_IMPLEMENTATION_DONE */

@@ -380,17 +380,15 @@ static void test_conv_vs_direct(int tr, int B, int C, int H, int Wd, int Co, int
 static void test_net_layouts(const char *spec, int c, int h, int w, int B) {
     heph_net net;
     char err[256], name[160], msg[200];
-    float *params, *grads, *grads2, *x, *dout, *dinp, *scratch, *acts[HEPH_MAX_LAYERS + 1], *gbuf[2];
+    float *params, *grads, *grads2, *x, *dout, *dinp, *acts[HEPH_MAX_LAYERS + 1], *gbuf[2];
     const float *y;
     heph_rng r;
     size_t i, maxn = (size_t)c * h * w, wsn = 0;
     int l, rc;
     double e = 0.0;
-    rc = heph__net_init(&net, spec, c, h, w, B, 0, err, sizeof err);
+    rc = heph_net_init(&net, spec, c, h, w, B, err, sizeof err);
     snprintf(name, sizeof name, "net_layouts_match_layers_%s", spec);
     if (rc != HEPH_OK) { report(name, 0, err); return; }
-    scratch = (float *)calloc(net.scratch_n + 1, 4);
-    heph__net_bind(&net, scratch);
     params = (float *)malloc(net.n_params * 4 + 4);
     grads = (float *)malloc(net.n_params * 4 + 4); grads2 = (float *)calloc(net.n_params + 1, 4);
     for (i = 0; i < net.n_params; i++) grads[i] = NAN; /* the backward must write every one */
@@ -400,8 +398,9 @@ static void test_net_layouts(const char *spec, int c, int h, int w, int B) {
     for (i = 0; i < maxn * B; i++) x[i] = heph_rng_normal(&r);
     dout = (float *)malloc((size_t)net.out_n * B * 4);
     for (i = 0; i < (size_t)net.out_n * B; i++) dout[i] = heph_rng_normal(&r);
-    y = heph__net_forward(&net, params, x, B);
-    heph__net_backward(&net, params, grads, dout, B, dinp);
+    heph_net_bind(&net, params, grads);
+    y = heph_net_forward(&net, x, B);
+    heph_net_backward(&net, dout, B, dinp);
     /* the same, layer by layer, through the public (C, H, W) functions */
     for (l = 0; l < net.n_layers; l++) {
         heph_layer *L = &net.layers[l];
@@ -465,8 +464,8 @@ static void test_net_layouts(const char *spec, int c, int h, int w, int B) {
     }
     snprintf(msg, sizeof msg, "output, input gradient, parameter gradients: worst |a-b|/(1e-4 max(1,|b|)) %.3g", e);
     report(name, e <= 1.0, msg);
-    free(params); free(grads); free(grads2); free(x); free(dout); free(dinp); free(scratch);
-    heph__net_free(&net);
+    free(params); free(grads); free(grads2); free(x); free(dout); free(dinp);
+    heph_net_free(&net);
 }
 
 /* a dense layer against direct loops in double, forward and backward, with shapes on both

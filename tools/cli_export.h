@@ -612,8 +612,8 @@ ST_STATIC int st_from_vae(const heph_vae *m, st_buf *b) {
     static st_out t[2 * 2 * HEPH_MAX_LAYERS];
     static st_meta meta[ST_MAX_META];
     int n = 0, nm = st_model_meta(m, meta);
-    st_net_tensors(&m->enc, m->params, "encoder", t, &n);
-    st_net_tensors(&m->dec, m->params, "decoder", t, &n);
+    st_net_tensors(&m->enc, m->enc.params, "encoder", t, &n);
+    st_net_tensors(&m->dec, m->dec.params, "decoder", t, &n);
     return st_serialize(b, t, n, meta, nm);
 }
 
@@ -705,8 +705,8 @@ ST_STATIC int st_to_vae(const st_file *f, const heph_vae_config *cfg, heph_vae *
         st_errf(err, errlen, "the model the metadata describes cannot be built: %s", m->err);
         return -1;
     }
-    st_net_tensors(&m->enc, m->params, "encoder", want, &n);
-    st_net_tensors(&m->dec, m->params, "decoder", want, &n);
+    st_net_tensors(&m->enc, m->enc.params, "encoder", want, &n);
+    st_net_tensors(&m->dec, m->dec.params, "decoder", want, &n);
     for (i = 0; i < n; i++) {
         const st_tensor *t = st_find(f, want[i].name);
         char ws[96] = "", fs[96] = "";
