@@ -386,14 +386,20 @@ typedef struct {
 /* beta-TCVAE decomposition of a batch (Chen et al. 2018): z, mu, logvar (B, D). Estimates per
    sample i, with N the dataset size and log q(z_i) by logsumexp over the batch (MWS weights
    1/(N B); MSS weights: own component 1/N, component (i+1) mod B (N-M)/(N M), the rest 1/M,
-   M = B - 1; every row sums to 1). Returns the batch means in *mi, *tc, *dwkl. When dz is not
-   NULL, adds the gradient of (a MI + b TC + g DWKL) (batch mean) wrt z, mu, logvar into
-   dz, dmu, dlogvar (row strides: ldz for z/dz, ldh for mu/logvar/dmu/dlogvar).
-   scratch: 2 B + B*B floats.                                                               */
-HEPH_DEF void heph_tc_terms(const float *z, int ldz, const float *mu, const float *logvar,
-                            int ldh, int B, int D, uint64_t N, int estimator, float a, float b,
-                            float g, double *mi, double *tc, double *dwkl, float *dz,
-                            float *dmu, float *dlogvar, float *scratch);
+   M = B - 1; every row sums to 1). heph_tc_terms fills mi, tc, dwkl with the batch means and,
+   when dz is not NULL, adds the gradient of (alpha MI + beta TC + gamma DWKL) (batch mean)
+   wrt z, mu, logvar into dz, dmu, dlogvar.                                                  */
+typedef struct {
+    const float *z, *mu, *logvar; /* (B, D) each; row strides ldz (z, dz) and ldh (the rest)  */
+    int ldz, ldh, B, D;
+    uint64_t N;                   /* the dataset size                                        */
+    int estimator;                /* HEPH_TC_MWS or HEPH_TC_MSS                              */
+    float alpha, beta, gamma;     /* weights of MI, TC and DWKL in the gradient              */
+    float *dz, *dmu, *dlogvar;    /* gradients added to (dz NULL: the values only)           */
+    float *scratch;               /* 2 B + B*B floats                                        */
+    double mi, tc, dwkl;          /* out: index-code MI, total correlation, dimension-wise KL */
+} heph_tc_batch;
+HEPH_DEF void heph_tc_terms(heph_tc_batch *t);
 /* log importance weight log w_ik of the estimator (row i, column k) */
 HEPH_DEF float heph_tc_log_weight(int estimator, int i, int k, int B, uint64_t N);
 
@@ -445,8 +451,6 @@ HEPH_DEF int heph_vae_evaluate(heph_vae *m, const float *x, size_t n, uint64_t s
 /* Mean KL of each latent dimension over n pictures: kl[d] = mean_i KL(q(z_d|x_i) || N(0,1)).
    Dimensions with KL near 0 are unused ("collapsed"); the largest carry the most information. */
 HEPH_DEF void heph_vae_kl_per_dim(heph_vae *m, const float *x, size_t n, double *kl);
-/* order[0..n) = indices of v sorted by decreasing value (ties: lower index first) */
-HEPH_DEF void heph_order_desc(const double *v, int n, int *order);
 /* Latent traversal: for each r < n_dims, dimension d = dims[r] of the base code z0 (z_dim)
    takes `steps` evenly spaced values from lo[d] to hi[d] (the others stay), decoded into
    out (n_dims * steps, C, H, W): one row of the grid per dimension.                          */
@@ -508,10 +512,12 @@ HEPH_DEF void heph_maha_explain(heph_maha *f, const float *z, double *zscore, do
 /* chi^2 with k degrees of freedom: P(X <= x) and its p-quantile (regularised incomplete gamma) */
 HEPH_DEF double heph_chi2_cdf(double x, int k);
 HEPH_DEF double heph_chi2_quantile(double p, int k);
-/* median + k * MAD of n scores (MAD scaled by 1.4826 to estimate a standard deviation) */
-HEPH_DEF double heph_threshold_mad(const double *scores, size_t n, double k);
-/* order[0..n) = indices of scores by decreasing value (ties: lower index first; stable) */
-HEPH_DEF void heph_rank_desc(const double *scores, size_t n, size_t *order);
+/* *thr = median + k * MAD of n scores (MAD scaled by 1.4826 to estimate a standard
+   deviation); HEPH_E_ARG when n is 0, HEPH_E_NOMEM (and *thr = HUGE_VAL) without memory  */
+HEPH_DEF int heph_threshold_mad(const double *scores, size_t n, double k, double *thr);
+/* order[0..n) = indices of scores by decreasing value (ties: lower index first; a stable
+   merge sort); HEPH_E_NOMEM when its n-index scratch cannot be allocated                    */
+HEPH_DEF int heph_rank_desc(const double *scores, size_t n, size_t *order);
 /* top[0..k) = the k dimensions with the largest |zscore| (ties: lower index first) */
 HEPH_DEF void heph_top_dims(const double *zscore, int D, int k, int *top);
 /* counts[d] += 1 for each of the n flagged points (zscores (n, D)) whose d is among its top-k
@@ -856,11 +862,12 @@ HEPH_DEF void heph_plot_lines(uint8_t *rgb, int w, int h, const float *ys, int n
 #if defined(_OPENMP) && !defined(HEPH_NO_OPENMP)
 #include <omp.h>
 #define HEPH__OMP_FOR _Pragma("omp parallel for schedule(static)")
-/* parallel only when the int `heph__par` in scope is nonzero (small loops stay serial) */
-#define HEPH__OMP_FOR_IF _Pragma("omp parallel for schedule(static) if(heph__par)")
+/* parallel only when cond holds (small loops stay serial) */
+#define HEPH__PRAGMA(x) _Pragma(#x)
+#define HEPH__OMP_FOR_IF(cond) HEPH__PRAGMA(omp parallel for schedule(static) if(cond))
 #else
 #define HEPH__OMP_FOR
-#define HEPH__OMP_FOR_IF (void)heph__par;
+#define HEPH__OMP_FOR_IF(cond)
 #endif
 
 #if defined(__cplusplus)
@@ -1431,9 +1438,8 @@ static size_t heph__adam_first_bad(const float *w, const float *g, const float *
     size_t nc = (n + 65535) / 65536, c, i;
     unsigned char flags[4096];
     long long ci;
-    int heph__par = n > 131072;
     if (nc > sizeof flags) nc = sizeof flags; /* the last chunk takes the rest */
-    HEPH__OMP_FOR_IF
+    HEPH__OMP_FOR_IF(n > 131072)
     for (ci = 0; ci < (long long)nc; ci++) {
         size_t a = (size_t)ci * 65536, e = ci + 1 == (long long)nc ? n : a + 65536, j;
         int f = 0;
@@ -1473,14 +1479,16 @@ static double heph__log_normal(float z, float mu, float lv) {
     return -0.5 * (1.8378770664093453 + (double)lv + d * d * exp(-(double)lv));
 }
 
-HEPH_DEF void heph_tc_terms(const float *z, int ldz, const float *mu, const float *logvar,
-                            int ldh, int B, int D, uint64_t N, int estimator, float a, float b,
-                            float g, double *mi, double *tc, double *dwkl, float *dz,
-                            float *dmu, float *dlogvar, float *scratch) {
+HEPH_DEF void heph_tc_terms(heph_tc_batch *t) {
+    const float *z = t->z, *mu = t->mu, *logvar = t->logvar;
+    float *dz = t->dz, *dmu = t->dmu, *dlogvar = t->dlogvar, *scratch = t->scratch;
+    int ldz = t->ldz, ldh = t->ldh, B = t->B, D = t->D, estimator = t->estimator;
+    uint64_t N = t->N;
+    double a = (double)t->alpha, b = (double)t->beta, g = (double)t->gamma;
     /* per-sample gradient weights of the batch mean of a (A - Q) + b (Q - P) + g (P - R),
        with A = log q(z|x), Q = log q(z), P = log prod_j q(z_j), R = log p(z)               */
-    double cA = (double)a / B, cQ = ((double)b - (double)a) / B, cP = ((double)g - (double)b) / B;
-    double cR = -(double)g / B, sA = 0.0, sQ = 0.0, sP = 0.0, sR = 0.0;
+    double cA = a / B, cQ = (b - a) / B, cP = (g - b) / B;
+    double cR = -g / B, sA = 0.0, sQ = 0.0, sP = 0.0, sR = 0.0;
     float *S = scratch, *pi = scratch + B, *Mj = scratch + 2 * B;
     int i, k, j;
     for (i = 0; i < B; i++) {
@@ -1526,9 +1534,9 @@ HEPH_DEF void heph_tc_terms(const float *z, int ldz, const float *mu, const floa
         }
         sA += A; sQ += Q; sP += P; sR += R;
     }
-    *mi = (sA - sQ) / B;   /* E[log q(z|x) - log q(z)]        */
-    *tc = (sQ - sP) / B;   /* E[log q(z) - sum_j log q(z_j)]  */
-    *dwkl = (sP - sR) / B; /* E[sum_j log q(z_j) - log p(z)]  */
+    t->mi = (sA - sQ) / B;   /* E[log q(z|x) - log q(z)]        */
+    t->tc = (sQ - sP) / B;   /* E[log q(z) - sum_j log q(z_j)]  */
+    t->dwkl = (sP - sR) / B; /* E[sum_j log q(z_j) - log p(z)]  */
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -2133,13 +2141,129 @@ static void heph__capacity_at(const heph_objective *o, uint64_t t, double *c, do
 
 static int heph__finite(double x) { return x == x && x - x == 0.0; }
 
+/* the encoder half of a step: h = [mu | logvar] per row with logvar clamped to [LOGVAR_MIN,
+   LOGVAR_MAX]; eps ~ N(0, I) drawn serially (threads cannot change it) unless given;
+   z = mu + sigma eps. Returns the encoder's raw output (the clamp's gradient needs it). */
+static const float *heph__vae_encode_sample(heph_vae *m, const float *x, int B, const float *eps) {
+    int D = m->cfg.z_dim, b, j;
+    size_t i;
+    const float *h = heph__net_forward(&m->enc, x, B);
+    for (b = 0; b < B; b++)
+        for (j = 0; j < 2 * D; j++) {
+            float v = h[(size_t)b * 2 * (size_t)D + (size_t)j];
+            if (j >= D) v = v < HEPH_LOGVAR_MIN ? HEPH_LOGVAR_MIN : (v > HEPH_LOGVAR_MAX ? HEPH_LOGVAR_MAX : v);
+            m->h[(size_t)b * 2 * (size_t)D + (size_t)j] = v;
+        }
+    for (i = 0; i < (size_t)B * (size_t)D; i++) m->eps[i] = eps ? eps[i] : heph_rng_normal(&m->rng);
+    for (b = 0; b < B; b++) {
+        const float *row = m->h + (size_t)b * 2 * (size_t)D;
+        heph_reparam_forward(m->z + (size_t)b * (size_t)D, row, row + D, m->eps + (size_t)b * (size_t)D, (size_t)D);
+    }
+    return h;
+}
+
+/* the beta-TCVAE terms of the batch in m (z, h): values into L, gradients added to dz, dh
+   when grad is set */
+static void heph__vae_tc(heph_vae *m, int B, double gamma, int grad, heph_losses *L) {
+    const heph_objective *o = &m->cfg.obj;
+    int D = m->cfg.z_dim;
+    heph_tc_batch t;
+    memset(&t, 0, sizeof t);
+    t.z = m->z; t.mu = m->h; t.logvar = m->h + D;
+    t.ldz = D; t.ldh = 2 * D; t.B = B; t.D = D;
+    t.N = o->dataset_size; t.estimator = o->estimator;
+    t.alpha = o->alpha; t.beta = o->beta; t.gamma = (float)gamma;
+    if (grad) { t.dz = m->dz; t.dmu = m->dh; t.dlogvar = m->dh + D; }
+    t.scratch = m->tc_scratch;
+    heph_tc_terms(&t);
+    if (L) { L->mi = t.mi; L->tc = t.tc; L->dwkl = t.dwkl; }
+}
+
+/* the objective from the batch means of recon and KL: fills L (loss, c, gamma, TC terms) and
+   returns the weight of the analytic KL's gradient */
+static double heph__vae_objective(heph_vae *m, int B, double recon, double kl, heph_losses *L) {
+    const heph_objective *o = &m->cfg.obj;
+    double c = 0.0, gamma = 0.0, kl_w;
+    if (o->kind == HEPH_OBJ_TCVAE) {
+        double g = o->ramp_steps ? (double)m->step / (double)o->ramp_steps : 1.0;
+        gamma = (g > 1.0 ? 1.0 : g) * (double)o->gamma;          /* annealed DWKL weight */
+        heph__vae_tc(m, B, gamma, 0, L);
+        L->loss = recon + (double)o->alpha * L->mi + (double)o->beta * L->tc + gamma * L->dwkl;
+        kl_w = 0.0; /* the analytic KL is only reported; the gradient comes from the estimator */
+    } else if (o->kind == HEPH_OBJ_CAPACITY) {
+        heph__capacity_at(o, m->step, &c, &gamma);
+        L->loss = recon + gamma * fabs(kl - c);                  /* recon + gamma |KL - C| */
+        kl_w = gamma * (kl > c ? 1.0 : (kl < c ? -1.0 : 0.0));
+    } else {
+        L->loss = recon + (double)o->beta * kl;                   /* recon + beta KL */
+        kl_w = (double)o->beta;
+    }
+    L->recon = recon; L->kl = kl; L->elbo = -(recon + kl);
+    L->c = c; L->gamma = gamma;
+    return kl_w;
+}
+
+/* the backward half: KL (weight kl_w), decoder to z, the TC terms, reparameterisation to
+   (mu, logvar), the clamp (no gradient where it was active: h_raw), encoder */
+static void heph__vae_backward(heph_vae *m, const float *h_raw, int B, double kl_w, const heph_losses *L) {
+    int D = m->cfg.z_dim, b, j;
+    float inv_b = 1.0f / (float)B;
+    memset(m->dh, 0, (size_t)B * 2 * (size_t)D * sizeof(float));
+    for (b = 0; b < B; b++) {
+        const float *row = m->h + (size_t)b * 2 * (size_t)D;
+        float *drow = m->dh + (size_t)b * 2 * (size_t)D;
+        heph_kl_normal(drow, drow + D, row, row + D, (size_t)D, (float)kl_w * inv_b);
+    }
+    heph__net_backward(&m->dec, m->dlogits, B, m->dz);
+    if (m->cfg.obj.kind == HEPH_OBJ_TCVAE) heph__vae_tc(m, B, L->gamma, 1, NULL);
+    for (b = 0; b < B; b++) {
+        const float *row = m->h + (size_t)b * 2 * (size_t)D;
+        float *drow = m->dh + (size_t)b * 2 * (size_t)D;
+        heph_reparam_backward(drow, drow + D, m->dz + (size_t)b * (size_t)D, row + D,
+                              m->eps + (size_t)b * (size_t)D, (size_t)D);
+    }
+    for (b = 0; b < B; b++)
+        for (j = D; j < 2 * D; j++) {
+            float v = h_raw[(size_t)b * 2 * (size_t)D + (size_t)j];
+            if (v < HEPH_LOGVAR_MIN || v > HEPH_LOGVAR_MAX) m->dh[(size_t)b * 2 * (size_t)D + (size_t)j] = 0.0f;
+        }
+    heph__net_backward(&m->enc, m->dh, B, NULL);
+}
+
+/* HEPH_E_NAN naming the first parameter whose gradient is not finite, else HEPH_OK; chunks in
+   parallel, their flags read in order (|g| <= FLT_MAX is false for inf and NaN) */
+static int heph__grads_finite(heph_vae *m) {
+    size_t nc = (m->n_params + 65535) / 65536, c, i;
+    int bad = 0;
+    long long ci;
+    unsigned char flags[4096];
+    if (nc > sizeof flags) nc = 0; /* > 268 M parameters: the serial scan */
+    HEPH__OMP_FOR_IF(m->n_params > 131072)
+    for (ci = 0; ci < (long long)nc; ci++) {
+        size_t a = (size_t)ci * 65536, e = a + 65536 < m->n_params ? a + 65536 : m->n_params, k;
+        int f = 0;
+        for (k = a; k < e; k++) f |= !(fabsf(m->grads[k]) <= FLT_MAX);
+        flags[ci] = (unsigned char)f;
+    }
+    for (c = 0; c < nc; c++) bad |= flags[c];
+    if (nc == 0)
+        for (i = 0; i < m->n_params; i++) bad |= !heph__finite((double)m->grads[i]);
+    if (!bad) return HEPH_OK;
+    for (i = 0; i < m->n_params; i++)
+        if (!heph__finite((double)m->grads[i])) break;
+    return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "step %llu: gradient of parameter %zu (%s) is not finite",
+                      (unsigned long long)m->step, i, i < m->enc.n_params ? "encoder" : "decoder");
+}
+
+/* One step's loss and gradient: encode and sample, decode, reconstruction loss (summed over
+   pixels, averaged over the batch), KL per image, the objective, backward. m->grads needs no
+   clearing: the backward passes write every parameter's gradient. */
 HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float *eps,
                                 heph_losses *out) {
-    const heph_objective *o = &m->cfg.obj;
-    int D = m->cfg.z_dim, b, j;
-    size_t n_in = (size_t)m->enc.in_n, i;
-    const float *h, *logits;
-    double recon, kl_sum = 0.0, kl_w, loss, c = 0.0, gamma = 0.0;
+    int D = m->cfg.z_dim, b;
+    size_t n_in = (size_t)m->enc.in_n;
+    const float *h_raw, *logits;
+    double recon, kl = 0.0, kl_w;
     float inv_b;
     heph_losses L;
     memset(&L, 0, sizeof L);
@@ -2147,82 +2271,20 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "batch %d is out of range 1..%d", B,
                           m->cfg.max_batch);
     inv_b = 1.0f / (float)B;
-    /* m->grads needs no clearing: the backward passes write every parameter's gradient */
-    /* encoder: h = [mu | logvar] per row, logvar clamped to [LOGVAR_MIN, LOGVAR_MAX] */
-    h = heph__net_forward(&m->enc, x, B);
-    for (b = 0; b < B; b++)
-        for (j = 0; j < 2 * D; j++) {
-            float v = h[(size_t)b * 2 * (size_t)D + (size_t)j];
-            if (j >= D) v = v < HEPH_LOGVAR_MIN ? HEPH_LOGVAR_MIN : (v > HEPH_LOGVAR_MAX ? HEPH_LOGVAR_MAX : v);
-            m->h[(size_t)b * 2 * (size_t)D + (size_t)j] = v;
-        }
-    /* noise, drawn serially so that threads cannot change it */
-    for (i = 0; i < (size_t)B * (size_t)D; i++) m->eps[i] = eps ? eps[i] : heph_rng_normal(&m->rng);
-    /* z = mu + sigma eps */
-    for (b = 0; b < B; b++) {
-        const float *row = m->h + (size_t)b * 2 * (size_t)D;
-        heph_reparam_forward(m->z + (size_t)b * (size_t)D, row, row + D,
-                             m->eps + (size_t)b * (size_t)D, (size_t)D);
-    }
-    /* decoder and reconstruction loss, summed over pixels, averaged over the batch */
+    h_raw = heph__vae_encode_sample(m, x, B, eps);
     logits = heph__net_forward(&m->dec, m->z, B);
-    if (o->recon == HEPH_RECON_BERNOULLI)
+    if (m->cfg.obj.recon == HEPH_RECON_BERNOULLI)
         recon = heph_bce_logits(m->dlogits, logits, x, (size_t)B * n_in, inv_b);
     else
         recon = heph_sqerr_logits(m->dlogits, logits, x, (size_t)B * n_in, inv_b);
     recon /= (double)B;
-    /* KL per image; its weight depends on the objective */
     for (b = 0; b < B; b++) {
         const float *row = m->h + (size_t)b * 2 * (size_t)D;
-        kl_sum += heph_kl_normal(NULL, NULL, row, row + D, (size_t)D, 0.0f);
+        kl += heph_kl_normal(NULL, NULL, row, row + D, (size_t)D, 0.0f);
     }
-    kl_sum /= (double)B;
-    L.mi = L.tc = L.dwkl = 0.0;
-    if (o->kind == HEPH_OBJ_TCVAE) {
-        double g = o->ramp_steps ? (double)m->step / (double)o->ramp_steps : 1.0;
-        gamma = (g > 1.0 ? 1.0 : g) * (double)o->gamma;          /* annealed DWKL weight */
-        heph_tc_terms(m->z, D, m->h, m->h + D, 2 * D, B, D, o->dataset_size, o->estimator,
-                      o->alpha, o->beta, (float)gamma, &L.mi, &L.tc, &L.dwkl, NULL, NULL, NULL,
-                      m->tc_scratch);
-        loss = recon + (double)o->alpha * L.mi + (double)o->beta * L.tc + gamma * L.dwkl;
-        kl_w = 0.0; /* the analytic KL is only reported; the gradient comes from the estimator */
-    } else if (o->kind == HEPH_OBJ_CAPACITY) {
-        heph__capacity_at(o, m->step, &c, &gamma);
-        loss = recon + gamma * fabs(kl_sum - c);                 /* recon + gamma |KL - C| */
-        kl_w = gamma * (kl_sum > c ? 1.0 : (kl_sum < c ? -1.0 : 0.0));
-    } else {
-        loss = recon + (double)o->beta * kl_sum;                  /* recon + beta KL */
-        kl_w = (double)o->beta;
-    }
-    memset(m->dh, 0, (size_t)B * 2 * (size_t)D * sizeof(float));
-    for (b = 0; b < B; b++) {
-        const float *row = m->h + (size_t)b * 2 * (size_t)D;
-        float *drow = m->dh + (size_t)b * 2 * (size_t)D;
-        heph_kl_normal(drow, drow + D, row, row + D, (size_t)D, (float)kl_w * inv_b);
-    }
-    /* backward: decoder to z, reparameterisation to (mu, logvar), encoder to its input */
-    heph__net_backward(&m->dec, m->dlogits, B, m->dz);
-    if (o->kind == HEPH_OBJ_TCVAE) { /* a MI + b TC + g DWKL: gradient wrt z, mu and logvar */
-        double t1, t2, t3;
-        heph_tc_terms(m->z, D, m->h, m->h + D, 2 * D, B, D, o->dataset_size, o->estimator,
-                      o->alpha, o->beta, (float)gamma, &t1, &t2, &t3, m->dz, m->dh, m->dh + D,
-                      m->tc_scratch);
-    }
-    for (b = 0; b < B; b++) {
-        const float *row = m->h + (size_t)b * 2 * (size_t)D;
-        float *drow = m->dh + (size_t)b * 2 * (size_t)D;
-        heph_reparam_backward(drow, drow + D, m->dz + (size_t)b * (size_t)D, row + D,
-                              m->eps + (size_t)b * (size_t)D, (size_t)D);
-    }
-    /* the clamp passes no gradient where it was active */
-    for (b = 0; b < B; b++)
-        for (j = D; j < 2 * D; j++) {
-            float v = h[(size_t)b * 2 * (size_t)D + (size_t)j];
-            if (v < HEPH_LOGVAR_MIN || v > HEPH_LOGVAR_MAX) m->dh[(size_t)b * 2 * (size_t)D + (size_t)j] = 0.0f;
-        }
-    heph__net_backward(&m->enc, m->dh, B, NULL);
-    L.loss = loss; L.recon = recon; L.kl = kl_sum; L.elbo = -(recon + kl_sum);
-    L.c = c; L.gamma = gamma;
+    kl /= (double)B;
+    kl_w = heph__vae_objective(m, B, recon, kl, &L);
+    heph__vae_backward(m, h_raw, B, kl_w, &L);
     if (!heph__finite(L.mi + L.tc + L.dwkl))
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "step %llu: TC terms are not finite "
                           "(MI %g, TC %g, DWKL %g)", (unsigned long long)m->step, L.mi, L.tc, L.dwkl);
@@ -2230,36 +2292,10 @@ HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float 
     if (!heph__finite(recon))
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "step %llu: reconstruction loss is %g",
                           (unsigned long long)m->step, recon);
-    if (!heph__finite(kl_sum))
+    if (!heph__finite(kl))
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "step %llu: KL term is %g",
-                          (unsigned long long)m->step, kl_sum);
-    {
-        /* |g| <= FLT_MAX is false for inf and NaN; chunks in parallel, flags read in order */
-        size_t nc = (m->n_params + 65535) / 65536, c;
-        int bad = 0, heph__par = m->n_params > 131072;
-        long long ci;
-        unsigned char flags[4096];
-        if (nc > sizeof flags) nc = 0; /* > 268 M parameters: fall back to the serial scan */
-        HEPH__OMP_FOR_IF
-        for (ci = 0; ci < (long long)nc; ci++) {
-            size_t a = (size_t)ci * 65536, e = a + 65536 < m->n_params ? a + 65536 : m->n_params, k;
-            int f = 0;
-            for (k = a; k < e; k++) f |= !(fabsf(m->grads[k]) <= FLT_MAX); /* inf or NaN */
-            flags[ci] = (unsigned char)f;
-        }
-        for (c = 0; c < nc; c++) bad |= flags[c];
-        if (nc == 0)
-            for (i = 0; i < m->n_params; i++) bad |= !heph__finite((double)m->grads[i]);
-        if (bad) {
-            for (i = 0; i < m->n_params; i++)
-                if (!heph__finite((double)m->grads[i])) break;
-            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN,
-                              "step %llu: gradient of parameter %zu (%s) is not finite",
-                              (unsigned long long)m->step, i,
-                              i < m->enc.n_params ? "encoder" : "decoder");
-        }
-    }
-    return HEPH_OK;
+                          (unsigned long long)m->step, kl);
+    return heph__grads_finite(m);
 }
 
 HEPH_DEF int heph_vae_train_step(heph_vae *m, const float *x, int B, heph_losses *out) {
@@ -2367,16 +2403,6 @@ HEPH_DEF void heph_vae_kl_per_dim(heph_vae *m, const float *x, size_t n, double 
                 kl[j] += heph_kl_normal(NULL, NULL, m->h + b * D + j, m->dh + b * D + j, 1, 0.0f);
     }
     for (j = 0; j < D; j++) kl[j] /= (double)(n ? n : 1);
-}
-
-HEPH_DEF void heph_order_desc(const double *v, int n, int *order) {
-    int i, j;
-    for (i = 0; i < n; i++) order[i] = i;
-    for (i = 1; i < n; i++) { /* insertion sort: stable, n is a latent dimension count */
-        int t = order[i];
-        for (j = i; j > 0 && v[order[j - 1]] < v[t]; j--) order[j] = order[j - 1];
-        order[j] = t;
-    }
 }
 
 HEPH_DEF void heph_vae_traverse(heph_vae *m, const float *z0, const int *dims, int n_dims,
@@ -2573,34 +2599,25 @@ static double heph__median(const double *v, size_t n, double *tmp) {
     return n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
 }
 
-HEPH_DEF double heph_threshold_mad(const double *scores, size_t n, double k) {
+HEPH_DEF int heph_threshold_mad(const double *scores, size_t n, double k, double *thr) {
     double *tmp, med, mad;
     size_t i;
-    if (n == 0) return HUGE_VAL;
-    tmp = (double *)HEPH_MALLOC(2 * n * sizeof(double));
-    if (!tmp) return HUGE_VAL;
+    *thr = HUGE_VAL;
+    if (n == 0) return HEPH_E_ARG;
+    tmp = (double *)heph__calloc(2 * n, sizeof(double));
+    if (!tmp) return HEPH_E_NOMEM;
     med = heph__median(scores, n, tmp);
     for (i = 0; i < n; i++) tmp[n + i] = fabs(scores[i] - med);
     mad = heph__median(tmp + n, n, tmp);                       /* median |s - median| */
     HEPH_FREE(tmp);
-    return med + k * 1.4826 * mad;                             /* 1.4826 MAD ~ sigma (normal) */
+    *thr = med + k * 1.4826 * mad;                             /* 1.4826 MAD ~ sigma (normal) */
+    return HEPH_OK;
 }
 
-HEPH_DEF void heph_rank_desc(const double *scores, size_t n, size_t *order) {
-    /* stable merge sort of indices, bottom-up, into a scratch copy */
-    size_t *tmp, w, i;
+/* order by decreasing score: a stable bottom-up merge sort of indices through tmp (n) */
+static void heph__rank_desc(const double *scores, size_t n, size_t *order, size_t *tmp) {
+    size_t w, i;
     for (i = 0; i < n; i++) order[i] = i;
-    if (n < 2) return;
-    tmp = (size_t *)HEPH_MALLOC(n * sizeof(size_t));
-    if (!tmp) { /* fall back to insertion sort */
-        size_t j;
-        for (i = 1; i < n; i++) {
-            size_t t = order[i];
-            for (j = i; j > 0 && scores[order[j - 1]] < scores[t]; j--) order[j] = order[j - 1];
-            order[j] = t;
-        }
-        return;
-    }
     for (w = 1; w < n; w *= 2) {
         size_t lo;
         for (lo = 0; lo < n; lo += 2 * w) {
@@ -2613,7 +2630,17 @@ HEPH_DEF void heph_rank_desc(const double *scores, size_t n, size_t *order) {
         }
         memcpy(order, tmp, n * sizeof(size_t));
     }
+}
+
+HEPH_DEF int heph_rank_desc(const double *scores, size_t n, size_t *order) {
+    size_t *tmp = (size_t *)heph__calloc(n ? n : 1, sizeof(size_t)), i;
+    if (!tmp) {
+        for (i = 0; i < n; i++) order[i] = i;
+        return HEPH_E_NOMEM;
+    }
+    heph__rank_desc(scores, n, order, tmp);
     HEPH_FREE(tmp);
+    return HEPH_OK;
 }
 
 HEPH_DEF void heph_top_dims(const double *zscore, int D, int k, int *top) {
@@ -2712,7 +2739,7 @@ static int heph__mcd(heph_maha *f, const float *z, size_t n, int D, double frac,
     d2 = (double *)heph__calloc(2 * n, sizeof(double));
     mean = (double *)heph__calloc((size_t)D + 2 * (size_t)D * (size_t)D, sizeof(double));
     w = (unsigned char *)heph__calloc(2 * n, 1);
-    ord = (size_t *)heph__calloc(n, sizeof(size_t));
+    ord = (size_t *)heph__calloc(2 * n, sizeof(size_t)); /* the order and its sort scratch */
     if (!d2 || !mean || !w || !ord) {
         HEPH_FREE(d2); HEPH_FREE(mean); HEPH_FREE(w); HEPH_FREE(ord);
         return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_NOMEM, "MCD: out of memory");
@@ -2738,7 +2765,7 @@ static int heph__mcd(heph_maha *f, const float *z, size_t n, int D, double frac,
             if (it > 1 && newdet >= det - 1e-12) { det = newdet; break; } /* C-steps converged */
             det = newdet;
             for (i = 0; i < n; i++) d2[i] = heph__d2(mean, L, D, z + i * (size_t)D, f->work);
-            heph_rank_desc(d2, n, ord);                               /* largest first */
+            heph__rank_desc(d2, n, ord, ord + n);                     /* largest first */
             memset(w, 0, n);
             for (k = 0; k < h; k++) w[ord[n - 1 - k]] = 1;            /* the h closest points */
         }
@@ -2840,8 +2867,7 @@ HEPH_DEF void heph_maha_score(heph_maha *f, const float *z, size_t n, double *d2
     /* blocks of 256 latents, each on one thread with its own scratch (D <= 64: on its stack);
        every D^2 is computed alone, so the threads cannot change it */
     long long b, nb = (long long)((n + 255) / 256);
-    int heph__par = n >= 1024 && f->D <= 64;
-    HEPH__OMP_FOR_IF
+    HEPH__OMP_FOR_IF(n >= 1024 && f->D <= 64)
     for (b = 0; b < nb; b++) {
         double w[64], *work = f->D <= 64 ? w : f->work;
         size_t i0 = (size_t)b * 256, i1 = n - i0 < 256 ? n : i0 + 256, i;
@@ -6017,11 +6043,10 @@ static void heph__gemm_ex(int M, int N, int K, const float *A, int lda, int ta, 
     /* C (+)= sum over blocks of KC k's, in order; each block: pack, then all tiles */
     for (k0 = 0; k0 < K; k0 += HEPH__KC) {
         int kc = K - k0 < HEPH__KC ? K - k0 : HEPH__KC, acc = accumulate || k0 > 0, p, t;
-        int heph__par = (double)M * (double)N * (double)kc > 3e5;
-        HEPH__OMP_FOR_IF
+        HEPH__OMP_FOR_IF((double)M * (double)N * (double)kc > 3e5)
         for (p = 0; p < np; p++) heph__gemm_pack(p, p + 1, N, k0, kc, ks, B, ldb, tb, ws);
         /* tiles of C, each owned by one iteration */
-        HEPH__OMP_FOR_IF
+        HEPH__OMP_FOR_IF((double)M * (double)N * (double)kc > 3e5)
         for (t = 0; t < np * mt; t++)
             heph__gemm_tile_at(t, 0, np, mt, M, N, k0, kc, ks, A, lda, ta, ws, C, ldc, acc,
                                k0 == 0 ? bias : NULL, relu && k0 + kc >= K);
@@ -6383,12 +6408,11 @@ static void heph__conv2d_nhwc_forward(float *out, const float *inp, const float 
                                       const float *bias, const heph_conv_geom *g, int B, float *ws,
                                       int relu) {
     int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, S = heph__n_slices(B), s;
-    int heph__par = S > 1;
     size_t nW = (size_t)g->Co * (size_t)K, in_img = (size_t)g->H * (size_t)g->W * (size_t)g->C;
     size_t sws = (size_t)heph__conv_slice_ws(g, (B + S - 1) / S, 0);
     float *Wp = ws;
     heph__wperm_t(Wp, W, g->Co, g->C, kk); /* (K, Co) */
-    HEPH__OMP_FOR_IF
+    HEPH__OMP_FOR_IF(S > 1)
     for (s = 0; s < S; s++) {
         int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
         int nb = heph__chunk_images((size_t)HWo * (size_t)K, n);
@@ -6413,12 +6437,11 @@ static void heph__conv2d_nhwc_backward(float *dinp, float *dW, float *db, const 
                                        const float *inp, const float *W, const heph_conv_geom *g,
                                        int B, float *ws, int mask, int set) {
     int kk = g->k * g->k, K = g->C * kk, HWo = g->Ho * g->Wo, S = heph__n_slices(B), s;
-    int heph__par = S > 1;
     size_t nW = (size_t)g->Co * (size_t)K, in_img = (size_t)g->H * (size_t)g->W * (size_t)g->C;
     size_t sws = (size_t)heph__conv_slice_ws(g, (B + S - 1) / S, 0);
     float *Wp = ws;
     if (dinp) heph__wperm(Wp, W, g->Co, g->C, kk);
-    HEPH__OMP_FOR_IF
+    HEPH__OMP_FOR_IF(S > 1)
     for (s = 0; s < S; s++) {
         int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
         int nb = heph__chunk_images((size_t)HWo * (size_t)K, n);
@@ -6448,12 +6471,11 @@ static void heph__convt2d_nhwc_forward(float *out, const float *inp, const float
                                        const float *bias, const heph_conv_geom *g, int B, float *ws,
                                        int relu) {
     int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, S = heph__n_slices(B), s;
-    int heph__par = S > 1;
     size_t nW = (size_t)g->C * (size_t)K, out_img = (size_t)g->Ho * (size_t)g->Wo * (size_t)g->Co;
     size_t sws = (size_t)heph__conv_slice_ws(g, (B + S - 1) / S, 1);
     float *Wp = ws;
     heph__wperm(Wp, W, g->C, g->Co, kk);
-    HEPH__OMP_FOR_IF
+    HEPH__OMP_FOR_IF(S > 1)
     for (s = 0; s < S; s++) {
         int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
         int nb = heph__chunk_images((size_t)HW * (size_t)K, n);
@@ -6472,12 +6494,11 @@ static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const
                                         const float *inp, const float *W, const heph_conv_geom *g,
                                         int B, float *ws, int mask, int set) {
     int kk = g->k * g->k, K = g->Co * kk, HW = g->H * g->W, S = heph__n_slices(B), s;
-    int heph__par = S > 1;
     size_t nW = (size_t)g->C * (size_t)K, out_img = (size_t)g->Ho * (size_t)g->Wo * (size_t)g->Co;
     size_t sws = (size_t)heph__conv_slice_ws(g, (B + S - 1) / S, 1);
     float *Wp = ws;
     if (dinp) heph__wperm_t(Wp, W, g->C, g->Co, kk); /* (K, C) */
-    HEPH__OMP_FOR_IF
+    HEPH__OMP_FOR_IF(S > 1)
     for (s = 0; s < S; s++) {
         int s0 = heph__slice_start(B, S, s), n = heph__slice_start(B, S, s + 1) - s0, b0;
         int nb = heph__chunk_images((size_t)HW * (size_t)K, n);
@@ -6628,13 +6649,12 @@ static double heph__loss_chunked(int gaussian, float *dlogits, const float *logi
                                  const float *x, size_t n, float scale) {
     double part[HEPH__MAX_CHUNKS], sum = 0.0;
     size_t chunk = HEPH__CHUNK, nc = (n + chunk - 1) / chunk, c;
-    int heph__par = n > 2 * HEPH__CHUNK;
     long long ci;
     if (nc > HEPH__MAX_CHUNKS) { /* very large inputs: bigger chunks, still fixed by n */
         chunk = (n + HEPH__MAX_CHUNKS - 1) / HEPH__MAX_CHUNKS;
         nc = (n + chunk - 1) / chunk;
     }
-    HEPH__OMP_FOR_IF
+    HEPH__OMP_FOR_IF(n > 2 * HEPH__CHUNK)
     for (ci = 0; ci < (long long)nc; ci++) {
         size_t a = (size_t)ci * chunk, len = n - a < chunk ? n - a : chunk;
         part[ci] = gaussian ? heph__sqerr_chunk(dlogits ? dlogits + a : NULL, logits + a, x + a, len, scale)

@@ -183,7 +183,7 @@ static void counterfactual(heph_vae *m, heph_rng *rng, const rules *r, const cha
     float *codes = (float *)malloc((size_t)SHOW * (T + 1) * (size_t)D * sizeof(float));
     float *pics = (float *)malloc((size_t)SHOW * (T + 1) * NP * sizeof(float));
     int32_t fac[N * 6];
-    double d2[N], thr, *zs = (double *)malloc((size_t)N * (size_t)D * sizeof(double)), normal_mean[64], auc;
+    double d2[N], thr, mad_thr, *zs = (double *)malloc((size_t)N * (size_t)D * sizeof(double)), normal_mean[64], auc;
     size_t order[N];
     heph_maha f;
     float s[N];
@@ -203,7 +203,8 @@ static void counterfactual(heph_vae *m, heph_rng *rng, const rules *r, const cha
         if (d2[i] <= thr) { for (j = 0; j < D; j++) normal_mean[j] += (double)mu[(size_t)i * (size_t)D + (size_t)j]; k++; }
     for (j = 0; j < D; j++) normal_mean[j] /= (double)(k ? k : 1);
     /* flagged pictures: z-scores and the most deviant dimension of each */
-    heph_rank_desc(d2, N, order);
+    if (heph_rank_desc(d2, N, order) != HEPH_OK || heph_threshold_mad(d2, N, 3.0, &mad_thr) != HEPH_OK)
+        ex_die("outliers_shapes3d: out of memory ranking %zu scores", (size_t)N);
     for (i = 0; i < N; i++) {
         size_t p = order[i];
         if (d2[p] <= thr) break;
@@ -213,7 +214,7 @@ static void counterfactual(heph_vae *m, heph_rng *rng, const rules *r, const cha
     heph_dim_counts(zs, (size_t)n_flag, D, 1, 0.0, counts);
     printf("\n%s: %d normals + %d outliers, AUROC %.4f; %d flagged above chi^2_%d(0.975) = %.2f "
            "(median + 3 MAD = %.2f would flag %d)\n", name, NN, NO, auc, n_flag, D, thr,
-           heph_threshold_mad(d2, N, 3.0), n_chi2(d2, N, heph_threshold_mad(d2, N, 3.0)));
+           mad_thr, n_chi2(d2, N, mad_thr));
     printf("most deviant dimension of each flagged picture (count, dimension ~ factor):\n");
     for (top = 0; top < 4; top++) {
         int best = -1;

@@ -300,7 +300,12 @@ static int ex_train_run(ex_train_opts *o) {
         for (r = 0; r < K; r++) nv[r] = ev->info.factors[r].n_values;
         heph_vae_encode(&m, ex, nmax, mu, lv);
         heph_vae_kl_per_dim(&m, ex, ne < 2000 ? ne : 2000, kl);
-        heph_order_desc(kl, D, order);
+        {
+            size_t *ord = (size_t *)malloc((size_t)D * sizeof(size_t));
+            if (!ord || heph_rank_desc(kl, (size_t)D, ord) != HEPH_OK) ex_die("out of memory");
+            for (r = 0; r < D; r++) order[r] = (int)ord[r];
+            free(ord);
+        }
 
         /* reconstructions: 16 pictures above their reconstructions */
         memcpy(grid, ex, 16 * np * sizeof(float));

@@ -296,8 +296,8 @@ static void test_rank_threshold_helpers(void) {
     float a[2] = {0.0f, 10.0f}, b[2] = {4.0f, 2.0f}, l[3 * 2], z[5] = {9, 9, 9, 9, 9}, cf[5];
     double nm[5] = {1, 2, 3, 4, 5}, thr;
     char msg[160];
-    heph_rank_desc(s, 7, ord);
-    report("rank_desc_stable", ord[0] == 5 && ord[1] == 1 && ord[2] == 3 && ord[3] == 2 && ord[4] == 6 && ord[5] == 0 && ord[6] == 4, "wrong order");
+    ok = heph_rank_desc(s, 7, ord) == HEPH_OK;
+    report("rank_desc_stable", ok && ord[0] == 5 && ord[1] == 1 && ord[2] == 3 && ord[3] == 2 && ord[4] == 6 && ord[5] == 0 && ord[6] == 4, "wrong order");
     heph_top_dims(zs, 5, 3, top);
     report("top_dims_by_abs_zscore", top[0] == 1 && top[1] == 4 && top[2] == 2, "wrong dims"); /* |-3| = |3|: lower index first */
     heph_dim_counts(zs, 1, 5, 2, 2.5, counts);
@@ -306,9 +306,9 @@ static void test_rank_threshold_helpers(void) {
     report("counterfactual_replaces_topk", cf[1] == 2.0f && cf[4] == 5.0f && cf[0] == 9.0f && cf[2] == 9.0f, "wrong code");
     heph_lerp_codes(a, b, 2, 3, l);
     report("lerp_endpoints_and_middle", l[0] == 0.0f && l[1] == 10.0f && l[2] == 2.0f && l[3] == 6.0f && l[4] == 4.0f && l[5] == 2.0f, "wrong codes");
-    thr = heph_threshold_mad(s, 7, 2.0); /* median 3, |s - 3| = 2,2,0,2,2.5,6,0 -> MAD 2 */
+    ok = heph_threshold_mad(s, 7, 2.0, &thr) == HEPH_OK; /* median 3, |s - 3| = 2,2,0,2,2.5,6,0 -> MAD 2 */
     snprintf(msg, sizeof msg, "threshold %.6f, want %.6f", thr, 3.0 + 2.0 * 1.4826 * 2.0);
-    ok = fabs(thr - (3.0 + 2.0 * 1.4826 * 2.0)) < 1e-9;
+    ok = ok && fabs(thr - (3.0 + 2.0 * 1.4826 * 2.0)) < 1e-9 && heph_threshold_mad(s, 0, 2.0, &thr) == HEPH_E_ARG;
     report("threshold_median_mad", ok, msg);
 }
 

@@ -256,7 +256,7 @@ static void set_threshold(cli_run *r, const cli_aopts *o, const double *ctx_d2, 
         r->thr = heph_chi2_quantile(o->thr_value, r->D);
         snprintf(r->thr_text, sizeof r->thr_text, "%.6g (chi^2 quantile p %g, %d degrees of freedom)", r->thr, o->thr_value, r->D);
     } else {
-        r->thr = heph_threshold_mad(ctx_d2, n, o->thr_value);
+        if (heph_threshold_mad(ctx_d2, n, o->thr_value, &r->thr) != HEPH_OK) cli_fail("out of memory for the MAD threshold of %zu scores", n);
         snprintf(r->thr_text, sizeof r->thr_text, "%.6g (median + %g * 1.4826 MAD)", r->thr, o->thr_value);
     }
 }
@@ -312,7 +312,7 @@ static void run_scores(cli_run *r) {
     r->flag = (unsigned char *)cli_alloc(r->n, 1);
     r->zs = (double *)cli_alloc(r->n * (size_t)r->D, sizeof(double));
     r->contrib = (double *)cli_alloc(r->n * (size_t)r->D, sizeof(double));
-    heph_rank_desc(r->score, r->n, r->order);
+    if (heph_rank_desc(r->score, r->n, r->order) != HEPH_OK) cli_fail("out of memory ranking %zu scores", r->n);
     for (i = 0; i < r->n; i++) {
         r->rank[r->order[i]] = i + 1;
         r->flag[i] = r->score[i] > r->thr;

@@ -163,7 +163,13 @@ static void traverse_base(heph_vae *m, const char *batch, size_t index, float *z
     np = (size_t)p.c * (size_t)p.h * (size_t)p.w;
     heph_vae_encode(m, p.x + index * np, 1, z0, NULL);
     heph_vae_kl_per_dim(m, p.x, p.n, kl);
-    heph_order_desc(kl, m->cfg.z_dim, dims);
+    {
+        size_t *ord = (size_t *)cli_alloc((size_t)m->cfg.z_dim, sizeof(size_t));
+        int d;
+        if (heph_rank_desc(kl, (size_t)m->cfg.z_dim, ord) != HEPH_OK) cli_fail("out of memory ranking %d dimensions", m->cfg.z_dim);
+        for (d = 0; d < m->cfg.z_dim; d++) dims[d] = (int)ord[d];
+        free(ord);
+    }
     pics_free(&p);
     free(kl);
 }
