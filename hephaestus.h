@@ -1558,10 +1558,119 @@ static int heph__parse_uint(const char *s, const char **end, long *out) {
     return 1;
 }
 
+/* convNkKsSpP or convtNkKsSpP (s and p optional: 1 and 0) into L (its input shape set) */
+static int heph__spec_conv(const char *t, size_t len, int tok, int after_flat, heph_layer *L, char *err,
+                           size_t errlen) {
+    int tr = t[4] == 't', rcg, c = L->in_c, h = L->in_h, w = L->in_w;
+    const char *q = t + 4 + tr, *ne;
+    long co = 0, k = 0, st = 1, pd = 0;
+    heph_conv_geom g;
+    uint64_t nw64;
+    int ok = heph__parse_uint(q, &ne, &co) && co != 0 && *ne == 'k' && heph__parse_uint(ne + 1, &ne, &k) &&
+             k != 0 && k <= 64;
+    if (ok && *ne == 's') ok = heph__parse_uint(ne + 1, &ne, &st) && st != 0 && st <= 64;
+    if (ok && *ne == 'p') ok = heph__parse_uint(ne + 1, &ne, &pd) && pd <= 64;
+    if (!ok || (size_t)(ne - t) != len)
+        return heph__errf(err, errlen, HEPH_E_SPEC,
+                          "token %d: a conv needs channels and kernel, e.g. conv32k4s2p1 or convt32k4s2p1 "
+                          "(kernel and stride 1..64, padding 0..64)", tok);
+    if (h == 1 && w == 1 && after_flat)
+        return heph__errf(err, errlen, HEPH_E_SPEC,
+                          "token %d \"%.*s\": a conv needs an image input; add reshapeCxHxW",
+                          tok, (int)len, t);
+    rcg = tr ? heph_convt2d_geom(&g, c, h, w, (int)co, (int)k, (int)st, (int)pd)
+             : heph_conv2d_geom(&g, c, h, w, (int)co, (int)k, (int)st, (int)pd);
+    if (rcg != HEPH_OK || (size_t)g.Co * (size_t)g.Ho * (size_t)g.Wo > (size_t)INT_MAX)
+        return heph__errf(err, errlen, HEPH_E_SPEC,
+                          "token %d \"%.*s\": kernel %ld, stride %ld, padding %ld do not fit "
+                          "a %dx%dx%d input (the output must be at least 1x1, and padding < kernel: "
+                          "a wider padding only adds output pixels that see nothing but zeros; "
+                          "PyTorch allows it, this library does not)", tok, (int)len, t, k,
+                          st, pd, c, h, w);
+    L->kind = tr ? HEPH_CONVT : HEPH_CONV;
+    L->k = (int)k; L->s = (int)st; L->p = (int)pd;
+    L->out_c = g.Co; L->out_h = g.Ho; L->out_w = g.Wo;
+    nw64 = (uint64_t)c * (uint64_t)co * (uint64_t)k * (uint64_t)k; /* 64 bits: no wrap */
+    if (nw64 > ((uint64_t)1 << 31))
+        return heph__errf(err, errlen, HEPH_E_SPEC, "token %d \"%.*s\": too many weights", tok, (int)len, t);
+    L->b_off = (size_t)nw64;
+    L->n_params = (size_t)nw64 + (size_t)co;
+    return HEPH_OK;
+}
+
+/* denseN, reshapeCxHxW, lreluA: the tokens with numbers other than convolutions */
+static int heph__spec_numbered(const char *t, size_t len, int tok, heph_layer *L, char *err, size_t errlen) {
+    size_t cur = (size_t)L->in_c * (size_t)L->in_h * (size_t)L->in_w;
+    const char *ne;
+    long num = 0, rc2 = 0, rh = 0, rw = 0;
+    if (strncmp(t, "dense", 5) == 0) {
+        if (!heph__parse_uint(t + 5, &ne, &num) || (size_t)(ne - t) != len || num == 0)
+            return heph__errf(err, errlen, HEPH_E_SPEC, "token %d \"%.*s\": dense needs a width 1..%d, e.g. dense400",
+                              tok, (int)len, t, HEPH__MAX_DIM);
+        L->kind = HEPH_DENSE;
+        L->out_c = (int)num; L->out_h = 1; L->out_w = 1;
+        if (!heph__mul_ok(cur, (size_t)num, &L->n_params) || L->n_params > ((size_t)1 << 31))
+            return heph__errf(err, errlen, HEPH_E_SPEC, "token %d \"%.*s\": %zu x %ld weights is too many", tok,
+                              (int)len, t, cur, num);
+        L->b_off = L->n_params;     /* relative: weights first, then the bias */
+        L->n_params += (size_t)num;
+        return HEPH_OK;
+    }
+    if (strncmp(t, "reshape", 7) == 0) {
+        if (!heph__parse_uint(t + 7, &ne, &rc2) || *ne != 'x' || !heph__parse_uint(ne + 1, &ne, &rh) ||
+            *ne != 'x' || !heph__parse_uint(ne + 1, &ne, &rw) || (size_t)(ne - t) != len ||
+            rc2 == 0 || rh == 0 || rw == 0)
+            return heph__errf(err, errlen, HEPH_E_SPEC, "token %d \"%.*s\": reshape needs CxHxW, e.g. reshape32x4x4",
+                              tok, (int)len, t);
+        if ((size_t)rc2 * (size_t)rh * (size_t)rw != cur)
+            return heph__errf(err, errlen, HEPH_E_SPEC, "token %d \"%.*s\": %ldx%ldx%ld = %zu values, the input has %zu",
+                              tok, (int)len, t, rc2, rh, rw, (size_t)rc2 * (size_t)rh * (size_t)rw, cur);
+        L->kind = HEPH_RESHAPE;
+        L->out_c = (int)rc2; L->out_h = (int)rh; L->out_w = (int)rw;
+        return HEPH_OK;
+    }
+    L->kind = HEPH_LRELU; /* "lrelu" and its slope */
+    L->slope = 0.01f;
+    if (len > 5) {
+        char buf[32], *pe;
+        double a;
+        if (len - 5 >= sizeof buf) return heph__errf(err, errlen, HEPH_E_SPEC, "token %d: slope too long", tok);
+        memcpy(buf, t + 5, len - 5);
+        buf[len - 5] = '\0';
+        a = strtod(buf, &pe);
+        if (*pe != '\0' || !(a > 0.0 && a < 1.0))
+            return heph__errf(err, errlen, HEPH_E_SPEC, "token %d \"%.*s\": leaky ReLU slope must be in (0, 1), "
+                              "e.g. lrelu0.2", tok, (int)len, t);
+        L->slope = (float)a;
+    }
+    return HEPH_OK;
+}
+
+/* one token (t, len) into L, whose input shape is set; after_flat: the layer before flattened */
+static int heph__spec_token(const char *t, size_t len, int tok, int after_flat, heph_layer *L, char *err,
+                            size_t errlen) {
+    if ((len > 5 && strncmp(t, "dense", 5) == 0) || (len > 7 && strncmp(t, "reshape", 7) == 0) ||
+        (len >= 5 && strncmp(t, "lrelu", 5) == 0))
+        return heph__spec_numbered(t, len, tok, L, err, errlen);
+    if (len > 4 && strncmp(t, "conv", 4) == 0) return heph__spec_conv(t, len, tok, after_flat, L, err, errlen);
+    if (len == 7 && strncmp(t, "flatten", 7) == 0) {
+        L->kind = HEPH_FLATTEN;
+        L->out_c = L->in_c * L->in_h * L->in_w; L->out_h = 1; L->out_w = 1;
+    } else if (len == 4 && strncmp(t, "relu", 4) == 0) L->kind = HEPH_RELU;
+    else if (len == 7 && strncmp(t, "sigmoid", 7) == 0) L->kind = HEPH_SIGMOID;
+    else if (len == 4 && strncmp(t, "tanh", 4) == 0) L->kind = HEPH_TANH;
+    else
+        return heph__errf(err, errlen, HEPH_E_SPEC,
+                          "token %d \"%.*s\" is not a layer (known: denseN, convNkKsSpP, "
+                          "convtNkKsSpP, flatten, reshapeCxHxW, relu, lrelu[A], sigmoid, tanh)",
+                          tok, (int)len, t);
+    return HEPH_OK;
+}
+
 HEPH_DEF int heph_spec_parse(const char *spec, int c, int h, int w, heph_layer *layers,
                              int max_layers, int *n_layers, char *err, size_t errlen) {
     const char *s = spec;
-    int n = 0, tok = 0;
+    int n = 0, tok = 0, rc;
     size_t cur;
     *n_layers = 0;
     if (!spec) return heph__errf(err, errlen, HEPH_E_SPEC, "spec is NULL");
@@ -1572,135 +1681,29 @@ HEPH_DEF int heph_spec_parse(const char *spec, int c, int h, int w, heph_layer *
         return heph__errf(err, errlen, HEPH_E_SPEC, "input shape %dx%dx%d is too large", c, h, w);
     while (*s == ' ') s++;
     if (*s == '\0') return HEPH_OK; /* empty spec: identity */
-    for (;;) {
+    for (;;) { /* one comma-separated token per layer, each applied to the shape so far */
         const char *t = s, *e = s;
         size_t len;
         heph_layer L;
-        long num = 0;
         tok++;
         while (*e && *e != ',') e++;
         len = (size_t)(e - t);
         while (len && t[len - 1] == ' ') len--;
         memset(&L, 0, sizeof L);
-        L.in_c = c; L.in_h = h; L.in_w = w;
-        L.out_c = c; L.out_h = h; L.out_w = w;
-        if (len == 0)
-            return heph__errf(err, errlen, HEPH_E_SPEC, "token %d is empty (\"%s\")", tok, spec);
-        if (n >= max_layers)
-            return heph__errf(err, errlen, HEPH_E_SPEC, "token %d: more than %d layers", tok,
-                              max_layers);
-        if (len > 5 && strncmp(t, "dense", 5) == 0) {
-            const char *ne;
-            if (!heph__parse_uint(t + 5, &ne, &num) || (size_t)(ne - t) != len || num == 0)
-                return heph__errf(err, errlen, HEPH_E_SPEC,
-                                  "token %d \"%.*s\": dense needs a width 1..%d, e.g. dense400",
-                                  tok, (int)len, t, HEPH__MAX_DIM);
-            L.kind = HEPH_DENSE;
-            L.out_c = (int)num; L.out_h = 1; L.out_w = 1;
-            if (!heph__mul_ok(cur, (size_t)num, &L.n_params) ||
-                !heph__mul_ok(L.n_params, 1, &L.n_params) || L.n_params > ((size_t)1 << 31))
-                return heph__errf(err, errlen, HEPH_E_SPEC,
-                                  "token %d \"%.*s\": %zu x %ld weights is too many", tok,
-                                  (int)len, t, cur, num);
-            L.b_off = L.n_params;     /* relative: weights first, then the bias */
-            L.n_params += (size_t)num;
-        } else if (len > 4 && strncmp(t, "conv", 4) == 0) {
-            /* convNkKsSpP or convtNkKsSpP: s and p optional (1 and 0) */
-            int tr = t[4] == 't', rcg;
-            const char *q = t + 4 + tr, *ne;
-            long co = 0, k = 0, st = 1, pd = 0;
-            heph_conv_geom g;
-            size_t nw;
-            uint64_t nw64;
-            if (!heph__parse_uint(q, &ne, &co) || co == 0 || *ne != 'k' ||
-                !heph__parse_uint(ne + 1, &ne, &k) || k == 0 || k > 64)
-                goto bad_conv;
-            if (*ne == 's' && (!heph__parse_uint(ne + 1, &ne, &st) || st == 0 || st > 64)) goto bad_conv;
-            if (*ne == 'p' && (!heph__parse_uint(ne + 1, &ne, &pd) || pd > 64)) goto bad_conv;
-            if ((size_t)(ne - t) != len) goto bad_conv;
-            if (h == 1 && w == 1 && n > 0 && (layers[n - 1].kind == HEPH_DENSE || layers[n - 1].kind == HEPH_FLATTEN))
-                return heph__errf(err, errlen, HEPH_E_SPEC,
-                                  "token %d \"%.*s\": a conv needs an image input; add reshapeCxHxW",
-                                  tok, (int)len, t);
-            rcg = tr ? heph_convt2d_geom(&g, c, h, w, (int)co, (int)k, (int)st, (int)pd)
-                     : heph_conv2d_geom(&g, c, h, w, (int)co, (int)k, (int)st, (int)pd);
-            if (rcg != HEPH_OK || (size_t)g.Co * (size_t)g.Ho * (size_t)g.Wo > (size_t)INT_MAX)
-                return heph__errf(err, errlen, HEPH_E_SPEC,
-                                  "token %d \"%.*s\": kernel %ld, stride %ld, padding %ld do not fit "
-                                  "a %dx%dx%d input (the output must be at least 1x1, and padding < kernel: "
-                                  "a wider padding only adds output pixels that see nothing but zeros; "
-                                  "PyTorch allows it, this library does not)", tok, (int)len, t, k,
-                                  st, pd, c, h, w);
-            L.kind = tr ? HEPH_CONVT : HEPH_CONV;
-            L.k = (int)k; L.s = (int)st; L.p = (int)pd;
-            L.out_c = g.Co; L.out_h = g.Ho; L.out_w = g.Wo;
-            nw64 = (uint64_t)c * (uint64_t)co * (uint64_t)k * (uint64_t)k; /* 64 bits: no wrap */
-            nw = (size_t)nw64;
-            if (nw64 > ((uint64_t)1 << 31))
-                return heph__errf(err, errlen, HEPH_E_SPEC, "token %d \"%.*s\": too many weights",
-                                  tok, (int)len, t);
-            L.b_off = nw;
-            L.n_params = nw + (size_t)co;
-        } else if (len == 7 && strncmp(t, "flatten", 7) == 0) {
-            L.kind = HEPH_FLATTEN;
-            L.out_c = (int)cur; L.out_h = 1; L.out_w = 1;
-        } else if (len > 7 && strncmp(t, "reshape", 7) == 0) {
-            const char *ne;
-            long rc2 = 0, rh = 0, rw = 0;
-            if (!heph__parse_uint(t + 7, &ne, &rc2) || *ne != 'x' || !heph__parse_uint(ne + 1, &ne, &rh) ||
-                *ne != 'x' || !heph__parse_uint(ne + 1, &ne, &rw) || (size_t)(ne - t) != len ||
-                rc2 == 0 || rh == 0 || rw == 0)
-                return heph__errf(err, errlen, HEPH_E_SPEC,
-                                  "token %d \"%.*s\": reshape needs CxHxW, e.g. reshape32x4x4", tok,
-                                  (int)len, t);
-            if ((size_t)rc2 * (size_t)rh * (size_t)rw != cur)
-                return heph__errf(err, errlen, HEPH_E_SPEC,
-                                  "token %d \"%.*s\": %ldx%ldx%ld = %zu values, the input has %zu",
-                                  tok, (int)len, t, rc2, rh, rw, (size_t)rc2 * (size_t)rh * (size_t)rw, cur);
-            L.kind = HEPH_RESHAPE;
-            L.out_c = (int)rc2; L.out_h = (int)rh; L.out_w = (int)rw;
-        } else if (len == 4 && strncmp(t, "relu", 4) == 0) {
-            L.kind = HEPH_RELU;
-        } else if (len >= 5 && strncmp(t, "lrelu", 5) == 0) {
-            L.kind = HEPH_LRELU;
-            L.slope = 0.01f;
-            if (len > 5) {
-                char buf[32], *pe;
-                double a;
-                if (len - 5 >= sizeof buf)
-                    return heph__errf(err, errlen, HEPH_E_SPEC, "token %d: slope too long", tok);
-                memcpy(buf, t + 5, len - 5);
-                buf[len - 5] = '\0';
-                a = strtod(buf, &pe);
-                if (*pe != '\0' || !(a > 0.0 && a < 1.0))
-                    return heph__errf(err, errlen, HEPH_E_SPEC,
-                                      "token %d \"%.*s\": leaky ReLU slope must be in (0, 1), "
-                                      "e.g. lrelu0.2", tok, (int)len, t);
-                L.slope = (float)a;
-            }
-        } else if (len == 7 && strncmp(t, "sigmoid", 7) == 0) {
-            L.kind = HEPH_SIGMOID;
-        } else if (len == 4 && strncmp(t, "tanh", 4) == 0) {
-            L.kind = HEPH_TANH;
-        } else {
-            return heph__errf(err, errlen, HEPH_E_SPEC,
-                              "token %d \"%.*s\" is not a layer (known: denseN, convNkKsSpP, "
-                              "convtNkKsSpP, flatten, reshapeCxHxW, relu, lrelu[A], sigmoid, tanh)",
-                              tok, (int)len, t);
-        }
+        L.in_c = L.out_c = c; L.in_h = L.out_h = h; L.in_w = L.out_w = w;
+        if (len == 0) return heph__errf(err, errlen, HEPH_E_SPEC, "token %d is empty (\"%s\")", tok, spec);
+        if (n >= max_layers) return heph__errf(err, errlen, HEPH_E_SPEC, "token %d: more than %d layers", tok, max_layers);
+        rc = heph__spec_token(t, len, tok, n > 0 && (layers[n - 1].kind == HEPH_DENSE || layers[n - 1].kind == HEPH_FLATTEN),
+                              &L, err, errlen);
+        if (rc != HEPH_OK) return rc;
         layers[n++] = L;
         c = L.out_c; h = L.out_h; w = L.out_w;
-        cur = (size_t)c * (size_t)h * (size_t)w;
         if (*e == '\0') break;
         s = e + 1;
         while (*s == ' ') s++;
     }
     *n_layers = n;
     return HEPH_OK;
-bad_conv:
-    return heph__errf(err, errlen, HEPH_E_SPEC,
-                      "token %d: a conv needs channels and kernel, e.g. conv32k4s2p1 or convt32k4s2p1 "
-                      "(kernel and stride 1..64, padding 0..64)", tok);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -4867,39 +4870,26 @@ HEPH_DEF void heph_hpd_close(heph_hpd *d) {
     d->fp = NULL; d->labels = NULL; d->values = NULL; d->raw = NULL;
 }
 
-HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path) {
-    unsigned char fixed[HEPH__HPD_FIXED], *hdr = NULL, *lab = NULL;
+/* the fixed part of a .hpd header (in `fixed`) into d: magic, version, shape, and a header
+   size that fits the file */
+static int heph__hpd_fixed(heph_hpd *d, unsigned char *fixed, const char *path) {
     heph_hpd_info *in = &d->info;
-    uint64_t hb, pix, lab_bytes, end, nvals = 0;
-    uint32_t k;
-    size_t i, nl;
+    uint64_t hb;
     int rc;
-    memset(d, 0, sizeof *d);
-    heph__copy_path(d->path, sizeof d->path, path);
-    path = d->path;
-    d->fp = fopen(path, "rb");
-    if (!d->fp) return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot open for reading", path);
-    d->file_size = heph__file_size(d->fp);
-    if (d->file_size == UINT64_MAX) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot tell the file size", path);
-        goto fail;
-    }
-    if (fread(fixed, 1, sizeof fixed, d->fp) != sizeof fixed) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                        "%s: truncated header (%llu bytes, need at least %u)", path,
-                        (unsigned long long)d->file_size, HEPH__HPD_FIXED);
-        goto fail;
+    if (fread(fixed, 1, HEPH__HPD_FIXED, d->fp) != HEPH__HPD_FIXED) {
+        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                          "%s: truncated header (%llu bytes, need at least %u)", path,
+                          (unsigned long long)d->file_size, HEPH__HPD_FIXED);
     }
     if (memcmp(fixed, heph__hpd_magic, 8) != 0) {
         rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
                         "%s: not a .hpd dataset (wrong magic; expected \"HEPHHPD\")", path);
-        goto fail;
+        return rc;
     }
     if (heph__get_le32(fixed + 8) != 1) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_VERSION,
-                        "%s: .hpd version %u (this library reads version 1)", path,
-                        heph__get_le32(fixed + 8));
-        goto fail;
+        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_VERSION,
+                          "%s: .hpd version %u (this library reads version 1)", path,
+                          heph__get_le32(fixed + 8));
     }
     hb = heph__get_le32(fixed + 12);
     in->count = heph__get_le64(fixed + 16);
@@ -4915,24 +4905,148 @@ HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path) {
     memcpy(in->source, fixed + 72, 32);
     in->source[32] = '\0';
     if (heph__get_le32(fixed + 40) != 0) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: layout %u (only 0 = CHW is defined)",
-                        path, heph__get_le32(fixed + 40));
-        goto fail;
+        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: layout %u (only 0 = CHW is defined)",
+                          path, heph__get_le32(fixed + 40));
     }
     if (in->n_factors > HEPH_MAX_FACTORS) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: %u factors (at most %d)", path,
-                        in->n_factors, HEPH_MAX_FACTORS);
-        goto fail;
+        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: %u factors (at most %d)", path,
+                          in->n_factors, HEPH_MAX_FACTORS);
     }
     if (hb % 64 != 0 || hb < HEPH__HPD_FIXED + 32u * in->n_factors || hb > HEPH__HPD_MAX_HEADER ||
         hb > d->file_size) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                        "%s: header_bytes %llu is invalid (multiple of 64, >= %u, <= file size %llu)",
-                        path, (unsigned long long)hb, HEPH__HPD_FIXED + 32u * in->n_factors,
-                        (unsigned long long)d->file_size);
-        goto fail;
+        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                          "%s: header_bytes %llu is invalid (multiple of 64, >= %u, <= file size %llu)",
+                          path, (unsigned long long)hb, HEPH__HPD_FIXED + 32u * in->n_factors,
+                          (unsigned long long)d->file_size);
     }
     d->header_bytes = hb;
+    return HEPH_OK;
+}
+
+/* the factor values of the header hdr (header_bytes long): every offset inside the header,
+   every value finite */
+static int heph__hpd_values(heph_hpd *d, const unsigned char *hdr, const char *path) {
+    heph_hpd_info *in = &d->info;
+    uint64_t hb = d->header_bytes, nvals = 0;
+    uint32_t k;
+    size_t i;
+    int rc;
+    for (k = 0; k < in->n_factors; k++) { /* room only for the values the header stores */
+        uint32_t off = heph__get_le32(hdr + HEPH__HPD_FIXED + 32u * k + 28), nv = in->factors[k].n_values;
+        if (off != 0 && (off < HEPH__HPD_FIXED + 32u * in->n_factors || (uint64_t)off + 8ull * nv > hb)) {
+            return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, /* checked before allocating */
+                              "%s: factor %u (%s) values_offset %u lies outside the header", path,
+                              k, in->factors[k].name, off);
+        }
+        if (off != 0) nvals += nv;
+    }
+    if (nvals) {
+        d->values = (double *)heph__calloc((size_t)nvals, sizeof(double));
+        if (!d->values) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); return rc; }
+    }
+    nvals = 0;
+    for (k = 0; k < in->n_factors; k++) {
+        uint32_t off = heph__get_le32(hdr + HEPH__HPD_FIXED + 32u * k + 28), nv = in->factors[k].n_values;
+        if (off != 0) {
+            if (off < HEPH__HPD_FIXED + 32u * in->n_factors || (uint64_t)off + 8ull * nv > hb) {
+                return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                                  "%s: factor %u (%s) values_offset %u lies outside the header", path,
+                                  k, in->factors[k].name, off);
+            }
+            for (i = 0; i < nv; i++) {
+                double v = heph__u2d(heph__get_le64(hdr + off + 8 * i));
+                if (v - v != 0.0) { /* NaN or Inf: plots, correlations and reports would take it */
+                    return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: factor %u (%s) value %u is %g: "
+                                      "factor values must be finite", path, k, in->factors[k].name, i, v);
+                }
+                d->values[nvals + i] = v;
+            }
+            in->factors[k].values = d->values + nvals;
+            nvals += nv;
+        }
+    }
+    return HEPH_OK;
+}
+
+/* the pixel block and the label block fill the file exactly; *lab_bytes is the second */
+static int heph__hpd_sizes(heph_hpd *d, uint64_t *lab_bytes_out, const char *path) {
+    heph_hpd_info *in = &d->info;
+    uint64_t hb = d->header_bytes, pix, lab_bytes, end;
+    d->image_bytes = heph__hpd_image_bytes(in);
+    if (d->image_bytes == 0 || !heph__mul64_ok(in->count, d->image_bytes, &pix) ||
+        pix > UINT64_MAX - hb || !heph__mul64_ok(in->count, 4ull * in->n_factors, &lab_bytes) ||
+        d->labels_offset != hb + pix || lab_bytes > UINT64_MAX - d->labels_offset) {
+        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_SIZE,
+                          "%s: %llu pictures of %ux%ux%u (type %u) do not fit the layout "
+                          "(labels_offset %llu)", path, (unsigned long long)in->count, in->c, in->h,
+                          in->w, in->dtype, (unsigned long long)d->labels_offset);
+    }
+    end = d->labels_offset + lab_bytes;
+    if (end != d->file_size) {
+        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                          "%s: file is %llu bytes, the header says %llu (%s)", path,
+                          (unsigned long long)d->file_size, (unsigned long long)end,
+                          d->file_size < end ? "truncated" : "trailing bytes");
+    }
+    if (lab_bytes > (uint64_t)((size_t)-1) / 2 || (lab_bytes && d->labels_offset > HEPH__SEEK_MAX)) {
+        return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: label block too large to load", path);
+    }
+    *lab_bytes_out = lab_bytes;
+    return HEPH_OK;
+}
+
+/* the label block (lab_bytes) read, every index range-checked */
+static int heph__hpd_labels(heph_hpd *d, uint64_t lab_bytes, const char *path) {
+    heph_hpd_info *in = &d->info;
+    unsigned char *lab = NULL;
+    size_t i, nl;
+    int rc = HEPH_OK;
+    nl = (size_t)(lab_bytes / 4);
+    if (nl) {
+        d->labels = (int32_t *)heph__calloc(nl, sizeof(int32_t));
+        lab = (unsigned char *)HEPH_MALLOC((size_t)lab_bytes);
+        if (!d->labels || !lab) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory for labels", path); goto done; }
+        if (heph__seek(d->fp, d->labels_offset) != 0 || fread(lab, 1, (size_t)lab_bytes, d->fp) != (size_t)lab_bytes) {
+            rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot read the labels", path);
+            goto done;
+        }
+        for (i = 0; i < nl; i++) {
+            int32_t v = (int32_t)heph__get_le32(lab + 4 * i);
+            uint32_t kk = (uint32_t)(i % in->n_factors);
+            if (v < 0 || (uint32_t)v >= in->factors[kk].n_values) {
+                rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                                "%s: picture %zu factor %u (%s) index %d is outside 0..%u", path,
+                                i / in->n_factors, kk, in->factors[kk].name, v,
+                                in->factors[kk].n_values - 1);
+                goto done;
+            }
+            d->labels[i] = v;
+        }
+    }
+done:
+    HEPH_FREE(lab);
+    return rc;
+}
+
+HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path) {
+    unsigned char fixed[HEPH__HPD_FIXED], *hdr = NULL;
+    heph_hpd_info *in = &d->info;
+    uint64_t hb, lab_bytes = 0;
+    uint32_t k;
+    int rc;
+    memset(d, 0, sizeof *d);
+    heph__copy_path(d->path, sizeof d->path, path);
+    path = d->path;
+    d->fp = fopen(path, "rb");
+    if (!d->fp) return heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot open for reading", path);
+    d->file_size = heph__file_size(d->fp);
+    if (d->file_size == UINT64_MAX) {
+        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot tell the file size", path);
+        goto fail;
+    }
+    rc = heph__hpd_fixed(d, fixed, path);
+    if (rc != HEPH_OK) goto fail;
+    hb = d->header_bytes;
     hdr = (unsigned char *)HEPH_MALLOC((size_t)hb);
     if (!hdr) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); goto fail; }
     if (heph__seek(d->fp, 0) != 0 || fread(hdr, 1, (size_t)hb, d->fp) != (size_t)hb) {
@@ -4960,98 +5074,16 @@ HEPH_DEF int heph_hpd_open(heph_hpd *d, const char *path) {
                         in->flags & HEPH_HPD_LABELS, in->n_factors);
         goto fail;
     }
-    for (k = 0; k < in->n_factors; k++) { /* room only for the values the header stores */
-        uint32_t off = heph__get_le32(hdr + HEPH__HPD_FIXED + 32u * k + 28), nv = in->factors[k].n_values;
-        if (off != 0 && (off < HEPH__HPD_FIXED + 32u * in->n_factors || (uint64_t)off + 8ull * nv > hb)) {
-            rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, /* checked before allocating */
-                            "%s: factor %u (%s) values_offset %u lies outside the header", path,
-                            k, in->factors[k].name, off);
-            goto fail;
-        }
-        if (off != 0) nvals += nv;
-    }
-    if (nvals) {
-        d->values = (double *)heph__calloc((size_t)nvals, sizeof(double));
-        if (!d->values) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); goto fail; }
-    }
-    nvals = 0;
-    for (k = 0; k < in->n_factors; k++) {
-        uint32_t off = heph__get_le32(hdr + HEPH__HPD_FIXED + 32u * k + 28), nv = in->factors[k].n_values;
-        if (off != 0) {
-            if (off < HEPH__HPD_FIXED + 32u * in->n_factors || (uint64_t)off + 8ull * nv > hb) {
-                rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                                "%s: factor %u (%s) values_offset %u lies outside the header", path,
-                                k, in->factors[k].name, off);
-                goto fail;
-            }
-            for (i = 0; i < nv; i++) {
-                double v = heph__u2d(heph__get_le64(hdr + off + 8 * i));
-                if (v - v != 0.0) { /* NaN or Inf: plots, correlations and reports would take it */
-                    rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: factor %u (%s) value %u is %g: "
-                                    "factor values must be finite", path, k, in->factors[k].name, i, v);
-                    goto fail;
-                }
-                d->values[nvals + i] = v;
-            }
-            in->factors[k].values = d->values + nvals;
-            nvals += nv;
-        }
-    }
-    /* sizes: pixel block and label block must fill the file exactly */
-    d->image_bytes = heph__hpd_image_bytes(in);
-    if (d->image_bytes == 0 || !heph__mul64_ok(in->count, d->image_bytes, &pix) ||
-        pix > UINT64_MAX - hb || !heph__mul64_ok(in->count, 4ull * in->n_factors, &lab_bytes) ||
-        d->labels_offset != hb + pix || lab_bytes > UINT64_MAX - d->labels_offset) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_SIZE,
-                        "%s: %llu pictures of %ux%ux%u (type %u) do not fit the layout "
-                        "(labels_offset %llu)", path, (unsigned long long)in->count, in->c, in->h,
-                        in->w, in->dtype, (unsigned long long)d->labels_offset);
-        goto fail;
-    }
-    end = d->labels_offset + lab_bytes;
-    if (end != d->file_size) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                        "%s: file is %llu bytes, the header says %llu (%s)", path,
-                        (unsigned long long)d->file_size, (unsigned long long)end,
-                        d->file_size < end ? "truncated" : "trailing bytes");
-        goto fail;
-    }
-    if (lab_bytes > (uint64_t)((size_t)-1) / 2 || (lab_bytes && d->labels_offset > HEPH__SEEK_MAX)) {
-        rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: label block too large to load", path);
-        goto fail;
-    }
-    /* labels: read and range-check every index */
-    nl = (size_t)(lab_bytes / 4);
-    if (nl) {
-        d->labels = (int32_t *)heph__calloc(nl, sizeof(int32_t));
-        lab = (unsigned char *)HEPH_MALLOC((size_t)lab_bytes);
-        if (!d->labels || !lab) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory for labels", path); goto fail; }
-        if (heph__seek(d->fp, d->labels_offset) != 0 || fread(lab, 1, (size_t)lab_bytes, d->fp) != (size_t)lab_bytes) {
-            rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot read the labels", path);
-            goto fail;
-        }
-        for (i = 0; i < nl; i++) {
-            int32_t v = (int32_t)heph__get_le32(lab + 4 * i);
-            uint32_t kk = (uint32_t)(i % in->n_factors);
-            if (v < 0 || (uint32_t)v >= in->factors[kk].n_values) {
-                rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                                "%s: picture %zu factor %u (%s) index %d is outside 0..%u", path,
-                                i / in->n_factors, kk, in->factors[kk].name, v,
-                                in->factors[kk].n_values - 1);
-                goto fail;
-            }
-            d->labels[i] = v;
-        }
-        HEPH_FREE(lab);
-        lab = NULL;
-    }
+    rc = heph__hpd_values(d, hdr, path);
+    if (rc == HEPH_OK) rc = heph__hpd_sizes(d, &lab_bytes, path);
+    if (rc == HEPH_OK) rc = heph__hpd_labels(d, lab_bytes, path);
+    if (rc != HEPH_OK) goto fail;
     d->raw = (unsigned char *)HEPH_MALLOC((size_t)d->image_bytes);
     if (!d->raw) { rc = heph__errf(d->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); goto fail; }
     HEPH_FREE(hdr);
     return HEPH_OK;
 fail:
     HEPH_FREE(hdr);
-    HEPH_FREE(lab);
     heph_hpd_close(d);
     return rc;
 }
