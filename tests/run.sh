@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/run.sh - the test suite, run by `make test` from the repository root (POSIX sh).
 # Builds into tests/build/ and counts every check as passed or failed:
-#   a. every tests/test_*.c (the unit-test programs on tests/test_harness.h: "PASS name" /
+#   a. every tests/test_*.c (the unit-test programs, most on tests/test_harness.h: "PASS name" /
 #      "FAIL name: why" lines) built portable: -std=c99 -O2 -Wall -Wextra -Wpedantic -Wdouble-promotion -Werror
 #   b. the same built with -fsanitize=address,undefined -fno-sanitize-recover=all (plus leaks)
 #   c. the same built native: -O3 -march=native -ffp-contract=fast -fopenmp, 2 threads
