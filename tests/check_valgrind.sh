@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/check_valgrind.sh - `make check-valgrind`: the unit-test programs (every tests/test_*.c
-# without a driver script: test_core, test_conv, test_metrics, test_analysis, test_tcvae, ...)
+# without a driver script: test_core, test_layers, test_files, test_train, test_conv, ...)
 # built portable (-std=c99 -O1 -g, no -march=native, no OpenMP) and run under valgrind memcheck
 # with --leak-check=full --error-exitcode=1: any invalid read/write, use of uninitialised
 # values or leak (definite, indirect or possible) fails. Prints PASS/FAIL per program with its

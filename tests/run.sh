@@ -1,8 +1,8 @@
 #!/bin/sh
 # tests/run.sh - the test suite, run by `make test` from the repository root (POSIX sh).
 # Builds into tests/build/ and counts every check as passed or failed:
-#   a. every tests/test_*.c (test_core.c and the others that print "PASS name" / "FAIL name: why"
-#      lines) built portable: -std=c99 -O2 -Wall -Wextra -Wpedantic -Wdouble-promotion -Werror
+#   a. every tests/test_*.c (the unit-test programs, most on tests/test_harness.h: "PASS name" /
+#      "FAIL name: why" lines) built portable: -std=c99 -O2 -Wall -Wextra -Wpedantic -Wdouble-promotion -Werror
 #   b. the same built with -fsanitize=address,undefined -fno-sanitize-recover=all (plus leaks)
 #   c. the same built native: -O3 -march=native -ffp-contract=fast -fopenmp, 2 threads
 #      (and test_conv built with -DHEPH_REFERENCE_KERNELS: the layers on plain loops)
@@ -22,7 +22,7 @@
 # Environment: CC (default gcc) builds a, b, c, e, f; d always uses gcc, g++, clang and tcc.
 # For other CPUs (aarch64, i686, s390x under qemu-user) see tests/test_cross.sh (make test-cross).
 # JOBS (default 2): compilers run this many at a time; the tests themselves run one by one.
-# ONLY="test_core test_conv ...": run only these test programs and scripts (plus d, e, f).
+# ONLY="test_layers test_conv ...": run only these test programs and scripts (plus d, e, f).
 
 cd "$(dirname "$0")/.." || exit 1
 CC=${CC:-gcc}

@@ -3,7 +3,7 @@
 # Cross-compiles every tests/test_*.c (those without a driver script, as tests/run.sh) with
 # Debian's cross compilers, statically linked, and runs them under qemu-user:
 #   aarch64 (64-bit little-endian), i686 (32-bit, x87 floating point: FLT_EVAL_METHOD 2) and
-#   s390x (64-bit big-endian), each with gcc and with clang --target; test_core once more with
+#   s390x (64-bit big-endian), each with gcc and with clang --target; test_train once more with
 #   gcc -fopenmp on 2 threads (threads_bitwise included). The same programs are also built with
 #   gcc, clang and tcc on this x86-64 machine and run natively (seconds), so that the summary
 #   table compares every build under the same flags. clang for i686 uses SSE2
@@ -117,7 +117,7 @@ for tg in $NATIVE_X $TARGETS; do
     done
     queue "$tg-xload" $(cc_of "$tg") tests/xload.c -o "$B/$tg-xload" -lm
     case $tg in gcc | gcc-aarch64 | gcc-i686 | gcc-s390x)
-        queue "$tg-omp-test_core" $(cc_of "$tg") -fopenmp tests/test_core.c -o "$B/$tg-omp-test_core" -lm ;;
+        queue "$tg-omp-test_train" $(cc_of "$tg") -fopenmp tests/test_train.c -o "$B/$tg-omp-test_train" -lm ;;
     esac
 done
 wait
@@ -158,11 +158,11 @@ for tg in $NATIVE_X $TARGETS; do
     done
     case $tg in gcc | gcc-aarch64 | gcc-i686 | gcc-s390x)
         nb=$((nb + 1))
-        if built "$tg-omp-test_core" "$tg/test_core -fopenmp"; then
+        if built "$tg-omp-test_train" "$tg/test_train -fopenmp"; then
             nok=$((nok + 1))
             tmp="$B/tmp-$tg"
             rm -rf "$tmp" && mkdir -p "$tmp"
-            run_tests "$tg-openmp/test_core" env OMP_NUM_THREADS=2 HEPH_TEST_TMP="$tmp" $(qemu_of "$tg") "$B/$tg-omp-test_core"
+            run_tests "$tg-openmp/test_train" env OMP_NUM_THREADS=2 HEPH_TEST_TMP="$tmp" $(qemu_of "$tg") "$B/$tg-omp-test_train"
         fi ;;
     esac
     echo "$nok/$nb" >"$B/builds-$tg"

@@ -4,7 +4,7 @@
 # term named and the last checkpoint intact (issue #7). Complements tests/test_cli.sh.
 #   - NaN pixels met after a resume, Inf pixels met in the middle of a run (checkpoint every
 #     step): exit 1, "training stopped at step N: FILE: picture P, value 0 is nan|inf" (the
-#     reader refuses them since issue #20; the loss guard itself is tested in test_core.c),
+#     reader refuses them since issue #20; the loss guard itself is tested in test_train.c),
 #     the checkpoint is byte-identical to the one before (resume) or loads and holds step N;
 #   - data and checkpoint disagree on channels (.hpd with outliers and with train --resume,
 #     a folder of PNGs for a 2-channel model); an empty folder given to train;

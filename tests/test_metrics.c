@@ -1,81 +1,13 @@
 /* test_metrics.c - the metrics of hephaestus.h: MIG under both estimators, latent-factor
    correlation, SSIM, AUROC and the heatmap picture.
 
-   usage: test_metrics [-f FIXTURE_DIR] [-v] [name ...]   (default FIXTURE_DIR: tests/fixtures)
-   Prints one line per test, "PASS name" or "FAIL name: reason", then "DONE <passed> <failed>".
-   Exit status 0 when every test passed.
-
    Known answers worked out by hand (in the comments of each test), and reference values that
-   tools/make_metric_fixtures.py computed independently with numpy (tests/fixtures/metrics_*.txt).
-   Every allocation of the library goes through a counting allocator, so a leak fails the test. */
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <math.h>
-#include <stdint.h>
-
-/* ---- counting allocator for the library --------------------------------------------------- */
-static long t_live;  /* library blocks currently allocated */
-static long t_fail_after = -1; /* >= 0: the allocation after that many more fails */
-static void *t_malloc(size_t n) {
-    void *p;
-    if (t_fail_after == 0) return NULL;
-    if (t_fail_after > 0) t_fail_after--;
-    p = malloc(n);
-    if (p) t_live++;
-    return p;
-}
-static void t_free(void *p) {
-    if (p) {
-        t_live--;
-        free(p);
-    }
-}
-#define HEPH_MALLOC(sz) t_malloc(sz)
-#define HEPH_FREE(p) t_free(p)
-#define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-/* ---- harness -------------------------------------------------------------------------------- */
-static char t_msg[1024];
-static int t_verbose;
-static const char *t_fixdir = "tests/fixtures";
-
-static int t_failf(int line, const char *fmt, ...) {
-    va_list ap;
-    int n = snprintf(t_msg, sizeof t_msg, "line %d: ", line);
-    va_start(ap, fmt);
-    vsnprintf(t_msg + n, sizeof t_msg - (size_t)n, fmt, ap);
-    va_end(ap);
-    return 0;
-}
-#define CHECK(cond, ...) do { if (!(cond)) return t_failf(__LINE__, __VA_ARGS__); } while (0)
-#define REQUIRE(expr) do { if (!(expr)) return 0; } while (0)
-
-/* test-owned buffers, freed by the harness after each test */
-#define T_MAXBUF 256
-static void *t_bufs[T_MAXBUF];
-static int t_nbufs;
-static void *talloc(size_t n) {
-    void *p = calloc(n ? n : 1, 1);
-    if (!p || t_nbufs == T_MAXBUF) {
-        fprintf(stderr, "test_metrics: out of test buffers\n");
-        exit(2);
-    }
-    t_bufs[t_nbufs++] = p;
-    return p;
-}
-static void tfree_all(void) {
-    while (t_nbufs) free(t_bufs[--t_nbufs]);
-}
-#define TALLOC(T, n) ((T *)talloc((size_t)(n) * sizeof(T)))
+   tools/make_metric_fixtures.py computed independently with numpy (tests/fixtures/metrics_*.txt,
+   read from FIXTURE_DIR). Harness and usage: tests/test_harness.h. */
+#include "test_harness.h"
 
 /* |a - b| <= rel * max(|a|, |b|) + abs_tol; NaN matches only NaN */
-static int t_close(double a, double b, double rel, double abs_tol) {
+static int t_near(double a, double b, double rel, double abs_tol) {
     double m;
     if (a != a || b != b) return a != a && b != b;
     m = fabs(a) > fabs(b) ? fabs(a) : fabs(b);
@@ -171,13 +103,13 @@ static int test_mig_discrete_hand(void) {
     const uint32_t nv[1] = {2};
     double mig, per[1], mi[2], want = 0.75 * log(3.0) / log(2.0) - 0.5;
     CHECK(heph_mig_discrete(mu, 4, 2, f, 1, nv, 20, &mig, per, mi) == HEPH_OK, "status");
-    CHECK(t_close(mi[0], log(2.0), 1e-12, 0), "I0 %.17g", mi[0]);
-    CHECK(t_close(mi[1], 1.5 * log(2.0) - 0.75 * log(3.0), 1e-12, 0), "I1 %.17g", mi[1]);
-    CHECK(t_close(mig, want, 1e-12, 0) && t_close(per[0], want, 1e-12, 0), "MIG %.17g want %.17g",
+    CHECK(t_near(mi[0], log(2.0), 1e-12, 0), "I0 %.17g", mi[0]);
+    CHECK(t_near(mi[1], 1.5 * log(2.0) - 0.75 * log(3.0), 1e-12, 0), "I1 %.17g", mi[1]);
+    CHECK(t_near(mig, want, 1e-12, 0) && t_near(per[0], want, 1e-12, 0), "MIG %.17g want %.17g",
           mig, want);
     /* D == 1: the second largest is 0, so the gap is I0 / H = 1 */
     CHECK(heph_mig_discrete(mu1, 4, 1, f, 1, nv, 20, &mig, NULL, NULL) == HEPH_OK, "status D=1");
-    CHECK(t_close(mig, 1.0, 1e-12, 0), "D=1 MIG %.17g", mig);
+    CHECK(t_near(mig, 1.0, 1e-12, 0), "D=1 MIG %.17g", mig);
     return 1;
 }
 
@@ -201,10 +133,10 @@ static int test_mig_discrete_copy(void) {
         mu[i * 4 + 3] = (float)f[i * 2 + 1] * 0.25f; /* copies factor 1 */
     }
     CHECK(heph_mig_discrete(mu, n, D, f, 2, nv, 20, &mig, per, mi) == HEPH_OK, "status");
-    CHECK(t_close(per[0], 1.0, 1e-12, 0) && t_close(per[1], 1.0, 1e-12, 0),
+    CHECK(t_near(per[0], 1.0, 1e-12, 0) && t_near(per[1], 1.0, 1e-12, 0),
           "per factor %.17g %.17g", per[0], per[1]);
     /* a constant dimension has I = 0 up to rounding (x87 leaves 2e-16) */
-    CHECK(fabs(mi[0]) < 1e-12 && fabs(mi[4]) < 1e-12 && t_close(mi[2], log(10.0), 1e-12, 0), "MI column 0");
+    CHECK(fabs(mi[0]) < 1e-12 && fabs(mi[4]) < 1e-12 && t_near(mi[2], log(10.0), 1e-12, 0), "MI column 0");
     /* permutation of the dimensions: same MIG, MI rows permuted */
     for (i = 0; i < n; i++)
         for (j = 0; j < D; j++) mp[i * 4 + (size_t)j] = mu[i * 4 + (size_t)perm[j]];
@@ -215,9 +147,9 @@ static int test_mig_discrete_copy(void) {
     /* dimension 0 becomes a second copy of factor 0: its gap vanishes */
     for (i = 0; i < n; i++) mu[i * 4 + 0] = (float)f[i * 2] * -3.0f + 1.0f;
     CHECK(heph_mig_discrete(mu, n, D, f, 2, nv, 20, &mig, per, NULL) == HEPH_OK, "status");
-    CHECK(fabs(per[0]) < 1e-12 && t_close(per[1], 1.0, 1e-12, 0), "per %.17g %.17g", per[0],
+    CHECK(fabs(per[0]) < 1e-12 && t_near(per[1], 1.0, 1e-12, 0), "per %.17g %.17g", per[0],
           per[1]);
-    CHECK(t_close(mig, 0.5, 1e-12, 0), "MIG %.17g", mig);
+    CHECK(t_near(mig, 0.5, 1e-12, 0), "MIG %.17g", mig);
     return 1;
 }
 
@@ -316,15 +248,15 @@ static int check_mig_case(t_fix *x, int *ncase) {
     CHECK(heph_mig_discrete(mu, n, D, f, K, nv, bins, &mig_c, per_c, mi_c) == HEPH_OK,
           "%s: status", name);
     for (i = 0; i < (size_t)D * (size_t)K; i++)
-        CHECK(t_close(mi_c[i], mi[i], 1e-6, 1e-12), "%s: MI[%zu] %.17g, numpy %.17g", name, i,
+        CHECK(t_near(mi_c[i], mi[i], 1e-6, 1e-12), "%s: MI[%zu] %.17g, numpy %.17g", name, i,
               mi_c[i], mi[i]);
     for (k = 0; k < K; k++)
-        CHECK(t_close(per_c[k], per[k], 1e-6, 1e-12), "%s: gap[%d] %.17g, numpy %.17g", name, k,
+        CHECK(t_near(per_c[k], per[k], 1e-6, 1e-12), "%s: gap[%d] %.17g, numpy %.17g", name, k,
               per_c[k], per[k]);
-    CHECK(t_close(mig_c, mig, 1e-6, 1e-12), "%s: MIG %.17g, numpy %.17g", name, mig_c, mig);
+    CHECK(t_near(mig_c, mig, 1e-6, 1e-12), "%s: MIG %.17g, numpy %.17g", name, mig_c, mig);
     heph_correlation_matrix(mu, n, D, f, K, corr_c);
     for (i = 0; i < (size_t)D * (size_t)K; i++)
-        CHECK(t_close((double)corr_c[i], corr[i], 1e-6, 1e-7), "%s: corr[%zu] %.9g, numpy %.17g",
+        CHECK(t_near((double)corr_c[i], corr[i], 1e-6, 1e-7), "%s: corr[%zu] %.9g, numpy %.17g",
               name, i, (double)corr_c[i], corr[i]);
     if (t_verbose) printf("  %s: MIG %.12f (numpy %.12f)\n", name, mig_c, mig);
     (*ncase)++;
@@ -378,9 +310,9 @@ static int test_mig_continuous_copy(void) {
     t_copy_latents(mu, lv, f, n, 8, 1);
     CHECK(heph_mig_continuous(mu, lv, n, 3, f, 1, nv, NULL, 10000, 7, &mig, per, mi) == HEPH_OK,
           "status");
-    CHECK(t_close(mi[0], log(8.0), 1e-5, 0), "I0 %.9g want log 8", mi[0]);
+    CHECK(t_near(mi[0], log(8.0), 1e-5, 0), "I0 %.9g want log 8", mi[0]);
     CHECK(fabs(mi[1]) < 1e-5 && fabs(mi[2]) < 1e-5, "I1 %.3g I2 %.3g", mi[1], mi[2]);
-    CHECK(t_close(mig, 1.0, 1e-5, 0), "MIG %.9g", mig);
+    CHECK(t_near(mig, 1.0, 1e-5, 0), "MIG %.9g", mig);
     /* permuted dimensions: the same MIG (the z noise lands elsewhere, the answer is exact) */
     for (i = 0; i < n; i++)
         for (j = 0; j < 3; j++) {
@@ -389,13 +321,13 @@ static int test_mig_continuous_copy(void) {
         }
     CHECK(heph_mig_continuous(mp, lp, n, 3, f, 1, nv, NULL, 10000, 7, &mig, per, mi) == HEPH_OK,
           "status");
-    CHECK(t_close(mig, 1.0, 1e-5, 0) && t_close(mi[1], log(8.0), 1e-5, 0), "permuted MIG %.9g",
+    CHECK(t_near(mig, 1.0, 1e-5, 0) && t_near(mi[1], log(8.0), 1e-5, 0), "permuted MIG %.9g",
           mig);
     /* two copies of the factor: no gap */
     t_copy_latents(mu, lv, f, n, 8, 2);
     CHECK(heph_mig_continuous(mu, lv, n, 3, f, 1, nv, NULL, 10000, 7, &mig, per, mi) == HEPH_OK,
           "status");
-    CHECK(fabs(mig) < 1e-5 && t_close(mi[1], log(8.0), 1e-5, 0), "two copies: MIG %.9g", mig);
+    CHECK(fabs(mig) < 1e-5 && t_near(mi[1], log(8.0), 1e-5, 0), "two copies: MIG %.9g", mig);
     return 1;
 }
 
@@ -490,7 +422,7 @@ static int test_mig_continuous_naive(void) {
                   HEPH_OK, "status");
         t_naive_mig(mu, lv, n, D, f, K, nv, ns_list[t], 5, mi_ref);
         for (i = 0; i < 8; i++)
-            CHECK(t_close(mi[i], mi_ref[i], 1e-4, 2e-5), "n_samples %zu: I[%zu] %.9g naive %.9g",
+            CHECK(t_near(mi[i], mi_ref[i], 1e-4, 2e-5), "n_samples %zu: I[%zu] %.9g naive %.9g",
                   ns_list[t], i, mi[i], mi_ref[i]);
         {
             double want = 0.0;
@@ -500,7 +432,7 @@ static int test_mig_continuous_naive(void) {
                 heph__top2(c, D, &a, &b);
                 want += (a - b) / log((double)nv[k]) / K;
             }
-            CHECK(t_close(mig, want, 1e-4, 1e-5), "MIG %.9g naive %.9g", mig, want);
+            CHECK(t_near(mig, want, 1e-4, 1e-5), "MIG %.9g naive %.9g", mig, want);
         }
         if (t_verbose) printf("  n_samples %zu: MIG %.6f\n", ns_list[t], mig);
     }
@@ -509,7 +441,7 @@ static int test_mig_continuous_naive(void) {
         const int use[2] = {0, 1};
         CHECK(heph_mig_continuous(mu, lv, n, D, f, K, nv, use, 23, 5, &mig, per, mi) == HEPH_OK,
               "status");
-        CHECK(per[0] != per[0] && mi[0] != mi[0] && t_close(mig, per[1], 0, 0), "use_factor");
+        CHECK(per[0] != per[0] && mi[0] != mi[0] && t_near(mig, per[1], 0, 0), "use_factor");
     }
     return 1;
 }
@@ -705,7 +637,7 @@ static int test_ssim_fixture(void) {
         REQUIRE(fix_doubles(&x, "ssim", &want, 1));
         REQUIRE(fix_expect(&x, "end"));
         got = heph_ssim(a, b, (int)d[0], (int)d[1], (int)d[2]);
-        CHECK(t_close(got, want, 1e-5, 1e-9), "%s: %.17g, numpy %.17g", name, got, want);
+        CHECK(t_near(got, want, 1e-5, 1e-9), "%s: %.17g, numpy %.17g", name, got, want);
         if (t_verbose) printf("  %s: %.12f (numpy %.12f)\n", name, got, want);
         ncase++;
     }
@@ -803,7 +735,7 @@ static int test_auroc_fixture(void) {
         if (!ok) break;
         for (i = 0; i < n; i++) p[i] = lab[i] != 0.0;
         if (!(ok = t_auc(s, p, n, &got))) break;
-        if (!t_close(got, want, 1e-12, 0)) {
+        if (!t_near(got, want, 1e-12, 0)) {
             ok = t_failf(__LINE__, "%s: %.17g, numpy %.17g", name, got, want);
             break;
         }
@@ -900,12 +832,7 @@ static int test_heatmap_sweep(void) {
 /* =============================================================================================
    main                                                                                        */
 
-typedef struct {
-    const char *name;
-    int (*fn)(void);
-} t_case;
-
-static const t_case t_cases[] = {
+static const t_test t_cases[] = {
     {"mig_discrete_hand", test_mig_discrete_hand},
     {"mig_discrete_copy", test_mig_discrete_copy},
     {"mig_discrete_skip", test_mig_discrete_skip},
@@ -926,28 +853,4 @@ static const t_case t_cases[] = {
     {"heatmap_sweep", test_heatmap_sweep},
 };
 
-int main(int argc, char **argv) {
-    const char *sel[64];
-    int nsel = 0, i, k, passed = 0, failed = 0;
-    for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-f") && i + 1 < argc) t_fixdir = argv[++i];
-        else if (!strcmp(argv[i], "-v")) t_verbose = 1;
-        else if (nsel < 64) sel[nsel++] = argv[i];
-    }
-    for (k = 0; k < (int)(sizeof t_cases / sizeof t_cases[0]); k++) {
-        int ok, want = nsel == 0;
-        for (i = 0; i < nsel; i++)
-            if (!strcmp(sel[i], t_cases[k].name)) want = 1;
-        if (!want) continue;
-        t_msg[0] = 0;
-        t_live = 0;
-        ok = t_cases[k].fn();
-        tfree_all();
-        if (ok && t_live != 0) ok = t_failf(__LINE__, "library leaked %ld blocks", t_live);
-        if (ok) { printf("PASS %s\n", t_cases[k].name); passed++; }
-        else { printf("FAIL %s: %s\n", t_cases[k].name, t_msg); failed++; }
-        fflush(stdout);
-    }
-    printf("DONE %d %d\n", passed, failed);
-    return failed ? 1 : 0;
-}
+T_MAIN(t_cases)

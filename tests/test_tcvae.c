@@ -1,23 +1,12 @@
 /* test_tcvae.c - the beta-TCVAE objective: MSS weight rows, the telescoping identity
    MI + TC + DWKL = mean(log q(z|x) - log p(z)) for both estimators, finite-difference gradients
    of heph_tc_terms, and a gradient check of a whole VAE trained with it.
-   Prints "PASS name" / "FAIL name: why"; exit status 1 when any failed.                       */
-#define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <math.h>
-
-static int n_fail = 0;
-static void report(const char *name, int ok, const char *why) {
-    if (ok) printf("PASS %s\n", name);
-    else { printf("FAIL %s: %s\n", name, why); n_fail++; }
-}
+   The _mws/_mss tests run once per estimator. Harness and usage: tests/test_harness.h.      */
+#include "test_harness.h"
 
 /* MSS: every row of exp(log w) sums to 1 and the diagonal (the sample's own component) is 1/N;
    MWS: every weight is 1/(N B) */
-static void test_weights(void) {
+static int test_mss_weights(void) {
     int B, i, k, ok = 1, diag = 1;
     char msg[160] = "";
     for (B = 2; B <= 9; B += 7) {
@@ -28,12 +17,14 @@ static void test_weights(void) {
             if (fabs(exp((double)heph_tc_log_weight(HEPH_TC_MSS, i, i, B, 1000)) - 1e-3) > 1e-9) diag = 0;
         }
     }
-    report("mss_rows_sum_to_one", ok, msg);
-    report("mss_own_component_is_1_over_N", diag, "the diagonal weight is not 1/N");
-    {
-        double w = exp((double)heph_tc_log_weight(HEPH_TC_MWS, 3, 1, 8, 100));
-        report("mws_weight_is_1_over_NB", fabs(w - 1.0 / 800.0) < 1e-9, "MWS weight is not 1/(N B)");
-    }
+    CHECK(ok, "MSS rows do not sum to 1: %s", msg);
+    CHECK(diag, "the MSS diagonal weight (the sample's own component) is not 1/N");
+    return 1;
+}
+static int test_mws_weight(void) {
+    double w = exp((double)heph_tc_log_weight(HEPH_TC_MWS, 3, 1, 8, 100));
+    CHECK(fabs(w - 1.0 / 800.0) < 1e-9, "MWS weight is not 1/(N B)");
+    return 1;
 }
 
 static void fill(float *x, size_t n, heph_rng *r, float scale, float shift) {
@@ -67,23 +58,25 @@ static void tc_args(const float *z, int ldz, const float *mu, const float *lv, i
     *mi = t.mi; *tc = t.tc; *dw = t.dwkl;
 }
 
-static void test_telescoping(void) {
-    int est, B = 16, D = 5;
+/* est: 0 MWS, 1 MSS */
+static int telescoping(int est) {
+    int B = 16, D = 5;
     float z[16 * 5], mu[16 * 5], lv[16 * 5], scratch[18 * 16];
     heph_rng r;
     heph_rng_seed(&r, 11);
     fill(mu, sizeof mu / 4, &r, 1.0f, 0.0f);
     fill(lv, sizeof lv / 4, &r, 0.5f, -1.0f);
     fill(z, sizeof z / 4, &r, 1.0f, 0.0f);
-    for (est = 0; est < 2; est++) {
+    {
         double mi, tc, dw, want = mc_kl(z, mu, lv, B, D);
-        char msg[200], name[64];
         tc_args(z, D, mu, lv, D, B, D, 5000, est, 1.0f, 1.0f, 1.0f, &mi, &tc, &dw, NULL, NULL, NULL, scratch);
-        snprintf(msg, sizeof msg, "MI %.6f + TC %.6f + DWKL %.6f = %.6f, log q(z|x) - log p(z) = %.6f", mi, tc, dw, mi + tc + dw, want);
-        snprintf(name, sizeof name, "telescoping_%s", est ? "mss" : "mws");
-        report(name, fabs(mi + tc + dw - want) < 1e-4 * fmax(1.0, fabs(want)), msg);
+        CHECK(fabs(mi + tc + dw - want) < 1e-4 * fmax(1.0, fabs(want)),
+              "MI %.6f + TC %.6f + DWKL %.6f = %.6f, log q(z|x) - log p(z) = %.6f", mi, tc, dw, mi + tc + dw, want);
     }
+    return 1;
 }
+static int test_telescoping_mws(void) { return telescoping(0); }
+static int test_telescoping_mss(void) { return telescoping(1); }
 
 /* finite differences of F = a MI + b TC + g DWKL wrt z, mu, logvar */
 static double tc_obj(const float *z, const float *mu, const float *lv, int B, int D, int est, float *scratch) {
@@ -92,14 +85,13 @@ static double tc_obj(const float *z, const float *mu, const float *lv, int B, in
     return 0.7 * mi + 4.5 * tc + 1.3 * dw;
 }
 
-static void test_tc_grad(void) {
-    int est, B = 6, D = 3;
-    for (est = 0; est < 2; est++) {
+static int tc_grad(int est) {
+    int B = 6, D = 3;
+    {
         float z[18], mu[18], lv[18], dz[18] = {0}, dmu[18] = {0}, dlv[18] = {0}, scratch[8 * 6];
         double mi, tc, dw, maxe = 0.0;
         heph_rng r;
         size_t t;
-        char msg[128], name[64];
         heph_rng_seed(&r, 21 + (uint64_t)est);
         fill(mu, 18, &r, 1.0f, 0.0f);
         fill(lv, 18, &r, 0.4f, -0.5f);
@@ -119,15 +111,15 @@ static void test_tc_grad(void) {
                 if (e > maxe) maxe = e;
             }
         }
-        snprintf(name, sizeof name, "tc_terms_gradient_%s", est ? "mss" : "mws");
-        snprintf(msg, sizeof msg, "worst relative error %.3g (limit 5e-3)", maxe);
-        report(name, maxe < 5e-3, msg);
+        CHECK(maxe < 5e-3, "worst relative error %.3g (limit 5e-3)", maxe);
     }
+    return 1;
 }
+static int test_tc_grad_mws(void) { return tc_grad(0); }
+static int test_tc_grad_mss(void) { return tc_grad(1); }
 
-static void test_vae_grad(void) {
-    int est;
-    for (est = 0; est < 2; est++) {
+static int vae_grad(int est) {
+    {
         heph_vae_config cfg;
         heph_vae m;
         heph_rng r;
@@ -135,7 +127,6 @@ static void test_vae_grad(void) {
         size_t i;
         double maxe = 0.0;
         heph_losses L;
-        char msg[200], name[64];
         heph_vae_config_default(&cfg);
         cfg.in_c = 1; cfg.in_h = 4; cfg.in_w = 4; cfg.z_dim = 3; cfg.max_batch = 4;
         strcpy(cfg.enc_spec, "dense6,tanh");
@@ -143,7 +134,7 @@ static void test_vae_grad(void) {
         cfg.obj.kind = HEPH_OBJ_TCVAE; cfg.obj.estimator = est;
         cfg.obj.alpha = 1.0f; cfg.obj.beta = 6.0f; cfg.obj.gamma = 1.0f;
         cfg.obj.ramp_steps = 0; cfg.obj.dataset_size = 1000;
-        if (heph_vae_init(&m, &cfg, 3) != HEPH_OK) { report("tcvae_vae_grad", 0, m.err); return; }
+        CHECK(heph_vae_init(&m, &cfg, 3) == HEPH_OK, "init: %s", m.err);
         heph_rng_seed(&r, 5);
         for (i = 0; i < 64; i++) x[i] = heph_rng_uniform(&r);
         for (i = 0; i < 12; i++) eps[i] = heph_rng_normal(&r);
@@ -160,17 +151,19 @@ static void test_vae_grad(void) {
             e = fabs(num - (double)g[i]) / fmax(0.05, fabs(num));
             if (e > maxe) maxe = e;
         }
-        snprintf(name, sizeof name, "tcvae_vae_grad_all_params_%s", est ? "mss" : "mws");
-        snprintf(msg, sizeof msg, "%zu parameters, worst relative error %.3g (limit 2e-2); MI %.3f TC %.3f DWKL %.3f",
-                 m.n_params, maxe, L.mi, L.tc, L.dwkl);
-        report(name, maxe < 2e-2, msg);
+        i = m.n_params;
         free(g);
         heph_vae_free(&m);
+        CHECK(maxe < 2e-2, "%zu parameters, worst relative error %.3g (limit 2e-2); MI %.3f TC %.3f DWKL %.3f",
+              i, maxe, L.mi, L.tc, L.dwkl);
     }
+    return 1;
 }
+static int test_vae_grad_mws(void) { return vae_grad(0); }
+static int test_vae_grad_mss(void) { return vae_grad(1); }
 
 /* the annealed DWKL weight rises linearly and training lowers the loss */
-static void test_anneal_and_training(void) {
+static int test_anneal_and_training(void) {
     heph_vae_config cfg;
     heph_vae m;
     heph_rng r;
@@ -178,7 +171,6 @@ static void test_anneal_and_training(void) {
     heph_losses L;
     int s, i;
     double first = 0.0, last = 0.0, g10 = -1.0;
-    char msg[160];
     memset(&L, 0, sizeof L); /* train_step leaves L unwritten when it fails (-O3 warns) */
     heph_vae_config_default(&cfg);
     cfg.in_c = 1; cfg.in_h = 8; cfg.in_w = 8; cfg.z_dim = 4; cfg.max_batch = 32;
@@ -199,18 +191,22 @@ static void test_anneal_and_training(void) {
         if (s < 20) first += L.loss / 20;
         if (s >= 280) last += L.loss / 20;
     }
-    report("tcvae_anneal_weight_linear", fabs(g10 - 0.5) < 1e-9, "DWKL weight at step 10 of 20 is not 0.5");
-    snprintf(msg, sizeof msg, "loss first 20 steps %.2f, last 20 %.2f", first, last);
-    report("tcvae_training_lowers_loss", last < 0.8 * first, msg);
     free(x);
     heph_vae_free(&m);
+    CHECK(fabs(g10 - 0.5) < 1e-9, "DWKL weight at step 10 of 20 is %g, not 0.5", g10);
+    CHECK(last < 0.8 * first, "loss first 20 steps %.2f, last 20 %.2f", first, last);
+    return 1;
 }
 
-int main(void) {
-    test_weights();
-    test_telescoping();
-    test_tc_grad();
-    test_vae_grad();
-    test_anneal_and_training();
-    return n_fail ? 1 : 0;
-}
+static const t_test tests[] = {
+    {"mss_weights", test_mss_weights},
+    {"mws_weight_is_1_over_NB", test_mws_weight},
+    {"telescoping_mws", test_telescoping_mws},
+    {"telescoping_mss", test_telescoping_mss},
+    {"tc_terms_gradient_mws", test_tc_grad_mws},
+    {"tc_terms_gradient_mss", test_tc_grad_mss},
+    {"tcvae_vae_grad_all_params_mws", test_vae_grad_mws},
+    {"tcvae_vae_grad_all_params_mss", test_vae_grad_mss},
+    {"tcvae_anneal_and_training", test_anneal_and_training},
+};
+T_MAIN(tests)
