@@ -48,7 +48,7 @@ ifneq ($(wildcard $(HDF5_INC)/hdf5.h),)
 else
   TOOLS  += skip-shapes3d2hpd
 endif
-CLI_SRC  := tools/hephaestus.c $(wildcard tools/cli_*.h)
+CLI_SRC  := tools/hephaestus.c $(wildcard tools/cli_*.h) tools/plot.h
 EXAMPLES := $(BUILD)/vae_mnist $(BUILD)/betavae_dsprites $(BUILD)/capacity_dsprites \
             $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d $(BUILD)/outliers_shapes3d
 
@@ -83,13 +83,13 @@ skip-shapes3d2hpd:
 $(BUILD)/hephaestus: $(CLI_SRC) hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
-$(BUILD)/vae_mnist: examples/vae_mnist.c examples/common.h hephaestus.h | $(BUILD) check-stb
+$(BUILD)/vae_mnist: examples/vae_mnist.c examples/common.h tools/plot.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
-$(BUILD)/outliers_shapes3d: examples/outliers_shapes3d.c examples/common.h tools/shapes3d_render.h hephaestus.h | $(BUILD) check-stb
+$(BUILD)/outliers_shapes3d: examples/outliers_shapes3d.c examples/common.h tools/shapes3d_render.h tools/plot.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
-$(BUILD)/%: examples/%.c examples/common.h examples/train_common.h hephaestus.h | $(BUILD) check-stb
+$(BUILD)/%: examples/%.c examples/common.h examples/train_common.h tools/plot.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
 # stb headers and library come from Debian's libstb-dev

@@ -23,6 +23,7 @@
 #include "common.h"
 #define HEPH_SHAPES3D_IMPLEMENTATION
 #include "../tools/shapes3d_render.h"
+#include "../tools/plot.h"
 
 #define NP HEPH_S3D_PIXELS
 
@@ -148,7 +149,7 @@ static void semantic(heph_vae *m, heph_rng *rng, int n_batches, const char *out)
             double thr = heph_chi2_quantile(0.975, m->cfg.z_dim);
             batch_auroc(m, x, truth, N, HEPH_COV_MCD, mu, d2);
             for (i = 0; i < N; i++) { ys[i] = (float)d2[i]; ys[N + i] = (float)thr; }
-            heph_plot_lines(rgb, W, H, ys, 2, N, lab, "semantic outliers: MD scores of batch 1 (MCD fit)");
+            plot_lines(rgb, W, H, ys, 2, N, lab, "semantic outliers: MD scores of batch 1 (MCD fit)");
             ex_write_png(out, "semantic_md_scores.png", rgb, W, H);
             free(rgb);
         }
@@ -232,7 +233,7 @@ static void counterfactual(heph_vae *m, heph_rng *rng, const rules *r, const cha
         const char *lab[1] = {"flagged pictures whose most deviant dimension is z_(x-1)"};
         for (j = 0; j < D; j++) ys[j] = (float)counts[j];
         snprintf(file, sizeof file, "%s: outliers per latent dimension", name);
-        heph_plot_lines(rgb, W, H, ys, 1, D, lab, file);
+        plot_lines(rgb, W, H, ys, 1, D, lab, file);
         snprintf(file, sizeof file, "%s_dimension_counts.png", name);
         ex_write_png(out, file, rgb, W, H);
         free(rgb);

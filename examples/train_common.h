@@ -11,6 +11,8 @@
 #ifndef HEPH_EXAMPLES_TRAIN_COMMON_H
 #define HEPH_EXAMPLES_TRAIN_COMMON_H
 
+#include "../tools/plot.h" /* plot_lines, plot_heatmap */
+
 typedef struct {
     const char *name;      /* example name, for messages                                   */
     const char *data;      /* training .hpd                                                */
@@ -131,7 +133,7 @@ static void ex_plot(const char *dir, const char *file, const double *ys, int n_s
     if (!f || !rgb) ex_die("out of memory");
     for (s = 0; s < n_series; s++)
         for (i = 0; i < n; i++) f[(size_t)s * (size_t)n + (size_t)i] = (float)ys[(size_t)s * (size_t)n + (size_t)i];
-    heph_plot_lines(rgb, W, H, f, n_series, n, labels, title);
+    plot_lines(rgb, W, H, f, n_series, n, labels, title);
     ex_write_png(dir, file, rgb, W, H);
     free(f); free(rgb);
 }
@@ -371,7 +373,7 @@ static int ex_train_run(ex_train_opts *o) {
             uint8_t *rgb = (uint8_t *)malloc((size_t)W * (size_t)Hh * 3);
             if (!rgb) ex_die("out of memory");
             snprintf(title, sizeof title, "correlation: latent mean vs factor");
-            heph_plot_heatmap(rgb, W, Hh, corr, D, K, -1.0f, 1.0f, rl, cl, title);
+            plot_heatmap(rgb, W, Hh, corr, D, K, -1.0f, 1.0f, rl, cl, title);
             ex_write_png(o->out, "correlation.png", rgb, W, Hh);
             free(rgb);
         }

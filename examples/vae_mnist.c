@@ -14,6 +14,7 @@
 #define HEPHAESTUS_IMPLEMENTATION
 #include "hephaestus.h"
 #include "common.h"
+#include "../tools/plot.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -184,7 +185,7 @@ int main(int argc, char **argv) {
             ys[i] = (float)curve_tr[e0 + (long)i];
             ys[(size_t)n + i] = (float)curve_te[e0 + (long)i];
         }
-        heph_plot_lines(rgb, W, H, ys, 2, n, labels, "negative ELBO (nats/image) per epoch");
+        plot_lines(rgb, W, H, ys, 2, n, labels, "negative ELBO (nats/image) per epoch");
         ex_write_png(out, "loss_curve.png", rgb, W, H);
         free(ys); free(rgb);
     }

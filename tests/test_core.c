@@ -1,6 +1,6 @@
 /* test_core.c - unit tests of hephaestus.h's core API: result strings, spec parsing, image
-   grids and plots. The layers are tested in test_layers.c, the file formats in test_files.c,
-   training in test_train.c. Harness and usage: tests/test_harness.h. */
+   grids. The layers are tested in test_layers.c, the file formats in test_files.c, training
+   in test_train.c, the plots of tools/plot.h in test_plot.c. Harness and usage: tests/test_harness.h. */
 #include "test_harness.h"
 
 /* ============================================================================================ */
@@ -184,48 +184,6 @@ static int test_image_grid(void) {
     return 1;
 }
 
-static int test_plot_lines(void) {
-    static const int sizes[][2] = {{1, 1},   {2, 3},    {7, 5},    {8, 8},    {40, 30},
-                                   {79, 59}, {80, 60},  {81, 200}, {200, 61}, {320, 200},
-                                   {640, 480}, {1000, 90}, {33, 400}};
-    const int G = 256, NP = 50;
-    float ys[3 * 50];
-    const char *labels[3] = {"train loss", NULL, "a very long label that cannot fit in the legend box"};
-    int k, i, variant;
-    for (i = 0; i < NP; i++) {
-        ys[i] = 100.0f / (float)(i + 1);
-        ys[NP + i] = (float)i * 0.5f;
-        ys[2 * NP + i] = (i % 7 == 3) ? NAN : 20.0f - (float)i * 0.3f;
-    }
-    for (k = 0; k < (int)(sizeof sizes / sizeof sizes[0]); k++)
-        for (variant = 0; variant < 6; variant++) {
-            int w = sizes[k][0], h = sizes[k][1], ns = 3, np = NP, j;
-            size_t bytes = (size_t)w * (size_t)h * 3, nonwhite = 0, q;
-            uint8_t *buf = (uint8_t *)malloc(bytes + 2 * (size_t)G), *rgb = buf + G;
-            const float *data = ys;
-            float flat[4] = {5.0f, 5.0f, 5.0f, 5.0f}, huge[3] = {-3e38f, 3e38f, INFINITY};
-            const char *title = variant & 1 ? "Loss per step (nats)" : NULL;
-            CHECK(buf != NULL, "malloc");
-            if (variant == 2) { data = flat; ns = 1; np = 4; }
-            if (variant == 3) { data = huge; ns = 1; np = 3; }
-            if (variant == 4) { np = 1; ns = 2; }
-            if (variant == 5) { data = NULL; ns = 0; }
-            memset(buf, 0xA5, bytes + 2 * (size_t)G);
-            heph_plot_lines(rgb, w, h, data, ns, np, variant == 2 || variant == 3 ? NULL : labels, title);
-            for (j = 0; j < G; j++)
-                if (buf[j] != 0xA5 || rgb[bytes + (size_t)j] != 0xA5) {
-                    free(buf);
-                    return t_failf(__LINE__, "plot %dx%d variant %d wrote outside its buffer", w, h, variant);
-                }
-            for (q = 0; q < bytes; q++) nonwhite += rgb[q] != 255;
-            free(buf);
-            if (w >= 40 && h >= 30 && variant != 5)
-                CHECK(nonwhite > 30, "plot %dx%d variant %d drew almost nothing", w, h, variant);
-        }
-    heph_plot_lines(NULL, 10, 10, ys, 1, 5, NULL, NULL); /* ignored */
-    return 1;
-}
-
 static int test_result_strings(void) {
     int c;
     for (c = HEPH_E_MISMATCH; c <= HEPH_OK; c++)
@@ -242,7 +200,6 @@ static const t_test tests[] = {
     {"spec_valid", test_spec_valid},
     {"spec_errors", test_spec_errors},
     {"image_grid", test_image_grid},
-    {"plot_lines", test_plot_lines},
 };
 
 T_MAIN(tests)

@@ -1,5 +1,5 @@
 /* test_metrics.c - the metrics of hephaestus.h: MIG under both estimators, latent-factor
-   correlation, SSIM, AUROC and the heatmap picture.
+   correlation, SSIM and AUROC (the heatmap picture: test_plot.c).
 
    Known answers worked out by hand (in the comments of each test), and reference values that
    tools/make_metric_fixtures.py computed independently with numpy (tests/fixtures/metrics_*.txt,
@@ -748,88 +748,6 @@ static int test_auroc_fixture(void) {
 }
 
 /* =============================================================================================
-   heatmap                                                                                     */
-
-#define T_GUARD 4096
-/* draw into a buffer with guard bytes on both sides; fail if a guard byte changed */
-static int t_heat_guarded(int w, int h, const float *m, int rows, int cols, float lo, float hi,
-                          const char *const *rl, const char *const *cl, const char *title,
-                          uint8_t **pixels) {
-    size_t bytes = (size_t)w * (size_t)h * 3, i;
-    uint8_t *buf = TALLOC(uint8_t, bytes + 2 * T_GUARD);
-    memset(buf, 0xA5, bytes + 2 * T_GUARD);
-    heph_plot_heatmap(buf + T_GUARD, w, h, m, rows, cols, lo, hi, rl, cl, title);
-    for (i = 0; i < T_GUARD; i++)
-        if (buf[i] != 0xA5 || buf[T_GUARD + bytes + i] != 0xA5)
-            return t_failf(__LINE__, "%dx%d (%dx%d matrix): wrote outside the buffer", w, h,
-                           rows, cols);
-    for (i = 0; i < bytes; i++)
-        if (buf[T_GUARD + i] == 0xA5 && (i % 3) == 0 && buf[T_GUARD + i + 1] == 0xA5 &&
-            buf[T_GUARD + i + 2] == 0xA5)
-            return t_failf(__LINE__, "%dx%d: pixel %zu left unwritten", w, h, i / 3);
-    if (pixels) *pixels = buf + T_GUARD;
-    return 1;
-}
-
-static int test_heatmap_guard(void) {
-    static const char *const rl[] = {"z0", "z1", "a rather long row label that must be cut",
-                                     NULL, "z4"};
-    static const char *const cl[] = {"floor hue", "wall hue", "object hue", "scale", NULL,
-                                     "orientation"};
-    const char *rl30[30];
-    float m[30], big[200 * 3];
-    int i, sizes[][2] = {{1, 1}, {16, 16}, {640, 480}, {2, 1}, {1, 2}, {79, 59}, {80, 60},
-                         {81, 61}, {100, 60}, {200, 100}, {333, 77}, {60, 400}, {1200, 30}};
-    uint8_t *px = NULL;
-    long red = 0, blue = 0;
-    for (i = 0; i < 30; i++) m[i] = (float)((i * 37) % 23 - 11) / 11.0f;
-    for (i = 0; i < 30; i++)
-        rl30[i] = i % 7 == 3 ? NULL : (i % 2 ? "odd row" : "an even row label");
-    m[7] = (float)NAN;
-    m[8] = (float)INFINITY;
-    for (i = 0; i < 600; i++) big[i] = sinf((float)i * 0.37f) * 40.0f;
-    for (i = 0; i < (int)(sizeof sizes / sizeof sizes[0]); i++) {
-        int w = sizes[i][0], h = sizes[i][1];
-        REQUIRE(t_heat_guarded(w, h, m, 5, 6, -1.0f, 1.0f, rl, cl, "latents vs factors", NULL));
-        REQUIRE(t_heat_guarded(w, h, m, 5, 6, 0.0f, 0.0f, NULL, NULL, NULL, NULL));
-        REQUIRE(t_heat_guarded(w, h, m, 30, 1, 1.0f, -1.0f, rl30, NULL,
-                               "a title much longer than any picture it is drawn into, by far",
-                               NULL));
-        REQUIRE(t_heat_guarded(w, h, big, 200, 3, (float)NAN, 0.0f, NULL, cl, "t", NULL));
-        REQUIRE(t_heat_guarded(w, h, big, 3, 200, 0.0f, 100.0f, NULL, NULL, "", NULL));
-        REQUIRE(t_heat_guarded(w, h, m, 1, 1, -1.0f, 1.0f, rl, cl, "one", NULL));
-        REQUIRE(t_heat_guarded(w, h, NULL, 0, 0, -1.0f, 1.0f, NULL, NULL, "empty", NULL));
-    }
-    /* the 640x480 correlation picture has strong reds and blues */
-    REQUIRE(t_heat_guarded(640, 480, m, 5, 6, -1.0f, 1.0f, rl, cl, "latents vs factors", &px));
-    for (i = 0; i < 640 * 480; i++) {
-        const uint8_t *q = px + (size_t)i * 3;
-        if (q[0] > 150 && q[2] < 80) red++;
-        if (q[2] > 150 && q[0] < 80) blue++;
-    }
-    CHECK(red > 5000 && blue > 5000, "red %ld blue %ld pixels", red, blue);
-    return 1;
-}
-
-/* every size from 1x1 to 90x70 with exactly sized heap buffers (ASan sees any overrun) */
-static int test_heatmap_sweep(void) {
-    float m[12] = {-1, -0.5f, 0, 0.5f, 1, 0.25f, -0.25f, 0.75f, -0.75f, 0.1f, -0.1f, 0.9f};
-    static const char *const cl[] = {"alpha", "beta", "gamma", "delta"};
-    static const char *const rl[12] = {"r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8",
-                                       "r9", "r10", "the last row"};
-    int w, h;
-    for (w = 1; w <= 90; w += (w < 20 ? 1 : 7))
-        for (h = 1; h <= 70; h += (h < 20 ? 1 : 5)) {
-            uint8_t *buf = (uint8_t *)malloc((size_t)w * (size_t)h * 3);
-            CHECK(buf != NULL, "malloc");
-            heph_plot_heatmap(buf, w, h, m, 3, 4, -1.0f, 1.0f, NULL, cl, "sweep");
-            heph_plot_heatmap(buf, w, h, m, 12, 1, 0.0f, 0.0f, rl, NULL, NULL);
-            free(buf);
-        }
-    return 1;
-}
-
-/* =============================================================================================
    main                                                                                        */
 
 static const t_test t_cases[] = {
@@ -849,8 +767,6 @@ static const t_test t_cases[] = {
     {"auroc_basic", test_auroc_basic},
     {"auroc_pairs", test_auroc_pairs},
     {"auroc_fixture", test_auroc_fixture},
-    {"heatmap_guard", test_heatmap_guard},
-    {"heatmap_sweep", test_heatmap_sweep},
 };
 
 T_MAIN(t_cases)

@@ -533,14 +533,14 @@ static void write_outliers_json(const cli_run *r, const cli_aopts *o, const char
 }
 
 /* the two score charts: line plot and histogram (groups: truth if known, else flagged) */
-static void score_charts(const cli_run *r, cli_chart *line, cli_chart *hist, int *groups) {
+static void score_charts(const cli_run *r, plot_chart *line, plot_chart *hist, int *groups) {
     size_t i;
     memset(line, 0, sizeof *line);
-    line->kind = CHART_SCORES; line->d2 = r->score; line->n = r->n; line->thr = r->thr; line->flag = r->flag;
+    line->kind = PLOT_CHART_SCORES; line->d2 = r->score; line->n = r->n; line->thr = r->thr; line->flag = r->flag;
     line->group = r->truth;
     line->title = r->score == r->d2 ? "Mahalanobis score of every picture" : "score of every picture";
     *hist = *line;
-    hist->kind = CHART_HIST;
+    hist->kind = PLOT_CHART_HIST;
     for (i = 0; i < r->n; i++) groups[i] = r->truth ? r->truth[i] : r->flag[i];
     hist->group = groups;
     hist->names[0] = r->truth ? "normal (truth)" : "under threshold";
@@ -562,14 +562,14 @@ static void print_ranked(const cli_run *r, const cli_aopts *o) {
 }
 
 static void write_outliers(const cli_run *r, const cli_aopts *o) {
-    cli_chart line, hist;
+    plot_chart line, hist;
     int *groups = (int *)cli_alloc(r->n, sizeof(int));
     print_ranked(r, o);
     write_outliers_csv(r, cli_join(o->out, "outliers.csv").s);
     write_outliers_json(r, o, cli_join(o->out, "outliers.json").s);
     score_charts(r, &line, &hist, groups);
-    chart_png(&line, cli_join(o->out, "md_scores.png").s, 800, 360);
-    chart_png(&hist, cli_join(o->out, "md_histogram.png").s, 800, 360);
+    plot_chart_png(&line, cli_join(o->out, "md_scores.png").s, 800, 360);
+    plot_chart_png(&hist, cli_join(o->out, "md_histogram.png").s, 800, 360);
     if (r->truth) {
         FILE *f = cli_fopen(cli_join(o->out, "auroc.txt").s, "w");
         fprintf(f, "%.6f\n", r->auroc);
@@ -663,7 +663,7 @@ static void write_dim_counts(const cli_run *r, const int *counts, const cli_aopt
     cli_path p = cli_join(o->out, "dim_counts.csv");
     FILE *f = cli_fopen(p.s, "w");
     int d;
-    cli_chart c;
+    plot_chart c;
     fprintf(f, "dim,count\n");
     for (d = 0; d < r->D; d++) fprintf(f, "%d,%d\n", d, counts[d]);
     cli_fclose(f, p.s);
@@ -676,8 +676,8 @@ static void write_dim_counts(const cli_run *r, const int *counts, const cli_aopt
     cli_fclose(f, p.s);
     printf("wrote %s\n", p.s);
     memset(&c, 0, sizeof c);
-    c.kind = CHART_BARS; c.counts = counts; c.D = r->D; c.title = "outliers per latent dimension";
-    chart_png(&c, cli_join(o->out, "dim_counts.png").s, 800, 360);
+    c.kind = PLOT_CHART_BARS; c.counts = counts; c.D = r->D; c.title = "outliers per latent dimension";
+    plot_chart_png(&c, cli_join(o->out, "dim_counts.png").s, 800, 360);
 }
 
 static void print_explained(const cli_run *r, const cli_aopts *o, const size_t *sel, size_t ns) {

@@ -1,5 +1,5 @@
 /* cli_report.h - `hephaestus report`: one self-contained HTML page (no network, no scripts):
-   the run's settings and AUROC, SVG charts drawn by cli_plot.h (scores with the threshold
+   the run's settings and AUROC, SVG charts drawn by plot.h (scores with the threshold
    and the outliers marked, score histograms, per-dimension outlier counts), PNG grids as
    base64 data: URIs (picture | reconstruction | counterfactual), the morph table and the
    ranked table of every picture.                                                          */
@@ -52,20 +52,20 @@ static void report_settings(cli_buf *b, const cli_run *r, const cli_aopts *o) {
 }
 
 static void report_charts(cli_buf *b, const cli_run *r, const cli_aopts *o) {
-    cli_chart line, hist, bars;
+    plot_chart line, hist, bars;
     int *groups = (int *)cli_alloc(r->n, sizeof(int)), *counts;
     size_t *sel = (size_t *)cli_alloc(r->n, sizeof(size_t)), ns = run_select(r, o, sel, 0);
     score_charts(r, &line, &hist, groups);
     buf_str(b, "<h2>Scores</h2>\n<p class=\"note\">Squared Mahalanobis distance D^2 of each picture's latent mean to the "
                "context, in batch order. Dashed line: the threshold; red dots: flagged; orange rings: true outliers.</p>\n");
-    chart_svg(&line, b, 900, 380);
-    chart_svg(&hist, b, 900, 340);
+    plot_chart_svg(&line, b, 900, 380);
+    plot_chart_svg(&hist, b, 900, 340);
     counts = dim_counts(r, o, sel, ns);
     memset(&bars, 0, sizeof bars);
-    bars.kind = CHART_BARS; bars.counts = counts; bars.D = r->D; bars.title = "outliers per latent dimension";
+    bars.kind = PLOT_CHART_BARS; bars.counts = counts; bars.D = r->D; bars.title = "outliers per latent dimension";
     buf_printf(b, "<h2>Why: outliers per latent dimension</h2>\n<p class=\"note\">For each of the %zu selected pictures, "
                   "its %d most deviant dimensions by |z-score| that reach |z| &ge; %g.</p>\n", ns, o->top_k, o->zmin);
-    chart_svg(&bars, b, 900, 340);
+    plot_chart_svg(&bars, b, 900, 340);
     free(groups); free(counts); free(sel);
 }
 

@@ -303,7 +303,7 @@ static void tlog_plot(const cli_tlog *g, const char *out) {
     rgb = (uint8_t *)cli_alloc((size_t)W * (size_t)H, 3);
     for (s = 0; s < 3; s++)
         for (i = 0; i < g->n_hist; i++) ys[(size_t)s * g->n_hist + i] = (float)g->hist[3 * i + (size_t)s];
-    heph_plot_lines(rgb, W, H, ys, 3, (int)g->n_hist, names, "training (nats per image, one point per log line)");
+    plot_lines(rgb, W, H, ys, 3, (int)g->n_hist, names, "training (nats per image, one point per log line)");
     cli_write_png(p.s, rgb, W, H);
     printf("wrote %s\n", p.s);
     free(ys); free(rgb);

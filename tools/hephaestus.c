@@ -8,7 +8,7 @@
    (fitted to the model's input). Outputs go under --out DIR. Exit status: 0 ok, 1 runtime
    error, 2 usage.
    Helpers: cli_common.h (messages, files, buffers), cli_data.h (pictures, factor rules),
-   cli_plot.h (charts as PNG and SVG), cli_analysis.h (the outlier pipeline and its files),
+   plot.h (charts as PNG and SVG), cli_analysis.h (the outlier pipeline and its files),
    cli_report.h (the HTML report), cli_train.h (training), cli_export.h (safetensors
    export and import, for PyTorch), cli_encode.h (latent codes to .npy and CSV).
 
@@ -31,7 +31,7 @@
 #include "hephaestus.h"
 #include "cli_common.h"
 #include "cli_data.h"
-#include "cli_plot.h"
+#include "plot.h"
 #include "cli_analysis.h"
 #include "cli_report.h"
 #include "cli_train.h"
@@ -405,7 +405,7 @@ static void eval_factors(heph_vae *m, const cli_pics *p, const float *mu, const 
     heph_correlation_matrix(mu, p->n, D, p->labels, K, corr);
     for (j = 0; j < D && j < 4096; j++) { snprintf(rb[j], 16, "z%d", j); rl[j] = rb[j]; }
     for (j = 0; j < K; j++) cl[j] = p->names[j];
-    heph_plot_heatmap(rgb, W, H, corr, D, K, -1.0f, 1.0f, rl, cl, "correlation: latent mean vs factor index");
+    plot_heatmap(rgb, W, H, corr, D, K, -1.0f, 1.0f, rl, cl, "correlation: latent mean vs factor index");
     cli_write_png(cli_join(out, "correlation.png").s, rgb, W, H);
     printf("wrote %s (%dx%d)\n", cli_join(out, "correlation.png").s, W, H);
     free(corr); free(rgb); free(rb);
