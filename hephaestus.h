@@ -3332,14 +3332,12 @@ static int heph__finite_f(float v) { return v >= -3.40282347e38f && v <= 3.40282
 /* metrics: MIG (discrete and continuous), correlation, SSIM, AUROC                            */
 
 /* quiet NaN as a double (the result of a metric that is undefined for its input) */
-static double heph__nan(void)
-{
+static double heph__nan(void) {
     return (double)NAN;
 }
 
 /* a*b*c bytes with overflow check, then HEPH_MALLOC; NULL on overflow or failure */
-static void *heph__malloc3(size_t a, size_t b, size_t c)
-{
+static void *heph__malloc3(size_t a, size_t b, size_t c) {
     size_t ab, bytes;
     if (!heph__mul_ok(a, b, &ab) || !heph__mul_ok(ab, c, &bytes) || bytes == 0) return NULL;
     return HEPH_MALLOC(bytes);
@@ -3347,8 +3345,7 @@ static void *heph__malloc3(size_t a, size_t b, size_t c)
 
 /* stable bottom-up merge sort of idx[0..n) by key[idx[i]] ascending (equal keys keep their
    order, so starting from 0..n-1 ties are broken by index); tmp: n scratch entries */
-static void heph__sort_idx(size_t *idx, size_t *tmp, const float *key, size_t n)
-{
+static void heph__sort_idx(size_t *idx, size_t *tmp, const float *key, size_t n) {
     size_t width, i, *src = idx, *dst = tmp, *t;
     for (width = 1; width < n; width = width > n / 2 ? n : 2 * width) {
         for (i = 0; i < n; i += n - i > 2 * width ? 2 * width : n - i) {
@@ -3366,8 +3363,7 @@ static void heph__sort_idx(size_t *idx, size_t *tmp, const float *key, size_t n)
 }
 
 /* largest and second largest of v[0..d) (second = 0 when d == 1) */
-static void heph__top2(const double *v, int d, double *first, double *second)
-{
+static void heph__top2(const double *v, int d, double *first, double *second) {
     double a = v[0], b = 0.0;
     int j;
     for (j = 1; j < d; j++) {
@@ -3380,8 +3376,7 @@ static void heph__top2(const double *v, int d, double *first, double *second)
 
 /* check the shared MIG inputs: sizes, label ranges, finite encodings */
 static int heph__mig_check(const float *mu, size_t n, int D, const int32_t *factors, int K,
-                           const uint32_t *n_values, double *mig)
-{
+                           const uint32_t *n_values, double *mig) {
     size_t i, nd;
     int k;
     if (!mu || !factors || !n_values || !mig || n < 1 || D < 1 || K < 1) return HEPH_E_ARG;
@@ -3402,8 +3397,7 @@ static int heph__mig_check(const float *mu, size_t n, int D, const int32_t *fact
 }
 
 /* bin of x among equal-width edges: number of edges[0..bins) <= x, minus 1 (numpy digitize) */
-static int heph__digitize(const double *edges, int bins, double x)
-{
+static int heph__digitize(const double *edges, int bins, double x) {
     int lo = 0, hi = bins;
     while (lo < hi) {
         int mid = lo + (hi - lo) / 2;
@@ -3416,8 +3410,7 @@ static int heph__digitize(const double *edges, int bins, double x)
 /* plug-in MI in nats of a (bins x nu) contingency table with row sums a, column sums b:
    I = sum_ij (n_ij/N) (log n_ij - log N + 2 log N - log(a_i b_j))   (sklearn's arrangement) */
 static double heph__mi_table(const size_t *tab, const size_t *a, const size_t *b, int bins,
-                             size_t nu, size_t n)
-{
+                             size_t nu, size_t n) {
     double N = (double)n, logN = log(N), s = 0.0;
     int i;
     size_t j;
@@ -3434,8 +3427,7 @@ static double heph__mi_table(const size_t *tab, const size_t *a, const size_t *b
 
 HEPH_DEF int heph_mig_discrete(const float *mu, size_t n, int D, const int32_t *factors, int K,
                                const uint32_t *n_values, int bins, double *mig,
-                               double *per_factor, double *mi)
-{
+                               double *per_factor, double *mi) {
     int32_t *fid = NULL, *remap = NULL, *bidx = NULL;
     size_t *tab = NULL, *bcnt = NULL, *fcnt = NULL, *nu = NULL, i, maxv = 0, maxu = 0;
     double *edges = NULL, *H = NULL, *I = NULL, sum = 0.0; /* I: (K, D), factor-major */
@@ -3547,8 +3539,7 @@ done:
    order, whatever the vector width), then added into a double. */
 static double heph__lse_gauss(float z, const float *HEPH__RESTRICT mu,
                               const float *HEPH__RESTRICT h, const float *HEPH__RESTRICT c,
-                              float cmax, size_t g)
-{
+                              float cmax, size_t g) {
     float e[HEPH__LSE_CHUNK], acc[16];
     double s = 0.0;
     size_t i0, i, nb;
@@ -3584,14 +3575,12 @@ typedef struct {
 } heph__migc;
 
 /* log sigma^2 clamped to the library's range [HEPH_LOGVAR_MIN, HEPH_LOGVAR_MAX] */
-static float heph__clamp_logvar(float lv)
-{
+static float heph__clamp_logvar(float lv) {
     return lv < HEPH_LOGVAR_MIN ? HEPH_LOGVAR_MIN : (lv > HEPH_LOGVAR_MAX ? HEPH_LOGVAR_MAX : lv);
 }
 
 /* gather the encodings in the order ord[] into the dimension-major arrays */
-static void heph__migc_gather(heph__migc *w)
-{
+static void heph__migc_gather(heph__migc *w) {
     size_t p, n = w->n;
     int j;
     for (j = 0; j < w->D; j++)
@@ -3606,8 +3595,7 @@ static void heph__migc_gather(heph__migc *w)
 }
 
 /* H[j] = mean over S chosen samples s of the set [o, o+g) of log g - logsumexp_m log q(z_sj|x_m) */
-static void heph__migc_entropy(heph__migc *w, size_t o, size_t g, size_t n_samples, double *H)
-{
+static void heph__migc_entropy(heph__migc *w, size_t o, size_t g, size_t n_samples, double *H) {
     size_t S = g < n_samples ? g : n_samples, i, n = w->n;
     double logg = log((double)g);
     long long s;
@@ -3650,8 +3638,7 @@ static void heph__migc_entropy(heph__migc *w, size_t o, size_t g, size_t n_sampl
 HEPH_DEF int heph_mig_continuous(const float *mu, const float *logvar, size_t n, int D,
                                  const int32_t *factors, int K, const uint32_t *n_values,
                                  const int *use_factor, size_t n_samples, uint64_t seed,
-                                 double *mig, double *per_factor, double *mi)
-{
+                                 double *mig, double *per_factor, double *mi) {
     heph__migc w;
     size_t i, nd, *cnt = NULL, maxv = 0;
     double *Hm = NULL, *Hc = NULL, *Hg = NULL, *I = NULL, sum = 0.0;
@@ -3744,8 +3731,7 @@ done:
 }
 
 HEPH_DEF void heph_correlation_matrix(const float *mu, size_t n, int D, const int32_t *factors,
-                                      int K, float *out)
-{
+                                      int K, float *out) {
     int j, k;
     size_t i;
     if (!out || D < 1 || K < 1) return;
@@ -3775,8 +3761,7 @@ HEPH_DEF void heph_correlation_matrix(const float *mu, size_t n, int D, const in
 /* output columns per pass of heph_ssim: the vertical sums of a pass live on the stack */
 #define HEPH__SSIM_CHUNK 64
 
-HEPH_DEF double heph_ssim(const float *a, const float *b, int c, int h, int w)
-{
+HEPH_DEF double heph_ssim(const float *a, const float *b, int c, int h, int w) {
     const double C1 = 0.01 * 0.01, C2 = 0.03 * 0.03; /* (K1 L)^2, (K2 L)^2 with L = 1 */
     double g[11], gs = 0.0, total = 0.0;
     double v[5][HEPH__SSIM_CHUNK + 10];
@@ -3834,8 +3819,7 @@ HEPH_DEF double heph_ssim(const float *a, const float *b, int c, int h, int w)
     return total / (double)c;
 }
 
-HEPH_DEF int heph_auroc(const float *scores, const int *is_positive, size_t n, double *auc)
-{
+HEPH_DEF int heph_auroc(const float *scores, const int *is_positive, size_t n, double *auc) {
     size_t *idx, *tmp, i, j, npos = 0, nneg = 0;
     double below = 0.0, acc = 0.0;
     if (!auc) return HEPH_E_ARG;
@@ -4684,135 +4668,141 @@ static int heph__state_values_ok(heph_vae *m, const char *path) {
     return HEPH_OK;
 }
 
+/* a whole file into a new buffer (at most max bytes, at least min): HEPH_OK or an error in err */
+static int heph__slurp(const char *path, uint64_t min, uint64_t max, unsigned char **buf, size_t *size,
+                       char *err, size_t errlen) {
+    FILE *fp = fopen(path, "rb");
+    uint64_t n;
+    *buf = NULL;
+    if (!fp) return heph__errf(err, errlen, HEPH_E_IO, "%s: cannot open for reading", path);
+    n = heph__file_size(fp);
+    if (n == UINT64_MAX || n > max || n > (uint64_t)((size_t)-1)) {
+        fclose(fp);
+        return heph__errf(err, errlen, HEPH_E_SIZE, "%s: file size cannot be read or is too large", path);
+    }
+    if (n < min) {
+        fclose(fp);
+        return heph__errf(err, errlen, HEPH_E_FORMAT, "%s: truncated (%llu bytes)", path, (unsigned long long)n);
+    }
+    *buf = (unsigned char *)HEPH_MALLOC((size_t)n);
+    if (!*buf) { fclose(fp); return heph__errf(err, errlen, HEPH_E_NOMEM, "%s: out of memory", path); }
+    if (fread(*buf, 1, (size_t)n, fp) != (size_t)n) {
+        fclose(fp); HEPH_FREE(*buf); *buf = NULL;
+        return heph__errf(err, errlen, HEPH_E_IO, "%s: read failed", path);
+    }
+    fclose(fp);
+    *size = (size_t)n;
+    return HEPH_OK;
+}
+
+/* the fixed fields of a .hpm in buf (magic, version and checksum checked): configuration,
+   step and generator state; r is left at the parameter count */
+static int heph__hpm_fields(heph__rd *r, const unsigned char *buf, size_t size, const char *path,
+                            heph_vae_config *cfg, uint64_t *step_out, heph_rng *rng, uint32_t *flags_out,
+                            char *err) {
+    uint32_t version, flags;
+    uint64_t step = 0;
+    const char *field = "header";
+    if (memcmp(buf, heph__hpm_magic, 8) != 0)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: not a .hpm checkpoint (wrong magic; expected \"HEPHHPM\")", path);
+    version = heph__get_le32(buf + 8);
+    if (version != 1)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_VERSION, "%s: checkpoint version %u (this library reads version 1)",
+                          path, version);
+    if (heph__fnv1a(HEPH__FNV_INIT, buf, size - 8) != heph__get_le64(buf + size - 8))
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_CHECKSUM, "%s: checksum mismatch (the file is truncated or corrupted)",
+                          path);
+    r->p = buf; r->n = size - 8; r->ok = 1;
+    flags = heph__get_le32(buf + 12);
+    r->at = 16;
+    memset(cfg, 0, sizeof *cfg);
+    if (flags > 1) { r->ok = 0; field = "flags"; }
+    if (r->ok) {
+        field = "picture shape";
+        cfg->in_c = (int)heph__rd_u32(r); cfg->in_h = (int)heph__rd_u32(r);
+        cfg->in_w = (int)heph__rd_u32(r); cfg->z_dim = (int)heph__rd_u32(r);
+        cfg->max_batch = (int)heph__rd_u32(r);
+    }
+    if (r->ok) { field = "encoder spec"; if (!heph__rd_str(r, cfg->enc_spec, HEPH_SPEC_MAX)) r->ok = 0; }
+    if (r->ok) { field = "decoder spec"; if (!heph__rd_str(r, cfg->dec_spec, HEPH_SPEC_MAX)) r->ok = 0; }
+    if (r->ok) {
+        field = "objective";
+        cfg->obj.kind = (int)heph__rd_u32(r); cfg->obj.recon = (int)heph__rd_u32(r);
+        cfg->obj.beta = heph__rd_f32(r); cfg->obj.gamma = heph__rd_f32(r);
+        cfg->obj.gamma_end = heph__rd_f32(r); cfg->obj.c_max = heph__rd_f32(r);
+        cfg->obj.ramp_steps = heph__rd_u64(r);
+        cfg->obj.alpha = heph__rd_f32(r); cfg->obj.estimator = (int)heph__rd_u32(r);
+        cfg->obj.dataset_size = heph__rd_u64(r);
+        cfg->lr = heph__rd_f32(r); cfg->beta1 = heph__rd_f32(r);
+        cfg->beta2 = heph__rd_f32(r); cfg->eps = heph__rd_f32(r);
+        step = heph__rd_u64(r);
+        rng->state = heph__rd_u64(r); rng->inc = heph__rd_u64(r);
+        rng->has_spare = heph__rd_u32(r) ? 1 : 0; rng->spare = heph__rd_f32(r);
+    }
+    if (!r->ok) return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: malformed %s", path, field);
+    if (step > HEPH_STEP_MAX)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: step %llu is out of range 0..2^53", path,
+                          (unsigned long long)step);
+    if (!(fabsf(rng->spare) <= FLT_MAX))
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: random generator state: spare normal is %g",
+                          path, (double)rng->spare);
+    if (cfg->in_c <= 0 || cfg->in_h <= 0 || cfg->in_w <= 0 || cfg->in_c > (int)HEPH__MAX_CHANNELS ||
+        cfg->in_h > (int)HEPH__MAX_SIDE || cfg->in_w > (int)HEPH__MAX_SIDE)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: picture shape %dx%dx%d is invalid", path,
+                          cfg->in_c, cfg->in_h, cfg->in_w);
+    *step_out = step; *flags_out = flags;
+    return HEPH_OK;
+}
+
+/* before anything is allocated: the stored parameter count must fill the rest of the file
+   exactly, and match the architecture the specs describe (a damaged or hostile header cannot
+   make the loader allocate more than a few times the file's size for parameters) */
+static int heph__hpm_count_ok(const heph__rd *r, const heph_vae_config *cfg, uint32_t flags, const char *path,
+                              char *err) {
+    uint64_t per = (flags & 1) ? 12u : 4u, left = (uint64_t)(r->n - r->at), n_params;
+    size_t want = 0, out_n = 0, enc_out = 0;
+    char spec[HEPH_SPEC_MAX + 32];
+    n_params = left >= 8 ? heph__get_le64(r->p + r->at) : 0;
+    if (left < 8 || n_params > (left - 8) / per || n_params * per != left - 8)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT,
+                          "%s: %llu parameters stored, the file holds %llu bytes for them (%s)", path,
+                          (unsigned long long)n_params, (unsigned long long)(left >= 8 ? left - 8 : 0),
+                          left < 8 || n_params > (left - 8) / per ? "truncated parameters"
+                                                                  : "trailing bytes after the parameters");
+    if (cfg->z_dim <= 0 || cfg->z_dim > 4096) return HEPH_OK; /* heph__vae_build says why */
+    snprintf(spec, sizeof spec, "%s%sdense%d", cfg->enc_spec, cfg->enc_spec[0] ? "," : "", 2 * cfg->z_dim);
+    if (heph__spec_count(spec, cfg->in_c, cfg->in_h, cfg->in_w, &want, &enc_out) == HEPH_OK &&
+        heph__spec_count(cfg->dec_spec, cfg->z_dim, 1, 1, &want, &out_n) == HEPH_OK) {
+        size_t n_in = (size_t)cfg->in_c * (size_t)cfg->in_h * (size_t)cfg->in_w;
+        if (out_n != n_in) /* as heph__vae_build would say, before it allocates the encoder */
+            return heph__errf(err, HEPH_ERRLEN, HEPH_E_SPEC,
+                              "%.80s: decoder spec \"%.120s\" outputs %zu values, the picture has %zu "
+                              "(%dx%dx%d)", path, cfg->dec_spec, out_n, n_in, cfg->in_c, cfg->in_h, cfg->in_w);
+        if (want != n_params)
+            return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: %llu parameters stored, the architecture has %zu",
+                              path, (unsigned long long)n_params, want);
+    }
+    return HEPH_OK;
+}
+
 HEPH_DEF int heph_vae_load(heph_vae *m, const char *path) {
-    FILE *fp;
     unsigned char *buf = NULL;
-    uint64_t size, n_params, sum;
+    size_t size = 0;
+    uint64_t n_params, step = 0;
     heph__rd r;
     heph_vae_config cfg;
     heph_rng rng;
-    uint32_t version, flags;
-    uint64_t step;
+    uint32_t flags = 0;
     char err[HEPH_ERRLEN];
     int rc;
-    const char *field = "header";
     memset(m, 0, sizeof *m);
-    fp = fopen(path, "rb");
-    if (!fp) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: cannot open for reading", path);
-    size = heph__file_size(fp);
-    if (size == UINT64_MAX || size > HEPH__HPM_MAX_BYTES || size > (uint64_t)((size_t)-1)) {
-        fclose(fp);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_SIZE, "%s: file size cannot be read or is too large", path);
-    }
-    if (size < 16) {
-        fclose(fp);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: truncated (%llu bytes)", path,
-                          (unsigned long long)size);
-    }
-    buf = (unsigned char *)HEPH_MALLOC((size_t)size);
-    if (!buf) { fclose(fp); return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NOMEM, "%s: out of memory", path); }
-    if (fread(buf, 1, (size_t)size, fp) != (size_t)size) {
-        fclose(fp); HEPH_FREE(buf);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_IO, "%s: read failed", path);
-    }
-    fclose(fp);
-    if (memcmp(buf, heph__hpm_magic, 8) != 0) {
-        HEPH_FREE(buf);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                          "%s: not a .hpm checkpoint (wrong magic; expected \"HEPHHPM\")", path);
-    }
-    version = heph__get_le32(buf + 8);
-    if (version != 1) {
-        HEPH_FREE(buf);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_VERSION,
-                          "%s: checkpoint version %u (this library reads version 1)", path, version);
-    }
-    sum = heph__get_le64(buf + size - 8);
-    if (heph__fnv1a(HEPH__FNV_INIT, buf, (size_t)size - 8) != sum) {
-        HEPH_FREE(buf);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_CHECKSUM,
-                          "%s: checksum mismatch (the file is truncated or corrupted)", path);
-    }
-    r.p = buf; r.n = (size_t)size - 8; r.at = 12; r.ok = 1;
-    flags = heph__get_le32(buf + 12);
-    r.at = 16;
-    memset(&cfg, 0, sizeof cfg);
-    if (flags > 1) { r.ok = 0; field = "flags"; }
-    if (r.ok) {
-        field = "picture shape";
-        cfg.in_c = (int)heph__rd_u32(&r); cfg.in_h = (int)heph__rd_u32(&r);
-        cfg.in_w = (int)heph__rd_u32(&r); cfg.z_dim = (int)heph__rd_u32(&r);
-        cfg.max_batch = (int)heph__rd_u32(&r);
-    }
-    if (r.ok) { field = "encoder spec"; if (!heph__rd_str(&r, cfg.enc_spec, HEPH_SPEC_MAX)) r.ok = 0; }
-    if (r.ok) { field = "decoder spec"; if (!heph__rd_str(&r, cfg.dec_spec, HEPH_SPEC_MAX)) r.ok = 0; }
-    if (r.ok) {
-        field = "objective";
-        cfg.obj.kind = (int)heph__rd_u32(&r); cfg.obj.recon = (int)heph__rd_u32(&r);
-        cfg.obj.beta = heph__rd_f32(&r); cfg.obj.gamma = heph__rd_f32(&r);
-        cfg.obj.gamma_end = heph__rd_f32(&r); cfg.obj.c_max = heph__rd_f32(&r);
-        cfg.obj.ramp_steps = heph__rd_u64(&r);
-        cfg.obj.alpha = heph__rd_f32(&r); cfg.obj.estimator = (int)heph__rd_u32(&r);
-        cfg.obj.dataset_size = heph__rd_u64(&r);
-        cfg.lr = heph__rd_f32(&r); cfg.beta1 = heph__rd_f32(&r);
-        cfg.beta2 = heph__rd_f32(&r); cfg.eps = heph__rd_f32(&r);
-        step = heph__rd_u64(&r);
-        rng.state = heph__rd_u64(&r); rng.inc = heph__rd_u64(&r);
-        rng.has_spare = heph__rd_u32(&r) ? 1 : 0; rng.spare = heph__rd_f32(&r);
-    }
-    if (!r.ok) {
-        HEPH_FREE(buf);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: malformed %s", path, field);
-    }
-    if (step > HEPH_STEP_MAX || !(fabsf(rng.spare) <= FLT_MAX)) {
-        HEPH_FREE(buf);
-        if (step > HEPH_STEP_MAX)
-            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: step %llu is out of range 0..2^53",
-                              path, (unsigned long long)step);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: random generator state: spare normal is %g",
-                          path, (double)rng.spare);
-    }
-    if (cfg.in_c <= 0 || cfg.in_h <= 0 || cfg.in_w <= 0 || cfg.in_c > (int)HEPH__MAX_CHANNELS ||
-        cfg.in_h > (int)HEPH__MAX_SIDE || cfg.in_w > (int)HEPH__MAX_SIDE) {
-        HEPH_FREE(buf);
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: picture shape %dx%dx%d is invalid",
-                          path, cfg.in_c, cfg.in_h, cfg.in_w);
-    }
-    { /* before anything is allocated: the stored parameter count must fill the rest of the file
-         exactly, and match the architecture the specs describe (a damaged or hostile header
-         cannot make the loader allocate more than a few times the file's size for parameters) */
-        uint64_t per = (flags & 1) ? 12u : 4u, left = (uint64_t)(r.n - r.at);
-        size_t want = 0, out_n = 0, enc_out = 0;
-        char spec[HEPH_SPEC_MAX + 32];
-        n_params = left >= 8 ? heph__get_le64(r.p + r.at) : 0;
-        if (left < 8 || n_params > (left - 8) / per || n_params * per != left - 8) {
-            HEPH_FREE(buf);
-            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                              "%s: %llu parameters stored, the file holds %llu bytes for them (%s)", path,
-                              (unsigned long long)n_params, (unsigned long long)(left >= 8 ? left - 8 : 0),
-                              left < 8 || n_params > (left - 8) / per ? "truncated parameters"
-                                                                      : "trailing bytes after the parameters");
-        }
-        if (cfg.z_dim > 0 && cfg.z_dim <= 4096) {
-            snprintf(spec, sizeof spec, "%s%sdense%d", cfg.enc_spec, cfg.enc_spec[0] ? "," : "", 2 * cfg.z_dim);
-            if (heph__spec_count(spec, cfg.in_c, cfg.in_h, cfg.in_w, &want, &enc_out) == HEPH_OK &&
-                heph__spec_count(cfg.dec_spec, cfg.z_dim, 1, 1, &want, &out_n) == HEPH_OK) {
-                size_t n_in = (size_t)cfg.in_c * (size_t)cfg.in_h * (size_t)cfg.in_w;
-                if (out_n != n_in) { /* as heph__vae_build would say, before it allocates the encoder */
-                    HEPH_FREE(buf);
-                    return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_SPEC,
-                                      "%.80s: decoder spec \"%.120s\" outputs %zu values, the picture has %zu "
-                                      "(%dx%dx%d)", path, cfg.dec_spec, out_n, n_in, cfg.in_c, cfg.in_h, cfg.in_w);
-                }
-                if (want != n_params) {
-                    HEPH_FREE(buf);
-                    return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT,
-                                      "%s: %llu parameters stored, the architecture has %zu", path,
-                                      (unsigned long long)n_params, want);
-                }
-            }
-        }
-    }
+    memset(&rng, 0, sizeof rng);
+    memset(&r, 0, sizeof r);
+    rc = heph__slurp(path, 16, HEPH__HPM_MAX_BYTES, &buf, &size, m->err, HEPH_ERRLEN);
+    if (rc != HEPH_OK) return rc;
+    rc = heph__hpm_fields(&r, buf, size, path, &cfg, &step, &rng, &flags, m->err);
+    if (rc == HEPH_OK) rc = heph__hpm_count_ok(&r, &cfg, flags, path, m->err);
+    if (rc != HEPH_OK) { HEPH_FREE(buf); return rc; }
     rc = heph__vae_build(m, &cfg);
     if (rc != HEPH_OK) {
         snprintf(err, sizeof err, "%.100s: %.150s", path, m->err);
@@ -4916,32 +4906,6 @@ HEPH_DEF int heph_net_save(const heph_net *net, const char *path, char *err, siz
     return heph__wr_close(&w, tmp, path, "network file", err, errlen);
 }
 
-/* a whole file into a new buffer (at most max bytes, at least min): HEPH_OK or an error in err */
-static int heph__slurp(const char *path, uint64_t min, uint64_t max, unsigned char **buf, size_t *size,
-                       char *err, size_t errlen) {
-    FILE *fp = fopen(path, "rb");
-    uint64_t n;
-    *buf = NULL;
-    if (!fp) return heph__errf(err, errlen, HEPH_E_IO, "%s: cannot open for reading", path);
-    n = heph__file_size(fp);
-    if (n == UINT64_MAX || n > max || n > (uint64_t)((size_t)-1)) {
-        fclose(fp);
-        return heph__errf(err, errlen, HEPH_E_SIZE, "%s: file size cannot be read or is too large", path);
-    }
-    if (n < min) {
-        fclose(fp);
-        return heph__errf(err, errlen, HEPH_E_FORMAT, "%s: truncated (%llu bytes)", path, (unsigned long long)n);
-    }
-    *buf = (unsigned char *)HEPH_MALLOC((size_t)n);
-    if (!*buf) { fclose(fp); return heph__errf(err, errlen, HEPH_E_NOMEM, "%s: out of memory", path); }
-    if (fread(*buf, 1, (size_t)n, fp) != (size_t)n) {
-        fclose(fp); HEPH_FREE(*buf); *buf = NULL;
-        return heph__errf(err, errlen, HEPH_E_IO, "%s: read failed", path);
-    }
-    fclose(fp);
-    *size = (size_t)n;
-    return HEPH_OK;
-}
 
 /* the header of a .hpn in buf: magic, version, checksum, shape, spec, and a parameter count that
    fills the rest of the file exactly and matches the spec; r is left at the parameters */
@@ -4980,6 +4944,7 @@ HEPH_DEF int heph_net_load(heph_net *net, const char *path, int max_batch, char 
     int shape[3], rc;
     heph__rd r;
     memset(net, 0, sizeof *net);
+    memset(&r, 0, sizeof r);
     rc = heph__slurp(path, 24, HEPH__HPM_MAX_BYTES, &buf, &size, err, errlen);
     if (rc == HEPH_OK) rc = heph__hpn_header(&r, buf, size, path, shape, spec, err, errlen);
     if (rc == HEPH_OK) rc = heph_net_init(net, spec, shape[0], shape[1], shape[2], max_batch, err, errlen);
@@ -5750,8 +5715,7 @@ static void heph__conv_public_backward(float *dinp, float *dW, float *db, const 
    (tests/test_metrics.c checks < 3e-7). Float compares would keep gcc from vectorising the
    loop that calls it, hence the integer min. With -O3 this loop runs ~13x faster than with
    expf (AVX-512), ~2x with plain SSE2; gcc -O2 does not vectorise it (~2x slower than expf). */
-static float heph__exp_neg(float x)
-{
+static float heph__exp_neg(float x) {
     float p, r, s;
     int32_t n, bits;
     uint32_t mag;
