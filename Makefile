@@ -62,34 +62,34 @@ $(BUILD):
 	@mkdir -p $(BUILD)
 
 # tools and examples: POSIX programs (fsync, fseeko), linked with the system stb
-$(BUILD)/idx2hpd: tools/idx2hpd.c tools/inflate.h tools/cli_io.h hephaestus.h | $(BUILD)
+$(BUILD)/idx2hpd: tools/idx2hpd.c tools/inflate.h tools/cli_io.h tools/heph_posix.h hephaestus.h | $(BUILD)
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(LDLIBS)
 
-$(BUILD)/gen_dsprites: tools/gen_dsprites.c tools/dsprites.h tools/cli_io.h hephaestus.h | $(BUILD) check-stb
+$(BUILD)/gen_dsprites: tools/gen_dsprites.c tools/dsprites.h tools/cli_io.h tools/heph_posix.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
-$(BUILD)/dsprites2hpd: tools/dsprites2hpd.c tools/dsprites.h tools/inflate_stream.h tools/cli_io.h hephaestus.h | $(BUILD)
+$(BUILD)/dsprites2hpd: tools/dsprites2hpd.c tools/dsprites.h tools/inflate_stream.h tools/cli_io.h tools/heph_posix.h hephaestus.h | $(BUILD)
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(LDLIBS)
 
-$(BUILD)/gen_shapes3d: tools/gen_shapes3d.c tools/shapes3d_render.h tools/cli_io.h hephaestus.h | $(BUILD) check-stb
+$(BUILD)/gen_shapes3d: tools/gen_shapes3d.c tools/shapes3d_render.h tools/cli_io.h tools/heph_posix.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
-$(BUILD)/shapes3d2hpd: tools/shapes3d2hpd.c tools/shapes3d_render.h tools/cli_io.h hephaestus.h | $(BUILD)
+$(BUILD)/shapes3d2hpd: tools/shapes3d2hpd.c tools/shapes3d_render.h tools/cli_io.h tools/heph_posix.h hephaestus.h | $(BUILD)
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -I$(HDF5_INC) -o $@ $< $(HDF5_LIB) $(LDLIBS)
 
 skip-shapes3d2hpd:
 	@echo "make: skipping $(BUILD)/shapes3d2hpd (3dshapes.h5 converter): no $(HDF5_INC)/hdf5.h; apt-get install libhdf5-dev to build it"
 
-$(BUILD)/hephaestus: $(CLI_SRC) hephaestus.h | $(BUILD) check-stb
+$(BUILD)/hephaestus: $(CLI_SRC) tools/heph_posix.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
-$(BUILD)/vae_mnist: examples/vae_mnist.c examples/common.h hephaestus.h | $(BUILD) check-stb
+$(BUILD)/vae_mnist: examples/vae_mnist.c examples/common.h tools/heph_posix.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
-$(BUILD)/outliers_shapes3d: examples/outliers_shapes3d.c examples/common.h tools/shapes3d_render.h hephaestus.h | $(BUILD) check-stb
+$(BUILD)/outliers_shapes3d: examples/outliers_shapes3d.c examples/common.h tools/shapes3d_render.h tools/heph_posix.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
-$(BUILD)/%: examples/%.c examples/common.h examples/train_common.h hephaestus.h | $(BUILD) check-stb
+$(BUILD)/%: examples/%.c examples/common.h examples/train_common.h tools/heph_posix.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
 # stb headers and library come from Debian's libstb-dev

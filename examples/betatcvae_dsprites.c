@@ -8,13 +8,8 @@
    random pictures, mig_continuous, the correlation heatmap, reconstructions and traversal.
 
    build/betatcvae_dsprites --data TRAIN.hpd --eval-data FRESH.hpd --out out/betatcvae_dsprites */
-#define _POSIX_C_SOURCE 200809L
-#include <unistd.h>
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
-#define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
-#define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
+#include "../tools/heph_posix.h" /* hephaestus.h with fsync, 64-bit seeks, safe temporaries */
 #include "common.h"
 #include "train_common.h"
 

@@ -8,13 +8,8 @@
 
    make data-dsprites && make build/betavae_dsprites
    build/betavae_dsprites --data data/dsprites/dsprites.hpd --beta 4 --epochs 10 --out out/beta4 */
-#define _POSIX_C_SOURCE 200809L
-#include <unistd.h>
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
-#define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
-#define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
+#include "../tools/heph_posix.h" /* hephaestus.h with fsync, 64-bit seeks, safe temporaries */
 #include "common.h"
 #include "train_common.h"
 

@@ -10,13 +10,8 @@
      CNN, gamma 10, 80 epochs, lr 5e-4                   --model cnn-dsprites --gamma 10 --lr 5e-4
      CNN, gamma 10 -> 2, 100 epochs, lr 5e-4             --model cnn-dsprites --gamma 10 --gamma-end 2 --epochs 100
    Epochs, batches per epoch and dataset size are flags, so short runs fit on 2 cores. */
-#define _POSIX_C_SOURCE 200809L
-#include <unistd.h>
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
-#define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
-#define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
+#include "../tools/heph_posix.h" /* hephaestus.h with fsync, 64-bit seeks, safe temporaries */
 #include "common.h"
 #include "train_common.h"
 

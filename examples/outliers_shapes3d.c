@@ -15,11 +15,8 @@
 
    Pictures are rendered on the fly by tools/shapes3d_render.h, so every batch is new.
    build/outliers_shapes3d --model out/betatcvae_shapes3d/model.hpm --out out/outliers   */
-#define _POSIX_C_SOURCE 200809L
-#include <unistd.h>
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
+#include "../tools/heph_posix.h" /* hephaestus.h with fsync, 64-bit seeks, safe temporaries */
 #include "common.h"
 #define HEPH_SHAPES3D_IMPLEMENTATION
 #include "../tools/shapes3d_render.h"

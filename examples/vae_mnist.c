@@ -8,11 +8,8 @@
 
    build:  make build/vae_mnist
    run:    build/vae_mnist --train data/mnist/train.hpd --test data/mnist/test.hpd --epochs 10 */
-#define _POSIX_C_SOURCE 200809L
-#include <unistd.h>
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
+#include "../tools/heph_posix.h" /* hephaestus.h with fsync, 64-bit seeks, safe temporaries */
 #include "common.h"
 
 static void usage(FILE *f) {

@@ -7,21 +7,11 @@
    gzip input is recognised by its first two bytes (1f 8b): the member header is parsed here,
    the deflate stream is inflated by tools/inflate.h (stb_image's zlib decoder rejects the real
    Fashion-MNIST label files; see there), and the trailer's CRC-32 and length are checked.     */
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
-#define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
-#define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
-#include <unistd.h>
 /* the output is written as the CLI writes its files (a temporary unique to the process,
-   fsync, rename, folder fsync), and the large blocks count against --mem-budget (cli_io.h) */
-#include "cli_io.h"
-#define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
-#define HEPH_SYNC_DIR(path) cli_sync_dir(path)
-#ifndef HEPH_MALLOC /* the fuzz target brings its own */
-#define HEPH_MALLOC(sz) cli_budget_malloc(sz)
-#define HEPH_FREE(p) cli_budget_free(p)
-#endif
+   fsync, rename, folder fsync), and the large blocks count against --mem-budget
+   (heph_posix.h, cli_io.h; the fuzz target brings its own allocator) */
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
+#include "heph_posix.h"
 #include "inflate.h"
 #include <stdlib.h>
 #include <string.h>
