@@ -83,13 +83,13 @@ skip-shapes3d2hpd:
 $(BUILD)/hephaestus: $(CLI_SRC) tools/heph_posix.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
-$(BUILD)/vae_mnist: examples/vae_mnist.c examples/common.h tools/heph_posix.h hephaestus.h | $(BUILD) check-stb
+$(BUILD)/vae_mnist: examples/vae_mnist.c tools/cli_common.h tools/cli_io.h tools/heph_posix.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
-$(BUILD)/outliers_shapes3d: examples/outliers_shapes3d.c examples/common.h tools/shapes3d_render.h tools/heph_posix.h hephaestus.h | $(BUILD) check-stb
+$(BUILD)/outliers_shapes3d: examples/outliers_shapes3d.c tools/shapes3d_render.h tools/cli_common.h tools/cli_io.h tools/heph_posix.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
-$(BUILD)/%: examples/%.c examples/common.h examples/train_common.h tools/heph_posix.h hephaestus.h | $(BUILD) check-stb
+$(BUILD)/%: examples/%.c examples/train_common.h tools/cli_common.h tools/cli_io.h tools/heph_posix.h hephaestus.h | $(BUILD) check-stb
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
 # stb headers and library come from Debian's libstb-dev

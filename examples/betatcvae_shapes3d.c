@@ -10,7 +10,8 @@
    build/betatcvae_shapes3d --data TRAIN.hpd --eval-data FRESH.hpd --out out/betatcvae_shapes3d */
 #define HEPHAESTUS_IMPLEMENTATION
 #include "../tools/heph_posix.h" /* hephaestus.h with fsync, 64-bit seeks, safe temporaries */
-#include "common.h"
+#define CLI_PROG "" /* the examples name themselves in each message */
+#include "../tools/cli_common.h" /* messages, folders, PNG files, threads, the clock */
 #include "train_common.h"
 
 int main(int argc, char **argv) {
