@@ -62,7 +62,7 @@ $(BUILD):
 	@mkdir -p $(BUILD)
 
 # tools and examples: POSIX programs (fsync, fseeko), linked with the system stb
-$(BUILD)/idx2hpd: tools/idx2hpd.c tools/inflate.h tools/cli_io.h tools/heph_posix.h hephaestus.h | $(BUILD)
+$(BUILD)/idx2hpd: tools/idx2hpd.c tools/inflate_stream.h tools/cli_io.h tools/heph_posix.h hephaestus.h | $(BUILD)
 	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(LDLIBS)
 
 $(BUILD)/gen_dsprites: tools/gen_dsprites.c tools/dsprites.h tools/cli_io.h tools/heph_posix.h hephaestus.h | $(BUILD) check-stb
