@@ -61,36 +61,35 @@ examples: $(EXAMPLES)
 $(BUILD):
 	@mkdir -p $(BUILD)
 
-# tools and examples: POSIX programs (fsync, fseeko), linked with the system stb
-$(BUILD)/idx2hpd: tools/idx2hpd.c tools/inflate.h tools/cli_io.h hephaestus.h | $(BUILD)
-	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(LDLIBS)
+# tools and examples: each one .c file, POSIX through tools/heph_posix.h (fsync, fseeko,
+# _POSIX_C_SOURCE), built by the one recipe below; per program: the headers it includes (the
+# prerequisites), extra flags and libraries (X_CFLAGS, X_LIBS: the system stb, HDF5)
+POSIX_H  := tools/heph_posix.h tools/cli_io.h hephaestus.h
+EX_H     := tools/cli_common.h $(POSIX_H)
+COMPILE   = $(CC) $(CFLAGS) $(X_CFLAGS) -o $@ $< $(X_LIBS) $(LDLIBS)
+$(BUILD)/%: tools/%.c | $(BUILD)
+	$(COMPILE)
+$(BUILD)/%: examples/%.c | $(BUILD)
+	$(COMPILE)
 
-$(BUILD)/gen_dsprites: tools/gen_dsprites.c tools/dsprites.h tools/cli_io.h hephaestus.h | $(BUILD) check-stb
-	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
+$(BUILD)/idx2hpd: tools/inflate_stream.h $(POSIX_H)
+$(BUILD)/dsprites2hpd: tools/dsprites.h tools/inflate_stream.h $(POSIX_H)
+$(BUILD)/gen_dsprites: tools/dsprites.h $(POSIX_H)
+$(BUILD)/gen_shapes3d: tools/shapes3d_render.h $(POSIX_H)
+$(BUILD)/shapes3d2hpd: tools/shapes3d_render.h $(POSIX_H)
+$(BUILD)/hephaestus: $(CLI_SRC) $(POSIX_H)
+$(BUILD)/vae_mnist: tools/plot.h $(EX_H)
+$(BUILD)/outliers_shapes3d: tools/shapes3d_render.h tools/plot.h $(EX_H)
+$(BUILD)/betavae_dsprites $(BUILD)/capacity_dsprites $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d: examples/train_common.h tools/plot.h $(EX_H)
 
-$(BUILD)/dsprites2hpd: tools/dsprites2hpd.c tools/dsprites.h tools/inflate_stream.h tools/cli_io.h hephaestus.h | $(BUILD)
-	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(LDLIBS)
-
-$(BUILD)/gen_shapes3d: tools/gen_shapes3d.c tools/shapes3d_render.h tools/cli_io.h hephaestus.h | $(BUILD) check-stb
-	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
-
-$(BUILD)/shapes3d2hpd: tools/shapes3d2hpd.c tools/shapes3d_render.h tools/cli_io.h hephaestus.h | $(BUILD)
-	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -I$(HDF5_INC) -o $@ $< $(HDF5_LIB) $(LDLIBS)
+STB_PROGS := $(BUILD)/gen_dsprites $(BUILD)/gen_shapes3d $(BUILD)/hephaestus $(EXAMPLES)
+$(STB_PROGS): X_LIBS := $(STBLIBS)
+$(STB_PROGS): | check-stb
+$(BUILD)/shapes3d2hpd: X_CFLAGS := -I$(HDF5_INC)
+$(BUILD)/shapes3d2hpd: X_LIBS := $(HDF5_LIB)
 
 skip-shapes3d2hpd:
 	@echo "make: skipping $(BUILD)/shapes3d2hpd (3dshapes.h5 converter): no $(HDF5_INC)/hdf5.h; apt-get install libhdf5-dev to build it"
-
-$(BUILD)/hephaestus: $(CLI_SRC) hephaestus.h | $(BUILD) check-stb
-	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
-
-$(BUILD)/vae_mnist: examples/vae_mnist.c examples/common.h tools/plot.h hephaestus.h | $(BUILD) check-stb
-	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
-
-$(BUILD)/outliers_shapes3d: examples/outliers_shapes3d.c examples/common.h tools/shapes3d_render.h tools/plot.h hephaestus.h | $(BUILD) check-stb
-	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
-
-$(BUILD)/%: examples/%.c examples/common.h examples/train_common.h tools/plot.h hephaestus.h | $(BUILD) check-stb
-	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 -o $@ $< $(STBLIBS) $(LDLIBS)
 
 # stb headers and library come from Debian's libstb-dev
 check-stb:

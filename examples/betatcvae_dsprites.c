@@ -8,14 +8,10 @@
    random pictures, mig_continuous, the correlation heatmap, reconstructions and traversal.
 
    build/betatcvae_dsprites --data TRAIN.hpd --eval-data FRESH.hpd --out out/betatcvae_dsprites */
-#define _POSIX_C_SOURCE 200809L
-#include <unistd.h>
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
-#define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
-#define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
-#include "common.h"
+#include "../tools/heph_posix.h" /* hephaestus.h with fsync, 64-bit seeks, safe temporaries */
+#define CLI_PROG "" /* the examples name themselves in each message */
+#include "../tools/cli_common.h" /* messages, folders, PNG files, threads, the clock */
 #include "train_common.h"
 
 int main(int argc, char **argv) {

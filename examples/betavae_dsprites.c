@@ -8,14 +8,10 @@
 
    make data-dsprites && make build/betavae_dsprites
    build/betavae_dsprites --data data/dsprites/dsprites.hpd --beta 4 --epochs 10 --out out/beta4 */
-#define _POSIX_C_SOURCE 200809L
-#include <unistd.h>
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
-#define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
-#define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
-#include "common.h"
+#include "../tools/heph_posix.h" /* hephaestus.h with fsync, 64-bit seeks, safe temporaries */
+#define CLI_PROG "" /* the examples name themselves in each message */
+#include "../tools/cli_common.h" /* messages, folders, PNG files, threads, the clock */
 #include "train_common.h"
 
 int main(int argc, char **argv) {
@@ -35,9 +31,9 @@ int main(int argc, char **argv) {
             ex_train_usage_common(stdout);
             return 0;
         }
-        if (!strcmp(argv[a], "--beta") && a + 1 < argc) { o.cfg.obj.beta = ex_arg_float(o.name, "--beta", argv[++a]); continue; }
-        if (!ex_train_flag(&o, argc, argv, &a)) ex_die("%s: unknown option %s (see --help)", o.name, argv[a]);
+        if (!strcmp(argv[a], "--beta") && a + 1 < argc) { o.cfg.obj.beta = cli_arg_float(o.name, "--beta", argv[++a]); continue; }
+        if (!ex_train_flag(&o, argc, argv, &a)) cli_fail("%s: unknown option %s (see --help)", o.name, argv[a]);
     }
-    if (!(o.cfg.obj.beta >= 0.0f)) ex_die("%s: --beta must be >= 0", o.name);
+    if (!(o.cfg.obj.beta >= 0.0f)) cli_fail("%s: --beta must be >= 0", o.name);
     return ex_train_run(&o);
 }

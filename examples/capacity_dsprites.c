@@ -10,14 +10,10 @@
      CNN, gamma 10, 80 epochs, lr 5e-4                   --model cnn-dsprites --gamma 10 --lr 5e-4
      CNN, gamma 10 -> 2, 100 epochs, lr 5e-4             --model cnn-dsprites --gamma 10 --gamma-end 2 --epochs 100
    Epochs, batches per epoch and dataset size are flags, so short runs fit on 2 cores. */
-#define _POSIX_C_SOURCE 200809L
-#include <unistd.h>
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
-#define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
-#define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
-#include "common.h"
+#include "../tools/heph_posix.h" /* hephaestus.h with fsync, 64-bit seeks, safe temporaries */
+#define CLI_PROG "" /* the examples name themselves in each message */
+#include "../tools/cli_common.h" /* messages, folders, PNG files, threads, the clock */
 #include "train_common.h"
 
 int main(int argc, char **argv) {
@@ -44,14 +40,14 @@ int main(int argc, char **argv) {
             ex_train_usage_common(stdout);
             return 0;
         }
-        if (v && !strcmp(f, "--gamma")) { o.cfg.obj.gamma = ex_arg_float(o.name, f, v); a++; continue; }
-        if (v && !strcmp(f, "--gamma-end")) { o.cfg.obj.gamma_end = ex_arg_float(o.name, f, v); gamma_end_set = 1; a++; continue; }
-        if (v && !strcmp(f, "--c-max")) { o.cfg.obj.c_max = ex_arg_float(o.name, f, v); a++; continue; }
-        if (v && !strcmp(f, "--cutoff")) { cutoff = ex_arg_long(o.name, f, v); a++; continue; }
-        if (!ex_train_flag(&o, argc, argv, &a)) ex_die("%s: unknown option %s (see --help)", o.name, f);
+        if (v && !strcmp(f, "--gamma")) { o.cfg.obj.gamma = cli_arg_float(o.name, f, v); a++; continue; }
+        if (v && !strcmp(f, "--gamma-end")) { o.cfg.obj.gamma_end = cli_arg_float(o.name, f, v); gamma_end_set = 1; a++; continue; }
+        if (v && !strcmp(f, "--c-max")) { o.cfg.obj.c_max = cli_arg_float(o.name, f, v); a++; continue; }
+        if (v && !strcmp(f, "--cutoff")) { cutoff = cli_arg_long(o.name, f, v); a++; continue; }
+        if (!ex_train_flag(&o, argc, argv, &a)) cli_fail("%s: unknown option %s (see --help)", o.name, f);
     }
     if (!gamma_end_set) o.cfg.obj.gamma_end = o.cfg.obj.gamma;
-    if (!(o.cfg.obj.gamma >= 0.0f) || !(o.cfg.obj.c_max >= 0.0f)) ex_die("%s: gamma and C_max must be >= 0", o.name);
+    if (!(o.cfg.obj.gamma >= 0.0f) || !(o.cfg.obj.c_max >= 0.0f)) cli_fail("%s: gamma and C_max must be >= 0", o.name);
     o.cfg.obj.ramp_steps = (uint64_t)cutoff * (uint64_t)o.batches; /* the cutoff, in steps */
     printf("capacity: gamma %g -> %g, C 0 -> %g nats over %ld epochs (%llu steps)\n", (double)o.cfg.obj.gamma,
            (double)o.cfg.obj.gamma_end, (double)o.cfg.obj.c_max, cutoff, (unsigned long long)o.cfg.obj.ramp_steps);

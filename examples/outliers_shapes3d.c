@@ -15,12 +15,10 @@
 
    Pictures are rendered on the fly by tools/shapes3d_render.h, so every batch is new.
    build/outliers_shapes3d --model out/betatcvae_shapes3d/model.hpm --out out/outliers   */
-#define _POSIX_C_SOURCE 200809L
-#include <unistd.h>
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
-#include "common.h"
+#include "../tools/heph_posix.h" /* hephaestus.h with fsync, 64-bit seeks, safe temporaries */
+#define CLI_PROG "" /* the examples name themselves in each message */
+#include "../tools/cli_common.h" /* messages, folders, PNG files, threads, the clock */
 #define HEPH_SHAPES3D_IMPLEMENTATION
 #include "../tools/shapes3d_render.h"
 #include "../tools/plot.h"
@@ -73,7 +71,7 @@ static void name_dims(heph_vae *m, heph_rng *rng, int *dim_factor, double *dim_s
     uint32_t nv[6];
     double mig, pf[6], *mi = (double *)malloc((size_t)D * 6 * sizeof(double));
     rules any;
-    if (!x || !mu || !fac || !mi) ex_die("out of memory");
+    if (!x || !mu || !fac || !mi) cli_fail("out of memory");
     for (k = 0; k < 6; k++) { any.fixed[k] = -1; nv[k] = (uint32_t)heph_shapes3d_count(k); }
     for (i = 0; i < N; i += 256) {
         int nb = N - i < 256 ? N - i : 256;
@@ -105,7 +103,7 @@ static double batch_auroc(heph_vae *m, const float *x, const int *truth, int n, 
     int i;
     heph_vae_encode(m, x, (size_t)n, mu, NULL);
     if (heph_maha_fit(&f, mu, (size_t)n, m->cfg.z_dim, cov, cov == HEPH_COV_MCD ? MCD_SUPPORT : 0.0, 1) != HEPH_OK)
-        ex_die("fit: %s", f.err);
+        cli_fail("fit: %s", f.err);
     heph_maha_score(&f, mu, (size_t)n, d2);
     for (i = 0; i < n; i++) s[i] = (float)d2[i];
     heph_auroc(s, truth, (size_t)n, &auc);
@@ -123,7 +121,7 @@ static void semantic(heph_vae *m, heph_rng *rng, int n_batches, const char *out)
     double d2[N], sum[3] = {0, 0, 0}, worst[3] = {1, 1, 1};
     FILE *js;
     char path[1024];
-    if (!x || !mu) ex_die("out of memory");
+    if (!x || !mu) cli_fail("out of memory");
     printf("\nsemantic outliers: %d batches of %d normals + %d outliers\nbatch  shape wall_hue object_hue   AUROC mcd  ledoit-wolf  empirical\n", n_batches, NN, NO);
     for (b = 0; b < n_batches; b++) {
         rules r;
@@ -150,7 +148,7 @@ static void semantic(heph_vae *m, heph_rng *rng, int n_batches, const char *out)
             batch_auroc(m, x, truth, N, HEPH_COV_MCD, mu, d2);
             for (i = 0; i < N; i++) { ys[i] = (float)d2[i]; ys[N + i] = (float)thr; }
             plot_lines(rgb, W, H, ys, 2, N, lab, "semantic outliers: MD scores of batch 1 (MCD fit)");
-            ex_write_png(out, "semantic_md_scores.png", rgb, W, H);
+            cli_write_png_in(out, "semantic_md_scores.png", rgb, W, H);
             free(rgb);
         }
     }
@@ -161,7 +159,7 @@ static void semantic(heph_vae *m, heph_rng *rng, int n_batches, const char *out)
     printf("\n");
     snprintf(path, sizeof path, "%s/semantic.json", out);
     js = fopen(path, "w");
-    if (!js) ex_die("cannot write %s", path);
+    if (!js) cli_fail("cannot write %s", path);
     fprintf(js, "{\"batches\": %d, \"normals\": %d, \"outliers\": %d", n_batches, NN, NO);
     for (c = 0; c < 3; c++) fprintf(js, ", \"%s\": {\"mean_auroc\": %.6f, \"worst_auroc\": %.6f}", cn[c], sum[c] / n_batches, worst[c]);
     fprintf(js, "}\n");
@@ -189,10 +187,10 @@ static void counterfactual(heph_vae *m, heph_rng *rng, const rules *r, const cha
     heph_maha f;
     float s[N];
     char file[128];
-    if (!x || !mu || !codes || !pics || !zs || D > 64) ex_die("out of memory");
+    if (!x || !mu || !codes || !pics || !zs || D > 64) cli_fail("out of memory");
     make_batch(rng, r, NN, NO, x, fac, truth);
     heph_vae_encode(m, x, N, mu, NULL);
-    if (heph_maha_fit(&f, mu, N, D, HEPH_COV_MCD, MCD_SUPPORT, 1) != HEPH_OK) ex_die("fit: %s", f.err);
+    if (heph_maha_fit(&f, mu, N, D, HEPH_COV_MCD, MCD_SUPPORT, 1) != HEPH_OK) cli_fail("fit: %s", f.err);
     heph_maha_score(&f, mu, N, d2);
     for (i = 0; i < N; i++) s[i] = (float)d2[i];
     heph_auroc(s, truth, N, &auc);
@@ -205,7 +203,7 @@ static void counterfactual(heph_vae *m, heph_rng *rng, const rules *r, const cha
     for (j = 0; j < D; j++) normal_mean[j] /= (double)(k ? k : 1);
     /* flagged pictures: z-scores and the most deviant dimension of each */
     if (heph_rank_desc(d2, N, order) != HEPH_OK || heph_threshold_mad(d2, N, 3.0, &mad_thr) != HEPH_OK)
-        ex_die("outliers_shapes3d: out of memory ranking %zu scores", (size_t)N);
+        cli_fail("outliers_shapes3d: out of memory ranking %zu scores", (size_t)N);
     for (i = 0; i < N; i++) {
         size_t p = order[i];
         if (d2[p] <= thr) break;
@@ -235,7 +233,7 @@ static void counterfactual(heph_vae *m, heph_rng *rng, const rules *r, const cha
         snprintf(file, sizeof file, "%s: outliers per latent dimension", name);
         plot_lines(rgb, W, H, ys, 1, D, lab, file);
         snprintf(file, sizeof file, "%s_dimension_counts.png", name);
-        ex_write_png(out, file, rgb, W, H);
+        cli_write_png_in(out, file, rgb, W, H);
         free(rgb);
     }
     /* morphs: original, then T codes from the outlier's to its counterfactual (top-2 -> mean) */
@@ -250,7 +248,7 @@ static void counterfactual(heph_vae *m, heph_rng *rng, const rules *r, const cha
         heph_vae_decode(m, codes + (size_t)i * (T + 1) * (size_t)D + (size_t)D, T, pics + ((size_t)i * (T + 1) + 1) * NP);
     }
     snprintf(file, sizeof file, "%s_morphs.png", name);
-    if (n_flag) ex_write_grid(out, file, pics, (n_flag < SHOW ? n_flag : SHOW) * (T + 1), T + 1, 3, 64, 64);
+    if (n_flag) cli_write_grid(cli_join(out, file).s, pics, (n_flag < SHOW ? n_flag : SHOW) * (T + 1), T + 1, 3, 64, 64);
     heph_maha_free(&f);
     free(x); free(mu); free(codes); free(pics); free(zs);
 }
@@ -270,20 +268,20 @@ int main(int argc, char **argv) {
                    "The seed's outlier and counterfactual experiments on Shapes3D-like batches rendered on the fly.\n");
             return 0;
         }
-        if (!v) ex_die("outliers_shapes3d: %s needs a value", f);
+        if (!v) cli_fail("outliers_shapes3d: %s needs a value", f);
         if (!strcmp(f, "--model")) model = v;
         else if (!strcmp(f, "--out")) out = v;
         else if (!strcmp(f, "--experiment")) exp = v;
         else if (!strcmp(f, "--batches")) batches = strtol(v, NULL, 10);
         else if (!strcmp(f, "--seed")) seed = strtol(v, NULL, 10);
-        else ex_die("outliers_shapes3d: unknown option %s (see --help)", f);
+        else cli_fail("outliers_shapes3d: unknown option %s (see --help)", f);
     }
-    if (!model) ex_die("outliers_shapes3d: --model is required (see --help)");
-    if (batches < 1) ex_die("outliers_shapes3d: --batches must be >= 1");
-    if (heph_vae_load(&m, model) != HEPH_OK) ex_die("outliers_shapes3d: %s", m.err);
-    if (m.enc.in_n != NP) ex_die("outliers_shapes3d: %s takes %d values per picture, Shapes3D has %d", model, m.enc.in_n, NP);
-    if (m.cfg.z_dim > 64) ex_die("outliers_shapes3d: at most 64 latent dimensions");
-    ex_mkdir(out);
+    if (!model) cli_fail("outliers_shapes3d: --model is required (see --help)");
+    if (batches < 1) cli_fail("outliers_shapes3d: --batches must be >= 1");
+    if (heph_vae_load(&m, model) != HEPH_OK) cli_fail("outliers_shapes3d: %s", m.err);
+    if (m.enc.in_n != NP) cli_fail("outliers_shapes3d: %s takes %d values per picture, Shapes3D has %d", model, m.enc.in_n, NP);
+    if (m.cfg.z_dim > 64) cli_fail("outliers_shapes3d: at most 64 latent dimensions");
+    cli_mkdirs(out);
     heph_shapes3d_init();
     heph_rng_seed(&rng, (uint64_t)seed);
     printf("model %s: z %d, step %llu\n", model, m.cfg.z_dim, (unsigned long long)m.step);

@@ -7,7 +7,7 @@
    a latent traversal (rows = dimensions ordered by KL), the latent-factor correlation heatmap,
    and mig_discrete / mig_continuous (DESIGN §5) into results.json; every step's loss terms
    go to steps.csv (on a resume, steps after the last checkpoint appear twice).
-   Include after hephaestus.h (with HEPHAESTUS_IMPLEMENTATION) and common.h.               */
+   Include after tools/heph_posix.h (with HEPHAESTUS_IMPLEMENTATION) and tools/cli_common.h.               */
 #ifndef HEPH_EXAMPLES_TRAIN_COMMON_H
 #define HEPH_EXAMPLES_TRAIN_COMMON_H
 
@@ -45,19 +45,6 @@ static void ex_train_defaults(ex_train_opts *o, const char *name, const char *pr
     o->eval_n = 10000; o->mig_cont_n = 20000; o->mig_cont_samples = 2000;
 }
 
-static long ex_arg_long(const char *prog, const char *flag, const char *v) {
-    char *e;
-    long x = strtol(v, &e, 10);
-    if (*v == '\0' || *e != '\0' || x < 0) ex_die("%s: %s needs a non-negative integer, got \"%s\"", prog, flag, v);
-    return x;
-}
-static float ex_arg_float(const char *prog, const char *flag, const char *v) {
-    char *e;
-    float x = strtof(v, &e);
-    if (*v == '\0' || *e != '\0' || !(x == x)) ex_die("%s: %s needs a number, got \"%s\"", prog, flag, v);
-    return x;
-}
-
 static void ex_train_usage_common(FILE *f) {
     fprintf(f,
         "  --data FILE         training pictures (.hpd with factors)\n"
@@ -88,7 +75,7 @@ static void ex_train_usage_common(FILE *f) {
 static int ex_train_flag(ex_train_opts *o, int argc, char **argv, int *a) {
     const char *f = argv[*a], *v = *a + 1 < argc ? argv[*a + 1] : NULL, *p = o->name;
     if (strncmp(f, "--", 2) != 0) return 0;
-    if (!v) ex_die("%s: %s needs a value (see --help)", p, f);
+    if (!v) cli_fail("%s: %s needs a value (see --help)", p, f);
     if (!strcmp(f, "--data")) o->data = v;
     else if (!strcmp(f, "--eval-data")) o->eval_data = v;
     else if (!strcmp(f, "--out")) o->out = v;
@@ -96,23 +83,23 @@ static int ex_train_flag(ex_train_opts *o, int argc, char **argv, int *a) {
     else if (!strcmp(f, "--model")) {
         heph_objective keep = o->cfg.obj;
         float lr = o->cfg.lr;
-        if (heph_vae_config_preset(&o->cfg, v) != HEPH_OK) ex_die("%s: unknown model %s", p, v);
+        if (heph_vae_config_preset(&o->cfg, v) != HEPH_OK) cli_fail("%s: unknown model %s", p, v);
         o->cfg.obj = keep;
         o->cfg.lr = lr;
-    } else if (!strcmp(f, "--epochs")) o->epochs = ex_arg_long(p, f, v);
-    else if (!strcmp(f, "--batches")) o->batches = ex_arg_long(p, f, v);
-    else if (!strcmp(f, "--batch")) o->batch = ex_arg_long(p, f, v);
-    else if (!strcmp(f, "--lr")) o->cfg.lr = ex_arg_float(p, f, v);
-    else if (!strcmp(f, "--subset")) o->subset = ex_arg_long(p, f, v);
-    else if (!strcmp(f, "--minutes")) o->minutes = (double)ex_arg_float(p, f, v);
-    else if (!strcmp(f, "--seed")) o->seed = ex_arg_long(p, f, v);
-    else if (!strcmp(f, "--threads")) o->threads = ex_arg_long(p, f, v);
-    else if (!strcmp(f, "--eval-n")) o->eval_n = ex_arg_long(p, f, v);
-    else if (!strcmp(f, "--mig-cont-n")) o->mig_cont_n = ex_arg_long(p, f, v);
-    else if (!strcmp(f, "--traverse-sigma")) o->traverse_sigma = ex_arg_float(p, f, v);
+    } else if (!strcmp(f, "--epochs")) o->epochs = cli_arg_long(p, f, v);
+    else if (!strcmp(f, "--batches")) o->batches = cli_arg_long(p, f, v);
+    else if (!strcmp(f, "--batch")) o->batch = cli_arg_long(p, f, v);
+    else if (!strcmp(f, "--lr")) o->cfg.lr = cli_arg_float(p, f, v);
+    else if (!strcmp(f, "--subset")) o->subset = cli_arg_long(p, f, v);
+    else if (!strcmp(f, "--minutes")) o->minutes = (double)cli_arg_float(p, f, v);
+    else if (!strcmp(f, "--seed")) o->seed = cli_arg_long(p, f, v);
+    else if (!strcmp(f, "--threads")) o->threads = cli_arg_long(p, f, v);
+    else if (!strcmp(f, "--eval-n")) o->eval_n = cli_arg_long(p, f, v);
+    else if (!strcmp(f, "--mig-cont-n")) o->mig_cont_n = cli_arg_long(p, f, v);
+    else if (!strcmp(f, "--traverse-sigma")) o->traverse_sigma = cli_arg_float(p, f, v);
     else if (!strcmp(f, "--holdout")) {
-        o->holdout = (double)ex_arg_float(p, f, v);
-        if (!(o->holdout >= 0.0 && o->holdout < 1.0)) ex_die("%s: --holdout must be in [0, 1)", p);
+        o->holdout = (double)cli_arg_float(p, f, v);
+        if (!(o->holdout >= 0.0 && o->holdout < 1.0)) cli_fail("%s: --holdout must be in [0, 1)", p);
     }
     else return 0;
     (*a)++;
@@ -121,7 +108,7 @@ static int ex_train_flag(ex_train_opts *o, int argc, char **argv, int *a) {
 
 /* read pictures idx[0..n) of d into x, in chunks */
 static void ex_read(heph_hpd *d, const size_t *idx, size_t n, float *x) {
-    if (heph_hpd_read(d, idx, n, x) != HEPH_OK) ex_die("%s", d->err);
+    if (heph_hpd_read(d, idx, n, x) != HEPH_OK) cli_fail("%s", d->err);
 }
 
 /* PNG of curves: series-major values */
@@ -130,11 +117,11 @@ static void ex_plot(const char *dir, const char *file, const double *ys, int n_s
     int W = 720, H = 420, s, i;
     float *f = (float *)malloc((size_t)n_series * (size_t)n * sizeof(float) + 4);
     uint8_t *rgb = (uint8_t *)malloc((size_t)W * H * 3);
-    if (!f || !rgb) ex_die("out of memory");
+    if (!f || !rgb) cli_fail("out of memory");
     for (s = 0; s < n_series; s++)
         for (i = 0; i < n; i++) f[(size_t)s * (size_t)n + (size_t)i] = (float)ys[(size_t)s * (size_t)n + (size_t)i];
     plot_lines(rgb, W, H, f, n_series, n, labels, title);
-    ex_write_png(dir, file, rgb, W, H);
+    cli_write_png_in(dir, file, rgb, W, H);
     free(f); free(rgb);
 }
 
@@ -153,19 +140,19 @@ static int ex_train_run(ex_train_opts *o) {
     FILE *js, *steps_csv;
     enum { H_LOSS, H_RECON, H_KL, H_MI, H_TC, H_DWKL, H_C, H_NTERMS };
 
-    if (!o->data) ex_die("%s: --data is required (see --help)", o->name);
-    if (!o->out) ex_die("%s: --out is required", o->name);
-    if (o->batch < 1 || o->batch > 65536 || o->batches < 1) ex_die("%s: --batch and --batches must be positive", o->name);
-    ex_set_threads((int)o->threads);
-    ex_mkdir(o->out);
-    if (heph_hpd_open(&d, o->data) != HEPH_OK) ex_die("%s: %s", o->name, d.err);
-    if (d.info.n_factors == 0) ex_die("%s: %s has no factors; the metrics need ground truth", o->name, o->data);
+    if (!o->data) cli_fail("%s: --data is required (see --help)", o->name);
+    if (!o->out) cli_fail("%s: --out is required", o->name);
+    if (o->batch < 1 || o->batch > 65536 || o->batches < 1) cli_fail("%s: --batch and --batches must be positive", o->name);
+    cli_threads((int)o->threads);
+    cli_mkdirs(o->out);
+    if (heph_hpd_open(&d, o->data) != HEPH_OK) cli_fail("%s: %s", o->name, d.err);
+    if (d.info.n_factors == 0) cli_fail("%s: %s has no factors; the metrics need ground truth", o->name, o->data);
     np = heph_hpd_picture_size(&d.info);
     n_all = (size_t)d.info.count;
     if (o->eval_data) {
-        if (heph_hpd_open(&de, o->eval_data) != HEPH_OK) ex_die("%s: %s", o->name, de.err);
+        if (heph_hpd_open(&de, o->eval_data) != HEPH_OK) cli_fail("%s: %s", o->name, de.err);
         if (heph_hpd_picture_size(&de.info) != np || de.info.n_factors != d.info.n_factors)
-            ex_die("%s: %s and %s differ in picture size or factors", o->name, o->eval_data, o->data);
+            cli_fail("%s: %s and %s differ in picture size or factors", o->name, o->eval_data, o->data);
         ev = &de;
     }
     K = (int)d.info.n_factors;
@@ -173,26 +160,26 @@ static int ex_train_run(ex_train_opts *o) {
     /* model */
     snprintf(ckpt, sizeof ckpt, "%s/model.hpm", o->out);
     if (o->resume) {
-        if (heph_vae_load(&m, o->resume) != HEPH_OK) ex_die("%s: %s", o->name, m.err);
-        if ((size_t)m.enc.in_n != np) ex_die("%s: %s expects %d values per picture, %s has %zu", o->name, o->resume, m.enc.in_n, o->data, np);
-        if (m.cfg.max_batch < o->batch) ex_die("%s: %s was made for batches up to %d", o->name, o->resume, m.cfg.max_batch);
+        if (heph_vae_load(&m, o->resume) != HEPH_OK) cli_fail("%s: %s", o->name, m.err);
+        if ((size_t)m.enc.in_n != np) cli_fail("%s: %s expects %d values per picture, %s has %zu", o->name, o->resume, m.enc.in_n, o->data, np);
+        if (m.cfg.max_batch < o->batch) cli_fail("%s: %s was made for batches up to %d", o->name, o->resume, m.cfg.max_batch);
         e0 = (long)(m.step / (uint64_t)o->batches);
     } else {
         o->cfg.max_batch = (int)o->batch;
         if ((size_t)o->cfg.in_c * (size_t)o->cfg.in_h * (size_t)o->cfg.in_w != np)
-            ex_die("%s: the model takes %dx%dx%d pictures, %s has %ux%ux%u", o->name, o->cfg.in_c,
+            cli_fail("%s: the model takes %dx%dx%d pictures, %s has %ux%ux%u", o->name, o->cfg.in_c,
                    o->cfg.in_h, o->cfg.in_w, o->data, d.info.c, d.info.h, d.info.w);
         if (o->cfg.obj.kind == HEPH_OBJ_TCVAE && o->cfg.obj.dataset_size == 0) {
             size_t kept = 0;
             for (i = 0; i < n_all; i++) kept += !(o->holdout > 0.0 && ex_held_out(i, o->holdout));
             o->cfg.obj.dataset_size = o->subset > 0 && (size_t)o->subset < kept ? (uint64_t)o->subset : (uint64_t)kept;
         }
-        if (heph_vae_init(&m, &o->cfg, (uint64_t)o->seed) != HEPH_OK) ex_die("%s: %s", o->name, m.err);
+        if (heph_vae_init(&m, &o->cfg, (uint64_t)o->seed) != HEPH_OK) cli_fail("%s: %s", o->name, m.err);
     }
     D = m.cfg.z_dim;
     printf("%s: %zu pictures %ux%ux%u from %s | encoder %s | decoder %s | z %d | %zu parameters | "
            "%d threads\n", o->name, n_all, d.info.c, d.info.h, d.info.w, o->data, m.cfg.enc_spec,
-           m.cfg.dec_spec, D, m.n_params, ex_threads());
+           m.cfg.dec_spec, D, m.n_params, cli_nthreads());
 
     /* the training pool: all pictures or a random subset (fixed by the seed) */
     pool = (size_t *)malloc(n_all * sizeof *pool);
@@ -201,14 +188,14 @@ static int ex_train_run(ex_train_opts *o) {
     n_ep = o->epochs > e0 ? o->epochs : e0;
     hstride = (size_t)n_ep + 1;
     hist = (double *)calloc((size_t)H_NTERMS * hstride, sizeof(double));
-    if (!pool || !idx || !x || !hist) ex_die("out of memory");
+    if (!pool || !idx || !x || !hist) cli_fail("out of memory");
     {
         heph_rng pr;
         size_t n_pool = 0;
         heph_rng_seed(&pr, (uint64_t)o->seed ^ 0x9e3779b97f4a7c15ULL);
         for (i = 0; i < n_all; i++)
             if (!(o->holdout > 0.0 && ex_held_out(i, o->holdout))) pool[n_pool++] = i;
-        if (n_pool == 0) ex_die("%s: --holdout %.3f leaves nothing to train on", o->name, o->holdout);
+        if (n_pool == 0) cli_fail("%s: --holdout %.3f leaves nothing to train on", o->name, o->holdout);
         heph_rng_shuffle(&pr, pool, n_pool);
         n_use = o->subset > 0 && (size_t)o->subset < n_pool ? (size_t)o->subset : n_pool;
         if (o->holdout > 0.0)
@@ -222,12 +209,12 @@ static int ex_train_run(ex_train_opts *o) {
         char sp[1100];
         snprintf(sp, sizeof sp, "%s/steps.csv", o->out);
         steps_csv = fopen(sp, o->resume ? "a" : "w");
-        if (!steps_csv) ex_die("%s: cannot write %s", o->name, sp);
+        if (!steps_csv) cli_fail("%s: cannot write %s", o->name, sp);
         if (!o->resume) fprintf(steps_csv, "step,loss,recon,kl,mi,tc,dwkl,c,gamma\n");
     }
     printf("epoch   loss      recon     KL      MI      TC      DWKL    C/gamma   img/s   (nats/image)\n");
     for (ep = e0; ep < o->epochs && !stopped_early; ep++) {
-        double sum[H_NTERMS] = {0}, t0 = ex_now(), dt, cg = 0.0;
+        double sum[H_NTERMS] = {0}, t0 = cli_now(), dt, cg = 0.0;
         long b;
         heph_losses L;
         for (b = 0; b < o->batches; b++) {
@@ -237,14 +224,14 @@ static int ex_train_run(ex_train_opts *o) {
             }
             ex_read(&d, idx, (size_t)o->batch, x);
             if (heph_vae_train_step(&m, x, (int)o->batch, &L) != HEPH_OK)
-                ex_die("%s: training stopped: %s (last checkpoint %s is intact)", o->name, m.err, ckpt);
+                cli_fail("%s: training stopped: %s (last checkpoint %s is intact)", o->name, m.err, ckpt);
             sum[H_LOSS] += L.loss; sum[H_RECON] += L.recon; sum[H_KL] += L.kl;
             sum[H_MI] += L.mi; sum[H_TC] += L.tc; sum[H_DWKL] += L.dwkl; sum[H_C] += L.c;
             cg = m.cfg.obj.kind == HEPH_OBJ_BETA ? (double)m.cfg.obj.beta : L.gamma;
             fprintf(steps_csv, "%llu,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4g\n", (unsigned long long)m.step,
                     L.loss, L.recon, L.kl, L.mi, L.tc, L.dwkl, L.c, cg);
         }
-        dt = ex_now() - t0;
+        dt = cli_now() - t0;
         t_train += dt;
         for (i = 0; i < H_NTERMS; i++) hist[i * hstride + (size_t)ep] = sum[i] / (double)o->batches;
         printf("%5ld %8.2f %9.2f %7.2f %7.2f %7.2f %7.2f %5.1f/%-5.2g %7.0f\n", ep + 1,
@@ -253,7 +240,7 @@ static int ex_train_run(ex_train_opts *o) {
                sum[H_C] / o->batches, cg, (double)(o->batches * o->batch) / dt);
         fflush(stdout);
         fflush(steps_csv);
-        if (heph_vae_save(&m, ckpt, 0) != HEPH_OK) ex_die("%s: %s", o->name, m.err);
+        if (heph_vae_save(&m, ckpt, 0) != HEPH_OK) cli_fail("%s: %s", o->name, m.err);
         if (o->minutes > 0.0 && t_train > 60.0 * o->minutes && ep + 1 < o->epochs) {
             printf("%s: --minutes %.1f reached after epoch %ld; evaluating\n", o->name, o->minutes, ep + 1);
             stopped_early = 1;
@@ -289,7 +276,7 @@ static int ex_train_run(ex_train_opts *o) {
         hi = (float *)calloc((size_t)D, sizeof(float));
         corr = (float *)malloc((size_t)D * (size_t)K * sizeof(float));
         grid = (float *)malloc((size_t)D * (size_t)steps * np * sizeof(float) + 32 * np * sizeof(float));
-        if (!eidx || !ex || !mu || !lv || !fac || !kl || !order || !lo || !hi || !corr || !grid) ex_die("out of memory");
+        if (!eidx || !ex || !mu || !lv || !fac || !kl || !order || !lo || !hi || !corr || !grid) cli_fail("out of memory");
         heph_rng_seed(&er, 4242);
         for (k = 0; k < nmax; k++) { /* uniform draws; from the held-out part when there is one */
             do eidx[k] = (size_t)heph_rng_below(&er, (uint32_t)ev->info.count);
@@ -304,7 +291,7 @@ static int ex_train_run(ex_train_opts *o) {
         heph_vae_kl_per_dim(&m, ex, ne < 2000 ? ne : 2000, kl);
         {
             size_t *ord = (size_t *)malloc((size_t)D * sizeof(size_t));
-            if (!ord || heph_rank_desc(kl, (size_t)D, ord) != HEPH_OK) ex_die("out of memory");
+            if (!ord || heph_rank_desc(kl, (size_t)D, ord) != HEPH_OK) cli_fail("out of memory");
             for (r = 0; r < D; r++) order[r] = (int)ord[r];
             free(ord);
         }
@@ -312,7 +299,7 @@ static int ex_train_run(ex_train_opts *o) {
         /* reconstructions: 16 pictures above their reconstructions */
         memcpy(grid, ex, 16 * np * sizeof(float));
         heph_vae_decode(&m, mu, 16, grid + 16 * np);
-        ex_write_grid(o->out, "reconstructions.png", grid, 32, 16, (int)d.info.c, (int)d.info.h, (int)d.info.w);
+        cli_write_grid(cli_join(o->out, "reconstructions.png").s, grid, 32, 16, (int)d.info.c, (int)d.info.h, (int)d.info.w);
         if (o->ssim_n > 0) {
             size_t ns = (size_t)o->ssim_n < nmax ? (size_t)o->ssim_n : nmax;
             double s = 0.0;
@@ -338,12 +325,12 @@ static int ex_train_run(ex_train_opts *o) {
             }
         }
         heph_vae_traverse(&m, mu, order, D, lo, hi, steps, grid);
-        ex_write_grid(o->out, "traversal.png", grid, D * steps, steps, (int)d.info.c, (int)d.info.h, (int)d.info.w);
+        cli_write_grid(cli_join(o->out, "traversal.png").s, grid, D * steps, steps, (int)d.info.c, (int)d.info.h, (int)d.info.w);
         printf("traversal rows (by KL): ");
         for (r = 0; r < D; r++) printf("z%d (KL %.2f, %.2f..%.2f)%s", order[r], kl[order[r]], (double)lo[order[r]], (double)hi[order[r]], r + 1 < D ? ", " : "\n");
 
         /* metrics */
-        if (heph_mig_discrete(mu, ne, D, fac, K, nv, 20, &mig_d, pf_d, NULL) != HEPH_OK) ex_die("%s: mig_discrete failed", o->name);
+        if (heph_mig_discrete(mu, ne, D, fac, K, nv, 20, &mig_d, pf_d, NULL) != HEPH_OK) cli_fail("%s: mig_discrete failed", o->name);
         if (nc > 0) {
             /* two named numbers of one estimate: mig_continuous over every factor, and
                mig_continuous_ordinal, the mean gap of the factors other than the categorical
@@ -351,7 +338,7 @@ static int ex_train_run(ex_train_opts *o) {
             double sum = 0.0;
             int used = 0;
             if (heph_mig_continuous(mu, lv, nc, D, fac, K, nv, NULL, (size_t)o->mig_cont_samples, 77, &mig_c, pf_c, NULL) != HEPH_OK)
-                ex_die("%s: mig_continuous failed", o->name);
+                cli_fail("%s: mig_continuous failed", o->name);
             for (r = 0; r < K; r++)
                 if (nv[r] > 1 && strcmp(ev->info.factors[r].name, "shape") != 0 && pf_c[r] == pf_c[r]) { sum += pf_c[r]; used++; }
             mig_co = used ? sum / used : -1.0;
@@ -371,10 +358,10 @@ static int ex_train_run(ex_train_opts *o) {
         {
             int W = 120 + 70 * K, Hh = 110 + 34 * D;
             uint8_t *rgb = (uint8_t *)malloc((size_t)W * (size_t)Hh * 3);
-            if (!rgb) ex_die("out of memory");
+            if (!rgb) cli_fail("out of memory");
             snprintf(title, sizeof title, "correlation: latent mean vs factor");
             plot_heatmap(rgb, W, Hh, corr, D, K, -1.0f, 1.0f, rl, cl, title);
-            ex_write_png(o->out, "correlation.png", rgb, W, Hh);
+            cli_write_png_in(o->out, "correlation.png", rgb, W, Hh);
             free(rgb);
         }
         /* the strongest factor of each dimension, for naming ("z0 ~ posX") */
@@ -390,7 +377,7 @@ static int ex_train_run(ex_train_opts *o) {
             int n = (int)(n_ep - e0);
             double *ys = (double *)calloc((size_t)4 * (size_t)n, sizeof(double)); /* zeroed: gcc -march=x86-64 saw it maybe unset */
             const char *l1[2] = {"loss", "recon"}, *l2[4] = {"KL", "MI", "TC", "DWKL"};
-            if (!ys) ex_die("out of memory");
+            if (!ys) cli_fail("out of memory");
             for (t = 0; t < n; t++) {
                 ys[t] = hist[H_LOSS * hstride + (size_t)(e0 + t)];
                 ys[n + t] = hist[H_RECON * hstride + (size_t)(e0 + t)];
@@ -407,13 +394,13 @@ static int ex_train_run(ex_train_opts *o) {
             char jp[1100];
             snprintf(jp, sizeof jp, "%s/results.json", o->out);
             js = fopen(jp, "w");
-            if (!js) ex_die("cannot write %s", jp);
+            if (!js) cli_fail("cannot write %s", jp);
             fprintf(js, "{\n  \"example\": \"%s\",\n  \"data\": \"%s\",\n  \"pictures\": %zu,\n  \"subset\": %zu,\n",
                     o->name, o->data, n_all, n_use);
             fprintf(js, "  \"epochs\": %ld,\n  \"batches_per_epoch\": %ld,\n  \"batch\": %ld,\n  \"steps\": %llu,\n",
                     n_ep, o->batches, o->batch, (unsigned long long)m.step);
             fprintf(js, "  \"train_seconds\": %.1f,\n  \"threads\": %d,\n  \"mig_discrete\": %.6f,\n  \"mig_continuous\": %.6f,\n  \"mig_continuous_ordinal\": %.6f,\n",
-                    t_train, ex_threads(), mig_d, mig_c, mig_co);
+                    t_train, cli_nthreads(), mig_d, mig_c, mig_co);
             fprintf(js, "  \"final\": {\"loss\": %.4f, \"recon\": %.4f, \"kl\": %.4f, \"mi\": %.4f, \"tc\": %.4f, \"dwkl\": %.4f},\n",
                     hist[H_LOSS * hstride + (size_t)(n_ep - 1)], hist[H_RECON * hstride + (size_t)(n_ep - 1)],
                     hist[H_KL * hstride + (size_t)(n_ep - 1)], hist[H_MI * hstride + (size_t)(n_ep - 1)],
@@ -432,7 +419,7 @@ static int ex_train_run(ex_train_opts *o) {
         free(lo); free(hi); free(corr); free(grid);
     }
     printf("%s: %.1f s of training, %llu steps; checkpoint %s; peak memory %.1f MiB\n", o->name,
-           t_train, (unsigned long long)m.step, ckpt, ex_peak_rss_mib());
+           t_train, (unsigned long long)m.step, ckpt, cli_peak_rss_mib());
     heph_vae_free(&m);
     heph_hpd_close(&d);
     if (ev != &d) heph_hpd_close(ev);
@@ -441,7 +428,7 @@ static int ex_train_run(ex_train_opts *o) {
 }
 /* beta-TCVAE runs (betatcvae_dsprites, betatcvae_shapes3d): the seed's objective settings on
    top of o's defaults, the TC flags, then the common ones. Returns ex_train_run's status.   */
-EX_FN int ex_tcvae_main(ex_train_opts *o, int argc, char **argv) {
+CLI_FN int ex_tcvae_main(ex_train_opts *o, int argc, char **argv) {
     int a;
     o->batches = 500;
     o->cfg.lr = 5e-4f;
@@ -466,20 +453,20 @@ EX_FN int ex_tcvae_main(ex_train_opts *o, int argc, char **argv) {
             ex_train_usage_common(stdout);
             return 0;
         }
-        if (v && !strcmp(f, "--beta")) { o->cfg.obj.beta = ex_arg_float(o->name, f, v); a++; continue; }
-        if (v && !strcmp(f, "--alpha")) { o->cfg.obj.alpha = ex_arg_float(o->name, f, v); a++; continue; }
-        if (v && !strcmp(f, "--gamma")) { o->cfg.obj.gamma = ex_arg_float(o->name, f, v); a++; continue; }
-        if (v && !strcmp(f, "--anneal")) { o->cfg.obj.ramp_steps = (uint64_t)ex_arg_long(o->name, f, v); a++; continue; }
-        if (v && !strcmp(f, "--dataset-size")) { o->cfg.obj.dataset_size = (uint64_t)ex_arg_long(o->name, f, v); a++; continue; }
-        if (v && !strcmp(f, "--ssim-n")) { o->ssim_n = ex_arg_long(o->name, f, v); a++; continue; }
+        if (v && !strcmp(f, "--beta")) { o->cfg.obj.beta = cli_arg_float(o->name, f, v); a++; continue; }
+        if (v && !strcmp(f, "--alpha")) { o->cfg.obj.alpha = cli_arg_float(o->name, f, v); a++; continue; }
+        if (v && !strcmp(f, "--gamma")) { o->cfg.obj.gamma = cli_arg_float(o->name, f, v); a++; continue; }
+        if (v && !strcmp(f, "--anneal")) { o->cfg.obj.ramp_steps = (uint64_t)cli_arg_long(o->name, f, v); a++; continue; }
+        if (v && !strcmp(f, "--dataset-size")) { o->cfg.obj.dataset_size = (uint64_t)cli_arg_long(o->name, f, v); a++; continue; }
+        if (v && !strcmp(f, "--ssim-n")) { o->ssim_n = cli_arg_long(o->name, f, v); a++; continue; }
         if (v && !strcmp(f, "--estimator")) {
             if (!strcmp(v, "mss")) o->cfg.obj.estimator = HEPH_TC_MSS;
             else if (!strcmp(v, "mws")) o->cfg.obj.estimator = HEPH_TC_MWS;
-            else ex_die("%s: --estimator must be mss or mws", o->name);
+            else cli_fail("%s: --estimator must be mss or mws", o->name);
             a++;
             continue;
         }
-        if (!ex_train_flag(o, argc, argv, &a)) ex_die("%s: unknown option %s (see --help)", o->name, f);
+        if (!ex_train_flag(o, argc, argv, &a)) cli_fail("%s: unknown option %s (see --help)", o->name, f);
     }
     return ex_train_run(o);
 }

@@ -8,12 +8,10 @@
 
    build:  make build/vae_mnist
    run:    build/vae_mnist --train data/mnist/train.hpd --test data/mnist/test.hpd --epochs 10 */
-#define _POSIX_C_SOURCE 200809L
-#include <unistd.h>
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
-#include "common.h"
+#include "../tools/heph_posix.h" /* hephaestus.h with fsync, 64-bit seeks, safe temporaries */
+#define CLI_PROG "" /* the examples name themselves in each message */
+#include "../tools/cli_common.h" /* messages, folders, PNG files, threads, the clock */
 #include "../tools/plot.h"
 
 static void usage(FILE *f) {
@@ -29,13 +27,6 @@ static void usage(FILE *f) {
         "  --out DIR       output folder (default out/vae_mnist)\n"
         "  --resume FILE   continue from a checkpoint written by this program\n"
         "  -h, --help      this help\n");
-}
-
-static long arg_long(const char *flag, const char *v) {
-    char *e;
-    long x = strtol(v, &e, 10);
-    if (*v == '\0' || *e != '\0' || x < 0) ex_die("vae_mnist: %s needs a non-negative integer, got \"%s\"", flag, v);
-    return x;
 }
 
 int main(int argc, char **argv) {
@@ -54,34 +45,34 @@ int main(int argc, char **argv) {
     for (a = 1; a < argc; a += 2) { /* flag, value */
         const char *f = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
         if (!strcmp(f, "-h") || !strcmp(f, "--help")) { usage(stdout); return 0; }
-        if (!v) ex_die("vae_mnist: %s needs a value (see --help)", f);
+        if (!v) cli_fail("vae_mnist: %s needs a value (see --help)", f);
         if (!strcmp(f, "--train")) train_path = v;
         else if (!strcmp(f, "--test")) test_path = v;
-        else if (!strcmp(f, "--epochs")) epochs = arg_long(f, v);
-        else if (!strcmp(f, "--batch")) batch = arg_long(f, v);
-        else if (!strcmp(f, "--seed")) seed = arg_long(f, v);
-        else if (!strcmp(f, "--limit")) limit = arg_long(f, v);
-        else if (!strcmp(f, "--threads")) threads = arg_long(f, v);
+        else if (!strcmp(f, "--epochs")) epochs = cli_arg_long("vae_mnist", f, v);
+        else if (!strcmp(f, "--batch")) batch = cli_arg_long("vae_mnist", f, v);
+        else if (!strcmp(f, "--seed")) seed = cli_arg_long("vae_mnist", f, v);
+        else if (!strcmp(f, "--limit")) limit = cli_arg_long("vae_mnist", f, v);
+        else if (!strcmp(f, "--threads")) threads = cli_arg_long("vae_mnist", f, v);
         else if (!strcmp(f, "--out")) out = v;
         else if (!strcmp(f, "--resume")) resume = v;
         else if (!strcmp(f, "--lr")) lr = strtof(v, NULL);
-        else ex_die("vae_mnist: unknown option %s (see --help)", f);
+        else cli_fail("vae_mnist: unknown option %s (see --help)", f);
     }
     if (!train_path || !test_path) { usage(stderr); return 2; }
-    if (batch < 1 || batch > 65536) ex_die("vae_mnist: --batch must be in 1..65536");
-    if (!(lr > 0.0f)) ex_die("vae_mnist: --lr must be positive");
-    ex_set_threads((int)threads);
-    ex_mkdir(out);
+    if (batch < 1 || batch > 65536) cli_fail("vae_mnist: --batch must be in 1..65536");
+    if (!(lr > 0.0f)) cli_fail("vae_mnist: --lr must be positive");
+    cli_threads((int)threads);
+    cli_mkdirs(out);
 
     /* data: every picture in memory as floats in [0,1] */
-    xtr = ex_load_all(train_path, &dtr);
-    xte = ex_load_all(test_path, &dte);
+    xtr = cli_hpd_load_all(train_path, &dtr);
+    xte = cli_hpd_load_all(test_path, &dte);
     ntr = (size_t)dtr.info.count;
     nte = (size_t)dte.info.count;
     if (limit > 0 && (size_t)limit < ntr) ntr = (size_t)limit;
     np = heph_hpd_picture_size(&dtr.info);
     if (heph_hpd_picture_size(&dte.info) != np)
-        ex_die("vae_mnist: %s has %zu values per picture, %s has %zu", test_path,
+        cli_fail("vae_mnist: %s has %zu values per picture, %s has %zu", test_path,
                heph_hpd_picture_size(&dte.info), train_path, np);
     printf("data: %zu training pictures (%s), %zu test pictures, %ux%ux%u\n", ntr,
            dtr.info.source, nte, dtr.info.c, dtr.info.h, dtr.info.w);
@@ -89,9 +80,9 @@ int main(int argc, char **argv) {
     /* model: the mlp-mnist preset, sized to the data's pictures */
     snprintf(ckpt, sizeof ckpt, "%s/vae_mnist.hpm", out);
     if (resume) {
-        if (heph_vae_load(&m, resume) != HEPH_OK) ex_die("vae_mnist: %s", m.err);
-        if ((size_t)m.enc.in_n != np) ex_die("vae_mnist: %s expects %d values per picture, the data has %zu", resume, m.enc.in_n, np);
-        if (m.cfg.max_batch < batch) ex_die("vae_mnist: %s was made for batches up to %d", resume, m.cfg.max_batch);
+        if (heph_vae_load(&m, resume) != HEPH_OK) cli_fail("vae_mnist: %s", m.err);
+        if ((size_t)m.enc.in_n != np) cli_fail("vae_mnist: %s expects %d values per picture, the data has %zu", resume, m.enc.in_n, np);
+        if (m.cfg.max_batch < batch) cli_fail("vae_mnist: %s was made for batches up to %d", resume, m.cfg.max_batch);
     } else {
         heph_vae_config_preset(&cfg, "mlp-mnist");
         cfg.in_c = (int)dtr.info.c; cfg.in_h = (int)dtr.info.h; cfg.in_w = (int)dtr.info.w;
@@ -99,22 +90,22 @@ int main(int argc, char **argv) {
         strcpy(cfg.dec_spec, spec);
         cfg.max_batch = (int)batch;
         cfg.lr = lr;
-        if (heph_vae_init(&m, &cfg, (uint64_t)seed) != HEPH_OK) ex_die("vae_mnist: %s", m.err);
+        if (heph_vae_init(&m, &cfg, (uint64_t)seed) != HEPH_OK) cli_fail("vae_mnist: %s", m.err);
     }
     {
         size_t per_epoch = (ntr + (size_t)batch - 1) / (size_t)batch;
         e0 = (long)(m.step / per_epoch);
-        if (m.step % per_epoch) ex_die("vae_mnist: %s stopped inside an epoch (step %llu)", resume, (unsigned long long)m.step);
+        if (m.step % per_epoch) cli_fail("vae_mnist: %s stopped inside an epoch (step %llu)", resume, (unsigned long long)m.step);
     }
     printf("model: encoder %s,dense%d | decoder %s | %zu parameters | %d threads%s\n",
-           m.cfg.enc_spec, 2 * m.cfg.z_dim, m.cfg.dec_spec, m.n_params, ex_threads(),
+           m.cfg.enc_spec, 2 * m.cfg.z_dim, m.cfg.dec_spec, m.n_params, cli_nthreads(),
            resume ? " | resumed" : "");
 
     idx = (size_t *)malloc(ntr * sizeof *idx);
     xb = (float *)malloc((size_t)batch * np * sizeof(float));
     curve_tr = (double *)calloc((size_t)epochs + 1, sizeof(double));
     curve_te = (double *)calloc((size_t)epochs + 1, sizeof(double));
-    if (!idx || !xb || !curve_tr || !curve_te) ex_die("out of memory");
+    if (!idx || !xb || !curve_tr || !curve_te) cli_fail("out of memory");
 
     printf("epoch  train-nelbo  test-nelbo  test-recon  test-kl   images/s\n");
     for (long ep = e0; ep < epochs; ep++) {
@@ -122,22 +113,22 @@ int main(int argc, char **argv) {
         heph_losses L, T;
         for (i = 0; i < ntr; i++) idx[i] = i;
         heph_rng_shuffle(&m.rng, idx, ntr);
-        t0 = ex_now();
+        t0 = cli_now();
         for (i = 0; i < ntr; i += (size_t)batch) {
             size_t B = ntr - i < (size_t)batch ? ntr - i : (size_t)batch, b;
             for (b = 0; b < B; b++) memcpy(xb + b * np, xtr + idx[i + b] * np, np * sizeof(float));
             rc = heph_vae_train_step(&m, xb, (int)B, &L);
-            if (rc != HEPH_OK) ex_die("vae_mnist: training stopped: %s (last checkpoint %s is intact)", m.err, ckpt);
+            if (rc != HEPH_OK) cli_fail("vae_mnist: training stopped: %s (last checkpoint %s is intact)", m.err, ckpt);
             sum += L.loss * (double)B;
         }
-        dt = ex_now() - t0;
-        if (heph_vae_evaluate(&m, xte, nte, 12345, &T) != HEPH_OK) ex_die("vae_mnist: %s", m.err);
+        dt = cli_now() - t0;
+        if (heph_vae_evaluate(&m, xte, nte, 12345, &T) != HEPH_OK) cli_fail("vae_mnist: %s", m.err);
         curve_tr[ep] = sum / (double)ntr;
         curve_te[ep] = -T.elbo;
         printf("%5ld  %11.3f  %10.3f  %10.3f  %7.3f  %9.0f\n", ep + 1, curve_tr[ep], -T.elbo,
                T.recon, T.kl, (double)ntr / dt);
         fflush(stdout);
-        if (heph_vae_save(&m, ckpt, 0) != HEPH_OK) ex_die("vae_mnist: %s", m.err);
+        if (heph_vae_save(&m, ckpt, 0) != HEPH_OK) cli_fail("vae_mnist: %s", m.err);
     }
 
     /* pictures, from the test set */
@@ -147,7 +138,7 @@ int main(int argc, char **argv) {
         float *grid = (float *)malloc(64 * np * sizeof(float)), *rec = (float *)malloc(32 * np * sizeof(float));
         float *mu = (float *)malloc(32 * D * sizeof(float)), *zz = (float *)malloc(80 * D * sizeof(float));
         heph_rng rng;
-        if (!grid || !rec || !mu || !zz) ex_die("out of memory");
+        if (!grid || !rec || !mu || !zz) cli_fail("out of memory");
         /* reconstructions: rows of 16 originals, each followed by a row of their reconstructions */
         heph_vae_encode(&m, xte, 32, mu, NULL);
         heph_vae_decode(&m, mu, 32, rec);
@@ -155,11 +146,11 @@ int main(int argc, char **argv) {
             memcpy(grid + (size_t)(32 * k) * np, xte + (size_t)(16 * k) * np, 16 * np * sizeof(float));
             memcpy(grid + (size_t)(32 * k + 16) * np, rec + (size_t)(16 * k) * np, 16 * np * sizeof(float));
         }
-        ex_write_grid(out, "reconstructions.png", grid, 64, 16, c, h, w);
+        cli_write_grid(cli_join(out, "reconstructions.png").s, grid, 64, 16, c, h, w);
         /* samples from the prior */
         heph_rng_seed(&rng, 7);
         heph_vae_sample(&m, &rng, 64, grid);
-        ex_write_grid(out, "samples.png", grid, 64, 8, c, h, w);
+        cli_write_grid(cli_join(out, "samples.png").s, grid, 64, 8, c, h, w);
         /* morphs: 8 pairs of test pictures, 10 steps on the line between their posterior means */
         for (k = 0; k < 8; k++)
             for (t = 0; t < 10; t++) {
@@ -170,9 +161,9 @@ int main(int argc, char **argv) {
             }
         free(grid);
         grid = (float *)malloc(80 * np * sizeof(float));
-        if (!grid) ex_die("out of memory");
+        if (!grid) cli_fail("out of memory");
         heph_vae_decode(&m, zz, 80, grid);
-        ex_write_grid(out, "morphs.png", grid, 80, 10, c, h, w);
+        cli_write_grid(cli_join(out, "morphs.png").s, grid, 80, 10, c, h, w);
         free(grid); free(rec); free(mu); free(zz);
     }
     if (epochs > e0) { /* loss curves */
@@ -180,16 +171,16 @@ int main(int argc, char **argv) {
         float *ys = (float *)malloc(2 * (size_t)n * sizeof(float));
         uint8_t *rgb = (uint8_t *)malloc((size_t)W * H * 3);
         const char *labels[2] = {"train -ELBO", "test -ELBO"};
-        if (!ys || !rgb) ex_die("out of memory");
+        if (!ys || !rgb) cli_fail("out of memory");
         for (i = 0; i < (size_t)n; i++) {
             ys[i] = (float)curve_tr[e0 + (long)i];
             ys[(size_t)n + i] = (float)curve_te[e0 + (long)i];
         }
         plot_lines(rgb, W, H, ys, 2, n, labels, "negative ELBO (nats/image) per epoch");
-        ex_write_png(out, "loss_curve.png", rgb, W, H);
+        cli_write_png_in(out, "loss_curve.png", rgb, W, H);
         free(ys); free(rgb);
     }
-    printf("checkpoint: %s (step %llu)\npeak memory: %.1f MiB\n", ckpt, (unsigned long long)m.step, ex_peak_rss_mib());
+    printf("checkpoint: %s (step %llu)\npeak memory: %.1f MiB\n", ckpt, (unsigned long long)m.step, cli_peak_rss_mib());
     heph_vae_free(&m);
     heph_hpd_close(&dtr);
     heph_hpd_close(&dte);

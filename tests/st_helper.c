@@ -9,10 +9,8 @@
      st_helper same A.hpm B.hpm                  same specs, shape and parameters bit for bit
      st_helper same-tensors A.st B.st            the same tensor names, shapes and bytes
      st_helper bad GOOD.st CASE OUT.st           a malformed variant of GOOD (see bad_cases)  */
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
-#include <unistd.h>
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
+#include "../tools/heph_posix.h"
 #define HEPH_ST_CODEC_ONLY
 #include "../tools/cli_export.h"
 #include <math.h>

@@ -9,6 +9,11 @@
 #ifndef HEPH_CLI_ANALYSIS_H
 #define HEPH_CLI_ANALYSIS_H
 
+#include <limits.h>
+#include "cli_common.h"
+#include "cli_data.h"
+#include "plot.h"
+
 enum { THR_FIXED, THR_CHI2, THR_MAD, THR_QUANTILE };
 /* what ranks the pictures (--score): D^2, or the library's other scores (issue #21) */
 enum { SCORE_MAHA, SCORE_MARGINAL, SCORE_KNN, SCORE_GMM, SCORE_RECON, SCORE_ELBO, SCORE_IWAE, SCORE_COMPLEXITY, N_SCORES };

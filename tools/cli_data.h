@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <ctype.h>
 #include <stb/stb_image.h>
+#include "cli_common.h"
 
 typedef struct {
     char path[1024];    /* the .hpd file or the folder                                  */

@@ -6,6 +6,10 @@
 #ifndef HEPH_CLI_ENCODE_H
 #define HEPH_CLI_ENCODE_H
 
+#include "cli_common.h"
+#include "cli_data.h"
+#include "cli_analysis.h" /* load_model */
+
 enum { ENC_CHUNK = 1024 };
 
 static const char *const encode_help =

@@ -778,6 +778,7 @@ ST_STATIC unsigned char *st_slurp(const char *path, size_t *size, char *err, siz
 /* ---- the CLI: atomic files, export and import ------------------------------------------------ */
 #include <sys/stat.h>
 #include <unistd.h>
+#include "cli_common.h"
 
 /* write n bytes to path atomically, as every output of the CLI (cli_io.h: PATH.PID.N.tmp,
    checked writes, fsync, rename, folder fsync). Exits with a message on error. */

@@ -6,6 +6,9 @@
 #ifndef HEPH_CLI_REPORT_H
 #define HEPH_CLI_REPORT_H
 
+#include "cli_common.h"
+#include "cli_analysis.h" /* the run, its pictures and charts (cli_data.h, plot.h) */
+
 static const char *const report_css =
     "body{font-family:sans-serif;margin:24px auto;max-width:1100px;color:#222}"
     "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}"

@@ -8,6 +8,9 @@
 #define HEPH_CLI_TRAIN_H
 
 #include <unistd.h>
+#include "cli_common.h"
+#include "cli_data.h"
+#include "cli_analysis.h" /* load_model */
 
 typedef struct {
     const char *data, *out, *resume, *preset, *enc, *dec;

@@ -17,22 +17,12 @@
    from the central directory when the local header defers them to a data descriptor), stored
    members are copied and deflated ones inflated by tools/inflate_stream.h, and the CRC-32 and
    sizes of every member read are checked.                                                   */
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
-#define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
-#define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
-#include <unistd.h>
-#include <sys/stat.h>
 /* the output is written as the CLI writes its files (a temporary unique to the process,
-   fsync, rename, folder fsync), and the large blocks count against --mem-budget (cli_io.h) */
-#include "cli_io.h"
-#define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
-#define HEPH_SYNC_DIR(path) cli_sync_dir(path)
-#ifndef HEPH_MALLOC /* the fuzz targets bring their own */
-#define HEPH_MALLOC(sz) cli_budget_malloc(sz)
-#define HEPH_FREE(p) cli_budget_free(p)
-#endif
+   fsync, rename, folder fsync), and the large blocks count against --mem-budget
+   (heph_posix.h, cli_io.h; the fuzz targets bring their own allocator) */
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
+#include "heph_posix.h"
+#include <sys/stat.h>
 #include "dsprites.h"
 #include "inflate_stream.h"
 #include <stdlib.h>

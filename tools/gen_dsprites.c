@@ -15,20 +15,12 @@
      - rotation by the orientation about the centre, counter-clockwise as displayed;
      - a pixel is 1 when its centre (x + 0.5, y + 0.5) is inside: no anti-aliasing. The largest
        shape at the edge positions stays at least 1.8 px inside the frame.          */
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
-#define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
-#define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
-#include <unistd.h>
-#include <sys/stat.h>
 /* the outputs are written as the CLI writes its files (a temporary unique to the process,
-   fsync, rename, folder fsync), and the large blocks count against --mem-budget (cli_io.h) */
-#include "cli_io.h"
-#define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
-#define HEPH_SYNC_DIR(path) cli_sync_dir(path)
-#define HEPH_MALLOC(sz) cli_budget_malloc(sz)
-#define HEPH_FREE(p) cli_budget_free(p)
+   fsync, rename, folder fsync), and the large blocks count against --mem-budget
+   (heph_posix.h, cli_io.h) */
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
+#include "heph_posix.h"
+#include <sys/stat.h>
 #include "dsprites.h"
 #include <stb/stb_image_write.h>
 #include <stdlib.h>

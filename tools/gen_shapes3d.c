@@ -10,21 +10,13 @@
    least one --where rule instead (outlier batches). The .hpd stores u8 CHW pixels (value_max
    255), per picture the six factor indices, and the real factor values in the factor table.
    Deterministic: the same options give the same bytes, for any number of OpenMP threads. */
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
-#define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
-#define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
-#include <unistd.h>
-#include <time.h>
 /* the outputs are written as the CLI writes its files (a temporary unique to the process,
-   fsync, rename, folder fsync), and the large blocks count against --mem-budget (cli_io.h) */
-#include "cli_io.h"
-#define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
-#define HEPH_SYNC_DIR(path) cli_sync_dir(path)
-#define HEPH_MALLOC(sz) cli_budget_malloc(sz)
-#define HEPH_FREE(p) cli_budget_free(p)
+   fsync, rename, folder fsync), and the large blocks count against --mem-budget
+   (heph_posix.h, cli_io.h) */
 #define HEPHAESTUS_STATIC /* uses only the .hpd writer and the RNG: the rest compiles away */
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
+#include "heph_posix.h"
+#include <time.h>
 #define HEPH_SHAPES3D_IMPLEMENTATION
 #include "shapes3d_render.h"
 #include <stb/stb_image_write.h>

@@ -12,23 +12,13 @@
    cli_report.h (the HTML report), cli_train.h (training), cli_export.h (safetensors
    export and import, for PyTorch), cli_encode.h (latent codes to .npy and CSV).
 
-   Build: cc -std=c99 -O2 -D_POSIX_C_SOURCE=200809L -I. tools/hephaestus.c -o hephaestus -lstb -lm
+   Build: cc -std=c99 -O2 -I. tools/hephaestus.c -o hephaestus -lstb -lm
    (add -fopenmp for threads).                                                              */
-#include <stddef.h>
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
-#define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
-#define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
-/* temporaries unique per process and call, and the folder synced after each rename; every
-   allocation of the library counted against a memory budget (cli_io.h, shared with the
-   converters) */
-#include "cli_io.h"
-#define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
-#define HEPH_SYNC_DIR(path) cli_sync_dir(path)
-#define HEPH_MALLOC(sz) cli_budget_malloc(sz)
-#define HEPH_FREE(p) cli_budget_free(p)
-#include <unistd.h>
+/* fsync, 64-bit seeks, temporaries unique per process and call, the folder synced after each
+   rename; every allocation of the library counted against a memory budget (heph_posix.h,
+   cli_io.h: shared with the converters and the examples) */
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
+#include "heph_posix.h"
 #include "cli_common.h"
 #include "cli_data.h"
 #include "plot.h"

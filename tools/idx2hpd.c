@@ -5,24 +5,15 @@
    IMAGES: magic 0x00000803 (u8, 3 dims: count, rows, cols), e.g. train-images-idx3-ubyte.
    LABELS: magic 0x00000801 (u8, 1 dim: count); stored as the factor "class".
    gzip input is recognised by its first two bytes (1f 8b): the member header is parsed here,
-   the deflate stream is inflated by tools/inflate.h (stb_image's zlib decoder rejects the real
-   Fashion-MNIST label files; see there), and the trailer's CRC-32 and length are checked.     */
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
-#define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
-#define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
-#include <unistd.h>
+   the deflate stream is inflated by tools/inflate_stream.h (stb_image's zlib decoder rejects
+   the real Fashion-MNIST label files: their dynamic blocks use a single distance code, which
+   RFC 1951 allows), and the trailer's CRC-32 and length are checked.                          */
 /* the output is written as the CLI writes its files (a temporary unique to the process,
-   fsync, rename, folder fsync), and the large blocks count against --mem-budget (cli_io.h) */
-#include "cli_io.h"
-#define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
-#define HEPH_SYNC_DIR(path) cli_sync_dir(path)
-#ifndef HEPH_MALLOC /* the fuzz target brings its own */
-#define HEPH_MALLOC(sz) cli_budget_malloc(sz)
-#define HEPH_FREE(p) cli_budget_free(p)
-#endif
+   fsync, rename, folder fsync), and the large blocks count against --mem-budget
+   (heph_posix.h, cli_io.h; the fuzz target brings its own allocator) */
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
-#include "inflate.h"
+#include "heph_posix.h"
+#include "inflate_stream.h"
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
@@ -67,18 +58,6 @@ static unsigned char *read_file(const char *path, size_t *len) {
     return buf;
 }
 
-/* CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320) as gzip stores it */
-static uint32_t crc32_ieee(const unsigned char *p, size_t n) {
-    uint32_t c = 0xffffffffu;
-    size_t i;
-    int k;
-    for (i = 0; i < n; i++) {
-        c ^= p[i];
-        for (k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-    }
-    return c ^ 0xffffffffu;
-}
-
 /* the size an IDX file of want_dims dimensions has, from its first 4 + 4 want_dims bytes
    (0 when they are not such a header): the inflater stops there */
 static size_t idx_size_from_header(const unsigned char *b, size_t n, void *ctx) {
@@ -95,13 +74,75 @@ static size_t idx_size_from_header(const unsigned char *b, size_t n, void *ctx) 
     return size > (size_t)-1 ? 0 : (size_t)size;
 }
 
+/* the deflate data of a gzip member in memory, handed to the streaming inflater ... */
+typedef struct {
+    const unsigned char *p;
+    size_t n, at;
+} gz_in;
+
+static int gz_read(void *ctx, unsigned char *buf, size_t cap, size_t *got) {
+    gz_in *r = (gz_in *)ctx;
+    size_t k = r->n - r->at < cap ? r->n - r->at : cap;
+    memcpy(buf, r->p + r->at, k);
+    r->at += k;
+    *got = k;
+    return 0;
+}
+
+/* ... and its output gathered into one block: never more than max bytes, and once the first
+   `probe` bytes are out, never more than the IDX header they hold gives (idx_size_from_header).
+   why says what stopped it: 1 the header is invalid, 2 past its size, 3 out of memory */
+typedef struct {
+    unsigned char *out;
+    size_t n, cap, max, probe;
+    uint32_t crc;
+    int dims, why;
+} gz_out;
+
+static int gz_append(gz_out *w, const unsigned char *p, size_t n) {
+    if (n > w->max - w->n) { w->why = 2; return 1; }
+    if (n > w->cap - w->n) {
+        size_t cap = w->cap ? w->cap : 65536;
+        unsigned char *q;
+        while (cap - w->n < n) cap = cap > w->max / 2 ? w->max : cap * 2;
+        if (cap > w->max) cap = w->max;
+        q = (unsigned char *)realloc(w->out, cap ? cap : 1);
+        if (!q) { w->why = 3; return 1; }
+        w->out = q;
+        w->cap = cap;
+    }
+    if (n) memcpy(w->out + w->n, p, n);
+    w->n += n;
+    w->crc = heph_crc32(w->crc, p, n);
+    return 0;
+}
+
+static int gz_write(void *ctx, const unsigned char *p, size_t n) {
+    gz_out *w = (gz_out *)ctx;
+    if (w->probe) { /* the IDX header first: it bounds the rest */
+        size_t k = w->probe - w->n < n ? w->probe - w->n : n, want;
+        if (gz_append(w, p, k)) return 1;
+        p += k;
+        n -= k;
+        if (w->n < w->probe) return 0;
+        w->probe = 0;
+        want = idx_size_from_header(w->out, w->n, &w->dims);
+        if (want == 0) { w->why = 1; return 1; }
+        if (want < w->max) w->max = want;
+    }
+    return gz_append(w, p, n);
+}
+
 /* gzip member (RFC 1952): ID1 ID2 CM FLG MTIME(4) XFL OS [FEXTRA] [FNAME] [FCOMMENT] [FHCRC]
    deflate data, CRC32, ISIZE. Only the first member is read (MNIST files have one). */
 static unsigned char *gunzip(const char *path, const unsigned char *g, size_t n, size_t *out_len, int dims) {
-    size_t at = 10, outn = 0, used = 0, max_out;
+    size_t at = 10, max_out;
+    uint64_t used = 0, outn = 0;
     unsigned flg;
-    unsigned char *out;
+    gz_in in;
+    gz_out w;
     char msg[128];
+    int rc;
     uint32_t crc, isize;
     if (n < 18) { fprintf(stderr, "idx2hpd: %s: truncated gzip file (%zu bytes)\n", path, n); return NULL; }
     if (g[2] != 8) { fprintf(stderr, "idx2hpd: %s: gzip method %u is not deflate\n", path, g[2]); return NULL; }
@@ -124,8 +165,14 @@ static unsigned char *gunzip(const char *path, const unsigned char *g, size_t n,
         uint64_t most = (uint64_t)(n - at) < ((uint64_t)1 << 34) / 1032 ? (uint64_t)(n - at) * 1032 + 64 : (uint64_t)1 << 34;
         max_out = (size_t)(most < (uint64_t)(size_t)-1 ? most : (uint64_t)(size_t)-1);
     }
-    if (heph_inflate_probe(g + at, n - at, &out, &outn, &used, max_out, 4 + 4 * (size_t)dims, idx_size_from_header,
-                           &dims, msg, sizeof msg) != 0) {
+    in.p = g + at; in.n = n - at; in.at = 0;
+    memset(&w, 0, sizeof w);
+    w.max = max_out; w.probe = 4 + 4 * (size_t)dims; w.dims = dims;
+    rc = heph_sinfl_run(gz_read, &in, gz_write, &w, &used, &outn, msg, sizeof msg);
+    if (rc == -2) snprintf(msg, sizeof msg, "%s", w.why == 1 ? "the data's header is invalid" : w.why == 2 ? "inflated data exceeds the size its header gives"
+                                                 : "out of memory");
+    if (rc != 0) {
+        free(w.out);
         if (strstr(msg, "header is invalid") && cli_mem_refused) {
             fprintf(stderr, "idx2hpd: %s: the IDX header inside the gzip file asks for %llu bytes%s\n", path,
                     (unsigned long long)cli_mem_refused, cli_budget_note());
@@ -143,19 +190,19 @@ static unsigned char *gunzip(const char *path, const unsigned char *g, size_t n,
         fprintf(stderr, "idx2hpd: %s: corrupt gzip data (%s)\n", path, msg);
         return NULL;
     }
-    at += used;
-    if (n - at < 8) { free(out); goto trunc; }
+    at += (size_t)used;
+    if (n - at < 8) { free(w.out); goto trunc; }
     /* trailer: CRC-32 and length (mod 2^32) of the inflated data */
     crc = (uint32_t)g[at] | ((uint32_t)g[at + 1] << 8) | ((uint32_t)g[at + 2] << 16) | ((uint32_t)g[at + 3] << 24);
     isize = (uint32_t)g[at + 4] | ((uint32_t)g[at + 5] << 8) | ((uint32_t)g[at + 6] << 16) | ((uint32_t)g[at + 7] << 24);
-    if ((uint32_t)outn != isize || crc32_ieee(out, outn) != crc) {
+    if ((uint32_t)w.n != isize || w.crc != crc) {
         fprintf(stderr, "idx2hpd: %s: gzip check failed (length %zu vs %u, or CRC-32): the file is corrupt\n",
-                path, outn, isize);
-        free(out);
+                path, w.n, isize);
+        free(w.out);
         return NULL;
     }
-    *out_len = outn;
-    return out;
+    *out_len = w.n;
+    return w.out ? w.out : (unsigned char *)malloc(1);
 trunc:
     fprintf(stderr, "idx2hpd: %s: truncated gzip header\n", path);
     return NULL;

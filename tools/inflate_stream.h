@@ -1,9 +1,9 @@
-/* inflate_stream.h - a streaming raw-DEFLATE (RFC 1951) decoder for the converters.
+/* inflate_stream.h - a streaming raw-DEFLATE (RFC 1951) decoder for the converters
+   (dsprites2hpd's .npz members, idx2hpd's gzip files).
 
-   tools/inflate.h inflates a whole buffer into a whole buffer; this one reads its input through
-   a callback and hands its output to another callback in pieces of up to 1 MiB, keeping only
-   the 32 KiB window in memory, so a 3 GB member of a ZIP file (dSprites' imgs.npy) never needs
-   to be held. Codes of up to HEPH_SINFL_FAST bits are decoded by one table look-up, longer ones
+   It reads its input through a callback and hands its output to another callback in pieces of
+   up to 1 MiB, keeping only the 32 KiB window in memory, so a 3 GB member of a ZIP file
+   (dSprites' imgs.npy) never needs to be held. Codes of up to HEPH_SINFL_FAST bits are decoded by one table look-up, longer ones
    bit by bit; every bound is checked. Also: CRC-32 (slicing by 8) for ZIP and gzip checks.
 
    typedef int (*heph_sinfl_read)(void *ctx, unsigned char *buf, size_t cap, size_t *got);

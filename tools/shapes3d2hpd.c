@@ -20,19 +20,10 @@
    (tools/cli_io.h, as the CLI writes); on any error it is removed and one line on stderr names
    the file and the problem. The labels, the read blocks and the writer's buffers count against
    --mem-budget.                                                      */
-#define HEPH_FSYNC(fp) fsync(fileno(fp))
-#define HEPH_FSEEK(fp, off, whence) fseeko((fp), (off_t)(off), (whence))
-#define HEPH_FTELL(fp) ((uint64_t)ftello(fp))
-#include <unistd.h>
-#include <time.h>
-#include "cli_io.h"
-#define HEPH_TMP_PATH(dst, cap, path) cli_tmp_path((dst), (cap), (path))
-#define HEPH_SYNC_DIR(path) cli_sync_dir(path)
-#define HEPH_MALLOC(sz) cli_budget_malloc(sz)
-#define HEPH_FREE(p) cli_budget_free(p)
 #define HEPHAESTUS_STATIC /* uses only the .hpd writer: the rest compiles away */
 #define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
+#include "heph_posix.h" /* fsync, 64-bit seeks, temporaries, the memory budget (cli_io.h) */
+#include <time.h>
 #define HEPH_SHAPES3D_STATIC
 #define HEPH_SHAPES3D_IMPLEMENTATION
 #include "shapes3d_render.h"
