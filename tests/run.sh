@@ -5,7 +5,7 @@
 #      "FAIL name: why" lines) built portable: -std=c99 -O2 -Wall -Wextra -Wpedantic -Wdouble-promotion -Werror
 #   b. the same built with -fsanitize=address,undefined -fno-sanitize-recover=all (plus leaks)
 #   c. the same built native: -O3 -march=native -ffp-contract=fast -fopenmp, 2 threads
-#      (and test_conv built with -DHEPH_REFERENCE_KERNELS: the layers on plain loops)
+#      and every unit test once more built with -DHEPH_REFERENCE_KERNELS: part A (the plain loops) alone
 #      (a test_X.c that has a driver script tests/test_X.sh is left to that script instead)
 #   d. the header from gcc -std=c99/c11, clang -std=c99, g++ -std=c++11/c++17, each with and
 #      without -fopenmp, -Werror; and HEPHAESTUS_STATIC in two translation units of one program
@@ -119,8 +119,8 @@ for src in tests/test_*.c; do
     queue "$t-asan" $CC $ASAN "$src" -o "$B/$t-asan" -lm
     queue "$t-native" $CC $NATIVE $OMP_FLAG "$src" -o "$B/$t-native" -lm
     [ -n "$TCC" ] && queue "$t-tcc" tcc $TCCFLAGS "$src" -o "$B/$t-tcc" -lm
-    # the layer tests once more on the plain reference loops (HEPH_REFERENCE_KERNELS)
-    [ "$t" = test_conv ] && queue "$t-reference" $CC $PORTABLE -DHEPH_REFERENCE_KERNELS "$src" -o "$B/$t-reference" -lm
+    # and once more on part A alone: every layer, network and VAE on the reference loops
+    queue "$t-reference" $CC $PORTABLE -DHEPH_REFERENCE_KERNELS "$src" -o "$B/$t-reference" -lm
 done
 # d: compile-only (-c) checks of the header, and a two-unit HEPHAESTUS_STATIC program
 HDR=""
@@ -156,9 +156,7 @@ elapsed "builds"
 
 # ---- a, b, c: the unit-test programs in three builds -----------------------------------------
 for t in $UNIT; do
-    ref=""
-    [ "$t" = test_conv ] && ref=reference
-    for v in portable asan native ${TCC:+tcc} $ref; do
+    for v in portable asan native ${TCC:+tcc} reference; do
         tmp="$B/tmp-$v"
         rm -rf "$tmp" && mkdir -p "$tmp"
         built "$t-$v" "$v/$t" || continue
