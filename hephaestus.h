@@ -321,8 +321,10 @@ HEPH_DEF void heph_net_free(heph_net *net);
 /* A network file (.hpn): its spec, input shape and parameters (see "network files" below).
    Written atomically like a checkpoint. heph_net_load initialises net (allocating, and binding
    a parameter and gradient block that heph_net_free releases).                              */
+#ifndef HEPH_NO_STDIO
 HEPH_DEF int heph_net_save(const heph_net *net, const char *path, char *err, size_t errlen);
 HEPH_DEF int heph_net_load(heph_net *net, const char *path, int max_batch, char *err, size_t errlen);
+#endif
 
 /* softmax cross-entropy over K classes for B rows of logits: returns sum_b (log sum_k e^a_bk
    - a_b,y_b); dlogits (may be NULL) = scale (softmax(a) - onehot(y)). Labels in [0, K).       */
@@ -462,10 +464,12 @@ HEPH_DEF void heph_vae_traverse(heph_vae *m, const float *z0, const int *dims, i
    renamed over path, then the folder is synced (HEPH_SYNC_DIR): a crash never leaves a
    half-written checkpoint under the real name.                                              */
 #define HEPH_SAVE_WEIGHTS_ONLY 1
+#ifndef HEPH_NO_STDIO
 HEPH_DEF int heph_vae_save(heph_vae *m, const char *path, int flags);
 /* Load a checkpoint into an uninitialised m (allocates; heph_vae_free releases). On error
    m->err names the file and the problem and nothing needs freeing.                          */
 HEPH_DEF int heph_vae_load(heph_vae *m, const char *path);
+#endif
 
 /* ------------------------------------------------------------------------------------------ */
 /* analysis: context-based outlier detection in the latent space (DESIGN §5)
@@ -736,6 +740,7 @@ typedef struct {
     heph_factor factors[HEPH_MAX_FACTORS];
 } heph_hpd_info;
 
+#ifndef HEPH_NO_STDIO /* the file functions; an embedded build can leave them out */
 typedef struct {
     heph_hpd_info info;
     FILE *fp;
@@ -780,6 +785,7 @@ HEPH_DEF int heph_hpd_put_u8(heph_hpd_writer *w, const uint8_t *px, const int32_
 HEPH_DEF int heph_hpd_put_f32(heph_hpd_writer *w, const float *px, const int32_t *factors);
 HEPH_DEF int heph_hpd_finish(heph_hpd_writer *w);  /* close + rename; frees the writer */
 HEPH_DEF void heph_hpd_abort(heph_hpd_writer *w);  /* remove the temporary file        */
+#endif /* HEPH_NO_STDIO */
 
 /* ------------------------------------------------------------------------------------------ */
 /* pictures: pure pixel math, no file I/O (write the result with e.g. stb_image_write)         */
@@ -903,11 +909,6 @@ static int heph__bytes_fit(uint64_t b) { return b <= HEPH__SIZE_LIMIT; }
 /* a*b with overflow check; returns 0 on overflow */
 static int heph__mul_ok(size_t a, size_t b, size_t *out) {
     if (a != 0 && b > (size_t)-1 / a) return 0;
-    *out = a * b;
-    return 1;
-}
-static int heph__mul64_ok(uint64_t a, uint64_t b, uint64_t *out) {
-    if (a != 0 && b > UINT64_MAX / a) return 0;
     *out = a * b;
     return 1;
 }
@@ -3857,6 +3858,14 @@ HEPH_DEF int heph_auroc(const float *scores, const int *is_positive, size_t n, d
 /* ========================================================================================== */
 /* PART C - FILES: little-endian fields, datasets (.hpd), checkpoints (.hpm), networks (.hpn) */
 /* ========================================================================================== */
+#ifndef HEPH_NO_STDIO
+
+/* a*b in 64 bits with overflow check; 0 on overflow */
+static int heph__mul64_ok(uint64_t a, uint64_t b, uint64_t *out) {
+    if (a != 0 && b > UINT64_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* little-endian byte helpers: every multi-byte field in every file goes through these        */
@@ -4964,6 +4973,7 @@ HEPH_DEF int heph_net_load(heph_net *net, const char *path, int max_batch, char 
         }
     return HEPH_OK;
 }
+#endif /* HEPH_NO_STDIO */
 
 /* ========================================================================================== */
 /* PART D - FAST KERNELS: packed GEMM, (H, W, C) and implicit-GEMM convolutions, vectorised */

@@ -137,6 +137,10 @@ for cc in "gcc -std=c99" "gcc -std=c11" "clang -std=c99" "g++ -std=c++11" "g++ -
     done
 done
 queue static-gcc gcc -std=c99 $WARN -I. tests/static_a.c tests/static_b.c -o "$B/static-gcc" -lm
+# HEPH_NO_STDIO: the implementation without any file function (an embedded build)
+printf '#define HEPH_NO_STDIO\n#define HEPHAESTUS_IMPLEMENTATION\n#include "hephaestus.h"\n' >"$B/nostdio.c"
+queue nostdio-gcc gcc -std=c99 $WARN -I. -c "$B/nostdio.c" -o "$B/nostdio-gcc.o"
+queue nostdio-gxx g++ -x c++ -std=c++11 -Wall -Wextra -Wpedantic -Werror -I. -c "$B/nostdio.c" -o "$B/nostdio-gxx.o"
 queue static-clang clang -std=c99 $WARN -I. tests/static_a.c tests/static_b.c -o "$B/static-clang" -lm
 queue static-gxx g++ -x c++ -std=c++11 -Wall -Wextra -Wpedantic -Werror -I. tests/static_a.c tests/static_b.c -o "$B/static-gxx" -lm
 if [ -n "$TCC" ]; then
@@ -173,6 +177,13 @@ elapsed "unit tests"
 for id in $HDR; do
     name=$(cat "$L/$id.name")
     built "$id" "$name" && pass "$name"
+done
+for id in nostdio-gcc nostdio-gxx; do
+    name="HEPH_NO_STDIO: the implementation references no file function ($id)"
+    if built "$id" "$name"; then
+        used=$(nm -u "$B/$id.o" | grep -E ' (fopen|fread|fwrite|fclose|fflush|fseeko?|ftello?|rename|remove|fileno|fsync)$' | tr -s ' \n' ' ')
+        if [ -z "$used" ]; then pass "$name"; else fail "$name" "it still calls:$used"; fi
+    fi
 done
 for id in static-gcc static-clang static-gxx ${TCC:+static-tcc}; do
     name="HEPHAESTUS_STATIC in two units linked together ($id)"
