@@ -1,4 +1,4 @@
-/* hephaestus.h - v0.1.0 - variational autoencoders in plain C - MIT license (see end of file)
+/* hephaestus.h - v0.2.0 - variational autoencoders in plain C - MIT license (see end of file)
 
    Train VAEs from readable pure-C loops, save and load them, and use their latent space to
    find, explain and repair the outliers in a batch of pictures.
@@ -37,11 +37,37 @@
    heph_correlation_matrix, heph_ssim, heph_auroc. Pictures: heph_image_grid (pixels
    only; write them with e.g. stb_image_write; line plots and heatmaps: tools/plot.h).
 
-   SECTIONS (in this order, API and implementation alike): status codes, RNG, layers (dense,
-   activations, conv2d, transposed conv2d), VAE pieces (reparameterisation, losses, KL,
-   beta-TCVAE terms, Adam), networks and specs, the VAE object, analysis (Mahalanobis fits,
-   thresholds, explanations, counterfactuals), metrics, datasets (.hpd), checkpoints (.hpm),
-   pictures.
+   NETWORKS AS BLOCKS (a classifier, a second encoder, a conditional decoder):
+       heph_net_init(&net, "conv32k3p1,relu,flatten,dense10", 1, 28, 28, 64, err, sizeof err);
+       heph_net_bind(&net, block, block + net.n_params);   // your one buffer: params, grads
+       logits = heph_net_forward(&net, x, B);               // then heph_softmax_xent, and
+       heph_net_backward(&net, dlogits, B, NULL);           // heph_adam_step over the block
+
+   THE FILE, IN ORDER (each part starts with a banner you can search for):
+     API            the declarations, with what every function computes
+     IMPLEMENTATION configuration macros, small helpers, "the fence" (the fast kernels of
+                    part D that the other parts may call, declared in one place)
+     PART A         THE LESSON, read from here: random numbers; activations; the reference
+                    layers (dense, conv2d, transposed conv2d as loops over indices, each
+                    formula on one line); the public layer functions (each picks the
+                    reference loops or part D in one line); the VAE pieces (reparameterisation,
+                    Bernoulli / Gaussian / softmax losses, KL, Adam); the beta-TCVAE terms;
+                    architecture specs; networks (a plain loop over layers); the VAE (config,
+                    one training step in five steps, encode, decode, sample, evaluate)
+     PART B         ANALYSIS AND METRICS: Mahalanobis fits (FastMCD, Ledoit-Wolf), marginal,
+                    kNN, GMM, reconstruction / ELBO / IWAE / complexity scores, explanations,
+                    counterfactuals, picture grids, MIG, correlation, SSIM, AUROC
+     PART C         FILES: little-endian fields, datasets (.hpd), checkpoints (.hpm),
+                    networks (.hpn); left out by HEPH_NO_STDIO
+     PART D         FAST KERNELS: packed GEMM, (H, W, C) and implicit-GEMM convolutions,
+                    vectorised exp/log for the losses, the network plan (layouts, ReLUs fused
+                    into the layer before). The same numbers as part A up to rounding
+                    (tests/test_net.c, test_conv.c compare them), and the same bits for any
+                    thread count.
+   A training step from the top: heph_vae_train_step -> heph_vae_loss_grad ->
+   heph__net_forward (for each layer: heph__layer_forward) -> heph__layer_forward_ref ->
+   heph__dense_forward_ref / heph__conv2d_forward_ref ...; backward the same way; then
+   heph_adam_step. Built with -DHEPH_REFERENCE_KERNELS the library runs on part A alone.
 
    OPTIONS (define before including the implementation):
        HEPHAESTUS_STATIC     make every function static (private copy per translation unit)
@@ -52,7 +78,11 @@
        HEPH_CONV_SLICES      convolutions cut a batch into this many fixed slices of images
                              that threads take whole (default 4: up to 4 threads share a
                              conv layer; results depend on it, not on the thread count)
-       HEPH_REFERENCE_KERNELS  every matrix product as three plain loops (slow; for checks)
+       HEPH_REFERENCE_KERNELS  run everything on part A's plain loops: layers, networks, VAEs,
+                             analysis (slow; for reading and for checking part D against it)
+       HEPH_NO_STDIO         leave out every function that opens a file (.hpd, .hpm, .hpn):
+                             no fopen/fread/fwrite/rename/remove is referenced; <stdio.h> is
+                             still included for snprintf (error messages)
        HEPH_FSYNC(fp)        called on a checkpoint/dataset file before it is renamed into
                              place; 0 on success (default: nothing, 0; POSIX tools define it as
                              fsync(fileno(fp)) so a crash cannot leave a half-written file)
@@ -65,14 +95,23 @@
        HEPH_FSEEK(fp,off,wh) / HEPH_FTELL(fp)  64-bit seek and tell (default: fseek/ftell with
                              long; offsets beyond LONG_MAX are refused with a message). POSIX
                              tools define them with fseeko/ftello.
+   TUNING (part D; the defaults are what make bench measured best; results depend on
+   HEPH_CONV_SLICES and HEPH__KC, never on the thread count):
+       HEPH__MR (6)          rows of a GEMM register tile (its NR is fixed at 32 columns)
+       HEPH__KC (256)        k is summed in blocks of KC so that a packed block stays in cache
+       HEPH__DENSE_T (1)     a dense layer with many outputs and a small batch runs as W x^T
+       HEPH__ROWS_FLOATS (1 << 20)  patch rows per chunk of images in a convolution
+       HEPH__IMPLICIT (1)    conv forward reads patches in place (0: through patch rows)
+       HEPH__SIZE_LIMIT      the largest block the library allocates (the tests set 2^32 - 1
+                             to check the 32-bit limits on a 64-bit machine)
    BUILD FLAGS: -O3 -march=native -ffp-contract=fast -fno-math-errno -fopenmp is fastest
    (without -fno-math-errno gcc cannot vectorise sqrtf/expf loops). On a machine shared with
    other work, run with OMP_WAIT_POLICY=passive: spinning OpenMP threads then waste whole
    time slices at every barrier.
 
    CONVENTIONS
-     - Everything is float32. Pictures given and returned are NCHW (inside a network,
-       convolutions keep them (H, W, C)); dense weights are [out][in].
+     - Everything is float32. Pictures given and returned are NCHW (inside a network the
+       fast kernels of part D keep them (H, W, C)); dense weights are [out][in].
      - Functions that can fail return an int status: HEPH_OK (0) or a negative HEPH_E_* code;
        heph_result_string(code) names it, and the object's err[] field says what went wrong
        (which file, which field, what was expected). The library never prints or exits.
@@ -100,7 +139,14 @@
      exactly C*H*W values). Presets: "mlp-mnist", "mlp-dsprites", "cnn-dsprites" (the seed's
      capacity CNN), "cnn-dsprites-tc" (its beta-TCVAE CNN), "cnn-shapes3d".
 
-   REVISION HISTORY
+   REVISION HISTORY (details in CHANGELOG.md)
+     0.2.0  the header as a lesson: parts A-D, reference loops for every layer, networks and
+            VAEs (HEPH_REFERENCE_KERNELS runs on them alone); heph_net_* public blocks with
+            .hpn files; heph_softmax_xent, heph_argmax; HEPH_NO_STDIO. API changes:
+            heph_tc_terms takes a heph_tc_batch; heph_order_desc removed (heph_rank_desc);
+            heph_rank_desc and heph_threshold_mad return a status; heph_plot_lines and
+            heph_plot_heatmap moved to tools/plot.h; heph_net fields changed (the plan is
+            private, layer offsets count from the network's own slice)
      0.1.0  core: RNG, dense + activations, conv2d + transposed conv2d, VAE / beta-VAE /
             controlled capacity / beta-TCVAE (MWS, MSS), Adam, .hpd datasets, .hpm
             checkpoints, traversals, Mahalanobis analysis, MIG / SSIM / AUROC, grids, plots
@@ -113,9 +159,9 @@
 #include <stdio.h>
 
 #define HEPH_VERSION_MAJOR 0
-#define HEPH_VERSION_MINOR 1
+#define HEPH_VERSION_MINOR 2
 #define HEPH_VERSION_PATCH 0
-#define HEPH_VERSION_STRING "0.1.0"
+#define HEPH_VERSION_STRING "0.2.0"
 
 #ifndef HEPH_DEF
 #ifdef HEPHAESTUS_STATIC
