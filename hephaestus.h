@@ -1665,7 +1665,7 @@ static int heph__spec_numbered(const char *t, size_t len, int tok, heph_layer *L
         memcpy(buf, t + 5, len - 5);
         buf[len - 5] = '\0';
         a = strtod(buf, &pe);
-        if (*pe != '\0' || !(a > 0.0 && a < 1.0))
+        if (*pe != '\0' || !((float)a > 0.0f && (float)a < 1.0f)) /* the float kept: 1e-50 would be 0 */
             return heph__errf(err, errlen, HEPH_E_SPEC, "token %d \"%.*s\": leaky ReLU slope must be in (0, 1), "
                               "e.g. lrelu0.2", tok, (int)len, t);
         L->slope = (float)a;
@@ -4931,7 +4931,16 @@ static void heph__net_spec(const heph_net *net, char *s, size_t cap) {
         case HEPH_FLATTEN: n = snprintf(s + at, cap - at, "%sflatten", sep); break;
         case HEPH_RESHAPE: n = snprintf(s + at, cap - at, "%sreshape%dx%dx%d", sep, L->out_c, L->out_h, L->out_w); break;
         case HEPH_RELU: n = snprintf(s + at, cap - at, "%srelu", sep); break;
-        case HEPH_LRELU: n = snprintf(s + at, cap - at, "%slrelu%.9g", sep, (double)L->slope); break;
+        case HEPH_LRELU: { /* the shortest decimal that reads back as the same float */
+            char num[32];
+            int d;
+            for (d = 1; d <= 9; d++) {
+                snprintf(num, sizeof num, "%.*g", d, (double)L->slope);
+                if ((float)strtod(num, NULL) == L->slope) break;
+            }
+            n = snprintf(s + at, cap - at, "%slrelu%s", sep, num);
+            break;
+        }
         case HEPH_SIGMOID: n = snprintf(s + at, cap - at, "%ssigmoid", sep); break;
         case HEPH_TANH: n = snprintf(s + at, cap - at, "%stanh", sep); break;
         default: HEPH_ASSERT(0);

@@ -261,6 +261,31 @@ static void test_hpn(void) {
     expect_load_error("hpn_rejects_nan_parameter", bad, HEPH_E_FORMAT, "not finite");
     memcpy(mod, buf, n); mod[n] = 0; reseal(mod, n + 1); file_put(bad, mod, n + 1);
     expect_load_error("hpn_rejects_trailing_bytes", bad, HEPH_E_FORMAT, "parameters stored");
+    { /* a slope must stay inside (0, 1) as the float it becomes, and a spec of many layers must
+         still fit when written back (the shortest decimal of each slope) */
+        heph_net c;
+        char many[HEPH_SPEC_MAX];
+        int k, r1 = heph_net_init(&c, "dense2,lrelu1e-50", 3, 1, 1, 1, err, sizeof err);
+        int r2 = heph_net_init(&c, "dense2,lrelu0.99999999998", 3, 1, 1, 1, err, sizeof err);
+        snprintf(msg, sizeof msg, "lrelu1e-50: rc %d, lrelu0.99999999998: rc %d (both %d expected)", r1, r2, HEPH_E_SPEC);
+        report("spec_refuses_slopes_that_round_to_0_or_1", r1 == HEPH_E_SPEC && r2 == HEPH_E_SPEC, msg);
+        strcpy(many, "dense2");
+        for (k = 0; k < 30; k++) strcat(many, k % 2 ? ",lrelu" : ",lrelu0.3");
+        rc = heph_net_init(&c, many, 3, 1, 1, 1, err, sizeof err);
+        if (rc == HEPH_OK) {
+            float pc[8];
+            heph_net_bind(&c, pc, NULL);
+            heph_net_init_params(&c, &r);
+            rc = heph_net_save(&c, bad, err, sizeof err);
+            heph_net_free(&c);
+            if (rc == HEPH_OK) rc = heph_net_load(&c, bad, 1, err, sizeof err);
+            if (rc == HEPH_OK) {
+                rc = c.n_layers == 31 && c.layers[1].slope == 0.3f && c.layers[2].slope == 0.01f ? HEPH_OK : HEPH_E_FORMAT;
+                heph_net_free(&c);
+            }
+        }
+        report("hpn_round_trip_of_30_lrelu_layers", rc == HEPH_OK, rc == HEPH_OK ? "" : err);
+    }
     tmp_path(bad, sizeof bad, "no_such_dir/x.hpn");
     expect_load_error("hpn_rejects_missing_file", bad, HEPH_E_IO, "cannot open");
     rc = heph_net_save(&a, bad, err, sizeof err);

@@ -1,4 +1,4 @@
-/* fuzz_hpm_seal.h - for the checkpoint targets (fuzz_hpm.c, fuzz_resume.c): a copy of the
+/* fuzz_hpm_seal.h - for the checkpoint and network targets (fuzz_hpm.c, fuzz_resume.c, fuzz_hpn.c): a copy of the
    input whose last 8 bytes are made the FNV-1a checksum of the rest, so that mutated
    checkpoints reach the checks behind the checksum. Include after hephaestus.h's
    implementation. Returns a malloc'd copy (free it), or NULL for inputs under 16 bytes.      */

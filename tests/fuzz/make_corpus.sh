@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/fuzz/make_corpus.sh - (re)writes the seed corpus of every fuzz target into
 # tests/fuzz/corpus/X/ (small files, a few per target): tests/fuzz/make_seeds.c writes the
-# .hpd, .hpm, spec, .npy, picture and CLI seeds; gzip and zip pack the IDX and .npz variants;
+# .hpd, .hpm, .hpn, spec, .npy, picture and CLI seeds; gzip and zip pack the IDX and .npz variants;
 # two small .npz fixtures of tests/fixtures/ are copied, and the safetensors fixtures. Needs cc, libstb-dev, gzip, zip.
 # Usage (from anywhere): sh tests/fuzz/make_corpus.sh      Environment: CC (default cc).
 cd "$(dirname "$0")/../.." || exit 1
@@ -10,7 +10,7 @@ C=tests/fuzz/corpus
 W=tests/build/fuzz/seedwork
 set -e
 rm -rf "$W" && mkdir -p "$W"
-for t in hpd hpm spec idx npy npz image cli safetensors folder resume; do rm -rf "$C/$t"; mkdir -p "$C/$t"; done
+for t in hpd hpm hpn spec idx npy npz image cli safetensors folder resume; do rm -rf "$C/$t"; mkdir -p "$C/$t"; done
 $CC -std=c99 -O1 -I. tests/fuzz/make_seeds.c -o "$W/make_seeds" -lm
 "$W/make_seeds" "$C" "$W"
 # IDX: plain images and labels, gzip -9 -n, gzip with the file name stored (FNAME flag)

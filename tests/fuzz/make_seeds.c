@@ -90,6 +90,28 @@ static void hpm(const char *name, int c, int h, int w, int z, const char *enc, c
     heph_vae_free(&m);
 }
 
+/* ---- .hpn: a network alone, PyTorch-initialised, its biases made nonzero ----------------- */
+static void hpn(const char *name, int c, int h, int w, const char *spec) {
+    heph_net net;
+    heph_rng rng;
+    char path[1024], err[HEPH_ERRLEN];
+    float *p;
+    size_t i;
+    int l;
+    if (heph_net_init(&net, spec, c, h, w, 1, err, sizeof err) != HEPH_OK) { fprintf(stderr, "make_seeds: %s: %s\n", name, err); failures++; return; }
+    p = (float *)calloc(2 * net.n_params + 1, sizeof(float));
+    if (!p) { heph_net_free(&net); failures++; return; }
+    heph_net_bind(&net, p, p + net.n_params);
+    heph_rng_seed(&rng, 5);
+    heph_net_init_params(&net, &rng);
+    for (l = 0; l < net.n_layers; l++)
+        for (i = net.layers[l].b_off; i < net.layers[l].w_off + net.layers[l].n_params; i++) p[i] = 0.01f * (float)(i % 5);
+    snprintf(path, sizeof path, "%s/%s", target("hpn"), name);
+    if (heph_net_save(&net, path, err, sizeof err) != HEPH_OK) { fprintf(stderr, "make_seeds: %s\n", err); failures++; }
+    heph_net_free(&net);
+    free(p);
+}
+
 /* ---- spec: 3 shape bytes (channels-1, side index, side index), z byte, "ENC;DEC" --------- */
 static void spec(const char *name, int c, int hi, int wi, int z, const char *text) {
     unsigned char b[600];
@@ -203,6 +225,10 @@ int main(int argc, char **argv) {
     hpm("mlp_weights.hpm", 1, 4, 4, 2, "dense8,relu", "dense8,tanh,dense16", HEPH_OBJ_BETA, HEPH_RECON_GAUSSIAN, HEPH_SAVE_WEIGHTS_ONLY);
     hpm("conv.hpm", 1, 8, 8, 2, "conv2k3s2p1,relu,flatten", "dense32,lrelu0.2,reshape2x4x4,convt1k4s2p1", HEPH_OBJ_CAPACITY, HEPH_RECON_BERNOULLI, 0);
     hpm("tcvae.hpm", 2, 2, 2, 3, "", "dense8,sigmoid", HEPH_OBJ_TCVAE, HEPH_RECON_BERNOULLI, 0);
+    /* .hpn: a dense classifier, a conv classifier, a small decoder (reshape, convt) */
+    hpn("dense.hpn", 1, 4, 4, "dense8,relu,dense6,lrelu0.2,dense3");
+    hpn("conv.hpn", 1, 8, 8, "conv2k3s2p1,relu,conv4k3s2p1,lrelu,flatten,dense3");
+    hpn("decoder.hpn", 2, 1, 1, "dense32,tanh,reshape2x4x4,convt2k4s2p1,relu,convt1k3s1p1,sigmoid");
     /* spec: side index 3 = 4, 6 = 8, 9 = 28 */
     spec("mlp", 1, 3, 3, 2, "dense8,relu;dense16");
     spec("conv", 1, 6, 6, 2, "conv2k3s2p1,relu,conv4k4s2p1,flatten,dense8;dense32,lrelu0.2,reshape2x4x4,convt2k4s2p1,relu,convt1k3s1p1");
