@@ -1,9 +1,10 @@
 /* classifier_mnist - an MNIST digit classifier from the library's building blocks.
 
    No VAE here: one network (heph_net) over a parameter block this program owns, softmax
-   cross-entropy on its 10 logits, and Adam over the block, the way heph_vae_train_step does it
-   inside. The default spec is a small CNN (two 3x3 convolutions, two strided 4x4 ones, a
-   128-unit dense layer) that reaches about 99% test accuracy in 2 epochs.
+   cross-entropy on its 10 logits, and Adam over the block (its learning rate falling linearly
+   to 0 over the run), the way heph_vae_train_step does it inside. The default spec is a small
+   CNN (two 3x3 convolutions, two strided 4x4 ones, a 128-unit dense layer) that reaches about
+   99% test accuracy in 2 epochs (98.9% with seed 1; ~1 minute per epoch on 2 cores).
    Each epoch prints the train loss, the train and test accuracy and images/s; at the end the
    network is saved (DIR/classifier.hpn), loaded back and scored again (the same accuracy), and
    DIR/results.json keeps the numbers.
@@ -25,7 +26,8 @@ static void usage(FILE *f) {
         "the network and the results to --out.\n"
         "  --epochs N      passes over the training set (default 2)\n"
         "  --batch N       batch size (default 64)\n"
-        "  --lr X          Adam learning rate (default 1e-3)\n"
+        "  --lr X          Adam's learning rate at the start; it falls linearly towards 0\n"
+        "                  over the run (default 1e-3)\n"
         "  --seed N        seed of initialisation and shuffling (default 1)\n"
         "  --threads N     OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
         "  --spec SPEC     the network, 1x28x28 -> 10 logits (default\n"
@@ -81,14 +83,14 @@ static double accuracy(heph_net *net, const labelled_set *s, int batch) {
 int main(int argc, char **argv) {
     const char *train_path = NULL, *test_path = NULL, *out = "out/classifier_mnist", *spec = DEFAULT_SPEC;
     long epochs = 2, batch = 64, seed = 1, threads = 0, ep;
-    float lr = 1e-3f;
+    float lr = 1e-3f, lr_t;
     labelled_set tr, te;
     heph_net net, back;
     heph_rng rng;
     float *blk, *adam_m, *adam_v, *xb, *dlogits;
     int *yb, a;
     size_t *idx, i, np = 784;
-    uint64_t step = 0;
+    uint64_t step = 0, n_steps;
     double train_s = 0.0, test_acc = 0.0, back_acc;
     char err[512];
     cli_path hpn, json;
@@ -142,6 +144,7 @@ int main(int argc, char **argv) {
     yb = (int *)cli_alloc((size_t)batch, sizeof(int));
     dlogits = (float *)cli_alloc((size_t)batch * N_CLASSES, sizeof(float));
 
+    n_steps = (uint64_t)epochs * ((tr.n + (size_t)batch - 1) / (size_t)batch);
     printf("epoch  train-loss  train-acc  test-acc   seconds  images/s\n");
     for (ep = 0; ep < epochs; ep++) {
         double loss = 0.0, t0 = cli_now(), dt;
@@ -160,7 +163,9 @@ int main(int argc, char **argv) {
             /* loss = 1/B sum_b -log softmax(logits_b)[y_b]; dlogits = (softmax - onehot) / B */
             loss += heph_softmax_xent(dlogits, logits, yb, B, N_CLASSES, 1.0f / (float)B);
             heph_net_backward(&net, dlogits, B, NULL); /* writes net.grads; no input gradient */
-            heph_adam_step(net.params, net.grads, adam_m, adam_v, net.n_params, lr, 0.9f, 0.999f, 1e-8f, ++step);
+            /* Adam, the learning rate falling linearly from lr (step 1) towards 0 (after the last) */
+            lr_t = lr * (float)(1.0 - (double)step / (double)n_steps);
+            heph_adam_step(net.params, net.grads, adam_m, adam_v, net.n_params, lr_t, 0.9f, 0.999f, 1e-8f, ++step);
         }
         dt = cli_now() - t0;
         train_s += dt;
@@ -184,7 +189,7 @@ int main(int argc, char **argv) {
     json_str(f, spec);
     fprintf(f, ",\n  \"parameters\": %zu,\n  \"epochs\": %ld,\n  \"batch\": %ld,\n  \"lr\": ", net.n_params, epochs, batch);
     json_num(f, (double)lr);
-    fprintf(f, ",\n  \"seed\": %ld,\n  \"threads\": %d,\n  \"train_pictures\": %zu,\n  \"test_pictures\": %zu,\n",
+    fprintf(f, ",\n  \"lr_schedule\": \"linear to 0\",\n  \"seed\": %ld,\n  \"threads\": %d,\n  \"train_pictures\": %zu,\n  \"test_pictures\": %zu,\n",
             seed, cli_nthreads(), tr.n, te.n);
     fprintf(f, "  \"test_accuracy\": ");
     json_num(f, test_acc);
