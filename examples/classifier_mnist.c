@@ -201,8 +201,8 @@ int main(int argc, char **argv) {
     json_num(f, (double)epochs * (double)tr.n / train_s);
     fprintf(f, "\n}\n");
     cli_fclose(f, json.s);
-    printf("wrote %s\ntest accuracy %.2f%% after %ld epochs, %.1f s of training (%.0f images/s)\npeak memory: %.1f MiB\n",
-           json.s, 100.0 * test_acc, epochs, train_s, (double)epochs * (double)tr.n / train_s, cli_peak_rss_mib());
+    printf("wrote %s\ntest accuracy %.2f%% after %ld epoch%s, %.1f s of training (%.0f images/s)\npeak memory: %.1f MiB\n",
+           json.s, 100.0 * test_acc, epochs, epochs == 1 ? "" : "s", train_s, (double)epochs * (double)tr.n / train_s, cli_peak_rss_mib());
 
     heph_net_free(&back);
     heph_net_free(&net);
