@@ -50,7 +50,8 @@ else
 endif
 CLI_SRC  := tools/hephaestus.c $(wildcard tools/cli_*.h) tools/plot.h
 EXAMPLES := $(BUILD)/vae_mnist $(BUILD)/betavae_dsprites $(BUILD)/capacity_dsprites \
-            $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d $(BUILD)/outliers_shapes3d
+            $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d $(BUILD)/outliers_shapes3d \
+            $(BUILD)/classifier_mnist
 
 .PHONY: all tools examples test demo demo-mnist check-browser deps clean bench check-stb fuzz fuzz-corpus check-valgrind check-kill check-matrix check-determinism check-tsan test-cross hostile data-mnist data-fashion data-dsprites data-shapes3d
 
@@ -79,6 +80,7 @@ $(BUILD)/gen_shapes3d: tools/shapes3d_render.h $(POSIX_H)
 $(BUILD)/shapes3d2hpd: tools/shapes3d_render.h $(POSIX_H)
 $(BUILD)/hephaestus: $(CLI_SRC) $(POSIX_H)
 $(BUILD)/vae_mnist: tools/plot.h $(EX_H)
+$(BUILD)/classifier_mnist: $(EX_H)
 $(BUILD)/outliers_shapes3d: tools/shapes3d_render.h tools/plot.h $(EX_H)
 $(BUILD)/betavae_dsprites $(BUILD)/capacity_dsprites $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d: examples/train_common.h tools/plot.h $(EX_H)
 
