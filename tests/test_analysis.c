@@ -1,18 +1,12 @@
 /* test_analysis.c - context-based outlier detection: Mahalanobis fits (empirical, Ledoit-Wolf,
    ridge, FastMCD), scores, explanations, thresholds, ranking, counterfactual helpers and the
-   saliency gradient. Prints "PASS name" / "FAIL name: why"; exit status 1 when any failed.    */
-#define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <math.h>
+   saliency gradient. Fixtures mcd_sklearn.txt and gmm_sklearn.txt from the fixture folder.
+   The tests keep the names they had before the move to the harness; where several tests look
+   at one computation, a helper makes it and each test checks its part.
+   Harness and usage: tests/test_harness.h (-v prints the details of the scikit-learn cases). */
+#include "test_harness.h"
 
-static int n_fail = 0;
-static void report(const char *name, int ok, const char *why) {
-    if (ok) printf("PASS %s\n", name);
-    else { printf("FAIL %s: %s\n", name, why); n_fail++; }
-}
+static char msg[400]; /* a helper's description of what it computed, for the tests' failures */
 
 /* 40 points in 3-D (numpy default_rng(5), correlated); reference values below from numpy:
    Ledoit-Wolf delta 0.120973849788 and D^2 of (1.5, -2, 0.7) = 23.575398687959 */
@@ -69,76 +63,127 @@ static double auroc_pairs(const double *s, const int *pos, int n) {
     return num / den;
 }
 
-static void test_chi2(void) {
-    char msg[160];
+static int test_chi2(void) {
     double a = heph_chi2_quantile(0.975, 12), b = heph_chi2_quantile(0.5, 1), c = heph_chi2_quantile(0.95, 2);
     double d = heph_chi2_cdf(2.0, 2);
     /* scipy.stats.chi2.ppf: 23.33666, 0.4549364, 5.991465; cdf(2, 2) = 1 - e^-1 */
-    snprintf(msg, sizeof msg, "%.6f %.7f %.6f %.9f", a, b, c, d);
-    report("chi2_quantiles", fabs(a - 23.33666) < 1e-4 && fabs(b - 0.4549364) < 1e-6 &&
-           fabs(c - 5.991465) < 1e-5 && fabs(d - (1.0 - exp(-1.0))) < 1e-12, msg);
+    CHECK(fabs(a - 23.33666) < 1e-4 && fabs(b - 0.4549364) < 1e-6 &&
+          fabs(c - 5.991465) < 1e-5 && fabs(d - (1.0 - exp(-1.0))) < 1e-12, "%.6f %.7f %.6f %.9f", a, b, c, d);
+    return 1;
 }
 
-static void test_empirical_and_explain(void) {
-    /* 2-D: S = [[4, 2], [2, 3]] from four points; D^2 by hand */
+/* 2-D: S = [[4, 2], [2, 3]] from four points; D^2 by hand */
+static int empirical_and_explain(double *d2, double zs[2], double c[2], double *want) {
     static const float z[4][2] = {{2.0f, 1.0f}, {-2.0f, -1.0f}, {1.0f, 2.0f}, {-1.0f, -2.0f}};
     /* mean 0; S = 1/4 sum z z^T = [[2.5, 2], [2, 2.5]]; S^-1 = [[2.5, -2], [-2, 2.5]] / 2.25 */
     heph_maha f;
     float p[2] = {1.0f, -1.0f};
-    double d2, zs[2], c[2], want = (2.5 + 2.0 + 2.0 + 2.5) / 2.25; /* p^T S^-1 p */
-    char msg[200];
     int rc = heph_maha_fit(&f, &z[0][0], 4, 2, HEPH_COV_EMPIRICAL, 0.0, 1);
-    if (rc != HEPH_OK) { report("maha_empirical_by_hand", 0, f.err); return; }
-    heph_maha_score(&f, p, 1, &d2);
+    *want = (2.5 + 2.0 + 2.0 + 2.5) / 2.25; /* p^T S^-1 p */
+    CHECK(rc == HEPH_OK, "%s", f.err);
+    heph_maha_score(&f, p, 1, d2);
     heph_maha_explain(&f, p, zs, c);
-    snprintf(msg, sizeof msg, "D^2 %.9f want %.9f; contributions %.6f + %.6f; z %.6f %.6f", d2, want, c[0], c[1], zs[0], zs[1]);
-    report("maha_empirical_by_hand", fabs(d2 - want) < 1e-9, msg);
-    report("contributions_sum_to_d2", fabs(c[0] + c[1] - d2) < 1e-9, msg);
-    report("zscores_by_hand", fabs(zs[0] - 1.0 / sqrt(2.5)) < 1e-9 && fabs(zs[1] + 1.0 / sqrt(2.5)) < 1e-9, msg);
     heph_maha_free(&f);
+    snprintf(msg, sizeof msg, "D^2 %.9f want %.9f; contributions %.6f + %.6f; z %.6f %.6f", *d2, *want, c[0], c[1], zs[0], zs[1]);
+    return 1;
+}
+static int test_maha_empirical_by_hand(void) {
+    double d2, zs[2], c[2], want;
+    REQUIRE(empirical_and_explain(&d2, zs, c, &want));
+    CHECK(fabs(d2 - want) < 1e-9, "%s", msg);
+    return 1;
+}
+static int test_contributions_sum_to_d2(void) {
+    double d2, zs[2], c[2], want;
+    REQUIRE(empirical_and_explain(&d2, zs, c, &want));
+    CHECK(fabs(c[0] + c[1] - d2) < 1e-9, "%s", msg);
+    return 1;
+}
+static int test_zscores_by_hand(void) {
+    double d2, zs[2], c[2], want;
+    REQUIRE(empirical_and_explain(&d2, zs, c, &want));
+    CHECK(fabs(zs[0] - 1.0 / sqrt(2.5)) < 1e-9 && fabs(zs[1] + 1.0 / sqrt(2.5)) < 1e-9, "%s", msg);
+    return 1;
 }
 
-static void test_ledoit_wolf(void) {
+static int test_ledoit_wolf(void) {
     heph_maha f;
     float p[3] = {1.5f, -2.0f, 0.7f};
-    double d2;
-    char msg[160];
+    double d2, delta;
     int rc = heph_maha_fit(&f, &lw_data[0][0], 40, 3, HEPH_COV_LEDOIT_WOLF, 0.0, 1);
-    if (rc != HEPH_OK) { report("ledoit_wolf_vs_numpy", 0, f.err); return; }
+    CHECK(rc == HEPH_OK, "%s", f.err);
     heph_maha_score(&f, p, 1, &d2);
-    snprintf(msg, sizeof msg, "delta %.12f (numpy 0.120973849788), D^2 %.9f (numpy 23.575398688)", f.shrinkage, d2);
-    report("ledoit_wolf_vs_numpy", fabs(f.shrinkage - 0.120973849788) < 1e-6 && fabs(d2 - 23.575398688) < 1e-4, msg);
+    delta = f.shrinkage;
     heph_maha_free(&f);
+    CHECK(fabs(delta - 0.120973849788) < 1e-6 && fabs(d2 - 23.575398688) < 1e-4,
+          "delta %.12f (numpy 0.120973849788), D^2 %.9f (numpy 23.575398688)", delta, d2);
+    return 1;
 }
 
-static void test_singular(void) {
+/* 3 distinct points in 5-D */
+static void singular_points(float z[3 * 5]) {
+    int i;
+    for (i = 0; i < 15; i++) z[i] = sinf(1.3f * (float)i * (float)i);
+}
+static int test_singular_covariance_is_refused(void) {
     heph_maha f;
     float z[3 * 5];
-    int i, rc;
-    for (i = 0; i < 15; i++) z[i] = sinf(1.3f * (float)i * (float)i); /* 3 distinct points in 5-D */
+    int rc;
+    singular_points(z);
     rc = heph_maha_fit(&f, z, 3, 5, HEPH_COV_EMPIRICAL, 0.0, 1);
-    report("singular_covariance_is_refused", rc == HEPH_E_ARG && strstr(f.err, "singular") && strstr(f.err, "Ledoit"), f.err);
+    CHECK(rc == HEPH_E_ARG && strstr(f.err, "singular") && strstr(f.err, "Ledoit"), "%s", f.err);
+    return 1;
+}
+static int test_ledoit_wolf_fits_fewer_points_than_dims(void) {
+    heph_maha f;
+    float z[3 * 5];
+    int rc;
+    singular_points(z);
     rc = heph_maha_fit(&f, z, 3, 5, HEPH_COV_LEDOIT_WOLF, 0.0, 1);
-    report("ledoit_wolf_fits_fewer_points_than_dims", rc == HEPH_OK, f.err);
-    if (rc == HEPH_OK) heph_maha_free(&f);
+    CHECK(rc == HEPH_OK, "%s", f.err);
+    heph_maha_free(&f);
+    return 1;
+}
+static int test_ridge_fits_fewer_points_than_dims(void) {
+    heph_maha f;
+    float z[3 * 5];
+    double shrinkage;
+    int rc;
+    singular_points(z);
     rc = heph_maha_fit(&f, z, 3, 5, HEPH_COV_RIDGE, 0.1, 1);
-    report("ridge_fits_fewer_points_than_dims", rc == HEPH_OK && fabs(f.shrinkage - 0.1) < 1e-12, f.err);
-    if (rc == HEPH_OK) heph_maha_free(&f);
+    CHECK(rc == HEPH_OK, "%s", f.err);
+    shrinkage = f.shrinkage;
+    heph_maha_free(&f);
+    CHECK(fabs(shrinkage - 0.1) < 1e-12, "%s", f.err);
+    return 1;
+}
+static int test_mcd_refuses_too_few_points(void) {
+    heph_maha f;
+    float z[3 * 5];
+    int rc;
+    singular_points(z);
     rc = heph_maha_fit(&f, z, 3, 5, HEPH_COV_MCD, 0.0, 1);
-    report("mcd_refuses_too_few_points", rc == HEPH_E_ARG, f.err);
+    if (rc == HEPH_OK) heph_maha_free(&f);
+    CHECK(rc == HEPH_E_ARG, "%s", f.err);
+    return 1;
 }
 
 /* 325 normals from a correlated Gaussian, 25 shifted outliers: MCD's support excludes them,
    and its scores separate them at least as well as the empirical fit */
-static void test_mcd(void) {
-    enum { N = 350, D = 4, NOUT = 25 };
+enum { MCD_N = 350, MCD_D = 4, MCD_NOUT = 25 };
+typedef struct {
+    size_t in_support_out, in_support_norm;
+    double auc_e, auc_m;
+    int same; /* a second MCD fit of the same points: the same covariance */
+} mcd_result;
+static int mcd_run(mcd_result *res) {
+    enum { N = MCD_N, D = MCD_D, NOUT = MCD_NOUT };
     static float z[N * D];
     int isout[N], i, j, rc;
-    double d2e[N], d2m[N], auc_e, auc_m;
-    heph_maha fe, fm;
+    double d2e[N], d2m[N];
+    heph_maha fe, fm, f2;
     heph_rng r;
-    size_t in_support_out = 0, in_support_norm = 0;
-    char msg[200];
+    res->in_support_out = res->in_support_norm = 0;
     heph_rng_seed(&r, 8);
     for (i = 0; i < N; i++) {
         float g0 = heph_rng_normal(&r);
@@ -146,29 +191,47 @@ static void test_mcd(void) {
         for (j = 0; j < D; j++) z[i * D + j] = 0.8f * g0 + 0.6f * heph_rng_normal(&r) + (isout[i] && j == i % D ? 3.5f : 0.0f);
     }
     rc = heph_maha_fit(&fe, z, N, D, HEPH_COV_EMPIRICAL, 0.0, 1);
-    rc |= heph_maha_fit(&fm, z, N, D, HEPH_COV_MCD, 0.0, 1);
-    if (rc != HEPH_OK) { report("mcd_excludes_outliers", 0, fm.err); return; }
+    CHECK(rc == HEPH_OK, "%s", fe.err);
+    rc = heph_maha_fit(&fm, z, N, D, HEPH_COV_MCD, 0.0, 1);
+    if (rc != HEPH_OK) heph_maha_free(&fe);
+    CHECK(rc == HEPH_OK, "%s", fm.err);
     heph_maha_score(&fe, z, N, d2e);
     heph_maha_score(&fm, z, N, d2m);
-    auc_e = auroc_pairs(d2e, isout, N);
-    auc_m = auroc_pairs(d2m, isout, N);
+    res->auc_e = auroc_pairs(d2e, isout, N);
+    res->auc_m = auroc_pairs(d2m, isout, N);
     for (i = 0; i < N; i++) {
-        if (isout[i]) in_support_out += fm.support[i];
-        else in_support_norm += fm.support[i];
+        if (isout[i]) res->in_support_out += fm.support[i];
+        else res->in_support_norm += fm.support[i];
     }
     snprintf(msg, sizeof msg, "support: %zu/%d outliers, %zu/%d normals; AUROC empirical %.4f, MCD %.4f",
-             in_support_out, NOUT, in_support_norm, N - NOUT, auc_e, auc_m);
-    report("mcd_excludes_outliers", in_support_out <= 2 && in_support_norm > (N - NOUT) * 9 / 10, msg);
-    report("mcd_separates_at_least_as_well", auc_m >= auc_e - 1e-12 && auc_m > 0.97, msg);
-    {   /* same seed, same fit */
-        heph_maha f2;
-        heph_maha_fit(&f2, z, N, D, HEPH_COV_MCD, 0.0, 1);
-        report("mcd_deterministic", memcmp(f2.cov, fm.cov, sizeof(double) * D * D) == 0, "two fits differ");
-        heph_maha_free(&f2);
-    }
+             res->in_support_out, NOUT, res->in_support_norm, N - NOUT, res->auc_e, res->auc_m);
+    /* same seed, same fit */
+    rc = heph_maha_fit(&f2, z, N, D, HEPH_COV_MCD, 0.0, 1);
+    res->same = rc == HEPH_OK && memcmp(f2.cov, fm.cov, sizeof(double) * D * D) == 0;
+    if (rc == HEPH_OK) heph_maha_free(&f2);
     heph_maha_free(&fe);
     heph_maha_free(&fm);
+    return 1;
 }
+static int test_mcd_excludes_outliers(void) {
+    mcd_result res;
+    REQUIRE(mcd_run(&res));
+    CHECK(res.in_support_out <= 2 && res.in_support_norm > (MCD_N - MCD_NOUT) * 9 / 10, "%s", msg);
+    return 1;
+}
+static int test_mcd_separates_at_least_as_well(void) {
+    mcd_result res;
+    REQUIRE(mcd_run(&res));
+    CHECK(res.auc_m >= res.auc_e - 1e-12 && res.auc_m > 0.97, "%s", msg);
+    return 1;
+}
+static int test_mcd_deterministic(void) {
+    mcd_result res;
+    REQUIRE(mcd_run(&res));
+    CHECK(res.same, "two fits differ");
+    return 1;
+}
+
 
 /* scikit-learn's MinCovDet on the same points (tests/fixtures/mcd_sklearn.txt, made by
    tools/make_mcd_fixtures.py): the same variant searched differently, so the library's raw
@@ -182,170 +245,210 @@ static int mcd_read(FILE *f, const char *tag, double *v, size_t n) {
         if (fscanf(f, "%lf", &v[i]) != 1) return 0;
     return 1;
 }
-static void test_mcd_sklearn(void) {
-    FILE *f = fopen("tests/fixtures/mcd_sklearn.txt", "r");
-    char tag[32], msg[300];
-    int ncase = 0, n_equal = 0, n_lower = 0, ok = 1;
-    if (!f) { report("mcd_matches_sklearn", 0, "cannot open tests/fixtures/mcd_sklearn.txt"); return; }
-    while (ok && fscanf(f, "%31s", tag) == 1) {
-        int n, D, i, a, same = 1;
+/* the cases of the file in turn; a failure names its case. The search bound (the library's raw
+   determinant above scikit-learn's) fails this test too, with its own message.               */
+static int mcd_sklearn_in(FILE *f) {
+    char tag[32];
+    int ncase = 0, n_equal = 0, n_lower = 0;
+    while (fscanf(f, "%31s", tag) == 1) {
+        int n, D, i, a, same = 1, ok, rc;
         double frac, ld = 0.0, *pts, *loc, *cov, *sup;
         float *z;
         heph_maha fit;
         if (tag[0] == '#') { while ((a = fgetc(f)) != EOF && a != '\n') {} continue; }
-        if (strcmp(tag, "case") != 0 || fscanf(f, "%d %d %lf", &n, &D, &frac) != 3 || n < 2 || n > 10000 || D < 1 || D > 16) { ok = 0; break; }
-        pts = (double *)calloc((size_t)n * (size_t)(D + 1) + (size_t)D * (size_t)(D + 1), sizeof(double));
-        z = (float *)calloc((size_t)n * (size_t)D, sizeof(float));
-        if (!pts || !z) { free(pts); free(z); ok = 0; break; }
+        CHECK(strcmp(tag, "case") == 0 && fscanf(f, "%d %d %lf", &n, &D, &frac) == 3 && n >= 2 && n <= 10000 && D >= 1 && D <= 16,
+              "case %d: fixture is malformed", ncase);
+        pts = TALLOC(double, (size_t)n * (size_t)(D + 1) + (size_t)D * (size_t)(D + 1));
+        z = TALLOC(float, (size_t)n * (size_t)D);
         loc = pts + (size_t)n * (size_t)D; cov = loc + D; sup = cov + (size_t)D * (size_t)D;
         ok = mcd_read(f, "points", pts, (size_t)n * (size_t)D) && mcd_read(f, "raw_logdet", &ld, 1) &&
              mcd_read(f, "location", loc, (size_t)D) && mcd_read(f, "covariance", cov, (size_t)D * (size_t)D) &&
              mcd_read(f, "support", sup, (size_t)n) && fscanf(f, "%31s", tag) == 1 && strcmp(tag, "end") == 0;
-        for (i = 0; ok && i < n * D; i++) z[i] = (float)pts[i];
-        if (ok && heph_maha_fit(&fit, z, (size_t)n, D, HEPH_COV_MCD, frac, 1) != HEPH_OK) ok = 0;
-        if (ok) {
-            if (fit.raw_logdet > ld + 1e-9) {
-                snprintf(msg, sizeof msg, "case %d (n %d, D %d): raw log det %.12g above scikit-learn's %.12g", ncase, n, D, fit.raw_logdet, ld);
-                report("mcd_search_not_worse_than_sklearn", 0, msg);
-                ok = 0;
-            } else if (fit.raw_logdet < ld - 1e-9) n_lower++;
-            else {
-                for (a = 0; a < D; a++) same &= fabs(fit.mean[a] - loc[a]) <= 1e-9 * (1.0 + fabs(loc[a]));
-                for (a = 0; a < D * D; a++) same &= fabs(fit.cov[a] - cov[a]) <= 1e-9 * (1.0 + fabs(cov[a]));
-                for (i = 0; i < n; i++) same &= fit.support[i] == (sup[i] != 0.0);
-                if (!same) {
-                    snprintf(msg, sizeof msg, "case %d (n %d, D %d): equal raw determinants, different reweighted fits", ncase, n, D);
-                    report("mcd_matches_sklearn", 0, msg);
-                    ok = 0;
-                }
-                n_equal++;
-            }
+        CHECK(ok, "case %d: fixture is malformed", ncase);
+        for (i = 0; i < n * D; i++) z[i] = (float)pts[i];
+        rc = heph_maha_fit(&fit, z, (size_t)n, D, HEPH_COV_MCD, frac, 1);
+        CHECK(rc == HEPH_OK, "case %d (n %d, D %d): %s", ncase, n, D, fit.err);
+        if (fit.raw_logdet > ld + 1e-9) {
+            double got = fit.raw_logdet;
             heph_maha_free(&fit);
+            CHECK(0, "case %d (n %d, D %d): raw log det %.12g above scikit-learn's %.12g", ncase, n, D, got, ld);
+        } else if (fit.raw_logdet < ld - 1e-9) n_lower++;
+        else {
+            for (a = 0; a < D; a++) same &= fabs(fit.mean[a] - loc[a]) <= 1e-9 * (1.0 + fabs(loc[a]));
+            for (a = 0; a < D * D; a++) same &= fabs(fit.cov[a] - cov[a]) <= 1e-9 * (1.0 + fabs(cov[a]));
+            for (i = 0; i < n; i++) same &= fit.support[i] == (sup[i] != 0.0);
+            if (!same) heph_maha_free(&fit);
+            CHECK(same, "case %d (n %d, D %d): equal raw determinants, different reweighted fits", ncase, n, D);
+            n_equal++;
         }
-        free(pts); free(z);
+        heph_maha_free(&fit);
         ncase++;
     }
-    fclose(f);
     snprintf(msg, sizeof msg, "%d cases: %d with scikit-learn's raw subset and the same fit, %d with a smaller determinant", ncase, n_equal, n_lower);
-    if (ok) report("mcd_matches_sklearn", ncase >= 5 && n_equal >= 2, msg);
-    if (ok && getenv("HEPH_TEST_VERBOSE")) printf("  %s\n", msg);
+    CHECK(ncase >= 5 && n_equal >= 2, "%s", msg);
+    if (t_verbose) printf("  %s\n", msg);
+    return 1;
+}
+static int test_mcd_sklearn(void) {
+    const char *path = tfixture("mcd_sklearn.txt");
+    FILE *f = fopen(path, "r");
+    int ok;
+    CHECK(f != NULL, "cannot open %s", path);
+    ok = mcd_sklearn_in(f);
+    fclose(f);
+    return ok;
 }
 
 /* the Gaussian mixture: scikit-learn's GaussianMixture on the same points
-   (tests/fixtures/gmm_sklearn.txt from tools/make_gmm_fixtures.py): the same BIC choice, a
+   (gmm_sklearn.txt in the fixture folder, from tools/make_gmm_fixtures.py): the same BIC choice, a
    log-likelihood per point no worse by more than 1e-4, and where both reach the same optimum
    (within 1e-7 per point) the same -ln p of every point to 1e-4 relative (EM stops when ln L
    per point moves less than 1e-6, scikit-learn here at 1e-8); errors named                  */
-static void test_gmm(void) {
-    FILE *f = fopen("tests/fixtures/gmm_sklearn.txt", "r");
-    char tag[32], msg[300];
-    int ncase = 0, n_same = 0, ok = 1;
-    if (!f) { report("gmm_matches_sklearn", 0, "cannot open tests/fixtures/gmm_sklearn.txt"); return; }
-    while (ok && fscanf(f, "%31s", tag) == 1) {
-        int n, D, kmax, best, i, a;
+static int gmm_sklearn_in(FILE *f) {
+    char tag[32];
+    int ncase = 0, n_same = 0;
+    while (fscanf(f, "%31s", tag) == 1) {
+        int n, D, kmax, best, i, a, ok, k;
         double *pts, ll[16], bestd = 0.0, *want, *got, mine = 0.0, worst = 0.0;
         float *z;
         heph_gmm g;
         if (tag[0] == '#') { while ((a = fgetc(f)) != EOF && a != '\n') {} continue; }
-        if (strcmp(tag, "case") != 0 || fscanf(f, "%d %d %d", &n, &D, &kmax) != 3 || n < 2 || n > 10000 || D < 1 || D > 16 || kmax < 1 || kmax > 16) { ok = 0; break; }
-        pts = (double *)calloc((size_t)n * (size_t)D + 3 * (size_t)n, sizeof(double));
-        z = (float *)calloc((size_t)n * (size_t)D, sizeof(float));
-        if (!pts || !z) { free(pts); free(z); ok = 0; break; }
+        CHECK(strcmp(tag, "case") == 0 && fscanf(f, "%d %d %d", &n, &D, &kmax) == 3 && n >= 2 && n <= 10000 && D >= 1 && D <= 16 && kmax >= 1 && kmax <= 16,
+              "case %d: fixture is malformed", ncase);
+        pts = TALLOC(double, (size_t)n * (size_t)D + 3 * (size_t)n);
+        z = TALLOC(float, (size_t)n * (size_t)D);
         want = pts + (size_t)n * (size_t)D; got = want + n;
         ok = mcd_read(f, "points", pts, (size_t)n * (size_t)D) && mcd_read(f, "loglik", ll, (size_t)kmax) &&
              mcd_read(f, "best", &bestd, 1) && mcd_read(f, "nlogp", want, (size_t)n) && fscanf(f, "%31s", tag) == 1 && strcmp(tag, "end") == 0;
         best = (int)bestd;
-        for (i = 0; ok && i < n * D; i++) z[i] = (float)pts[i];
-        if (ok && (heph_gmm_fit(&g, z, (size_t)n, D, kmax, 1) != HEPH_OK || heph_gmm_score(&g, z, (size_t)n, got) != HEPH_OK)) ok = 0;
-        if (ok) {
-            for (i = 0; i < n; i++) mine -= got[i] / n;
-            for (i = 0; i < n; i++) worst = fabs(got[i] - want[i]) / (1.0 + fabs(want[i])) > worst ? fabs(got[i] - want[i]) / (1.0 + fabs(want[i])) : worst;
-            snprintf(msg, sizeof msg, "case %d: %d components (scikit-learn %d), ln L per point %.9f (scikit-learn %.9f), -ln p differs by %.2g",
-                     ncase, g.k, best, mine, ll[best - 1], worst);
-            if (g.k != best || mine < ll[best - 1] - 1e-4) { report("gmm_matches_sklearn", 0, msg); ok = 0; }
-            else if (fabs(mine - ll[best - 1]) < 1e-7) {
-                if (worst > 1e-4) { report("gmm_matches_sklearn", 0, msg); ok = 0; } /* EM stops at 1e-6 per point */
-                n_same++;
-            }
-            if (getenv("HEPH_TEST_VERBOSE")) printf("  %s\n", msg);
-            heph_gmm_free(&g);
+        CHECK(ok && best >= 1 && best <= kmax, "case %d: fixture is malformed", ncase);
+        for (i = 0; i < n * D; i++) z[i] = (float)pts[i];
+        CHECK(heph_gmm_fit(&g, z, (size_t)n, D, kmax, 1) == HEPH_OK, "case %d: %s", ncase, g.err);
+        ok = heph_gmm_score(&g, z, (size_t)n, got) == HEPH_OK;
+        k = g.k;
+        if (ok) snprintf(msg, sizeof msg, "%s", "");
+        else snprintf(msg, sizeof msg, "case %d: %s", ncase, g.err);
+        heph_gmm_free(&g);
+        CHECK(ok, "%s", msg);
+        for (i = 0; i < n; i++) mine -= got[i] / n;
+        for (i = 0; i < n; i++) worst = fabs(got[i] - want[i]) / (1.0 + fabs(want[i])) > worst ? fabs(got[i] - want[i]) / (1.0 + fabs(want[i])) : worst;
+        snprintf(msg, sizeof msg, "case %d: %d components (scikit-learn %d), ln L per point %.9f (scikit-learn %.9f), -ln p differs by %.2g",
+                 ncase, k, best, mine, ll[best - 1], worst);
+        CHECK(!(k != best || mine < ll[best - 1] - 1e-4), "%s", msg);
+        if (fabs(mine - ll[best - 1]) < 1e-7) {
+            CHECK(worst <= 1e-4, "%s", msg); /* EM stops at 1e-6 per point */
+            n_same++;
         }
-        free(pts); free(z);
+        if (t_verbose) printf("  %s\n", msg);
         ncase++;
     }
+    CHECK(ncase >= 3 && n_same >= 2, "%d cases, %d at scikit-learn's optimum", ncase, n_same);
+    return 1;
+}
+static int test_gmm_matches_sklearn(void) {
+    const char *path = tfixture("gmm_sklearn.txt");
+    FILE *f = fopen(path, "r");
+    int ok;
+    CHECK(f != NULL, "cannot open %s", path);
+    ok = gmm_sklearn_in(f);
     fclose(f);
-    snprintf(msg, sizeof msg, "%d cases, %d at scikit-learn's optimum", ncase, n_same);
-    if (ok) report("gmm_matches_sklearn", ncase >= 3 && n_same >= 2, msg);
-    {   /* too few codes, a NaN code: named errors */
-        heph_gmm g;
-        float bad[8] = {0, 1, 2, 3, 4, 5, 6, 0};
-        int rc1 = heph_gmm_fit(&g, bad, 2, 2, 3, 1);
-        char m1[HEPH_ERRLEN];
-        int rc2;
-        snprintf(m1, sizeof m1, "%s", g.err);
-        bad[5] = (float)NAN;
-        rc2 = heph_gmm_fit(&g, bad, 4, 2, 3, 1);
-        report("gmm_refuses_few_and_nan", rc1 == HEPH_E_ARG && strstr(m1, "need at least") && rc2 == HEPH_E_ARG && strstr(g.err, "code 2 is not finite"), g.err);
-    }
+    return ok;
+}
+/* too few codes, a NaN code: named errors */
+static int test_gmm_refuses_few_and_nan(void) {
+    heph_gmm g;
+    float bad[8] = {0, 1, 2, 3, 4, 5, 6, 0};
+    int rc1 = heph_gmm_fit(&g, bad, 2, 2, 3, 1);
+    char m1[HEPH_ERRLEN];
+    int rc2;
+    snprintf(m1, sizeof m1, "%s", g.err);
+    if (rc1 == HEPH_OK) heph_gmm_free(&g);
+    bad[5] = (float)NAN;
+    rc2 = heph_gmm_fit(&g, bad, 4, 2, 3, 1);
+    if (rc2 == HEPH_OK) heph_gmm_free(&g);
+    CHECK(rc1 == HEPH_E_ARG && strstr(m1, "need at least") && rc2 == HEPH_E_ARG && strstr(g.err, "code 2 is not finite"), "%s", g.err);
+    return 1;
 }
 
-static void test_rank_threshold_helpers(void) {
-    double s[7] = {1.0, 5.0, 3.0, 5.0, 0.5, 9.0, 3.0}, zs[5] = {0.1, -3.0, 2.0, -0.5, 3.0};
+/* ranking, thresholds and code helpers, on hand cases */
+static int test_rank_desc_stable(void) {
+    double s[7] = {1.0, 5.0, 3.0, 5.0, 0.5, 9.0, 3.0};
     size_t ord[7];
-    int top[3], counts[5] = {0}, ok;
-    float a[2] = {0.0f, 10.0f}, b[2] = {4.0f, 2.0f}, l[3 * 2], z[5] = {9, 9, 9, 9, 9}, cf[5];
-    double nm[5] = {1, 2, 3, 4, 5}, thr;
-    char msg[160];
-    ok = heph_rank_desc(s, 7, ord) == HEPH_OK;
-    report("rank_desc_stable", ok && ord[0] == 5 && ord[1] == 1 && ord[2] == 3 && ord[3] == 2 && ord[4] == 6 && ord[5] == 0 && ord[6] == 4, "wrong order");
+    int ok = heph_rank_desc(s, 7, ord) == HEPH_OK;
+    CHECK(ok && ord[0] == 5 && ord[1] == 1 && ord[2] == 3 && ord[3] == 2 && ord[4] == 6 && ord[5] == 0 && ord[6] == 4, "wrong order");
+    return 1;
+}
+static int test_top_dims_by_abs_zscore(void) {
+    double zs[5] = {0.1, -3.0, 2.0, -0.5, 3.0};
+    int top[3];
     heph_top_dims(zs, 5, 3, top);
-    report("top_dims_by_abs_zscore", top[0] == 1 && top[1] == 4 && top[2] == 2, "wrong dims"); /* |-3| = |3|: lower index first */
+    CHECK(top[0] == 1 && top[1] == 4 && top[2] == 2, "wrong dims"); /* |-3| = |3|: lower index first */
+    return 1;
+}
+static int test_dim_counts_topk_and_zmin(void) {
+    double zs[5] = {0.1, -3.0, 2.0, -0.5, 3.0};
+    int counts[5] = {0};
     heph_dim_counts(zs, 1, 5, 2, 2.5, counts);
-    report("dim_counts_topk_and_zmin", counts[1] == 1 && counts[4] == 1 && counts[2] == 0 && counts[0] == 0, "wrong counts");
+    CHECK(counts[1] == 1 && counts[4] == 1 && counts[2] == 0 && counts[0] == 0, "wrong counts");
+    return 1;
+}
+static int test_counterfactual_replaces_topk(void) {
+    double zs[5] = {0.1, -3.0, 2.0, -0.5, 3.0}, nm[5] = {1, 2, 3, 4, 5};
+    float z[5] = {9, 9, 9, 9, 9}, cf[5];
     heph_counterfactual(z, zs, nm, 5, 2, cf);
-    report("counterfactual_replaces_topk", cf[1] == 2.0f && cf[4] == 5.0f && cf[0] == 9.0f && cf[2] == 9.0f, "wrong code");
+    CHECK(cf[1] == 2.0f && cf[4] == 5.0f && cf[0] == 9.0f && cf[2] == 9.0f, "wrong code");
+    return 1;
+}
+static int test_lerp_endpoints_and_middle(void) {
+    float a[2] = {0.0f, 10.0f}, b[2] = {4.0f, 2.0f}, l[3 * 2];
     heph_lerp_codes(a, b, 2, 3, l);
-    report("lerp_endpoints_and_middle", l[0] == 0.0f && l[1] == 10.0f && l[2] == 2.0f && l[3] == 6.0f && l[4] == 4.0f && l[5] == 2.0f, "wrong codes");
-    ok = heph_threshold_mad(s, 7, 2.0, &thr) == HEPH_OK; /* median 3, |s - 3| = 2,2,0,2,2.5,6,0 -> MAD 2 */
-    snprintf(msg, sizeof msg, "threshold %.6f, want %.6f", thr, 3.0 + 2.0 * 1.4826 * 2.0);
-    ok = ok && fabs(thr - (3.0 + 2.0 * 1.4826 * 2.0)) < 1e-9 && heph_threshold_mad(s, 0, 2.0, &thr) == HEPH_E_ARG;
-    report("threshold_median_mad", ok, msg);
+    CHECK(l[0] == 0.0f && l[1] == 10.0f && l[2] == 2.0f && l[3] == 6.0f && l[4] == 4.0f && l[5] == 2.0f, "wrong codes");
+    return 1;
+}
+static int test_threshold_median_mad(void) {
+    double s[7] = {1.0, 5.0, 3.0, 5.0, 0.5, 9.0, 3.0}, thr = 0.0, thr0;
+    int ok = heph_threshold_mad(s, 7, 2.0, &thr) == HEPH_OK; /* median 3, |s - 3| = 2,2,0,2,2.5,6,0 -> MAD 2 */
+    ok = ok && fabs(thr - (3.0 + 2.0 * 1.4826 * 2.0)) < 1e-9 && heph_threshold_mad(s, 0, 2.0, &thr0) == HEPH_E_ARG;
+    CHECK(ok, "threshold %.6f, want %.6f", thr, 3.0 + 2.0 * 1.4826 * 2.0);
+    return 1;
 }
 
-static void test_walk(void) {
+static int test_walk(void) {
     heph_maha f;
-    float dir[3] = {1.0f, -1.0f, 0.5f}, out[5 * 3];
+    static const float dir[3] = {1.0f, -1.0f, 0.5f}; /* static: gcc 12 -O3 took it for uninitialised */
+    float out[5 * 3];
     double d2[5];
-    int t, ok = 1;
-    char msg[160] = "";
-    heph_maha_fit(&f, &lw_data[0][0], 40, 3, HEPH_COV_EMPIRICAL, 0.0, 1);
+    int t, rc;
+    rc = heph_maha_fit(&f, &lw_data[0][0], 40, 3, HEPH_COV_EMPIRICAL, 0.0, 1);
+    CHECK(rc == HEPH_OK, "%s", f.err);
     heph_maha_walk(&f, dir, 4.0, 5, out);
     heph_maha_score(&f, out, 5, d2);
-    for (t = 0; t < 5; t++)
-        if (fabs(sqrt(d2[t]) - (double)t) > 1e-4) { ok = 0; snprintf(msg, sizeof msg, "step %d at distance %.6f", t, sqrt(d2[t])); }
-    report("walk_distances_are_exact", ok, msg);
     heph_maha_free(&f);
+    for (t = 0; t < 5; t++) CHECK(fabs(sqrt(d2[t]) - (double)t) <= 1e-4, "step %d at distance %.6f", t, sqrt(d2[t]));
+    return 1;
 }
 
 /* d D^2 / d pixels by central differences on a small VAE */
-static void test_saliency(void) {
+static int test_saliency(void) {
     heph_vae_config cfg;
     heph_vae m;
     heph_maha f;
     heph_rng r;
     float batch[30 * 16], x[16], g[16], mu[30 * 3], *mup = mu + 29 * 3; /* the last row: encode overwrites it after the fit */
     double maxe = 0.0, d2p, d2m;
-    int i;
-    char msg[160];
+    int i, rc;
     heph_vae_config_default(&cfg);
     cfg.in_c = 1; cfg.in_h = 4; cfg.in_w = 4; cfg.z_dim = 3; cfg.max_batch = 30;
     strcpy(cfg.enc_spec, "dense8,tanh");
     strcpy(cfg.dec_spec, "dense8,tanh,dense16");
-    heph_vae_init(&m, &cfg, 2);
+    rc = heph_vae_init(&m, &cfg, 2);
+    CHECK(rc == HEPH_OK, "%s", m.err);
     heph_rng_seed(&r, 4);
     for (i = 0; i < 30 * 16; i++) batch[i] = heph_rng_uniform(&r);
     heph_vae_encode(&m, batch, 30, mu, NULL);
-    heph_maha_fit(&f, mu, 30, 3, HEPH_COV_LEDOIT_WOLF, 0.0, 1);
+    rc = heph_maha_fit(&f, mu, 30, 3, HEPH_COV_LEDOIT_WOLF, 0.0, 1);
+    if (rc != HEPH_OK) heph_vae_free(&m);
+    CHECK(rc == HEPH_OK, "%s", f.err);
     memcpy(x, batch, sizeof x);
     heph_vae_saliency(&m, &f, x, g);
     for (i = 0; i < 16; i++) {
@@ -358,22 +461,21 @@ static void test_saliency(void) {
         e = fabs(num - (double)g[i]) / fmax(0.05, fabs(num));
         if (e > maxe) maxe = e;
     }
-    snprintf(msg, sizeof msg, "worst relative error %.3g (limit 1e-2)", maxe);
-    report("saliency_matches_finite_differences", maxe < 1e-2, msg);
     heph_maha_free(&f);
     heph_vae_free(&m);
+    CHECK(maxe < 1e-2, "worst relative error %.3g (limit 1e-2)", maxe);
+    return 1;
 }
 
 /* marginal score on a hand case: 5 values in one dimension, the score of a query computed
    here from the formulas in the header (Silverman bandwidth, leave-one-out densities, density
-   tail p-value, Sidak over D = 1) */
-static void test_marginal_hand(void) {
+   tail p-value, Sidak over D = 1); *ok: each score within 1e-9 relative and h within 1e-12 */
+static int marginal_hand(double got[3], int *ok) {
     const float ref[5] = {0.0f, 0.2f, 0.5f, 1.0f, 1.1f};
     const float q[3] = {0.6f, 3.0f, 0.2f};
-    double xs[5], mean = 0.0, var = 0.0, sd, iqr, h, lf[5], got[3], want[3];
+    double xs[5], mean = 0.0, var = 0.0, sd, iqr, h, lf[5], want[3];
     heph_marginal f;
-    int i, j, ok = 1;
-    char msg[200];
+    int i, j;
     for (i = 0; i < 5; i++) { xs[i] = (double)ref[i]; mean += xs[i] / 5.0; }
     for (i = 0; i < 5; i++) var += (xs[i] - mean) * (xs[i] - mean) / 4.0;
     sd = sqrt(var);
@@ -392,30 +494,44 @@ static void test_marginal_hand(void) {
         for (j = 0; j < 5; j++) { cnt += lf[j] <= l; if (lf[j] < fmin) fmin = lf[j]; }
         want[i] = cnt ? log(6.0) - log(1.0 + cnt) : log(6.0) - (l - fmin); /* D = 1: -ln P = -ln p */
     }
-    if (heph_marginal_fit(&f, ref, 5, 1) != HEPH_OK) { report("marginal_hand_case", 0, f.err); return; }
+    CHECK(heph_marginal_fit(&f, ref, 5, 1) == HEPH_OK, "%s", f.err);
     heph_marginal_score(&f, q, 3, 0, got, NULL);
-    for (i = 0; i < 3; i++) ok &= fabs(got[i] - want[i]) <= 1e-9 * fmax(1.0, fabs(want[i]));
+    *ok = 1;
+    for (i = 0; i < 3; i++) *ok &= fabs(got[i] - want[i]) <= 1e-9 * fmax(1.0, fabs(want[i]));
+    *ok &= fabs(f.h[0] - h) <= 1e-12;
     snprintf(msg, sizeof msg, "h %.6g (library %.6g); scores %.9g %.9g %.9g, by hand %.9g %.9g %.9g", h, f.h[0], got[0], got[1], got[2],
              want[0], want[1], want[2]);
-    report("marginal_hand_case", ok && fabs(f.h[0] - h) <= 1e-12, msg);
-    report("marginal_far_value_scores_highest", got[1] > got[0] && got[1] > got[2], msg);
     heph_marginal_free(&f);
+    return 1;
+}
+static int test_marginal_hand_case(void) {
+    double got[3];
+    int ok;
+    REQUIRE(marginal_hand(got, &ok));
+    CHECK(ok, "%s", msg);
+    return 1;
+}
+static int test_marginal_far_value_scores_highest(void) {
+    double got[3];
+    int ok;
+    REQUIRE(marginal_hand(got, &ok));
+    CHECK(got[1] > got[0] && got[1] > got[2], "%s", msg);
+    return 1;
 }
 
 /* one odd factor among many: 8 dimensions N(0,1); outliers differ in dimension 3 only, by a
    value in an empty gap (the reference has dimension 3 in two clusters, -2 and +2). Marginal
    must rank the gap values above the normals; D^2 over all 8 dimensions does not. */
-static void test_marginal_gap(void) {
+static int test_marginal_gap(void) {
     enum { N = 600, M = 40, D = 8 };
     static float ref[N * D], bat[M * D];
     double ms[M], d2[M];
     float sc[M];
-    int truth[M], i, j;
+    int truth[M], i, j, rc1, rc2;
     double auc_m = 0, auc_d = 0;
     heph_marginal f;
     heph_maha mf;
     heph_rng r;
-    char msg[160];
     heph_rng_seed(&r, 11);
     for (i = 0; i < N; i++)
         for (j = 0; j < D; j++)
@@ -426,45 +542,68 @@ static void test_marginal_gap(void) {
             bat[i * D + j] = j == 3 ? (truth[i] ? 0.2f * heph_rng_normal(&r) : (i % 2 ? 2.0f : -2.0f) + 0.3f * heph_rng_normal(&r))
                                     : heph_rng_normal(&r);
     }
-    if (heph_marginal_fit(&f, ref, N, D) != HEPH_OK || heph_maha_fit(&mf, ref, N, D, HEPH_COV_EMPIRICAL, 0, 1) != HEPH_OK) {
-        report("marginal_catches_a_gap", 0, "fit failed");
-        return;
-    }
+    rc1 = heph_marginal_fit(&f, ref, N, D);
+    rc2 = rc1 == HEPH_OK ? heph_maha_fit(&mf, ref, N, D, HEPH_COV_EMPIRICAL, 0, 1) : HEPH_E_ARG;
+    if (rc1 == HEPH_OK && rc2 != HEPH_OK) heph_marginal_free(&f);
+    CHECK(rc1 == HEPH_OK && rc2 == HEPH_OK, "fit failed");
     heph_marginal_score(&f, bat, M, 0, ms, NULL);
     heph_maha_score(&mf, bat, M, d2);
+    heph_marginal_free(&f);
+    heph_maha_free(&mf);
     for (i = 0; i < M; i++) sc[i] = (float)ms[i];
     heph_auroc(sc, truth, M, &auc_m);
     for (i = 0; i < M; i++) sc[i] = (float)d2[i];
     heph_auroc(sc, truth, M, &auc_d);
-    snprintf(msg, sizeof msg, "AUROC marginal %.3f, Mahalanobis %.3f", auc_m, auc_d);
-    report("marginal_catches_a_gap", auc_m >= 0.95 && auc_m > auc_d, msg);
-    heph_marginal_free(&f);
-    heph_maha_free(&mf);
+    CHECK(auc_m >= 0.95 && auc_m > auc_d, "AUROC marginal %.3f, Mahalanobis %.3f", auc_m, auc_d);
+    return 1;
 }
 
-static void test_marginal_self_and_errors(void) {
-    float z[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, bad[6] = {0, 1, 2, 0, 0, 0};
+static int test_marginal_refuses_nonfinite_codes(void) {
+    float bad[6] = {0, 1, 2, 0, 0, 0};
+    heph_marginal f;
+    int rc;
+    bad[4] = (float)NAN;
+    rc = heph_marginal_fit(&f, bad, 6, 1);
+    if (rc == HEPH_OK) heph_marginal_free(&f);
+    CHECK(rc == HEPH_E_NAN && strstr(f.err, "code 4"), "%s", f.err);
+    return 1;
+}
+static int test_marginal_refuses_two_codes(void) {
+    float z[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    heph_marginal f;
+    int rc = heph_marginal_fit(&f, z, 2, 1);
+    if (rc == HEPH_OK) heph_marginal_free(&f);
+    CHECK(rc == HEPH_E_ARG, "%s", f.err);
+    return 1;
+}
+static int test_marginal_self_leaves_itself_out(void) {
+    float z[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
     double s_self[12], s_out[12], pd[12];
     heph_marginal f;
     int ok, k;
-    bad[4] = (float)NAN;
-    ok = heph_marginal_fit(&f, bad, 6, 1) == HEPH_E_NAN && strstr(f.err, "code 4");
-    report("marginal_refuses_nonfinite_codes", ok, f.err);
-    ok = heph_marginal_fit(&f, z, 2, 1) == HEPH_E_ARG;
-    report("marginal_refuses_two_codes", ok, f.err);
-    heph_marginal_fit(&f, z, 12, 1);
+    CHECK(heph_marginal_fit(&f, z, 12, 1) == HEPH_OK, "%s", f.err);
     heph_marginal_score(&f, z, 12, 1, s_self, pd);
     heph_marginal_score(&f, z, 12, 0, s_out, NULL);
+    heph_marginal_free(&f);
     /* leaving itself out makes each code less dense: its score rises */
     ok = fabs(pd[5] - s_self[5]) < 1e-12 && s_self[1] > s_out[1] && s_self[10] > s_out[10];
     for (k = 0; k < 12; k++) ok &= s_self[k] >= s_out[k] && s_out[k] >= 0.0;
-    report("marginal_self_leaves_itself_out", ok, "self scores not at or above the plain ones");
-    ok = heph_marginal_score(&f, z, 11, 1, s_self, NULL) == HEPH_E_ARG;
-    report("marginal_self_needs_the_fit_codes", ok, f.err);
+    CHECK(ok, "self scores not at or above the plain ones");
+    return 1;
+}
+static int test_marginal_self_needs_the_fit_codes(void) {
+    float z[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    double s_self[12];
+    heph_marginal f;
+    int rc;
+    CHECK(heph_marginal_fit(&f, z, 12, 1) == HEPH_OK, "%s", f.err);
+    rc = heph_marginal_score(&f, z, 11, 1, s_self, NULL);
     heph_marginal_free(&f);
+    CHECK(rc == HEPH_E_ARG, "%s", f.err);
+    return 1;
 }
 
-static void test_knn(void) {
+static int test_knn_hand_case(void) {
     const float ref[4] = {0.0f, 1.0f, 3.0f, 7.0f}, q[1] = {2.0f};
     double d[4];
     char err[HEPH_ERRLEN];
@@ -475,61 +614,73 @@ static void test_knn(void) {
     ok &= fabs(d[0] - 2.0) < 1e-12;
     heph_knn_score(ref, 4, 1, ref, 4, 1, 1, d, err, sizeof err); /* self: nearest other code */
     ok &= fabs(d[0] - 1.0) < 1e-12 && fabs(d[1] - 1.0) < 1e-12 && fabs(d[2] - 2.0) < 1e-12 && fabs(d[3] - 4.0) < 1e-12;
-    report("knn_hand_case", ok, "distances differ from 1, 2 and (1, 1, 2, 4)");
-    ok = heph_knn_score(ref, 4, 1, ref, 4, 4, 1, d, err, sizeof err) == HEPH_E_ARG && strstr(err, "k = 4");
-    report("knn_refuses_k_larger_than_the_set", ok, err);
+    CHECK(ok, "distances differ from 1, 2 and (1, 1, 2, 4)");
+    return 1;
+}
+static int test_knn_refuses_k_larger_than_the_set(void) {
+    const float ref[4] = {0.0f, 1.0f, 3.0f, 7.0f};
+    double d[4];
+    char err[HEPH_ERRLEN] = "";
+    int ok = heph_knn_score(ref, 4, 1, ref, 4, 4, 1, d, err, sizeof err) == HEPH_E_ARG && strstr(err, "k = 4");
+    CHECK(ok, "%s", err);
+    return 1;
+}
+
+/* a small VAE of 4x4 pictures, 3 latents, max_batch pictures a chunk */
+static int small_vae(heph_vae *m, int max_batch, uint64_t seed) {
+    heph_vae_config cfg;
+    heph_vae_config_default(&cfg);
+    cfg.in_c = 1; cfg.in_h = 4; cfg.in_w = 4; cfg.z_dim = 3; cfg.max_batch = max_batch;
+    strcpy(cfg.enc_spec, "dense8,tanh");
+    strcpy(cfg.dec_spec, "dense8,tanh,dense16");
+    CHECK(heph_vae_init(m, &cfg, seed) == HEPH_OK, "%s", m->err);
+    return 1;
 }
 
 /* recon score = binary cross-entropy of the picture against its decoded posterior mean */
-static void test_recon_score(void) {
-    heph_vae_config cfg;
+static int test_recon_score(void) {
     heph_vae m;
     heph_rng r;
     float x[5 * 16], mu[5 * 3], y[5 * 16];
     double rs[5], worst = 0.0;
     int i, k;
-    char msg[120];
-    heph_vae_config_default(&cfg);
-    cfg.in_c = 1; cfg.in_h = 4; cfg.in_w = 4; cfg.z_dim = 3; cfg.max_batch = 2; /* 3 chunks */
-    strcpy(cfg.enc_spec, "dense8,tanh");
-    strcpy(cfg.dec_spec, "dense8,tanh,dense16");
-    heph_vae_init(&m, &cfg, 3);
+    REQUIRE(small_vae(&m, 2, 3)); /* 3 chunks */
     heph_rng_seed(&r, 5);
     for (i = 0; i < 5 * 16; i++) x[i] = heph_rng_uniform(&r);
     heph_vae_recon_score(&m, x, 5, rs);
     heph_vae_encode(&m, x, 5, mu, NULL);
     heph_vae_decode(&m, mu, 5, y);
+    heph_vae_free(&m);
     for (i = 0; i < 5; i++) {
         double b = 0.0;
         for (k = 0; k < 16; k++) b -= (double)x[i * 16 + k] * log((double)y[i * 16 + k]) + (1.0 - (double)x[i * 16 + k]) * log(1.0 - (double)y[i * 16 + k]);
         if (fabs(b - rs[i]) / b > worst) worst = fabs(b - rs[i]) / b;
     }
-    snprintf(msg, sizeof msg, "worst relative difference %.3g (limit 1e-5)", worst);
-    report("recon_score_is_bce_at_the_mean", worst < 1e-5, msg);
-    heph_vae_free(&m);
+    CHECK(worst < 1e-5, "worst relative difference %.3g (limit 1e-5)", worst);
+    return 1;
 }
 
 /* IWAE and ELBO scores against the definition computed here from encode, the library's RNG
    and decode (in double): log w = ln p(x|z) + ln N(z; 0, I) - ln q(z|x), picture i drawing
    its k samples of D normals from the stream seed ^ i * 0x9E3779B97F4A7C15 */
-static void test_iwae_score(void) {
+typedef struct {
+    int rc, rc_b, rc_k0;                /* the scores with max_batch 2, 128; k = 0 */
+    double worst, jensen, batchdiff;
+    char err_k0[HEPH_ERRLEN];
+} iwae_result;
+static int iwae_run(iwae_result *res) {
     enum { N = 5, P = 16, Z = 3, K = 7 };
-    heph_vae_config cfg;
     heph_vae m;
     heph_rng r;
     float x[N * P], mu[N * Z], lv[N * Z], z[Z], y[P];
-    double iw[N], el[N], iw1[N], el1[N], iwb[N], worst = 0.0, jensen = 1.0, batchdiff = 0.0;
-    int i, t, j, rc;
-    char msg[200];
-    heph_vae_config_default(&cfg);
-    cfg.in_c = 1; cfg.in_h = 4; cfg.in_w = 4; cfg.z_dim = Z; cfg.max_batch = 2; /* 3 chunks */
-    strcpy(cfg.enc_spec, "dense8,tanh");
-    strcpy(cfg.dec_spec, "dense8,tanh,dense16");
-    heph_vae_init(&m, &cfg, 3);
+    double iw[N], el[N], iw1[N], el1[N], iwb[N];
+    int i, t, j;
+    res->worst = 0.0; res->jensen = 1.0; res->batchdiff = 0.0;
+    REQUIRE(small_vae(&m, 2, 3)); /* 3 chunks */
     heph_rng_seed(&r, 5);
     for (i = 0; i < N * P; i++) x[i] = heph_rng_uniform(&r);
-    rc = heph_vae_iwae_score(&m, x, N, K, 11, iw, el);
-    rc |= heph_vae_iwae_score(&m, x, N, 1, 11, iw1, el1);
+    res->rc = heph_vae_iwae_score(&m, x, N, K, 11, iw, el);
+    res->rc |= heph_vae_iwae_score(&m, x, N, 1, 11, iw1, el1);
     heph_vae_encode(&m, x, N, mu, lv);
     for (i = 0; i < N; i++) {
         double lw[K], mx = -HUGE_VAL, sum = 0.0, mean = 0.0, want_iw, want_el;
@@ -551,59 +702,103 @@ static void test_iwae_score(void) {
         for (t = 0; t < K; t++) sum += exp(lw[t] - mx);
         want_iw = -(mx + log(sum) - log((double)K));
         want_el = -mean;
-        if (fabs(want_iw - iw[i]) / fabs(want_iw) > worst) worst = fabs(want_iw - iw[i]) / fabs(want_iw);
-        if (fabs(want_el - el[i]) / fabs(want_el) > worst) worst = fabs(want_el - el[i]) / fabs(want_el);
-        if (iw[i] > el[i] + 1e-12) jensen = 0.0;                      /* iwae <= elbo always */
-        if (iw1[i] != el1[i]) jensen = 0.0;                           /* one sample: the same */
+        if (fabs(want_iw - iw[i]) / fabs(want_iw) > res->worst) res->worst = fabs(want_iw - iw[i]) / fabs(want_iw);
+        if (fabs(want_el - el[i]) / fabs(want_el) > res->worst) res->worst = fabs(want_el - el[i]) / fabs(want_el);
+        if (iw[i] > el[i] + 1e-12) res->jensen = 0.0;                 /* iwae <= elbo always */
+        if (iw1[i] != el1[i]) res->jensen = 0.0;                      /* one sample: the same */
     }
-    snprintf(msg, sizeof msg, "worst relative difference from the definition %.3g (limit 1e-5)", worst);
-    report("iwae_elbo_scores_are_their_definition", rc == HEPH_OK && worst < 1e-5, msg);
-    report("iwae_at_most_elbo_equal_for_one_sample", rc == HEPH_OK && jensen == 1.0, "iwae > elbo, or k = 1 differs");
     heph_vae_free(&m);
-    cfg.max_batch = 128; /* one chunk: the same scores (each picture has its own noise) */
-    heph_vae_init(&m, &cfg, 3);
-    rc = heph_vae_iwae_score(&m, x, N, K, 11, iwb, NULL);
-    for (i = 0; i < N; i++) batchdiff = fabs(iwb[i] - iw[i]) > batchdiff ? fabs(iwb[i] - iw[i]) : batchdiff;
-    snprintf(msg, sizeof msg, "max_batch 2 and 128 differ by %.3g nats", batchdiff);
-    report("iwae_score_independent_of_chunks", rc == HEPH_OK && batchdiff < 1e-4, msg);
-    rc = heph_vae_iwae_score(&m, x, N, 0, 11, iwb, NULL);
-    report("iwae_score_refuses_k0", rc == HEPH_E_ARG && strstr(m.err, "k = 0") != NULL, m.err);
+    REQUIRE(small_vae(&m, 128, 3)); /* one chunk: the same scores (each picture has its own noise) */
+    res->rc_b = heph_vae_iwae_score(&m, x, N, K, 11, iwb, NULL);
+    for (i = 0; i < N; i++) res->batchdiff = fabs(iwb[i] - iw[i]) > res->batchdiff ? fabs(iwb[i] - iw[i]) : res->batchdiff;
+    res->rc_k0 = heph_vae_iwae_score(&m, x, N, 0, 11, iwb, NULL);
+    snprintf(res->err_k0, sizeof res->err_k0, "%s", m.err);
     heph_vae_free(&m);
+    return 1;
+}
+static int test_iwae_elbo_scores_are_their_definition(void) {
+    iwae_result res;
+    REQUIRE(iwae_run(&res));
+    CHECK(res.rc == HEPH_OK && res.worst < 1e-5, "worst relative difference from the definition %.3g (limit 1e-5)", res.worst);
+    return 1;
+}
+static int test_iwae_at_most_elbo_equal_for_one_sample(void) {
+    iwae_result res;
+    REQUIRE(iwae_run(&res));
+    CHECK(res.rc == HEPH_OK && res.jensen == 1.0, "iwae > elbo, or k = 1 differs");
+    return 1;
+}
+static int test_iwae_score_independent_of_chunks(void) {
+    iwae_result res;
+    REQUIRE(iwae_run(&res));
+    CHECK(res.rc_b == HEPH_OK && res.batchdiff < 1e-4, "max_batch 2 and 128 differ by %.3g nats", res.batchdiff);
+    return 1;
+}
+static int test_iwae_score_refuses_k0(void) {
+    iwae_result res;
+    REQUIRE(iwae_run(&res));
+    CHECK(res.rc_k0 == HEPH_E_ARG && strstr(res.err_k0, "k = 0") != NULL, "%s", res.err_k0);
+    return 1;
 }
 
 /* complexity: the Sub-filter entropy code length on hand cases, and the score's formula */
-static void test_complexity(void) {
+static int test_complexity_bits_hand(void) {
     float flat[4] = {0.5f, 0.5f, 0.5f, 0.5f}, ramp[2 * 3] = {0.0f, 0.2f, 0.4f, 1.0f, 1.0f, 1.0f};
-    double nll[2] = {10.0, 3.0}, bits[2] = {4.0, 1.0}, sc[2];
     double want_flat = 2.0 + 3.0 * log2(4.0 / 3.0); /* residuals 128, 0, 0, 0 */
     /* two planes of 3: q = 0, 51, 102 -> 0, 51, 51; 255, 255, 255 -> 255, 0, 0: counts 0:3, 51:2, 255:1 */
     double want_ramp = 3.0 * log2(2.0) + 2.0 * log2(3.0) + log2(6.0);
-    char msg[160];
     double a = heph_complexity_bits(flat, 1, 1, 4), b = heph_complexity_bits(ramp, 2, 1, 3);
-    snprintf(msg, sizeof msg, "flat %.12g (want %.12g), two planes %.12g (want %.12g)", a, want_flat, b, want_ramp);
-    report("complexity_bits_hand", fabs(a - want_flat) < 1e-12 && fabs(b - want_ramp) < 1e-12, msg);
+    CHECK(fabs(a - want_flat) < 1e-12 && fabs(b - want_ramp) < 1e-12,
+          "flat %.12g (want %.12g), two planes %.12g (want %.12g)", a, want_flat, b, want_ramp);
+    return 1;
+}
+static int test_complexity_score_is_nll_bits_minus_length(void) {
+    double nll[2] = {10.0, 3.0}, bits[2] = {4.0, 1.0}, sc[2];
     heph_complexity_score(nll, bits, 2, sc);
-    report("complexity_score_is_nll_bits_minus_length",
-           fabs(sc[0] - (10.0 / log(2.0) - 4.0)) < 1e-12 && fabs(sc[1] - (3.0 / log(2.0) - 1.0)) < 1e-12, "not -log2 p(x) - L(x)");
+    CHECK(fabs(sc[0] - (10.0 / log(2.0) - 4.0)) < 1e-12 && fabs(sc[1] - (3.0 / log(2.0) - 1.0)) < 1e-12, "not -log2 p(x) - L(x)");
+    return 1;
 }
 
-int main(void) {
-    test_chi2();
-    test_empirical_and_explain();
-    test_ledoit_wolf();
-    test_singular();
-    test_mcd();
-    test_mcd_sklearn();
-    test_gmm();
-    test_rank_threshold_helpers();
-    test_walk();
-    test_saliency();
-    test_marginal_hand();
-    test_marginal_gap();
-    test_marginal_self_and_errors();
-    test_knn();
-    test_recon_score();
-    test_iwae_score();
-    test_complexity();
-    return n_fail ? 1 : 0;
-}
+/* in the order of the program before the harness */
+static const t_test tests[] = {
+    {"chi2_quantiles", test_chi2},
+    {"maha_empirical_by_hand", test_maha_empirical_by_hand},
+    {"contributions_sum_to_d2", test_contributions_sum_to_d2},
+    {"zscores_by_hand", test_zscores_by_hand},
+    {"ledoit_wolf_vs_numpy", test_ledoit_wolf},
+    {"singular_covariance_is_refused", test_singular_covariance_is_refused},
+    {"ledoit_wolf_fits_fewer_points_than_dims", test_ledoit_wolf_fits_fewer_points_than_dims},
+    {"ridge_fits_fewer_points_than_dims", test_ridge_fits_fewer_points_than_dims},
+    {"mcd_refuses_too_few_points", test_mcd_refuses_too_few_points},
+    {"mcd_excludes_outliers", test_mcd_excludes_outliers},
+    {"mcd_separates_at_least_as_well", test_mcd_separates_at_least_as_well},
+    {"mcd_deterministic", test_mcd_deterministic},
+    {"mcd_matches_sklearn", test_mcd_sklearn},
+    {"gmm_matches_sklearn", test_gmm_matches_sklearn},
+    {"gmm_refuses_few_and_nan", test_gmm_refuses_few_and_nan},
+    {"rank_desc_stable", test_rank_desc_stable},
+    {"top_dims_by_abs_zscore", test_top_dims_by_abs_zscore},
+    {"dim_counts_topk_and_zmin", test_dim_counts_topk_and_zmin},
+    {"counterfactual_replaces_topk", test_counterfactual_replaces_topk},
+    {"lerp_endpoints_and_middle", test_lerp_endpoints_and_middle},
+    {"threshold_median_mad", test_threshold_median_mad},
+    {"walk_distances_are_exact", test_walk},
+    {"saliency_matches_finite_differences", test_saliency},
+    {"marginal_hand_case", test_marginal_hand_case},
+    {"marginal_far_value_scores_highest", test_marginal_far_value_scores_highest},
+    {"marginal_catches_a_gap", test_marginal_gap},
+    {"marginal_refuses_nonfinite_codes", test_marginal_refuses_nonfinite_codes},
+    {"marginal_refuses_two_codes", test_marginal_refuses_two_codes},
+    {"marginal_self_leaves_itself_out", test_marginal_self_leaves_itself_out},
+    {"marginal_self_needs_the_fit_codes", test_marginal_self_needs_the_fit_codes},
+    {"knn_hand_case", test_knn_hand_case},
+    {"knn_refuses_k_larger_than_the_set", test_knn_refuses_k_larger_than_the_set},
+    {"recon_score_is_bce_at_the_mean", test_recon_score},
+    {"iwae_elbo_scores_are_their_definition", test_iwae_elbo_scores_are_their_definition},
+    {"iwae_at_most_elbo_equal_for_one_sample", test_iwae_at_most_elbo_equal_for_one_sample},
+    {"iwae_score_independent_of_chunks", test_iwae_score_independent_of_chunks},
+    {"iwae_score_refuses_k0", test_iwae_score_refuses_k0},
+    {"complexity_bits_hand", test_complexity_bits_hand},
+    {"complexity_score_is_nll_bits_minus_length", test_complexity_score_is_nll_bits_minus_length},
+};
+T_MAIN(tests)

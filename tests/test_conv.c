@@ -1,20 +1,12 @@
-/* test_conv.c - convolution layers: PyTorch reference values (tests/fixtures/conv_ref.txt,
-   made by tools/make_conv_fixtures.py), finite-difference gradients, spec strings with convs,
-   presets, and a gradient check of a whole convolutional VAE.
-   Prints "PASS name" or "FAIL name: why" per test; exit status 1 when any failed.          */
-#define HEPHAESTUS_IMPLEMENTATION
+/* test_conv.c - convolution layers: PyTorch reference values (conv_ref.txt in the fixture
+   folder, made by tools/make_conv_fixtures.py), finite-difference gradients, spec strings with
+   convs, presets, a gradient check of a whole convolutional VAE, the optimised kernels against
+   direct loops, and networks against their layers one by one.
+   A test per case (per fixture case, per shape, per spec string), named as before the move to
+   the harness: the case lists below (X-macros) make each case's function and its table entry
+   from the same numbers. Harness and usage: tests/test_harness.h.                            */
 #define HEPH__ROWS_FLOATS 2000 /* small chunks of images, so that the chunked paths run */
-#include "hephaestus.h"
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <math.h>
-
-static int n_fail = 0;
-static void report(const char *name, int ok, const char *why) {
-    if (ok) printf("PASS %s\n", name);
-    else { printf("FAIL %s: %s\n", name, why); n_fail++; }
-}
+#include "test_harness.h"
 
 /* ---- fixture reader ---- */
 typedef struct { size_t n; float *v; } arr;
@@ -22,7 +14,7 @@ static int read_arr(FILE *f, const char *want, arr *a) {
     char name[32];
     size_t i;
     if (fscanf(f, "%31s %zu", name, &a->n) != 2 || strcmp(name, want) != 0) return 0;
-    a->v = (float *)malloc(a->n * sizeof(float) + 4);
+    a->v = TALLOC(float, a->n + 1);
     for (i = 0; i < a->n; i++) {
         double d;
         if (fscanf(f, "%lf", &d) != 1) return 0;
@@ -41,11 +33,10 @@ static double worst(const float *a, const float *b, size_t n) {
     return w;
 }
 
-static void test_fixtures(const char *path) {
-    FILE *f = fopen(path, "r");
-    char line[256], name[64], kind[16], msg[256];
-    int cases = 0;
-    if (!f) { report("pytorch_fixture_open", 0, path); return; }
+/* every case of the fixture is read (a malformed one fails the test); the case named want (if
+   not NULL) is computed and compared; *cases counts the cases, *found says whether want was one */
+static int conv_fixture_in(FILE *f, const char *want, int *cases, int *found) {
+    char line[256], name[64], kind[16];
     while (fgets(line, sizeof line, f)) {
         int B, C, H, W, Co, k, s, p, ok = 1;
         arr x, Wt, b, R, out, dx, dW, db;
@@ -57,16 +48,18 @@ static void test_fixtures(const char *path) {
         if (sscanf(line, "case %63s %15s %d %d %d %d %d %d %d %d", name, kind, &B, &C, &H, &W, &Co, &k, &s, &p) != 10) break;
         ok = read_arr(f, "x", &x) && read_arr(f, "W", &Wt) && read_arr(f, "b", &b) && read_arr(f, "R", &R) &&
              read_arr(f, "out", &out) && read_arr(f, "dx", &dx) && read_arr(f, "dW", &dW) && read_arr(f, "db", &db);
-        if (!ok) { report(name, 0, "fixture is malformed"); break; }
-        cases++;
+        CHECK(ok, "%s: fixture is malformed", name);
+        (*cases)++;
+        if (!want || strcmp(want, name) != 0) continue;
+        *found = 1;
         if (!strcmp(kind, "dense")) wsn = heph_dense_ws_floats(B, C, Co);
         else if (!strcmp(kind, "conv")) { heph_conv2d_geom(&g, C, H, W, Co, k, s, p); wsn = heph_conv2d_ws_floats(&g, B); }
         else { heph_convt2d_geom(&g, C, H, W, Co, k, s, p); wsn = heph_convt2d_ws_floats(&g, B); }
-        o = (float *)calloc(out.n, sizeof(float));
-        gx = (float *)calloc(x.n, sizeof(float));
-        gW = (float *)calloc(Wt.n, sizeof(float));
-        gb = (float *)calloc(b.n, sizeof(float));
-        ws = (float *)calloc(wsn + 1, sizeof(float));
+        o = TALLOC(float, out.n);
+        gx = TALLOC(float, x.n);
+        gW = TALLOC(float, Wt.n);
+        gb = TALLOC(float, b.n);
+        ws = TALLOC(float, wsn + 1);
         if (!strcmp(kind, "dense")) {
             heph_dense_forward(o, x.v, Wt.v, b.v, B, C, Co, ws);
             heph_dense_backward(gx, gW, gb, R.v, x.v, Wt.v, B, C, Co, ws);
@@ -79,17 +72,42 @@ static void test_fixtures(const char *path) {
         }
         e1 = worst(o, out.v, out.n); e2 = worst(gx, dx.v, dx.n);
         e3 = worst(gW, dW.v, dW.n); e4 = worst(gb, db.v, db.n);
-        snprintf(msg, sizeof msg, "worst |a-b|/(1e-4 max(1,|b|)): out %.3g dx %.3g dW %.3g db %.3g", e1, e2, e3, e4);
-        {
-            char tn[96];
-            snprintf(tn, sizeof tn, "pytorch_%s", name);
-            report(tn, e1 <= 1.0 && e2 <= 1.0 && e3 <= 1.0 && e4 <= 1.0, msg);
-        }
-        free(o); free(gx); free(gW); free(gb); free(ws);
-        free(x.v); free(Wt.v); free(b.v); free(R.v); free(out.v); free(dx.v); free(dW.v); free(db.v);
+        CHECK(e1 <= 1.0 && e2 <= 1.0 && e3 <= 1.0 && e4 <= 1.0,
+              "worst |a-b|/(1e-4 max(1,|b|)): out %.3g dx %.3g dW %.3g db %.3g", e1, e2, e3, e4);
     }
+    return 1;
+}
+static int conv_fixture(const char *want, int *cases, int *found) {
+    const char *path = tfixture("conv_ref.txt");
+    FILE *f = fopen(path, "r");
+    int ok;
+    *cases = 0;
+    *found = 0;
+    CHECK(f != NULL, "cannot open %s", path);
+    ok = conv_fixture_in(f, want, cases, found);
     fclose(f);
-    report("pytorch_fixture_cases", cases == 8, "expected 8 cases in the fixture");
+    return ok;
+}
+
+/* one case of the fixture, by its name there */
+static int pytorch_case(const char *name) {
+    int cases, found;
+    REQUIRE(conv_fixture(name, &cases, &found));
+    CHECK(found, "no case %s in %s", name, tfixture("conv_ref.txt"));
+    return 1;
+}
+#define PYTORCH_CASES(X) \
+    X(conv_k4s2p1) X(conv_k3s1p1_odd) X(conv_k5s3p2) X(conv_k1) \
+    X(convt_k4s2p1) X(convt_k3s1p0_odd) X(convt_k5s3p2) X(dense_odd)
+#define PYTORCH_FN(n) static int test_pytorch_##n(void) { return pytorch_case(#n); }
+#define PYTORCH_ENTRY(n) {"pytorch_" #n, test_pytorch_##n},
+PYTORCH_CASES(PYTORCH_FN)
+
+static int test_pytorch_fixture_cases(void) {
+    int cases, found;
+    REQUIRE(conv_fixture(NULL, &cases, &found));
+    CHECK(cases == 8, "expected 8 cases in the fixture");
+    return 1;
 }
 
 /* ---- finite differences on odd shapes: loss = sum(out * R) ---- */
@@ -103,21 +121,21 @@ static double conv_loss(int tr, float *out, const float *x, const float *W, cons
     return s;
 }
 
-static void test_conv_fd(int tr, int B, int C, int H, int Wd, int Co, int k, int s, int p) {
+static int conv_fd(int tr, int B, int C, int H, int Wd, int Co, int k, int s, int p) {
     heph_conv_geom g;
     heph_rng r;
     size_t nx, no, nw, i;
     float *x, *W, *b, *out, *R, *ws, *dx, *dW, *db;
     double maxe = 0.0;
-    char name[96], msg[128];
+    memset(&g, 0, sizeof g); /* (gcc -O3 cannot tell that the geometry functions set it) */
     if (tr) heph_convt2d_geom(&g, C, H, Wd, Co, k, s, p);
     else heph_conv2d_geom(&g, C, H, Wd, Co, k, s, p);
     nx = (size_t)B * C * H * Wd; no = (size_t)B * Co * g.Ho * g.Wo; nw = (size_t)C * Co * k * k;
     heph_rng_seed(&r, 3);
-    x = (float *)malloc(nx * 4); W = (float *)malloc(nw * 4); b = (float *)malloc((size_t)Co * 4);
-    out = (float *)malloc(no * 4); R = (float *)malloc(no * 4);
-    dx = (float *)calloc(nx, 4); dW = (float *)calloc(nw, 4); db = (float *)calloc((size_t)Co, 4);
-    ws = (float *)malloc((tr ? heph_convt2d_ws_floats(&g, B) : heph_conv2d_ws_floats(&g, B)) * 4 + 4);
+    x = TALLOC(float, nx); W = TALLOC(float, nw); b = TALLOC(float, Co);
+    out = TALLOC(float, no); R = TALLOC(float, no);
+    dx = TALLOC(float, nx); dW = TALLOC(float, nw); db = TALLOC(float, Co);
+    ws = TALLOC(float, (tr ? heph_convt2d_ws_floats(&g, B) : heph_conv2d_ws_floats(&g, B)) + 1);
     for (i = 0; i < nx; i++) x[i] = heph_rng_normal(&r);
     for (i = 0; i < nw; i++) W[i] = heph_rng_normal(&r);
     for (i = 0; i < (size_t)Co; i++) b[i] = heph_rng_normal(&r);
@@ -139,93 +157,120 @@ static void test_conv_fd(int tr, int B, int C, int H, int Wd, int Co, int k, int
     FD_CHECK(x, nx, dx)
     FD_CHECK(W, nw, dW)
     FD_CHECK(b, (size_t)Co, db)
-    snprintf(name, sizeof name, "%s_fd_B%dC%dH%dW%dCo%dk%ds%dp%d", tr ? "convt" : "conv", B, C, H, Wd, Co, k, s, p);
-    snprintf(msg, sizeof msg, "worst relative error %.3g (limit 2e-3)", maxe);
-    report(name, maxe < 2e-3, msg);
-    free(x); free(W); free(b); free(out); free(R); free(ws); free(dx); free(dW); free(db);
+    CHECK(maxe < 2e-3, "worst relative error %.3g (limit 2e-3)", maxe);
+    return 1;
 }
+
+/* a case list entry X(id, kind, B, C, H, W, Co, k, s, p) of a conv (kind conv) or a transposed
+   conv (kind convt) names its test KIND_..._B#C#H#W#Co#k#s#p from the same numbers            */
+#define TR_conv 0
+#define TR_convt 1
+#define SHAPE_NAME(kind, what, b, c, h, w, co, k, s, p) \
+    #kind what "_B" #b "C" #c "H" #h "W" #w "Co" #co "k" #k "s" #s "p" #p
+#define FD_CASES(X)                    \
+    X(1, conv, 2, 3, 5, 6, 4, 3, 2, 1)  \
+    X(2, conv, 1, 1, 1, 1, 1, 1, 1, 0)  \
+    X(3, conv, 3, 2, 9, 7, 3, 4, 2, 1)  \
+    X(4, convt, 2, 3, 5, 6, 4, 3, 2, 1) \
+    X(5, convt, 1, 1, 1, 1, 1, 1, 1, 0) \
+    X(6, convt, 2, 4, 3, 4, 2, 4, 2, 1)
+#define FD_FN(id, kind, b, c, h, w, co, k, s, p) \
+    static int test_fd_##id(void) { return conv_fd(TR_##kind, b, c, h, w, co, k, s, p); }
+#define FD_ENTRY(id, kind, b, c, h, w, co, k, s, p) {SHAPE_NAME(kind, "_fd", b, c, h, w, co, k, s, p), test_fd_##id},
+FD_CASES(FD_FN)
 
 /* ---- spec strings with convs ---- */
-static void test_specs(void) {
+static int test_spec_conv_shapes(void) {
     heph_layer L[HEPH_MAX_LAYERS];
     int n = 0, rc;
-    char err[256];
-    size_t i;
-    static const char *bad[] = {"conv", "conv32", "conv32k", "conv0k4", "conv32k0", "conv32k4s0",
-                                "conv32k4s2p4", "conv32k4x", "conv32k99", "convt32", "reshape",
-                                "reshape4x4", "reshape2x2x2", "conv32k80s2p1", "dense8,conv4k3"};
+    char err[256] = "";
     rc = heph_spec_parse("conv32k4s2p1,relu,conv32k4s2p1,relu,flatten,dense256,relu", 1, 64, 64,
                          L, HEPH_MAX_LAYERS, &n, err, sizeof err);
-    report("spec_conv_shapes", rc == HEPH_OK && n == 7 && L[0].out_c == 32 && L[0].out_h == 32 &&
-           L[2].out_h == 16 && L[4].out_c == 32 * 16 * 16 && L[5].out_c == 256 &&
-           L[0].n_params == 32 * 16 + 32 && L[2].n_params == 32 * 32 * 16 + 32, err);
+    CHECK(rc == HEPH_OK && n == 7 && L[0].out_c == 32 && L[0].out_h == 32 &&
+          L[2].out_h == 16 && L[4].out_c == 32 * 16 * 16 && L[5].out_c == 256 &&
+          L[0].n_params == 32 * 16 + 32 && L[2].n_params == 32 * 32 * 16 + 32, "%s", err);
+    return 1;
+}
+static int test_spec_convt_shapes(void) {
+    heph_layer L[HEPH_MAX_LAYERS];
+    int n = 0, rc;
+    char err[256] = "";
     rc = heph_spec_parse("reshape32x4x4,convt32k4s2p1,relu,convt1k4s2p1", 512, 1, 1, L,
                          HEPH_MAX_LAYERS, &n, err, sizeof err);
-    report("spec_convt_shapes", rc == HEPH_OK && n == 4 && L[1].out_h == 8 && L[3].out_c == 1 &&
-           L[3].out_h == 16 && L[3].out_w == 16 && L[1].n_params == 32 * 32 * 16 + 32, err);
-    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char name[64];
-        err[0] = '\0';
-        rc = heph_spec_parse(bad[i], 1, 8, 8, L, HEPH_MAX_LAYERS, &n, err, sizeof err);
-        snprintf(name, sizeof name, "spec_conv_rejects_%s", bad[i]);
-        report(name, rc == HEPH_E_SPEC && strstr(err, "token") != NULL, err[0] ? err : "accepted");
-    }
+    CHECK(rc == HEPH_OK && n == 4 && L[1].out_h == 8 && L[3].out_c == 1 &&
+          L[3].out_h == 16 && L[3].out_w == 16 && L[1].n_params == 32 * 32 * 16 + 32, "%s", err);
+    return 1;
 }
+static int spec_rejects(const char *bad) {
+    heph_layer L[HEPH_MAX_LAYERS];
+    int n = 0, rc;
+    char err[256] = "";
+    rc = heph_spec_parse(bad, 1, 8, 8, L, HEPH_MAX_LAYERS, &n, err, sizeof err);
+    CHECK(rc == HEPH_E_SPEC && strstr(err, "token") != NULL, "%s", err[0] ? err : "accepted");
+    return 1;
+}
+#define BAD_SPECS(X)                                                                          \
+    X(1, "conv") X(2, "conv32") X(3, "conv32k") X(4, "conv0k4") X(5, "conv32k0")              \
+    X(6, "conv32k4s0") X(7, "conv32k4s2p4") X(8, "conv32k4x") X(9, "conv32k99") X(10, "convt32") \
+    X(11, "reshape") X(12, "reshape4x4") X(13, "reshape2x2x2") X(14, "conv32k80s2p1")          \
+    X(15, "dense8,conv4k3")
+#define BAD_FN(id, spec) static int test_spec_rejects_##id(void) { return spec_rejects(spec); }
+#define BAD_ENTRY(id, spec) {"spec_conv_rejects_" spec, test_spec_rejects_##id},
+BAD_SPECS(BAD_FN)
 
 /* ---- presets: parameter counts as PyTorch counts them for the seed's models ---- */
-static void test_presets(void) {
-    static const struct { const char *name; size_t n; } want[] = {
-        /* enc convs 1->32 then 3x 32->32 (k4), 512->256->64->20; dec 10->64->256->512, 3x convt 32->32, 32->1 */
-        {"cnn-dsprites", (32 * 16 + 32) + 3 * (32 * 32 * 16 + 32) + (512 * 256 + 256) + (256 * 64 + 64) + (64 * 20 + 20) +
-                         (10 * 64 + 64) + (64 * 256 + 256) + (256 * 512 + 512) + 3 * (32 * 32 * 16 + 32) + (32 * 16 + 1)},
-        {"cnn-dsprites-tc", (32 * 16 + 32) + 3 * (32 * 32 * 16 + 32) + (512 * 256 + 256) + (256 * 20 + 20) +
-                            (10 * 256 + 256) + (256 * 512 + 512) + 3 * (32 * 32 * 16 + 32) + (32 * 16 + 1)},
-        {"cnn-shapes3d", (3 * 32 * 16 + 32) + (32 * 64 * 16 + 64) + (64 * 128 * 16 + 128) + (128 * 256 * 16 + 256) +
-                         (4096 * 256 + 256) + (256 * 24 + 24) + (12 * 256 + 256) + (256 * 4096 + 4096) +
-                         (256 * 128 * 16 + 128) + (128 * 64 * 16 + 64) + (64 * 32 * 16 + 32) + (32 * 3 * 16 + 3)},
-        {"mlp-dsprites", (4096 * 1024 + 1024) + (1024 * 256 + 256) + (256 * 64 + 64) + (64 * 20 + 20) +
-                         (10 * 64 + 64) + (64 * 256 + 256) + (256 * 1024 + 1024) + (1024 * 4096 + 4096)},
-    };
-    size_t i;
-    for (i = 0; i < sizeof want / sizeof want[0]; i++) {
-        heph_vae_config cfg;
-        heph_vae m;
-        char name[64], msg[320];
-        int rc;
-        heph_vae_config_preset(&cfg, want[i].name);
-        cfg.max_batch = 2;
-        rc = heph_vae_init(&m, &cfg, 1);
-        snprintf(name, sizeof name, "preset_%s", want[i].name);
-        snprintf(msg, sizeof msg, "rc %d (%s), %zu parameters, expected %zu", rc, rc ? m.err : "",
-                 rc ? (size_t)0 : m.n_params, want[i].n);
-        report(name, rc == HEPH_OK && m.n_params == want[i].n, msg);
-        if (rc == HEPH_OK) heph_vae_free(&m);
-    }
+static int preset_count(const char *name, size_t want) {
+    heph_vae_config cfg;
+    heph_vae m;
+    char err[HEPH_ERRLEN];
+    int rc;
+    size_t got;
+    heph_vae_config_preset(&cfg, name);
+    cfg.max_batch = 2;
+    rc = heph_vae_init(&m, &cfg, 1);
+    snprintf(err, sizeof err, "%s", rc ? m.err : "");
+    got = rc ? (size_t)0 : m.n_params;
+    if (rc == HEPH_OK) heph_vae_free(&m);
+    CHECK(rc == HEPH_OK && got == want, "rc %d (%s), %zu parameters, expected %zu", rc, err, got, want);
+    return 1;
 }
+#define PRESETS(X)                                                                                          \
+    /* enc convs 1->32 then 3x 32->32 (k4), 512->256->64->20; dec 10->64->256->512, 3x convt 32->32, 32->1 */ \
+    X(1, "cnn-dsprites", (32 * 16 + 32) + 3 * (32 * 32 * 16 + 32) + (512 * 256 + 256) + (256 * 64 + 64) + (64 * 20 + 20) + \
+                         (10 * 64 + 64) + (64 * 256 + 256) + (256 * 512 + 512) + 3 * (32 * 32 * 16 + 32) + (32 * 16 + 1)) \
+    X(2, "cnn-dsprites-tc", (32 * 16 + 32) + 3 * (32 * 32 * 16 + 32) + (512 * 256 + 256) + (256 * 20 + 20) + \
+                            (10 * 256 + 256) + (256 * 512 + 512) + 3 * (32 * 32 * 16 + 32) + (32 * 16 + 1)) \
+    X(3, "cnn-shapes3d", (3 * 32 * 16 + 32) + (32 * 64 * 16 + 64) + (64 * 128 * 16 + 128) + (128 * 256 * 16 + 256) + \
+                         (4096 * 256 + 256) + (256 * 24 + 24) + (12 * 256 + 256) + (256 * 4096 + 4096) + \
+                         (256 * 128 * 16 + 128) + (128 * 64 * 16 + 64) + (64 * 32 * 16 + 32) + (32 * 3 * 16 + 3)) \
+    X(4, "mlp-dsprites", (4096 * 1024 + 1024) + (1024 * 256 + 256) + (256 * 64 + 64) + (64 * 20 + 20) + \
+                         (10 * 64 + 64) + (64 * 256 + 256) + (256 * 1024 + 1024) + (1024 * 4096 + 4096))
+#define PRESET_FN(id, name, n) static int test_preset_##id(void) { return preset_count(name, (size_t)(n)); }
+#define PRESET_ENTRY(id, name, n) {"preset_" name, test_preset_##id},
+PRESETS(PRESET_FN)
 
 /* ---- whole conv VAE: analytic gradient of the loss wrt every parameter ---- */
-static void test_conv_vae_grad(void) {
+static int test_conv_vae_grad(void) {
     heph_vae_config cfg;
     heph_vae m;
     heph_rng r;
     float x[2 * 1 * 8 * 8], eps[2 * 3];
-    size_t i;
+    size_t i, np;
     double maxe = 0.0;
     heph_losses L;
     int rc;
-    char msg[256];
     float *g;
     heph_vae_config_default(&cfg);
     cfg.in_c = 1; cfg.in_h = 8; cfg.in_w = 8; cfg.z_dim = 3; cfg.max_batch = 2;
     strcpy(cfg.enc_spec, "conv3k4s2p1,tanh,conv4k3s2p1,tanh,flatten,dense5,tanh");
     strcpy(cfg.dec_spec, "dense16,tanh,reshape4x2x2,convt3k4s2p1,tanh,convt1k4s2p1");
     rc = heph_vae_init(&m, &cfg, 5);
-    if (rc != HEPH_OK) { report("conv_vae_grad_all_params", 0, m.err); return; }
+    CHECK(rc == HEPH_OK, "%s", m.err);
     heph_rng_seed(&r, 9);
     for (i = 0; i < sizeof x / sizeof x[0]; i++) x[i] = heph_rng_uniform(&r);
     for (i = 0; i < 6; i++) eps[i] = heph_rng_normal(&r);
     heph_vae_loss_grad(&m, x, 2, eps, &L);
-    g = (float *)malloc(m.n_params * sizeof(float));
+    g = TALLOC(float, m.n_params);
     memcpy(g, m.grads, m.n_params * sizeof(float));
     for (i = 0; i < m.n_params; i++) {
         float o = m.params[i];
@@ -237,10 +282,10 @@ static void test_conv_vae_grad(void) {
         e = fabs(num - (double)g[i]) / fmax(0.05, fabs(num));
         if (e > maxe) maxe = e;
     }
-    snprintf(msg, sizeof msg, "%zu parameters, worst relative error %.3g (limit 2e-2)", m.n_params, maxe);
-    report("conv_vae_grad_all_params", maxe < 2e-2, msg);
-    free(g);
+    np = m.n_params;
     heph_vae_free(&m);
+    CHECK(maxe < 2e-2, "%zu parameters, worst relative error %.3g (limit 2e-2)", np, maxe);
+    return 1;
 }
 
 /* ---- optimised kernels against the plain loops, on odd sizes ---- */
@@ -261,14 +306,14 @@ static void gemm_double(int M, int N, int K, const float *A, int lda, int ta, co
         }
 }
 
-static void test_gemm_vs_reference(void) {
+/* buffers malloc'ed and freed in the loop: 552 products are more than the harness's buffers */
+static int test_gemm_vs_reference(void) {
     static const int sz[] = {1, 3, 17, 63};
     /* NR and KC edges; then enough panels for the threads to split them (K over 3 blocks, the
        last not a multiple of 16), and a tall product (row tiles outside)                  */
     static const int extra[][3] = {{7, 65, 300}, {64, 33, 257}, {13, 1, 513}, {37, 300, 700}, {301, 257, 40}};
     int cases = 0, bad = 0, t;
     double worst_ratio = 0.0;
-    char msg[160];
     heph_rng r;
     heph_rng_seed(&r, 21);
     for (t = 0; t < 64 + 5; t++) {
@@ -284,6 +329,7 @@ static void test_gemm_vs_reference(void) {
             C1 = (float *)malloc(nc * 4); C2 = (float *)malloc(nc * 4);
             D = (double *)malloc(nc * 8); S = (double *)malloc(nc * 8);
             ws = (float *)malloc(heph__gemm_ws(K, N) * 4 + 4);
+            CHECK(A && B && C1 && C2 && D && S && ws, "out of memory");
             for (i = 0; i < na; i++) A[i] = heph_rng_normal(&r);
             for (i = 0; i < nb; i++) B[i] = heph_rng_normal(&r);
             for (i = 0; i < nc; i++) C1[i] = C2[i] = heph_rng_normal(&r);
@@ -302,9 +348,10 @@ static void test_gemm_vs_reference(void) {
             free(A); free(B); free(C1); free(C2); free(D); free(S); free(ws);
         }
     }
-    snprintf(msg, sizeof msg, "%d products (M, N, K in 1, 3, 17, 63 and NR/KC edges; every transpose "
-             "and accumulate), %d elements off; worst error %.3g of the limit", cases, bad, worst_ratio);
-    report("gemm_vs_reference_odd_sizes", bad == 0 && cases == 69 * 8, msg);
+    CHECK(bad == 0 && cases == 69 * 8,
+          "%d products (M, N, K in 1, 3, 17, 63 and NR/KC edges; every transpose "
+          "and accumulate), %d elements off; worst error %.3g of the limit", cases, bad, worst_ratio);
+    return 1;
 }
 
 /* the direct loops of a conv (tr = 0) or transposed conv (tr = 1), (C, H, W) pictures:
@@ -340,22 +387,22 @@ static void conv_direct(int tr, const heph_conv_geom *g, int B, const float *x, 
                             }
 }
 
-static void test_conv_vs_direct(int tr, int B, int C, int H, int Wd, int Co, int k, int s, int p) {
+static int conv_vs_direct(int tr, int B, int C, int H, int Wd, int Co, int k, int s, int p) {
     heph_conv_geom g;
     heph_rng r;
     size_t nx, no, nw, i;
     float *x, *W, *b, *R, *ws, *o1, *o2, *dx1, *dx2, *dW1, *dW2, *db1, *db2;
     double e = 0.0;
-    char name[96], msg[128];
+    memset(&g, 0, sizeof g); /* (gcc -O3 cannot tell that the geometry functions set it) */
     if (tr) heph_convt2d_geom(&g, C, H, Wd, Co, k, s, p);
     else heph_conv2d_geom(&g, C, H, Wd, Co, k, s, p);
     nx = (size_t)B * C * H * Wd; no = (size_t)B * Co * g.Ho * g.Wo; nw = (size_t)C * Co * k * k;
     heph_rng_seed(&r, 5);
-    x = (float *)malloc(nx * 4); W = (float *)malloc(nw * 4); b = (float *)malloc((size_t)Co * 4);
-    R = (float *)malloc(no * 4); o1 = (float *)malloc(no * 4); o2 = (float *)malloc(no * 4);
-    dx1 = (float *)calloc(nx, 4); dx2 = (float *)calloc(nx, 4); dW1 = (float *)calloc(nw, 4);
-    dW2 = (float *)calloc(nw, 4); db1 = (float *)calloc((size_t)Co, 4); db2 = (float *)calloc((size_t)Co, 4);
-    ws = (float *)malloc((tr ? heph_convt2d_ws_floats(&g, B) : heph_conv2d_ws_floats(&g, B)) * 4 + 4);
+    x = TALLOC(float, nx); W = TALLOC(float, nw); b = TALLOC(float, Co);
+    R = TALLOC(float, no); o1 = TALLOC(float, no); o2 = TALLOC(float, no);
+    dx1 = TALLOC(float, nx); dx2 = TALLOC(float, nx); dW1 = TALLOC(float, nw);
+    dW2 = TALLOC(float, nw); db1 = TALLOC(float, Co); db2 = TALLOC(float, Co);
+    ws = TALLOC(float, (tr ? heph_convt2d_ws_floats(&g, B) : heph_conv2d_ws_floats(&g, B)) + 1);
     for (i = 0; i < nx; i++) x[i] = heph_rng_normal(&r);
     for (i = 0; i < nw; i++) W[i] = heph_rng_normal(&r);
     for (i = 0; i < (size_t)Co; i++) b[i] = heph_rng_normal(&r);
@@ -368,18 +415,31 @@ static void test_conv_vs_direct(int tr, int B, int C, int H, int Wd, int Co, int
     if (worst(dx1, dx2, nx) > e) e = worst(dx1, dx2, nx);
     if (worst(dW1, dW2, nw) > e) e = worst(dW1, dW2, nw);
     if (worst(db1, db2, (size_t)Co) > e) e = worst(db1, db2, (size_t)Co);
-    snprintf(name, sizeof name, "%s_vs_direct_loops_B%dC%dH%dW%dCo%dk%ds%dp%d", tr ? "convt" : "conv", B, C, H, Wd, Co, k, s, p);
-    snprintf(msg, sizeof msg, "out, dx, dW, db: worst |a-b|/(1e-4 max(1,|b|)) %.3g", e);
-    report(name, e <= 1.0, msg);
-    free(x); free(W); free(b); free(R); free(o1); free(o2); free(dx1); free(dx2);
-    free(dW1); free(dW2); free(db1); free(db2); free(ws);
+    CHECK(e <= 1.0, "out, dx, dW, db: worst |a-b|/(1e-4 max(1,|b|)) %.3g", e);
+    return 1;
 }
+#define DIRECT_CASES(X)                       \
+    X(1, conv, 3, 3, 17, 5, 7, 3, 2, 1)       \
+    X(2, conv, 2, 1, 1, 1, 3, 1, 1, 0)        \
+    X(3, conv, 1, 17, 9, 9, 3, 4, 2, 1)       \
+    X(4, conv, 5, 2, 7, 3, 63, 1, 1, 0)       \
+    X(5, conv, 9, 3, 16, 16, 4, 4, 2, 1) /* several chunks of images */ \
+    X(6, convt, 3, 3, 5, 17, 7, 3, 2, 1)      \
+    X(7, convt, 2, 1, 1, 1, 3, 1, 1, 0)       \
+    X(8, convt, 1, 17, 4, 4, 3, 4, 2, 1)      \
+    X(9, convt, 5, 63, 3, 2, 2, 2, 1, 0)      \
+    X(10, convt, 9, 3, 8, 8, 4, 4, 2, 1)
+#define DIRECT_FN(id, kind, b, c, h, w, co, k, s, p) \
+    static int test_vs_direct_##id(void) { return conv_vs_direct(TR_##kind, b, c, h, w, co, k, s, p); }
+#define DIRECT_ENTRY(id, kind, b, c, h, w, co, k, s, p) \
+    {SHAPE_NAME(kind, "_vs_direct_loops", b, c, h, w, co, k, s, p), test_vs_direct_##id},
+DIRECT_CASES(DIRECT_FN)
 
 /* ---- a network keeps pictures (H, W, C) inside; it must compute what the (C, H, W) layers
    compute one after the other, forward and backward, where the two orders meet anywhere ---- */
-static void test_net_layouts(const char *spec, int c, int h, int w, int B) {
+static int net_layouts(const char *spec, int c, int h, int w, int B) {
     heph_net net;
-    char err[256], name[160], msg[200];
+    char err[256];
     float *params, *grads, *grads2, *x, *dout, *dinp, *acts[HEPH_MAX_LAYERS + 1], *gbuf[2];
     const float *y;
     heph_rng r;
@@ -387,16 +447,15 @@ static void test_net_layouts(const char *spec, int c, int h, int w, int B) {
     int l, rc;
     double e = 0.0;
     rc = heph_net_init(&net, spec, c, h, w, B, err, sizeof err);
-    snprintf(name, sizeof name, "net_layouts_match_layers_%s", spec);
-    if (rc != HEPH_OK) { report(name, 0, err); return; }
-    params = (float *)malloc(net.n_params * 4 + 4);
-    grads = (float *)malloc(net.n_params * 4 + 4); grads2 = (float *)calloc(net.n_params + 1, 4);
+    CHECK(rc == HEPH_OK, "%s", err);
+    params = TALLOC(float, net.n_params + 1);
+    grads = TALLOC(float, net.n_params + 1); grads2 = TALLOC(float, net.n_params + 1);
     for (i = 0; i < net.n_params; i++) grads[i] = NAN; /* the backward must write every one */
     heph_rng_seed(&r, 17);
     for (i = 0; i < net.n_params; i++) params[i] = 0.5f * heph_rng_normal(&r);
-    x = (float *)malloc(maxn * B * 4); dinp = (float *)malloc(maxn * B * 4);
+    x = TALLOC(float, maxn * B); dinp = TALLOC(float, maxn * B);
     for (i = 0; i < maxn * B; i++) x[i] = heph_rng_normal(&r);
-    dout = (float *)malloc((size_t)net.out_n * B * 4);
+    dout = TALLOC(float, (size_t)net.out_n * B);
     for (i = 0; i < (size_t)net.out_n * B; i++) dout[i] = heph_rng_normal(&r);
     heph_net_bind(&net, params, grads);
     y = heph_net_forward(&net, x, B);
@@ -416,14 +475,14 @@ static void test_net_layouts(const char *spec, int c, int h, int w, int B) {
         }
     }
     {
-        float *ws = (float *)malloc(wsn * 4 + 4);
+        float *ws = TALLOC(float, wsn + 1);
         const float *in = x;
-        gbuf[0] = (float *)malloc(maxn * B * 4); gbuf[1] = (float *)malloc(maxn * B * 4);
+        gbuf[0] = TALLOC(float, maxn * B); gbuf[1] = TALLOC(float, maxn * B);
         for (l = 0; l < net.n_layers; l++) {
             heph_layer *L = &net.layers[l];
             size_t n = (size_t)L->out_c * L->out_h * L->out_w * B;
             heph_conv_geom g;
-            acts[l] = (float *)malloc(n * 4 + 4);
+            acts[l] = TALLOC(float, n + 1);
             heph__layer_geom(L, &g);
             switch (L->kind) {
             case HEPH_DENSE: heph_dense_forward(acts[l], in, params + L->w_off, params + L->b_off, B, L->in_c * L->in_h * L->in_w, L->out_c, ws); break;
@@ -459,26 +518,34 @@ static void test_net_layouts(const char *spec, int c, int h, int w, int B) {
             if (worst(dinp, gin, (size_t)c * h * w * B) > e) e = worst(dinp, gin, (size_t)c * h * w * B);
             if (worst(grads, grads2, net.n_params) > e) e = worst(grads, grads2, net.n_params);
         }
-        for (l = 0; l < net.n_layers; l++) free(acts[l]);
-        free(ws); free(gbuf[0]); free(gbuf[1]);
     }
-    snprintf(msg, sizeof msg, "output, input gradient, parameter gradients: worst |a-b|/(1e-4 max(1,|b|)) %.3g", e);
-    report(name, e <= 1.0, msg);
-    free(params); free(grads); free(grads2); free(x); free(dout); free(dinp);
     heph_net_free(&net);
+    CHECK(e <= 1.0, "output, input gradient, parameter gradients: worst |a-b|/(1e-4 max(1,|b|)) %.3g", e);
+    return 1;
 }
+#define LAYOUT_CASES(X)                                                                        \
+    X(1, "conv4k4s2p1,relu,conv5k3s2p1,relu,flatten,dense6", 3, 8, 8, 3)                       \
+    X(2, "tanh,conv4k3s2p1,tanh,dense7,tanh", 3, 6, 6, 2)                                       \
+    X(3, "dense36,tanh,reshape4x3x3,convt3k4s2p1,tanh,convt2k3s1p1", 5, 1, 1, 3)                \
+    X(4, "conv3k3s1p1,reshape12x3x1,convt2k2s2p0,flatten,dense4", 2, 4, 3, 2)                   \
+    X(5, "conv1k3s1p1,tanh,convt3k3s1p1", 2, 5, 5, 2)                                           \
+    /* ReLUs computed by the layer before them, their gradients by the layer after */          \
+    X(6, "dense36,relu,reshape4x3x3,convt3k4s2p1,relu,convt2k3s1p1,relu", 5, 1, 1, 3)           \
+    X(7, "relu,conv3k3s1p1,relu,dense5,relu,dense4,relu,relu", 2, 5, 4, 3)
+#define LAYOUT_FN(id, spec, c, h, w, b) static int test_layouts_##id(void) { return net_layouts(spec, c, h, w, b); }
+#define LAYOUT_ENTRY(id, spec, c, h, w, b) {"net_layouts_match_layers_" spec, test_layouts_##id},
+LAYOUT_CASES(LAYOUT_FN)
 
 /* a dense layer against direct loops in double, forward and backward, with shapes on both
    sides of the rule that takes the forward product transposed (few rows, many outputs)   */
-static void test_dense_vs_direct(int B, int I, int O, int relu_mask) {
+static int dense_vs_direct(int B, int I, int O, int relu_mask) {
     size_t nx = (size_t)B * I, ny = (size_t)B * O, nw = (size_t)I * O, i;
-    float *x = (float *)calloc(nx, 4), *W = (float *)calloc(nw, 4), *b = (float *)calloc((size_t)O, 4);
-    float *y = (float *)calloc(ny, 4), *dy = (float *)calloc(ny, 4), *dx = (float *)calloc(nx, 4);
-    float *dW = (float *)calloc(nw, 4), *db = (float *)calloc((size_t)O, 4);
-    float *ws = (float *)calloc(heph_dense_ws_floats(B, I, O) + 1, 4);
+    float *x = TALLOC(float, nx), *W = TALLOC(float, nw), *b = TALLOC(float, O);
+    float *y = TALLOC(float, ny), *dy = TALLOC(float, ny), *dx = TALLOC(float, nx);
+    float *dW = TALLOC(float, nw), *db = TALLOC(float, O);
+    float *ws = TALLOC(float, heph_dense_ws_floats(B, I, O) + 1);
     double werr = 0.0;
     int r, o, k, bad = 0;
-    char msg[200], name[64];
     heph_rng g;
     heph_rng_seed(&g, (uint64_t)(B * 1000003 + I * 1009 + O));
     for (i = 0; i < nx; i++) x[i] = relu_mask && heph_rng_uniform(&g) < 0.3f ? 0.0f : heph_rng_normal(&g);
@@ -528,46 +595,32 @@ static void test_dense_vs_direct(int B, int I, int O, int relu_mask) {
         if (e > werr) werr = e;
         if (!(e <= 1.0)) bad++;
     }
-    snprintf(name, sizeof name, "dense_vs_direct_B%d_I%d_O%d%s", B, I, O, relu_mask ? "_relu" : "");
-    snprintf(msg, sizeof msg, "%s product; %d values off; worst error %.3g of the limit",
-             heph__dense_transposed(B, I, O) ? "transposed" : "direct", bad, werr);
-    report(name, bad == 0, msg);
-    free(x); free(W); free(b); free(y); free(dy); free(dx); free(dW); free(db); free(ws);
+    CHECK(bad == 0, "%s product; %d values off; worst error %.3g of the limit",
+          heph__dense_transposed(B, I, O) ? "transposed" : "direct", bad, werr);
+    return 1;
 }
+#define DENSE_CASES(X)                                                       \
+    X(1, 3, 17, 63, 0, "")      /* O < 64: the direct product */             \
+    X(2, 3, 65, 130, 1, "_relu") /* few rows, many outputs: transposed */    \
+    X(3, 1, 300, 257, 0, "")    /* transposed, K over two blocks */          \
+    X(4, 200, 30, 70, 1, "_relu") /* many rows: direct */
+#define DENSE_FN(id, b, i, o, relu, sfx) static int test_dense_##id(void) { return dense_vs_direct(b, i, o, relu); }
+#define DENSE_ENTRY(id, b, i, o, relu, sfx) {"dense_vs_direct_B" #b "_I" #i "_O" #o sfx, test_dense_##id},
+DENSE_CASES(DENSE_FN)
 
-int main(int argc, char **argv) {
-    test_fixtures(argc > 1 ? argv[1] : "tests/fixtures/conv_ref.txt");
-    test_conv_fd(0, 2, 3, 5, 6, 4, 3, 2, 1);
-    test_conv_fd(0, 1, 1, 1, 1, 1, 1, 1, 0);
-    test_conv_fd(0, 3, 2, 9, 7, 3, 4, 2, 1);
-    test_conv_fd(1, 2, 3, 5, 6, 4, 3, 2, 1);
-    test_conv_fd(1, 1, 1, 1, 1, 1, 1, 1, 0);
-    test_conv_fd(1, 2, 4, 3, 4, 2, 4, 2, 1);
-    test_specs();
-    test_presets();
-    test_conv_vae_grad();
-    test_gemm_vs_reference();
-    test_dense_vs_direct(3, 17, 63, 0);   /* O < 64: the direct product */
-    test_dense_vs_direct(3, 65, 130, 1);  /* few rows, many outputs: transposed */
-    test_dense_vs_direct(1, 300, 257, 0); /* transposed, K over two blocks */
-    test_dense_vs_direct(200, 30, 70, 1); /* many rows: direct */
-    test_conv_vs_direct(0, 3, 3, 17, 5, 7, 3, 2, 1);
-    test_conv_vs_direct(0, 2, 1, 1, 1, 3, 1, 1, 0);
-    test_conv_vs_direct(0, 1, 17, 9, 9, 3, 4, 2, 1);
-    test_conv_vs_direct(0, 5, 2, 7, 3, 63, 1, 1, 0);
-    test_conv_vs_direct(0, 9, 3, 16, 16, 4, 4, 2, 1); /* several chunks of images */
-    test_conv_vs_direct(1, 3, 3, 5, 17, 7, 3, 2, 1);
-    test_conv_vs_direct(1, 2, 1, 1, 1, 3, 1, 1, 0);
-    test_conv_vs_direct(1, 1, 17, 4, 4, 3, 4, 2, 1);
-    test_conv_vs_direct(1, 5, 63, 3, 2, 2, 2, 1, 0);
-    test_conv_vs_direct(1, 9, 3, 8, 8, 4, 4, 2, 1);
-    test_net_layouts("conv4k4s2p1,relu,conv5k3s2p1,relu,flatten,dense6", 3, 8, 8, 3);
-    test_net_layouts("tanh,conv4k3s2p1,tanh,dense7,tanh", 3, 6, 6, 2);
-    test_net_layouts("dense36,tanh,reshape4x3x3,convt3k4s2p1,tanh,convt2k3s1p1", 5, 1, 1, 3);
-    test_net_layouts("conv3k3s1p1,reshape12x3x1,convt2k2s2p0,flatten,dense4", 2, 4, 3, 2);
-    test_net_layouts("conv1k3s1p1,tanh,convt3k3s1p1", 2, 5, 5, 2);
-    /* ReLUs computed by the layer before them, their gradients by the layer after */
-    test_net_layouts("dense36,relu,reshape4x3x3,convt3k4s2p1,relu,convt2k3s1p1,relu", 5, 1, 1, 3);
-    test_net_layouts("relu,conv3k3s1p1,relu,dense5,relu,dense4,relu,relu", 2, 5, 4, 3);
-    return n_fail ? 1 : 0;
-}
+/* in the order of the program before the harness */
+static const t_test tests[] = {
+    PYTORCH_CASES(PYTORCH_ENTRY)
+    {"pytorch_fixture_cases", test_pytorch_fixture_cases},
+    FD_CASES(FD_ENTRY)
+    {"spec_conv_shapes", test_spec_conv_shapes},
+    {"spec_convt_shapes", test_spec_convt_shapes},
+    BAD_SPECS(BAD_ENTRY)
+    PRESETS(PRESET_ENTRY)
+    {"conv_vae_grad_all_params", test_conv_vae_grad},
+    {"gemm_vs_reference_odd_sizes", test_gemm_vs_reference},
+    DENSE_CASES(DENSE_ENTRY)
+    DIRECT_CASES(DIRECT_ENTRY)
+    LAYOUT_CASES(LAYOUT_ENTRY)
+};
+T_MAIN(tests)

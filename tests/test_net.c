@@ -1,40 +1,31 @@
 /* test_net.c - networks as public building blocks (heph_net_*), softmax cross-entropy against
-   PyTorch (tests/fixtures/softmax_ref.txt, made by tools/make_softmax_fixtures.py), its
+   PyTorch (softmax_ref.txt in the fixture folder, made by tools/make_softmax_fixtures.py), its
    reference and fast paths and finite differences, the reference and planned paths of whole
    networks, .hpn files (round trip and every rejection), and a small classifier trained from
    the blocks. Built like every unit test, and once more with HEPH_REFERENCE_KERNELS.
-   usage: test_net [-d TMPDIR]. Prints "PASS name" / "FAIL name: why", then "DONE p f".      */
-#define HEPHAESTUS_IMPLEMENTATION
-#include "hephaestus.h"
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <math.h>
-
-static int n_pass = 0, n_fail = 0;
-static const char *tmpdir = ".";
-static void report(const char *name, int ok, const char *why) {
-    if (ok) { printf("PASS %s\n", name); n_pass++; }
-    else { printf("FAIL %s: %s\n", name, why); n_fail++; }
-}
-static void tmp_path(char *dst, size_t cap, const char *name) { snprintf(dst, cap, "%s/%s", tmpdir, name); }
+   The tests keep the names they had before the move to the harness (a test per fixture case,
+   per network, per rejection). Harness and usage: tests/test_harness.h.                      */
+#include "test_harness.h"
 
 /* ---- softmax cross-entropy ---------------------------------------------------------------- */
-static void test_softmax_fixture(const char *path) {
-    FILE *f = fopen(path, "r");
-    char line[256], name[64], msg[256];
-    int cases = 0;
-    if (!f) { report("softmax_fixture_open", 0, path); return; }
+/* every case of the fixture is read; the case named want is computed, both paths against
+   PyTorch; *cases counts the cases, *found says whether want was one                        */
+static int softmax_fixture_in(FILE *f, const char *want, int *cases, int *found) {
+    char line[256], name[64];
     while (fgets(line, sizeof line, f)) {
         int B, K, i, ok = 1, lab[16];
         float a[64], d[64], want_d[64], d_ref[64];
-        double want, got, got_ref, e = 0.0;
+        double want_loss, got, got_ref, e = 0.0;
         if (sscanf(line, "case %63s %d %d", name, &B, &K) != 3) continue;
+        CHECK(B >= 1 && B <= 16 && K >= 1 && B * K <= 64, "%s: fixture case too large", name);
         for (i = 0; i < B * K; i++) { double v; ok &= fscanf(f, "%lf", &v) == 1; a[i] = (float)v; }
         for (i = 0; i < B; i++) ok &= fscanf(f, "%d", &lab[i]) == 1;
-        ok &= fscanf(f, "%lf", &want) == 1;
+        ok &= fscanf(f, "%lf", &want_loss) == 1;
         for (i = 0; i < B * K; i++) { double v; ok &= fscanf(f, "%lf", &v) == 1; want_d[i] = (float)v; }
-        if (!ok) { report("softmax_fixture_read", 0, path); break; }
+        CHECK(ok, "%s: cannot read the case", name);
+        (*cases)++;
+        if (strcmp(name, want) != 0) continue;
+        *found = 1;
         got = heph_softmax_xent(d, a, lab, B, K, 1.0f);
         got_ref = heph__softmax_xent_ref(d_ref, a, lab, B, K, 1.0f);
         for (i = 0; i < B * K; i++) {
@@ -43,45 +34,63 @@ static void test_softmax_fixture(const char *path) {
             if (r > e) e = r;
             if (s > e) e = s;
         }
-        if (fabs(got - want) / (1e-4 * fmax(1.0, fabs(want))) > e) e = fabs(got - want) / (1e-4 * fmax(1.0, fabs(want)));
-        if (fabs(got_ref - want) / (1e-4 * fmax(1.0, fabs(want))) > e) e = fabs(got_ref - want) / (1e-4 * fmax(1.0, fabs(want)));
-        snprintf(msg, sizeof msg, "loss %.9g (reference loops %.9g) vs PyTorch %.9g; worst |a-b|/(1e-4 max(1,|b|)) %.3g",
-                 got, got_ref, want, e);
-        snprintf(line, sizeof line, "softmax_xent_pytorch_%s", name);
-        report(line, e <= 1.0, msg);
-        cases++;
+        if (fabs(got - want_loss) / (1e-4 * fmax(1.0, fabs(want_loss))) > e) e = fabs(got - want_loss) / (1e-4 * fmax(1.0, fabs(want_loss)));
+        if (fabs(got_ref - want_loss) / (1e-4 * fmax(1.0, fabs(want_loss))) > e) e = fabs(got_ref - want_loss) / (1e-4 * fmax(1.0, fabs(want_loss)));
+        CHECK(e <= 1.0, "loss %.9g (reference loops %.9g) vs PyTorch %.9g; worst |a-b|/(1e-4 max(1,|b|)) %.3g",
+              got, got_ref, want_loss, e);
     }
-    fclose(f);
-    if (cases < 4) report("softmax_fixture_cases", 0, "fewer than 4 cases in the fixture");
+    return 1;
 }
+/* one case of the fixture, by its name there; the fixture must hold the 4 cases listed below */
+static int softmax_case(const char *name) {
+    const char *path = tfixture("softmax_ref.txt");
+    FILE *f = fopen(path, "r");
+    int ok, cases = 0, found = 0;
+    CHECK(f != NULL, "cannot open %s", path);
+    ok = softmax_fixture_in(f, name, &cases, &found);
+    fclose(f);
+    REQUIRE(ok);
+    CHECK(found, "no case %s in %s", name, path);
+    CHECK(cases >= 4, "fewer than 4 cases in the fixture");
+    CHECK(cases == 4, "%d cases in the fixture, 4 in SOFTMAX_CASES: list the new ones there", cases);
+    return 1;
+}
+#define SOFTMAX_CASES(X) X(small) X(wide) X(large) X(one)
+#define SOFTMAX_FN(n) static int test_softmax_##n(void) { return softmax_case(#n); }
+#define SOFTMAX_ENTRY(n) {"softmax_xent_pytorch_" #n, test_softmax_##n},
+SOFTMAX_CASES(SOFTMAX_FN)
 
-/* the gradient of both paths against central differences of the loss (in double) */
-static void test_softmax_fd(void) {
+/* the gradient of the reference (path 0) or fast (path 1) loops against central differences
+   of the loss (in double); the fast path's logits are the second draw of the stream        */
+static int softmax_fd(int path) {
     float a[3 * 5], d[3 * 5];
-    int lab[3] = {4, 0, 2}, i, path;
+    int lab[3] = {4, 0, 2}, i, k;
     heph_rng r;
-    char msg[128];
+    double worst = 0.0;
     heph_rng_seed(&r, 3);
-    for (path = 0; path < 2; path++) {
-        double worst = 0.0;
+    for (k = 0; k <= path; k++)
         for (i = 0; i < 15; i++) a[i] = 2.0f * heph_rng_normal(&r);
-        if (path) heph__softmax_xent_fast(d, a, lab, 3, 5, 0.5f);
-        else heph__softmax_xent_ref(d, a, lab, 3, 5, 0.5f);
-        for (i = 0; i < 15; i++) {
-            float o = a[i];
-            double lp, lm, num;
-            a[i] = o + 1e-2f; lp = heph__softmax_xent_ref(NULL, a, lab, 3, 5, 0.0f);
-            a[i] = o - 1e-2f; lm = heph__softmax_xent_ref(NULL, a, lab, 3, 5, 0.0f);
-            a[i] = o;
-            num = 0.5 * (lp - lm) / 2e-2;
-            if (fabs(num - (double)d[i]) > worst) worst = fabs(num - (double)d[i]);
-        }
-        snprintf(msg, sizeof msg, "worst |numeric - analytic| %.3g (limit 2e-3)", worst);
-        report(path ? "softmax_xent_fast_finite_differences" : "softmax_xent_reference_finite_differences",
-               worst < 2e-3, msg);
+    if (path) heph__softmax_xent_fast(d, a, lab, 3, 5, 0.5f);
+    else heph__softmax_xent_ref(d, a, lab, 3, 5, 0.5f);
+    for (i = 0; i < 15; i++) {
+        float o = a[i];
+        double lp, lm, num;
+        a[i] = o + 1e-2f; lp = heph__softmax_xent_ref(NULL, a, lab, 3, 5, 0.0f);
+        a[i] = o - 1e-2f; lm = heph__softmax_xent_ref(NULL, a, lab, 3, 5, 0.0f);
+        a[i] = o;
+        num = 0.5 * (lp - lm) / 2e-2;
+        if (fabs(num - (double)d[i]) > worst) worst = fabs(num - (double)d[i]);
     }
-    report("argmax_first_of_ties", heph_argmax(a, 1) == 0 && heph_argmax((const float[]){1, 3, 3, 2}, 4) == 1,
-           "argmax of {1, 3, 3, 2} should be 1");
+    CHECK(worst < 2e-3, "worst |numeric - analytic| %.3g (limit 2e-3)", worst);
+    return 1;
+}
+static int test_softmax_reference_fd(void) { return softmax_fd(0); }
+static int test_softmax_fast_fd(void) { return softmax_fd(1); }
+static int test_argmax_first_of_ties(void) {
+    const float one[1] = {0.5f};
+    CHECK(heph_argmax(one, 1) == 0 && heph_argmax((const float[]){1, 3, 3, 2}, 4) == 1,
+          "argmax of {1, 3, 3, 2} should be 1");
+    return 1;
 }
 
 /* ---- networks --------------------------------------------------------------------------- */
@@ -97,17 +106,18 @@ static double net_loss(heph_net *net, const float *x, const float *R, int B) {
 }
 
 /* every parameter and input gradient of a public network against central differences */
-static void test_net_fd(void) {
+static int test_net_fd(void) {
     heph_net net;
-    char err[256], msg[256];
+    char err[256];
     float *p, *g, x[2 * 2 * 6 * 6], dx[2 * 2 * 6 * 6], R[2 * 3];
     heph_rng r;
-    size_t i;
+    size_t i, np;
     double worst = 0.0;
+    int fast;
     int rc = heph_net_init(&net, SPEC, 2, 6, 6, 2, err, sizeof err);
-    if (rc != HEPH_OK) { report("net_finite_differences", 0, err); return; }
-    p = (float *)malloc(net.n_params * sizeof(float));
-    g = (float *)malloc(net.n_params * sizeof(float));
+    CHECK(rc == HEPH_OK, "%s", err);
+    p = TALLOC(float, net.n_params);
+    g = TALLOC(float, net.n_params);
     for (i = 0; i < net.n_params; i++) g[i] = NAN; /* the backward must write every one */
     heph_net_bind(&net, p, g);
     heph_rng_seed(&r, 5);
@@ -126,31 +136,32 @@ static void test_net_fd(void) {
         e = fabs(num - an) / fmax(0.05, fabs(num));
         if (!(e <= worst)) worst = e;
     }
-    snprintf(msg, sizeof msg, "%zu parameters and %zu inputs (%s path): worst relative error %.3g (limit 2e-2)",
-             net.n_params, sizeof x / sizeof x[0], net.plan ? "fast" : "reference", worst);
-    report("net_finite_differences", worst < 2e-2, msg);
+    np = net.n_params;
+    fast = net.plan != NULL;
     heph_net_free(&net);
-    free(p); free(g);
+    CHECK(worst < 2e-2, "%zu parameters and %zu inputs (%s path): worst relative error %.3g (limit 2e-2)",
+          np, sizeof x / sizeof x[0], fast ? "fast" : "reference", worst);
+    return 1;
 }
 
 /* the planned (fast) path of a network against its reference loops, forward and backward:
-   with the plan set aside, the same net runs on part A's layers */
-static void test_net_paths(const char *spec, int c, int h, int w, int B) {
+   with the plan set aside, the same net runs on part A's layers (in a HEPH_REFERENCE_KERNELS
+   build there is no plan: both runs are the reference, and the message says so)            */
+static int net_paths(const char *spec, int c, int h, int w, int B) {
     heph_net net;
     struct heph__net_plan *plan;
-    char err[256], msg[256], name[160];
+    char err[256];
     float *p, *g1, *g2, *x, *dx1, *dx2, *R, *y1;
     size_t i, n_in = (size_t)c * h * w * B, n_out;
     double e = 0.0;
     heph_rng r;
     int rc = heph_net_init(&net, spec, c, h, w, B, err, sizeof err);
-    snprintf(name, sizeof name, "net_fast_vs_reference_%s", spec);
-    if (rc != HEPH_OK) { report(name, 0, err); return; }
+    CHECK(rc == HEPH_OK, "%s", err);
     n_out = (size_t)net.out_n * B;
-    p = (float *)malloc(net.n_params * 4 + 4); g1 = (float *)malloc(net.n_params * 4 + 4);
-    g2 = (float *)malloc(net.n_params * 4 + 4);
-    x = (float *)malloc(n_in * 4); dx1 = (float *)malloc(n_in * 4); dx2 = (float *)malloc(n_in * 4);
-    R = (float *)malloc(n_out * 4); y1 = (float *)malloc(n_out * 4);
+    p = TALLOC(float, net.n_params + 1); g1 = TALLOC(float, net.n_params + 1);
+    g2 = TALLOC(float, net.n_params + 1);
+    x = TALLOC(float, n_in); dx1 = TALLOC(float, n_in); dx2 = TALLOC(float, n_in);
+    R = TALLOC(float, n_out); y1 = TALLOC(float, n_out);
     heph_rng_seed(&r, 7);
     heph_net_bind(&net, p, g1);
     heph_net_init_params(&net, &r);
@@ -169,62 +180,79 @@ static void test_net_paths(const char *spec, int c, int h, int w, int B) {
     for (i = 0; i < n_in; i++) e = fmax(e, fabs((double)dx1[i] - (double)dx2[i]) / (1e-4 * fmax(1.0, fabs((double)dx2[i]))));
     for (i = 0; i < net.n_params; i++) e = fmax(e, fabs((double)g1[i] - (double)g2[i]) / (1e-4 * fmax(1.0, fabs((double)g2[i]))));
     net.plan = plan;
-    snprintf(msg, sizeof msg, "output, input and parameter gradients: worst |a-b|/(1e-4 max(1,|b|)) %.3g%s", e,
-             plan ? "" : " (reference build: both paths are the reference)");
-    report(name, e <= 1.0, msg);
     heph_net_free(&net);
-    free(p); free(g1); free(g2); free(x); free(dx1); free(dx2); free(R); free(y1);
+    CHECK(e <= 1.0, "output, input and parameter gradients: worst |a-b|/(1e-4 max(1,|b|)) %.3g%s", e,
+          plan ? "" : " (reference build: both paths are the reference)");
+    return 1;
 }
+#define PATH_CASES(X)                                                                       \
+    X(1, SPEC, 2, 6, 6, 3)                                                                  \
+    X(2, "conv4k4s2p1,relu,conv5k3s2p1,relu,flatten,dense6,relu,dense2", 3, 8, 8, 3)        \
+    X(3, "dense36,relu,reshape4x3x3,convt3k4s2p1,relu,convt2k3s1p1,sigmoid", 5, 1, 1, 2)    \
+    X(4, "conv3k3s1p1,reshape12x3x1,convt2k2s2p0,flatten,dense4", 2, 4, 3, 2)
+#define PATH_FN(id, spec, c, h, w, b) static int test_paths_##id(void) { return net_paths(spec, c, h, w, b); }
+#define PATH_ENTRY(id, spec, c, h, w, b) {"net_fast_vs_reference_" spec, test_paths_##id},
+PATH_CASES(PATH_FN)
 
 /* ---- .hpn files ---------------------------------------------------------------------------- */
-static size_t file_bytes(const char *path, unsigned char *buf, size_t cap) {
-    FILE *f = fopen(path, "rb");
-    size_t n;
-    if (!f) return 0;
-    n = fread(buf, 1, cap, f);
-    fclose(f);
-    return n;
-}
-static void file_put(const char *path, const unsigned char *buf, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    fwrite(buf, 1, n, f);
-    fclose(f);
-}
 /* store a new FNV-1a checksum after editing a file's bytes, so that a lie gets past it */
 static void reseal(unsigned char *buf, size_t n) { heph__put_le64(buf + n - 8, heph__fnv1a(HEPH__FNV_INIT, buf, n - 8)); }
 
-static void expect_load_error(const char *name, const char *path, int want_rc, const char *want_text) {
+static int expect_load_error(const char *path, int want_rc, const char *want_text) {
     heph_net net;
-    char err[256], msg[400];
+    char err[256] = "";
     int rc = heph_net_load(&net, path, 4, err, sizeof err);
-    snprintf(msg, sizeof msg, "rc %d (want %d), message \"%s\" (want it to name %s and say \"%s\")", rc, want_rc,
-             rc == HEPH_OK ? "" : err, path, want_text);
-    report(name, rc == want_rc && strstr(err, path) && strstr(err, want_text), msg);
     if (rc == HEPH_OK) heph_net_free(&net);
+    CHECK(rc == want_rc && strstr(err, path) && strstr(err, want_text),
+          "rc %d (want %d), message \"%s\" (want it to name %s and say \"%s\")", rc, want_rc,
+          rc == HEPH_OK ? "" : err, path, want_text);
+    return 1;
 }
 
-static void test_hpn(void) {
+/* the network of the .hpn tests (max_batch 3), its parameters drawn from *r seeded 21 and a
+   leaky ReLU slope other than the default (written into the spec) */
+static int hpn_net(heph_net *a, heph_rng *r) {
+    char err[256];
+    int rc = heph_net_init(a, SPEC, 2, 6, 6, 3, err, sizeof err);
+    CHECK(rc == HEPH_OK, "%s", err);
+    heph_net_bind(a, TALLOC(float, a->n_params), TALLOC(float, a->n_params));
+    heph_rng_seed(r, 21);
+    heph_net_init_params(a, r);
+    a->layers[3].slope = 0.2f;
+    return 1;
+}
+/* that network saved as test_net.hpn in the temporary folder, and the file's bytes */
+static int hpn_bytes(unsigned char *buf, size_t cap, size_t *n) {
+    heph_net a;
+    heph_rng r;
+    char err[256], path[1024];
+    unsigned char *b;
+    int rc;
+    snprintf(path, sizeof path, "%s", tpath("test_net.hpn"));
+    REQUIRE(hpn_net(&a, &r));
+    rc = heph_net_save(&a, path, err, sizeof err);
+    heph_net_free(&a);
+    CHECK(rc == HEPH_OK, "%s", err);
+    b = read_bytes(path, n);
+    CHECK(b != NULL && *n > 40 && *n < cap, "cannot read %s back (%zu bytes)", path, *n);
+    memcpy(buf, b, *n);
+    return 1;
+}
+
+static int test_hpn_round_trip(void) {
     heph_net a, b;
-    char err[256], path[512], bad[512], msg[256];
-    float *p, *g, x[3 * 2 * 6 * 6];
-    unsigned char buf[8192], mod[8192];
-    size_t n, i;
+    char err[256], path[1024];
+    float x[3 * 2 * 6 * 6];
+    size_t i;
     heph_rng r;
     int rc, same = 1;
-    tmp_path(path, sizeof path, "test_net.hpn");
-    tmp_path(bad, sizeof bad, "test_net_bad.hpn");
-    rc = heph_net_init(&a, SPEC, 2, 6, 6, 3, err, sizeof err);
-    if (rc != HEPH_OK) { report("hpn_round_trip", 0, err); return; }
-    p = (float *)malloc(a.n_params * 4); g = (float *)malloc(a.n_params * 4);
-    heph_net_bind(&a, p, g);
-    heph_rng_seed(&r, 21);
-    heph_net_init_params(&a, &r);
-    a.layers[3].slope = 0.2f; /* a slope other than the default, written into the spec */
+    snprintf(path, sizeof path, "%s", tpath("test_net.hpn"));
+    REQUIRE(hpn_net(&a, &r));
     for (i = 0; i < sizeof x / sizeof x[0]; i++) x[i] = heph_rng_normal(&r);
     rc = heph_net_save(&a, path, err, sizeof err);
     if (rc == HEPH_OK) rc = heph_net_load(&b, path, 2, err, sizeof err);
-    if (rc != HEPH_OK) { report("hpn_round_trip", 0, err); heph_net_free(&a); free(p); free(g); return; }
+    if (rc != HEPH_OK) heph_net_free(&a);
+    CHECK(rc == HEPH_OK, "%s", err);
     for (i = 0; i < a.n_params; i++) same &= memcmp(&a.params[i], &b.params[i], 4) == 0;
     same &= a.n_layers == b.n_layers && b.layers[3].slope == 0.2f && b.max_batch == 2;
     {
@@ -234,64 +262,98 @@ static void test_hpn(void) {
         yb = heph_net_forward(&b, x, 2);
         same &= memcmp(y0, yb, sizeof y0) == 0;
     }
-    snprintf(msg, sizeof msg, "%zu parameters, %d layers: parameters, slope and outputs the same bits", b.n_params, b.n_layers);
-    report("hpn_round_trip", same, msg);
-    heph_net_free(&b);
-    n = file_bytes(path, buf, sizeof buf);
-    /* every way a file can lie */
-    memcpy(mod, buf, n); mod[0] = 'X'; file_put(bad, mod, n);
-    expect_load_error("hpn_rejects_wrong_magic", bad, HEPH_E_FORMAT, "not a .hpn");
-    memcpy(mod, buf, n); mod[8] = 2; reseal(mod, n); file_put(bad, mod, n);
-    expect_load_error("hpn_rejects_version", bad, HEPH_E_VERSION, "version 2");
-    memcpy(mod, buf, n); mod[n / 2] ^= 1; file_put(bad, mod, n);
-    expect_load_error("hpn_rejects_flipped_bit", bad, HEPH_E_CHECKSUM, "checksum");
-    file_put(bad, buf, n - 5);
-    expect_load_error("hpn_rejects_truncation", bad, HEPH_E_CHECKSUM, "checksum");
-    file_put(bad, buf, 10);
-    expect_load_error("hpn_rejects_tiny_file", bad, HEPH_E_FORMAT, "truncated");
-    memcpy(mod, buf, n); heph__put_le32(mod + 12, 0); reseal(mod, n); file_put(bad, mod, n);
-    expect_load_error("hpn_rejects_zero_shape", bad, HEPH_E_FORMAT, "input shape");
-    memcpy(mod, buf, n); heph__put_le32(mod + 24, 9999); reseal(mod, n); file_put(bad, mod, n);
-    expect_load_error("hpn_rejects_spec_length_lie", bad, HEPH_E_FORMAT, "spec");
-    memcpy(mod, buf, n); mod[28] = 'X'; reseal(mod, n); file_put(bad, mod, n);
-    expect_load_error("hpn_rejects_bad_spec", bad, HEPH_E_SPEC, "invalid spec");
-    memcpy(mod, buf, n); heph__put_le64(mod + 28 + heph__get_le32(mod + 24), (uint64_t)1 << 40); reseal(mod, n); file_put(bad, mod, n);
-    expect_load_error("hpn_rejects_parameter_count_lie", bad, HEPH_E_FORMAT, "parameters stored");
-    memcpy(mod, buf, n); memset(mod + n - 12, 0xff, 4); reseal(mod, n); file_put(bad, mod, n);
-    expect_load_error("hpn_rejects_nan_parameter", bad, HEPH_E_FORMAT, "not finite");
-    memcpy(mod, buf, n); mod[n] = 0; reseal(mod, n + 1); file_put(bad, mod, n + 1);
-    expect_load_error("hpn_rejects_trailing_bytes", bad, HEPH_E_FORMAT, "parameters stored");
-    { /* a slope must stay inside (0, 1) as the float it becomes, and a spec of many layers must
-         still fit when written back (the shortest decimal of each slope) */
-        heph_net c;
-        char many[HEPH_SPEC_MAX];
-        int k, r1 = heph_net_init(&c, "dense2,lrelu1e-50", 3, 1, 1, 1, err, sizeof err);
-        int r2 = heph_net_init(&c, "dense2,lrelu0.99999999998", 3, 1, 1, 1, err, sizeof err);
-        snprintf(msg, sizeof msg, "lrelu1e-50: rc %d, lrelu0.99999999998: rc %d (both %d expected)", r1, r2, HEPH_E_SPEC);
-        report("spec_refuses_slopes_that_round_to_0_or_1", r1 == HEPH_E_SPEC && r2 == HEPH_E_SPEC, msg);
-        strcpy(many, "dense2");
-        for (k = 0; k < 30; k++) strcat(many, k % 2 ? ",lrelu" : ",lrelu0.3");
-        rc = heph_net_init(&c, many, 3, 1, 1, 1, err, sizeof err);
-        if (rc == HEPH_OK) {
-            float pc[8];
-            heph_net_bind(&c, pc, NULL);
-            heph_net_init_params(&c, &r);
-            rc = heph_net_save(&c, bad, err, sizeof err);
-            heph_net_free(&c);
-            if (rc == HEPH_OK) rc = heph_net_load(&c, bad, 1, err, sizeof err);
-            if (rc == HEPH_OK) {
-                rc = c.n_layers == 31 && c.layers[1].slope == 0.3f && c.layers[2].slope == 0.01f ? HEPH_OK : HEPH_E_FORMAT;
-                heph_net_free(&c);
-            }
-        }
-        report("hpn_round_trip_of_30_lrelu_layers", rc == HEPH_OK, rc == HEPH_OK ? "" : err);
-    }
-    tmp_path(bad, sizeof bad, "no_such_dir/x.hpn");
-    expect_load_error("hpn_rejects_missing_file", bad, HEPH_E_IO, "cannot open");
-    rc = heph_net_save(&a, bad, err, sizeof err);
-    report("hpn_save_reports_unwritable_path", rc == HEPH_E_IO && strstr(err, bad) != NULL, err);
+    snprintf(err, sizeof err, "%zu parameters, %d layers: parameters, slope and outputs the same bits", b.n_params, b.n_layers);
     heph_net_free(&a);
-    free(p); free(g);
+    heph_net_free(&b);
+    CHECK(same, "%s", err);
+    return 1;
+}
+
+/* every way a file can lie: test_net.hpn's bytes (hb, hn of them), or the copy hm after EDIT,
+   written as test_net_bad.hpn (LEN bytes of BUF) must fail to load with RC and a message
+   naming the file and saying TEXT */
+static unsigned char hb[8192], hm[8192];
+static size_t hn;
+static int lie(const unsigned char *buf, size_t n, int want_rc, const char *want_text) {
+    char bad[1024];
+    snprintf(bad, sizeof bad, "%s", tpath("test_net_bad.hpn"));
+    CHECK(write_bytes(bad, buf, n), "cannot write %s", bad);
+    return expect_load_error(bad, want_rc, want_text);
+}
+#define HPN_LIE(fn, EDIT, BUF, LEN, RC, TEXT) \
+    static int fn(void) {                     \
+        REQUIRE(hpn_bytes(hb, sizeof hb - 1, &hn)); \
+        memcpy(hm, hb, hn);                   \
+        EDIT;                                 \
+        return lie(BUF, LEN, RC, TEXT);       \
+    }
+HPN_LIE(test_hpn_rejects_wrong_magic, hm[0] = 'X', hm, hn, HEPH_E_FORMAT, "not a .hpn")
+HPN_LIE(test_hpn_rejects_version, { hm[8] = 2; reseal(hm, hn); }, hm, hn, HEPH_E_VERSION, "version 2")
+HPN_LIE(test_hpn_rejects_flipped_bit, hm[hn / 2] ^= 1, hm, hn, HEPH_E_CHECKSUM, "checksum")
+HPN_LIE(test_hpn_rejects_truncation, (void)0, hb, hn - 5, HEPH_E_CHECKSUM, "checksum")
+HPN_LIE(test_hpn_rejects_tiny_file, (void)0, hb, 10, HEPH_E_FORMAT, "truncated")
+HPN_LIE(test_hpn_rejects_zero_shape, { heph__put_le32(hm + 12, 0); reseal(hm, hn); }, hm, hn, HEPH_E_FORMAT, "input shape")
+HPN_LIE(test_hpn_rejects_spec_length_lie, { heph__put_le32(hm + 24, 9999); reseal(hm, hn); }, hm, hn, HEPH_E_FORMAT, "spec")
+HPN_LIE(test_hpn_rejects_bad_spec, { hm[28] = 'X'; reseal(hm, hn); }, hm, hn, HEPH_E_SPEC, "invalid spec")
+HPN_LIE(test_hpn_rejects_parameter_count_lie,
+        { heph__put_le64(hm + 28 + heph__get_le32(hm + 24), (uint64_t)1 << 40); reseal(hm, hn); }, hm, hn,
+        HEPH_E_FORMAT, "parameters stored")
+HPN_LIE(test_hpn_rejects_nan_parameter, { memset(hm + hn - 12, 0xff, 4); reseal(hm, hn); }, hm, hn, HEPH_E_FORMAT, "not finite")
+HPN_LIE(test_hpn_rejects_trailing_bytes, { hm[hn] = 0; reseal(hm, hn + 1); }, hm, hn + 1, HEPH_E_FORMAT, "parameters stored")
+
+/* a slope must stay inside (0, 1) as the float it becomes */
+static int test_spec_refuses_slopes(void) {
+    heph_net c;
+    char err[256];
+    int r1 = heph_net_init(&c, "dense2,lrelu1e-50", 3, 1, 1, 1, err, sizeof err);
+    int r2;
+    if (r1 == HEPH_OK) heph_net_free(&c);
+    r2 = heph_net_init(&c, "dense2,lrelu0.99999999998", 3, 1, 1, 1, err, sizeof err);
+    if (r2 == HEPH_OK) heph_net_free(&c);
+    CHECK(r1 == HEPH_E_SPEC && r2 == HEPH_E_SPEC, "lrelu1e-50: rc %d, lrelu0.99999999998: rc %d (both %d expected)", r1, r2, HEPH_E_SPEC);
+    return 1;
+}
+/* a spec of many layers must still fit when written back (the shortest decimal of each slope) */
+static int test_hpn_round_trip_of_30_lrelu_layers(void) {
+    heph_net c;
+    heph_rng r;
+    char err[256] = "", many[HEPH_SPEC_MAX], bad[1024];
+    float pc[8];
+    int k, rc, ok;
+    snprintf(bad, sizeof bad, "%s", tpath("test_net_bad.hpn"));
+    strcpy(many, "dense2");
+    for (k = 0; k < 30; k++) strcat(many, k % 2 ? ",lrelu" : ",lrelu0.3");
+    rc = heph_net_init(&c, many, 3, 1, 1, 1, err, sizeof err);
+    CHECK(rc == HEPH_OK, "%s", err);
+    heph_net_bind(&c, pc, NULL);
+    heph_rng_seed(&r, 21);
+    heph_net_init_params(&c, &r);
+    rc = heph_net_save(&c, bad, err, sizeof err);
+    heph_net_free(&c);
+    CHECK(rc == HEPH_OK, "%s", err);
+    rc = heph_net_load(&c, bad, 1, err, sizeof err);
+    CHECK(rc == HEPH_OK, "%s", err);
+    ok = c.n_layers == 31 && c.layers[1].slope == 0.3f && c.layers[2].slope == 0.01f;
+    heph_net_free(&c);
+    CHECK(ok, "%s", "");
+    return 1;
+}
+static int test_hpn_rejects_missing_file(void) {
+    char bad[1024];
+    snprintf(bad, sizeof bad, "%s", tpath("no_such_dir/x.hpn"));
+    return expect_load_error(bad, HEPH_E_IO, "cannot open");
+}
+static int test_hpn_save_reports_unwritable_path(void) {
+    heph_net a;
+    heph_rng r;
+    char err[256] = "", bad[1024];
+    int rc;
+    snprintf(bad, sizeof bad, "%s", tpath("no_such_dir/x.hpn"));
+    REQUIRE(hpn_net(&a, &r));
+    rc = heph_net_save(&a, bad, err, sizeof err);
+    heph_net_free(&a);
+    CHECK(rc == HEPH_E_IO && strstr(err, bad) != NULL, "%s", err);
+    return 1;
 }
 
 /* ---- a classifier from the blocks --------------------------------------------------------- */
@@ -305,16 +367,16 @@ static void make_pic(heph_rng *r, int cls, float *x) {
             if ((cls == 0 && i == at) || (cls == 1 && j == at) || (cls == 2 && i >= 3 && i < 5 && j >= 3 && j < 5))
                 x[i * 8 + j] = 1.0f;
 }
-static void test_classifier(void) {
+static int test_classifier(void) {
     heph_net net;
-    char err[256], msg[256];
+    char err[256];
     float *blk, x[32 * 64], dlogits[32 * 3];
     int lab[32], step, b, right = 0;
     heph_rng r;
     double loss = 0.0;
     int rc = heph_net_init(&net, "conv4k3s1p1,relu,conv8k4s2p1,relu,flatten,dense16,relu,dense3", 1, 8, 8, 32, err, sizeof err);
-    if (rc != HEPH_OK) { report("classifier_from_blocks", 0, err); return; }
-    blk = (float *)calloc(4 * net.n_params, sizeof(float)); /* params, grads, Adam m, v */
+    CHECK(rc == HEPH_OK, "%s", err);
+    blk = TALLOC(float, 4 * net.n_params); /* params, grads, Adam m, v */
     heph_net_bind(&net, blk, blk + net.n_params);
     heph_rng_seed(&r, 1);
     heph_net_init_params(&net, &r);
@@ -333,26 +395,35 @@ static void test_classifier(void) {
         logits = heph_net_forward(&net, x, 32);
         for (b = 0; b < 32; b++) right += heph_argmax(logits + b * 3, 3) == lab[b];
     }
-    snprintf(msg, sizeof msg, "after 150 steps: last batch loss %.4f, %d of 128 fresh pictures right (want >= 120)", loss, right);
-    report("classifier_from_blocks", right >= 120, msg);
     heph_net_free(&net);
-    free(blk);
+    CHECK(right >= 120, "after 150 steps: last batch loss %.4f, %d of 128 fresh pictures right (want >= 120)", loss, right);
+    return 1;
 }
 
-int main(int argc, char **argv) {
-    int i;
-    for (i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "-d") && i + 1 < argc) tmpdir = argv[++i];
-    if (getenv("HEPH_TEST_TMP")) tmpdir = getenv("HEPH_TEST_TMP");
-    test_softmax_fixture("tests/fixtures/softmax_ref.txt");
-    test_softmax_fd();
-    test_net_fd();
-    test_net_paths(SPEC, 2, 6, 6, 3);
-    test_net_paths("conv4k4s2p1,relu,conv5k3s2p1,relu,flatten,dense6,relu,dense2", 3, 8, 8, 3);
-    test_net_paths("dense36,relu,reshape4x3x3,convt3k4s2p1,relu,convt2k3s1p1,sigmoid", 5, 1, 1, 2);
-    test_net_paths("conv3k3s1p1,reshape12x3x1,convt2k2s2p0,flatten,dense4", 2, 4, 3, 2);
-    test_hpn();
-    test_classifier();
-    printf("DONE %d %d\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
-}
+/* in the order of the program before the harness */
+static const t_test tests[] = {
+    SOFTMAX_CASES(SOFTMAX_ENTRY)
+    {"softmax_xent_reference_finite_differences", test_softmax_reference_fd},
+    {"softmax_xent_fast_finite_differences", test_softmax_fast_fd},
+    {"argmax_first_of_ties", test_argmax_first_of_ties},
+    {"net_finite_differences", test_net_fd},
+    PATH_CASES(PATH_ENTRY)
+    {"hpn_round_trip", test_hpn_round_trip},
+    {"hpn_rejects_wrong_magic", test_hpn_rejects_wrong_magic},
+    {"hpn_rejects_version", test_hpn_rejects_version},
+    {"hpn_rejects_flipped_bit", test_hpn_rejects_flipped_bit},
+    {"hpn_rejects_truncation", test_hpn_rejects_truncation},
+    {"hpn_rejects_tiny_file", test_hpn_rejects_tiny_file},
+    {"hpn_rejects_zero_shape", test_hpn_rejects_zero_shape},
+    {"hpn_rejects_spec_length_lie", test_hpn_rejects_spec_length_lie},
+    {"hpn_rejects_bad_spec", test_hpn_rejects_bad_spec},
+    {"hpn_rejects_parameter_count_lie", test_hpn_rejects_parameter_count_lie},
+    {"hpn_rejects_nan_parameter", test_hpn_rejects_nan_parameter},
+    {"hpn_rejects_trailing_bytes", test_hpn_rejects_trailing_bytes},
+    {"spec_refuses_slopes_that_round_to_0_or_1", test_spec_refuses_slopes},
+    {"hpn_round_trip_of_30_lrelu_layers", test_hpn_round_trip_of_30_lrelu_layers},
+    {"hpn_rejects_missing_file", test_hpn_rejects_missing_file},
+    {"hpn_save_reports_unwritable_path", test_hpn_save_reports_unwritable_path},
+    {"classifier_from_blocks", test_classifier},
+};
+T_MAIN(tests)
