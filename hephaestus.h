@@ -5358,8 +5358,9 @@ static void heph__dense_backward(float *dinp, float *dW, float *db, const float 
    channels) result is already the next layer's input. The batch is cut into chunks of whole
    images whose patch rows fit in HEPH__ROWS_FLOATS (they stay in cache between im2row and
    the GEMM, and the workspace stays small); the chunk size depends only on the shapes, so
-   the sums are the same for any number of threads. The public functions below take and
-   give (C, H, W) pictures and convert around the same kernels.                            */
+   the sums are the same for any number of threads. The public layer functions of part A
+   take and give (C, H, W) pictures: heph__conv_public_* below convert around the same
+   kernels.                                                                                  */
 
 #ifndef HEPH__ROWS_FLOATS
 #define HEPH__ROWS_FLOATS (1 << 20) /* patch rows per chunk: 4 MiB */
@@ -5736,7 +5737,7 @@ static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const
     heph__slices_add_back(dW, db, ws + nW, sws, S, g->C, g->Co, kk, g->Co, set);
 }
 
-/* the public (C, H, W) functions: convert, run the NHWC kernel, convert back. Workspace:
+/* for the public (C, H, W) functions: convert, run the NHWC kernel, convert back. Workspace:
    the input and the output in NHWC, the input gradient, then the kernel's own             */
 static size_t heph__conv_public_ws(const heph_conv_geom *g, int B, int tr) {
     uint64_t in = (uint64_t)B * (uint64_t)g->C * (uint64_t)g->H * (uint64_t)g->W;
