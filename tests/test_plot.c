@@ -1,49 +1,9 @@
 /* test_plot.c - the charts of tools/plot.h that the CLI and the examples share: plot_lines
    and plot_heatmap (every size, degenerate inputs, guard bytes around the picture).
 
-   usage: test_plot [-v] [name ...]
-   Prints one line per test, "PASS name" or "FAIL name: reason", then "DONE <passed> <failed>".
-   Exit status 0 when every test passed. */
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <math.h>
-#include <stdint.h>
+   Harness and usage: tests/test_harness.h. */
+#include "test_harness.h"
 #include "tools/plot.h"
-
-/* ---- harness -------------------------------------------------------------------------------- */
-static char t_msg[1024];
-static int t_verbose;
-
-static int t_failf(int line, const char *fmt, ...) {
-    va_list ap;
-    int n = snprintf(t_msg, sizeof t_msg, "line %d: ", line);
-    va_start(ap, fmt);
-    vsnprintf(t_msg + n, sizeof t_msg - (size_t)n, fmt, ap);
-    va_end(ap);
-    return 0;
-}
-#define CHECK(cond, ...) do { if (!(cond)) return t_failf(__LINE__, __VA_ARGS__); } while (0)
-#define REQUIRE(expr) do { if (!(expr)) return 0; } while (0)
-
-/* test-owned buffers, freed by the harness after each test */
-#define T_MAXBUF 256
-static void *t_bufs[T_MAXBUF];
-static int t_nbufs;
-static void *talloc(size_t n) {
-    void *p = calloc(n ? n : 1, 1);
-    if (!p || t_nbufs == T_MAXBUF) {
-        fprintf(stderr, "test_plot: out of test buffers\n");
-        exit(2);
-    }
-    t_bufs[t_nbufs++] = p;
-    return p;
-}
-static void tfree_all(void) {
-    while (t_nbufs) free(t_bufs[--t_nbufs]);
-}
-#define TALLOC(T, n) ((T *)talloc((size_t)(n) * sizeof(T)))
 
 /* =============================================================================================
    line plots                                                                                  */
@@ -175,37 +135,10 @@ static int test_heatmap_sweep(void) {
 /* =============================================================================================
    main                                                                                        */
 
-typedef struct {
-    const char *name;
-    int (*fn)(void);
-} t_case;
-
-static const t_case t_cases[] = {
+static const t_test tests[] = {
     {"plot_lines", test_plot_lines},
     {"heatmap_guard", test_heatmap_guard},
     {"heatmap_sweep", test_heatmap_sweep},
 };
 
-int main(int argc, char **argv) {
-    const char *sel[64];
-    int nsel = 0, i, k, passed = 0, failed = 0;
-    for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-v")) t_verbose = 1;
-        else if (nsel < 64) sel[nsel++] = argv[i];
-    }
-    (void)t_verbose;
-    for (k = 0; k < (int)(sizeof t_cases / sizeof t_cases[0]); k++) {
-        int ok, want = nsel == 0;
-        for (i = 0; i < nsel; i++)
-            if (!strcmp(sel[i], t_cases[k].name)) want = 1;
-        if (!want) continue;
-        t_msg[0] = 0;
-        ok = t_cases[k].fn();
-        tfree_all();
-        if (ok) { printf("PASS %s\n", t_cases[k].name); passed++; }
-        else { printf("FAIL %s: %s\n", t_cases[k].name, t_msg); failed++; }
-        fflush(stdout);
-    }
-    printf("DONE %d %d\n", passed, failed);
-    return failed ? 1 : 0;
-}
+T_MAIN(tests)
