@@ -1959,9 +1959,9 @@ HEPH_DEF void heph_net_free(heph_net *net) {
     HEPH_FREE(net->act);
     HEPH_FREE(net->plan);
     HEPH_FREE(net->scratch_own);
+    if (net->params_own) net->params = net->grads = NULL; /* the views pointed into it */
     HEPH_FREE(net->params_own);
     net->mem = NULL; net->act = NULL; net->plan = NULL; net->scratch_own = NULL;
-    if (net->params_own) net->params = net->grads = NULL;
     net->params_own = NULL;
 }
 
