@@ -496,6 +496,34 @@ HEPH_DEF void heph_vae_sample(heph_vae *m, heph_rng *rng, size_t n, float *out);
 HEPH_DEF int heph_vae_evaluate(heph_vae *m, const float *x, size_t n, uint64_t seed,
                                heph_losses *out);
 
+/* ---- threads that adapt to a shared machine ---------------------------------------------
+   Results never depend on the thread count (see OPTIONS), so a training loop may change it at
+   any step. With another busy process on the cores, every join of a parallel step waits for
+   the thread the OS has set aside, and fewer threads are faster. The tuner times each
+   candidate count (max, max/2, ..., 1) for a few steps, keeps the fastest, watches the steps
+   that follow and times the candidates again every ~20x the probing time, or at once when the
+   steps slow down by half. It reads no clock and sets nothing itself:
+       heph_tuner t;  heph_tuner_init(&t, omp_get_max_threads());
+       each step:     omp_set_num_threads(t.threads); t0 = clock(); step(); heph_tuner_next(&t, clock() - t0);
+   Its cost on an idle machine: about 1/20 of the probing steps' extra time (< 1 %).        */
+typedef struct {
+    int max_threads;   /* the most threads it may choose                                    */
+    int threads;       /* the count the next step should run with                           */
+    int best;          /* the count chosen by the last probe (max_threads until then)       */
+    int probing;       /* 1 while timing the candidates                                     */
+    int skip;          /* steps still to run untimed (the first after a change)             */
+    int n;             /* steps timed at `threads` in the current probe or watch window     */
+    double sum;        /* their seconds                                                     */
+    double best_s;     /* seconds per step of `best` when probed                            */
+    double probe_s;    /* seconds the last probe took                                       */
+    double held_s;     /* seconds run at `best` since the last probe                        */
+    double cand_s[8];  /* seconds per step of candidate max_threads >> i in this probe      */
+    long long probes;  /* probes finished                                                   */
+} heph_tuner;
+HEPH_DEF void heph_tuner_init(heph_tuner *t, int max_threads);
+/* Record the seconds the last step took (at t->threads); sets t->threads for the next one.  */
+HEPH_DEF void heph_tuner_next(heph_tuner *t, double step_seconds);
+
 /* Mean KL of each latent dimension over n pictures: kl[d] = mean_i KL(q(z_d|x_i) || N(0,1)).
    Dimensions with KL near 0 are unused ("collapsed"); the largest carry the most information. */
 HEPH_DEF void heph_vae_kl_per_dim(heph_vae *m, const float *x, size_t n, double *kl);
@@ -2451,6 +2479,67 @@ HEPH_DEF void heph_vae_traverse(heph_vae *m, const float *z0, const int *dims, i
             heph_vae_decode(m, m->z, (size_t)nb, out + ((size_t)r * (size_t)steps + (size_t)t) * n_in);
         }
     }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* threads that adapt (see heph_tuner in the API): probe the candidates, keep the fastest      */
+
+#define HEPH__TUNE_MIN_STEPS 3     /* steps timed per candidate, at least ...                  */
+#define HEPH__TUNE_MIN_S 0.05      /* ... and at least this long                               */
+#define HEPH__TUNE_HOLD 20.0       /* run the choice this many probe times before probing again */
+#define HEPH__TUNE_HOLD_MIN_S 2.0  /* and at least these seconds                               */
+#define HEPH__TUNE_SLOW 1.5        /* a watch window this much slower than probed: probe now   */
+
+static int heph__tune_cand(const heph_tuner *t, int i) { return t->max_threads >> i; }
+
+static void heph__tune_set(heph_tuner *t, int threads) {
+    t->skip = threads > t->threads; /* the first step on more threads wakes them: untimed */
+    t->threads = threads;
+    t->n = 0;
+    t->sum = 0.0;
+}
+
+HEPH_DEF void heph_tuner_init(heph_tuner *t, int max_threads) {
+    memset(t, 0, sizeof *t);
+    t->max_threads = max_threads < 1 ? 1 : (max_threads > 128 ? 128 : max_threads);
+    t->threads = t->best = t->max_threads;
+    t->probing = t->max_threads > 1; /* one thread has nothing to choose */
+    t->skip = 1;                     /* the first step of a run is not typical */
+}
+
+HEPH_DEF void heph_tuner_next(heph_tuner *t, double s) {
+    int i = 0, again = 0;
+    if (t->max_threads <= 1) return;
+    if (t->skip) { t->skip--; return; }
+    t->n++;
+    t->sum += s;
+    if (t->probing) {
+        if (t->n < HEPH__TUNE_MIN_STEPS || t->sum < HEPH__TUNE_MIN_S) return;
+        while (heph__tune_cand(t, i) != t->threads) i++;
+        t->cand_s[i] = t->sum / t->n;          /* seconds per step of this candidate */
+        t->probe_s += t->sum;
+        if (heph__tune_cand(t, i + 1) >= 1 && i + 1 < 8) { heph__tune_set(t, heph__tune_cand(t, i + 1)); return; }
+        t->best = t->max_threads;              /* the fastest; a tie keeps more threads */
+        t->best_s = t->cand_s[0];
+        for (i = 1; i < 8 && heph__tune_cand(t, i) >= 1; i++)
+            if (t->cand_s[i] < t->best_s) { t->best = heph__tune_cand(t, i); t->best_s = t->cand_s[i]; }
+        t->probing = 0;
+        t->probes++;
+        t->held_s = 0.0;
+        heph__tune_set(t, t->best);
+        return;
+    }
+    t->held_s += s; /* watching the choice: probe again after a while, or when it slows down */
+    if (t->held_s >= HEPH__TUNE_HOLD * t->probe_s && t->held_s >= HEPH__TUNE_HOLD_MIN_S) again = 1;
+    else if (t->n >= HEPH__TUNE_MIN_STEPS && t->sum >= HEPH__TUNE_MIN_S) {
+        again = t->sum / t->n > HEPH__TUNE_SLOW * t->best_s;
+        t->n = 0;
+        t->sum = 0.0;
+    }
+    if (!again) return;
+    t->probing = 1;
+    t->probe_s = 0.0;
+    heph__tune_set(t, t->max_threads);
 }
 
 /* ========================================================================================== */

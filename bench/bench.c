@@ -138,7 +138,7 @@ static void js_str(const char *k, const char *s) {
 
 typedef struct {
     const char *mode, *model, *data;
-    int threads, batch, epochs, pool, dim, json;
+    int threads, batch, epochs, pool, dim, json, adapt;
     double seconds, warmup;
     long n_fit, n_score;
     uint64_t seed;
@@ -160,6 +160,8 @@ static void usage(void) {
          "  --fit N          maha: points the fit sees (default 10000)\n"
          "  --score N        maha: points scored, at least (default 1000000)\n"
          "  --seed N         seed (default 1)\n"
+         "  --adapt          train: let heph_tuner choose 1..T threads at every step (what\n"
+         "                   `hephaestus train` does unless --fixed-threads)\n"
          "  --json           one JSON object per run on stdout instead of a sentence");
 }
 
@@ -172,6 +174,7 @@ static void parse(opts *o, int argc, char **argv) {
     for (; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--json")) { o->json = 1; continue; }
+        if (!strcmp(a, "--adapt")) { o->adapt = 1; continue; }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(); exit(0); }
         if (!v) die("%s needs a value (--help for the options)", a);
         i++;
@@ -269,10 +272,17 @@ static void model_fields(heph_vae *m, int batch, double *fwd_flops, double *mode
     js_num("model_mib", *model_mib);
 }
 
+/* --adapt: the thread tuner every training step goes through, and the steps it ran on fewer
+   threads than it may use */
+static heph_tuner g_tune;
+static int g_adapt;
+static long long g_fewer;
+
 static void common_fields(const opts *o) {
     js_str("impl", "c");
     js_str("mode", o->mode);
-    js_int("threads", threads_now());
+    js_int("threads", g_adapt ? g_tune.max_threads : threads_now());
+    if (g_adapt) { js_int("adapt", 1); js_int("steps_on_fewer_threads", g_fewer); }
     js_str("cflags", BENCH_CFLAGS);
 #ifdef __VERSION__
     js_str("compiler", __VERSION__);
@@ -317,7 +327,15 @@ static double g_loss; /* loss of the last step, per image: shows the steps are r
 
 static void step_or_die(heph_vae *m, const float *x, int B) {
     heph_losses L;
+    double t0 = now();
+#ifdef _OPENMP
+    if (g_adapt) omp_set_num_threads(g_tune.threads);
+#endif
     if (heph_vae_train_step(m, x, B, &L) != HEPH_OK) die("training step failed: %s", m->err);
+    if (g_adapt) {
+        heph_tuner_next(&g_tune, now() - t0);
+        g_fewer += !g_tune.probing && g_tune.best < g_tune.max_threads;
+    }
     g_loss = L.loss;
 }
 
@@ -359,11 +377,14 @@ static void run_train(const opts *o) {
     base = rss_mib();
     hwm_ok = hwm_reset();
     make_model(&m, o, B);
+    g_adapt = o->adapt;
+    heph_tuner_init(&g_tune, threads_now());
 
     /* warm-up (untimed): at least 2 steps and o->warmup seconds */
     t0 = now();
     for (s = 0; s < 2 || now() - t0 < o->warmup; s++)
         step_or_die(&m, data + (s % (n_data / (size_t)B)) * (size_t)B * np, B);
+    g_fewer = 0;
 
     if (mnist) { /* whole epochs: shuffle, gather each batch, step (last batch may be short) */
         int e;
@@ -416,7 +437,7 @@ static void run_train(const opts *o) {
         printf("%s train, %d threads, batch %d: %.1f images/s, %.2f ms/step, %.1f GFLOP/s, "
                "training memory %.1f MiB (model: 4 x params + activations = %.1f MiB), "
                "peak RSS %.1f MiB [%s]\n",
-               o->model, threads_now(), B, (double)images / secs, 1e3 * secs / (double)steps,
+               o->model, g_adapt ? g_tune.max_threads : threads_now(), B, (double)images / secs, 1e3 * secs / (double)steps,
                3.0 * fwd * (double)images / secs * 1e-9, peak - base, model_mib, maxrss_mib(), src);
     heph_vae_free(&m);
     free(data); free(xb); free(order);

@@ -237,6 +237,67 @@ static int test_threads_bitwise(void) {
 }
 #endif
 
+/* the thread tuner on synthetic step times (no clock, no OpenMP): on an idle machine it keeps
+   the most threads; when a busy program makes 2 threads slower than 1 it moves to 1 within a
+   few steps; when the machine is idle again it returns to 2; noise of +-20 % does not fool it */
+static double tuner_step_s(int threads, int busy, heph_rng *r) {
+    double s = threads >= 2 ? (busy ? 0.030 : 0.006) : (busy ? 0.0105 : 0.010);
+    return s * (0.8 + 0.4 * heph_rng_uniform(r));
+}
+
+static int test_tuner(void) {
+    heph_tuner t;
+    heph_rng r;
+    int phase, i, at[3];
+    heph_rng_seed(&r, 3);
+    heph_tuner_init(&t, 2);
+    for (phase = 0; phase < 3; phase++) { /* idle, busy, idle: 3000 steps each */
+        int busy = phase == 1;
+        at[phase] = 0;
+        for (i = 0; i < 3000; i++) {
+            at[phase] += t.threads == (busy ? 2 : 1); /* steps run on the slower count */
+            heph_tuner_next(&t, tuner_step_s(t.threads, busy, &r));
+        }
+        CHECK(t.best == (busy ? 1 : 2), "phase %d (%s): chose %d threads", phase, busy ? "busy" : "idle", t.best);
+    }
+    /* idle again: one thread stays until the next probe, >= 2 s (HEPH__TUNE_HOLD_MIN_S) later */
+    CHECK(at[0] <= 60 && at[2] <= 300, "idle: %d and %d of 3000 steps on 1 thread", at[0], at[2]);
+    CHECK(at[1] <= 150, "busy: %d of 3000 steps on 2 threads", at[1]);
+    CHECK(t.probes >= 3, "%lld probes", t.probes);
+    heph_tuner_init(&t, 1); /* one thread: nothing to choose */
+    for (i = 0; i < 100; i++) heph_tuner_next(&t, 0.01);
+    CHECK(t.threads == 1 && t.probes == 0, "one thread: %d threads, %lld probes", t.threads, t.probes);
+    heph_tuner_init(&t, 4); /* candidates 4, 2, 1: the fastest wins */
+    for (i = 0; i < 200; i++) heph_tuner_next(&t, t.threads == 2 ? 0.01 : 0.02);
+    CHECK(t.best == 2, "4 threads, 2 fastest: chose %d", t.best);
+    return 1;
+}
+
+#ifdef _OPENMP
+/* changing the thread count between steps (what the tuner does) gives the same bits as one
+   count throughout */
+static int test_threads_switch(void) {
+    heph_vae_config cfg;
+    heph_vae a, b;
+    const int B = 32;
+    float *data = bars_dataset(B, 16, 12);
+    int t, old = omp_get_max_threads();
+    small_config(&cfg, 1, 16, 16, 6, "conv8k4s2p1,relu,dense40,relu", "dense40,relu,dense256", B);
+    CHECK(heph_vae_init(&a, &cfg, 9) == HEPH_OK && heph_vae_init(&b, &cfg, 9) == HEPH_OK, "init");
+    omp_set_num_threads(2);
+    for (t = 0; t < 6; t++) heph_vae_train_step(&a, data, B, NULL);
+    for (t = 0; t < 6; t++) {
+        omp_set_num_threads(1 + t % 2);
+        heph_vae_train_step(&b, data, B, NULL);
+    }
+    omp_set_num_threads(old);
+    CHECK(memcmp(a.params, b.params, 4 * a.n_params * sizeof(float)) == 0, "alternating 1 and 2 threads differs");
+    heph_vae_free(&a);
+    heph_vae_free(&b);
+    return 1;
+}
+#endif
+
 /* ============================================================================================ */
 
 static const t_test tests[] = {
@@ -246,6 +307,8 @@ static const t_test tests[] = {
     {"end_to_end", test_end_to_end},
 #ifdef _OPENMP
     {"threads_bitwise", test_threads_bitwise},
+    {"threads_switch", test_threads_switch},
 #endif
+    {"tuner", test_tuner},
 };
 T_MAIN(tests)

@@ -15,7 +15,7 @@
 typedef struct {
     const char *data, *out, *resume, *preset, *enc, *dec;
     heph_vae_config cfg;
-    int z, shape[3], have_obj, gamma_end_set, batch;
+    int z, shape[3], have_obj, gamma_end_set, batch, fixed_threads;
     long steps, epochs, ckpt_every, log_every;
     uint64_t seed;
 } cli_topts;
@@ -50,7 +50,10 @@ static const char *const train_help =
     "  --batch-size B      pictures per step (default 64)\n"
     "  --lr X              Adam learning rate (default 1e-3)\n"
     "  --seed S            initialisation, batches and noise (default 1)\n"
-    "  --threads T         OpenMP threads\n"
+    "  --threads T         at most T OpenMP threads (default: OMP_NUM_THREADS or all cores);\n"
+    "                      the count adapts: when another busy program makes fewer threads\n"
+    "                      faster, fewer are used (the results are the same for any count)\n"
+    "  --fixed-threads     always use exactly --threads threads\n"
     "  --checkpoint-every K  steps between checkpoints (default 500)\n"
     "  --log-every K       steps between progress lines and log rows (default: 1/20 of the run)\n"
     "  --resume FILE       continue from a checkpoint (its model and objective are used)\n"
@@ -121,6 +124,7 @@ static void train_parse(cli_topts *t, int argc, char **argv) {
         else if (cli_is(a, "--lr")) t->cfg.lr = (float)cli_num(a, cli_val(argc, argv, &i), 1e-12, 10.0);
         else if (cli_is(a, "--seed")) t->seed = (uint64_t)cli_long(a, cli_val(argc, argv, &i), 0, 0x7fffffffL);
         else if (cli_is(a, "--threads")) cli_threads((int)cli_long(a, cli_val(argc, argv, &i), 1, 1024));
+        else if (cli_is(a, "--fixed-threads")) t->fixed_threads = 1;
         else if (cli_is(a, "--checkpoint-every")) t->ckpt_every = cli_long(a, cli_val(argc, argv, &i), 1, 2000000000L);
         else if (cli_is(a, "--log-every")) t->log_every = cli_long(a, cli_val(argc, argv, &i), 1, 2000000000L);
         else cli_unknown(a);
@@ -340,17 +344,28 @@ static void train_loop(heph_vae *m, cli_source *src, const cli_topts *t, uint64_
     cli_tlog g;
     heph_losses L;
     const char *why;
+    heph_tuner tune;
+    double t0;
+    uint64_t fewer = 0; /* steps the tuner ran with fewer threads than it may use, by choice */
+    heph_tuner_init(&tune, t->fixed_threads ? 1 : cli_nthreads()); /* 1: nothing to choose */
     tlog_open(&g, t->out, m->step);
     while (m->step < total) {
+        if (!t->fixed_threads) cli_threads(tune.threads);
+        t0 = cli_now();
         for (k = 0; k < (size_t)B; k++) idx[k] = (size_t)heph_rng_below64(&m->rng, (uint64_t)src->n); /* uniform draw */
         if ((why = source_read(src, idx, (size_t)B, x)) != NULL) train_stopped(m, why, ck.s);
         if (heph_vae_train_step(m, x, B, &L) != HEPH_OK) train_stopped(m, m->err, ck.s);
+        heph_tuner_next(&tune, cli_now() - t0);
+        fewer += !tune.probing && tune.best < tune.max_threads;
         tlog_add(&g, &L);
         if (m->step % log_every == 0 || m->step == total) tlog_line(&g, m, total, B);
         if (m->step % (uint64_t)t->ckpt_every == 0 || m->step == total)
             if (heph_vae_save(m, ck.s, 0) != HEPH_OK) cli_fail("%s", m->err);
     }
     printf("trained to step %llu in %.1f s; wrote %s\n", (unsigned long long)m->step, cli_now() - g.t0, ck.s);
+    if (fewer)
+        printf("threads: %llu steps ran on fewer than %d threads, which were faster then (another program "
+               "was busy on the cores; the results do not depend on it)\n", (unsigned long long)fewer, tune.max_threads);
     tlog_plot(&g, t->out);
     cli_fclose(g.csv, cli_join(t->out, "train_log.csv").s);
     free(g.hist); free(idx); free(x);
