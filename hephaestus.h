@@ -1021,6 +1021,8 @@ static double heph__loss_chunked(int gaussian, float *dlogits, const float *logi
 static double heph__softmax_xent_fast(float *dlogits, const float *logits, const int *labels,
                                       int B, int K, float scale);
 static float heph__exp_neg(float x);
+static int heph__maha_score_fast(const double *mean, const double *L, int D, const float *z,
+                                 size_t n, double *d2);
 
 /* ========================================================================================== */
 /* PART A - THE LESSON: random numbers; every layer as plain loops over indices with its    */
@@ -2983,15 +2985,12 @@ HEPH_DEF int heph_maha_fit(heph_maha *f, const float *z, size_t n, int D, int me
 }
 
 HEPH_DEF void heph_maha_score(heph_maha *f, const float *z, size_t n, double *d2) {
-    /* blocks of 256 latents, each on one thread with its own scratch (D <= 64: on its stack);
-       every D^2 is computed alone, so the threads cannot change it */
-    long long b, nb = (long long)((n + 255) / 256);
-    HEPH__OMP_FOR_IF(n >= 1024 && f->D <= 64)
-    for (b = 0; b < nb; b++) {
-        double w[64], *work = f->D <= 64 ? w : f->work;
-        size_t i0 = (size_t)b * 256, i1 = n - i0 < 256 ? n : i0 + 256, i;
-        for (i = i0; i < i1; i++) d2[i] = heph__d2(f->mean, f->chol, f->D, z + i * (size_t)f->D, work);
-    }
+    /* D^2_i = |L^-1 (z_i - m)|^2, one latent at a time (heph__d2); part D takes tiles of
+       latents side by side (D <= 256, n >= 32). Every D^2 is computed alone: threads cannot
+       change it                                                                           */
+    size_t i;
+    if (!HEPH__REFERENCE && heph__maha_score_fast(f->mean, f->chol, f->D, z, n, d2)) return;
+    for (i = 0; i < n; i++) d2[i] = heph__d2(f->mean, f->chol, f->D, z + i * (size_t)f->D, f->work);
 }
 
 HEPH_DEF void heph_maha_explain(heph_maha *f, const float *z, double *zscore, double *contrib) {
@@ -5124,6 +5123,82 @@ HEPH_DEF int heph_net_load(heph_net *net, const char *path, int max_batch, char 
 /* exp/log for the losses, the network plan (layouts, fused ReLUs). Same results for any    */
 /* thread count; reached only through the dispatch points of part A.                        */
 /* ========================================================================================== */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Mahalanobis scores (heph_maha_score) as a small triangular matrix product. W = L^-1 is
+   formed once per call (D^3/3 multiply-adds, lower triangular, zero above the diagonal);
+   then, for HEPH__MAHA_T latents side by side, y = W (z - m) takes HEPH__MAHA_R rows of W at a
+   time into R x T sums held in vector registers (the latent index innermost, the pattern of
+   the GEMM tile below), and D^2 = sum_a y_a^2 in the order of a. The plain form, heph__d2,
+   solves L y = z - m one latent at a time by substitution, a chain of dependent steps as long
+   as D: the two differ in the last bits (y through L^-1 instead of by division). Tiles go to
+   threads in blocks of 256 latents; every D^2 is computed alone (same bits for any thread
+   count).                                                                                  */
+#define HEPH__MAHA_T 32     /* latents side by side (a multiple of the vector length) */
+#define HEPH__MAHA_R 2      /* rows of W at a time: 2 x 32 sums, 8 AVX-512 registers  */
+#define HEPH__MAHA_DMAX 256 /* the tile, D x HEPH__MAHA_T doubles, is on the stack (64 KB) */
+
+/* y[i] += a x[i]: two rows of one matrix, which the compiler cannot know apart */
+static void heph__axpy_d(double *HEPH__RESTRICT y, const double *HEPH__RESTRICT x, double a, int n) {
+    int i;
+    for (i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void heph__maha_tile(const double *HEPH__RESTRICT mean, const double *HEPH__RESTRICT W,
+                            int D, const float *HEPH__RESTRICT z, int nt, double *HEPH__RESTRICT v,
+                            double *HEPH__RESTRICT d2) {
+    double acc[HEPH__MAHA_R][HEPH__MAHA_T], sum[HEPH__MAHA_T];
+    int a0, k, j, r;
+    for (j = 0; j < HEPH__MAHA_T; j++) /* v[k][j] = z_jk - m_k (a short tile repeats its last) */
+        for (k = 0; k < D; k++) v[k * HEPH__MAHA_T + j] = (double)z[(size_t)(j < nt ? j : nt - 1) * (size_t)D + (size_t)k] - mean[k];
+    for (j = 0; j < HEPH__MAHA_T; j++) sum[j] = 0.0;
+    for (a0 = 0; a0 < D; a0 += HEPH__MAHA_R) { /* y_a = sum_k<=a W_ak v_k, rows a0.. a0+R-1 */
+        int kend = a0 + HEPH__MAHA_R < D ? a0 + HEPH__MAHA_R : D;
+        for (r = 0; r < HEPH__MAHA_R; r++) { /* k = 0 starts the sums; rows past D are 0 */
+            double w = W[(size_t)(a0 + r) * (size_t)D];
+            for (j = 0; j < HEPH__MAHA_T; j++) acc[r][j] = w * v[j];
+        }
+        for (k = 1; k < kend; k++) {
+            const double *vk = v + (size_t)k * HEPH__MAHA_T;
+            for (r = 0; r < HEPH__MAHA_R; r++) {
+                double w = W[(size_t)(a0 + r) * (size_t)D + (size_t)k];
+                for (j = 0; j < HEPH__MAHA_T; j++) acc[r][j] += w * vk[j];
+            }
+        }
+        for (r = 0; r < HEPH__MAHA_R; r++)
+            for (j = 0; j < HEPH__MAHA_T; j++) sum[j] += acc[r][j] * acc[r][j];
+    }
+    for (j = 0; j < nt; j++) d2[j] = sum[j];
+}
+
+static int heph__maha_score_fast(const double *mean, const double *L, int D, const float *z,
+                                 size_t n, double *d2) {
+    size_t DR = ((size_t)D + HEPH__MAHA_R - 1) / HEPH__MAHA_R * HEPH__MAHA_R, a, c, k;
+    long long b, nb = (long long)((n + 255) / 256);
+    double *W;
+    if (D > HEPH__MAHA_DMAX || n < HEPH__MAHA_T) return 0; /* the plain loops do it */
+    W = (double *)HEPH_MALLOC(DR * (size_t)D * sizeof(double));
+    if (!W) return 0;
+    memset(W, 0, DR * (size_t)D * sizeof(double));
+    for (a = 0; a < (size_t)D; a++) W[a * (size_t)D + a] = 1.0;
+    for (k = 0; k < (size_t)D; k++) { /* L W = I, row k of W final once divided by L_kk ... */
+        double *wk = W + k * (size_t)D;
+        for (c = 0; c <= k; c++) wk[c] /= L[k * (size_t)D + k];
+        for (a = k + 1; a < (size_t)D; a++) /* ... then every later row takes its term */
+            heph__axpy_d(W + a * (size_t)D, wk, -L[a * (size_t)D + k], (int)k + 1);
+    }
+    HEPH__OMP_FOR_IF(n >= 2048)
+    for (b = 0; b < nb; b++) {
+        double v[HEPH__MAHA_DMAX * HEPH__MAHA_T];
+        size_t i0 = (size_t)b * 256, i1 = n - i0 < 256 ? n : i0 + 256, i;
+        for (i = i0; i < i1; i += HEPH__MAHA_T) {
+            int nt = (int)(i1 - i < HEPH__MAHA_T ? i1 - i : HEPH__MAHA_T);
+            heph__maha_tile(mean, W, D, z + i * (size_t)D, nt, v, d2 + i);
+        }
+    }
+    HEPH_FREE(W);
+    return 1;
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* GEMM: C (M,N) = [C +] op(A) (M,K) * op(B) (K,N), row-major.

@@ -87,6 +87,44 @@ static int empirical_and_explain(double *d2, double zs[2], double c[2], double *
     snprintf(msg, sizeof msg, "D^2 %.9f want %.9f; contributions %.6f + %.6f; z %.6f %.6f", *d2, *want, c[0], c[1], zs[0], zs[1]);
     return 1;
 }
+/* heph_maha_score's tiles (part D: y = L^-1 (z - m) as a product, 32 latents side by side)
+   against the plain substitution heph__d2, one latent at a time, on correlated latents: every
+   D and n around the tile and block edges, and D past the tile's limit (the plain path) */
+static int test_maha_tiles_match_substitution(void) {
+    static const int dims[] = {1, 2, 3, 12, 33, 64, 255, 256, 257};
+    static const size_t ns[] = {1, 31, 32, 33, 255, 257, 2049};
+    size_t di, ni, i;
+    for (di = 0; di < sizeof dims / sizeof *dims; di++) {
+        int D = dims[di], a, b;
+        size_t nf = (size_t)D * 4 + 50;
+        float *A = TALLOC(float, (size_t)D * (size_t)D), *zf = TALLOC(float, nf * (size_t)D);
+        float *z = TALLOC(float, 2049 * (size_t)D);
+        double *d2 = TALLOC(double, 2049), *work = TALLOC(double, (size_t)D);
+        heph_maha f;
+        for (a = 0; a < D; a++)
+            for (b = 0; b < D; b++) A[a * D + b] = b < a ? 0.3f * (float)tnormal() : (b == a ? 1.0f : 0.0f);
+        for (i = 0; i < nf + 2049; i++) { /* z = 0.5 + A e */
+            float *zi = i < nf ? zf + i * (size_t)D : z + (i - nf) * (size_t)D;
+            for (a = 0; a < D; a++) {
+                float s = 0.5f;
+                for (b = 0; b <= a; b++) s += A[a * D + b] * (float)tnormal();
+                zi[a] = s;
+            }
+        }
+        CHECK(heph_maha_fit(&f, zf, nf, D, HEPH_COV_EMPIRICAL, 0.0, 1) == HEPH_OK, "D %d: fit: %s", D, f.err);
+        for (ni = 0; ni < sizeof ns / sizeof *ns; ni++) {
+            heph_maha_score(&f, z, ns[ni], d2);
+            for (i = 0; i < ns[ni]; i++) {
+                double want = heph__d2(f.mean, f.chol, D, z + i * (size_t)D, work);
+                CHECK(fabs(d2[i] - want) <= 1e-10 * (1.0 + want), "D %d, n %zu, latent %zu: %.17g, substitution %.17g",
+                      D, ns[ni], i, d2[i], want);
+            }
+        }
+        heph_maha_free(&f);
+    }
+    return 1;
+}
+
 static int test_maha_empirical_by_hand(void) {
     double d2, zs[2], c[2], want;
     REQUIRE(empirical_and_explain(&d2, zs, c, &want));
@@ -761,6 +799,7 @@ static int test_complexity_score_is_nll_bits_minus_length(void) {
 
 /* in the order of the program before the harness */
 static const t_test tests[] = {
+    {"maha_tiles_match_substitution", test_maha_tiles_match_substitution},
     {"chi2_quantiles", test_chi2},
     {"maha_empirical_by_hand", test_maha_empirical_by_hand},
     {"contributions_sum_to_d2", test_contributions_sum_to_d2},
