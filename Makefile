@@ -146,6 +146,7 @@ demo-mnist: all
 # ---- speed and memory against PyTorch (issue #6); bench/run.sh builds build/bench itself ----
 # BENCH_ARGS e.g. --quick, --models cnn-dsprites, --shared-machine (see sh bench/run.sh --help)
 bench:
+	@sh tools/deps.sh bench || echo "bench: the peers could not be installed; the tables say what ran"
 	@$(MAKE) --no-print-directory data-mnist || echo "bench: no MNIST; the mlp-mnist rows are skipped"
 	@CC="$(CC)" sh bench/run.sh $(BENCH_ARGS)
 

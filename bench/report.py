@@ -64,6 +64,16 @@ def ratio(a, b):
     return a["median"] / b["median"]
 
 
+def best_of(runs_by_cfg, field):
+    """the configuration with the highest median of field: (stats, its name) or (None, "")"""
+    best, name = None, ""
+    for cfg, runs in sorted(runs_by_cfg.items()):
+        s = stats([r.get(field) for r in runs])
+        if s is not None and (best is None or s["median"] > best["median"]):
+            best, name = s, cfg
+    return best, name
+
+
 def rtxt(r):
     return "–" if r is None else f"{r:.2f}×"
 
@@ -94,12 +104,16 @@ def main():
         with open(a.commands) as f:
             cmds = [c.rstrip("\n") for c in f if c.strip()]
 
-    def group(mode, key):
+    def group(mode, key, busy=0):
         g = {}
         for r in rows:
-            if r.get("mode") == mode:
+            if r.get("mode") == mode and r.get("busy", 0) == busy:
                 g.setdefault(key(r), []).append(r)
         return g
+
+    def cfgs(g, prefix):
+        """{configuration: runs} of the keys of g that start with prefix (key[-1] = cfg)"""
+        return {k[-1]: v for k, v in g.items() if k[:-1] == prefix}
 
     def st(runs, field):
         return stats([r.get(field) for r in runs]) if runs else None
@@ -127,22 +141,28 @@ def main():
                "`#pragma omp parallel`)", "", table(["threads", "GFLOP/s"], pk_rows), ""]
 
     # ---- training: speed, then memory
-    tr = group("train", lambda r: (r["model"], r["threads"], r["impl"]))
+    tr = group("train", lambda r: (r["model"], r["threads"], r["impl"], r.get("cfg", "")))
     speed_rows, mem_rows = [], []
+    fields = ("images_per_s", "ms_per_step", "gflops", "train_mib", "peak_rss_mib")
+    c_ips = {}
     for m in MODELS + sorted({k[0] for k in tr} - set(MODELS)):
         for t in threads:
-            c, pt = tr.get((m, t, "c")), tr.get((m, t, "torch"))
+            c = tr.get((m, t, "c", ""))
+            _, pcfg = best_of(cfgs(tr, (m, t, "torch")), "images_per_s")
+            pt = tr.get((m, t, "torch", pcfg))
             if not c and not pt:
                 continue
             any_run = (c or pt)[0]
-            cs = {f: st(c, f) for f in ("images_per_s", "ms_per_step", "gflops", "train_mib", "peak_rss_mib")}
-            ps = {f: st(pt, f) for f in ("images_per_s", "ms_per_step", "gflops", "train_mib", "peak_rss_mib")}
+            cs = {f: st(c, f) for f in fields}
+            ps = {f: st(pt, f) for f in fields}
+            c_ips[(m, t)] = cs["images_per_s"]
+            gain = ratio(cs["images_per_s"], c_ips.get((m, 1))) if t > 1 else None
             model_mib = any_run.get("model_mib")
             what = "1 epoch" if m == "mlp-mnist" else "steps"
             speed_rows.append([
                 f"{m}", any_run.get("batch"), t, spread(cs["images_per_s"]),
-                spread(ps["images_per_s"]), rtxt(ratio(cs["images_per_s"], ps["images_per_s"])),
-                spread(cs["ms_per_step"]), spread(ps["ms_per_step"]),
+                spread(ps["images_per_s"]), pcfg or "–", rtxt(ratio(cs["images_per_s"], ps["images_per_s"])),
+                rtxt(gain) if gain else "", spread(cs["ms_per_step"]), spread(ps["ms_per_step"]),
                 spread(cs["gflops"]) + pct(cs["gflops"], t), spread(ps["gflops"]) + pct(ps["gflops"], t)])
             rc = None if not cs["train_mib"] or not model_mib else cs["train_mib"]["median"] / model_mib
             rp = None if not ps["train_mib"] or not model_mib else ps["train_mib"]["median"] / model_mib
@@ -153,15 +173,19 @@ def main():
                 "model": m, "threads": t, "batch": any_run.get("batch"), "timed": what,
                 "data": any_run.get("data"), "params": any_run.get("params"),
                 "train_gflop_per_image": any_run.get("train_gflop_per_image"),
-                "model_mib": model_mib, "c": cs, "torch": ps,
+                "model_mib": model_mib, "c": cs, "torch": ps, "torch_config": pcfg,
+                "c_gain_over_1_thread": gain,
                 "ratio_c_over_torch": {f: ratio(cs[f], ps[f]) for f in cs},
                 "c_train_over_model": rc, "torch_train_over_model": rp})
     if speed_rows:
         md += ["**Training** (images/s, ms/step and achieved GFLOP/s: median (min–max) over the "
-               "repeats; C/PyTorch > 1 means the C code is faster; % = share of the FMA peak on "
-               "as many threads; FLOPs counted from the layer shapes, training = 3 × forward)", "",
-               table(["model", "batch", "threads", "C images/s", "PyTorch images/s", "C/PyTorch",
-                      "C ms/step", "PyTorch ms/step", "C GFLOP/s", "PyTorch GFLOP/s"], speed_rows), ""]
+               "repeats; PyTorch at its best: the faster of its configurations, named; "
+               "C/PyTorch > 1 means the C code is faster; gain = C on T threads over C on 1; % = "
+               "share of the FMA peak on as many threads; FLOPs counted from the layer shapes, "
+               "training = 3 × forward)", "",
+               table(["model", "batch", "threads", "C images/s", "PyTorch images/s", "PyTorch config",
+                      "C/PyTorch", "C gain", "C ms/step", "PyTorch ms/step", "C GFLOP/s",
+                      "PyTorch GFLOP/s"], speed_rows), ""]
         md += ["**Memory of a training step** (MiB: peak RSS during training minus RSS before the "
                "model was made, data excluded; estimate = 4 × parameters (weights, gradients, "
                "Adam m, v) + the activations kept for backward, float32)", "",
@@ -169,37 +193,76 @@ def main():
                       "PyTorch/estimate", "C/PyTorch"], mem_rows), ""]
 
     # ---- encoder-only inference
-    en = group("encode", lambda r: (r["model"], r["threads"], r["impl"]))
+    en = group("encode", lambda r: (r["model"], r["threads"], r["impl"], r.get("cfg", "")))
     en_rows = []
     for (m, t) in sorted({(k[0], k[1]) for k in en}):
-        c, pt = st(en.get((m, t, "c")), "images_per_s"), st(en.get((m, t, "torch")), "images_per_s")
-        cg, pg = st(en.get((m, t, "c")), "gflops"), st(en.get((m, t, "torch")), "gflops")
-        en_rows.append([m, t, spread(c), spread(pt), rtxt(ratio(c, pt)), spread(cg) + pct(cg, t),
-                        spread(pg) + pct(pg, t)])
+        c, cg = st(en.get((m, t, "c", "")), "images_per_s"), st(en.get((m, t, "c", "")), "gflops")
+        pt, pcfg = best_of(cfgs(en, (m, t, "torch")), "images_per_s")
+        pg = st(en.get((m, t, "torch", pcfg)), "gflops")
+        en_rows.append([m, t, spread(c), spread(pt), pcfg or "–", rtxt(ratio(c, pt)),
+                        spread(cg) + pct(cg, t), spread(pg) + pct(pg, t)])
         result["encode"].append({"model": m, "threads": t, "c": {"images_per_s": c, "gflops": cg},
-                                 "torch": {"images_per_s": pt, "gflops": pg},
+                                 "torch": {"images_per_s": pt, "gflops": pg}, "torch_config": pcfg,
                                  "ratio_c_over_torch": ratio(c, pt)})
     if en_rows:
         md += ["**Encoder-only inference** (posterior means, batches of 128)", "",
-               table(["model", "threads", "C images/s", "PyTorch images/s", "C/PyTorch",
-                      "C GFLOP/s", "PyTorch GFLOP/s"], en_rows), ""]
+               table(["model", "threads", "C images/s", "PyTorch images/s", "PyTorch config",
+                      "C/PyTorch", "C GFLOP/s", "PyTorch GFLOP/s"], en_rows), ""]
 
     # ---- Mahalanobis
-    mh = group("maha", lambda r: (r["dim"], r["threads"], r["impl"]))
+    mh = group("maha", lambda r: (r["dim"], r["threads"], r["impl"] if r["impl"] == "c" else
+                                  f'{r["impl"]}, {r.get("cfg", "")}'))
     mh_rows = []
     for (d, t) in sorted({(k[0], k[1]) for k in mh}):
-        c, pt = st(mh.get((d, t, "c")), "latents_per_s"), st(mh.get((d, t, "torch")), "latents_per_s")
-        cf, pf = st(mh.get((d, t, "c")), "fit_ms"), st(mh.get((d, t, "torch")), "fit_ms")
-        mh_rows.append([d, t, spread(c), spread(pt), rtxt(ratio(c, pt)), spread(cf), spread(pf)])
+        c = st(mh.get((d, t, "c")), "latents_per_s")
+        cf = st(mh.get((d, t, "c")), "fit_ms")
+        peers = {k[2]: v for k, v in mh.items() if k[:2] == (d, t) and k[2] != "c"}
+        pt, pcfg = best_of({k: v for k, v in peers.items() if k.startswith("torch")}, "latents_per_s")
+        pb, bcfg = best_of(peers, "latents_per_s")
+        mh_rows.append([d, t, spread(c), spread(pt), rtxt(ratio(c, pt)), spread(pb), bcfg or "–",
+                        rtxt(ratio(c, pb)), spread(cf)])
         result["maha"].append({"dim": d, "threads": t, "c": {"latents_per_s": c, "fit_ms": cf},
-                               "torch": {"latents_per_s": pt, "fit_ms": pf},
-                               "ratio_c_over_torch": ratio(c, pt)})
+                               "torch": {"latents_per_s": pt, "config": pcfg},
+                               "best_peer": {"latents_per_s": pb, "config": bcfg},
+                               "ratio_c_over_torch": ratio(c, pt), "ratio_c_over_best_peer": ratio(c, pb)})
     if mh_rows:
         md += ["**Mahalanobis scoring** (empirical covariance fitted once on 10,000 latents, "
-               "then ≥ 1,000,000 latents scored; PyTorch: float64 Cholesky and a batched "
-               "triangular solve)", "",
+               "then 100,000-latent arrays scored for ≥ 1 s; all float64; the peers: PyTorch "
+               "(Cholesky, batched triangular solve), SciPy (solve_triangular on the Cholesky "
+               "factor), NumPy (the precision matrix through a matrix product), scikit-learn "
+               "(EmpiricalCovariance.mahalanobis), each with OpenBLAS on 1 and on T threads)", "",
                table(["D", "threads", "C latents/s", "PyTorch latents/s", "C/PyTorch",
-                      "C fit ms", "PyTorch fit ms"], mh_rows), ""]
+                      "best peer latents/s", "best peer", "C/best peer", "C fit ms"], mh_rows), ""]
+
+    # ---- one core busy
+    bz = group("train", lambda r: (r["model"], r["impl"], r.get("cfg", ""), r["threads"]), busy=1)
+    bz_rows = []
+    for m in MODELS:
+        tmax = max([k[3] for k in bz if k[0] == m] or [0])
+        if not tmax:
+            continue
+        idle_c = c_ips.get((m, tmax))
+        tuner = st(bz.get((m, "c", "tuner", tmax)), "images_per_s")
+        fixed = st(bz.get((m, "c", "fixed", tmax)), "images_per_s")
+        one = st(bz.get((m, "c", "fixed", 1)), "images_per_s")
+        pt, pcfg = best_of({k[2]: v for k, v in bz.items() if k[0] == m and k[1] == "torch"}, "images_per_s")
+        idle_p = next((x["torch"]["images_per_s"] for x in result["train"]
+                       if x["model"] == m and x["threads"] == tmax), None)
+        bz_rows.append([m, tmax, spread(idle_c), spread(tuner), rtxt(ratio(idle_c, tuner)),
+                        spread(fixed), spread(one), rtxt(ratio(tuner, one)), spread(idle_p), spread(pt),
+                        pcfg or "–", rtxt(ratio(idle_p, pt)), rtxt(ratio(tuner, pt))])
+        result.setdefault("busy", []).append({
+            "model": m, "threads": tmax, "c_idle": idle_c, "c_tuner": tuner, "c_fixed": fixed,
+            "c_one_thread": one, "torch_idle": idle_p, "torch_busy": pt, "torch_config": pcfg,
+            "c_slowdown": ratio(idle_c, tuner), "torch_slowdown": ratio(idle_p, pt)})
+    if bz_rows:
+        md += ["**One core busy** (images/s of training with a busy process beside it, a shell "
+               "loop; idle = the training table above. C tuner: `bench train --adapt`, what "
+               "`hephaestus train` does by default (heph_tuner chooses 1..T threads); C fixed: "
+               "exactly T threads, and 1 thread)", "",
+               table(["model", "T", "C idle", "C busy, tuner", "slowdown", "C busy, T fixed",
+                      "C busy, 1 thread", "tuner/1 thread", "PyTorch idle", "PyTorch busy",
+                      "PyTorch config", "PyTorch slowdown", "C/PyTorch busy"], bz_rows), ""]
 
     # ---- header and set-up
     head = []
@@ -220,7 +283,7 @@ def main():
         f"- C: `{meta.get('cc', 'cc')}`, `{meta.get('cflags', '')}`, one process per "
         "configuration, OpenMP threads = the thread count.",
         f"- PyTorch {', '.join(torch_v) if torch_v else '(not run)'}: Debian python3-torch, "
-        f"`{meta.get('torch_env', '')}`, torch.set_num_threads(T), "
+        f"`{meta.get('torch_env', '')}` (the faster named per row), torch.set_num_threads(T), "
         "torch.set_flush_denormal(True); same layers (Conv2d k4 s2 p1 + ReLU, ConvTranspose2d, "
         "Linear), BCE-with-logits summed over pixels + analytic KL, Adam lr 1e-3.",
         f"- Both: GLIBC_TUNABLES={meta.get('glibc_tunables', 'unset')}, "

@@ -7,7 +7,12 @@
 #   peak    the machine's FMA peak (GFLOP/s) on each thread count
 #   train   the four reference models: images/s, ms/step, GFLOP/s, memory of a training step
 #   encode  encoder-only inference of cnn-shapes3d
-#   maha    Mahalanobis fit on 10,000 latents, then scoring >= 1e6 (D = 12 and 64)
+#   maha    Mahalanobis fit on 10,000 latents, then scoring (D = 12, 64 and 256)
+#   busy    training again with one busy process beside it (a shell loop, no output): C with
+#           the thread tuner (what `hephaestus train` does), C on fixed threads, and PyTorch
+# PyTorch is measured at its best: at T threads, with OpenBLAS on 1 and on T threads (the
+# faster is reported and named); the Mahalanobis scoring also against NumPy/SciPy and
+# scikit-learn (bench/maha_peers.py), each way with OpenBLAS on 1 and on T threads.
 # and bench/report.py writes the tables (stdout, bench/results/bench.md) and bench.json.
 # The PyTorch side runs only when Debian's python3-torch is installed. Figures only: nothing
 # here is a pass/fail check. Default total: about 10-15 minutes on 2 cores.
@@ -18,7 +23,7 @@ usage() {
 usage: sh bench/run.sh [options]
   --models LIST      comma-separated (default mlp-mnist,mlp-dsprites,cnn-dsprites,cnn-shapes3d)
   --threads LIST     thread counts (default 1,2)
-  --parts LIST       peak,train,encode,maha (default all)
+  --parts LIST       peak,train,encode,maha,busy (default all)
   --repeats N        repeats of every measurement, medians reported (default 3)
   --seconds S        timed window per training/inference run (default 5)
   --epochs E         mlp-mnist: timed epochs of real MNIST per run (default 1)
@@ -39,7 +44,7 @@ EOF
 
 MODELS=mlp-mnist,mlp-dsprites,cnn-dsprites,cnn-shapes3d
 THREADS=1,2
-PARTS=peak,train,encode,maha
+PARTS=peak,train,encode,maha,busy
 REPEATS=3
 SECONDS_=5
 EPOCHS=1
@@ -103,17 +108,21 @@ fi
 PY=/usr/bin/python3.11
 OBLAS=$(dpkg -L libopenblas0-pthread 2>/dev/null | grep '/libopenblas\.so\.0$' | head -n 1)
 OBLAS_DIR=${OBLAS%/*}
-TORCH_ENV="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1"
+TORCH_ENV="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE"
 [ -n "$OBLAS" ] && TORCH_ENV="$TORCH_ENV LD_LIBRARY_PATH=$OBLAS_DIR"
 if [ "$TORCH" = 1 ]; then
     if [ -x "$PY" ] && $TORCH_ENV "$PY" -c 'import torch' 2>/dev/null; then
-        [ -n "$OBLAS" ] || echo "run.sh: note: libopenblas0-pthread is not installed; PyTorch uses its default BLAS" >&2
+        [ -n "$OBLAS" ] || echo "run.sh: WARNING: libopenblas0-pthread is not installed (sh tools/deps.sh bench installs it): PyTorch and NumPy use Debian's reference BLAS, far from their best" >&2
     else
         echo "run.sh: Debian's python3-torch is not installed ($PY -c 'import torch' fails): C only" >&2
         TORCH=0
     fi
 fi
-TORCH_CMD="$TORCH_ENV $PY bench/torch_bench.py"
+# the peers' configurations at T threads: OpenBLAS on 1 thread, and on T threads when T > 1
+ob_list() { if [ "$1" -gt 1 ]; then echo "1 $1"; else echo 1; fi; }
+torch_cmd() { echo "$TORCH_ENV OPENBLAS_NUM_THREADS=$1 $PY bench/torch_bench.py"; }
+peer_cmd() { echo "$TORCH_ENV OPENBLAS_NUM_THREADS=$1 $PY bench/maha_peers.py"; }
+MAX_T=$(list "$THREADS" | tr ' ' '\n' | sort -n | tail -n 1)
 
 # ---- data ---------------------------------------------------------------------------------
 data_for() { # the .hpd file a model reads its pool from, if it is there
@@ -135,6 +144,8 @@ CMDS=$OUT/commands.txt
 : > "$CMDS"
 N_RUN=0
 N_FAIL=0
+CFG=""  # the configuration a run is tagged with (e.g. "OpenBLAS 1"), for the report
+BUSY=0  # 1 while the busy process runs
 run() { # run REP COMMAND...: one measurement, its JSON line tagged with the repeat
     rep=$1; shift
     N_RUN=$((N_RUN + 1))
@@ -142,7 +153,7 @@ run() { # run REP COMMAND...: one measurement, its JSON line tagged with the rep
     printf '  [%d] %s\n' "$N_RUN" "$(echo "$*" | sed 's/ --info .*}'"'"'//; s/^env .* bench\/torch_bench.py/torch_bench.py/')" >&2
     line=$(eval "$@" | tail -n 1)
     case "$line" in
-    "{"*) echo "$line" | sed "s/^{/{\"rep\":$rep,/" >> "$RAW" ;;
+    "{"*) echo "$line" | sed "s/^{/{\"rep\":$rep,\"cfg\":\"$CFG\",\"busy\":$BUSY,/" >> "$RAW" ;;
     *) N_FAIL=$((N_FAIL + 1)); echo "run.sh: that run failed" >&2 ;;
     esac
 }
@@ -167,8 +178,12 @@ if has "$PARTS" train; then
             info=$("$BIN" info --model "$m")
             for t in $(list "$THREADS"); do
                 common="--model $m --threads $t --seconds $SECONDS_ --epochs $EPOCHS --warmup $WARMUP $dopt --json"
-                run "$r" "$BIN" train $common
-                [ "$TORCH" = 1 ] && run "$r" $TORCH_CMD train $common --info "$(q "$info")"
+                CFG=""; run "$r" "$BIN" train $common
+                if [ "$TORCH" = 1 ]; then
+                    for ob in $(ob_list "$t"); do
+                        CFG="OpenBLAS $ob"; run "$r" $(torch_cmd "$ob") train $common --info "$(q "$info")"
+                    done
+                fi
             done
         done
     done
@@ -182,22 +197,60 @@ if has "$PARTS" encode; then
     for r in $(seq 1 "$REPEATS"); do
         for t in $(list "$THREADS"); do
             common="--model $m --threads $t --seconds $SECONDS_ --warmup $WARMUP $dopt --json"
-            run "$r" "$BIN" encode $common
-            [ "$TORCH" = 1 ] && run "$r" $TORCH_CMD encode $common --info "$(q "$info")"
+            CFG=""; run "$r" "$BIN" encode $common
+            if [ "$TORCH" = 1 ]; then
+                for ob in $(ob_list "$t"); do
+                    CFG="OpenBLAS $ob"; run "$r" $(torch_cmd "$ob") encode $common --info "$(q "$info")"
+                done
+            fi
         done
     done
 fi
 
 if has "$PARTS" maha; then
     for r in $(seq 1 "$REPEATS"); do
-        for D in 12 64; do
+        for D in 12 64 256; do
             for t in $(list "$THREADS"); do
-                common="--dim $D --threads $t --fit 10000 --score 1000000 --seconds 1 --json"
-                run "$r" "$BIN" maha $common
-                [ "$TORCH" = 1 ] && run "$r" $TORCH_CMD maha $common
+                common="--dim $D --threads $t --fit 10000 --score 100000 --seconds 1 --json"
+                CFG=""; run "$r" "$BIN" maha $common
+                [ "$TORCH" = 1 ] || continue
+                for ob in $(ob_list "$t"); do
+                    CFG="OpenBLAS $ob"; run "$r" $(torch_cmd "$ob") maha $common
+                    for way in scipy-cholesky numpy-precision sklearn; do
+                        run "$r" $(peer_cmd "$ob") --way $way $common
+                    done
+                done
             done
         done
     done
+fi
+
+# ---- one core busy: training beside a busy process (a shell loop that writes nothing) -------
+if has "$PARTS" busy && has "$PARTS" train; then
+    sh -c 'while :; do :; done' &
+    SPIN=$!
+    trap 'kill $SPIN 2>/dev/null' EXIT INT TERM
+    BUSY=1
+    t=$MAX_T
+    for r in $(seq 1 "$REPEATS"); do
+        for m in $(list "$MODELS"); do
+            d=$(data_for "$m")
+            dopt=${d:+--data $d}
+            info=$("$BIN" info --model "$m")
+            common="--model $m --threads $t --seconds $SECONDS_ --epochs $EPOCHS --warmup $WARMUP $dopt --json"
+            CFG="tuner"; run "$r" "$BIN" train $common --adapt
+            CFG="fixed"; run "$r" "$BIN" train $common
+            [ "$t" -gt 1 ] && { CFG="fixed"; run "$r" "$BIN" train $(echo "$common" | sed "s/--threads $t/--threads 1/"); }
+            if [ "$TORCH" = 1 ]; then
+                for ob in $(ob_list "$t"); do
+                    CFG="OpenBLAS $ob"; run "$r" $(torch_cmd "$ob") train $common --info "$(q "$info")"
+                done
+            fi
+        done
+    done
+    BUSY=0
+    kill $SPIN 2>/dev/null
+    trap - EXIT INT TERM
 fi
 
 LOAD1=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)
@@ -212,7 +265,7 @@ META=$OUT/meta.txt
     echo "elapsed_s=$ELAPSED"
     echo "cc=$(${CC:-cc} --version 2>/dev/null | head -n 1)"
     echo "cflags=$CFLAGS_BENCH"
-    echo "torch_env=$([ $TORCH = 1 ] && echo "$TORCH_ENV" || echo 'not run')"
+    echo "torch_env=$([ $TORCH = 1 ] && echo "$TORCH_ENV OPENBLAS_NUM_THREADS=1 or T" || echo 'not run')"
     echo "omp_wait_policy=${OMP_WAIT_POLICY:-unset}"
     echo "glibc_tunables=${GLIBC_TUNABLES:-unset}"
     echo "command=sh bench/run.sh $ARGS"
