@@ -73,6 +73,8 @@
        HEPHAESTUS_STATIC     make every function static (private copy per translation unit)
        HEPH_DEF              linkage of the API functions (default: extern)
        HEPH_MALLOC(sz) / HEPH_FREE(p)   allocator: define both or neither
+       HEPH_CALLOC(sz)       zeroed blocks freed by HEPH_FREE (default: calloc with the default
+                             allocator; with yours, HEPH_MALLOC + memset unless you define it)
        HEPH_ASSERT(x)        programmer-error check (default: assert)
        HEPH_NO_OPENMP        ignore -fopenmp
        HEPH_CONV_SLICES      convolutions cut a batch into this many fixed slices of images
@@ -895,6 +897,9 @@ HEPH_DEF void heph_image_grid(uint8_t *dst, const float *imgs, int n, int cols, 
 #elif !defined(HEPH_MALLOC) && !defined(HEPH_FREE)
 #define HEPH_MALLOC(sz) malloc(sz)
 #define HEPH_FREE(p) free(p)
+#ifndef HEPH_CALLOC
+#define HEPH_CALLOC(sz) calloc(1, sz)
+#endif
 #else
 #error "hephaestus.h: define both HEPH_MALLOC and HEPH_FREE, or neither"
 #endif
@@ -991,8 +996,15 @@ static void *heph__calloc(size_t n, size_t size) {
     size_t bytes;
     void *p;
     if (!heph__mul_ok(n, size, &bytes) || bytes == 0 || !heph__bytes_fit(bytes)) return NULL;
+#ifdef HEPH_CALLOC
+    /* calloc: large blocks come from the OS already zero and are not touched until used (a
+       model loaded to encode never writes its gradients or Adam state: writing zeros there
+       took half of `hephaestus outliers` on a 350-picture batch)                          */
+    p = HEPH_CALLOC(bytes);
+#else
     p = HEPH_MALLOC(bytes);
     if (p) memset(p, 0, bytes);
+#endif
     return p;
 }
 
@@ -5655,23 +5667,28 @@ static void heph__wperm(float *Wp, const float *W, int R, int A, int J) {
 /* the same weights as (patch entries x channels): Wt[j][a][r] = W[r][a][j], the layout the
    GEMM packs with plain row copies when the product needs Wp transposed                  */
 static void heph__wperm_t(float *Wt, const float *W, int R, int A, int J) {
-    long long ja, n = (long long)J * A;
+    /* in blocks of 16 r's and one a: reads 16 runs of J floats, writes J runs of 16 (read one
+       r at a time, every read of a large layer was a new cache line and often a new page)  */
+    long long q, nq = (long long)((R + 15) / 16) * A;
     HEPH__OMP_FOR
-    for (ja = 0; ja < n; ja++) {
-        int j = (int)(ja / A), a = (int)(ja % A), r;
-        float *dst = Wt + (size_t)ja * (size_t)R;
-        for (r = 0; r < R; r++) dst[r] = W[((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j];
+    for (q = 0; q < nq; q++) {
+        int r0 = (int)(q / A) * 16, a = (int)(q % A), r1 = r0 + 16 < R ? r0 + 16 : R, r, j;
+        for (j = 0; j < J; j++) {
+            float *dst = Wt + ((size_t)j * (size_t)A + (size_t)a) * (size_t)R;
+            for (r = r0; r < r1; r++) dst[r] = W[((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j];
+        }
     }
 }
 /* W[r][a][j] (+)= sum over the S gradients dWt_s = Wp + s * stride, in order s = 0, 1, ... */
 static void heph__wperm_add_back(float *W, const float *Wp, size_t stride, int S, int R, int A,
                                  int J, int set) {
-    int r;
+    /* in blocks of 16 r's and one a, like heph__wperm_t: whole cache lines on both sides */
+    long long q, nq = (long long)((R + 15) / 16) * A;
     HEPH__OMP_FOR
-    for (r = 0; r < R; r++) {
-        int a, j, s;
-        for (a = 0; a < A; a++)
-            for (j = 0; j < J; j++) {
+    for (q = 0; q < nq; q++) {
+        int r0 = (int)(q / A) * 16, a = (int)(q % A), r1 = r0 + 16 < R ? r0 + 16 : R, r, j, s;
+        for (j = 0; j < J; j++)
+            for (r = r0; r < r1; r++) {
                 float *w = W + ((size_t)r * (size_t)A + (size_t)a) * (size_t)J + (size_t)j;
                 size_t i = ((size_t)j * (size_t)A + (size_t)a) * (size_t)R + (size_t)r;
                 float d = Wp[i];

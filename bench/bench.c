@@ -9,6 +9,7 @@
      bench encode  --model cnn-shapes3d --threads 2                   encoder-only inference
      bench maha    --dim 12 --threads 1                               Mahalanobis fit + scoring
      bench peak    --threads 2                                        FMA peak of the machine
+     bench ceiling --model cnn-shapes3d --threads 2                   the encoder's GEMMs alone
      bench info    --model cnn-dsprites                               shapes, FLOPs, memory model
 
    Build: cc -std=c99 -O3 -march=native -ffp-contract=fast -fno-math-errno -fopenmp -I. \
@@ -145,7 +146,7 @@ typedef struct {
 } opts;
 
 static void usage(void) {
-    puts("usage: bench [train|encode|maha|peak|info] [options]\n"
+    puts("usage: bench [train|encode|maha|peak|ceiling|info] [options]\n"
          "  --model NAME     mlp-mnist, mlp-dsprites, cnn-dsprites, cnn-shapes3d (default mlp-mnist)\n"
          "  --threads T      OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
          "  --seconds S      timed window (default 10; mlp-mnist times whole epochs instead)\n"
@@ -617,6 +618,88 @@ static void run_peak(const opts *o) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* ceiling: the library's own GEMM on the shapes of the model's encoder forward, arranged as
+   the network runs them (a conv layer: the batch in HEPH_CONV_SLICES slices that threads take
+   whole, each in chunks of images whose patch rows fit HEPH__ROWS_FLOATS, bias and ReLU in the
+   store; a dense layer: one product with the GEMM's own threads), on random data. Everything
+   else the encoder does (patch rows, layout changes, weight permutations) is left out: this
+   is the rate the encoder would reach if only its matrix products took time.                */
+static double ceiling_layers(const heph_net *net, int B, float **rows, float **out, float **pack,
+                             float *W, float *bias) {
+    double t0 = now();
+    int l, S = heph__n_slices(B);
+    for (l = 0; l < net->n_layers; l++) {
+        const heph_layer *L = &net->layers[l];
+        if (L->kind == HEPH_CONV) {
+            int HWo = L->out_h * L->out_w, K = L->in_c * L->k * L->k, Co = L->out_c, s;
+            HEPH__OMP_FOR_IF(S > 1)
+            for (s = 0; s < S; s++) {
+                int n = heph__slice_start(B, S, s + 1) - heph__slice_start(B, S, s), b0;
+                int nb = heph__chunk_images((size_t)HWo * (size_t)K, n);
+                for (b0 = 0; b0 < n; b0 += nb) {
+                    int m = n - b0 < nb ? n - b0 : nb;
+                    heph__gemm_ex(m * HWo, Co, K, rows[s], K, 0, W, Co, 0, out[s], Co, 0, pack[s], bias, 1);
+                }
+            }
+        } else if (L->kind == HEPH_DENSE) {
+            int I = L->in_c * L->in_h * L->in_w, O = L->out_c;
+            heph__gemm_ex(B, O, I, rows[0], I, 0, W, O, 0, out[0], O, 0, pack[0], bias, 0);
+        }
+    }
+    return now() - t0;
+}
+
+static void run_ceiling(const opts *o) {
+    int B = o->batch ? o->batch : default_batch(o->model), S = heph__n_slices(B), s;
+    heph_vae m;
+    float *rows[HEPH_CONV_SLICES], *out[HEPH_CONV_SLICES], *pack[HEPH_CONV_SLICES], *W, *bias;
+    size_t nrow = HEPH__ROWS_FLOATS, nout = 0, nW = 0, npack = 0, i;
+    double enc, t, tsum = 0.0;
+    long long batches = 0;
+    heph_rng r;
+    int l;
+    make_model(&m, o, B);
+    enc = net_fwd_flops(&m.enc);
+    for (l = 0; l < m.enc.n_layers; l++) { /* the largest operands of any layer */
+        const heph_layer *L = &m.enc.layers[l];
+        size_t K = (size_t)L->in_c * (size_t)(L->kind == HEPH_CONV ? L->k * L->k : L->in_h * L->in_w);
+        size_t o_ = (size_t)L->out_c * (size_t)L->out_h * (size_t)L->out_w * (size_t)B;
+        if (L->kind != HEPH_CONV && L->kind != HEPH_DENSE) continue;
+        if (K * (size_t)B > nrow) nrow = K * (size_t)B;
+        if (o_ > nout) nout = o_;
+        if (K * (size_t)L->out_c > nW) nW = K * (size_t)L->out_c;
+        if ((size_t)heph__gemm_ws(K, (uint64_t)L->out_c) > npack) npack = (size_t)heph__gemm_ws(K, (uint64_t)L->out_c);
+    }
+    heph_rng_seed(&r, o->seed);
+    W = (float *)xmalloc(nW * sizeof(float));
+    bias = (float *)xmalloc(4096 * sizeof(float));
+    for (i = 0; i < nW; i++) W[i] = heph_rng_normal(&r) * 0.05f;
+    for (i = 0; i < 4096; i++) bias[i] = 0.01f;
+    for (s = 0; s < S; s++) {
+        rows[s] = (float *)xmalloc(nrow * sizeof(float));
+        out[s] = (float *)xmalloc(nout * sizeof(float));
+        pack[s] = (float *)xmalloc(npack * sizeof(float));
+        for (i = 0; i < nrow; i++) rows[s][i] = heph_rng_uniform(&r);
+    }
+    t = now();
+    do ceiling_layers(&m.enc, B, rows, out, pack, W, bias); while (now() - t < o->warmup);
+    do { tsum += ceiling_layers(&m.enc, B, rows, out, pack, W, bias); batches++; } while (tsum < o->seconds);
+    js_begin();
+    common_fields(o);
+    js_str("model", o->model);
+    js_int("batch", B);
+    js_num("images_per_s", (double)batches * B / tsum);
+    js_num("gflops", enc * (double)batches * B / tsum * 1e-9);
+    js_end();
+    if (!g_json)
+        printf("%s encoder GEMMs only, %d threads, batch %d: %.1f images/s, %.1f GFLOP/s\n", o->model,
+               threads_now(), B, (double)batches * B / tsum, enc * (double)batches * B / tsum * 1e-9);
+    for (s = 0; s < S; s++) { free(rows[s]); free(out[s]); free(pack[s]); }
+    free(W); free(bias);
+    heph_vae_free(&m);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 static void run_info(const opts *o) {
     int B = o->batch ? o->batch : default_batch(o->model);
@@ -643,6 +726,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(o.mode, "maha")) run_maha(&o);
     else if (!strcmp(o.mode, "peak")) run_peak(&o);
     else if (!strcmp(o.mode, "info")) run_info(&o);
-    else die("unknown command \"%s\" (train, encode, maha, peak, info)", o.mode);
+    else if (!strcmp(o.mode, "ceiling")) run_ceiling(&o);
+    else die("unknown command \"%s\" (train, encode, maha, peak, ceiling, info)", o.mode);
     return 0;
 }

@@ -58,7 +58,8 @@ static void ex_train_usage_common(FILE *f) {
         "  --subset N          train on a random subset of N pictures (default: all)\n"
         "  --minutes M         stop training after M minutes (then evaluate)\n"
         "  --seed S            seed of initialisation, sampling and noise\n"
-        "  --threads T         OpenMP threads\n"
+        "  --threads T         at most T OpenMP threads; fewer when another busy program makes\n"
+        "                      fewer faster (heph_tuner; the results are the same)\n"
         "  --eval-n N          pictures for mig_discrete / correlations (default 10000)\n"
         "  --mig-cont-n N      encodings for mig_continuous (default 20000; 0 skips it)\n"
         "  --traverse-sigma S  traverse +-S around the base code (default: the data's range)\n"
@@ -138,6 +139,7 @@ static int ex_train_run(ex_train_opts *o) {
     int D, stopped_early = 0, K;
     char ckpt[1024];
     FILE *js, *steps_csv;
+    heph_tuner tune; /* threads: the fastest of 1..--threads now and then (results are the same) */
     enum { H_LOSS, H_RECON, H_KL, H_MI, H_TC, H_DWKL, H_C, H_NTERMS };
 
     if (!o->data) cli_fail("%s: --data is required (see --help)", o->name);
@@ -212,6 +214,7 @@ static int ex_train_run(ex_train_opts *o) {
         if (!steps_csv) cli_fail("%s: cannot write %s", o->name, sp);
         if (!o->resume) fprintf(steps_csv, "step,loss,recon,kl,mi,tc,dwkl,c,gamma\n");
     }
+    heph_tuner_init(&tune, cli_nthreads());
     printf("epoch   loss      recon     KL      MI      TC      DWKL    C/gamma   img/s   (nats/image)\n");
     for (ep = e0; ep < o->epochs && !stopped_early; ep++) {
         double sum[H_NTERMS] = {0}, t0 = cli_now(), dt, cg = 0.0;
@@ -219,12 +222,15 @@ static int ex_train_run(ex_train_opts *o) {
         heph_losses L;
         for (b = 0; b < o->batches; b++) {
             size_t k;
+            double ts = cli_now();
+            cli_threads(tune.threads);
             for (k = 0; k < (size_t)o->batch; k++) { /* uniform draw from the pool */
                 idx[k] = pool[heph_rng_below(&m.rng, (uint32_t)n_use)];
             }
             ex_read(&d, idx, (size_t)o->batch, x);
             if (heph_vae_train_step(&m, x, (int)o->batch, &L) != HEPH_OK)
                 cli_fail("%s: training stopped: %s (last checkpoint %s is intact)", o->name, m.err, ckpt);
+            heph_tuner_next(&tune, cli_now() - ts);
             sum[H_LOSS] += L.loss; sum[H_RECON] += L.recon; sum[H_KL] += L.kl;
             sum[H_MI] += L.mi; sum[H_TC] += L.tc; sum[H_DWKL] += L.dwkl; sum[H_C] += L.c;
             cg = m.cfg.obj.kind == HEPH_OBJ_BETA ? (double)m.cfg.obj.beta : L.gamma;
@@ -249,6 +255,7 @@ static int ex_train_run(ex_train_opts *o) {
     }
     fclose(steps_csv);
     if (!stopped_early) n_ep = o->epochs;
+    cli_threads(tune.max_threads); /* the evaluation is not timed by the tuner: all threads */
 
     /* ---- evaluation on pictures drawn at random from the evaluation set ---- */
     {
@@ -400,7 +407,7 @@ static int ex_train_run(ex_train_opts *o) {
             fprintf(js, "  \"epochs\": %ld,\n  \"batches_per_epoch\": %ld,\n  \"batch\": %ld,\n  \"steps\": %llu,\n",
                     n_ep, o->batches, o->batch, (unsigned long long)m.step);
             fprintf(js, "  \"train_seconds\": %.1f,\n  \"threads\": %d,\n  \"mig_discrete\": %.6f,\n  \"mig_continuous\": %.6f,\n  \"mig_continuous_ordinal\": %.6f,\n",
-                    t_train, cli_nthreads(), mig_d, mig_c, mig_co);
+                    t_train, tune.max_threads, mig_d, mig_c, mig_co);
             fprintf(js, "  \"final\": {\"loss\": %.4f, \"recon\": %.4f, \"kl\": %.4f, \"mi\": %.4f, \"tc\": %.4f, \"dwkl\": %.4f},\n",
                     hist[H_LOSS * hstride + (size_t)(n_ep - 1)], hist[H_RECON * hstride + (size_t)(n_ep - 1)],
                     hist[H_KL * hstride + (size_t)(n_ep - 1)], hist[H_MI * hstride + (size_t)(n_ep - 1)],

@@ -131,18 +131,22 @@ CLI_IO_FN int cli_budget_parse(const char *v) {
     return 0;
 }
 
-CLI_IO_FN void *cli_budget_malloc(size_t n) {
+/* n bytes counted against the budget; zeroed by calloc when zero (fresh pages from the OS are
+   not touched until used) */
+static void *cli_budget_alloc(size_t n, int zero) {
     uint64_t *p;
     if ((uint64_t)n > cli_mem_budget - cli_mem_live || n > (size_t)-1 - 16) {
         if ((uint64_t)n > cli_mem_refused) cli_mem_refused = (uint64_t)n;
         return NULL;
     }
-    p = (uint64_t *)malloc(n + 16);
+    p = (uint64_t *)(zero ? calloc(1, n + 16) : malloc(n + 16));
     if (!p) return NULL;
     p[0] = (uint64_t)n;
     cli_mem_live += n;
     return p + 2;
 }
+
+CLI_IO_FN void *cli_budget_malloc(size_t n) { return cli_budget_alloc(n, 0); }
 
 CLI_IO_FN void cli_budget_free(void *q) {
     uint64_t *p = (uint64_t *)q;
@@ -166,8 +170,7 @@ CLI_IO_FN void *cli_budget_calloc(size_t n, size_t size) {
         cli_mem_refused = UINT64_MAX;
         return NULL;
     }
-    p = cli_budget_malloc(n * size > 0 ? n * size : 1);
-    if (p) memset(p, 0, n * size);
+    p = cli_budget_alloc(n * size > 0 ? n * size : 1, 1);
     return p;
 }
 

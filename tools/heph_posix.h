@@ -5,7 +5,8 @@
      - HEPH_FSEEK / HEPH_FTELL: fseeko / ftello, 64-bit offsets on 32-bit systems too;
      - HEPH_TMP_PATH / HEPH_SYNC_DIR: temporaries PATH.PID.N.tmp unique per process and call,
        and the folder synced after the rename (tools/cli_io.h);
-     - HEPH_MALLOC / HEPH_FREE: the library's allocations counted against the memory budget
+     - HEPH_MALLOC / HEPH_CALLOC / HEPH_FREE: the library's allocations counted against the
+       memory budget
        (tools/cli_io.h; no limit until a program sets one) unless the includer brings its own
        (the fuzz targets do).
    Include it first, instead of hephaestus.h; define HEPHAESTUS_IMPLEMENTATION (and
@@ -34,6 +35,7 @@
 #ifndef HEPH_MALLOC
 #define HEPH_MALLOC(sz) cli_budget_malloc(sz)
 #define HEPH_FREE(p) cli_budget_free(p)
+#define HEPH_CALLOC(sz) cli_budget_calloc(1, sz)
 #endif
 #include "hephaestus.h"
 
