@@ -6,7 +6,7 @@
 # PyTorch interleaved so that both see the same machine:
 #   peak    the machine's FMA peak (GFLOP/s) on each thread count
 #   train   the four reference models: images/s, ms/step, GFLOP/s, memory of a training step
-#   encode  encoder-only inference of cnn-shapes3d
+#   encode  encoder-only inference of cnn-shapes3d, and its matrix products alone (bench ceiling)
 #   maha    Mahalanobis fit on 10,000 latents, then scoring (D = 12, 64 and 256)
 #   busy    training again with one busy process beside it (a shell loop, no output): C with
 #           the thread tuner (what `hephaestus train` does), C on fixed threads, and PyTorch
@@ -198,6 +198,7 @@ if has "$PARTS" encode; then
         for t in $(list "$THREADS"); do
             common="--model $m --threads $t --seconds $SECONDS_ --warmup $WARMUP $dopt --json"
             CFG=""; run "$r" "$BIN" encode $common
+            run "$r" "$BIN" ceiling $(echo "$common" | sed 's/--data [^ ]*//')
             if [ "$TORCH" = 1 ]; then
                 for ob in $(ob_list "$t"); do
                     CFG="OpenBLAS $ob"; run "$r" $(torch_cmd "$ob") encode $common --info "$(q "$info")"
