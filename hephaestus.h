@@ -503,8 +503,9 @@ HEPH_DEF int heph_vae_evaluate(heph_vae *m, const float *x, size_t n, uint64_t s
    any step. With another busy process on the cores, every join of a parallel step waits for
    the thread the OS has set aside, and fewer threads are faster. The tuner times each
    candidate count (max, max/2, ..., 1) for a few steps, keeps the fastest, watches the steps
-   that follow and times the candidates again every ~20x the probing time, or at once when the
-   steps slow down by half. It reads no clock and sets nothing itself:
+   that follow and times the candidates again after 20x the probing time (twice as long each
+   time the same count wins, 2 to 30 s), or at once when the steps slow down by half. It
+   reads no clock and sets nothing itself:
        heph_tuner t;  heph_tuner_init(&t, omp_get_max_threads());
        each step:     omp_set_num_threads(t.threads); t0 = clock(); step(); heph_tuner_next(&t, clock() - t0);
    Its cost on an idle machine: about 1/20 of the probing steps' extra time (< 1 %).        */
@@ -519,6 +520,8 @@ typedef struct {
     double best_s;     /* seconds per step of `best` when probed                            */
     double probe_s;    /* seconds the last probe took                                       */
     double held_s;     /* seconds run at `best` since the last probe                        */
+    double hold;       /* probe times to run `best` before the next probe                   */
+    int slow;          /* watch windows in a row slower than HEPH__TUNE_SLOW x best_s       */
     double cand_s[8];  /* seconds per step of candidate max_threads >> i in this probe      */
     long long probes;  /* probes finished                                                   */
 } heph_tuner;
@@ -2500,9 +2503,12 @@ HEPH_DEF void heph_vae_traverse(heph_vae *m, const float *z0, const int *dims, i
 
 #define HEPH__TUNE_MIN_STEPS 3     /* steps timed per candidate, at least ...                  */
 #define HEPH__TUNE_MIN_S 0.05      /* ... and at least this long                               */
-#define HEPH__TUNE_HOLD 20.0       /* run the choice this many probe times before probing again */
-#define HEPH__TUNE_HOLD_MIN_S 2.0  /* and at least these seconds                               */
-#define HEPH__TUNE_SLOW 1.5        /* a watch window this much slower than probed: probe now   */
+#define HEPH__TUNE_HOLD 20.0       /* run the choice this many probe times before probing again, */
+#define HEPH__TUNE_HOLD_MAX 320.0  /* doubled (up to this) each time a probe confirms it        */
+#define HEPH__TUNE_HOLD_MIN_S 2.0  /* and at least these seconds ...                           */
+#define HEPH__TUNE_HOLD_MAX_S 30.0 /* ... at most these (unless one probe takes longer)        */
+#define HEPH__TUNE_SLOW 1.5        /* two watch windows in a row this much slower than probed: */
+                                   /* probe now                                                */
 
 static int heph__tune_cand(const heph_tuner *t, int i) { return t->max_threads >> i; }
 
@@ -2522,7 +2528,8 @@ HEPH_DEF void heph_tuner_init(heph_tuner *t, int max_threads) {
 }
 
 HEPH_DEF void heph_tuner_next(heph_tuner *t, double s) {
-    int i = 0, again = 0;
+    int i = 0, again = 0, prev;
+    double hold_s;
     if (t->max_threads <= 1) return;
     if (t->skip) { t->skip--; return; }
     t->n++;
@@ -2533,20 +2540,29 @@ HEPH_DEF void heph_tuner_next(heph_tuner *t, double s) {
         t->cand_s[i] = t->sum / t->n;          /* seconds per step of this candidate */
         t->probe_s += t->sum;
         if (heph__tune_cand(t, i + 1) >= 1 && i + 1 < 8) { heph__tune_set(t, heph__tune_cand(t, i + 1)); return; }
+        prev = t->best;
         t->best = t->max_threads;              /* the fastest; a tie keeps more threads */
         t->best_s = t->cand_s[0];
         for (i = 1; i < 8 && heph__tune_cand(t, i) >= 1; i++)
             if (t->cand_s[i] < t->best_s) { t->best = heph__tune_cand(t, i); t->best_s = t->cand_s[i]; }
+        /* the same choice again: probe half as often (each probe costs the slower counts' steps) */
+        t->hold = t->probes > 0 && t->best == prev && 2.0 * t->hold <= HEPH__TUNE_HOLD_MAX ? 2.0 * t->hold
+                  : (t->probes > 0 && t->best == prev ? t->hold : HEPH__TUNE_HOLD);
         t->probing = 0;
         t->probes++;
         t->held_s = 0.0;
+        t->slow = 0;
         heph__tune_set(t, t->best);
         return;
     }
     t->held_s += s; /* watching the choice: probe again after a while, or when it slows down */
-    if (t->held_s >= HEPH__TUNE_HOLD * t->probe_s && t->held_s >= HEPH__TUNE_HOLD_MIN_S) again = 1;
+    hold_s = t->hold * t->probe_s;
+    hold_s = hold_s < HEPH__TUNE_HOLD_MIN_S ? HEPH__TUNE_HOLD_MIN_S : hold_s;
+    hold_s = hold_s > HEPH__TUNE_HOLD_MAX_S && t->probe_s < HEPH__TUNE_HOLD_MAX_S ? HEPH__TUNE_HOLD_MAX_S : hold_s;
+    if (t->held_s >= hold_s) again = 1;
     else if (t->n >= HEPH__TUNE_MIN_STEPS && t->sum >= HEPH__TUNE_MIN_S) {
-        again = t->sum / t->n > HEPH__TUNE_SLOW * t->best_s;
+        t->slow = t->sum / t->n > HEPH__TUNE_SLOW * t->best_s ? t->slow + 1 : 0;
+        again = t->slow >= 2;
         t->n = 0;
         t->sum = 0.0;
     }

@@ -263,7 +263,7 @@ def main():
             "c_slowdown": ratio(idle_c, tuner), "torch_slowdown": ratio(idle_p, pt)})
     if bz_rows:
         md += ["**One core busy** (images/s of training with a busy process beside it, a shell "
-               "loop; idle = the training table above. C tuner: `bench train --adapt`, what "
+               "loop, in windows twice as long; idle = the training table above. C tuner: `bench train --adapt`, what "
                "`hephaestus train` does by default (heph_tuner chooses 1..T threads); C fixed: "
                "exactly T threads, and 1 thread)", "",
                table(["model", "T", "C idle", "C busy, tuner", "slowdown", "C busy, T fixed",

@@ -238,7 +238,8 @@ if has "$PARTS" busy && has "$PARTS" train; then
             d=$(data_for "$m")
             dopt=${d:+--data $d}
             info=$("$BIN" info --model "$m")
-            common="--model $m --threads $t --seconds $SECONDS_ --epochs $EPOCHS --warmup $WARMUP $dopt --json"
+            # twice the window: the tuner's first probes fall in the warm-up and the window
+            common="--model $m --threads $t --seconds $((SECONDS_ * 2)) --epochs $((EPOCHS * 2)) --warmup $WARMUP $dopt --json"
             CFG="tuner"; run "$r" "$BIN" train $common --adapt
             CFG="fixed"; run "$r" "$BIN" train $common
             [ "$t" -gt 1 ] && { CFG="fixed"; run "$r" "$BIN" train $(echo "$common" | sed "s/--threads $t/--threads 1/"); }
