@@ -243,7 +243,7 @@ static int test_threads_bitwise(void) {
    not fool it */
 static double tuner_step_s(int threads, int busy, heph_rng *r) {
     double s = threads >= 2 ? (busy ? 0.030 : 0.006) : (busy ? 0.0105 : 0.010);
-    return s * (0.8 + 0.4 * heph_rng_uniform(r));
+    return s * (0.8 + 0.4 * (double)heph_rng_uniform(r));
 }
 
 static int test_tuner(void) {
