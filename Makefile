@@ -3,7 +3,7 @@
 #   make test       the test suite (portable build, -Werror, plus ASan/UBSan, OpenMP, C/C++ builds)
 #   make demo       convert real MNIST (or Fashion-MNIST), train the reference VAE, write pictures
 #   make deps       install the system packages the tools need (libstb-dev, dataset-fashion-mnist)
-#   make check-matrix   every tool and example with -Werror for 6 CPUs x 3 levels x gcc/clang
+#   make check-matrix   every tool and example with -Werror: gcc 6 CPUs x 3 levels, clang 2
 #   make check-determinism / check-tsan   same checkpoint for any thread count; ThreadSanitizer
 #   make hostile    every reader on every malformed input the suite makes (HOSTILE_ARCH=i686: qemu too)
 # Switches: OPENMP=1|0 (default 1), PORTABLE=1|0 (default 0), CC=gcc|clang, WERROR=1|0 (default
