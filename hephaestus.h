@@ -32,7 +32,8 @@
    heph_vae_traverse, heph_vae_kl_per_dim. Other outlier scores: heph_marginal_fit/score (one
    latent at a time), heph_knn_score, heph_gmm_fit/score (a mixture, for several modes),
    heph_vae_recon_score, heph_vae_iwae_score (ELBO and the importance-weighted likelihood
-   bound), heph_complexity_score (likelihood minus the picture's code length: foreign data).
+   bound), heph_complexity_score (likelihood minus the picture's code length: foreign data),
+   heph_tail_fit/logp and heph_combine_sidak (scores calibrated on normal pictures, combined).
    Metrics: heph_mig_discrete, heph_mig_continuous,
    heph_correlation_matrix, heph_ssim, heph_auroc. Pictures: heph_image_grid (pixels
    only; write them with e.g. stb_image_write; line plots and heatmaps: tools/plot.h).
@@ -701,6 +702,34 @@ HEPH_DEF void heph_complexity_score(const double *nll, const double *bits, size_
    each predicted by its left neighbour (PNG's Sub filter), and the residuals coded with their
    own empirical entropy: L = sum_r -log2 f(r), f the residuals' frequencies in the picture.  */
 HEPH_DEF double heph_complexity_bits(const float *x, int c, int h, int w);
+/* Putting scores on one scale (the `combined` score): each score is calibrated on m held-out
+   normal pictures c (their scores, c_(0) <= ... <= c_(m-1)), giving its tail probability
+   p(s) = P(S >= s | normal):
+     s <= c_(0):            p = 1
+     c_(j-1) < s <= c_(j):  p = (1 + n(s)) / (m + 1),  n(s) = m - j + (c_(j) - s) / (c_(j) - c_(j-1))
+                            (the conformal rank p-value, linear between calibration scores)
+     s > c_(m-1):           p = G(s - u) / (G(c_(m-1) - u) (m + 1))     (the fitted tail)
+   G(y) = (1 + xi y / sigma)^(-1/xi) (exp(-y / sigma) when xi = 0) is the generalised Pareto
+   tail of the excesses y of the t = max(10, m / 10) largest scores over the next one, u
+   (peaks over threshold), fitted by moments: with their mean a and variance v,
+   xi = (1 - a^2 / v) / 2 and sigma = a (1 + a^2 / v) / 2, and xi < 0 taken as 0 (exponential,
+   sigma = a). Rates down to 1 / (m + 1) come from ranks alone, so a threshold on p keeps its
+   false-positive rate; beyond them a heavy-tailed score decays slowly, as it should, and very
+   unusual pictures stay apart instead of tying at 1 / (m + 1). ln p from heph_tail_logp.
+   Needs m >= 20 finite scores.                                                              */
+typedef struct {
+    size_t m;
+    double *c;         /* (m) the calibration scores, ascending */
+    double u, xi, sigma; /* the tail: threshold, shape, scale    */
+    char err[HEPH_ERRLEN];
+} heph_tail;
+HEPH_DEF int heph_tail_fit(heph_tail *t, const double *cal, size_t m);
+HEPH_DEF double heph_tail_logp(const heph_tail *t, double s);
+HEPH_DEF void heph_tail_free(heph_tail *t);
+/* K tail log-probabilities of one picture, combined by Sidak's correction of the smallest:
+     P = 1 - (1 - min_k p_k)^K,   returns -ln P   (higher = more unusual)
+   which (may be NULL) receives the k of the smallest p: the score that made the verdict.     */
+HEPH_DEF double heph_combine_sidak(const double *logp, int K, int *which);
 
 /* ------------------------------------------------------------------------------------------ */
 /* metrics: MIG (two estimators), latent-factor correlation, SSIM, AUROC                      */
@@ -3458,6 +3487,68 @@ HEPH_DEF double heph_complexity_bits(const float *x, int c, int h, int w) {
     for (i = 0; i < 256; i++) /* sum over residuals of -log2 f = -sum_r count_r log2(count_r / n) */
         if (count[i]) bits -= (double)count[i] * log2((double)count[i] / (double)n);
     return bits;
+}
+
+HEPH_DEF void heph_tail_free(heph_tail *t) {
+    HEPH_FREE(t->c);
+    t->c = NULL;
+    t->m = 0;
+}
+
+HEPH_DEF int heph_tail_fit(heph_tail *t, const double *cal, size_t m) {
+    size_t i, t0;
+    double a = 0.0, v = 0.0, r;
+    memset(t, 0, sizeof *t);
+    if (m < 20) return heph__errf(t->err, HEPH_ERRLEN, HEPH_E_ARG, "calibration: %zu scores (need at least 20)", m);
+    for (i = 0; i < m; i++)
+        if (!heph__finite(cal[i])) return heph__errf(t->err, HEPH_ERRLEN, HEPH_E_ARG, "calibration: score %zu is not finite", i);
+    t->c = (double *)heph__calloc(m, sizeof(double));
+    if (!t->c) return heph__errf(t->err, HEPH_ERRLEN, HEPH_E_NOMEM, "calibration: out of memory for %zu scores", m);
+    memcpy(t->c, cal, m * sizeof(double));
+    heph__sort_doubles(t->c, m);
+    t->m = m;
+    t0 = m / 10 > 10 ? m / 10 : 10;
+    t->u = t->c[m - 1 - t0];
+    for (i = m - t0; i < m; i++) a += t->c[i] - t->u;           /* excesses y over u */
+    a /= (double)t0;                                             /* their mean */
+    for (i = m - t0; i < m; i++) v += (t->c[i] - t->u - a) * (t->c[i] - t->u - a);
+    v /= (double)t0;                                             /* their variance */
+    r = v > 0.0 ? a * a / v : HUGE_VAL;
+    t->xi = r < 1.0 ? 0.5 * (1.0 - r) : 0.0;                     /* xi = (1 - a^2/v) / 2, >= 0 */
+    t->sigma = t->xi > 0.0 ? 0.5 * a * (1.0 + r) : a;            /* sigma = a (1 + a^2/v) / 2 */
+    if (!(t->sigma > 1e-12 * (1.0 + fabs(t->u)))) t->sigma = 1e-12 * (1.0 + fabs(t->u));
+    return HEPH_OK;
+}
+
+/* ln G(y): the generalised Pareto tail (xi > 0) or the exponential one (xi = 0) */
+static double heph__tail_logg(const heph_tail *t, double y) {
+    return t->xi > 0.0 ? -log1p(t->xi * y / t->sigma) / t->xi : -y / t->sigma;
+}
+
+HEPH_DEF double heph_tail_logp(const heph_tail *t, double s) {
+    size_t lo = 0, hi = t->m;
+    double n;
+    if (s != s) return s; /* NaN stays NaN */
+    while (lo < hi) {     /* lo = the first j with c_(j) >= s */
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->c[mid] < s) lo = mid + 1; else hi = mid;
+    }
+    if (lo == t->m) /* beyond every calibration score: G(s - u) / (G(c_max - u) (m + 1)) */
+        return heph__tail_logg(t, s - t->u) - heph__tail_logg(t, t->c[t->m - 1] - t->u) - log((double)t->m + 1.0);
+    if (lo == 0) return 0.0;
+    n = (double)(t->m - lo) + (t->c[lo] - s) / (t->c[lo] - t->c[lo - 1]);        /* n(s) */
+    return log((1.0 + n) / ((double)t->m + 1.0));
+}
+
+HEPH_DEF double heph_combine_sidak(const double *logp, int K, int *which) {
+    int k, best = 0;
+    double lp;
+    for (k = 1; k < K; k++)
+        if (logp[k] < logp[best]) best = k;
+    if (which) *which = best;
+    lp = logp[best];
+    if (lp < -30.0) return -(log((double)K) + lp);           /* P = K p to 1e-13 relative */
+    return -log(-expm1((double)K * log1p(-exp(lp))));         /* -ln(1 - (1 - p)^K) */
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -799,6 +799,87 @@ static int test_complexity_score_is_nll_bits_minus_length(void) {
     return 1;
 }
 
+/* cal = 0..99: n(s) = 100 - j + (j - s) between j - 1 and j; the tail: excesses 1..10 over
+   u = 89 (mean 5.5, variance 8.25 < 5.5^2: xi = 0, sigma = 5.5) */
+static int test_tail_by_hand(void) {
+    double cal[100], lp[5], want[5];
+    heph_tail t;
+    int i;
+    for (i = 0; i < 100; i++) cal[99 - i] = (double)i; /* any order */
+    CHECK(heph_tail_fit(&t, cal, 100) == HEPH_OK, "%s", t.err);
+    lp[0] = heph_tail_logp(&t, -5.0); want[0] = 0.0;                       /* every c >= s */
+    lp[1] = heph_tail_logp(&t, 50.0); want[1] = log(51.0 / 101.0);         /* 50..99 */
+    lp[2] = heph_tail_logp(&t, 49.5); want[2] = log(51.5 / 101.0);         /* halfway to 49..99 */
+    lp[3] = heph_tail_logp(&t, 99.0); want[3] = log(2.0 / 101.0);
+    lp[4] = heph_tail_logp(&t, 100.0); want[4] = log(1.0 / 101.0) - 1.0 / 5.5;
+    heph_tail_free(&t);
+    for (i = 0; i < 5; i++) CHECK(fabs(lp[i] - want[i]) < 1e-12, "case %d: ln p %.15g, want %.15g", i, lp[i], want[i]);
+    return 1;
+}
+/* fitted on 20,000 normal draws, the rate of 100,000 fresh draws with p <= alpha is alpha
+   (3 sigma of both samples: 0.0025 at 0.01, 0.005 at 0.05), and p never increases with the
+   score, across the ranks and the tail */
+static int test_tail_calibrates(void) {
+    size_t m = 20000, n = 100000, i, hit1 = 0, hit5 = 0;
+    double *cal = TALLOC(double, m), prev = 1.0, s;
+    heph_tail t;
+    tseed(11);
+    for (i = 0; i < m; i++) cal[i] = tnormal();
+    CHECK(heph_tail_fit(&t, cal, m) == HEPH_OK, "%s", t.err);
+    for (i = 0; i < n; i++) {
+        double lp = heph_tail_logp(&t, tnormal());
+        hit1 += lp <= log(0.01);
+        hit5 += lp <= log(0.05);
+    }
+    for (s = -6.0; s < 8.0; s += 0.01) {
+        double lp = heph_tail_logp(&t, s);
+        if (lp > prev) { heph_tail_free(&t); CHECK(0, "ln p rises at s = %g: %g after %g", s, lp, prev); }
+        prev = lp;
+    }
+    heph_tail_free(&t);
+    CHECK(fabs((double)hit1 / (double)n - 0.01) < 0.0025 && fabs((double)hit5 / (double)n - 0.05) < 0.005,
+          "measured rates %.4f at 0.01 and %.4f at 0.05", (double)hit1 / (double)n, (double)hit5 / (double)n);
+    return 1;
+}
+/* a heavy tail (Pareto, P(S > s) = s^-2): past the 2,000 calibration scores the fitted tail
+   still gives fresh draws the rate they ask for (p <= 1e-4: 1e-4 of 10^6 draws, within a
+   factor 2: 75 here; an exponential tail on the same excesses gives 202) */
+static double tpareto2(void) { /* P(S > s) = s^-2, s >= 1, from a double uniform in (0, 1] */
+    return 1.0 / sqrt(((double)(trand64() >> 11) + 0.5) * (1.0 / 9007199254740992.0));
+}
+static int test_tail_heavy(void) {
+    size_t m = 2000, n = 1000000, i, hit = 0;
+    double *cal = TALLOC(double, m);
+    heph_tail t;
+    tseed(12);
+    for (i = 0; i < m; i++) cal[i] = tpareto2();
+    CHECK(heph_tail_fit(&t, cal, m) == HEPH_OK, "%s", t.err);
+    for (i = 0; i < n; i++) hit += heph_tail_logp(&t, tpareto2()) <= log(1e-4);
+    heph_tail_free(&t);
+    CHECK(t.xi > 0.0 && hit >= 50 && hit <= 200, "xi %g: %zu of 10^6 with p <= 1e-4 (want ~100)", t.xi, hit);
+    return 1;
+}
+static int test_tail_refuses_few_and_nan(void) {
+    double cal[30];
+    heph_tail t;
+    int i;
+    for (i = 0; i < 30; i++) cal[i] = i;
+    CHECK(heph_tail_fit(&t, cal, 19) == HEPH_E_ARG && strstr(t.err, "at least 20"), "19 scores: %s", t.err);
+    cal[7] = (double)NAN;
+    CHECK(heph_tail_fit(&t, cal, 30) == HEPH_E_ARG && strstr(t.err, "score 7"), "NaN: %s", t.err);
+    return 1;
+}
+static int test_combine_sidak_by_hand(void) {
+    double lp[3] = {log(0.5), log(0.01), log(0.2)}, one = log(0.3), tiny[2] = {-100.0, -1.0};
+    int which = -1, w2 = -1;
+    double c = heph_combine_sidak(lp, 3, &which), c1 = heph_combine_sidak(&one, 1, NULL);
+    double ct = heph_combine_sidak(tiny, 2, &w2);
+    CHECK(which == 1 && fabs(c + log(1.0 - pow(0.99, 3.0))) < 1e-12, "K 3: %.15g (which %d)", c, which);
+    CHECK(fabs(c1 + log(0.3)) < 1e-12, "K 1 is -ln p: %.15g", c1);
+    CHECK(w2 == 0 && fabs(ct - (100.0 - log(2.0))) < 1e-9, "p = e^-100: %.15g", ct);
+    return 1;
+}
+
 /* in the order of the program before the harness */
 static const t_test tests[] = {
     {"maha_tiles_match_substitution", test_maha_tiles_match_substitution},
@@ -841,5 +922,10 @@ static const t_test tests[] = {
     {"iwae_score_refuses_k0", test_iwae_score_refuses_k0},
     {"complexity_bits_hand", test_complexity_bits_hand},
     {"complexity_score_is_nll_bits_minus_length", test_complexity_score_is_nll_bits_minus_length},
+    {"tail_by_hand", test_tail_by_hand},
+    {"tail_calibrates", test_tail_calibrates},
+    {"tail_heavy", test_tail_heavy},
+    {"tail_refuses_few_and_nan", test_tail_refuses_few_and_nan},
+    {"combine_sidak_by_hand", test_combine_sidak_by_hand},
 };
 T_MAIN(tests)

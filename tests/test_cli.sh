@@ -156,6 +156,35 @@ if $H outliers $M --batch $T/b.hpd --score iwae:1 --out $T/oi1 >/dev/null 2>&1 &
    grep -q '"score_parameter": 1' $T/oi1/outliers.json; then pass cli_outliers_iwae1_is_elbo1
 else fail cli_outliers_iwae1_is_elbo1 "iwae:1 and elbo:1 rank or score differently"; fi
 
+# combined (issue #21): the default with --reference; members and the deciding one in
+# outliers.json, every row's score is the Sidak combination of its members' tail -ln p
+if $H outliers $M --batch $T/b.hpd --reference $T/src.hpd --out $T/oc >$T/oc.txt 2>&1 &&
+   grep -q '"score": "combined"' $T/oc/outliers.json &&
+   grep -q '"members": \["mahalanobis", "marginal", "knn:5", "gmm:5", "recon", "complexity:16"\]' $T/oc/outliers.json &&
+   grep -q '"fit_pictures": 210,' $T/oc/outliers.json && grep -q '"calibration_pictures": 90,' $T/oc/outliers.json &&
+   [ "$(grep -c '"decided_by": "' $T/oc/outliers.json)" -eq 48 ] && grep -q 'calibrated on the other 90' $T/oc.txt &&
+   grep -q '0.99 quantile of the calibration' $T/oc.txt; then pass cli_outliers_combined_is_reference_default
+else fail cli_outliers_combined_is_reference_default "$(tail -n 3 $T/oc.txt | tr '\n' ' ')"; fi
+# score = -ln(1 - (1 - p_min)^K) from the members' -ln p in the same row (K = 6)
+if awk '/"members_neg_log_p"/ { s = $0; sub(/.*"score": /, "", s); sub(/,.*/, "", s)
+        m = $0; sub(/.*"members_neg_log_p": \{/, "", m); sub(/\}.*/, "", m); n = split(m, kv, ", "); best = 0
+        for (i = 1; i <= n; i++) { split(kv[i], a, ": "); if (a[2] + 0 > best) best = a[2] + 0 }
+        p = exp(-best); P = 1 - (1 - p) ^ n; want = best > 30 ? best - log(n) : -log(P); d = want - s; if (d < 0) d = -d
+        if (d > 1e-6 * (1 + want)) bad = 1; rows++ }
+     END { exit bad || rows != 48 }' $T/oc/outliers.json; then pass cli_outliers_combined_is_sidak_of_members
+else fail cli_outliers_combined_is_sidak_of_members "a row's score is not the Sidak combination of its members"; fi
+if $H outliers $M --batch $T/b.hpd --reference $T/src.hpd --score combined:marginal+knn:3+recon --fpr 0.05 --out $T/oc2 >$T/oc2.txt 2>&1 &&
+   grep -q '"members": \["marginal", "knn:3", "recon"\]' $T/oc2/outliers.json &&
+   grep -q 'false-positive rate 0.05 requested: the 0.95 quantile' $T/oc2.txt &&
+   grep -q '"false_positive_rate_requested": 0.05' $T/oc2/outliers.json; then pass cli_outliers_combined_members_and_fpr
+else fail cli_outliers_combined_members_and_fpr "$(tail -n 3 $T/oc2.txt | tr '\n' ' ')"; fi
+check cli_outliers_combined_context_mode $H outliers $M --batch $T/b.hpd --score combined:mahalanobis+marginal --out $T/oc3
+check_err cli_outliers_combined_of_itself 2 "cannot be one of its own members" $H outliers $M --batch $T/b.hpd --score combined:knn+combined --out $T/x
+check_err cli_outliers_combined_twice 2 "knn is named twice" $H outliers $M --batch $T/b.hpd --score combined:knn+knn:3 --out $T/x
+$H batch --data $T/src.hpd --normal shape=0-3 --n-normal 25 --n-outlier 0 --seed 9 --out $T/small.hpd >/dev/null 2>&1
+check_err cli_outliers_combined_small_reference 1 "too few for --score combined" $H outliers $M --batch $T/b.hpd --reference $T/small.hpd --out $T/x
+check_err cli_outliers_fpr_range 2 "--fpr" $H outliers $M --batch $T/b.hpd --fpr 0.7 --out $T/x
+
 # ---- explain --------------------------------------------------------------------------------
 check cli_explain $H explain $M --batch $T/b.hpd --threshold 0 --out $T/e
 # columns: index,name,rank,score_d2,sum_contrib,top_dims,z0..z3,c0..c3

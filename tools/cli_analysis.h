@@ -16,8 +16,11 @@
 
 enum { THR_FIXED, THR_CHI2, THR_MAD, THR_QUANTILE };
 /* what ranks the pictures (--score): D^2, or the library's other scores (issue #21) */
-enum { SCORE_MAHA, SCORE_MARGINAL, SCORE_KNN, SCORE_GMM, SCORE_RECON, SCORE_ELBO, SCORE_IWAE, SCORE_COMPLEXITY, N_SCORES };
-static const char *const score_names[N_SCORES] = {"mahalanobis", "marginal", "knn", "gmm", "recon", "elbo", "iwae", "complexity"};
+enum { SCORE_MAHA, SCORE_MARGINAL, SCORE_KNN, SCORE_GMM, SCORE_RECON, SCORE_ELBO, SCORE_IWAE, SCORE_COMPLEXITY, SCORE_COMBINED, N_SCORES };
+static const char *const score_names[N_SCORES] = {"mahalanobis", "marginal", "knn", "gmm", "recon", "elbo", "iwae", "complexity", "combined"};
+/* combined's members when --score combined names none: one score per kind of outlier (far off,
+   one odd factor or a gap, off the normal manifold, between modes, foreign, simple foreign)  */
+static const int combined_default[6] = {SCORE_MAHA, SCORE_MARGINAL, SCORE_KNN, SCORE_GMM, SCORE_RECON, SCORE_COMPLEXITY};
 
 typedef struct {
     const char *model, *batch, *reference, *out, *truth;
@@ -37,6 +40,10 @@ typedef struct {
     int samples;        /* elbo, iwae: z samples per picture                     */
     int gmm_k;          /* gmm: the most components BIC may choose               */
     int thr_given;      /* --threshold or --auto was given                       */
+    int score_given;    /* --score was given (else: combined with --reference)   */
+    int members[N_SCORES], n_members; /* combined: the scores it combines        */
+    double fpr;         /* --fpr: the requested false-positive rate (0: not set) */
+    double calib;       /* combined with --reference: share held out to calibrate */
 } cli_aopts;
 
 static void aopts_default(cli_aopts *o) {
@@ -55,6 +62,9 @@ static void aopts_default(cli_aopts *o) {
     o->knn_k = 5;
     o->samples = 16;
     o->gmm_k = 5;
+    o->n_members = 6;
+    memcpy(o->members, combined_default, sizeof combined_default);
+    o->calib = 0.3;
 }
 
 static const char *const aopts_help =
@@ -68,7 +78,11 @@ static const char *const aopts_help =
     "                      outliers do not shape their own reference; mcd:0.5 is the classic\n"
     "                      maximum-breakdown fit, which on a multi-modal normal part scores\n"
     "                      half of it as outlying)\n"
-    "  --score S           what ranks the pictures: mahalanobis (default: D^2 of the means),\n"
+    "  --score S           what ranks the pictures: mahalanobis (D^2 of the means; the\n"
+    "                      default without --reference), combined[:S+S+...] (the default\n"
+    "                      with --reference: each member's tail probability on held-out\n"
+    "                      normal pictures, the smallest Sidak-corrected, -ln P; members\n"
+    "                      mahalanobis+marginal+knn+gmm+recon+complexity unless named),\n"
     "                      marginal (each latent dimension alone: kernel-density tail\n"
     "                      p-values, Sidak-combined, -ln P; catches one odd factor and values\n"
     "                      in a gap), knn[:K] (distance to the K-th nearest context code,\n"
@@ -80,13 +94,18 @@ static const char *const aopts_help =
     "                      -ln p(x) with K samples, default 16; the noise comes from --seed),\n"
     "                      complexity[:K] (iwae in bits minus the picture's PNG length in bits,\n"
     "                      Serra et al. 2020: simple foreign pictures stop looking likely).\n"
-    "                      Explanations stay z-scores and D^2 parts\n"
+    "                      Explanations stay z-scores and D^2 parts; outliers.json names\n"
+    "                      the member that decided each combined score\n"
+    "  --calibrate F       combined with --reference: the share of the reference pictures\n"
+    "                      held out to calibrate the members (default 0.3; at least 20)\n"
+    "  --fpr A             flag at a requested false-positive rate: the 1 - A quantile of the\n"
+    "                      calibration pictures' scores (combined's default: 0.01)\n"
     "  --threshold X       flag pictures with a score > X\n"
     "  --auto RULE         chi2[:P]: the P quantile of chi^2 with D degrees of freedom\n"
     "                      (mahalanobis only; its default chi2:0.975); mad[:K]: median + K *\n"
     "                      1.4826 MAD of the context's scores (default K 3); quantile[:P]: the\n"
     "                      P quantile of the context's own scores, each scored without itself\n"
-    "                      (default P 0.975; the default of the other scores)\n"
+    "                      (default P 0.975; the default of the scores but D^2 and combined)\n"
     "  --truth RULES       which pictures are true outliers, e.g. is_outlier=1 (the default\n"
     "                      when the batch has that factor) or class=8\n"
     "  --auroc             require the truth (error when the batch has no labels)\n"
@@ -94,7 +113,8 @@ static const char *const aopts_help =
     "  --zmin Z            |z-score| a dimension needs to count as a reason (default 2)\n"
     "  --max N             pictures shown in grids and printed tables (default 16)\n"
     "  --top N             take the N highest scores instead of the flagged pictures\n"
-    "  --seed S            seed of MCD's random starts (default 1)\n"
+    "  --seed S            seed of MCD's random starts, the mixture's starts, the samples of\n"
+    "                      elbo/iwae/complexity and combined's split (default 1)\n"
     "  --out DIR           output folder (default out; created when missing)\n";
 
 /* "mcd", "ridge:0.1", ... */
@@ -129,9 +149,12 @@ static void parse_auto(cli_aopts *o, const char *v) {
     o->thr_given = 1;
 }
 
+static void parse_members(cli_aopts *o, const char *list);
 /* "marginal", "knn:10", ... */
 static void parse_score(cli_aopts *o, const char *v) {
     int k;
+    o->score_given = 1;
+    if (!strncmp(v, "combined:", 9)) { parse_members(o, v + 9); return; }
     for (k = 0; k < N_SCORES; k++)
         if (cli_is(v, score_names[k])) { o->score = k; return; }
     if (!strncmp(v, "knn:", 4)) { o->score = SCORE_KNN; o->knn_k = (int)cli_long("--score knn:K", v + 4, 1, 100000); return; }
@@ -139,7 +162,31 @@ static void parse_score(cli_aopts *o, const char *v) {
     if (!strncmp(v, "elbo:", 5)) { o->score = SCORE_ELBO; o->samples = (int)cli_long("--score elbo:K", v + 5, 1, 100000); return; }
     if (!strncmp(v, "iwae:", 5)) { o->score = SCORE_IWAE; o->samples = (int)cli_long("--score iwae:K", v + 5, 1, 100000); return; }
     if (!strncmp(v, "complexity:", 11)) { o->score = SCORE_COMPLEXITY; o->samples = (int)cli_long("--score complexity:K", v + 11, 1, 100000); return; }
-    cli_usage("--score takes mahalanobis, marginal, knn[:K], gmm[:K], recon, elbo[:K], iwae[:K] or complexity[:K], got \"%s\"", v);
+    cli_usage("--score takes mahalanobis, marginal, knn[:K], gmm[:K], recon, elbo[:K], iwae[:K], complexity[:K] or "
+              "combined[:S+S+...], got \"%s\"", v);
+}
+
+/* "marginal+knn:3+recon": the members of combined, each parsed as a --score of its own */
+static void parse_members(cli_aopts *o, const char *list) {
+    char tok[64];
+    const char *p = list;
+    o->n_members = 0;
+    while (*p) {
+        size_t len = strcspn(p, "+");
+        cli_aopts t = *o;
+        int k;
+        if (len == 0 || len >= sizeof tok) cli_usage("--score combined:S+S+...: an empty or too long member in \"%s\"", list);
+        memcpy(tok, p, len); tok[len] = '\0';
+        parse_score(&t, tok);
+        if (t.score == SCORE_COMBINED) cli_usage("--score combined: \"%s\" cannot be one of its own members", tok);
+        for (k = 0; k < o->n_members; k++)
+            if (o->members[k] == t.score) cli_usage("--score combined: %s is named twice in \"%s\"", score_names[t.score], list);
+        o->members[o->n_members++] = t.score;
+        o->knn_k = t.knn_k; o->gmm_k = t.gmm_k;
+        if (t.score >= SCORE_ELBO) o->samples = t.samples;
+        p += len + (p[len] == '+');
+    }
+    o->score = SCORE_COMBINED;
 }
 
 /* one of the shared options at argv[*i]? (consumes its value) */
@@ -152,6 +199,10 @@ static int aopts_flag(cli_aopts *o, int argc, char **argv, int *i) {
     else if (cli_is(a, "--threshold")) { o->thr_mode = THR_FIXED; o->thr_given = 1; o->thr_value = cli_num(a, cli_val(argc, argv, i), -1e300, 1e300); }
     else if (cli_is(a, "--score")) parse_score(o, cli_val(argc, argv, i));
     else if (cli_is(a, "--auto")) parse_auto(o, cli_val(argc, argv, i));
+    else if (cli_is(a, "--fpr")) {
+        o->fpr = cli_num(a, cli_val(argc, argv, i), 1e-9, 0.5);
+        o->thr_mode = THR_QUANTILE; o->thr_value = 1.0 - o->fpr; o->thr_given = 1;
+    } else if (cli_is(a, "--calibrate")) o->calib = cli_num(a, cli_val(argc, argv, i), 0.05, 0.95);
     else if (cli_is(a, "--truth")) o->truth = cli_val(argc, argv, i);
     else if (cli_is(a, "--auroc")) o->want_auroc = 1;
     else if (cli_is(a, "--top-k")) o->top_k = (int)cli_long(a, cli_val(argc, argv, i), 1, 256);
@@ -185,9 +236,13 @@ typedef struct {
     double thr, auroc;    /* auroc NaN without truth                                     */
     int thr_mode;         /* the rule that set thr (THR_*) and its parameter             */
     double thr_param;
-    char thr_text[96], cov_text[96], truth_text[128];
+    char thr_text[160], cov_text[96], truth_text[128];
     double *normal_mean;  /* (D) mean code of the context pictures under the threshold   */
     double *zs, *contrib; /* (n, D) z-scores and contributions                           */
+    int K;                /* combined: members, their tail ln p (n, K), the deciding one */
+    double *mlogp;
+    int *mwhich;
+    size_t n_fit, n_cal;  /* combined with --reference: the split of the reference set   */
 } cli_run;
 
 static void load_model(heph_vae *m, const char *path) {
@@ -252,8 +307,12 @@ static void set_threshold(cli_run *r, const cli_aopts *o, const double *ctx_d2, 
     r->thr_mode = o->thr_mode;
     r->thr_param = o->thr_value;
     if (o->thr_mode == THR_QUANTILE) {
+        const char *whose = o->score == SCORE_COMBINED && o->reference ? "calibration pictures'" : "context's own";
         r->thr = quantile_of(ctx_d2, n, o->thr_value);
-        snprintf(r->thr_text, sizeof r->thr_text, "%.6g (the %g quantile of the context's own scores)", r->thr, o->thr_value);
+        if (o->fpr > 0.0)
+            snprintf(r->thr_text, sizeof r->thr_text, "%.6g (false-positive rate %g requested: the %g quantile of the %s scores)",
+                     r->thr, o->fpr, o->thr_value, whose);
+        else snprintf(r->thr_text, sizeof r->thr_text, "%.6g (the %g quantile of the %s scores)", r->thr, o->thr_value, whose);
     } else if (o->thr_mode == THR_FIXED) {
         r->thr = o->thr_value;
         snprintf(r->thr_text, sizeof r->thr_text, "%.6g (given)", r->thr);
@@ -345,69 +404,172 @@ static double png_bits(const float *x, int c, int h, int w) {
     return bits;
 }
 
-/* --score complexity: iwae's -ln p(x) in bits minus the PNG length in bits, per picture */
-static void complexity_scores(heph_vae *m, const cli_pics *p, size_t n, const cli_aopts *o, double *out) {
-    double *nll = (double *)cli_alloc(n, sizeof(double)), *bits = (double *)cli_alloc(n, sizeof(double));
-    size_t np = (size_t)p->c * (size_t)p->h * (size_t)p->w, i;
-    if (heph_vae_iwae_score(m, p->x, n, o->samples, o->seed, nll, NULL) != HEPH_OK) cli_fail("%s: %s", p->path, m->err);
-    for (i = 0; i < n; i++) bits[i] = png_bits(p->x + i * np, p->c, p->h, p->w);
-    heph_complexity_score(nll, bits, n, out);
-    free(nll); free(bits);
+/* one set of pictures to score: codes z (n, D) and pictures x (n, C, H, W); self: z is the
+   fit set itself, in order (each code leaves itself out where the score can); s (n): the
+   scores; pdim (n, D): marginal's -ln p per dimension, or NULL                           */
+typedef struct {
+    const float *z, *x;
+    size_t n;
+    int self;
+    double *s, *pdim;
+    const char *path;
+} cli_tgt;
+
+/* the scores of the pictures themselves (no fit): recon, elbo, iwae, complexity */
+static void picture_scores(cli_run *r, const cli_aopts *o, int sc, cli_tgt *t) {
+    heph_vae *m = &r->m;
+    if (sc == SCORE_RECON) {
+        if (heph_vae_recon_score(m, t->x, t->n, t->s) != HEPH_OK) cli_fail("%s: %s", t->path, m->err);
+    } else if (sc == SCORE_COMPLEXITY) { /* iwae's -ln p(x) in bits minus the PNG length in bits */
+        double *nll = (double *)cli_alloc(t->n, sizeof(double)), *bits = (double *)cli_alloc(t->n, sizeof(double));
+        size_t np = (size_t)r->pics.c * (size_t)r->pics.h * (size_t)r->pics.w, i;
+        if (heph_vae_iwae_score(m, t->x, t->n, o->samples, o->seed, nll, NULL) != HEPH_OK) cli_fail("%s: %s", t->path, m->err);
+        for (i = 0; i < t->n; i++) bits[i] = png_bits(t->x + i * np, r->pics.c, r->pics.h, r->pics.w);
+        heph_complexity_score(nll, bits, t->n, t->s);
+        free(nll); free(bits);
+    } else { /* elbo, iwae */
+        int iw = sc == SCORE_IWAE;
+        if (heph_vae_iwae_score(m, t->x, t->n, o->samples, o->seed, iw ? t->s : NULL, iw ? NULL : t->s) != HEPH_OK)
+            cli_fail("%s: %s", t->path, m->err);
+    }
+}
+
+/* score sc of the nt target sets t, the fits made on the nf codes fz (named fpath); a target
+   that is the first one again (same codes, pictures and self) is copied, not scored twice  */
+static void member_scores(cli_run *r, const cli_aopts *o, int sc, const float *fz, size_t nf, const char *fpath, cli_tgt *t, int nt) {
+    heph_marginal f;
+    heph_gmm g;
+    char err[HEPH_ERRLEN];
+    int j;
+    if (sc == SCORE_MARGINAL && heph_marginal_fit(&f, fz, nf, r->D) != HEPH_OK) cli_fail("%s: %s", fpath, f.err);
+    if (sc == SCORE_GMM) { /* a fit set that is also a target is scored in-sample (it shaped the fit) */
+        if (heph_gmm_fit(&g, fz, nf, r->D, o->gmm_k, o->seed) != HEPH_OK) cli_fail("%s: %s", fpath, g.err);
+        printf("gmm: %d components (BIC)\n", g.k);
+    }
+    for (j = 0; j < nt; j++) {
+        if (j > 0 && t[j].z == t[0].z && t[j].x == t[0].x && t[j].n == t[0].n && t[j].self == t[0].self && !t[j].pdim) {
+            memcpy(t[j].s, t[0].s, t[j].n * sizeof(double));
+        } else if (sc == SCORE_MAHA) { /* r->fit: fitted on fz by fit_context */
+            heph_maha_score(&r->fit, t[j].z, t[j].n, t[j].s);
+        } else if (sc == SCORE_MARGINAL) {
+            if (heph_marginal_score(&f, t[j].z, t[j].n, t[j].self, t[j].s, t[j].pdim) != HEPH_OK) cli_fail("%s: %s", t[j].path, f.err);
+        } else if (sc == SCORE_KNN) {
+            if (heph_knn_score(fz, nf, r->D, t[j].z, t[j].n, o->knn_k, t[j].self, t[j].s, err, sizeof err) != HEPH_OK)
+                cli_fail("%s: --score knn:%d: %s", fpath, o->knn_k, err);
+        } else if (sc == SCORE_GMM) {
+            if (heph_gmm_score(&g, t[j].z, t[j].n, t[j].s) != HEPH_OK) cli_fail("%s: %s", t[j].path, g.err);
+        } else {
+            picture_scores(r, o, sc, &t[j]);
+        }
+    }
+    if (sc == SCORE_MARGINAL) heph_marginal_free(&f);
+    if (sc == SCORE_GMM) heph_gmm_free(&g);
 }
 
 /* the --score of the batch (r->score) and of the context, each context picture scored
    without itself (ctx_s, n_ctx): what --auto quantile and mad read                         */
 static double *other_scores(cli_run *r, const cli_aopts *o, const float *ctx, size_t n_ctx, const cli_pics *ref) {
     double *ctx_s = (double *)cli_alloc(n_ctx, sizeof(double));
-    char err[HEPH_ERRLEN];
     const char *cpath = o->reference ? o->reference : o->batch;
+    cli_tgt t[2];
     r->score = (double *)cli_alloc(r->n, sizeof(double));
-    if (o->score == SCORE_MARGINAL) {
-        heph_marginal f;
-        if (heph_marginal_fit(&f, ctx, n_ctx, r->D) != HEPH_OK) cli_fail("%s: %s", cpath, f.err);
-        r->pdim = (double *)cli_alloc(r->n * (size_t)r->D, sizeof(double));
-        if (heph_marginal_score(&f, r->mu, r->n, !o->reference, r->score, r->pdim) != HEPH_OK ||
-            heph_marginal_score(&f, ctx, n_ctx, 1, ctx_s, NULL) != HEPH_OK)
-            cli_fail("%s: %s", o->batch, f.err);
-        heph_marginal_free(&f);
-    } else if (o->score == SCORE_KNN) {
-        if (heph_knn_score(ctx, n_ctx, r->D, r->mu, r->n, o->knn_k, !o->reference, r->score, err, sizeof err) != HEPH_OK ||
-            heph_knn_score(ctx, n_ctx, r->D, ctx, n_ctx, o->knn_k, 1, ctx_s, err, sizeof err) != HEPH_OK)
-            cli_fail("%s: --score knn:%d: %s", cpath, o->knn_k, err);
-    } else if (o->score == SCORE_GMM) { /* the context is scored in-sample (it shaped the fit) */
-        heph_gmm g;
-        if (heph_gmm_fit(&g, ctx, n_ctx, r->D, o->gmm_k, o->seed) != HEPH_OK) cli_fail("%s: %s", cpath, g.err);
-        if (heph_gmm_score(&g, r->mu, r->n, r->score) != HEPH_OK || heph_gmm_score(&g, ctx, n_ctx, ctx_s) != HEPH_OK)
-            cli_fail("%s: %s", o->batch, g.err);
-        printf("gmm: %d components (BIC)\n", g.k);
-        heph_gmm_free(&g);
-    } else if (o->score == SCORE_RECON) { /* the pictures themselves, no fit */
-        if (heph_vae_recon_score(&r->m, r->pics.x, r->n, r->score) != HEPH_OK) cli_fail("%s: %s", o->batch, r->m.err);
-        if (!o->reference) memcpy(ctx_s, r->score, n_ctx * sizeof(double));
-        else if (heph_vae_recon_score(&r->m, ref->x, n_ctx, ctx_s) != HEPH_OK) cli_fail("%s: %s", o->reference, r->m.err);
-    } else if (o->score == SCORE_COMPLEXITY) { /* likelihood corrected by the PNG length */
-        complexity_scores(&r->m, &r->pics, r->n, o, r->score);
-        if (!o->reference) memcpy(ctx_s, r->score, n_ctx * sizeof(double));
-        else complexity_scores(&r->m, ref, n_ctx, o, ctx_s);
-    } else { /* elbo, iwae: likelihoods of the pictures, no fit */
-        int iw = o->score == SCORE_IWAE;
-        if (heph_vae_iwae_score(&r->m, r->pics.x, r->n, o->samples, o->seed, iw ? r->score : NULL, iw ? NULL : r->score) != HEPH_OK)
-            cli_fail("%s: %s", o->batch, r->m.err);
-        if (!o->reference) memcpy(ctx_s, r->score, n_ctx * sizeof(double));
-        else if (heph_vae_iwae_score(&r->m, ref->x, n_ctx, o->samples, o->seed, iw ? ctx_s : NULL, iw ? NULL : ctx_s) != HEPH_OK)
-            cli_fail("%s: %s", o->reference, r->m.err);
-    }
+    if (o->score == SCORE_MARGINAL) r->pdim = (double *)cli_alloc(r->n * (size_t)r->D, sizeof(double));
+    t[0].z = r->mu; t[0].x = r->pics.x; t[0].n = r->n; t[0].self = !o->reference; t[0].s = r->score; t[0].pdim = r->pdim;
+    t[0].path = o->batch;
+    t[1].z = ctx; t[1].x = o->reference ? ref->x : r->pics.x; t[1].n = n_ctx; t[1].self = 1; t[1].s = ctx_s; t[1].pdim = NULL;
+    t[1].path = cpath;
+    if (o->score >= SCORE_RECON) t[1].self = t[0].self; /* no fit: the same pictures, the same scores */
+    member_scores(r, o, o->score, ctx, n_ctx, cpath, t, 2);
     return ctx_s;
 }
 
-static void run_analysis(cli_run *r, const cli_aopts *o) {
+/* "knn:5", "complexity:16", ...: a member's name with its parameter */
+static const char *member_label(const cli_aopts *o, int sc, char *b, size_t n) {
+    if (sc == SCORE_KNN) snprintf(b, n, "knn:%d", o->knn_k);
+    else if (sc == SCORE_GMM) snprintf(b, n, "gmm:%d", o->gmm_k);
+    else if (sc >= SCORE_ELBO && sc <= SCORE_COMPLEXITY) snprintf(b, n, "%s:%d", score_names[sc], o->samples);
+    else snprintf(b, n, "%s", score_names[sc]);
+    return b;
+}
+
+/* --score combined: every member scores the batch and the nc calibration pictures (codes cz,
+   pictures cx; self: they are the fit set itself, in context mode); each member's tail is
+   fitted on its calibration scores (heph_tail_fit), and the batch's tail log-probabilities
+   are combined by Sidak's rule (heph_combine_sidak). Returns the calibration pictures' own
+   combined scores (nc), for the threshold.                                                 */
+static double *combined_scores(cli_run *r, const cli_aopts *o, const float *fz, size_t nf, const char *fpath,
+                               const float *cz, const float *cx, size_t nc, int self, const char *cpath) {
+    int K = o->n_members, k;
+    size_t i;
+    double *cal_lp = (double *)cli_alloc(nc * (size_t)K, sizeof(double)), *cal_s = (double *)cli_alloc(nc, sizeof(double));
+    double *cal_c = (double *)cli_alloc(nc, sizeof(double)), *bs = (double *)cli_alloc(r->n, sizeof(double));
+    char lb[32];
+    r->K = K;
+    r->mlogp = (double *)cli_alloc(r->n * (size_t)K, sizeof(double));
+    r->mwhich = (int *)cli_alloc(r->n, sizeof(int));
+    r->score = (double *)cli_alloc(r->n, sizeof(double));
+    for (k = 0; k < K; k++) {
+        heph_tail tl;
+        cli_tgt t[2];
+        t[0].z = r->mu; t[0].x = r->pics.x; t[0].n = r->n; t[0].self = self; t[0].s = bs; t[0].pdim = NULL; t[0].path = o->batch;
+        t[1].z = cz; t[1].x = cx; t[1].n = nc; t[1].self = self; t[1].s = cal_s; t[1].pdim = NULL; t[1].path = cpath;
+        member_scores(r, o, o->members[k], fz, nf, fpath, t, 2);
+        if (heph_tail_fit(&tl, cal_s, nc) != HEPH_OK)
+            cli_fail("%s: calibrating %s: %s", cpath, member_label(o, o->members[k], lb, sizeof lb), tl.err);
+        for (i = 0; i < r->n; i++) r->mlogp[i * (size_t)K + (size_t)k] = heph_tail_logp(&tl, bs[i]);
+        for (i = 0; i < nc; i++) cal_lp[i * (size_t)K + (size_t)k] = heph_tail_logp(&tl, cal_s[i]);
+        heph_tail_free(&tl);
+    }
+    for (i = 0; i < r->n; i++) r->score[i] = heph_combine_sidak(r->mlogp + i * (size_t)K, K, &r->mwhich[i]);
+    for (i = 0; i < nc; i++) cal_c[i] = heph_combine_sidak(cal_lp + i * (size_t)K, K, NULL);
+    free(cal_lp); free(cal_s); free(bs);
+    return cal_c;
+}
+
+/* combined with --reference: the reference set split at random (--seed) into the fit part
+   (nf codes, first) and the calibration part (its codes and pictures); np values a picture */
+static void split_reference(const cli_aopts *o, const float *z, const cli_pics *ref, int D, float **fz, size_t *nf,
+                            float **cz, float **cx, size_t *nc) {
+    size_t n = ref->n, i, np = (size_t)ref->c * (size_t)ref->h * (size_t)ref->w;
+    size_t *idx = (size_t *)cli_alloc(n, sizeof(size_t));
+    heph_rng rng;
+    *nc = (size_t)(o->calib * (double)n + 0.5);
+    if (*nc < 20) *nc = 20; /* heph_tail_fit's least */
+    if (n < *nc + (size_t)D + 2)
+        cli_fail("%s: %zu reference pictures are too few for --score combined with %d latent dimensions: it calibrates "
+                 "on %zu (--calibrate %g, at least 20) and fits on the rest (at least %d); give a larger reference set or "
+                 "choose one score (e.g. --score mahalanobis)", o->reference, n, D, *nc, o->calib, D + 2);
+    *nf = n - *nc;
+    for (i = 0; i < n; i++) idx[i] = i;
+    heph_rng_seed(&rng, o->seed);
+    heph_rng_shuffle(&rng, idx, n);
+    *fz = (float *)cli_alloc(*nf * (size_t)D, sizeof(float));
+    *cz = (float *)cli_alloc(*nc * (size_t)D, sizeof(float));
+    *cx = (float *)cli_alloc(*nc * np, sizeof(float));
+    for (i = 0; i < n; i++) {
+        size_t j = idx[i];
+        if (i < *nf) memcpy(*fz + i * (size_t)D, z + j * (size_t)D, (size_t)D * sizeof(float));
+        else {
+            memcpy(*cz + (i - *nf) * (size_t)D, z + j * (size_t)D, (size_t)D * sizeof(float));
+            memcpy(*cx + (i - *nf) * np, ref->x + j * np, np * sizeof(float));
+        }
+    }
+    free(idx);
+}
+
+static void run_analysis(cli_run *r, cli_aopts *o) {
     cli_pics ref;
-    float *ctx;
+    float *ctx, *fz = NULL, *cz = NULL, *cx = NULL;
     double *ctx_d2, *ctx_s;
     size_t n_ctx;
-    cli_aopts oo = *o;
+    cli_aopts oo;
     cli_require(o->model, "--model");
     cli_require(o->batch, "--batch");
+    if (!o->score_given && o->reference) o->score = SCORE_COMBINED; /* reference mode's default */
+    if (o->score != SCORE_MAHA && o->thr_mode == THR_CHI2 && o->thr_given)
+        cli_usage("--auto chi2 is a threshold on D^2: with --score %s use --fpr A, quantile[:P], mad[:K] or --threshold",
+                  score_names[o->score]);
+    oo = *o;
     memset(r, 0, sizeof *r);
     load_model(&r->m, o->model);
     r->D = r->m.cfg.z_dim;
@@ -417,8 +579,13 @@ static void run_analysis(cli_run *r, const cli_aopts *o) {
     n_ctx = r->n;
     memset(&ref, 0, sizeof ref);
     if (o->reference) { ctx = encode_pictures(&r->m, &ref, o->reference); n_ctx = ref.n; }
+    if (o->score == SCORE_COMBINED && o->reference) { /* fit on one part, calibrate on the other */
+        split_reference(o, ctx, &ref, r->D, &fz, &r->n_fit, &cz, &cx, &r->n_cal);
+        free(ctx);
+        ctx = fz; n_ctx = r->n_fit;
+    }
     fit_context(r, o, ctx, n_ctx, o->reference ? o->reference : o->batch);
-    r->n_ctx = n_ctx;
+    r->n_ctx = o->reference ? ref.n : n_ctx;
     r->d2 = (double *)cli_alloc(r->n, sizeof(double));
     heph_maha_score(&r->fit, r->mu, r->n, r->d2);
     ctx_d2 = r->d2;
@@ -429,16 +596,18 @@ static void run_analysis(cli_run *r, const cli_aopts *o) {
         set_normal_mean(r, ctx, ctx_d2, n_ctx, r->thr);
         ctx_s = NULL;
     } else {
-        if (o->thr_mode == THR_CHI2 && o->thr_given)
-            cli_usage("--auto chi2 is a threshold on D^2: with --score %s use quantile[:P], mad[:K] or --threshold", score_names[o->score]);
-        if (!o->thr_given) { oo.thr_mode = THR_QUANTILE; oo.thr_value = 0.975; }
-        ctx_s = other_scores(r, o, ctx, n_ctx, &ref);
-        set_threshold(r, &oo, ctx_s, n_ctx);
+        if (!o->thr_given) { oo.thr_mode = THR_QUANTILE; oo.thr_value = o->score == SCORE_COMBINED ? 0.99 : 0.975; }
+        if (o->score == SCORE_COMBINED && o->reference)
+            ctx_s = combined_scores(r, o, ctx, n_ctx, o->reference, cz, cx, r->n_cal, 0, o->reference);
+        else if (o->score == SCORE_COMBINED)
+            ctx_s = combined_scores(r, o, ctx, n_ctx, o->batch, r->mu, r->pics.x, r->n, 1, o->batch);
+        else ctx_s = other_scores(r, o, ctx, n_ctx, &ref);
+        set_threshold(r, &oo, ctx_s, o->score == SCORE_COMBINED && o->reference ? r->n_cal : n_ctx);
         set_normal_mean(r, ctx, ctx_d2, n_ctx, heph_chi2_quantile(0.975, r->D)); /* the counterfactuals' target */
     }
     run_scores(r);
     set_truth(r, o);
-    free(ctx_s);
+    free(ctx_s); free(cz); free(cx);
     if (o->reference) { free(ctx); free(ctx_d2); pics_free(&ref); }
 }
 
@@ -448,7 +617,7 @@ static void run_free(cli_run *r) {
     pics_free(&r->pics);
     if (r->score != r->d2) free(r->score);
     free(r->mu); free(r->d2); free(r->pdim); free(r->order); free(r->rank); free(r->flag); free(r->truth);
-    free(r->normal_mean); free(r->zs); free(r->contrib);
+    free(r->normal_mean); free(r->zs); free(r->contrib); free(r->mlogp); free(r->mwhich);
 }
 
 /* the pictures to show: flagged ones (or the --top N) by decreasing score, at most max_show
@@ -465,7 +634,21 @@ static size_t run_select(const cli_run *r, const cli_aopts *o, size_t *sel, int 
 static void run_summary(const cli_run *r, const cli_aopts *o) {
     printf("%zu pictures from %s, %d latent dimensions; context: %s (%zu pictures)\n", r->n, o->batch, r->D,
            o->reference ? o->reference : "the batch itself", r->n_ctx);
-    if (o->score == SCORE_MAHA) printf("covariance %s; threshold on D^2 %s; %zu flagged\n", r->cov_text, r->thr_text, r->n_flagged);
+    if (o->score == SCORE_COMBINED) {
+        int k;
+        char lb[32];
+        size_t i, *by = (size_t *)cli_alloc((size_t)r->K, sizeof(size_t));
+        printf("score combined of");
+        for (k = 0; k < r->K; k++) printf("%s %s", k ? "," : "", member_label(o, o->members[k], lb, sizeof lb));
+        if (o->reference) printf("; fitted on %zu reference pictures, calibrated on the other %zu\n", r->n_fit, r->n_cal);
+        else printf("; fitted and calibrated on the batch itself\n");
+        printf("threshold %s; %zu flagged", r->thr_text, r->n_flagged);
+        for (i = 0; i < r->n; i++) by[r->mwhich[i]] += r->flag[i];
+        for (k = 0, i = 0; k < r->K; k++) /* i: members named so far */
+            if (by[k]) printf("%s%zu by %s", i++ ? ", " : " (", by[k], member_label(o, o->members[k], lb, sizeof lb));
+        printf("%s\n", i ? ")" : "");
+        free(by);
+    } else if (o->score == SCORE_MAHA) printf("covariance %s; threshold on D^2 %s; %zu flagged\n", r->cov_text, r->thr_text, r->n_flagged);
     else printf("score %s; threshold %s; %zu flagged (explanations: D^2 with covariance %s)\n", score_names[o->score], r->thr_text,
                 r->n_flagged, r->cov_text);
     if (r->truth) {
@@ -506,7 +689,20 @@ static void json_header(FILE *f, const cli_run *r, const cli_aopts *o) {
             r->thr_mode == THR_QUANTILE ? "quantile" : r->thr_mode == THR_FIXED ? "given" : r->thr_mode == THR_CHI2 ? "chi2" : "mad");
     json_num(f, r->thr_param);
     fprintf(f, ", \"%s\": ", o->score == SCORE_MAHA ? "d2" : "value"); json_num(f, r->thr);
-    fprintf(f, "},\n  \"flagged\": %zu,\n  \"truth\": ", r->n_flagged);
+    fprintf(f, "},\n  \"false_positive_rate_requested\": ");
+    json_num(f, o->fpr > 0.0 ? o->fpr : (double)NAN);
+    if (o->score == SCORE_COMBINED) {
+        int k;
+        char lb[32];
+        fprintf(f, ",\n  \"members\": [");
+        for (k = 0; k < r->K; k++) {
+            fprintf(f, "%s", k ? ", " : "");
+            json_str(f, member_label(o, o->members[k], lb, sizeof lb));
+        }
+        fprintf(f, "],\n  \"fit_pictures\": %zu,\n  \"calibration_pictures\": %zu", o->reference ? r->n_fit : r->n,
+                o->reference ? r->n_cal : r->n);
+    }
+    fprintf(f, ",\n  \"flagged\": %zu,\n  \"truth\": ", r->n_flagged);
     if (r->truth) json_str(f, r->truth_text); else fputs("null", f);
     fprintf(f, ",\n  \"auroc\": "); json_num(f, r->auroc);
 }
@@ -529,6 +725,19 @@ static void write_outliers_json(const cli_run *r, const cli_aopts *o, const char
             int d, best = 0;
             for (d = 1; d < r->D; d++) if (r->pdim[p * (size_t)r->D + (size_t)d] > r->pdim[p * (size_t)r->D + (size_t)best]) best = d;
             fprintf(f, ", \"marginal_dim\": %d, \"marginal_neg_log_p\": %.17g", best, r->pdim[p * (size_t)r->D + (size_t)best]);
+        }
+        if (r->mlogp) { /* combined: the member with the smallest tail p decided; -ln p of each */
+            int k;
+            char lb[32];
+            fprintf(f, ", \"decided_by\": ");
+            json_str(f, member_label(o, o->members[r->mwhich[p]], lb, sizeof lb));
+            fprintf(f, ", \"members_neg_log_p\": {");
+            for (k = 0; k < r->K; k++) {
+                fprintf(f, "%s", k ? ", " : "");
+                json_str(f, member_label(o, o->members[k], lb, sizeof lb));
+                fprintf(f, ": %.17g", -r->mlogp[p * (size_t)r->K + (size_t)k]);
+            }
+            fputc('}', f);
         }
         fprintf(f, "}%s\n", i + 1 < r->n ? "," : "");
     }
