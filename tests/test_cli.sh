@@ -184,6 +184,21 @@ check_err cli_outliers_combined_twice 2 "knn is named twice" $H outliers $M --ba
 $H batch --data $T/src.hpd --normal shape=0-3 --n-normal 25 --n-outlier 0 --seed 9 --out $T/small.hpd >/dev/null 2>&1
 check_err cli_outliers_combined_small_reference 1 "too few for --score combined" $H outliers $M --batch $T/b.hpd --reference $T/small.hpd --out $T/x
 check_err cli_outliers_fpr_range 2 "--fpr" $H outliers $M --batch $T/b.hpd --fpr 0.7 --out $T/x
+# a saved scorer scores the batch as the reference run did, without the reference pictures
+if $H outliers $M --batch $T/b.hpd --reference $T/src.hpd --save-scorer $T/sc.hps --out $T/osa >$T/osa.txt 2>&1 &&
+   $H outliers $M --batch $T/b.hpd --scorer $T/sc.hps --out $T/osb >$T/osb.txt 2>&1 &&
+   cmp -s $T/osa/outliers.csv $T/osb/outliers.csv && grep -q "from $T/sc.hps: fitted on 210 codes, calibrated on 90" $T/osb.txt &&
+   grep -q "\"scorer\": \"$T/sc.hps\"" $T/osb/outliers.json; then pass cli_outliers_scorer_same_scores
+else fail cli_outliers_scorer_same_scores "$(tail -n 2 $T/osb.txt | tr '\n' ' ')"; fi
+$H train $TRAIN --steps 2 --out $T/m2 >/dev/null 2>&1
+check_err cli_outliers_scorer_other_model 1 "fitted with another model" $H outliers --model $T/m2/model.hpm --batch $T/b.hpd --scorer $T/sc.hps --out $T/x
+head -c 500 $T/sc.hps >$T/cut.hps
+check_err cli_outliers_scorer_cut 1 "cut.hps: the checksum does not match" $H outliers $M --batch $T/b.hpd --scorer $T/cut.hps --out $T/x
+cp $T/sc.hps $T/bad.hps && printf 'X' | dd of=$T/bad.hps bs=1 seek=300 conv=notrunc 2>/dev/null
+check_err cli_outliers_scorer_damaged 1 "bad.hps: the checksum does not match" $H outliers $M --batch $T/b.hpd --scorer $T/bad.hps --out $T/x
+check_err cli_outliers_scorer_not_one 1 "b.hpd: not a scorer file" $H outliers $M --batch $T/b.hpd --scorer $T/b.hpd --out $T/x
+check_err cli_outliers_scorer_and_reference 2 "--scorer replaces --reference" $H outliers $M --batch $T/b.hpd --scorer $T/sc.hps --reference $T/src.hpd --out $T/x
+check_err cli_outliers_save_scorer_needs_reference 2 "--save-scorer saves a combined score" $H outliers $M --batch $T/b.hpd --save-scorer $T/x.hps --out $T/x
 
 # ---- explain --------------------------------------------------------------------------------
 check cli_explain $H explain $M --batch $T/b.hpd --threshold 0 --out $T/e

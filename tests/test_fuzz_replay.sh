@@ -21,7 +21,7 @@ for src in tests/fuzz/fuzz_*.c; do TARGETS="$TARGETS $(basename "$src" .c | sed 
 # builds, JOBS at a time
 n=0
 for t in $TARGETS; do
-    lib=""; [ "$t" = cli ] && lib=-lstb
+    lib=""; case $t in cli|scorer) lib=-lstb ;; esac
     ( $CC -std=c99 -O0 -g -DFUZZ_REPLAY -fsanitize=address,undefined -fno-sanitize-recover=all -D_POSIX_C_SOURCE=200809L \
           -I. "tests/fuzz/fuzz_$t.c" -o "$B/replay_$t" $lib -lm >"$B/build_$t.log" 2>&1; echo $? >"$B/build_$t.rc" ) &
     n=$((n + 1)); [ "$n" -ge "$JOBS" ] && { wait; n=0; }

@@ -44,6 +44,7 @@ typedef struct {
     int members[N_SCORES], n_members; /* combined: the scores it combines        */
     double fpr;         /* --fpr: the requested false-positive rate (0: not set) */
     double calib;       /* combined with --reference: share held out to calibrate */
+    const char *save_scorer, *scorer; /* --save-scorer FILE, --scorer FILE         */
 } cli_aopts;
 
 static void aopts_default(cli_aopts *o) {
@@ -67,7 +68,8 @@ static void aopts_default(cli_aopts *o) {
     o->calib = 0.3;
 }
 
-static const char *const aopts_help =
+/* two strings: C99 promises string literals up to 4095 characters */
+static const char *const aopts_help[2] = {
     "  --model FILE        the trained model (.hpm), required\n"
     "  --batch PATH        the pictures: a .hpd file or a folder of PNG/JPEG (fitted to the\n"
     "                      model's input size and channels), required\n"
@@ -100,6 +102,11 @@ static const char *const aopts_help =
     "                      held out to calibrate the members (default 0.3; at least 20)\n"
     "  --fpr A             flag at a requested false-positive rate: the 1 - A quantile of the\n"
     "                      calibration pictures' scores (combined's default: 0.01)\n"
+    "  --save-scorer FILE  combined with --reference: also write the fitted scorer (the fit\n"
+    "                      part's codes, the calibration scores, the settings) to FILE\n"
+    "  --scorer FILE       score the batch with a saved scorer instead of --reference: no\n"
+    "                      reference pictures are read or encoded (the same model needed)\n"
+    ,
     "  --threshold X       flag pictures with a score > X\n"
     "  --auto RULE         chi2[:P]: the P quantile of chi^2 with D degrees of freedom\n"
     "                      (mahalanobis only; its default chi2:0.975); mad[:K]: median + K *\n"
@@ -115,7 +122,7 @@ static const char *const aopts_help =
     "  --top N             take the N highest scores instead of the flagged pictures\n"
     "  --seed S            seed of MCD's random starts, the mixture's starts, the samples of\n"
     "                      elbo/iwae/complexity and combined's split (default 1)\n"
-    "  --out DIR           output folder (default out; created when missing)\n";
+    "  --out DIR           output folder (default out; created when missing)\n"};
 
 /* "mcd", "ridge:0.1", ... */
 static void parse_cov(cli_aopts *o, const char *v) {
@@ -203,6 +210,8 @@ static int aopts_flag(cli_aopts *o, int argc, char **argv, int *i) {
         o->fpr = cli_num(a, cli_val(argc, argv, i), 1e-9, 0.5);
         o->thr_mode = THR_QUANTILE; o->thr_value = 1.0 - o->fpr; o->thr_given = 1;
     } else if (cli_is(a, "--calibrate")) o->calib = cli_num(a, cli_val(argc, argv, i), 0.05, 0.95);
+    else if (cli_is(a, "--save-scorer")) o->save_scorer = cli_out_val(argc, argv, i);
+    else if (cli_is(a, "--scorer")) o->scorer = cli_val(argc, argv, i);
     else if (cli_is(a, "--truth")) o->truth = cli_val(argc, argv, i);
     else if (cli_is(a, "--auroc")) o->want_auroc = 1;
     else if (cli_is(a, "--top-k")) o->top_k = (int)cli_long(a, cli_val(argc, argv, i), 1, 256);
@@ -243,6 +252,7 @@ typedef struct {
     double *mlogp;
     int *mwhich;
     size_t n_fit, n_cal;  /* combined with --reference: the split of the reference set   */
+    double *cal;          /* (n_cal, K) the calibration pictures' member scores (kept)    */
 } cli_run;
 
 static void load_model(heph_vae *m, const char *path) {
@@ -307,7 +317,7 @@ static void set_threshold(cli_run *r, const cli_aopts *o, const double *ctx_d2, 
     r->thr_mode = o->thr_mode;
     r->thr_param = o->thr_value;
     if (o->thr_mode == THR_QUANTILE) {
-        const char *whose = o->score == SCORE_COMBINED && o->reference ? "calibration pictures'" : "context's own";
+        const char *whose = o->score == SCORE_COMBINED && (o->reference || o->scorer) ? "calibration pictures'" : "context's own";
         r->thr = quantile_of(ctx_d2, n, o->thr_value);
         if (o->fpr > 0.0)
             snprintf(r->thr_text, sizeof r->thr_text, "%.6g (false-positive rate %g requested: the %g quantile of the %s scores)",
@@ -493,13 +503,14 @@ static const char *member_label(const cli_aopts *o, int sc, char *b, size_t n) {
 }
 
 /* --score combined: every member scores the batch and the nc calibration pictures (codes cz,
-   pictures cx; self: they are the fit set itself, in context mode); each member's tail is
-   fitted on its calibration scores (heph_tail_fit), and the batch's tail log-probabilities
-   are combined by Sidak's rule (heph_combine_sidak). Returns the calibration pictures' own
-   combined scores (nc), for the threshold.                                                 */
+   pictures cx; self: they are the fit set itself, in context mode), or the calibration
+   scores come from a saved scorer (r->cal already set: cz, cx unused); r->cal keeps them
+   (nc, K). Each member's tail is fitted on its calibration scores (heph_tail_fit), and the
+   batch's tail log-probabilities are combined by Sidak's rule (heph_combine_sidak). Returns
+   the calibration pictures' own combined scores (nc), for the threshold.                    */
 static double *combined_scores(cli_run *r, const cli_aopts *o, const float *fz, size_t nf, const char *fpath,
                                const float *cz, const float *cx, size_t nc, int self, const char *cpath) {
-    int K = o->n_members, k;
+    int K = o->n_members, k, given = r->cal != NULL;
     size_t i;
     double *cal_lp = (double *)cli_alloc(nc * (size_t)K, sizeof(double)), *cal_s = (double *)cli_alloc(nc, sizeof(double));
     double *cal_c = (double *)cli_alloc(nc, sizeof(double)), *bs = (double *)cli_alloc(r->n, sizeof(double));
@@ -508,12 +519,17 @@ static double *combined_scores(cli_run *r, const cli_aopts *o, const float *fz, 
     r->mlogp = (double *)cli_alloc(r->n * (size_t)K, sizeof(double));
     r->mwhich = (int *)cli_alloc(r->n, sizeof(int));
     r->score = (double *)cli_alloc(r->n, sizeof(double));
+    if (!given) r->cal = (double *)cli_alloc(nc * (size_t)K, sizeof(double));
     for (k = 0; k < K; k++) {
         heph_tail tl;
         cli_tgt t[2];
         t[0].z = r->mu; t[0].x = r->pics.x; t[0].n = r->n; t[0].self = self; t[0].s = bs; t[0].pdim = NULL; t[0].path = o->batch;
         t[1].z = cz; t[1].x = cx; t[1].n = nc; t[1].self = self; t[1].s = cal_s; t[1].pdim = NULL; t[1].path = cpath;
-        member_scores(r, o, o->members[k], fz, nf, fpath, t, 2);
+        member_scores(r, o, o->members[k], fz, nf, fpath, t, given ? 1 : 2);
+        for (i = 0; i < nc; i++) {
+            if (given) cal_s[i] = r->cal[i * (size_t)K + (size_t)k];
+            else r->cal[i * (size_t)K + (size_t)k] = cal_s[i];
+        }
         if (heph_tail_fit(&tl, cal_s, nc) != HEPH_OK)
             cli_fail("%s: calibrating %s: %s", cpath, member_label(o, o->members[k], lb, sizeof lb), tl.err);
         for (i = 0; i < r->n; i++) r->mlogp[i * (size_t)K + (size_t)k] = heph_tail_logp(&tl, bs[i]);
@@ -524,6 +540,151 @@ static double *combined_scores(cli_run *r, const cli_aopts *o, const float *fz, 
     for (i = 0; i < nc; i++) cal_c[i] = heph_combine_sidak(cal_lp + i * (size_t)K, K, NULL);
     free(cal_lp); free(cal_s); free(bs);
     return cal_c;
+}
+
+/* ---- a saved scorer (--save-scorer / --scorer) ----------------------------------------------
+   What combined needs to score later batches without the reference pictures: the settings,
+   the fit part's codes (every member refits on them exactly as before: the fits are
+   deterministic for a seed) and the calibration pictures' member scores. Little-endian:
+     "HEPHSCR1", u32 version 1, D, K, knn_k, gmm_k, samples, cov, 0, u64 seed, f64 cov_param,
+     u64 model (FNV-1a of the model's parameters), u64 nf, u64 nc, u32 members[K],
+     f32 codes (nf, D), f64 calibration scores (nc, K), u64 FNV-1a of every byte before.   */
+#define SCORER_HEAD 80
+typedef struct {
+    int D, K, members[N_SCORES], knn_k, gmm_k, samples, cov;
+    uint64_t seed, model;
+    double cov_param;
+    size_t nf, nc;
+    float *fz;    /* (nf, D) the fit part's codes                  */
+    double *cal;  /* (nc, K) the calibration pictures' member scores */
+} cli_scorer;
+
+static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+#define FNV_START 0xcbf29ce484222325ull
+
+/* FNV-1a of the model's parameters, as little-endian bytes on any machine */
+static uint64_t model_sum(const heph_vae *m) {
+    uint64_t h = FNV_START;
+    size_t i;
+    for (i = 0; i < m->n_params; i++) {
+        uint32_t u;
+        uint8_t b[4];
+        memcpy(&u, &m->params[i], 4);
+        b[0] = (uint8_t)u; b[1] = (uint8_t)(u >> 8); b[2] = (uint8_t)(u >> 16); b[3] = (uint8_t)(u >> 24);
+        h = fnv1a(h, b, 4);
+    }
+    return h;
+}
+
+static void put_le(cli_buf *b, uint64_t v, int n) {
+    uint8_t t[8];
+    int i;
+    for (i = 0; i < n; i++) t[i] = (uint8_t)(v >> (8 * i));
+    buf_put(b, (const char *)t, (size_t)n);
+}
+static uint64_t get_le(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    int i;
+    for (i = n - 1; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+static void put_f64(cli_buf *b, double d) { uint64_t u; memcpy(&u, &d, 8); put_le(b, u, 8); }
+static double get_f64(const uint8_t *p) { uint64_t u = get_le(p, 8); double d; memcpy(&d, &u, 8); return d; }
+
+static void scorer_save(const cli_run *r, const cli_aopts *o, const float *fz, const char *path) {
+    cli_buf b = {0, 0, 0};
+    size_t i;
+    int k;
+    buf_put(&b, "HEPHSCR1", 8);
+    put_le(&b, 1, 4); put_le(&b, (uint64_t)r->D, 4); put_le(&b, (uint64_t)r->K, 4); put_le(&b, (uint64_t)o->knn_k, 4);
+    put_le(&b, (uint64_t)o->gmm_k, 4); put_le(&b, (uint64_t)o->samples, 4); put_le(&b, (uint64_t)o->cov, 4); put_le(&b, 0, 4);
+    put_le(&b, o->seed, 8); put_f64(&b, o->cov_param); put_le(&b, model_sum(&r->m), 8);
+    put_le(&b, r->n_fit, 8); put_le(&b, r->n_cal, 8);
+    for (k = 0; k < r->K; k++) put_le(&b, (uint64_t)o->members[k], 4);
+    for (i = 0; i < r->n_fit * (size_t)r->D; i++) { uint32_t u; memcpy(&u, &fz[i], 4); put_le(&b, u, 4); }
+    for (i = 0; i < r->n_cal * (size_t)r->K; i++) put_f64(&b, r->cal[i]);
+    put_le(&b, fnv1a(FNV_START, (const uint8_t *)b.s, b.n), 8);
+    buf_save(&b, path);
+    buf_free(&b);
+    printf("wrote %s (scorer: %zu codes, %zu x %d calibration scores)\n", path, r->n_fit, r->n_cal, r->K);
+}
+
+/* parse a scorer file's bytes; any lie (size, counts, values, checksum) names path and exits 1 */
+static void scorer_parse(cli_scorer *s, const uint8_t *p, size_t n, const char *path) {
+    size_t i, need;
+    int k, j;
+    memset(s, 0, sizeof *s);
+    if (n < SCORER_HEAD + 8 || memcmp(p, "HEPHSCR1", 8) != 0) cli_fail("%s: not a scorer file of hephaestus (--save-scorer)", path);
+    if (get_le(p + 8, 4) != 1) cli_fail("%s: scorer version %u, this build reads version 1", path, (unsigned)get_le(p + 8, 4));
+    if (get_le(p + n - 8, 8) != fnv1a(FNV_START, p, n - 8)) cli_fail("%s: the checksum does not match: the file is damaged or cut", path);
+    s->D = (int)get_le(p + 12, 4); s->K = (int)get_le(p + 16, 4); s->knn_k = (int)get_le(p + 20, 4);
+    s->gmm_k = (int)get_le(p + 24, 4); s->samples = (int)get_le(p + 28, 4); s->cov = (int)get_le(p + 32, 4);
+    s->seed = get_le(p + 40, 8); s->cov_param = get_f64(p + 48); s->model = get_le(p + 56, 8);
+    if (get_le(p + 12, 4) > 4096 || s->D < 1 || get_le(p + 16, 4) >= N_SCORES || s->K < 1 || get_le(p + 20, 4) > 100000 || s->knn_k < 1 ||
+        get_le(p + 24, 4) > 16 || s->gmm_k < 1 || get_le(p + 28, 4) > 100000 || s->samples < 1 || get_le(p + 32, 4) > HEPH_COV_MCD ||
+        get_le(p + 36, 4) != 0 || !(s->cov_param >= 0.0 && s->cov_param <= 1e300))
+        cli_fail("%s: the scorer's settings are out of range (D %u, %u members, knn %u, gmm %u, samples %u, covariance %u)", path,
+                 (unsigned)get_le(p + 12, 4), (unsigned)get_le(p + 16, 4), (unsigned)get_le(p + 20, 4), (unsigned)get_le(p + 24, 4),
+                 (unsigned)get_le(p + 28, 4), (unsigned)get_le(p + 32, 4));
+    if (get_le(p + 64, 8) > ((uint64_t)1 << 40) || get_le(p + 72, 8) > ((uint64_t)1 << 40))
+        cli_fail("%s: the scorer claims %llu codes and %llu calibration pictures", path, (unsigned long long)get_le(p + 64, 8),
+                 (unsigned long long)get_le(p + 72, 8));
+    s->nf = (size_t)get_le(p + 64, 8); s->nc = (size_t)get_le(p + 72, 8);
+    if (s->nf < (size_t)s->D + 2 || s->nc < 20 || (size_t)s->knn_k >= s->nf)
+        cli_fail("%s: %zu codes and %zu calibration pictures are too few for %d dimensions (k %d)", path, s->nf, s->nc, s->D, s->knn_k);
+    need = SCORER_HEAD + 4 * (size_t)s->K + 4 * s->nf * (size_t)s->D + 8 * s->nc * (size_t)s->K + 8; /* < 2^56: no overflow */
+    if (n != need) cli_fail("%s: %zu bytes where its counts need %zu", path, n, need);
+    for (k = 0; k < s->K; k++) {
+        uint64_t m = get_le(p + SCORER_HEAD + 4 * (size_t)k, 4);
+        if (m >= SCORE_COMBINED) cli_fail("%s: member %d is score %llu, not one of combined's", path, k, (unsigned long long)m);
+        s->members[k] = (int)m;
+        for (j = 0; j < k; j++) if (s->members[j] == s->members[k]) cli_fail("%s: member %s twice", path, score_names[m]);
+    }
+    p += SCORER_HEAD + 4 * (size_t)s->K;
+    for (i = 0; i < s->nf * (size_t)s->D; i++) { /* every value checked before anything is allocated */
+        uint32_t u = (uint32_t)get_le(p + 4 * i, 4);
+        float v;
+        memcpy(&v, &u, 4);
+        if (!(fabsf(v) <= FLT_MAX)) cli_fail("%s: code %zu is not finite", path, i / (size_t)s->D);
+    }
+    for (i = 0; i < s->nc * (size_t)s->K; i++)
+        if (!(fabs(get_f64(p + 4 * s->nf * (size_t)s->D + 8 * i)) <= DBL_MAX))
+            cli_fail("%s: calibration score %zu is not finite", path, i);
+    s->fz = (float *)cli_alloc_for(path, "scorer codes", s->nf * (size_t)s->D, sizeof(float));
+    s->cal = (double *)cli_alloc_for(path, "calibration scores", s->nc * (size_t)s->K, sizeof(double));
+    for (i = 0; i < s->nf * (size_t)s->D; i++) {
+        uint32_t u = (uint32_t)get_le(p + 4 * i, 4);
+        memcpy(&s->fz[i], &u, 4);
+    }
+    p += 4 * s->nf * (size_t)s->D;
+    for (i = 0; i < s->nc * (size_t)s->K; i++) s->cal[i] = get_f64(p + 8 * i);
+}
+
+static void scorer_load(cli_scorer *s, const char *path) {
+    FILE *f = cli_fopen(path, "rb");
+    long len;
+    uint8_t *b;
+    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) cli_fail("%s: cannot read its size", path);
+    if ((unsigned long)len > ((unsigned long)1 << 31)) cli_fail("%s: %ld bytes is too large for a scorer", path, len);
+    b = (uint8_t *)cli_alloc_for(path, "the scorer", (size_t)len + 1, 1);
+    if (fread(b, 1, (size_t)len, f) != (size_t)len) { fclose(f); cli_fail("%s: read error", path); }
+    fclose(f);
+    scorer_parse(s, b, (size_t)len, path);
+    free(b);
+}
+
+/* the loaded scorer's settings become the run's (they shaped its fits and calibration) */
+static void scorer_apply(const cli_scorer *s, cli_aopts *o, const heph_vae *m) {
+    if (s->D != m->cfg.z_dim) cli_fail("%s: fitted on %d latent dimensions, but %s has %d", o->scorer, s->D, o->model, m->cfg.z_dim);
+    if (s->model != model_sum(m)) cli_fail("%s: fitted with another model than %s (its parameters differ)", o->scorer, o->model);
+    o->score = SCORE_COMBINED; o->n_members = s->K;
+    memcpy(o->members, s->members, sizeof o->members);
+    o->knn_k = s->knn_k; o->gmm_k = s->gmm_k; o->samples = s->samples; o->cov = s->cov; o->cov_param = s->cov_param;
+    o->seed = s->seed;
 }
 
 /* combined with --reference: the reference set split at random (--seed) into the fit part
@@ -565,7 +726,12 @@ static void run_analysis(cli_run *r, cli_aopts *o) {
     cli_aopts oo;
     cli_require(o->model, "--model");
     cli_require(o->batch, "--batch");
-    if (!o->score_given && o->reference) o->score = SCORE_COMBINED; /* reference mode's default */
+    if (o->scorer && o->reference) cli_usage("--scorer replaces --reference: give one of them");
+    if (o->scorer && o->score_given && o->score != SCORE_COMBINED)
+        cli_usage("--scorer holds a combined score; --score %s needs --reference", score_names[o->score]);
+    if (o->save_scorer && !(o->reference && (o->score == SCORE_COMBINED || !o->score_given)))
+        cli_usage("--save-scorer saves a combined score fitted on --reference: give --reference (and no other --score)");
+    if (!o->score_given && (o->reference || o->scorer)) o->score = SCORE_COMBINED; /* reference mode's default */
     if (o->score != SCORE_MAHA && o->thr_mode == THR_CHI2 && o->thr_given)
         cli_usage("--auto chi2 is a threshold on D^2: with --score %s use --fpr A, quantile[:P], mad[:K] or --threshold",
                   score_names[o->score]);
@@ -578,18 +744,24 @@ static void run_analysis(cli_run *r, cli_aopts *o) {
     ctx = r->mu;
     n_ctx = r->n;
     memset(&ref, 0, sizeof ref);
-    if (o->reference) { ctx = encode_pictures(&r->m, &ref, o->reference); n_ctx = ref.n; }
+    if (o->scorer) { /* the fit part's codes and the calibration scores from the file */
+        cli_scorer sc;
+        scorer_load(&sc, o->scorer);
+        scorer_apply(&sc, o, &r->m);
+        ctx = sc.fz; n_ctx = r->n_fit = sc.nf; r->n_cal = sc.nc; r->cal = sc.cal;
+        oo = *o;
+    } else if (o->reference) { ctx = encode_pictures(&r->m, &ref, o->reference); n_ctx = ref.n; }
     if (o->score == SCORE_COMBINED && o->reference) { /* fit on one part, calibrate on the other */
         split_reference(o, ctx, &ref, r->D, &fz, &r->n_fit, &cz, &cx, &r->n_cal);
         free(ctx);
         ctx = fz; n_ctx = r->n_fit;
     }
-    fit_context(r, o, ctx, n_ctx, o->reference ? o->reference : o->batch);
-    r->n_ctx = o->reference ? ref.n : n_ctx;
+    fit_context(r, o, ctx, n_ctx, o->scorer ? o->scorer : o->reference ? o->reference : o->batch);
+    r->n_ctx = o->reference ? ref.n : o->scorer ? r->n_fit + r->n_cal : n_ctx;
     r->d2 = (double *)cli_alloc(r->n, sizeof(double));
     heph_maha_score(&r->fit, r->mu, r->n, r->d2);
     ctx_d2 = r->d2;
-    if (o->reference) { ctx_d2 = (double *)cli_alloc(n_ctx, sizeof(double)); heph_maha_score(&r->fit, ctx, n_ctx, ctx_d2); }
+    if (o->reference || o->scorer) { ctx_d2 = (double *)cli_alloc(n_ctx, sizeof(double)); heph_maha_score(&r->fit, ctx, n_ctx, ctx_d2); }
     if (o->score == SCORE_MAHA) {
         r->score = r->d2;
         set_threshold(r, o, ctx_d2, n_ctx);
@@ -597,18 +769,20 @@ static void run_analysis(cli_run *r, cli_aopts *o) {
         ctx_s = NULL;
     } else {
         if (!o->thr_given) { oo.thr_mode = THR_QUANTILE; oo.thr_value = o->score == SCORE_COMBINED ? 0.99 : 0.975; }
-        if (o->score == SCORE_COMBINED && o->reference)
-            ctx_s = combined_scores(r, o, ctx, n_ctx, o->reference, cz, cx, r->n_cal, 0, o->reference);
+        if (o->score == SCORE_COMBINED && (o->reference || o->scorer))
+            ctx_s = combined_scores(r, o, ctx, n_ctx, o->scorer ? o->scorer : o->reference, cz, cx, r->n_cal, 0,
+                                    o->scorer ? o->scorer : o->reference);
         else if (o->score == SCORE_COMBINED)
             ctx_s = combined_scores(r, o, ctx, n_ctx, o->batch, r->mu, r->pics.x, r->n, 1, o->batch);
         else ctx_s = other_scores(r, o, ctx, n_ctx, &ref);
-        set_threshold(r, &oo, ctx_s, o->score == SCORE_COMBINED && o->reference ? r->n_cal : n_ctx);
+        set_threshold(r, &oo, ctx_s, o->score == SCORE_COMBINED && (o->reference || o->scorer) ? r->n_cal : n_ctx);
         set_normal_mean(r, ctx, ctx_d2, n_ctx, heph_chi2_quantile(0.975, r->D)); /* the counterfactuals' target */
     }
     run_scores(r);
     set_truth(r, o);
+    if (o->save_scorer) scorer_save(r, o, ctx, o->save_scorer);
     free(ctx_s); free(cz); free(cx);
-    if (o->reference) { free(ctx); free(ctx_d2); pics_free(&ref); }
+    if (o->reference || o->scorer) { free(ctx); free(ctx_d2); pics_free(&ref); }
 }
 
 static void run_free(cli_run *r) {
@@ -617,7 +791,7 @@ static void run_free(cli_run *r) {
     pics_free(&r->pics);
     if (r->score != r->d2) free(r->score);
     free(r->mu); free(r->d2); free(r->pdim); free(r->order); free(r->rank); free(r->flag); free(r->truth);
-    free(r->normal_mean); free(r->zs); free(r->contrib); free(r->mlogp); free(r->mwhich);
+    free(r->normal_mean); free(r->zs); free(r->contrib); free(r->mlogp); free(r->mwhich); free(r->cal);
 }
 
 /* the pictures to show: flagged ones (or the --top N) by decreasing score, at most max_show
@@ -633,14 +807,15 @@ static size_t run_select(const cli_run *r, const cli_aopts *o, size_t *sel, int 
 
 static void run_summary(const cli_run *r, const cli_aopts *o) {
     printf("%zu pictures from %s, %d latent dimensions; context: %s (%zu pictures)\n", r->n, o->batch, r->D,
-           o->reference ? o->reference : "the batch itself", r->n_ctx);
+           o->scorer ? o->scorer : o->reference ? o->reference : "the batch itself", r->n_ctx);
     if (o->score == SCORE_COMBINED) {
         int k;
         char lb[32];
         size_t i, *by = (size_t *)cli_alloc((size_t)r->K, sizeof(size_t));
         printf("score combined of");
         for (k = 0; k < r->K; k++) printf("%s %s", k ? "," : "", member_label(o, o->members[k], lb, sizeof lb));
-        if (o->reference) printf("; fitted on %zu reference pictures, calibrated on the other %zu\n", r->n_fit, r->n_cal);
+        if (o->scorer) printf("; from %s: fitted on %zu codes, calibrated on %zu pictures\n", o->scorer, r->n_fit, r->n_cal);
+        else if (o->reference) printf("; fitted on %zu reference pictures, calibrated on the other %zu\n", r->n_fit, r->n_cal);
         else printf("; fitted and calibrated on the batch itself\n");
         printf("threshold %s; %zu flagged", r->thr_text, r->n_flagged);
         for (i = 0; i < r->n; i++) by[r->mwhich[i]] += r->flag[i];
@@ -699,8 +874,9 @@ static void json_header(FILE *f, const cli_run *r, const cli_aopts *o) {
             fprintf(f, "%s", k ? ", " : "");
             json_str(f, member_label(o, o->members[k], lb, sizeof lb));
         }
-        fprintf(f, "],\n  \"fit_pictures\": %zu,\n  \"calibration_pictures\": %zu", o->reference ? r->n_fit : r->n,
-                o->reference ? r->n_cal : r->n);
+        fprintf(f, "],\n  \"fit_pictures\": %zu,\n  \"calibration_pictures\": %zu,\n  \"scorer\": ",
+                o->reference || o->scorer ? r->n_fit : r->n, o->reference || o->scorer ? r->n_cal : r->n);
+        if (o->scorer) json_str(f, o->scorer); else fputs("null", f);
     }
     fprintf(f, ",\n  \"flagged\": %zu,\n  \"truth\": ", r->n_flagged);
     if (r->truth) json_str(f, r->truth_text); else fputs("null", f);
@@ -746,12 +922,20 @@ static void write_outliers_json(const cli_run *r, const cli_aopts *o, const char
     printf("wrote %s\n", path);
 }
 
+/* what the score is called on a chart's axes */
+static const char *score_axis(int score) {
+    static const char *const ax[N_SCORES] = {"D^2", "marginal -ln P", "knn distance", "gmm -ln p(z)", "recon -ln p(x|z)",
+                                             "elbo (nats)", "iwae (nats)", "complexity (bits)", "combined -ln P"};
+    return ax[score];
+}
+
 /* the two score charts: line plot and histogram (groups: truth if known, else flagged) */
-static void score_charts(const cli_run *r, plot_chart *line, plot_chart *hist, int *groups) {
+static void score_charts(const cli_run *r, int score, plot_chart *line, plot_chart *hist, int *groups) {
     size_t i;
     memset(line, 0, sizeof *line);
     line->kind = PLOT_CHART_SCORES; line->d2 = r->score; line->n = r->n; line->thr = r->thr; line->flag = r->flag;
     line->group = r->truth;
+    line->axis = score_axis(score);
     line->title = r->score == r->d2 ? "Mahalanobis score of every picture" : "score of every picture";
     *hist = *line;
     hist->kind = PLOT_CHART_HIST;
@@ -781,7 +965,7 @@ static void write_outliers(const cli_run *r, const cli_aopts *o) {
     print_ranked(r, o);
     write_outliers_csv(r, cli_join(o->out, "outliers.csv").s);
     write_outliers_json(r, o, cli_join(o->out, "outliers.json").s);
-    score_charts(r, &line, &hist, groups);
+    score_charts(r, o->score, &line, &hist, groups);
     plot_chart_png(&line, cli_join(o->out, "md_scores.png").s, 800, 360);
     plot_chart_png(&hist, cli_join(o->out, "md_histogram.png").s, 800, 360);
     if (r->truth) {

@@ -45,7 +45,8 @@ static void report_settings(cli_buf *b, const cli_run *r, const cli_aopts *o) {
     snprintf(s, sizeof s, "%d (encoder %s)", r->D, r->m.cfg.enc_spec);
     html_row(b, "latent dimensions", s);
     html_row(b, "covariance", r->cov_text);
-    html_row(b, "threshold on D^2", r->thr_text);
+    html_row(b, o->score == SCORE_MAHA ? "threshold on D^2" : "threshold on the score", r->thr_text);
+    if (o->score != SCORE_MAHA) html_row(b, "score", score_axis(o->score));
     snprintf(s, sizeof s, "%zu of %zu", r->n_flagged, r->n);
     html_row(b, "flagged", s);
     if (r->truth) snprintf(s, sizeof s, "%.4f (truth: %s)", r->auroc, r->truth_text);
@@ -58,9 +59,13 @@ static void report_charts(cli_buf *b, const cli_run *r, const cli_aopts *o) {
     plot_chart line, hist, bars;
     int *groups = (int *)cli_alloc(r->n, sizeof(int)), *counts;
     size_t *sel = (size_t *)cli_alloc(r->n, sizeof(size_t)), ns = run_select(r, o, sel, 0);
-    score_charts(r, &line, &hist, groups);
-    buf_str(b, "<h2>Scores</h2>\n<p class=\"note\">Squared Mahalanobis distance D^2 of each picture's latent mean to the "
-               "context, in batch order. Dashed line: the threshold; red dots: flagged; orange rings: true outliers.</p>\n");
+    score_charts(r, o->score, &line, &hist, groups);
+    if (o->score == SCORE_MAHA)
+        buf_str(b, "<h2>Scores</h2>\n<p class=\"note\">Squared Mahalanobis distance D^2 of each picture's latent mean to the "
+                   "context, in batch order. Dashed line: the threshold; red dots: flagged; orange rings: true outliers.</p>\n");
+    else
+        buf_printf(b, "<h2>Scores</h2>\n<p class=\"note\">The score %s of each picture, in batch order. Dashed line: the "
+                      "threshold; red dots: flagged; orange rings: true outliers.</p>\n", score_axis(o->score));
     plot_chart_svg(&line, b, 900, 380);
     plot_chart_svg(&hist, b, 900, 340);
     counts = dim_counts(r, o, sel, ns);

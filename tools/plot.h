@@ -1075,14 +1075,17 @@ static void plot__axes_box(plot__axes *a, const plot__cv *cv) {
 
 /* scores (n) in batch order; thr the threshold; flag (n) flagged; truth (n) or NULL */
 static void plot__chart_scores(plot__cv *cv, const double *d2, size_t n, double thr, const unsigned char *flag,
-                               const int *truth, const char *title) {
+                               const int *truth, const char *title, const char *axis) {
     plot__axes a;
     size_t i;
     double top = thr == thr && thr < HUGE_VAL ? thr : 0.0;
-    static const char *const lt[4] = {"score D^2", "threshold", "flagged", "true outlier"};
+    char score_text[64];
+    const char *lt[4];
     static const int lk[4] = {0, 0, 1, 2};
     plot__rgb lc[4];
     lc[0] = plot__col_blue; lc[1] = plot__col_red; lc[2] = plot__col_red; lc[3] = plot__col_orange;
+    snprintf(score_text, sizeof score_text, "score %s", axis);
+    lt[0] = score_text; lt[1] = "threshold"; lt[2] = "flagged"; lt[3] = "true outlier";
     double low = thr == thr && thr > -HUGE_VAL && thr < 0.0 ? thr : 0.0; /* scores may be negative (complexity) */
     for (i = 0; i < n; i++) {
         if (d2[i] > top) top = d2[i];
@@ -1092,7 +1095,7 @@ static void plot__chart_scores(plot__cv *cv, const double *d2, size_t n, double 
     a.x0 = 0.0; a.x1 = n > 1 ? (double)(n - 1) : 1.0;
     a.y0 = low < 0.0 ? low - 0.04 * (top - low) : 0.0;
     a.y1 = top > a.y0 ? top + 0.08 * (top - a.y0) : a.y0 + 1.0;
-    plot__draw_axes(cv, &a, title, "picture (batch order)", "D^2", 2);
+    plot__draw_axes(cv, &a, title, "picture (batch order)", axis, 2);
     for (i = 0; i + 1 < n; i++) plot__cv_line(cv, plot__ax_x(&a, (double)i), plot__ax_y(&a, d2[i]), plot__ax_x(&a, (double)i + 1), plot__ax_y(&a, d2[i + 1]), plot__col_blue, 1.2, 0);
     if (thr == thr && thr < HUGE_VAL) plot__cv_line(cv, a.L, plot__ax_y(&a, thr), a.R, plot__ax_y(&a, thr), plot__col_red, 1.5, 1);
     for (i = 0; i < n; i++) {
@@ -1104,7 +1107,7 @@ static void plot__chart_scores(plot__cv *cv, const double *d2, size_t n, double 
 
 /* density histograms of the scores of group 0 and group 1 (group[i]), 30 bins over [0, max] */
 static void plot__chart_hist(plot__cv *cv, const double *d2, size_t n, const int *group, double thr,
-                             const char *const names[2], const char *title) {
+                             const char *const names[2], const char *title, const char *axis) {
     enum { NB = 30 };
     double cnt[2][NB] = {{0}}, tot[2] = {0, 0}, top = 0.0, hi = thr == thr && thr < HUGE_VAL ? thr : 0.0, bw;
     size_t i;
@@ -1134,7 +1137,9 @@ static void plot__chart_hist(plot__cv *cv, const double *d2, size_t n, const int
         }
     plot__axes_box(&a, cv);
     a.x0 = lo; a.x1 = lo + bw * NB; a.y0 = 0.0; a.y1 = top > 0.0 ? 1.1 * top : 1.0;
-    plot__draw_axes(cv, &a, title, "score D^2", "density", 1);
+    char score_text[64];
+    snprintf(score_text, sizeof score_text, "score %s", axis);
+    plot__draw_axes(cv, &a, title, score_text, "density", 1);
     for (g = 0; g < 2; g++)
         for (b = 0; b < NB; b++)
             if (cnt[g][b] > 0.0)
@@ -1178,11 +1183,13 @@ typedef struct {       /* what a chart shows; only the fields of its kind are us
     const int *counts;
     int D;
     const char *title;
+    const char *axis;  /* scores, hist: the score's name on the axes (NULL: D^2) */
 } plot_chart;
 
 static void plot__chart_draw(plot__cv *cv, const plot_chart *c) {
-    if (c->kind == PLOT_CHART_SCORES) plot__chart_scores(cv, c->d2, c->n, c->thr, c->flag, c->group, c->title);
-    else if (c->kind == PLOT_CHART_HIST) plot__chart_hist(cv, c->d2, c->n, c->group, c->thr, c->names, c->title);
+    const char *axis = c->axis ? c->axis : "D^2";
+    if (c->kind == PLOT_CHART_SCORES) plot__chart_scores(cv, c->d2, c->n, c->thr, c->flag, c->group, c->title, axis);
+    else if (c->kind == PLOT_CHART_HIST) plot__chart_hist(cv, c->d2, c->n, c->group, c->thr, c->names, c->title, axis);
     else plot__chart_bars(cv, c->counts, c->D, c->title);
 }
 

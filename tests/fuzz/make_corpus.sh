@@ -10,7 +10,7 @@ C=tests/fuzz/corpus
 W=tests/build/fuzz/seedwork
 set -e
 rm -rf "$W" && mkdir -p "$W"
-for t in hpd hpm hpn spec idx npy npz image cli safetensors folder resume; do rm -rf "$C/$t"; mkdir -p "$C/$t"; done
+for t in hpd hpm hpn spec idx npy npz image cli safetensors folder resume scorer; do rm -rf "$C/$t"; mkdir -p "$C/$t"; done
 $CC -std=c99 -O1 -I. tests/fuzz/make_seeds.c -o "$W/make_seeds" -lm
 "$W/make_seeds" "$C" "$W"
 # IDX: plain images and labels, gzip -9 -n, gzip with the file name stored (FNAME flag)
@@ -36,4 +36,13 @@ I=$C/image
 { printf '\000\000'; tail -c +2 "$I/rgb3x2.png"; printf '|F|\002'; tail -c +2 "$I/gray8.jpg"; printf '|F|\005not a picture'; } >"$C/folder/png_jpg_txt"
 { printf '\203\001'; tail -c +2 "$I/gray4.png"; printf '|F|\011'; tail -c +2 "$I/rgb16.jpg"; printf '|F|\001'; tail -c +2 "$I/rgba.png"; } >"$C/folder/fifo_three"
 { printf '\004\000'; tail -c +2 "$I/graya.png"; } >"$C/folder/one_gray"
+# scorer: two saved scorers of a tiny model (all six members; two members, ledoit-wolf)
+$CC -std=c99 -O1 -D_POSIX_C_SOURCE=200809L -I. tools/hephaestus.c -o "$W/hephaestus" -lstb -lm
+$CC -std=c99 -O1 -D_POSIX_C_SOURCE=200809L -I. tools/gen_shapes3d.c -o "$W/gen_shapes3d" -lstb -lm
+"$W/gen_shapes3d" --quiet --random 60 --seed 3 "$W/s.hpd"
+"$W/hephaestus" train --data "$W/s.hpd" --enc dense8,relu --dec dense12288 --z 2 --steps 2 --batch-size 20 --seed 1 --out "$W/m" >/dev/null
+"$W/hephaestus" outliers --model "$W/m/model.hpm" --batch "$W/s.hpd" --reference "$W/s.hpd" --score combined:knn:3+recon \
+    --cov ledoit-wolf --save-scorer "$C/scorer/two.hps" --out "$W/o" >/dev/null
+"$W/hephaestus" outliers --model "$W/m/model.hpm" --batch "$W/s.hpd" --reference "$W/s.hpd" --score combined:mahalanobis+marginal+knn+gmm:2+recon+complexity:2 \
+    --save-scorer "$C/scorer/six.hps" --out "$W/o" >/dev/null
 echo "make_corpus: $(find "$C" -type f | wc -l) seeds, $(du -sk "$C" | cut -f1) KB in $C"

@@ -24,7 +24,7 @@ bad=0
 for t in $TARGETS; do
     src=tests/fuzz/fuzz_$t.c
     [ -f "$src" ] || { echo "fuzz $t: no $src"; bad=1; continue; }
-    lib=""; [ "$t" = cli ] && lib=-lstb
+    lib=""; case $t in cli|scorer) lib=-lstb ;; esac
     if ! nice -n 19 $CCF -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
          -D_POSIX_C_SOURCE=200809L -I. "$src" -o "$B/fuzz_$t" $lib -lm 2>"$B/build_$t.log"; then
         echo "fuzz $t: build failed: $(head -n 3 "$B/build_$t.log" | tr '\n' ' ')"; bad=1; continue
