@@ -253,6 +253,10 @@ typedef struct {
     int *mwhich;
     size_t n_fit, n_cal;  /* combined with --reference: the split of the reference set   */
     double *cal;          /* (n_cal, K) the calibration pictures' member scores (kept)    */
+    double *tail[N_SCORES]; /* combined: the scores each member's tail is fitted on: the    */
+    size_t tail_n[N_SCORES]; /* calibration pictures', or every reference picture's for the
+                                scores of the pictures themselves (they fit nothing)          */
+    size_t *ref_idx;      /* reference mode: the split (fit part first, then calibration)  */
 } cli_run;
 
 static void load_model(heph_vae *m, const char *path) {
@@ -502,18 +506,20 @@ static const char *member_label(const cli_aopts *o, int sc, char *b, size_t n) {
     return b;
 }
 
-/* --score combined: every member scores the batch and the nc calibration pictures (codes cz,
-   pictures cx; self: they are the fit set itself, in context mode), or the calibration
-   scores come from a saved scorer (r->cal already set: cz, cx unused); r->cal keeps them
-   (nc, K). Each member's tail is fitted on its calibration scores (heph_tail_fit), and the
-   batch's tail log-probabilities are combined by Sidak's rule (heph_combine_sidak). Returns
-   the calibration pictures' own combined scores (nc), for the threshold.                    */
+/* --score combined: every member scores the batch. Its tail (heph_tail_fit) is fitted on
+   r->tail[k], which is either loaded (a saved scorer: r->cal holds the calibration columns),
+   or the member's scores of the nc calibration pictures (codes cz, pictures cx; self: they
+   are the fit set itself, in context mode), or, for the scores of the pictures themselves
+   (recon, elbo, iwae, complexity: they fit nothing), every reference picture's (ref, whose
+   calibration pictures are r->ref_idx[nf..]). The batch's tail log-probabilities are
+   combined by Sidak's rule (heph_combine_sidak). Returns the calibration pictures' own
+   combined scores (nc), for the threshold; r->cal keeps their member scores (nc, K).      */
 static double *combined_scores(cli_run *r, const cli_aopts *o, const float *fz, size_t nf, const char *fpath,
-                               const float *cz, const float *cx, size_t nc, int self, const char *cpath) {
+                               const float *cz, const float *cx, size_t nc, int self, const char *cpath, const cli_pics *ref) {
     int K = o->n_members, k, given = r->cal != NULL;
     size_t i;
-    double *cal_lp = (double *)cli_alloc(nc * (size_t)K, sizeof(double)), *cal_s = (double *)cli_alloc(nc, sizeof(double));
-    double *cal_c = (double *)cli_alloc(nc, sizeof(double)), *bs = (double *)cli_alloc(r->n, sizeof(double));
+    double *cal_lp = (double *)cli_alloc(nc * (size_t)K, sizeof(double)), *cal_c = (double *)cli_alloc(nc, sizeof(double));
+    double *bs = (double *)cli_alloc(r->n, sizeof(double));
     char lb[32];
     r->K = K;
     r->mlogp = (double *)cli_alloc(r->n * (size_t)K, sizeof(double));
@@ -521,24 +527,28 @@ static double *combined_scores(cli_run *r, const cli_aopts *o, const float *fz, 
     r->score = (double *)cli_alloc(r->n, sizeof(double));
     if (!given) r->cal = (double *)cli_alloc(nc * (size_t)K, sizeof(double));
     for (k = 0; k < K; k++) {
+        int sc = o->members[k], whole = !given && ref && sc >= SCORE_RECON;
         heph_tail tl;
         cli_tgt t[2];
         t[0].z = r->mu; t[0].x = r->pics.x; t[0].n = r->n; t[0].self = self; t[0].s = bs; t[0].pdim = NULL; t[0].path = o->batch;
-        t[1].z = cz; t[1].x = cx; t[1].n = nc; t[1].self = self; t[1].s = cal_s; t[1].pdim = NULL; t[1].path = cpath;
-        member_scores(r, o, o->members[k], fz, nf, fpath, t, given ? 1 : 2);
-        for (i = 0; i < nc; i++) {
-            if (given) cal_s[i] = r->cal[i * (size_t)K + (size_t)k];
-            else r->cal[i * (size_t)K + (size_t)k] = cal_s[i];
+        if (!given) {
+            r->tail_n[k] = whole ? ref->n : nc;
+            r->tail[k] = (double *)cli_alloc(r->tail_n[k], sizeof(double));
         }
-        if (heph_tail_fit(&tl, cal_s, nc) != HEPH_OK)
-            cli_fail("%s: calibrating %s: %s", cpath, member_label(o, o->members[k], lb, sizeof lb), tl.err);
+        t[1].z = whole ? NULL : cz; t[1].x = whole ? ref->x : cx; t[1].n = r->tail_n[k]; t[1].self = self; t[1].s = r->tail[k];
+        t[1].pdim = NULL; t[1].path = cpath;
+        member_scores(r, o, sc, fz, nf, fpath, t, given ? 1 : 2);
+        for (i = 0; i < nc && !given; i++) /* the calibration pictures' column */
+            r->cal[i * (size_t)K + (size_t)k] = whole ? r->tail[k][r->ref_idx[nf + i]] : r->tail[k][i];
+        if (heph_tail_fit(&tl, r->tail[k], r->tail_n[k]) != HEPH_OK)
+            cli_fail("%s: calibrating %s: %s", cpath, member_label(o, sc, lb, sizeof lb), tl.err);
         for (i = 0; i < r->n; i++) r->mlogp[i * (size_t)K + (size_t)k] = heph_tail_logp(&tl, bs[i]);
-        for (i = 0; i < nc; i++) cal_lp[i * (size_t)K + (size_t)k] = heph_tail_logp(&tl, cal_s[i]);
+        for (i = 0; i < nc; i++) cal_lp[i * (size_t)K + (size_t)k] = heph_tail_logp(&tl, r->cal[i * (size_t)K + (size_t)k]);
         heph_tail_free(&tl);
     }
     for (i = 0; i < r->n; i++) r->score[i] = heph_combine_sidak(r->mlogp + i * (size_t)K, K, &r->mwhich[i]);
     for (i = 0; i < nc; i++) cal_c[i] = heph_combine_sidak(cal_lp + i * (size_t)K, K, NULL);
-    free(cal_lp); free(cal_s); free(bs);
+    free(cal_lp); free(bs);
     return cal_c;
 }
 
@@ -547,8 +557,9 @@ static double *combined_scores(cli_run *r, const cli_aopts *o, const float *fz, 
    the fit part's codes (every member refits on them exactly as before: the fits are
    deterministic for a seed) and the calibration pictures' member scores. Little-endian:
      "HEPHSCR1", u32 version 1, D, K, knn_k, gmm_k, samples, cov, 0, u64 seed, f64 cov_param,
-     u64 model (FNV-1a of the model's parameters), u64 nf, u64 nc, u32 members[K],
-     f32 codes (nf, D), f64 calibration scores (nc, K), u64 FNV-1a of every byte before.   */
+     u64 model (FNV-1a of the model's parameters), u64 nf, u64 nc, u32 members[K], u64
+     tail_n[K], f32 codes (nf, D), f64 calibration scores (nc, K), f64 each member's tail
+     scores (tail_n[k]), u64 FNV-1a of every byte before.                                 */
 #define SCORER_HEAD 80
 typedef struct {
     int D, K, members[N_SCORES], knn_k, gmm_k, samples, cov;
@@ -557,6 +568,8 @@ typedef struct {
     size_t nf, nc;
     float *fz;    /* (nf, D) the fit part's codes                  */
     double *cal;  /* (nc, K) the calibration pictures' member scores */
+    size_t tail_n[N_SCORES];
+    double *tail[N_SCORES]; /* what each member's tail is fitted on   */
 } cli_scorer;
 
 static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n) {
@@ -605,8 +618,11 @@ static void scorer_save(const cli_run *r, const cli_aopts *o, const float *fz, c
     put_le(&b, o->seed, 8); put_f64(&b, o->cov_param); put_le(&b, model_sum(&r->m), 8);
     put_le(&b, r->n_fit, 8); put_le(&b, r->n_cal, 8);
     for (k = 0; k < r->K; k++) put_le(&b, (uint64_t)o->members[k], 4);
+    for (k = 0; k < r->K; k++) put_le(&b, r->tail_n[k], 8);
     for (i = 0; i < r->n_fit * (size_t)r->D; i++) { uint32_t u; memcpy(&u, &fz[i], 4); put_le(&b, u, 4); }
     for (i = 0; i < r->n_cal * (size_t)r->K; i++) put_f64(&b, r->cal[i]);
+    for (k = 0; k < r->K; k++)
+        for (i = 0; i < r->tail_n[k]; i++) put_f64(&b, r->tail[k][i]);
     put_le(&b, fnv1a(FNV_START, (const uint8_t *)b.s, b.n), 8);
     buf_save(&b, path);
     buf_free(&b);
@@ -615,6 +631,7 @@ static void scorer_save(const cli_run *r, const cli_aopts *o, const float *fz, c
 
 /* parse a scorer file's bytes; any lie (size, counts, values, checksum) names path and exits 1 */
 static void scorer_parse(cli_scorer *s, const uint8_t *p, size_t n, const char *path) {
+    const uint8_t *p0 = p;
     size_t i, need;
     int k, j;
     memset(s, 0, sizeof *s);
@@ -636,32 +653,41 @@ static void scorer_parse(cli_scorer *s, const uint8_t *p, size_t n, const char *
     s->nf = (size_t)get_le(p + 64, 8); s->nc = (size_t)get_le(p + 72, 8);
     if (s->nf < (size_t)s->D + 2 || s->nc < 20 || (size_t)s->knn_k >= s->nf)
         cli_fail("%s: %zu codes and %zu calibration pictures are too few for %d dimensions (k %d)", path, s->nf, s->nc, s->D, s->knn_k);
-    need = SCORER_HEAD + 4 * (size_t)s->K + 4 * s->nf * (size_t)s->D + 8 * s->nc * (size_t)s->K + 8; /* < 2^56: no overflow */
-    if (n != need) cli_fail("%s: %zu bytes where its counts need %zu", path, n, need);
+    need = SCORER_HEAD + 12 * (size_t)s->K + 4 * s->nf * (size_t)s->D + 8 * s->nc * (size_t)s->K + 8; /* < 2^56 */
+    if (n < need) cli_fail("%s: %zu bytes where its counts need at least %zu", path, n, need);
     for (k = 0; k < s->K; k++) {
-        uint64_t m = get_le(p + SCORER_HEAD + 4 * (size_t)k, 4);
+        uint64_t m = get_le(p + SCORER_HEAD + 4 * (size_t)k, 4), t = get_le(p + SCORER_HEAD + 4 * (size_t)s->K + 8 * (size_t)k, 8);
         if (m >= SCORE_COMBINED) cli_fail("%s: member %d is score %llu, not one of combined's", path, k, (unsigned long long)m);
         s->members[k] = (int)m;
         for (j = 0; j < k; j++) if (s->members[j] == s->members[k]) cli_fail("%s: member %s twice", path, score_names[m]);
+        if (t < 20 || t > ((uint64_t)1 << 40)) cli_fail("%s: member %s claims %llu calibration scores", path, score_names[m], (unsigned long long)t);
+        s->tail_n[k] = (size_t)t;
+        need += 8 * (size_t)t;
     }
-    p += SCORER_HEAD + 4 * (size_t)s->K;
+    if (n != need) cli_fail("%s: %zu bytes where its counts need %zu", path, n, need);
+    p += SCORER_HEAD + 12 * (size_t)s->K;
     for (i = 0; i < s->nf * (size_t)s->D; i++) { /* every value checked before anything is allocated */
         uint32_t u = (uint32_t)get_le(p + 4 * i, 4);
         float v;
         memcpy(&v, &u, 4);
         if (!(fabsf(v) <= FLT_MAX)) cli_fail("%s: code %zu is not finite", path, i / (size_t)s->D);
     }
-    for (i = 0; i < s->nc * (size_t)s->K; i++)
-        if (!(fabs(get_f64(p + 4 * s->nf * (size_t)s->D + 8 * i)) <= DBL_MAX))
-            cli_fail("%s: calibration score %zu is not finite", path, i);
+    for (i = 0; i < (size_t)(p0 + n - 8 - (p + 4 * s->nf * (size_t)s->D)) / 8; i++) /* the scores, up to the checksum */
+        if (!(fabs(get_f64(p + 4 * s->nf * (size_t)s->D + 8 * i)) <= DBL_MAX)) cli_fail("%s: calibration score %zu is not finite", path, i);
     s->fz = (float *)cli_alloc_for(path, "scorer codes", s->nf * (size_t)s->D, sizeof(float));
-    s->cal = (double *)cli_alloc_for(path, "calibration scores", s->nc * (size_t)s->K, sizeof(double));
     for (i = 0; i < s->nf * (size_t)s->D; i++) {
         uint32_t u = (uint32_t)get_le(p + 4 * i, 4);
         memcpy(&s->fz[i], &u, 4);
     }
     p += 4 * s->nf * (size_t)s->D;
+    s->cal = (double *)cli_alloc_for(path, "calibration scores", s->nc * (size_t)s->K, sizeof(double));
     for (i = 0; i < s->nc * (size_t)s->K; i++) s->cal[i] = get_f64(p + 8 * i);
+    p += 8 * s->nc * (size_t)s->K;
+    for (k = 0; k < s->K; k++) {
+        s->tail[k] = (double *)cli_alloc_for(path, "calibration scores", s->tail_n[k], sizeof(double));
+        for (i = 0; i < s->tail_n[k]; i++) s->tail[k][i] = get_f64(p + 8 * i);
+        p += 8 * s->tail_n[k];
+    }
 }
 
 static void scorer_load(cli_scorer *s, const char *path) {
@@ -690,7 +716,7 @@ static void scorer_apply(const cli_scorer *s, cli_aopts *o, const heph_vae *m) {
 /* combined with --reference: the reference set split at random (--seed) into the fit part
    (nf codes, first) and the calibration part (its codes and pictures); np values a picture */
 static void split_reference(const cli_aopts *o, const float *z, const cli_pics *ref, int D, float **fz, size_t *nf,
-                            float **cz, float **cx, size_t *nc) {
+                            float **cz, float **cx, size_t *nc, size_t **idx_out) {
     size_t n = ref->n, i, np = (size_t)ref->c * (size_t)ref->h * (size_t)ref->w;
     size_t *idx = (size_t *)cli_alloc(n, sizeof(size_t));
     heph_rng rng;
@@ -715,7 +741,7 @@ static void split_reference(const cli_aopts *o, const float *z, const cli_pics *
             memcpy(*cx + (i - *nf) * np, ref->x + j * np, np * sizeof(float));
         }
     }
-    free(idx);
+    *idx_out = idx;
 }
 
 static void run_analysis(cli_run *r, cli_aopts *o) {
@@ -749,10 +775,11 @@ static void run_analysis(cli_run *r, cli_aopts *o) {
         scorer_load(&sc, o->scorer);
         scorer_apply(&sc, o, &r->m);
         ctx = sc.fz; n_ctx = r->n_fit = sc.nf; r->n_cal = sc.nc; r->cal = sc.cal;
+        memcpy(r->tail, sc.tail, sizeof r->tail); memcpy(r->tail_n, sc.tail_n, sizeof r->tail_n);
         oo = *o;
     } else if (o->reference) { ctx = encode_pictures(&r->m, &ref, o->reference); n_ctx = ref.n; }
     if (o->score == SCORE_COMBINED && o->reference) { /* fit on one part, calibrate on the other */
-        split_reference(o, ctx, &ref, r->D, &fz, &r->n_fit, &cz, &cx, &r->n_cal);
+        split_reference(o, ctx, &ref, r->D, &fz, &r->n_fit, &cz, &cx, &r->n_cal, &r->ref_idx);
         free(ctx);
         ctx = fz; n_ctx = r->n_fit;
     }
@@ -771,9 +798,9 @@ static void run_analysis(cli_run *r, cli_aopts *o) {
         if (!o->thr_given) { oo.thr_mode = THR_QUANTILE; oo.thr_value = o->score == SCORE_COMBINED ? 0.99 : 0.975; }
         if (o->score == SCORE_COMBINED && (o->reference || o->scorer))
             ctx_s = combined_scores(r, o, ctx, n_ctx, o->scorer ? o->scorer : o->reference, cz, cx, r->n_cal, 0,
-                                    o->scorer ? o->scorer : o->reference);
+                                    o->scorer ? o->scorer : o->reference, o->reference ? &ref : NULL);
         else if (o->score == SCORE_COMBINED)
-            ctx_s = combined_scores(r, o, ctx, n_ctx, o->batch, r->mu, r->pics.x, r->n, 1, o->batch);
+            ctx_s = combined_scores(r, o, ctx, n_ctx, o->batch, r->mu, r->pics.x, r->n, 1, o->batch, NULL);
         else ctx_s = other_scores(r, o, ctx, n_ctx, &ref);
         set_threshold(r, &oo, ctx_s, o->score == SCORE_COMBINED && (o->reference || o->scorer) ? r->n_cal : n_ctx);
         set_normal_mean(r, ctx, ctx_d2, n_ctx, heph_chi2_quantile(0.975, r->D)); /* the counterfactuals' target */
@@ -786,12 +813,14 @@ static void run_analysis(cli_run *r, cli_aopts *o) {
 }
 
 static void run_free(cli_run *r) {
+    int k;
     heph_vae_free(&r->m);
     heph_maha_free(&r->fit);
     pics_free(&r->pics);
     if (r->score != r->d2) free(r->score);
     free(r->mu); free(r->d2); free(r->pdim); free(r->order); free(r->rank); free(r->flag); free(r->truth);
-    free(r->normal_mean); free(r->zs); free(r->contrib); free(r->mlogp); free(r->mwhich); free(r->cal);
+    free(r->normal_mean); free(r->zs); free(r->contrib); free(r->mlogp); free(r->mwhich); free(r->cal); free(r->ref_idx);
+    for (k = 0; k < N_SCORES; k++) free(r->tail[k]);
 }
 
 /* the pictures to show: flagged ones (or the --top N) by decreasing score, at most max_show

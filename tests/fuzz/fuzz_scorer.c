@@ -14,13 +14,15 @@
 
 static void parse_one(const uint8_t *data, size_t size) {
     static cli_scorer s;
-    size_t i;
+    size_t i, need;
     int k, j;
     memset(&s, 0, sizeof s);
     fuzz_jmp_armed = 1;
     if (setjmp(fuzz_jmp) == 0) {
         scorer_parse(&s, data, size, "fuzz.hps");
-        if (SCORER_HEAD + 4 * (size_t)s.K + 4 * s.nf * (size_t)s.D + 8 * s.nc * (size_t)s.K + 8 != size) abort();
+        need = SCORER_HEAD + 12 * (size_t)s.K + 4 * s.nf * (size_t)s.D + 8 * s.nc * (size_t)s.K + 8;
+        for (k = 0; k < s.K; k++) need += 8 * s.tail_n[k];
+        if (need != size) abort();
         if (s.nf < (size_t)s.D + 2 || s.nc < 20 || s.K < 1 || s.K >= N_SCORES) abort();
         for (k = 0; k < s.K; k++) {
             if (s.members[k] < 0 || s.members[k] >= SCORE_COMBINED) abort();
@@ -28,6 +30,11 @@ static void parse_one(const uint8_t *data, size_t size) {
         }
         for (i = 0; i < s.nf * (size_t)s.D; i++) if (!(fabsf(s.fz[i]) <= FLT_MAX)) abort();
         for (i = 0; i < s.nc * (size_t)s.K; i++) if (!(fabs(s.cal[i]) <= DBL_MAX)) abort();
+        for (k = 0; k < s.K; k++) {
+            if (s.tail_n[k] < 20) abort();
+            for (i = 0; i < s.tail_n[k]; i++) if (!(fabs(s.tail[k][i]) <= DBL_MAX)) abort();
+            free(s.tail[k]);
+        }
         free(s.fz); free(s.cal);
     }
     fuzz_jmp_armed = 0;
