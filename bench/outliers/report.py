@@ -43,7 +43,8 @@ def ours(path, case, seconds):
 def table(path):
     res = [json.loads(line) for line in open(path) if line.strip()]
     calib = [r for r in res if r["case"].startswith("calib/")]
-    res = [r for r in res if not r["case"].startswith("calib/")]
+    fits = [r for r in res if r["case"].startswith("fit/")]
+    res = [r for r in res if not r["case"].startswith(("calib/", "fit/"))]
     dets = list(OrderedDict.fromkeys(r["detector"] for r in res))
     by = defaultdict(list)
     for r in res:
@@ -77,6 +78,13 @@ def table(path):
         print(f"| {g} | " + " | ".join(cells) + " |")
         secs = [np.mean([r["seconds"] for r in per.get(d, []) if r.get("seconds") is not None] or [np.nan]) for d in dets]
         print(f"| {g}: seconds | " + " | ".join("%.2f" % s if s == s else "(in combined)" for s in secs) + " |")
+    if fits:
+        print("\nFitting and calibrating combined once per reference set (then saved with --save-scorer), seconds:\n")
+        per = defaultdict(list)
+        for r in fits:
+            per[r["case"][4:].split("/")[0]].append(r["seconds"])
+        for g, v in per.items():
+            print(f"- {g}: {np.mean(v):.1f} s per reference set ({len(v)} sets)")
     if calib:
         print("\nCalibration (combined, reference mode): requested vs measured false-positive rate on fresh normals:\n")
         print("| set | requested | flagged | measured | relative error |")

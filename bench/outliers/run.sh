@@ -21,11 +21,15 @@
 #   calib     requested vs measured false-positive rate: reference 5,000 normal pictures,
 #             batch 5,000 fresh normal pictures, --fpr 0.01 and 0.05 (Shapes3D floor-hue case
 #             and Fashion-MNIST).
-# Our scores come from one `hephaestus outliers --score combined` run per batch: outliers.json
-# holds every member's tail -ln p, a monotone map of the member's own score, so each member's
-# AUROC is its own. Results: build/outliers/results.jsonl; bench/outliers/report.py prints
+# Our scores: per reference set, one `hephaestus outliers --reference REF --save-scorer` run
+# fits and calibrates combined (its time is the "fit" line); each batch is then scored with
+# --scorer (the same scores as a --reference run: tests/test_cli.sh checks it), and its time
+# is the batch's. outliers.json holds every member's tail -ln p, a monotone map of the
+# member's own score, so each member's AUROC is its own. Results: build/outliers/results.jsonl; bench/outliers/report.py prints
 # the tables. Environment: PROTOCOLS (default "shapes3d fashion foreign calib"), BATCHES
-# (default 10), NREF (default 2000), THREADS (default 2). Needs make data-mnist data-fashion
+# (default 10), NREF (default 2000), THREADS (default 2), CASES (Shapes3D cases, default all
+# six by name), PEERS (default 1; 0: the library's scores only), RESULTS (default
+# build/outliers/results.jsonl, emptied first). Needs make data-mnist data-fashion
 # for the Fashion protocols and python3-sklearn. Not part of make test.
 cd "$(dirname "$0")/../.." || exit 1
 B=build/outliers
@@ -34,7 +38,9 @@ H=build/hephaestus
 PROTOCOLS=${PROTOCOLS:-shapes3d fashion foreign calib}
 BATCHES=${BATCHES:-10}; NREF=${NREF:-2000}; THREADS=${THREADS:-2}
 MODEL3=${MODEL3:-data/models/shapes3d_betatcvae.hpm}
-RES=$B/results.jsonl
+RES=${RESULTS:-$B/results.jsonl}
+PEERS=${PEERS:-1}
+CASES=${CASES:-floor_hue_4_5 wall_hue_4_5 object_hue_4_5 scale_6_7 scale_3_4 shape_3}
 mkdir -p $B || exit 1
 $PY -c 'import sklearn' 2>/dev/null || { echo "bench/outliers: needs python3-sklearn (sh tools/deps.sh bench)"; exit 1; }
 make -s build/hephaestus build/gen_shapes3d build/idx2hpd || exit 1
@@ -61,24 +67,32 @@ PY
 # one CASE NAME MODEL REF.hpd BATCH.hpd TRUTH: ours (combined + members) and the peers
 one() {
     name=$1; model=$2; ref=$3; bat=$4; truth=$5; d=$B/run
+    if ! [ $d/scorer.hps -nt "$ref" ]; then # once per reference set: fit and calibrate, save the scorer
+        t0=$(date +%s.%N)
+        $H outliers --model "$model" --batch "$bat" --reference "$ref" --save-scorer $d/scorer.hps --threads $THREADS \
+            --out $d/o >$d/o.txt 2>&1 || { cat $d/o.txt; exit 1; }
+        echo "{\"case\": \"fit/$name\", \"seconds\": $(echo "$(date +%s.%N) - $t0" | bc)}" >>$RES
+    fi
     t0=$(date +%s.%N)
-    $H outliers --model "$model" --batch "$bat" --reference "$ref" --truth "$truth" --threads $THREADS --out $d/o \
+    $H outliers --model "$model" --batch "$bat" --scorer $d/scorer.hps --truth "$truth" --threads $THREADS --out $d/o \
         >$d/o.txt 2>&1 || { cat $d/o.txt; exit 1; }
     t1=$(date +%s.%N)
     $PY bench/outliers/report.py ours $d/o/outliers.json "$name" "$(echo "$t1 - $t0" | bc)" >>$RES || exit 1
-    if ! [ $d/rp.npy -nt "$ref" ]; then # once per reference set (each case writes its own)
-        rm -f $d/rp.npy
-        $H encode --model "$model" --data "$ref" --out $d/er --threads $THREADS >/dev/null 2>&1 || exit 1
-        hpd2npy "$ref" $d/rp.npy
-    fi
-    $H encode --model "$model" --data "$bat" --out $d/eb --threads $THREADS >/dev/null 2>&1 || exit 1
-    $PY -c "import json,sys; r=json.load(open('$d/o/outliers.json'))['ranked']; t=[0]*len(r)
+    if [ "$PEERS" = 1 ]; then
+        if ! [ $d/rp.npy -nt "$ref" ]; then # once per reference set (each case writes its own)
+            rm -f $d/rp.npy
+            $H encode --model "$model" --data "$ref" --out $d/er --threads $THREADS >/dev/null 2>&1 || exit 1
+            hpd2npy "$ref" $d/rp.npy
+        fi
+        $H encode --model "$model" --data "$bat" --out $d/eb --threads $THREADS >/dev/null 2>&1 || exit 1
+        $PY -c "import json,sys; r=json.load(open('$d/o/outliers.json'))['ranked']; t=[0]*len(r)
 for e in r: t[e['index']]=e['truth']
 open('$d/truth.txt','w').write(''.join(f'{v}\n' for v in t))" || exit 1
-    hpd2npy "$bat" $d/bp.npy
-    OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS $PY bench/outliers_peers.py --ref-codes $d/er/mu.npy \
-        --batch-codes $d/eb/mu.npy --truth $d/truth.txt --ref-pixels $d/rp.npy --batch-pixels $d/bp.npy \
-        --case "$name" --out $RES || exit 1
+        hpd2npy "$bat" $d/bp.npy
+        OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS $PY bench/outliers_peers.py --ref-codes $d/er/mu.npy \
+            --batch-codes $d/eb/mu.npy --truth $d/truth.txt --ref-pixels $d/rp.npy --batch-pixels $d/bp.npy \
+            --case "$name" --out $RES || exit 1
+    fi
     printf '%s: %s\n' "$name" "$(grep '^AUROC' $d/o.txt)"
 }
 mkdir -p $B/run
@@ -91,6 +105,7 @@ shapes3d)
              "object_hue_4_5 object_hue=0-3|6-9 object_hue=4|5" "scale_6_7 scale=0-5 scale=6|7" \
              "scale_3_4 scale=0-2|5-7 scale=3|4" "shape_3 shape=0-2 shape=3"; do
         set -- $c
+        case " $CASES " in *" $1 "*) ;; *) continue ;; esac
         $H batch --data $B/poolA.hpd --normal "$2" --n-normal $NREF --n-outlier 0 --seed 100 --out $B/ref.hpd >/dev/null || exit 1
         s=1
         while [ $s -le $BATCHES ]; do
@@ -132,7 +147,8 @@ calib)
     for c in "shapes3d $MODEL3 $B/cref.hpd $B/cbat.hpd" "fashion build/foreign/fashion/model.hpm $B/fref.hpd $B/fbat.hpd"; do
         set -- $c
         for a in 0.01 0.05; do
-            $H outliers --model $2 --batch $4 --reference $3 --fpr $a --threads $THREADS --out $B/run/c >$B/run/c.txt 2>&1 ||
+            if [ $a = 0.01 ]; then src="--reference $3 --save-scorer $B/run/c.hps"; else src="--scorer $B/run/c.hps"; fi
+            $H outliers --model $2 --batch $4 $src --fpr $a --threads $THREADS --out $B/run/c >$B/run/c.txt 2>&1 ||
                 { cat $B/run/c.txt; exit 1; }
             f=$(sed -n 's/^  "flagged": \([0-9]*\),/\1/p' $B/run/c/outliers.json)
             echo "{\"case\": \"calib/$1\", \"detector\": \"combined\", \"fpr_requested\": $a, \"flagged\": $f, \"n\": 5000}" >>$RES
