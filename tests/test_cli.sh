@@ -163,6 +163,7 @@ if $H outliers $M --batch $T/b.hpd --reference $T/src.hpd --out $T/oc >$T/oc.txt
    grep -q '"members": \["mahalanobis", "marginal", "knn:5", "gmm:5", "recon", "complexity:16"\]' $T/oc/outliers.json &&
    grep -q '"fit_pictures": 210,' $T/oc/outliers.json && grep -q '"calibration_pictures": 90,' $T/oc/outliers.json &&
    [ "$(grep -c '"decided_by": "' $T/oc/outliers.json)" -eq 48 ] && grep -q 'calibrated on the other 90' $T/oc.txt &&
+   [ "$(grep -c '"marginal_dim": [0-3], ' $T/oc/outliers.json)" -eq 48 ] &&
    grep -q '0.99 quantile of the calibration' $T/oc.txt; then pass cli_outliers_combined_is_reference_default
 else fail cli_outliers_combined_is_reference_default "$(tail -n 3 $T/oc.txt | tr '\n' ' ')"; fi
 # score = -ln(1 - (1 - p_min)^K) from the members' -ln p in the same row (K = 6)

@@ -532,6 +532,8 @@ static double *combined_scores(cli_run *r, const cli_aopts *o, const float *fz, 
         heph_tail tl;
         cli_tgt t[2];
         t[0].z = r->mu; t[0].x = r->pics.x; t[0].n = r->n; t[0].self = self; t[0].s = bs; t[0].pdim = NULL; t[0].path = o->batch;
+        if (sc == SCORE_MARGINAL) /* outliers.json names the dimension that made it */
+            t[0].pdim = r->pdim = (double *)cli_alloc(r->n * (size_t)r->D, sizeof(double));
         if (!given) {
             r->tail_n[k] = whole ? ref->n : nc;
             r->tail[k] = (double *)cli_alloc(r->tail_n[k], sizeof(double));
