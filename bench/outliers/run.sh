@@ -19,8 +19,9 @@
 #   foreign   Fashion-MNIST -> MNIST: the same model, reference NREF Fashion-MNIST training
 #             pictures, batch 1,000 Fashion-MNIST + 1,000 MNIST test pictures.
 #   calib     requested vs measured false-positive rate: reference 5,000 normal pictures,
-#             batch 5,000 fresh normal pictures, --fpr 0.01 and 0.05 (Shapes3D floor-hue case
-#             and Fashion-MNIST).
+#             batch 5,000 fresh normal pictures, --fpr 0.01 and 0.05 (Shapes3D floor-hue case;
+#             Fashion-MNIST with the reference from the model's training set, and with the
+#             reference and the batch from the two halves of the test set).
 # Our scores: per reference set, one `hephaestus outliers --reference REF --save-scorer` run
 # fits and calibrates combined (its time is the "fit" line); each batch is then scored with
 # --scorer (the same scores as a --reference run: tests/test_cli.sh checks it), and its time
@@ -144,7 +145,24 @@ calib)
         $H batch --data $B/poolB.hpd --normal "floor_hue=0-3|6-9" --n-normal 5000 --n-outlier 0 --seed 101 --out $B/cbat.hpd >/dev/null &&
         $H batch --data data/fashion-mnist/train.hpd --normal class=0-9 --n-normal 5000 --n-outlier 0 --seed 100 --out $B/fref.hpd >/dev/null &&
         $H batch --data data/fashion-mnist/test.hpd --normal class=0-9 --n-normal 5000 --n-outlier 0 --seed 101 --out $B/fbat.hpd >/dev/null || exit 1
-    for c in "shapes3d $MODEL3 $B/cref.hpd $B/cbat.hpd" "fashion build/foreign/fashion/model.hpm $B/fref.hpd $B/fbat.hpd"; do
+    # Fashion-MNIST twice: the reference from the model's own training pictures (what the model
+    # has seen looks more normal than fresh pictures: calibration too lenient), and from half of
+    # the test set, the fresh normals the other half (a fixed permutation, seed 0)
+    $PY - "$B" <<'PY' || exit 1
+import gzip, sys, numpy as np
+b = sys.argv[1]
+img = np.frombuffer(gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").read(), np.uint8, offset=16).reshape(-1, 28, 28)
+lab = np.frombuffer(gzip.open("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz").read(), np.uint8, offset=8)
+perm = np.random.default_rng(0).permutation(len(img))
+for name, sel in (("ta", perm[:5000]), ("tb", perm[5000:])):
+    with open(f"{b}/{name}-img.idx", "wb") as f:
+        f.write(np.array([0x803, len(sel), 28, 28], ">u4").tobytes()); f.write(img[sel].tobytes())
+    with open(f"{b}/{name}-lab.idx", "wb") as f:
+        f.write(np.array([0x801, len(sel)], ">u4").tobytes()); f.write(lab[sel].tobytes())
+PY
+    build/idx2hpd $B/ta-img.idx $B/ta-lab.idx $B/ta.hpd >/dev/null && build/idx2hpd $B/tb-img.idx $B/tb-lab.idx $B/tb.hpd >/dev/null || exit 1
+    for c in "shapes3d $MODEL3 $B/cref.hpd $B/cbat.hpd" "fashion(train_reference) build/foreign/fashion/model.hpm $B/fref.hpd $B/fbat.hpd" \
+             "fashion(test_halves) build/foreign/fashion/model.hpm $B/ta.hpd $B/tb.hpd"; do
         set -- $c
         for a in 0.01 0.05; do
             if [ $a = 0.01 ]; then src="--reference $3 --save-scorer $B/run/c.hps"; else src="--scorer $B/run/c.hps"; fi
