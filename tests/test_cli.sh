@@ -182,6 +182,7 @@ else fail cli_outliers_combined_members_and_fpr "$(tail -n 3 $T/oc2.txt | tr '\n
 check cli_outliers_combined_context_mode $H outliers $M --batch $T/b.hpd --score combined:mahalanobis+marginal --out $T/oc3
 check_err cli_outliers_combined_of_itself 2 "cannot be one of its own members" $H outliers $M --batch $T/b.hpd --score combined:knn+combined --out $T/x
 check_err cli_outliers_combined_twice 2 "knn is named twice" $H outliers $M --batch $T/b.hpd --score combined:knn+knn:3 --out $T/x
+check_err cli_outliers_combined_no_member 2 "name at least one member" $H outliers $M --batch $T/b.hpd --score combined: --out $T/x
 $H batch --data $T/src.hpd --normal shape=0-3 --n-normal 25 --n-outlier 0 --seed 9 --out $T/small.hpd >/dev/null 2>&1
 check_err cli_outliers_combined_small_reference 1 "too few for --score combined" $H outliers $M --batch $T/b.hpd --reference $T/small.hpd --out $T/x
 check_err cli_outliers_fpr_range 2 "--fpr" $H outliers $M --batch $T/b.hpd --fpr 0.7 --out $T/x

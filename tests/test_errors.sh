@@ -130,7 +130,7 @@ check_err "4 pictures, 4 latent dimensions, --cov empirical" 1 "4 pictures for 4
 check_err "5 pictures, 4 latent dimensions, --cov mcd" 1 "MCD needs more than 5" \
     $H outliers --model $T/n/model.hpm --batch $T/five.hpd --cov mcd --out $T/x
 check_err "--reference of 4 pictures with --cov empirical" 1 "four.hpd: 4 pictures for 4 latent dimensions" \
-    $H outliers --model $T/n/model.hpm --batch $T/good.hpd --reference $T/four.hpd --cov empirical --out $T/x
+    $H outliers --model $T/n/model.hpm --batch $T/good.hpd --reference $T/four.hpd --score mahalanobis --cov empirical --out $T/x
 
 # ---- no labels ---------------------------------------------------------------------------------------
 check_err "a .hpd without labels given to --auroc" 1 "has no labels at all, so there is no AUROC" \

@@ -194,6 +194,7 @@ static void parse_members(cli_aopts *o, const char *list) {
         if (t.score >= SCORE_ELBO) o->samples = t.samples;
         p += len + (p[len] == '+');
     }
+    if (o->n_members == 0) cli_usage("--score combined:S+S+...: name at least one member, e.g. combined:marginal+knn");
     o->score = SCORE_COMBINED;
 }
 

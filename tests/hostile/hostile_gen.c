@@ -874,6 +874,13 @@ static void suite_flags(void) {
     FL("outliers", "--model @HPM@ --batch @HPD@ --score knn:0 --out @OUT@", "--score knn:0");
     FL("outliers", "--model @HPM@ --batch @HPD@ --score knn:99999999999999999999 --out @OUT@", "--score knn beyond 64 bits");
     FL("outliers", "--model @HPM@ --batch @HPD@ --auto quantile:1.5 --out @OUT@", "--auto quantile:1.5");
+    FL("outliers", "--model @HPM@ --batch @HPD@ --fpr nan --out @OUT@", "--fpr nan");
+    FL("outliers", "--model @HPM@ --batch @HPD@ --calibrate 7 --out @OUT@", "--calibrate 7");
+    FL("outliers", "--model @HPM@ --batch @HPD@ --score combined: --out @OUT@", "--score combined: without members");
+    FL("outliers", "--model @HPM@ --batch @HPD@ --score combined:knn+knn:3 --out @OUT@", "a combined member twice");
+    FL("outliers", "--model @HPM@ --batch @HPD@ --score combined:+ --out @OUT@", "an empty combined member");
+    FL("outliers", "--model @HPM@ --batch @HPD@ --scorer @HPD@ --out @OUT@", "a .hpd as --scorer");
+    FL("outliers", "--model @HPM@ --batch @HPD@ --scorer @HPM@ --out @OUT@", "a .hpm as --scorer");
     FL("explain", "--model @HPM@ --batch @HPD@ --top -1 --out @OUT@", "--top -1");
     FL("counterfactual", "--model @HPM@ --batch @HPD@ --top-k 4294967297 --out @OUT@", "--top-k 2^32+1");
     FL("morph", "--model @HPM@ --batch @HPD@ --steps 0 --out @OUT@", "--steps 0");
