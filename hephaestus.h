@@ -56,8 +56,9 @@
                     architecture specs; networks (a plain loop over layers); the VAE (config,
                     one training step in five steps, encode, decode, sample, evaluate)
      PART B         ANALYSIS AND METRICS: Mahalanobis fits (FastMCD, Ledoit-Wolf), marginal,
-                    kNN, GMM, reconstruction / ELBO / IWAE / complexity scores, explanations,
-                    counterfactuals, picture grids, MIG, correlation, SSIM, AUROC
+                    kNN, GMM, reconstruction / ELBO / IWAE / complexity scores, calibrated
+                    tails and their combination, explanations, counterfactuals, picture
+                    grids, MIG, correlation, SSIM, AUROC
      PART C         FILES: little-endian fields, datasets (.hpd), checkpoints (.hpm),
                     networks (.hpn); left out by HEPH_NO_STDIO
      PART D         FAST KERNELS: packed GEMM, (H, W, C) and implicit-GEMM convolutions,
