@@ -696,7 +696,7 @@ static void scorer_parse(cli_scorer *s, const uint8_t *p, size_t n, const char *
 
 static void scorer_load(cli_scorer *s, const char *path) {
     FILE *f = cli_fopen(path, "rb");
-    long len;
+    long len = -1; /* clang cannot see that cli_fail does not return */
     uint8_t *b;
     if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) cli_fail("%s: cannot read its size", path);
     if ((unsigned long)len > ((unsigned long)1 << 31)) cli_fail("%s: %ld bytes is too large for a scorer", path, len);
