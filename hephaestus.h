@@ -30,8 +30,8 @@
    Looking inside: heph_vae_encode (posterior mean and log-variance), heph_vae_decode,
    heph_vae_sample, heph_vae_evaluate (negative ELBO in nats per image, recon and KL apart),
    heph_vae_traverse, heph_vae_kl_per_dim. Other outlier scores: heph_marginal_fit/score (one
-   latent at a time), heph_knn_score, heph_gmm_fit/score (a mixture, for several modes),
-   heph_vae_recon_score, heph_vae_iwae_score (ELBO and the importance-weighted likelihood
+   latent at a time), heph_knn_score/search, heph_gmm_fit/score (a mixture, for several modes),
+   heph_vae_recon_score, heph_vae_iwae_score(_from) (ELBO and the importance-weighted likelihood
    bound), heph_complexity_score (likelihood minus the picture's code length: foreign data),
    heph_tail_fit/logp and heph_combine_sidak (scores calibrated on normal pictures, combined).
    Metrics: heph_mig_discrete, heph_mig_continuous,
@@ -63,7 +63,7 @@
                     networks (.hpn); left out by HEPH_NO_STDIO
      PART D         FAST KERNELS: packed GEMM, (H, W, C) and implicit-GEMM convolutions,
                     vectorised exp/log for the losses, the network plan (layouts, ReLUs fused
-                    into the layer before). The same numbers as part A up to rounding
+                    into the layer before), Mahalanobis tiles, kNN over transposed codes. The same numbers as part A up to rounding
                     (tests/test_net.c, test_conv.c compare them), and the same bits for any
                     thread count.
    A training step from the top: heph_vae_train_step -> heph_vae_loss_grad ->
@@ -633,7 +633,11 @@ HEPH_DEF int heph_vae_saliency(heph_vae *m, heph_maha *f, const float *x, float 
      combined by Sidak's correction of the smallest: P = 1 - (1 - min_j p_j)^D, and the
      score is -ln P (nats; higher = more unusual). pdim gets -ln p_j per dimension: which
      dimension made the score. At most HEPH_KDE_MAX reference codes are kept (every
-     ceil(n / HEPH_KDE_MAX)-th): the fit is O(n^2 D) in them.
+     ceil(n / HEPH_KDE_MAX)-th): the fit is O(n^2 D) in them. A new value's ln f_j is read
+     from a table of HEPH_KDE_GRID points over [min - 6 h_j, max + 6 h_j], linear between
+     them (within 2e-4 (1 + |ln f_j|) in the tests, the most where two far clusters meet
+     at a density of e^-1000; exact outside the table): O(1)
+     per value instead of O(n), which is what lets `outliers --stream` score millions.
    - knn: Euclidean distance from a code to its k-th nearest reference code (exact).
    - recon: -ln p(x | z = mu(x)), the model's own reconstruction term at the posterior mean
      (Bernoulli: sum of BCE over pixels; Gaussian: sum of squared errors), per picture.    */
@@ -641,6 +645,9 @@ HEPH_DEF int heph_vae_saliency(heph_vae *m, heph_maha *f, const float *x, float 
 #define HEPH_KDE_MAX 4096
 #endif
 #define HEPH_KDE_HMIN 1e-3 /* latent units (the prior is N(0, 1)): collapsed dimensions */
+#ifndef HEPH_KDE_GRID
+#define HEPH_KDE_GRID 4096
+#endif
 typedef struct {
     int D;
     size_t n;          /* reference codes kept: every step-th of n_fit          */
@@ -648,6 +655,8 @@ typedef struct {
     double *h;         /* (D) bandwidths                                        */
     double *x;         /* (D, n) the codes, dimension-major                     */
     double *logf;      /* (D, n) leave-one-out log densities, ascending per dim */
+    double *g0, *gdx;  /* (D) the table's first point and spacing per dim       */
+    double *glog;      /* (D, HEPH_KDE_GRID) ln f_j at g0 + t gdx               */
     char err[HEPH_ERRLEN];
 } heph_marginal;
 /* fit on n reference codes z (n, D); n >= 3, every value finite */
@@ -661,6 +670,12 @@ HEPH_DEF int heph_marginal_score(heph_marginal *f, const float *z, size_t m, int
    self: z is ref (each code is not its own neighbour); 1 <= k < n + !self             */
 HEPH_DEF int heph_knn_score(const float *ref, size_t n, int D, const float *z, size_t m, int k,
                             int self, double *dist, char *err, size_t errlen);
+/* the explanation behind knn: idx (m, k) the k nearest of the n codes ref to each z_i,
+   nearest first (ties: the lower index), dist (m, k) their distances; skip[i] is an index of
+   ref that z_i may not take (itself, when z_i is in ref), or (size_t)-1; skip may be NULL.
+   1 <= k <= n - 1 when skip is given, k <= n otherwise                                  */
+HEPH_DEF int heph_knn_search(const float *ref, size_t n, int D, const float *z, size_t m, int k,
+                             const size_t *skip, size_t *idx, double *dist, char *err, size_t errlen);
 /* A Gaussian mixture of the normal codes, for normal sets with several modes:
      p(z) = sum_c w_c N(z; m_c, S_c), S_c full, fitted by EM (8 k-means++ starts, S_c + 1e-6 I
      as scikit-learn's reg_covar), for every component count 1..k_max; the count with the
@@ -693,6 +708,10 @@ HEPH_DEF int heph_vae_recon_score(heph_vae *m, const float *x, size_t n, double 
    HEPH_E_NAN naming the picture.                                                        */
 HEPH_DEF int heph_vae_iwae_score(heph_vae *m, const float *x, size_t n, int k, uint64_t seed,
                                  double *iwae, double *elbo);
+/* the same for pictures first .. first+n-1 of a larger set scored in parts: picture i draws
+   from stream (seed, first + i), so the parts give the scores of the whole set            */
+HEPH_DEF int heph_vae_iwae_score_from(heph_vae *m, const float *x, size_t n, size_t first, int k, uint64_t seed,
+                                      double *iwae, double *elbo);
 /* Input complexity (Serra et al. 2020): a generative model gives simple foreign pictures a
    high likelihood; subtracting the picture's lossless code length L(x) corrects for it:
      score[i] = nll[i] / ln 2 - bits[i]          (bits; higher = more unusual)
@@ -1068,6 +1087,8 @@ static double heph__softmax_xent_fast(float *dlogits, const float *logits, const
 static float heph__exp_neg(float x);
 static int heph__maha_score_fast(const double *mean, const double *L, int D, const float *z,
                                  size_t n, double *d2);
+static int heph__knn_fast(const float *ref, size_t n, int D, const float *z, size_t m, int k,
+                          int self, double *best, double *dist);
 
 /* ========================================================================================== */
 /* PART A - THE LESSON: random numbers; every layer as plain loops over indices with its    */
@@ -3101,8 +3122,8 @@ HEPH_DEF int heph_vae_saliency(heph_vae *m, heph_maha *f, const float *x, float 
 /* marginal, kNN and reconstruction scores                                                    */
 
 HEPH_DEF void heph_marginal_free(heph_marginal *f) {
-    HEPH_FREE(f->h); HEPH_FREE(f->x); HEPH_FREE(f->logf);
-    f->h = f->x = f->logf = NULL;
+    HEPH_FREE(f->h); HEPH_FREE(f->x); HEPH_FREE(f->logf); HEPH_FREE(f->g0); HEPH_FREE(f->gdx); HEPH_FREE(f->glog);
+    f->h = f->x = f->logf = f->g0 = f->gdx = f->glog = NULL;
     f->n = 0;
 }
 
@@ -3131,7 +3152,10 @@ HEPH_DEF int heph_marginal_fit(heph_marginal *f, const float *z, size_t n, int D
     f->h = (double *)heph__calloc((size_t)D, sizeof(double));
     f->x = (double *)heph__calloc(nk * (size_t)D, sizeof(double));
     f->logf = (double *)heph__calloc(nk * (size_t)D, sizeof(double));
-    if (!f->h || !f->x || !f->logf) { heph_marginal_free(f); return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_NOMEM, "marginal fit: out of memory"); }
+    f->g0 = (double *)heph__calloc((size_t)D, sizeof(double));
+    f->gdx = (double *)heph__calloc((size_t)D, sizeof(double));
+    f->glog = (double *)heph__calloc((size_t)D * HEPH_KDE_GRID, sizeof(double));
+    if (!f->h || !f->x || !f->logf || !f->g0 || !f->gdx || !f->glog) { heph_marginal_free(f); return heph__errf(f->err, HEPH_ERRLEN, HEPH_E_NOMEM, "marginal fit: out of memory"); }
     HEPH__OMP_FOR
     for (j = 0; j < D; j++) { /* each dimension alone: the same bits for any thread count */
         double *x = f->x + (size_t)j * nk, *lf = f->logf + (size_t)j * nk, *srt = lf, mean = 0.0, var = 0.0, iqr, sd, h;
@@ -3145,10 +3169,25 @@ HEPH_DEF int heph_marginal_fit(heph_marginal *f, const float *z, size_t n, int D
         iqr = srt[(3 * (nk - 1)) / 4] - srt[(nk - 1) / 4];
         h = 0.9 * (iqr > 0.0 && iqr / 1.34 < sd ? iqr / 1.34 : sd) * pow((double)nk, -0.2);
         f->h[j] = h > HEPH_KDE_HMIN ? h : HEPH_KDE_HMIN;
+        f->g0[j] = srt[0] - 6.0 * f->h[j]; /* the table spans the values and 6 bandwidths more */
+        f->gdx[j] = (srt[nk - 1] - srt[0] + 12.0 * f->h[j]) / (HEPH_KDE_GRID - 1);
+        for (a = 0; a < HEPH_KDE_GRID; a++)
+            f->glog[(size_t)j * HEPH_KDE_GRID + a] = heph__kde_log(x, nk, f->h[j], f->g0[j] + (double)a * f->gdx[j], nk);
         for (a = 0; a < nk; a++) lf[a] = heph__kde_log(x, nk, f->h[j], x[a], a); /* leave-one-out */
         heph__sort_doubles(lf, nk);
     }
     return HEPH_OK;
+}
+
+/* ln f_j(v) of dimension j: from the table, linear between its points; exact off the table */
+static double heph__kde_table(const heph_marginal *f, int j, double v) {
+    double t = (v - f->g0[j]) / f->gdx[j], fr;
+    const double *g = f->glog + (size_t)j * HEPH_KDE_GRID;
+    size_t a;
+    if (!(t >= 0.0 && t <= (double)(HEPH_KDE_GRID - 1))) return heph__kde_log(f->x + (size_t)j * f->n, f->n, f->h[j], v, f->n);
+    a = (size_t)t < HEPH_KDE_GRID - 1 ? (size_t)t : HEPH_KDE_GRID - 2;
+    fr = t - (double)a;
+    return g[a] + fr * (g[a + 1] - g[a]);
 }
 
 /* -ln p of log density lv in one dimension: sorted leave-one-out log densities lf (n) */
@@ -3175,10 +3214,10 @@ HEPH_DEF int heph_marginal_score(heph_marginal *f, const float *z, size_t m, int
         /* a code the fit kept (self, every step-th) leaves itself out */
         size_t skip = self && (size_t)i % step == 0 ? (size_t)i / step : (size_t)-1;
         for (j = 0; j < D; j++) {
-            double v = (double)zi[j], t;
-            t = fabs(v) <= DBL_MAX ? heph__density_tail(f->logf + (size_t)j * f->n, f->n,
-                                                        heph__kde_log(f->x + (size_t)j * f->n, f->n, f->h[j], v, skip))
-                                   : HUGE_VAL;
+            double v = (double)zi[j], t = HUGE_VAL;
+            if (fabs(v) <= DBL_MAX) /* a new value reads the table; a fitted code leaves itself out, exactly */
+                t = heph__density_tail(f->logf + (size_t)j * f->n, f->n,
+                                       skip < f->n ? heph__kde_log(f->x + (size_t)j * f->n, f->n, f->h[j], v, skip) : heph__kde_table(f, j, v));
             if (pdim) pdim[(size_t)i * (size_t)D + (size_t)j] = t;
             if (t > best) best = t;
         }
@@ -3198,6 +3237,7 @@ HEPH_DEF int heph_knn_score(const float *ref, size_t n, int D, const float *z, s
                           self ? " scored against themselves" : "", n > 0 ? n - (self ? 1 : 0) : 0);
     buf = (double *)heph__calloc(m > 0 ? m * (size_t)k : 1, sizeof(double));
     if (!buf) return heph__errf(err, errlen, HEPH_E_NOMEM, "knn: out of memory for %zu x %d distances", m, k);
+    if (!HEPH__REFERENCE && heph__knn_fast(ref, n, D, z, m, k, self, buf, dist)) { HEPH_FREE(buf); return HEPH_OK; }
     HEPH__OMP_FOR
     for (i = 0; i < (long long)m; i++) {
         double *best = buf + (size_t)i * (size_t)k; /* the k smallest squared distances, ascending */
@@ -3218,6 +3258,33 @@ HEPH_DEF int heph_knn_score(const float *ref, size_t n, int D, const float *z, s
         dist[i] = sqrt(best[k - 1]);
     }
     HEPH_FREE(buf);
+    return HEPH_OK;
+}
+
+HEPH_DEF int heph_knn_search(const float *ref, size_t n, int D, const float *z, size_t m, int k,
+                             const size_t *skip, size_t *idx, double *dist, char *err, size_t errlen) {
+    long long i;
+    if (D < 1 || k < 1 || (size_t)k + (skip ? 1 : 0) > n)
+        return heph__errf(err, errlen, HEPH_E_ARG, "knn search: k = %d with %zu reference codes (needs 1 <= k <= %zu)", k, n,
+                          n > 0 ? n - (skip ? 1 : 0) : 0);
+    HEPH__OMP_FOR
+    for (i = 0; i < (long long)m; i++) {
+        double *bd = dist + (size_t)i * (size_t)k; /* the k smallest squared distances, ascending */
+        size_t *bi = idx + (size_t)i * (size_t)k, r, filled = 0;
+        const float *q = z + (size_t)i * (size_t)D;
+        for (r = 0; r < n; r++) {
+            double d2 = 0.0;
+            size_t at;
+            int a;
+            if (skip && r == skip[i]) continue;
+            for (a = 0; a < D; a++) d2 += ((double)q[a] - (double)ref[r * (size_t)D + (size_t)a]) * ((double)q[a] - (double)ref[r * (size_t)D + (size_t)a]);
+            if (filled == (size_t)k && d2 >= bd[k - 1]) continue; /* equal: the lower index stays */
+            at = filled < (size_t)k ? filled++ : (size_t)k - 1;
+            while (at > 0 && bd[at - 1] > d2) { bd[at] = bd[at - 1]; bi[at] = bi[at - 1]; at--; }
+            bd[at] = d2; bi[at] = r;
+        }
+        for (r = 0; r < (size_t)k; r++) bd[r] = sqrt(bd[r]);
+    }
     return HEPH_OK;
 }
 
@@ -3387,7 +3454,8 @@ HEPH_DEF int heph_vae_recon_score(heph_vae *m, const float *x, size_t n, double 
         const float *h = heph__net_forward(&m->enc, x + s * n_in, B), *lg;
         for (b = 0; b < B; b++) memcpy(m->z + (size_t)b * D, h + (size_t)b * 2 * D, D * sizeof(float)); /* z = mu */
         lg = heph__net_forward(&m->dec, m->z, B);
-        for (b = 0; b < B; b++) {
+        HEPH__OMP_FOR_IF(B >= 64)
+        for (b = 0; b < B; b++) { /* each picture's own sum: the same bits for any thread count */
             const float *xb = x + (s + (size_t)b) * n_in, *lb = lg + (size_t)b * n_in;
             recon[s + (size_t)b] = m->cfg.obj.recon == HEPH_RECON_BERNOULLI ? heph_bce_logits(NULL, lb, xb, n_in, 1.0f)
                                                                              : heph_sqerr_logits(NULL, lb, xb, n_in, 1.0f);
@@ -3399,17 +3467,19 @@ HEPH_DEF int heph_vae_recon_score(heph_vae *m, const float *x, size_t n, double 
 }
 
 /* log w of k samples for the B pictures of one chunk starting at picture s: lw (B, k) */
-static void heph__iwae_chunk(heph_vae *m, const float *x, size_t s, int B, int k, uint64_t seed,
+static void heph__iwae_chunk(heph_vae *m, const float *x, size_t s, size_t first, int B, int k, uint64_t seed,
                              float *ml, double *lw, heph_rng *rng) {
-    size_t D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n, j;
+    size_t D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n;
     const float *h = heph__net_forward(&m->enc, x + s * n_in, B), *lg;
     int b, t;
     memcpy(ml, h, (size_t)B * 2 * D * sizeof(float)); /* mu, logvar per row */
     for (b = 0; b < B; b++) /* picture s+b draws its samples from its own stream */
-        heph_rng_seed(&rng[b], seed ^ ((uint64_t)(s + (size_t)b) * 0x9E3779B97F4A7C15ULL));
-    for (t = 0; t < k; t++) {
+        heph_rng_seed(&rng[b], seed ^ ((uint64_t)(first + s + (size_t)b) * 0x9E3779B97F4A7C15ULL));
+    for (t = 0; t < k; t++) { /* each picture on its own: the same bits for any thread count */
+        HEPH__OMP_FOR_IF(B >= 64)
         for (b = 0; b < B; b++) {
             double lq = 0.0, lp = 0.0;
+            size_t j;
             for (j = 0; j < D; j++) {
                 float mu = ml[(size_t)b * 2 * D + j], lv = ml[(size_t)b * 2 * D + D + j], e, z;
                 lv = lv < HEPH_LOGVAR_MIN ? HEPH_LOGVAR_MIN : (lv > HEPH_LOGVAR_MAX ? HEPH_LOGVAR_MAX : lv);
@@ -3422,6 +3492,7 @@ static void heph__iwae_chunk(heph_vae *m, const float *x, size_t s, int B, int k
             lw[(size_t)b * (size_t)k + (size_t)t] = lp - lq;
         }
         lg = heph__net_forward(&m->dec, m->z, B);
+        HEPH__OMP_FOR_IF(B >= 64)
         for (b = 0; b < B; b++) {
             const float *xb = x + (s + (size_t)b) * n_in, *lb = lg + (size_t)b * n_in;
             double rec = m->cfg.obj.recon == HEPH_RECON_BERNOULLI ? heph_bce_logits(NULL, lb, xb, n_in, 1.0f)
@@ -3433,6 +3504,11 @@ static void heph__iwae_chunk(heph_vae *m, const float *x, size_t s, int B, int k
 
 HEPH_DEF int heph_vae_iwae_score(heph_vae *m, const float *x, size_t n, int k, uint64_t seed,
                                  double *iwae, double *elbo) {
+    return heph_vae_iwae_score_from(m, x, n, 0, k, seed, iwae, elbo);
+}
+
+HEPH_DEF int heph_vae_iwae_score_from(heph_vae *m, const float *x, size_t n, size_t first, int k, uint64_t seed,
+                                      double *iwae, double *elbo) {
     size_t s, D = (size_t)m->cfg.z_dim, MB = (size_t)m->cfg.max_batch, i;
     float *ml;
     double *lw;
@@ -3447,7 +3523,7 @@ HEPH_DEF int heph_vae_iwae_score(heph_vae *m, const float *x, size_t n, int k, u
     }
     for (s = 0; s < n; s += MB) {
         int B = (int)(n - s < MB ? n - s : MB), b, t;
-        heph__iwae_chunk(m, x, s, B, k, seed, ml, lw, rng);
+        heph__iwae_chunk(m, x, s, first, B, k, seed, ml, lw, rng);
         for (b = 0; b < B; b++) {
             const double *w = lw + (size_t)b * (size_t)k;
             double mx = w[0], sum = 0.0, mean = 0.0;
@@ -3460,7 +3536,7 @@ HEPH_DEF int heph_vae_iwae_score(heph_vae *m, const float *x, size_t n, int k, u
     HEPH_FREE(ml); HEPH_FREE(lw); HEPH_FREE(rng);
     for (i = 0; i < n; i++)
         if ((iwae && !(fabs(iwae[i]) <= DBL_MAX)) || (elbo && !(fabs(elbo[i]) <= DBL_MAX)))
-            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "iwae score: picture %zu gives a non-finite likelihood", i);
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "iwae score: picture %zu gives a non-finite likelihood", first + i);
     return HEPH_OK;
 }
 
@@ -5317,6 +5393,48 @@ static int heph__maha_score_fast(const double *mean, const double *L, int D, con
         }
     }
     HEPH_FREE(W);
+    return 1;
+}
+
+/* kNN distances (heph_knn_score): the reference codes transposed to (D, n) doubles, so that
+   one query's squared distances to a block of HEPH__KNN_BLOCK codes are summed side by side
+   (vector lanes over the codes). Each distance still adds its D terms in order a = 0..D-1,
+   as the plain loop does; the k smallest are kept by the same insertion.                   */
+#define HEPH__KNN_BLOCK 256
+static int heph__knn_fast(const float *ref, size_t n, int D, const float *z, size_t m, int k,
+                          int self, double *best_all, double *dist) {
+    double *T;
+    size_t r, a;
+    long long i;
+    if (n < 64 || m < 16) return 0; /* the plain loops do it */
+    T = (double *)HEPH_MALLOC(n * (size_t)D * sizeof(double));
+    if (!T) return 0;
+    for (r = 0; r < n; r++)
+        for (a = 0; a < (size_t)D; a++) T[a * n + r] = (double)ref[r * (size_t)D + a];
+    HEPH__OMP_FOR
+    for (i = 0; i < (long long)m; i++) {
+        double d2[HEPH__KNN_BLOCK], *best = best_all + (size_t)i * (size_t)k;
+        const float *q = z + (size_t)i * (size_t)D;
+        size_t r0, filled = 0;
+        for (r0 = 0; r0 < n; r0 += HEPH__KNN_BLOCK) {
+            size_t nb = n - r0 < HEPH__KNN_BLOCK ? n - r0 : HEPH__KNN_BLOCK, j;
+            int c;
+            for (j = 0; j < nb; j++) d2[j] = 0.0;
+            for (c = 0; c < D; c++) {
+                const double *col = T + (size_t)c * n + r0, qc = (double)q[c];
+                for (j = 0; j < nb; j++) d2[j] += (qc - col[j]) * (qc - col[j]);
+            }
+            for (j = 0; j < nb; j++) {
+                size_t at;
+                if ((self && r0 + j == (size_t)i) || (filled == (size_t)k && d2[j] >= best[k - 1])) continue;
+                at = filled < (size_t)k ? filled++ : (size_t)k - 1; /* insertion into the sorted list */
+                while (at > 0 && best[at - 1] > d2[j]) { best[at] = best[at - 1]; at--; }
+                best[at] = d2[j];
+            }
+        }
+        dist[i] = sqrt(best[k - 1]);
+    }
+    HEPH_FREE(T);
     return 1;
 }
 

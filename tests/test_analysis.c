@@ -598,6 +598,89 @@ static int test_marginal_gap(void) {
     return 1;
 }
 
+/* the table that scores new values: within 1e-3 (1 + |ln f|) of the exact log density, on a
+   two-cluster dimension with one far code (the widest table) and a plain normal one; off the
+   table the density is exact */
+static int test_marginal_table_matches_exact(void) {
+    enum { N = 3000, D = 2 };
+    static float z[N * D];
+    double worst = 0.0;
+    int i, j;
+    heph_marginal f;
+    heph_rng r;
+    heph_rng_seed(&r, 5);
+    for (i = 0; i < N; i++) {
+        z[i * D] = (i % 2 ? 2.0f : -2.0f) + 0.3f * heph_rng_normal(&r);
+        z[i * D + 1] = heph_rng_normal(&r);
+    }
+    z[0] = 40.0f;
+    CHECK(heph_marginal_fit(&f, z, N, D) == HEPH_OK, "%s", f.err);
+    for (j = 0; j < D; j++)
+        for (i = 0; i < 20000; i++) { /* from below the table to above it */
+            double v = f.g0[j] - 1.0 + (f.gdx[j] * (HEPH_KDE_GRID - 1) + 2.0) * (double)heph_rng_uniform(&r);
+            double ex = heph__kde_log(f.x + (size_t)j * f.n, f.n, f.h[j], v, f.n);
+            double e = fabs(heph__kde_table(&f, j, v) - ex) / (1.0 + fabs(ex));
+            if (e > worst) worst = e;
+        }
+    heph_marginal_free(&f);
+    CHECK(worst < 1e-3, "table off the exact log density by %.3g of 1 + |ln f|", worst);
+    return 1;
+}
+
+/* knn against every distance sorted here: the blocked path of part D (n >= 64, m >= 16)
+   and the plain loops give the k-th smallest, with and without self */
+static int cmp_dbl(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static int test_knn_matches_sorted_distances(void) {
+    enum { N = 700, M = 40, D = 7, K = 5 };
+    static float ref[N * D];
+    static double all[N];
+    double got[N], worst = 0.0;
+    char err[HEPH_ERRLEN];
+    int i, j, a, self, rc = HEPH_OK;
+    heph_rng r;
+    heph_rng_seed(&r, 9);
+    for (i = 0; i < N * D; i++) ref[i] = heph_rng_normal(&r);
+    for (self = 0; self < 2; self++) {
+        size_t m = self ? N : M; /* self: the bank against itself; else its first M codes shifted */
+        static float q[N * D];
+        for (i = 0; i < (int)m * D; i++) q[i] = ref[i] + (self ? 0.0f : 0.5f);
+        rc |= heph_knn_score(ref, N, D, q, m, K, self, got, err, sizeof err);
+        for (i = 0; i < (int)m; i++) {
+            int c = 0;
+            for (j = 0; j < N; j++) {
+                double d2 = 0.0;
+                if (self && j == i) continue;
+                for (a = 0; a < D; a++) d2 += ((double)q[i * D + a] - (double)ref[j * D + a]) * ((double)q[i * D + a] - (double)ref[j * D + a]);
+                all[c++] = d2;
+            }
+            qsort(all, (size_t)c, sizeof(double), cmp_dbl);
+            if (fabs(got[i] - sqrt(all[K - 1])) > worst) worst = fabs(got[i] - sqrt(all[K - 1]));
+        }
+    }
+    CHECK(rc == HEPH_OK && worst < 1e-12, "knn off the sorted distances by %.3g (%s)", worst, err);
+    return 1;
+}
+
+/* knn search by hand: codes 0, 1, 3, 6 on a line, query 2: the nearest are 1 and 3 (a tie:
+   the lower index first), then 0; leaving out code 1 gives 3, 0; k past the set is refused */
+static int test_knn_search_hand_case(void) {
+    float ref[4] = {0.0f, 1.0f, 3.0f, 6.0f}, q[1] = {2.0f};
+    size_t idx[3], skip[1] = {1};
+    double d[3];
+    char err[HEPH_ERRLEN];
+    int rc = heph_knn_search(ref, 4, 1, q, 1, 3, NULL, idx, d, err, sizeof err);
+    CHECK(rc == HEPH_OK && idx[0] == 1 && idx[1] == 2 && idx[2] == 0 && d[0] == 1.0 && d[1] == 1.0 && d[2] == 2.0,
+          "got %zu %zu %zu at %g %g %g", idx[0], idx[1], idx[2], d[0], d[1], d[2]);
+    rc = heph_knn_search(ref, 4, 1, q, 1, 2, skip, idx, d, err, sizeof err);
+    CHECK(rc == HEPH_OK && idx[0] == 2 && idx[1] == 0 && d[1] == 2.0, "with code 1 left out: %zu %zu", idx[0], idx[1]);
+    rc = heph_knn_search(ref, 4, 1, q, 1, 4, skip, idx, d, err, sizeof err);
+    CHECK(rc == HEPH_E_ARG && strstr(err, "k = 4") != NULL, "%s", err);
+    return 1;
+}
+
 static int test_marginal_refuses_nonfinite_codes(void) {
     float bad[6] = {0, 1, 2, 0, 0, 0};
     heph_marginal f;
@@ -705,7 +788,7 @@ static int test_recon_score(void) {
    its k samples of D normals from the stream seed ^ i * 0x9E3779B97F4A7C15 */
 typedef struct {
     int rc, rc_b, rc_k0;                /* the scores with max_batch 2, 128; k = 0 */
-    double worst, jensen, batchdiff;
+    double worst, jensen, batchdiff, partdiff; /* partdiff: scored in two parts (_from) */
     char err_k0[HEPH_ERRLEN];
 } iwae_result;
 static int iwae_run(iwae_result *res) {
@@ -751,6 +834,10 @@ static int iwae_run(iwae_result *res) {
     REQUIRE(small_vae(&m, 128, 3)); /* one chunk: the same scores (each picture has its own noise) */
     res->rc_b = heph_vae_iwae_score(&m, x, N, K, 11, iwb, NULL);
     for (i = 0; i < N; i++) res->batchdiff = fabs(iwb[i] - iw[i]) > res->batchdiff ? fabs(iwb[i] - iw[i]) : res->batchdiff;
+    res->partdiff = 0.0; /* pictures 0..1, then 2..4 as a set of their own starting at 2 */
+    res->rc_b |= heph_vae_iwae_score_from(&m, x, 2, 0, K, 11, iwb, NULL);
+    res->rc_b |= heph_vae_iwae_score_from(&m, x + 2 * P, N - 2, 2, K, 11, iwb + 2, NULL);
+    for (i = 0; i < N; i++) res->partdiff = fabs(iwb[i] - iw[i]) > res->partdiff ? fabs(iwb[i] - iw[i]) : res->partdiff;
     res->rc_k0 = heph_vae_iwae_score(&m, x, N, 0, 11, iwb, NULL);
     snprintf(res->err_k0, sizeof res->err_k0, "%s", m.err);
     heph_vae_free(&m);
@@ -772,6 +859,7 @@ static int test_iwae_score_independent_of_chunks(void) {
     iwae_result res;
     REQUIRE(iwae_run(&res));
     CHECK(res.rc_b == HEPH_OK && res.batchdiff < 1e-4, "max_batch 2 and 128 differ by %.3g nats", res.batchdiff);
+    CHECK(res.partdiff < 1e-4, "scored in two parts (heph_vae_iwae_score_from): off by %.3g nats", res.partdiff);
     return 1;
 }
 static int test_iwae_score_refuses_k0(void) {
@@ -909,6 +997,9 @@ static const t_test tests[] = {
     {"marginal_hand_case", test_marginal_hand_case},
     {"marginal_far_value_scores_highest", test_marginal_far_value_scores_highest},
     {"marginal_catches_a_gap", test_marginal_gap},
+    {"marginal_table_matches_exact", test_marginal_table_matches_exact},
+    {"knn_matches_sorted_distances", test_knn_matches_sorted_distances},
+    {"knn_search_hand_case", test_knn_search_hand_case},
     {"marginal_refuses_nonfinite_codes", test_marginal_refuses_nonfinite_codes},
     {"marginal_refuses_two_codes", test_marginal_refuses_two_codes},
     {"marginal_self_leaves_itself_out", test_marginal_self_leaves_itself_out},

@@ -166,6 +166,15 @@ if $H outliers $M --batch $T/b.hpd --reference $T/src.hpd --out $T/oc >$T/oc.txt
    [ "$(grep -c '"marginal_dim": [0-3], ' $T/oc/outliers.json)" -eq 48 ] &&
    grep -q '0.99 quantile of the calibration' $T/oc.txt; then pass cli_outliers_combined_is_reference_default
 else fail cli_outliers_combined_is_reference_default "$(tail -n 3 $T/oc.txt | tr '\n' ' ')"; fi
+# explanations: every flagged picture gets its top dimensions, its 3 nearest normal pictures
+# (indices into the reference file, 300 pictures) and its reconstruction residual
+if awk '/"flagged": true/ { f++ } /"why": / { w++ }
+        /"nearest_from": "reference", "nearest": \[\{"index": [0-9]+, "distance": [0-9.e+-]+\}, \{"index": [0-9]+, [^]]*\}, \{"index": / {
+            s = $0; sub(/.*"nearest": \[/, "", s); n = split(s, a, "\"index\": ")
+            for (i = 2; i <= n; i++) if (a[i] + 0 >= 300) bad = 1; ok++ }
+        /"residual": \{"mean_abs": 0\.[0-9]/ { r++ }
+        END { exit !(f > 0 && w == f && ok == f && r == f && !bad) }' $T/oc/outliers.json; then pass cli_outliers_explains_every_flagged
+else fail cli_outliers_explains_every_flagged "a flagged picture lacks why (top_dims, 3 nearest reference pictures, residual)"; fi
 # score = -ln(1 - (1 - p_min)^K) from the members' -ln p in the same row (K = 6)
 if awk '/"members_neg_log_p"/ { s = $0; sub(/.*"score": /, "", s); sub(/,.*/, "", s)
         m = $0; sub(/.*"members_neg_log_p": \{/, "", m); sub(/\}.*/, "", m); n = split(m, kv, ", "); best = 0
@@ -192,6 +201,22 @@ if $H outliers $M --batch $T/b.hpd --reference $T/src.hpd --save-scorer $T/sc.hp
    cmp -s $T/osa/outliers.csv $T/osb/outliers.csv && grep -q "from $T/sc.hps: fitted on 210 codes, calibrated on 90" $T/osb.txt &&
    grep -q "\"scorer\": \"$T/sc.hps\"" $T/osb/outliers.json; then pass cli_outliers_scorer_same_scores
 else fail cli_outliers_scorer_same_scores "$(tail -n 2 $T/osb.txt | tr '\n' ' ')"; fi
+# --stream: the in-memory run's scores and order, bit for bit, across a chunk boundary
+# (--chunk 7 rounds up to the model's batch of 32: 48 pictures in chunks of 32 and 16); the
+# flagged count; the top N kept in order
+if $H outliers $M --batch $T/b.hpd --scorer $T/sc.hps --stream --chunk 7 --top 48 --out $T/ost >$T/ost.txt 2>&1 &&
+   [ "$(awk -F, 'NR > 1 { print $1, $NF }' $T/osb/outliers.csv)" = "$(awk -F, 'NR > 1 { print $2, $4 }' $T/ost/outliers.csv)" ] &&
+   grep -q "^48 pictures streamed from $T/b.hpd" $T/ost.txt && grep -q '"mode": "stream"' $T/ost/outliers.json &&
+   [ "$(grep -o '[0-9][0-9]* flagged' $T/osb.txt | head -n 1)" = "$(grep -o '[0-9][0-9]* flagged' $T/ost.txt | head -n 1)" ] &&
+   grep -q 'truth is_outlier=1: 8 outliers; at the threshold: recall' $T/ost.txt; then pass cli_outliers_stream_same_scores
+else fail cli_outliers_stream_same_scores "$(tail -n 2 $T/ost.txt | tr '\n' ' ')"; fi
+if $H outliers $M --batch $T/b.hpd --scorer $T/sc.hps --stream --top 5 --out $T/ost5 >/dev/null 2>&1 &&
+   [ "$(head -n 6 $T/ost/outliers.csv)" = "$(cat $T/ost5/outliers.csv)" ]; then pass cli_outliers_stream_keeps_top_n
+else fail cli_outliers_stream_keeps_top_n "--top 5 did not keep the first 5 of the whole ranking"; fi
+head -c 200000 $T/b.hpd >$T/cut.hpd
+check_err cli_outliers_stream_cut_batch 1 "cut.hpd" $H outliers $M --batch $T/cut.hpd --scorer $T/sc.hps --stream --out $T/x
+check_err cli_outliers_stream_needs_scorer 2 "--stream scores with a saved scorer" $H outliers $M --batch $T/b.hpd --stream --out $T/x
+check_err cli_outliers_stream_not_explain 2 "--stream is an option of outliers" $H explain $M --batch $T/b.hpd --scorer $T/sc.hps --stream --out $T/x
 $H train $TRAIN --steps 2 --out $T/m2 >/dev/null 2>&1
 check_err cli_outliers_scorer_other_model 1 "fitted with another model" $H outliers --model $T/m2/model.hpm --batch $T/b.hpd --scorer $T/sc.hps --out $T/x
 head -c 500 $T/sc.hps >$T/cut.hps
@@ -229,6 +254,13 @@ check cli_report $H report $M --batch $T/b.hpd --max 4 --out $T/rep
 R=$T/rep/report.html
 if [ -s $R ] && grep -q '<svg' $R && grep -q 'data:image/png;base64,' $R && grep -q 'AUROC' $R; then pass cli_report_content
 else fail cli_report_content "report.html lacks <svg, data:image/png;base64, or AUROC"; fi
+# context mode: the nearest normal pictures are other pictures of the batch, never the picture itself
+if grep -q 'Why: pixels and the nearest normal pictures' $R && grep -q 'among the other pictures of the batch' $R &&
+   $H outliers $M --batch $T/b.hpd --out $T/ow >/dev/null 2>&1 &&
+   awk '/^    \{"index": / { s = $0; sub(/^    \{"index": /, "", s); p = s + 0 }
+        /"nearest_from": "batch"/ { s = $0; sub(/.*"nearest": \[\{"index": /, "", s); if (s + 0 == p) bad = 1; n++ }
+        END { exit bad || n == 0 }' $T/ow/outliers.json; then pass cli_report_why_nearest_not_itself
+else fail cli_report_why_nearest_not_itself "no why section, or a picture is its own nearest normal one"; fi
 if grep -q -e '<script' -e 'src="http' -e "href=\"http" $R; then fail cli_report_offline "report.html refers to the network or has scripts"
 else pass cli_report_offline; fi
 

@@ -45,6 +45,8 @@ typedef struct {
     double fpr;         /* --fpr: the requested false-positive rate (0: not set) */
     double calib;       /* combined with --reference: share held out to calibrate */
     const char *save_scorer, *scorer; /* --save-scorer FILE, --scorer FILE         */
+    int stream;         /* --stream: score in chunks with --scorer (cli_stream.h) */
+    int chunk;          /* --chunk: pictures per chunk of --stream (0: its default) */
 } cli_aopts;
 
 static void aopts_default(cli_aopts *o) {
@@ -121,6 +123,13 @@ static const char *const aopts_help[2] = {
     "  --zmin Z            |z-score| a dimension needs to count as a reason (default 2)\n"
     "  --max N             pictures shown in grids and printed tables (default 16)\n"
     "  --top N             take the N highest scores instead of the flagged pictures\n"
+    "  --stream            outliers only: score a batch of any size with --scorer FILE in\n"
+    "                      chunks (memory does not grow with it), a progress line on stderr;\n"
+    "                      keeps the --top N highest (default 100) for outliers.csv/.json,\n"
+    "                      counts the flagged, and with the truth measures recall, the\n"
+    "                      false-positive rate and AUROC (from a histogram, with its bound)\n"
+    "  --chunk N           --stream: pictures per chunk (default 2048; rounded up to whole\n"
+    "                      batches of the model, which keeps the in-memory run's scores)\n"
     "  --seed S            seed of MCD's random starts, the mixture's starts, the samples of\n"
     "                      elbo/iwae/complexity and combined's split (default 1)\n"
     "  --out DIR           output folder (default out; created when missing)\n"};
@@ -214,6 +223,8 @@ static int aopts_flag(cli_aopts *o, int argc, char **argv, int *i) {
     } else if (cli_is(a, "--calibrate")) o->calib = cli_num(a, cli_val(argc, argv, i), 0.05, 0.95);
     else if (cli_is(a, "--save-scorer")) o->save_scorer = cli_out_val(argc, argv, i);
     else if (cli_is(a, "--scorer")) o->scorer = cli_val(argc, argv, i);
+    else if (cli_is(a, "--stream")) o->stream = 1;
+    else if (cli_is(a, "--chunk")) o->chunk = (int)cli_long(a, cli_val(argc, argv, i), 1, 1 << 20);
     else if (cli_is(a, "--truth")) o->truth = cli_val(argc, argv, i);
     else if (cli_is(a, "--auroc")) o->want_auroc = 1;
     else if (cli_is(a, "--top-k")) o->top_k = (int)cli_long(a, cli_val(argc, argv, i), 1, 256);
@@ -259,7 +270,16 @@ typedef struct {
     size_t tail_n[N_SCORES]; /* calibration pictures', or every reference picture's for the
                                 scores of the pictures themselves (they fit nothing)          */
     size_t *ref_idx;      /* reference mode: the split (fit part first, then calibration)  */
+    const float *fitz;    /* (n_fitz, D) the codes the fits saw: the batch (context mode), */
+    size_t n_fitz;        /* the reference or its fit part, or the scorer's codes          */
+    float *own_fitz;      /* fitz when the run owns it (not the batch's own mu)            */
+    cli_pics ref;         /* --reference: its pictures, kept for the nearest normal ones   */
+    size_t *nn;           /* (n, CLI_NN) the selected pictures' nearest fit codes, nearest  */
+    double *nn_d;         /*   first ((size_t)-1 for the others); their distances          */
+    double *res_sum, *res_max; /* (n) the selected pictures' |x - decode(mu)|: sum, largest */
+    size_t *res_at;       /* (n) where the largest is, as c H W + y W + x                  */
 } cli_run;
+enum { CLI_NN = 3 };      /* nearest normal pictures shown per outlier                      */
 
 static void load_model(heph_vae *m, const char *path) {
     cli_need_regular(path);
@@ -425,7 +445,7 @@ static double png_bits(const float *x, int c, int h, int w) {
    scores; pdim (n, D): marginal's -ln p per dimension, or NULL                           */
 typedef struct {
     const float *z, *x;
-    size_t n;
+    size_t n, first;      /* first: the index of x's first picture in its set (iwae's noise) */
     int self;
     double *s, *pdim;
     const char *path;
@@ -438,48 +458,84 @@ static void picture_scores(cli_run *r, const cli_aopts *o, int sc, cli_tgt *t) {
         if (heph_vae_recon_score(m, t->x, t->n, t->s) != HEPH_OK) cli_fail("%s: %s", t->path, m->err);
     } else if (sc == SCORE_COMPLEXITY) { /* iwae's -ln p(x) in bits minus the PNG length in bits */
         double *nll = (double *)cli_alloc(t->n, sizeof(double)), *bits = (double *)cli_alloc(t->n, sizeof(double));
-        size_t np = (size_t)r->pics.c * (size_t)r->pics.h * (size_t)r->pics.w, i;
-        if (heph_vae_iwae_score(m, t->x, t->n, o->samples, o->seed, nll, NULL) != HEPH_OK) cli_fail("%s: %s", t->path, m->err);
-        for (i = 0; i < t->n; i++) bits[i] = png_bits(t->x + i * np, r->pics.c, r->pics.h, r->pics.w);
+        size_t np = (size_t)r->pics.c * (size_t)r->pics.h * (size_t)r->pics.w;
+        if (heph_vae_iwae_score_from(m, t->x, t->n, t->first, o->samples, o->seed, nll, NULL) != HEPH_OK) cli_fail("%s: %s", t->path, m->err);
+        long long j;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 16)
+#endif
+        for (j = 0; j < (long long)t->n; j++) bits[j] = png_bits(t->x + (size_t)j * np, r->pics.c, r->pics.h, r->pics.w);
         heph_complexity_score(nll, bits, t->n, t->s);
         free(nll); free(bits);
     } else { /* elbo, iwae */
         int iw = sc == SCORE_IWAE;
-        if (heph_vae_iwae_score(m, t->x, t->n, o->samples, o->seed, iw ? t->s : NULL, iw ? NULL : t->s) != HEPH_OK)
+        if (heph_vae_iwae_score_from(m, t->x, t->n, t->first, o->samples, o->seed, iw ? t->s : NULL, iw ? NULL : t->s) != HEPH_OK)
             cli_fail("%s: %s", t->path, m->err);
+    }
+}
+
+/* the fits a member score needs, made once on the nf codes fz (named fpath): marginal's
+   densities, gmm's mixture; knn keeps fz itself; mahalanobis is r->fit (fit_context)       */
+typedef struct {
+    heph_marginal marg;
+    heph_gmm gmm;
+    int has_marg, has_gmm;
+    const float *fz;
+    size_t nf;
+    const char *fpath;
+} cli_fits;
+
+static void fits_make(cli_fits *F, cli_run *r, const cli_aopts *o, const int *members, int K, const float *fz, size_t nf, const char *fpath) {
+    int k;
+    memset(F, 0, sizeof *F);
+    F->fz = fz; F->nf = nf; F->fpath = fpath;
+    for (k = 0; k < K; k++) {
+        if (members[k] == SCORE_MARGINAL) {
+            if (heph_marginal_fit(&F->marg, fz, nf, r->D) != HEPH_OK) cli_fail("%s: %s", fpath, F->marg.err);
+            F->has_marg = 1;
+        } else if (members[k] == SCORE_GMM) { /* a fit set that is also a target is scored in-sample (it shaped the fit) */
+            if (heph_gmm_fit(&F->gmm, fz, nf, r->D, o->gmm_k, o->seed) != HEPH_OK) cli_fail("%s: %s", fpath, F->gmm.err);
+            F->has_gmm = 1;
+            printf("gmm: %d components (BIC)\n", F->gmm.k);
+        }
+    }
+}
+
+static void fits_free(cli_fits *F) {
+    if (F->has_marg) heph_marginal_free(&F->marg);
+    if (F->has_gmm) heph_gmm_free(&F->gmm);
+    F->has_marg = F->has_gmm = 0;
+}
+
+/* score sc of one target set t with the fits F */
+static void member_score(cli_run *r, const cli_aopts *o, cli_fits *F, int sc, cli_tgt *t) {
+    char err[HEPH_ERRLEN];
+    if (sc == SCORE_MAHA) { /* r->fit: fitted on fz by fit_context */
+        heph_maha_score(&r->fit, t->z, t->n, t->s);
+    } else if (sc == SCORE_MARGINAL) {
+        if (heph_marginal_score(&F->marg, t->z, t->n, t->self, t->s, t->pdim) != HEPH_OK) cli_fail("%s: %s", t->path, F->marg.err);
+    } else if (sc == SCORE_KNN) {
+        if (heph_knn_score(F->fz, F->nf, r->D, t->z, t->n, o->knn_k, t->self, t->s, err, sizeof err) != HEPH_OK)
+            cli_fail("%s: --score knn:%d: %s", F->fpath, o->knn_k, err);
+    } else if (sc == SCORE_GMM) {
+        if (heph_gmm_score(&F->gmm, t->z, t->n, t->s) != HEPH_OK) cli_fail("%s: %s", t->path, F->gmm.err);
+    } else {
+        picture_scores(r, o, sc, t);
     }
 }
 
 /* score sc of the nt target sets t, the fits made on the nf codes fz (named fpath); a target
    that is the first one again (same codes, pictures and self) is copied, not scored twice  */
 static void member_scores(cli_run *r, const cli_aopts *o, int sc, const float *fz, size_t nf, const char *fpath, cli_tgt *t, int nt) {
-    heph_marginal f;
-    heph_gmm g;
-    char err[HEPH_ERRLEN];
+    cli_fits F;
     int j;
-    if (sc == SCORE_MARGINAL && heph_marginal_fit(&f, fz, nf, r->D) != HEPH_OK) cli_fail("%s: %s", fpath, f.err);
-    if (sc == SCORE_GMM) { /* a fit set that is also a target is scored in-sample (it shaped the fit) */
-        if (heph_gmm_fit(&g, fz, nf, r->D, o->gmm_k, o->seed) != HEPH_OK) cli_fail("%s: %s", fpath, g.err);
-        printf("gmm: %d components (BIC)\n", g.k);
-    }
+    fits_make(&F, r, o, &sc, 1, fz, nf, fpath);
     for (j = 0; j < nt; j++) {
-        if (j > 0 && t[j].z == t[0].z && t[j].x == t[0].x && t[j].n == t[0].n && t[j].self == t[0].self && !t[j].pdim) {
+        if (j > 0 && t[j].z == t[0].z && t[j].x == t[0].x && t[j].n == t[0].n && t[j].self == t[0].self && !t[j].pdim)
             memcpy(t[j].s, t[0].s, t[j].n * sizeof(double));
-        } else if (sc == SCORE_MAHA) { /* r->fit: fitted on fz by fit_context */
-            heph_maha_score(&r->fit, t[j].z, t[j].n, t[j].s);
-        } else if (sc == SCORE_MARGINAL) {
-            if (heph_marginal_score(&f, t[j].z, t[j].n, t[j].self, t[j].s, t[j].pdim) != HEPH_OK) cli_fail("%s: %s", t[j].path, f.err);
-        } else if (sc == SCORE_KNN) {
-            if (heph_knn_score(fz, nf, r->D, t[j].z, t[j].n, o->knn_k, t[j].self, t[j].s, err, sizeof err) != HEPH_OK)
-                cli_fail("%s: --score knn:%d: %s", fpath, o->knn_k, err);
-        } else if (sc == SCORE_GMM) {
-            if (heph_gmm_score(&g, t[j].z, t[j].n, t[j].s) != HEPH_OK) cli_fail("%s: %s", t[j].path, g.err);
-        } else {
-            picture_scores(r, o, sc, &t[j]);
-        }
+        else member_score(r, o, &F, sc, &t[j]);
     }
-    if (sc == SCORE_MARGINAL) heph_marginal_free(&f);
-    if (sc == SCORE_GMM) heph_gmm_free(&g);
+    fits_free(&F);
 }
 
 /* the --score of the batch (r->score) and of the context, each context picture scored
@@ -488,6 +544,7 @@ static double *other_scores(cli_run *r, const cli_aopts *o, const float *ctx, si
     double *ctx_s = (double *)cli_alloc(n_ctx, sizeof(double));
     const char *cpath = o->reference ? o->reference : o->batch;
     cli_tgt t[2];
+    memset(t, 0, sizeof t);
     r->score = (double *)cli_alloc(r->n, sizeof(double));
     if (o->score == SCORE_MARGINAL) r->pdim = (double *)cli_alloc(r->n * (size_t)r->D, sizeof(double));
     t[0].z = r->mu; t[0].x = r->pics.x; t[0].n = r->n; t[0].self = !o->reference; t[0].s = r->score; t[0].pdim = r->pdim;
@@ -532,6 +589,7 @@ static double *combined_scores(cli_run *r, const cli_aopts *o, const float *fz, 
         int sc = o->members[k], whole = !given && ref && sc >= SCORE_RECON;
         heph_tail tl;
         cli_tgt t[2];
+        memset(t, 0, sizeof t);
         t[0].z = r->mu; t[0].x = r->pics.x; t[0].n = r->n; t[0].self = self; t[0].s = bs; t[0].pdim = NULL; t[0].path = o->batch;
         if (sc == SCORE_MARGINAL) /* outliers.json names the dimension that made it */
             t[0].pdim = r->pdim = (double *)cli_alloc(r->n * (size_t)r->D, sizeof(double));
@@ -748,6 +806,78 @@ static void split_reference(const cli_aopts *o, const float *z, const cli_pics *
     *idx_out = idx;
 }
 
+static size_t run_select(const cli_run *r, const cli_aopts *o, size_t *sel, int cap);
+
+/* where the selected pictures' nearest normal codes come from, for outliers.json */
+static const char *nn_source(const cli_aopts *o) {
+    return o->scorer ? "scorer_codes" : o->reference ? "reference" : "batch";
+}
+
+/* the picture of fit code j: in the batch (context mode), in the reference (its fit part
+   through the split), or NULL (a scorer holds codes only: decode them)                     */
+static const float *nn_picture(const cli_run *r, const cli_aopts *o, size_t j) {
+    size_t np = (size_t)r->pics.c * (size_t)r->pics.h * (size_t)r->pics.w;
+    if (o->scorer) return NULL;
+    if (!o->reference) return r->pics.x + j * np;
+    return r->ref.x + (r->ref_idx ? r->ref_idx[j] : j) * np;
+}
+
+/* the index users know fit code j by: in the batch, the reference file, or the scorer */
+static size_t nn_index(const cli_run *r, const cli_aopts *o, size_t j) {
+    return o->reference && r->ref_idx ? r->ref_idx[j] : j;
+}
+
+/* explanations of the selected pictures (flagged, or --top N; the three highest scores when
+   none is flagged) beyond their latent z-scores:
+   the CLI_NN nearest codes of the fit set (knn's neighbours; a picture is not its own) and
+   the residual |x - decode(mu)| of the picture, summed and at its largest                  */
+static void run_neighbours(cli_run *r, const cli_aopts *o) {
+    size_t *sel = (size_t *)cli_alloc(r->n, sizeof(size_t)), ns = run_select(r, o, sel, 0), i, j, c0;
+    size_t np = (size_t)r->pics.c * (size_t)r->pics.h * (size_t)r->pics.w, *skip = NULL, *idx;
+    int k = CLI_NN < (int)r->n_fitz - 1 ? CLI_NN : (int)r->n_fitz - 1, D = r->D;
+    float *q, *xr;
+    double *dd;
+    char err[HEPH_ERRLEN];
+    r->nn = (size_t *)cli_alloc(r->n * CLI_NN, sizeof(size_t));
+    r->nn_d = (double *)cli_alloc(r->n * CLI_NN, sizeof(double));
+    r->res_sum = (double *)cli_alloc(r->n, sizeof(double));
+    r->res_max = (double *)cli_alloc(r->n, sizeof(double));
+    r->res_at = (size_t *)cli_alloc(r->n, sizeof(size_t));
+    for (i = 0; i < r->n * CLI_NN; i++) r->nn[i] = (size_t)-1;
+    if (ns == 0) /* none flagged: the report shows the three highest scores all the same */
+        for (; ns < r->n && ns < 3; ns++) sel[ns] = r->order[ns];
+    if (ns == 0 || k < 1) { free(sel); return; }
+    q = (float *)cli_alloc(ns * (size_t)D, sizeof(float));
+    idx = (size_t *)cli_alloc(ns * (size_t)k, sizeof(size_t));
+    dd = (double *)cli_alloc(ns * (size_t)k, sizeof(double));
+    if (!o->reference && !o->scorer) skip = (size_t *)cli_alloc(ns, sizeof(size_t));
+    for (i = 0; i < ns; i++) {
+        memcpy(q + i * (size_t)D, r->mu + sel[i] * (size_t)D, (size_t)D * sizeof(float));
+        if (skip) skip[i] = sel[i]; /* context mode: the batch is the fit set */
+    }
+    if (heph_knn_search(r->fitz, r->n_fitz, D, q, ns, k, skip, idx, dd, err, sizeof err) != HEPH_OK) cli_fail("nearest normal pictures: %s", err);
+    for (i = 0; i < ns; i++)
+        for (j = 0; j < (size_t)k; j++) {
+            r->nn[sel[i] * CLI_NN + j] = idx[i * (size_t)k + j];
+            r->nn_d[sel[i] * CLI_NN + j] = dd[i * (size_t)k + j];
+        }
+    xr = (float *)cli_alloc(256 * np, sizeof(float));
+    for (c0 = 0; c0 < ns; c0 += 256) { /* reconstructions, 256 at a time */
+        size_t B = ns - c0 < 256 ? ns - c0 : 256, b;
+        heph_vae_decode(&r->m, q + c0 * (size_t)D, B, xr);
+        for (b = 0; b < B; b++) {
+            size_t p = sel[c0 + b];
+            const float *x = r->pics.x + p * np, *y = xr + b * np;
+            for (j = 0; j < np; j++) {
+                double e = fabs((double)x[j] - (double)y[j]);
+                r->res_sum[p] += e;
+                if (e > r->res_max[p]) { r->res_max[p] = e; r->res_at[p] = j; }
+            }
+        }
+    }
+    free(xr); free(q); free(idx); free(dd); free(skip); free(sel);
+}
+
 static void run_analysis(cli_run *r, cli_aopts *o) {
     cli_pics ref;
     float *ctx, *fz = NULL, *cz = NULL, *cx = NULL;
@@ -813,7 +943,9 @@ static void run_analysis(cli_run *r, cli_aopts *o) {
     set_truth(r, o);
     if (o->save_scorer) scorer_save(r, o, ctx, o->save_scorer);
     free(ctx_s); free(cz); free(cx);
-    if (o->reference || o->scorer) { free(ctx); free(ctx_d2); pics_free(&ref); }
+    r->fitz = ctx; r->n_fitz = n_ctx; /* kept: the nearest normal pictures come from them */
+    if (o->reference || o->scorer) { r->own_fitz = ctx; r->ref = ref; free(ctx_d2); }
+    run_neighbours(r, o);
 }
 
 static void run_free(cli_run *r) {
@@ -824,6 +956,7 @@ static void run_free(cli_run *r) {
     if (r->score != r->d2) free(r->score);
     free(r->mu); free(r->d2); free(r->pdim); free(r->order); free(r->rank); free(r->flag); free(r->truth);
     free(r->normal_mean); free(r->zs); free(r->contrib); free(r->mlogp); free(r->mwhich); free(r->cal); free(r->ref_idx);
+    free(r->own_fitz); pics_free(&r->ref); free(r->nn); free(r->nn_d); free(r->res_sum); free(r->res_max); free(r->res_at);
     for (k = 0; k < N_SCORES; k++) free(r->tail[k]);
 }
 
@@ -916,6 +1049,21 @@ static void json_header(FILE *f, const cli_run *r, const cli_aopts *o) {
     fprintf(f, ",\n  \"auroc\": "); json_num(f, r->auroc);
 }
 
+/* a selected picture's explanation: top dimensions, the nearest normal codes (by their
+   index in the batch, the reference or the scorer: nearest_from), the reconstruction residual */
+static void json_why(FILE *f, const cli_run *r, const cli_aopts *o, size_t p) {
+    int t, top[256], k = o->top_k < r->D ? o->top_k : r->D;
+    size_t j, hw = (size_t)r->pics.h * (size_t)r->pics.w, at = r->res_at[p];
+    heph_top_dims(r->zs + p * (size_t)r->D, r->D, k, top);
+    fprintf(f, ",\n     \"why\": {\"top_dims\": [");
+    for (t = 0; t < k; t++) fprintf(f, "%s{\"dim\": %d, \"z\": %.6g}", t ? ", " : "", top[t], r->zs[p * (size_t)r->D + (size_t)top[t]]);
+    fprintf(f, "], \"nearest_from\": \"%s\", \"nearest\": [", nn_source(o));
+    for (j = 0; j < CLI_NN && r->nn[p * CLI_NN + j] != (size_t)-1; j++)
+        fprintf(f, "%s{\"index\": %zu, \"distance\": %.6g}", j ? ", " : "", nn_index(r, o, r->nn[p * CLI_NN + j]), r->nn_d[p * CLI_NN + j]);
+    fprintf(f, "],\n             \"residual\": {\"mean_abs\": %.6g, \"max_abs\": %.6g, \"max_at\": {\"channel\": %zu, \"y\": %zu, \"x\": %zu}}}",
+            r->res_sum[p] / (double)(hw * (size_t)r->pics.c), r->res_max[p], at / hw, at % hw / (size_t)r->pics.w, at % (size_t)r->pics.w);
+}
+
 static void write_outliers_json(const cli_run *r, const cli_aopts *o, const char *path) {
     FILE *f = cli_fopen(path, "w");
     size_t i;
@@ -948,6 +1096,7 @@ static void write_outliers_json(const cli_run *r, const cli_aopts *o, const char
             }
             fputc('}', f);
         }
+        if (r->nn && r->nn[p * CLI_NN] != (size_t)-1) json_why(f, r, o, p);
         fprintf(f, "}%s\n", i + 1 < r->n ? "," : "");
     }
     fprintf(f, "  ]\n}\n");

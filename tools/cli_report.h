@@ -1,8 +1,8 @@
 /* cli_report.h - `hephaestus report`: one self-contained HTML page (no network, no scripts):
    the run's settings and AUROC, SVG charts drawn by plot.h (scores with the threshold
    and the outliers marked, score histograms, per-dimension outlier counts), PNG grids as
-   base64 data: URIs (picture | reconstruction | counterfactual), the morph table and the
-   ranked table of every picture.                                                          */
+   base64 data: URIs (picture | reconstruction | counterfactual; picture | reconstruction |
+   residual | nearest normal pictures), the morph table and the ranked table of every picture.                                                          */
 #ifndef HEPH_CLI_REPORT_H
 #define HEPH_CLI_REPORT_H
 
@@ -97,6 +97,53 @@ static void report_morphs(cli_buf *b, cli_run *r, const cli_aopts *o, const size
     free(g);
 }
 
+/* rows of [picture | reconstruction | |picture - reconstruction| | its CLI_NN nearest normal
+   pictures] ((ns (3 + CLI_NN), C, H, W)); a scorer holds codes, not pictures: those decoded */
+static float *why_grid(cli_run *r, const cli_aopts *o, const size_t *sel, size_t ns) {
+    size_t np = (size_t)r->pics.c * (size_t)r->pics.h * (size_t)r->pics.w, i, t, C = 3 + CLI_NN, j;
+    float *g = (float *)cli_alloc(ns * C * np, sizeof(float));
+    for (i = 0; i < ns; i++) {
+        size_t p = sel[i];
+        float *row = g + i * C * np;
+        memcpy(row, r->pics.x + p * np, np * sizeof(float));
+        heph_vae_decode(&r->m, r->mu + p * (size_t)r->D, 1, row + np);
+        for (t = 0; t < np; t++) row[2 * np + t] = fabsf(row[t] - row[np + t]);
+        for (j = 0; j < CLI_NN; j++) { /* black where there is none */
+            size_t c = r->nn[p * CLI_NN + j];
+            const float *pic = c == (size_t)-1 ? NULL : nn_picture(r, o, c);
+            if (pic) memcpy(row + (3 + j) * np, pic, np * sizeof(float));
+            else if (c != (size_t)-1) heph_vae_decode(&r->m, r->fitz + c * (size_t)r->D, 1, row + (3 + j) * np);
+        }
+    }
+    return g;
+}
+
+static void report_why(cli_buf *b, cli_run *r, const cli_aopts *o, const size_t *sel, size_t ns, int scale) {
+    float *g = why_grid(r, o, sel, ns);
+    size_t i, j;
+    char nb[32];
+    const char *from = o->scorer ? "codes of the scorer's fit part, decoded (a scorer keeps codes, not pictures)"
+                                 : o->reference ? "the reference pictures" : "the other pictures of the batch";
+    buf_printf(b, "<h2>Why: pixels and the nearest normal pictures</h2>\n<p class=\"note\">Each row: the picture, its "
+                  "reconstruction, their absolute difference (bright: what the model could not draw), and its %d nearest "
+                  "neighbours in latent space among %s.</p>\n", CLI_NN, from);
+    html_grid(b, g, (int)ns * (3 + CLI_NN), 3 + CLI_NN, r->pics.c, r->pics.h, r->pics.w, scale);
+    buf_str(b, "<table>\n<tr><th>rank</th><th class=\"l\">picture</th><th>mean |residual|</th><th>largest</th>"
+               "<th class=\"l\">nearest (index: distance)</th></tr>\n");
+    for (i = 0; i < ns; i++) {
+        size_t p = sel[i];
+        buf_printf(b, "<tr><td>%zu</td><td class=\"l\">", r->rank[p]);
+        buf_html(b, pics_name(&r->pics, p, nb, sizeof nb));
+        buf_printf(b, "</td><td>%.4f</td><td>%.3f</td><td class=\"l\">",
+                   r->res_sum[p] / (double)((size_t)r->pics.c * (size_t)r->pics.h * (size_t)r->pics.w), r->res_max[p]);
+        for (j = 0; j < CLI_NN && r->nn[p * CLI_NN + j] != (size_t)-1; j++)
+            buf_printf(b, "%s%zu: %.3f", j ? ", " : "", nn_index(r, o, r->nn[p * CLI_NN + j]), r->nn_d[p * CLI_NN + j]);
+        buf_str(b, "</td></tr>\n");
+    }
+    buf_str(b, "</table>\n");
+    free(g);
+}
+
 static void report_pictures(cli_buf *b, cli_run *r, const cli_aopts *o, int scale) {
     size_t *sel = (size_t *)cli_alloc(r->n, sizeof(size_t)), ns = run_select(r, o, sel, 1), i;
     float *cf, *g;
@@ -112,6 +159,7 @@ static void report_pictures(cli_buf *b, cli_run *r, const cli_aopts *o, int scal
                   "score; %zu shown.</p>\n", none ? "No picture is above the threshold; these are the highest scores. " : "",
                o->top_k, ns);
     html_grid(b, g, 3 * (int)ns, 3, r->pics.c, r->pics.h, r->pics.w, scale);
+    report_why(b, r, o, sel, ns, scale);
     report_morphs(b, r, o, sel, ns, cf, scale);
     free(cf); free(g); free(sel);
 }

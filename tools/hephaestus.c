@@ -10,7 +10,8 @@
    Helpers: cli_common.h (messages, files, buffers), cli_data.h (pictures, factor rules),
    plot.h (charts as PNG and SVG), cli_analysis.h (the outlier pipeline and its files),
    cli_report.h (the HTML report), cli_train.h (training), cli_export.h (safetensors
-   export and import, for PyTorch), cli_encode.h (latent codes to .npy and CSV).
+   export and import, for PyTorch), cli_encode.h (latent codes to .npy and CSV), cli_stream.h
+   (outliers --stream: a batch of any size, in chunks).
 
    Build: cc -std=c99 -O2 -I. tools/hephaestus.c -o hephaestus -lstb -lm
    (add -fopenmp for threads).                                                              */
@@ -27,6 +28,7 @@
 #include "cli_train.h"
 #include "cli_export.h"
 #include "cli_encode.h"
+#include "cli_stream.h"
 
 static const char *const main_help =
     "usage: hephaestus SUBCOMMAND [options]\n"
@@ -34,7 +36,7 @@ static const char *const main_help =
     "explain and repair the outliers of a batch of pictures.\n"
     "Subcommands:\n"
     "  train           train a VAE (preset or spec strings; beta, capacity or beta-TCVAE)\n"
-    "  outliers        rank a batch by Mahalanobis distance in the latent space; flag, AUROC\n"
+    "  outliers        rank a batch by how unusual each picture is (D^2, combined); flag, AUROC\n"
     "  explain         z-scores and D^2 contributions of the flagged pictures, per-dimension counts\n"
     "  counterfactual  replace the deviant dimensions by the normal mean and decode\n"
     "  morph           decode the way from each outlier to its counterfactual\n"
@@ -62,10 +64,12 @@ static const char *const main_help =
 enum { A_OUTLIERS, A_EXPLAIN, A_COUNTERFACTUAL, A_MORPH, A_REPORT };
 
 static const char *const analysis_about[5] = {
-    "Encodes the batch, fits mean and covariance of the context (the batch, or --reference), and\n"
-    "ranks every picture by its squared Mahalanobis distance D^2. Writes outliers.csv and\n"
-    "outliers.json (index, name, D^2, D, rank, flagged, truth), md_scores.png, md_histogram.png,\n"
-    "and auroc.txt when the truth is known.\n",
+    "Encodes the batch, fits the context (the batch itself, --reference, or a saved --scorer),\n"
+    "and ranks every picture by its score: D^2 (squared Mahalanobis distance) in context mode,\n"
+    "combined with a reference. Writes outliers.csv and outliers.json (index, name, D^2, D, rank,\n"
+    "flagged, truth, the score; for each flagged picture its top dimensions, its 3 nearest normal\n"
+    "pictures and its reconstruction residual), md_scores.png, md_histogram.png, and auroc.txt\n"
+    "when the truth is known. --stream: a batch of any size in chunks, the N highest kept.\n",
     "For each flagged picture: per-dimension z-scores (mu_d - m_d)/s_d and the contributions\n"
     "c_d = (mu - m)_d [S^-1 (mu - m)]_d, which add up to D^2 exactly, and the top dimensions.\n"
     "Writes explain.csv, explain.json, dim_counts.csv, dim_counts.json and dim_counts.png.\n",
@@ -99,6 +103,11 @@ static int cmd_analysis(int which, int argc, char **argv) {
         else if ((which == A_MORPH || which == A_REPORT) && cli_is(a, "--steps")) o.steps = (int)cli_long(a, cli_val(argc, argv, &i), 2, 1000);
         else if (cli_is(a, "--threads")) cli_threads((int)cli_long(a, cli_val(argc, argv, &i), 1, 1024));
         else cli_unknown(a);
+    }
+    if (o.stream) { /* a batch of any size, in chunks: cli_stream.h */
+        if (which != A_OUTLIERS) cli_usage("--stream is an option of outliers (the other subcommands show a batch held in memory)");
+        run_stream(&o);
+        return 0;
     }
     run_analysis(&r, &o);
     cli_mkdirs(o.out);
