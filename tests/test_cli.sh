@@ -236,6 +236,7 @@ else fail cli_explain_contributions_sum_to_d2 "sum of c_d differs from D^2 by mo
 if [ "$(wc -l < $T/e/dim_counts.csv)" -eq 5 ] && grep -q '"counts": \[' $T/e/dim_counts.json; then pass cli_explain_dim_counts
 else fail cli_explain_dim_counts "dim_counts.csv/json"; fi
 check_png cli_explain_bar_chart $T/e/dim_counts.png 800x360
+check_png cli_explain_why_png $T/e/why.png 398x1058
 
 # ---- counterfactual, morph, traverse, sample: PNG sizes (64x64 pictures, 2 px gaps) ---------
 check cli_counterfactual $H counterfactual $M --batch $T/b.hpd --threshold 0 --max 4 --out $T/c

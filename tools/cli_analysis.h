@@ -807,6 +807,7 @@ static void split_reference(const cli_aopts *o, const float *z, const cli_pics *
 }
 
 static size_t run_select(const cli_run *r, const cli_aopts *o, size_t *sel, int cap);
+static size_t select_or_say(const cli_run *r, const cli_aopts *o, size_t *sel);
 
 /* where the selected pictures' nearest normal codes come from, for outliers.json */
 static const char *nn_source(const cli_aopts *o) {
@@ -1274,13 +1275,40 @@ static void print_explained(const cli_run *r, const cli_aopts *o, const size_t *
     }
 }
 
-static void write_explain(const cli_run *r, const cli_aopts *o) {
+/* rows of [picture | reconstruction | |picture - reconstruction| | its CLI_NN nearest normal
+   pictures] ((ns (3 + CLI_NN), C, H, W)); a scorer holds codes, not pictures: those decoded */
+static float *why_grid(cli_run *r, const cli_aopts *o, const size_t *sel, size_t ns) {
+    size_t np = (size_t)r->pics.c * (size_t)r->pics.h * (size_t)r->pics.w, i, t, C = 3 + CLI_NN, j;
+    float *g = (float *)cli_alloc(ns * C * np, sizeof(float));
+    for (i = 0; i < ns; i++) {
+        size_t p = sel[i];
+        float *row = g + i * C * np;
+        memcpy(row, r->pics.x + p * np, np * sizeof(float));
+        heph_vae_decode(&r->m, r->mu + p * (size_t)r->D, 1, row + np);
+        for (t = 0; t < np; t++) row[2 * np + t] = fabsf(row[t] - row[np + t]);
+        for (j = 0; j < CLI_NN; j++) { /* black where there is none */
+            size_t c = r->nn[p * CLI_NN + j];
+            const float *pic = c == (size_t)-1 ? NULL : nn_picture(r, o, c);
+            if (pic) memcpy(row + (3 + j) * np, pic, np * sizeof(float));
+            else if (c != (size_t)-1) heph_vae_decode(&r->m, r->fitz + c * (size_t)r->D, 1, row + (3 + j) * np);
+        }
+    }
+    return g;
+}
+
+static void write_explain(cli_run *r, const cli_aopts *o) {
     size_t *sel = (size_t *)cli_alloc(r->n, sizeof(size_t)), ns = run_select(r, o, sel, 0);
     int *counts = dim_counts(r, o, sel, ns);
     print_explained(r, o, sel, ns);
     write_explain_csv(r, o, sel, ns, cli_join(o->out, "explain.csv").s);
     write_explain_json(r, o, sel, ns, counts, cli_join(o->out, "explain.json").s);
     write_dim_counts(r, counts, o);
+    ns = select_or_say(r, o, sel);
+    if (ns) { /* why.png: the pixels and the nearest normal pictures of the shown ones */
+        float *g = why_grid(r, o, sel, ns);
+        cli_write_grid(cli_join(o->out, "why.png").s, g, (int)ns * (3 + CLI_NN), 3 + CLI_NN, r->pics.c, r->pics.h, r->pics.w);
+        free(g);
+    }
     free(counts);
     free(sel);
 }

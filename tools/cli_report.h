@@ -97,27 +97,6 @@ static void report_morphs(cli_buf *b, cli_run *r, const cli_aopts *o, const size
     free(g);
 }
 
-/* rows of [picture | reconstruction | |picture - reconstruction| | its CLI_NN nearest normal
-   pictures] ((ns (3 + CLI_NN), C, H, W)); a scorer holds codes, not pictures: those decoded */
-static float *why_grid(cli_run *r, const cli_aopts *o, const size_t *sel, size_t ns) {
-    size_t np = (size_t)r->pics.c * (size_t)r->pics.h * (size_t)r->pics.w, i, t, C = 3 + CLI_NN, j;
-    float *g = (float *)cli_alloc(ns * C * np, sizeof(float));
-    for (i = 0; i < ns; i++) {
-        size_t p = sel[i];
-        float *row = g + i * C * np;
-        memcpy(row, r->pics.x + p * np, np * sizeof(float));
-        heph_vae_decode(&r->m, r->mu + p * (size_t)r->D, 1, row + np);
-        for (t = 0; t < np; t++) row[2 * np + t] = fabsf(row[t] - row[np + t]);
-        for (j = 0; j < CLI_NN; j++) { /* black where there is none */
-            size_t c = r->nn[p * CLI_NN + j];
-            const float *pic = c == (size_t)-1 ? NULL : nn_picture(r, o, c);
-            if (pic) memcpy(row + (3 + j) * np, pic, np * sizeof(float));
-            else if (c != (size_t)-1) heph_vae_decode(&r->m, r->fitz + c * (size_t)r->D, 1, row + (3 + j) * np);
-        }
-    }
-    return g;
-}
-
 static void report_why(cli_buf *b, cli_run *r, const cli_aopts *o, const size_t *sel, size_t ns, int scale) {
     float *g = why_grid(r, o, sel, ns);
     size_t i, j;

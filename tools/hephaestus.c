@@ -72,7 +72,8 @@ static const char *const analysis_about[5] = {
     "when the truth is known. --stream: a batch of any size in chunks, the N highest kept.\n",
     "For each flagged picture: per-dimension z-scores (mu_d - m_d)/s_d and the contributions\n"
     "c_d = (mu - m)_d [S^-1 (mu - m)]_d, which add up to D^2 exactly, and the top dimensions.\n"
-    "Writes explain.csv, explain.json, dim_counts.csv, dim_counts.json and dim_counts.png.\n",
+    "Writes explain.csv, explain.json, dim_counts.csv, dim_counts.json, dim_counts.png and\n"
+    "why.png (rows: picture | reconstruction | |residual| | its 3 nearest normal pictures).\n",
     "For each flagged picture (by decreasing score, at most --max): its --top-k most deviant\n"
     "dimensions set to the mean code of the normal pictures, decoded. Writes counterfactuals.png\n"
     "(rows: picture | reconstruction | counterfactual) and counterfactuals.csv.\n",
