@@ -39,7 +39,7 @@ STBLIBS  := -lstb
 
 BUILD    := build
 TOOLS    := $(BUILD)/idx2hpd $(BUILD)/gen_dsprites $(BUILD)/dsprites2hpd $(BUILD)/gen_shapes3d \
-            $(BUILD)/hephaestus
+            $(BUILD)/cifar2hpd $(BUILD)/hephaestus
 # the 3dshapes.h5 converter needs Debian's libhdf5-dev (the serial build); skipped without it
 HDF5_INC ?= /usr/include/hdf5/serial
 HDF5_LIB ?= -lhdf5_serial
@@ -74,6 +74,7 @@ $(BUILD)/%: examples/%.c | $(BUILD)
 	$(COMPILE)
 
 $(BUILD)/idx2hpd: tools/inflate_stream.h $(POSIX_H)
+$(BUILD)/cifar2hpd: $(POSIX_H)
 $(BUILD)/dsprites2hpd: tools/dsprites.h tools/inflate_stream.h $(POSIX_H)
 $(BUILD)/gen_dsprites: tools/dsprites.h $(POSIX_H)
 $(BUILD)/gen_shapes3d: tools/shapes3d_render.h $(POSIX_H)
@@ -262,7 +263,7 @@ install: $(INST_TOOLS) $(PKG_FILES)
 # every program install may have put there (shapes3d2hpd too, built or not)
 uninstall:
 	rm -f $(DESTDIR)$(includedir)/hephaestus.h $(DESTDIR)$(pkgconfigdir)/hephaestus.pc
-	rm -f $(addprefix $(DESTDIR)$(bindir)/,hephaestus idx2hpd gen_dsprites dsprites2hpd gen_shapes3d shapes3d2hpd)
+	rm -f $(addprefix $(DESTDIR)$(bindir)/,hephaestus idx2hpd cifar2hpd gen_dsprites dsprites2hpd gen_shapes3d shapes3d2hpd)
 	rm -f $(addprefix $(DESTDIR)$(mandir)/man1/,$(notdir $(MAN1)))
 	rm -f $(DESTDIR)$(docdir)/README.md $(DESTDIR)$(docdir)/LICENSE $(DESTDIR)$(pydir)/hephaestus_torch.py
 	rm -f $(DESTDIR)$(cmakedir)/hephaestus-config.cmake $(DESTDIR)$(cmakedir)/hephaestus-config-version.cmake

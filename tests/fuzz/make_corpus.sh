@@ -10,7 +10,7 @@ C=tests/fuzz/corpus
 W=tests/build/fuzz/seedwork
 set -e
 rm -rf "$W" && mkdir -p "$W"
-for t in hpd hpm hpn spec idx npy npz image cli safetensors folder resume scorer; do rm -rf "$C/$t"; mkdir -p "$C/$t"; done
+for t in hpd hpm hpn spec idx npy npz image cli safetensors folder resume scorer cifar; do rm -rf "$C/$t"; mkdir -p "$C/$t"; done
 $CC -std=c99 -O1 -I. tests/fuzz/make_seeds.c -o "$W/make_seeds" -lm
 "$W/make_seeds" "$C" "$W"
 # IDX: plain images and labels, gzip -9 -n, gzip with the file name stored (FNAME flag)
@@ -45,4 +45,9 @@ $CC -std=c99 -O1 -D_POSIX_C_SOURCE=200809L -I. tools/gen_shapes3d.c -o "$W/gen_s
     --cov ledoit-wolf --save-scorer "$C/scorer/two.hps" --out "$W/o" >/dev/null
 "$W/hephaestus" outliers --model "$W/m/model.hpm" --batch "$W/s.hpd" --reference "$W/s.hpd" --score combined:mahalanobis+marginal+knn+gmm:2+recon+complexity:2 \
     --save-scorer "$C/scorer/six.hps" --out "$W/o" >/dev/null
+# cifar: two CIFAR-10 records, one CIFAR-100 record (tests/cifar_files.c's files)
+$CC -std=c99 -O1 -I. tests/cifar_files.c -o "$W/cifar_files" -lm
+"$W/cifar_files" write "$W"
+head -c 6146 "$W/c10_a.bin" >"$C/cifar/cifar10_two.bin"
+head -c 3074 "$W/c100.bin" >"$C/cifar/cifar100_one.bin"
 echo "make_corpus: $(find "$C" -type f | wc -l) seeds, $(du -sk "$C" | cut -f1) KB in $C"
