@@ -43,6 +43,8 @@
        heph_net_bind(&net, block, block + net.n_params);   // your one buffer: params, grads
        logits = heph_net_forward(&net, x, B);               // then heph_softmax_xent, and
        heph_net_backward(&net, dlogits, B, NULL);           // heph_adam_step over the block
+       heph_accuracy(logits, labels, B, 10);                // share right; a label's own
+       heph_embed_forward(e, table, labels, B, 10, E);      // trainable vector (conditional models)
 
    THE FILE, IN ORDER (each part starts with a banner you can search for):
      API            the declarations, with what every function computes
@@ -52,7 +54,8 @@
                     layers (dense, conv2d, transposed conv2d as loops over indices, each
                     formula on one line); the public layer functions (each picks the
                     reference loops or part D in one line); the VAE pieces (reparameterisation,
-                    Bernoulli / Gaussian / softmax losses, KL, Adam); the beta-TCVAE terms;
+                    Bernoulli / Gaussian / softmax losses, accuracy, label embedding, KL,
+                    Adam); the beta-TCVAE terms;
                     architecture specs; networks (a plain loop over layers); the VAE (config,
                     one training step in five steps, encode, decode, sample, evaluate)
      PART B         ANALYSIS AND METRICS: Mahalanobis fits (FastMCD, Ledoit-Wolf), marginal,
@@ -382,6 +385,14 @@ HEPH_DEF double heph_softmax_xent(float *dlogits, const float *logits, const int
                                   int K, float scale);
 /* the index of the largest of v[0..n) (the first on ties): a classifier's prediction      */
 HEPH_DEF int heph_argmax(const float *v, int n);
+/* the share of the B rows of logits (B, K) whose argmax is the row's label: accuracy      */
+HEPH_DEF double heph_accuracy(const float *logits, const int *labels, int B, int K);
+/* label embedding (the conditional VAE's way in for a label): a trainable table T (K, E),
+   one row per class. Forward: out[b] = T[y_b] (B, E). Backward WRITES dT (K, E):
+   dT[k] = sum over the rows b with y_b = k of dout[b], in the order of b (0 for a class the
+   batch does not have). Labels in [0, K) (HEPH_ASSERT).                                    */
+HEPH_DEF void heph_embed_forward(float *out, const float *T, const int *labels, int B, int K, int E);
+HEPH_DEF void heph_embed_backward(float *dT, const float *dout, const int *labels, int B, int K, int E);
 
 /* ------------------------------------------------------------------------------------------ */
 /* the VAE model                                                                              */
@@ -1518,6 +1529,30 @@ HEPH_DEF int heph_argmax(const float *v, int n) {
     for (i = 1; i < n; i++)
         if (v[i] > v[best]) best = i;
     return best;
+}
+
+HEPH_DEF double heph_accuracy(const float *logits, const int *labels, int B, int K) {
+    int b, right = 0;
+    for (b = 0; b < B; b++) right += heph_argmax(logits + (size_t)b * (size_t)K, K) == labels[b];
+    return B > 0 ? (double)right / (double)B : 0.0;
+}
+
+HEPH_DEF void heph_embed_forward(float *out, const float *T, const int *labels, int B, int K, int E) {
+    int b;
+    for (b = 0; b < B; b++) { /* out[b] = T[y_b] */
+        HEPH_ASSERT(labels[b] >= 0 && labels[b] < K);
+        memcpy(out + (size_t)b * (size_t)E, T + (size_t)labels[b] * (size_t)E, (size_t)E * sizeof(float));
+    }
+}
+
+HEPH_DEF void heph_embed_backward(float *dT, const float *dout, const int *labels, int B, int K, int E) {
+    int b, e;
+    memset(dT, 0, (size_t)K * (size_t)E * sizeof(float));
+    for (b = 0; b < B; b++) { /* dT[y_b] += dout[b], b in order: the same bits on any machine */
+        float *row = dT + (size_t)labels[b] * (size_t)E;
+        HEPH_ASSERT(labels[b] >= 0 && labels[b] < K);
+        for (e = 0; e < E; e++) row[e] += dout[(size_t)b * (size_t)E + (size_t)e];
+    }
 }
 
 HEPH_DEF double heph_kl_normal(float *dmu, float *dlogvar, const float *mu, const float *logvar,

@@ -1,6 +1,8 @@
 /* test_net.c - networks as public building blocks (heph_net_*), softmax cross-entropy against
    PyTorch (softmax_ref.txt in the fixture folder, made by tools/make_softmax_fixtures.py), its
-   reference and fast paths and finite differences, the reference and planned paths of whole
+   reference and fast paths and finite differences, the label embedding against PyTorch's
+   nn.Embedding (embed_ref.txt, tools/make_embed_fixtures.py) and by finite differences,
+   accuracy by hand, the reference and planned paths of whole
    networks, .hpn files (round trip and every rejection), and a small classifier trained from
    the blocks. Built like every unit test, and once more with HEPH_REFERENCE_KERNELS.
    The tests keep the names they had before the move to the harness (a test per fixture case,
@@ -360,6 +362,75 @@ static int test_hpn_save_reports_unwritable_path(void) {
 }
 
 /* ---- a classifier from the blocks --------------------------------------------------------- */
+/* ---- label embedding and accuracy --------------------------------------------------------- */
+/* nn.Embedding of PyTorch (embed_ref.txt, made by tools/make_embed_fixtures.py): the rows
+   looked up, and the table's gradient of sum(out * R): repeated labels add up, the classes
+   the batch lacks get 0                                                                     */
+static int test_embed_pytorch(void) {
+    const char *path = tfixture("embed_ref.txt");
+    FILE *f = fopen(path, "r");
+    char line[256];
+    int K = 0, E = 0, B = 0, i, lab[16], ok = 1;
+    float T[64], R[128], out_want[128], dT_want[64], out[128], dT[64];
+    double worst = 0.0;
+    CHECK(f != NULL, "cannot open %s", path);
+    ok = fgets(line, sizeof line, f) != NULL && fscanf(f, "%d %d %d", &K, &E, &B) == 3 && K * E <= 64 && B * E <= 128 && B <= 16;
+    for (i = 0; ok && i < K * E; i++) ok = fscanf(f, "%f", &T[i]) == 1;
+    for (i = 0; ok && i < B; i++) ok = fscanf(f, "%d", &lab[i]) == 1;
+    for (i = 0; ok && i < B * E; i++) ok = fscanf(f, "%f", &R[i]) == 1;
+    for (i = 0; ok && i < B * E; i++) ok = fscanf(f, "%f", &out_want[i]) == 1;
+    for (i = 0; ok && i < K * E; i++) ok = fscanf(f, "%f", &dT_want[i]) == 1;
+    fclose(f);
+    CHECK(ok, "%s: cannot read the fixture", path);
+    heph_embed_forward(out, T, lab, B, K, E);
+    heph_embed_backward(dT, R, lab, B, K, E);
+    for (i = 0; i < B * E; i++) {
+        double e = fabs((double)out[i] - (double)out_want[i]);
+        worst = e > worst ? e : worst;
+    }
+    for (i = 0; i < K * E; i++) {
+        double e = fabs((double)dT[i] - (double)dT_want[i]) / (1.0 + fabs((double)dT_want[i]));
+        worst = e > worst ? e : worst;
+    }
+    CHECK(worst <= 1e-6, "embedding off PyTorch by %.3g", worst);
+    return 1;
+}
+/* the table's gradient against central differences of L = sum(out * R) in double */
+static int test_embed_finite_differences(void) {
+    enum { K = 5, E = 3, B = 6 };
+    float T[K * E], R[B * E], out[B * E], dT[K * E];
+    int lab[B] = {2, 4, 2, 0, 2, 4}, i, j;
+    double worst = 0.0;
+    heph_rng r;
+    heph_rng_seed(&r, 8);
+    for (i = 0; i < K * E; i++) T[i] = heph_rng_normal(&r);
+    for (i = 0; i < B * E; i++) R[i] = heph_rng_normal(&r);
+    heph_embed_backward(dT, R, lab, B, K, E);
+    for (i = 0; i < K * E; i++) {
+        double lp = 0.0, lm = 0.0, h = 1e-2, num;
+        float keep = T[i];
+        T[i] = keep + (float)h;
+        heph_embed_forward(out, T, lab, B, K, E);
+        for (j = 0; j < B * E; j++) lp += (double)out[j] * (double)R[j];
+        T[i] = keep - (float)h;
+        heph_embed_forward(out, T, lab, B, K, E);
+        for (j = 0; j < B * E; j++) lm += (double)out[j] * (double)R[j];
+        T[i] = keep;
+        num = (lp - lm) / (2.0 * h);
+        if (fabs(num - (double)dT[i]) > worst) worst = fabs(num - (double)dT[i]);
+    }
+    CHECK(worst < 1e-4, "embedding gradient off central differences by %.3g", worst);
+    return 1;
+}
+/* accuracy by hand: rows 0 and 2 right (row 1's tie goes to the first index, not its label) */
+static int test_accuracy_by_hand(void) {
+    float logits[3 * 3] = {0.1f, 2.0f, 0.3f, 1.0f, 1.0f, 0.0f, -1.0f, -2.0f, -0.5f};
+    int lab[3] = {1, 1, 2};
+    CHECK(fabs(heph_accuracy(logits, lab, 3, 3) - 2.0 / 3.0) < 1e-12, "accuracy %g, want 2/3", heph_accuracy(logits, lab, 3, 3));
+    CHECK(heph_accuracy(logits, lab, 0, 3) == 0.0, "an empty batch");
+    return 1;
+}
+
 /* 3 classes of 1x8x8 pictures: a bright bar across, down, or a bright square in the middle,
    over noise; one net, softmax cross-entropy, Adam on one flat parameter block */
 static void make_pic(heph_rng *r, int cls, float *x) {
@@ -427,6 +498,9 @@ static const t_test tests[] = {
     {"hpn_round_trip_of_30_lrelu_layers", test_hpn_round_trip_of_30_lrelu_layers},
     {"hpn_rejects_missing_file", test_hpn_rejects_missing_file},
     {"hpn_save_reports_unwritable_path", test_hpn_save_reports_unwritable_path},
+    {"embed_matches_pytorch", test_embed_pytorch},
+    {"embed_gradient_finite_differences", test_embed_finite_differences},
+    {"accuracy_by_hand", test_accuracy_by_hand},
     {"classifier_from_blocks", test_classifier},
 };
 T_MAIN(tests)
