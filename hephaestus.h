@@ -139,6 +139,7 @@
        convNkKsSpP   conv2d, N output channels, kernel K, stride S, padding P (s1, p0 default)
        convtNkKsSpP  transposed conv2d (ConvTranspose2d), same fields
        flatten       (C,H,W) -> (C*H*W)       reshapeCxHxW   (n) -> (C,H,W)
+       maxpool2      max-pooling 2x2, stride 2: (C,H,W) -> (C,H/2,W/2)
        relu  lrelu  lreluA (slope A, default 0.01)  sigmoid  tanh
      e.g. "conv32k4s2p1,relu,conv32k4s2p1,relu,flatten,dense256,relu".
      The VAE appends the encoder's last dense layer (2*z_dim: mu then log-variance) itself;
@@ -246,6 +247,15 @@ HEPH_DEF void heph_sigmoid_backward(float *dinp, const float *dout, const float 
 HEPH_DEF void heph_tanh_forward(float *out, const float *inp, size_t n);
 HEPH_DEF void heph_tanh_backward(float *dinp, const float *dout, const float *out, size_t n);
 
+/* max-pooling 2x2, stride 2, over (B, C, H, W) pictures (PyTorch's max_pool2d(x, 2): an odd
+   last row or column is dropped): out (B, C, H/2, W/2), out[b,c,i,j] = the largest of
+   in[b,c,2i..2i+1,2j..2j+1], read row by row; the first one wins a tie and a NaN wins (the
+   last NaN of the window, as PyTorch). idx (may be NULL) gets its flat position y W + x in the input plane (PyTorch's
+   indices). Backward WRITES dinp (B, C, H, W): each output's gradient goes to the input the
+   forward took (found again from in), 0 elsewhere.                                        */
+HEPH_DEF void heph_maxpool2_forward(float *out, int *idx, const float *in, int B, int C, int H, int W);
+HEPH_DEF void heph_maxpool2_backward(float *dinp, const float *dout, const float *in, int B, int C, int H, int W);
+
 /* Convolution geometry, one image: input (C, H, W), output (Co, Ho, Wo), square kernel k,
    stride s, zero padding p.
      conv2d:  Ho = (H + 2p - k)/s + 1;  weights [Co][C][k][k], bias [Co]   (PyTorch Conv2d)
@@ -313,7 +323,7 @@ HEPH_DEF void heph_adam_step(float *w, const float *g, float *m, float *v, size_
 /* networks                                                                                   */
 
 enum { HEPH_DENSE = 1, HEPH_RELU, HEPH_LRELU, HEPH_SIGMOID, HEPH_TANH, HEPH_CONV, HEPH_CONVT,
-       HEPH_FLATTEN, HEPH_RESHAPE };
+       HEPH_FLATTEN, HEPH_RESHAPE, HEPH_MAXPOOL };
 #define HEPH_MAX_LAYERS 64
 #define HEPH_SPEC_MAX 512
 
@@ -1232,6 +1242,43 @@ HEPH_DEF void heph_tanh_backward(float *dinp, const float *dout, const float *ou
     for (i = 0; i < n; i++) dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
 }
 
+/* the input position (y W + x) of the largest of window (i, j) of one (H, W) plane */
+static int heph__pool_argmax(const float *plane, int W, int i, int j) {
+    int y, x, best = 2 * i * W + 2 * j;
+    for (y = 2 * i; y < 2 * i + 2; y++)
+        for (x = 2 * j; x < 2 * j + 2; x++) {
+            float v = plane[y * W + x], m = plane[best];
+            if (v > m || v != v) best = y * W + x; /* larger, or a NaN (the last one: PyTorch's rule) */
+        }
+    return best;
+}
+
+HEPH_DEF void heph_maxpool2_forward(float *out, int *idx, const float *in, int B, int C, int H, int W) {
+    int Ho = H / 2, Wo = W / 2, p, i, j;
+    for (p = 0; p < B * C; p++) { /* one (H, W) plane per picture and channel */
+        const float *plane = in + (size_t)p * (size_t)H * (size_t)W;
+        for (i = 0; i < Ho; i++)
+            for (j = 0; j < Wo; j++) {
+                int at = heph__pool_argmax(plane, W, i, j);
+                size_t o = ((size_t)p * (size_t)Ho + (size_t)i) * (size_t)Wo + (size_t)j;
+                out[o] = plane[at]; /* out[b,c,i,j] = max over the 2x2 window */
+                if (idx) idx[o] = at;
+            }
+    }
+}
+
+HEPH_DEF void heph_maxpool2_backward(float *dinp, const float *dout, const float *in, int B, int C, int H, int W) {
+    int Ho = H / 2, Wo = W / 2, p, i, j;
+    memset(dinp, 0, (size_t)B * (size_t)C * (size_t)H * (size_t)W * sizeof(float));
+    for (p = 0; p < B * C; p++) { /* d in[b,c,argmax] = d out[b,c,i,j]; the windows do not overlap */
+        const float *plane = in + (size_t)p * (size_t)H * (size_t)W;
+        for (i = 0; i < Ho; i++)
+            for (j = 0; j < Wo; j++)
+                dinp[(size_t)p * (size_t)H * (size_t)W + (size_t)heph__pool_argmax(plane, W, i, j)] =
+                    dout[((size_t)p * (size_t)Ho + (size_t)i) * (size_t)Wo + (size_t)j];
+    }
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* the reference layers: every layer as plain loops over indices, its formula beside it.
    With HEPH_REFERENCE_KERNELS the whole library runs on these alone; otherwise the public
@@ -1814,13 +1861,19 @@ static int heph__spec_token(const char *t, size_t len, int tok, int after_flat, 
     if (len == 7 && strncmp(t, "flatten", 7) == 0) {
         L->kind = HEPH_FLATTEN;
         L->out_c = L->in_c * L->in_h * L->in_w; L->out_h = 1; L->out_w = 1;
+    } else if (len == 8 && strncmp(t, "maxpool2", 8) == 0) {
+        if (after_flat || L->in_h < 2 || L->in_w < 2)
+            return heph__errf(err, errlen, HEPH_E_SPEC, "token %d \"maxpool2\" needs pictures of at least 2x2, not %dx%dx%d%s",
+                              tok, L->in_c, L->in_h, L->in_w, after_flat ? " (after dense/flatten: reshape first)" : "");
+        L->kind = HEPH_MAXPOOL;
+        L->out_h = L->in_h / 2; L->out_w = L->in_w / 2;
     } else if (len == 4 && strncmp(t, "relu", 4) == 0) L->kind = HEPH_RELU;
     else if (len == 7 && strncmp(t, "sigmoid", 7) == 0) L->kind = HEPH_SIGMOID;
     else if (len == 4 && strncmp(t, "tanh", 4) == 0) L->kind = HEPH_TANH;
     else
         return heph__errf(err, errlen, HEPH_E_SPEC,
                           "token %d \"%.*s\" is not a layer (known: denseN, convNkKsSpP, "
-                          "convtNkKsSpP, flatten, reshapeCxHxW, relu, lrelu[A], sigmoid, tanh)",
+                          "convtNkKsSpP, maxpool2, flatten, reshapeCxHxW, relu, lrelu[A], sigmoid, tanh)",
                           tok, (int)len, t);
     return HEPH_OK;
 }
@@ -1894,6 +1947,7 @@ static const float *heph__layer_forward_ref(heph_net *net, int l, const float *i
     case HEPH_CONVT: heph__convt2d_forward_ref(out, in, W, bias, &g, B); break;
     case HEPH_FLATTEN:
     case HEPH_RESHAPE: memcpy(out, in, n * sizeof(float)); break; /* same values, new shape */
+    case HEPH_MAXPOOL: heph_maxpool2_forward(out, NULL, in, B, L->in_c, L->in_h, L->in_w); break;
     case HEPH_RELU: heph_relu_forward(out, in, n); break;
     case HEPH_LRELU: heph_lrelu_forward(out, in, n, L->slope); break;
     case HEPH_SIGMOID: heph_sigmoid_forward(out, in, n); break;
@@ -1923,6 +1977,7 @@ static const float *heph__layer_backward_ref(heph_net *net, int l, const float *
     case HEPH_CONVT: heph__convt2d_backward_ref(dst, dW, db, g, in, W, &cg, B); break;
     case HEPH_FLATTEN:
     case HEPH_RESHAPE: if (dst) memcpy(dst, g, n * sizeof(float)); break;
+    case HEPH_MAXPOOL: if (dst) heph_maxpool2_backward(dst, g, in, B, L->in_c, L->in_h, L->in_w); break;
     case HEPH_RELU: if (dst) heph_relu_backward(dst, g, out, n); break;
     case HEPH_LRELU: if (dst) heph_lrelu_backward(dst, g, out, n, L->slope); break;
     case HEPH_SIGMOID: if (dst) heph_sigmoid_backward(dst, g, out, n); break;
@@ -5248,6 +5303,7 @@ static void heph__net_spec(const heph_net *net, char *s, size_t cap) {
                          L->out_c, L->k, L->s, L->p);
             break;
         case HEPH_FLATTEN: n = snprintf(s + at, cap - at, "%sflatten", sep); break;
+        case HEPH_MAXPOOL: n = snprintf(s + at, cap - at, "%smaxpool2", sep); break;
         case HEPH_RESHAPE: n = snprintf(s + at, cap - at, "%sreshape%dx%dx%d", sep, L->out_c, L->out_h, L->out_w); break;
         case HEPH_RELU: n = snprintf(s + at, cap - at, "%srelu", sep); break;
         case HEPH_LRELU: { /* the shortest decimal that reads back as the same float */
@@ -6348,6 +6404,38 @@ static double heph__softmax_xent_fast(float *dlogits, const float *logits, const
    the plan. A ReLU after a dense layer or a convolution is computed by that layer in place
    (it gets no buffer of its own), and its gradient by the layer after it, when that is a
    dense layer or a convolution too (the mask is the ReLU's output, the next layer's input). */
+/* max-pooling 2x2 in either layout of the plan ((C, H, W), or (H, W, C) after convolutions),
+   the same windows, order and ties as heph_maxpool2_forward / _backward: forward (out given)
+   or backward (dinp given: WRITES it from dout), over B pictures, threads over pictures    */
+static void heph__maxpool2_layout(float *out, float *dinp, const float *dout, const float *in, int B, int C, int H, int W,
+                                  int nhwc) {
+    int Ho = H / 2, Wo = W / 2;
+    size_t pin = (size_t)C * (size_t)H * (size_t)W, pout = (size_t)C * (size_t)Ho * (size_t)Wo;
+    long long b;
+    if (dinp) memset(dinp, 0, (size_t)B * pin * sizeof(float));
+    HEPH__OMP_FOR_IF(B >= 8)
+    for (b = 0; b < B; b++) {
+        const float *x = in + (size_t)b * pin;
+        int c, i, j, y, xx;
+        for (c = 0; c < C; c++)
+            for (i = 0; i < Ho; i++)
+                for (j = 0; j < Wo; j++) {
+                    size_t best = 0, o = nhwc ? ((size_t)i * (size_t)Wo + (size_t)j) * (size_t)C + (size_t)c
+                                              : ((size_t)c * (size_t)Ho + (size_t)i) * (size_t)Wo + (size_t)j;
+                    int first = 1;
+                    for (y = 2 * i; y < 2 * i + 2; y++)
+                        for (xx = 2 * j; xx < 2 * j + 2; xx++) {
+                            size_t at = nhwc ? ((size_t)y * (size_t)W + (size_t)xx) * (size_t)C + (size_t)c
+                                             : ((size_t)c * (size_t)H + (size_t)y) * (size_t)W + (size_t)xx;
+                            if (first || x[at] > x[best] || x[at] != x[at]) best = at;
+                            first = 0;
+                        }
+                    if (out) out[(size_t)b * pout + o] = x[best];
+                    else dinp[(size_t)b * pin + best] = dout[(size_t)b * pout + o];
+                }
+    }
+}
+
 struct heph__net_plan {
     unsigned char nhwc[HEPH_MAX_LAYERS];  /* act[l] is stored (H, W, C)                       */
     unsigned char cvt[HEPH_MAX_LAYERS];   /* layer l's input is reordered first: 1 to (H, W, C),
@@ -6496,6 +6584,7 @@ static const float *heph__layer_forward_fast(heph_net *net, int l, const float *
             heph__reflow(out, P->nhwc[l], L->out_c, L->out_h * L->out_w, in,
                          l > 0 ? P->nhwc[l - 1] : 0, L->in_c, L->in_h * L->in_w, B);
             break;
+        case HEPH_MAXPOOL: heph__maxpool2_layout(out, NULL, NULL, in, B, L->in_c, L->in_h, L->in_w, P->nhwc[l]); break;
         case HEPH_RELU: heph_relu_forward(out, in, n); break;
         case HEPH_LRELU: heph_lrelu_forward(out, in, n, L->slope); break;
         case HEPH_SIGMOID: heph_sigmoid_forward(out, in, n); break;
@@ -6545,6 +6634,7 @@ static const float *heph__layer_backward_fast(heph_net *net, int l, const float 
         heph__reflow(dst, l > 0 ? P->nhwc[l - 1] : 0, L->in_c, L->in_h * L->in_w, g,
                      P->nhwc[l], L->out_c, L->out_h * L->out_w, B);
         break;
+    case HEPH_MAXPOOL: heph__maxpool2_layout(NULL, dst, g, in, B, L->in_c, L->in_h, L->in_w, P->nhwc[l]); break;
     case HEPH_RELU: heph_relu_backward(dst, g, out, n); break;
     case HEPH_LRELU: heph_lrelu_backward(dst, g, out, n, L->slope); break;
     case HEPH_SIGMOID: heph_sigmoid_backward(dst, g, out, n); break;

@@ -191,7 +191,9 @@ static int net_paths(const char *spec, int c, int h, int w, int B) {
     X(1, SPEC, 2, 6, 6, 3)                                                                  \
     X(2, "conv4k4s2p1,relu,conv5k3s2p1,relu,flatten,dense6,relu,dense2", 3, 8, 8, 3)        \
     X(3, "dense36,relu,reshape4x3x3,convt3k4s2p1,relu,convt2k3s1p1,sigmoid", 5, 1, 1, 2)    \
-    X(4, "conv3k3s1p1,reshape12x3x1,convt2k2s2p0,flatten,dense4", 2, 4, 3, 2)
+    X(4, "conv3k3s1p1,reshape12x3x1,convt2k2s2p0,flatten,dense4", 2, 4, 3, 2)              \
+    X(5, "conv4k3p1,relu,maxpool2,conv3k3p1,maxpool2,flatten,dense3", 2, 9, 11, 3)          \
+    X(6, "maxpool2,conv2k3p1,relu,maxpool2", 3, 8, 8, 2)
 #define PATH_FN(id, spec, c, h, w, b) static int test_paths_##id(void) { return net_paths(spec, c, h, w, b); }
 #define PATH_ENTRY(id, spec, c, h, w, b) {"net_fast_vs_reference_" spec, test_paths_##id},
 PATH_CASES(PATH_FN)
@@ -362,6 +364,87 @@ static int test_hpn_save_reports_unwritable_path(void) {
 }
 
 /* ---- a classifier from the blocks --------------------------------------------------------- */
+/* ---- max-pooling 2x2 -------------------------------------------------------------------- */
+/* PyTorch's max_pool2d(x, 2) with indices (pool_ref.txt, made by tools/make_pool_fixtures.py):
+   the outputs (NaN where PyTorch has NaN), the indices and the input gradient, exactly      */
+static int pool_case(const char *want) {
+    const char *path = tfixture("pool_ref.txt");
+    FILE *f = fopen(path, "r");
+    char line[512], name[32];
+    int B, C, H, W, found = 0, ok = 1;
+    CHECK(f != NULL, "cannot open %s", path);
+    ok = fgets(line, sizeof line, f) != NULL;
+    while (ok && fscanf(f, " case %31s %d %d %d %d", name, &B, &C, &H, &W) == 5) {
+        int n = B * C * H * W, m = B * C * (H / 2) * (W / 2), i, bad = 0, idx[256], iw[256];
+        float x[1024], out_w[256], R[256], dx_w[1024], out[256], dx[1024];
+        for (i = 0; ok && i < n; i++) ok = fscanf(f, "%f", &x[i]) == 1;
+        for (i = 0; ok && i < m; i++) ok = fscanf(f, "%f", &out_w[i]) == 1;
+        for (i = 0; ok && i < m; i++) ok = fscanf(f, "%d", &iw[i]) == 1;
+        for (i = 0; ok && i < m; i++) ok = fscanf(f, "%f", &R[i]) == 1;
+        for (i = 0; ok && i < n; i++) ok = fscanf(f, "%f", &dx_w[i]) == 1;
+        if (!ok || strcmp(name, want) != 0) continue;
+        found = 1;
+        heph_maxpool2_forward(out, idx, x, B, C, H, W);
+        heph_maxpool2_backward(dx, R, x, B, C, H, W);
+        for (i = 0; i < m; i++)
+            if (idx[i] != iw[i] || (out[i] != out_w[i] && !(out[i] != out[i] && out_w[i] != out_w[i]))) bad++;
+        for (i = 0; i < n; i++) bad += dx[i] != dx_w[i];
+        CHECK(bad == 0, "case %s: %d values differ from PyTorch", name, bad);
+    }
+    fclose(f);
+    CHECK(ok && found, "%s: case %s missing or unreadable", path, want);
+    return 1;
+}
+static int test_pool_pytorch_odd(void) { return pool_case("odd"); }
+static int test_pool_pytorch_ties(void) { return pool_case("ties"); }
+static int test_pool_pytorch_nan(void) { return pool_case("nan"); }
+
+/* the input gradient against central differences of L = sum(out * R), on values 0.1 apart
+   (a step of 1e-3 moves no window's largest)                                               */
+static int test_pool_finite_differences(void) {
+    enum { B = 2, C = 2, H = 5, W = 4, N = B * C * H * W, M = B * C * 2 * 2 };
+    float x[N], R[M], out[M], dx[N];
+    int i, j;
+    double worst = 0.0;
+    heph_rng r;
+    heph_rng_seed(&r, 4);
+    for (i = 0; i < N; i++) x[i] = 0.1f * (float)i;
+    for (i = N - 1; i > 0; i--) { /* shuffled: the largest anywhere in its window */
+        int k = (int)(heph_rng_u32(&r) % (uint32_t)(i + 1));
+        float t = x[i]; x[i] = x[k]; x[k] = t;
+    }
+    for (i = 0; i < M; i++) R[i] = heph_rng_normal(&r);
+    heph_maxpool2_backward(dx, R, x, B, C, H, W);
+    for (i = 0; i < N; i++) {
+        double lp = 0.0, lm = 0.0, num;
+        float keep = x[i];
+        x[i] = keep + 1e-3f; heph_maxpool2_forward(out, NULL, x, B, C, H, W);
+        for (j = 0; j < M; j++) lp += (double)out[j] * (double)R[j];
+        x[i] = keep - 1e-3f; heph_maxpool2_forward(out, NULL, x, B, C, H, W);
+        for (j = 0; j < M; j++) lm += (double)out[j] * (double)R[j];
+        x[i] = keep;
+        num = (lp - lm) / 2e-3;
+        if (fabs(num - (double)dx[i]) > worst) worst = fabs(num - (double)dx[i]);
+    }
+    CHECK(worst < 1e-3, "max-pool gradient off central differences by %.3g", worst);
+    return 1;
+}
+/* the spec: maxpool2 halves the picture (odd sizes drop the last row or column), keeps the
+   channels, writes back as "maxpool2"; it needs a picture of at least 2x2                   */
+static int test_pool_spec(void) {
+    heph_layer L[8];
+    int n = 0;
+    char err[256];
+    CHECK(heph_spec_parse("conv4k3p1,maxpool2,maxpool2", 1, 9, 7, L, 8, &n, err, sizeof err) == HEPH_OK, "%s", err);
+    CHECK(n == 3 && L[1].kind == HEPH_MAXPOOL && L[1].out_c == 4 && L[1].out_h == 4 && L[1].out_w == 3 && L[2].out_h == 2 &&
+          L[2].out_w == 1 && L[1].n_params == 0, "shapes %dx%dx%d, %dx%dx%d", L[1].out_c, L[1].out_h, L[1].out_w, L[2].out_c, L[2].out_h, L[2].out_w);
+    CHECK(heph_spec_parse("maxpool2,maxpool2", 1, 3, 3, L, 8, &n, err, sizeof err) == HEPH_E_SPEC && strstr(err, "at least 2x2"),
+          "a 1x1 picture pooled: %s", err);
+    CHECK(heph_spec_parse("dense8,maxpool2", 1, 4, 4, L, 8, &n, err, sizeof err) == HEPH_E_SPEC && strstr(err, "reshape first"),
+          "pooling after dense: %s", err);
+    return 1;
+}
+
 /* ---- label embedding and accuracy --------------------------------------------------------- */
 /* nn.Embedding of PyTorch (embed_ref.txt, made by tools/make_embed_fixtures.py): the rows
    looked up, and the table's gradient of sum(out * R): repeated labels add up, the classes
@@ -498,6 +581,11 @@ static const t_test tests[] = {
     {"hpn_round_trip_of_30_lrelu_layers", test_hpn_round_trip_of_30_lrelu_layers},
     {"hpn_rejects_missing_file", test_hpn_rejects_missing_file},
     {"hpn_save_reports_unwritable_path", test_hpn_save_reports_unwritable_path},
+    {"maxpool2_matches_pytorch_odd", test_pool_pytorch_odd},
+    {"maxpool2_matches_pytorch_ties", test_pool_pytorch_ties},
+    {"maxpool2_matches_pytorch_nan", test_pool_pytorch_nan},
+    {"maxpool2_gradient_finite_differences", test_pool_finite_differences},
+    {"maxpool2_in_specs", test_pool_spec},
     {"embed_matches_pytorch", test_embed_pytorch},
     {"embed_gradient_finite_differences", test_embed_finite_differences},
     {"accuracy_by_hand", test_accuracy_by_hand},

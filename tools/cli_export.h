@@ -17,6 +17,7 @@
        convNkKsSpP   nn.Conv2d(C, N, K, S, P)      weight [N, C, K, K]
        convtNkKsSpP  nn.ConvTranspose2d(C, N, K, S, P)  weight [C, N, K, K]
        flatten       nn.Flatten()                  reshapeCxHxW  nn.Unflatten(1, (C, H, W))
+       maxpool2      nn.MaxPool2d(2)
        relu nn.ReLU()  lreluA nn.LeakyReLU(A)  sigmoid nn.Sigmoid()  tanh nn.Tanh()
    every bias [N]. The encoder's last module is the head the VAE appends to its spec,
    nn.Linear(.., 2 z_dim): mu is output[:, :z_dim], log sigma^2 output[:, z_dim:]. The

@@ -12,7 +12,7 @@ The layout (also in tools/cli_export.h): encoder and decoder are nn.Sequential w
 per token of the spec string, so the parameters of layer l are encoder.l.weight / .bias:
 dense -> nn.Linear (an image input is flattened first, in (C, H, W) order), conv ->
 nn.Conv2d, convt -> nn.ConvTranspose2d, flatten -> nn.Flatten, reshapeCxHxW ->
-nn.Unflatten(1, (C, H, W)), relu / lreluA / sigmoid / tanh -> nn.ReLU / nn.LeakyReLU(A) /
+nn.Unflatten(1, (C, H, W)), maxpool2 -> nn.MaxPool2d(2), relu / lreluA / sigmoid / tanh -> nn.ReLU / nn.LeakyReLU(A) /
 nn.Sigmoid / nn.Tanh. The encoder ends with the head nn.Linear(.., 2 z_dim): mu, then log
 sigma^2. The decoder maps z (B, z_dim) to the logits (B, C*H*W) of the picture.
 """
@@ -117,6 +117,9 @@ def build(spec, shape):
         if tok == "flatten":
             mods.append(nn.Flatten())
             c, h, w = n, 1, 1
+        elif tok == "maxpool2":
+            mods.append(nn.MaxPool2d(2))
+            h, w = h // 2, w // 2
         elif tok in ("relu", "sigmoid", "tanh"):
             mods.append({"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}[tok]())
         else:
