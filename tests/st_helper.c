@@ -1,6 +1,7 @@
 /* st_helper.c - helper of tests/test_safetensors.sh (issue #27), built with the codec of
    tools/cli_export.h:
-     st_helper init PRESET SEED OUT.hpm          a freshly initialised model of a preset
+     st_helper init PRESET SEED OUT.hpm          a freshly initialised model of a preset, or of
+                                                 "pool" (a small conv model with maxpool2)
      st_helper ref MODEL.hpm N SEED OUT.st       N pictures x and codes z drawn from SEED, and the C
                                                  model's mu, logvar (encode x) and dec (decode z,
                                                  sigmoid) as one safetensors file
@@ -265,7 +266,12 @@ int main(int argc, char **argv) {
         heph_vae_config cfg;
         heph_vae m;
         int rc;
-        if (heph_vae_config_preset(&cfg, argv[2]) != HEPH_OK) return die("unknown preset %s", argv[2]);
+        if (!strcmp(argv[2], "pool")) { /* not a preset: pooling in the encoder (3x16x16, z 4) */
+            heph_vae_config_default(&cfg);
+            cfg.in_c = 3; cfg.in_h = cfg.in_w = 16; cfg.z_dim = 4;
+            strcpy(cfg.enc_spec, "conv4k3s1p1,relu,maxpool2,conv6k3s1p1,lrelu0.1,maxpool2,flatten,dense16,relu");
+            strcpy(cfg.dec_spec, "dense96,relu,reshape6x4x4,convt4k4s2p1,relu,convt3k4s2p1");
+        } else if (heph_vae_config_preset(&cfg, argv[2]) != HEPH_OK) return die("unknown preset %s", argv[2]);
         if (heph_vae_init(&m, &cfg, (uint64_t)atol(argv[3])) != HEPH_OK) return die("%s", m.err);
         rc = heph_vae_save(&m, argv[4], HEPH_SAVE_WEIGHTS_ONLY);
         heph_vae_free(&m);

@@ -5,8 +5,8 @@
 #      inputs, tools/make_safetensors_fixtures.py) imported: the C model's encoder means,
 #      log-variances and decoder outputs agree with PyTorch's within 1e-5; exported again it
 #      gives the same tensors byte for byte
-#   2. each preset (mlp-mnist, mlp-dsprites, cnn-dsprites, cnn-dsprites-tc, cnn-shapes3d),
-#      freshly initialised: .hpm -> safetensors -> .hpm gives the same parameters bit for bit
+#   2. each preset (mlp-mnist, mlp-dsprites, cnn-dsprites, cnn-dsprites-tc, cnn-shapes3d) and
+#      a small conv model with maxpool2 in its encoder (st_helper's "pool"), freshly initialised: .hpm -> safetensors -> .hpm gives the same parameters bit for bit
 #   3. malformed files: each is refused (exit 1) with one line naming the file and the problem,
 #      and leaves no output or temporary file behind
 #   4. live PyTorch (Debian's /usr/bin/python3 with python3-torch): each preset exported and
@@ -25,7 +25,7 @@ FLAGS="-std=c99 -O2 -Wall -Wextra -Wpedantic -Wdouble-promotion -Werror -D_POSIX
 H=$B/hephaestus_st
 S=$B/st_helper
 TOL=1e-5
-PRESETS="mlp-mnist mlp-dsprites cnn-dsprites cnn-dsprites-tc cnn-shapes3d"
+PRESETS="mlp-mnist mlp-dsprites cnn-dsprites cnn-dsprites-tc cnn-shapes3d pool" # pool: maxpool2 in the encoder (st_helper)
 npass=0
 nfail=0
 mkdir -p "$B" || exit 1
