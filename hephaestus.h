@@ -140,6 +140,7 @@
        convtNkKsSpP  transposed conv2d (ConvTranspose2d), same fields
        flatten       (C,H,W) -> (C*H*W)       reshapeCxHxW   (n) -> (C,H,W)
        maxpool2      max-pooling 2x2, stride 2: (C,H,W) -> (C,H/2,W/2)
+       bn            BatchNorm over channels (or the features of a flat tensor)
        relu  lrelu  lreluA (slope A, default 0.01)  sigmoid  tanh
      e.g. "conv32k4s2p1,relu,conv32k4s2p1,relu,flatten,dense256,relu".
      The VAE appends the encoder's last dense layer (2*z_dim: mu then log-variance) itself;
@@ -256,6 +257,25 @@ HEPH_DEF void heph_tanh_backward(float *dinp, const float *dout, const float *ou
 HEPH_DEF void heph_maxpool2_forward(float *out, int *idx, const float *in, int B, int C, int H, int W);
 HEPH_DEF void heph_maxpool2_backward(float *dinp, const float *dout, const float *in, int B, int C, int H, int W);
 
+/* BatchNorm over channels (PyTorch's BatchNorm2d; the features of a flat tensor are channels
+   of one pixel, which is BatchNorm1d), over (B, C, HW) values, for each channel c over its
+   n = B HW values, eps HEPH_BN_EPS, momentum HEPH_BN_MOMENTUM:
+     train: m_c = mean x, v_c = mean (x - m_c)^2 (biased), xh = (x - m_c) / sqrt(v_c + eps),
+            y = gamma_c xh + beta_c; rmean_c = (1 - mom) rmean_c + mom m_c,
+            rvar_c = (1 - mom) rvar_c + mom v_c n / (n - 1) (unbiased; v_c when n = 1)
+     eval:  y = gamma_c (x - rmean_c) / sqrt(rvar_c + eps) + beta_c
+   Backward WRITES dgamma = sum dy xh, dbeta = sum dy and dinp:
+     train: dx = gamma_c / sqrt(v_c + eps) (dy - mean dy - xh mean(dy xh))  (m_c, v_c again from in)
+     eval:  dx = gamma_c / sqrt(rvar_c + eps) dy
+   Sums in double, each channel in a fixed order: the same bits for any thread count.       */
+#define HEPH_BN_EPS 1e-5
+#define HEPH_BN_MOMENTUM 0.1
+HEPH_DEF void heph_batchnorm_forward(float *out, float *rmean, float *rvar, const float *in, const float *gamma,
+                                     const float *beta, int B, int C, int HW, int train);
+HEPH_DEF void heph_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in,
+                                      const float *gamma, const float *rmean, const float *rvar, int B, int C, int HW,
+                                      int train);
+
 /* Convolution geometry, one image: input (C, H, W), output (Co, Ho, Wo), square kernel k,
    stride s, zero padding p.
      conv2d:  Ho = (H + 2p - k)/s + 1;  weights [Co][C][k][k], bias [Co]   (PyTorch Conv2d)
@@ -323,7 +343,7 @@ HEPH_DEF void heph_adam_step(float *w, const float *g, float *m, float *v, size_
 /* networks                                                                                   */
 
 enum { HEPH_DENSE = 1, HEPH_RELU, HEPH_LRELU, HEPH_SIGMOID, HEPH_TANH, HEPH_CONV, HEPH_CONVT,
-       HEPH_FLATTEN, HEPH_RESHAPE, HEPH_MAXPOOL };
+       HEPH_FLATTEN, HEPH_RESHAPE, HEPH_MAXPOOL, HEPH_BN };
 #define HEPH_MAX_LAYERS 64
 #define HEPH_SPEC_MAX 512
 
@@ -364,6 +384,7 @@ typedef struct {
     float *scratch_own;         /* the scratch, when the net owns it (heph_net_init)        */
     float *params_own;          /* parameters and gradients, when owned (heph_net_load)     */
     struct heph__net_plan *plan;
+    int eval;                   /* BatchNorm: 0 batch statistics (training), 1 running ones */
 } heph_net;
 
 /* Parse spec for (c, h, w) inputs and allocate activations and scratch for max_batch
@@ -373,6 +394,10 @@ typedef struct {
 HEPH_DEF int heph_net_init(heph_net *net, const char *spec, int c, int h, int w, int max_batch,
                            char *err, size_t errlen);
 HEPH_DEF void heph_net_bind(heph_net *net, float *params, float *grads);
+/* BatchNorm layers ("bn") use the batch's statistics and update the running ones (train, the
+   default of heph_net_init), or use the running ones (eval). A VAE's networks train inside
+   heph_vae_loss_grad (and so heph_vae_train_step) and evaluate everywhere else.            */
+HEPH_DEF void heph_net_set_train(heph_net *net, int train);
 /* PyTorch's default initialisation: every W and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))     */
 HEPH_DEF void heph_net_init_params(heph_net *net, heph_rng *rng);
 /* out = net(x) for B <= max_batch inputs (B, in_n): a view (B, out_n) valid until the next call */
@@ -1267,6 +1292,71 @@ HEPH_DEF void heph_maxpool2_forward(float *out, int *idx, const float *in, int B
     }
 }
 
+/* the batch mean and biased variance of channel c of (B, C, HW) values */
+static void heph__bn_stats(const float *in, int B, int C, int HW, int c, double *mean, double *var) {
+    double s = 0.0, q = 0.0, n = (double)B * (double)HW;
+    int b, i;
+    for (b = 0; b < B; b++)
+        for (i = 0; i < HW; i++) s += (double)in[((size_t)b * (size_t)C + (size_t)c) * (size_t)HW + (size_t)i];
+    *mean = s / n;
+    for (b = 0; b < B; b++)
+        for (i = 0; i < HW; i++) {
+            double d = (double)in[((size_t)b * (size_t)C + (size_t)c) * (size_t)HW + (size_t)i] - *mean;
+            q += d * d;
+        }
+    *var = q / n;
+}
+
+HEPH_DEF void heph_batchnorm_forward(float *out, float *rmean, float *rvar, const float *in, const float *gamma,
+                                     const float *beta, int B, int C, int HW, int train) {
+    int c, b, i;
+    double n = (double)B * (double)HW;
+    for (c = 0; c < C; c++) {
+        double m, v, inv;
+        if (train) {
+            heph__bn_stats(in, B, C, HW, c, &m, &v);
+            rmean[c] = (float)((1.0 - HEPH_BN_MOMENTUM) * (double)rmean[c] + HEPH_BN_MOMENTUM * m);
+            rvar[c] = (float)((1.0 - HEPH_BN_MOMENTUM) * (double)rvar[c] + HEPH_BN_MOMENTUM * (n > 1.0 ? v * n / (n - 1.0) : v));
+        } else {
+            m = (double)rmean[c]; v = (double)rvar[c];
+        }
+        inv = 1.0 / sqrt(v + HEPH_BN_EPS);
+        for (b = 0; b < B; b++)
+            for (i = 0; i < HW; i++) { /* y = gamma (x - m) / sqrt(v + eps) + beta */
+                size_t at = ((size_t)b * (size_t)C + (size_t)c) * (size_t)HW + (size_t)i;
+                out[at] = (float)((double)gamma[c] * (((double)in[at] - m) * inv) + (double)beta[c]);
+            }
+    }
+}
+
+HEPH_DEF void heph_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in,
+                                      const float *gamma, const float *rmean, const float *rvar, int B, int C, int HW,
+                                      int train) {
+    int c, b, i;
+    double n = (double)B * (double)HW;
+    for (c = 0; c < C; c++) {
+        double m, v, inv, sdy = 0.0, sdyx = 0.0;
+        if (train) heph__bn_stats(in, B, C, HW, c, &m, &v);
+        else { m = (double)rmean[c]; v = (double)rvar[c]; }
+        inv = 1.0 / sqrt(v + HEPH_BN_EPS);
+        for (b = 0; b < B; b++)
+            for (i = 0; i < HW; i++) {
+                size_t at = ((size_t)b * (size_t)C + (size_t)c) * (size_t)HW + (size_t)i;
+                sdy += (double)dout[at];                                  /* dbeta = sum dy       */
+                sdyx += (double)dout[at] * ((double)in[at] - m) * inv;     /* dgamma = sum dy xh   */
+            }
+        dgamma[c] = (float)sdyx;
+        dbeta[c] = (float)sdy;
+        if (!dinp) continue;
+        for (b = 0; b < B; b++)
+            for (i = 0; i < HW; i++) {
+                size_t at = ((size_t)b * (size_t)C + (size_t)c) * (size_t)HW + (size_t)i;
+                double xh = ((double)in[at] - m) * inv, g = (double)gamma[c] * inv;
+                dinp[at] = (float)(train ? g * ((double)dout[at] - sdy / n - xh * sdyx / n) : g * (double)dout[at]);
+            }
+    }
+}
+
 HEPH_DEF void heph_maxpool2_backward(float *dinp, const float *dout, const float *in, int B, int C, int H, int W) {
     int Ho = H / 2, Wo = W / 2, p, i, j;
     memset(dinp, 0, (size_t)B * (size_t)C * (size_t)H * (size_t)W * sizeof(float));
@@ -1861,6 +1951,10 @@ static int heph__spec_token(const char *t, size_t len, int tok, int after_flat, 
     if (len == 7 && strncmp(t, "flatten", 7) == 0) {
         L->kind = HEPH_FLATTEN;
         L->out_c = L->in_c * L->in_h * L->in_w; L->out_h = 1; L->out_w = 1;
+    } else if (len == 2 && strncmp(t, "bn", 2) == 0) {
+        L->kind = HEPH_BN; /* gamma, beta, then the running mean and variance (never trained) */
+        L->b_off = (size_t)L->in_c;
+        L->n_params = 4 * (size_t)L->in_c;
     } else if (len == 8 && strncmp(t, "maxpool2", 8) == 0) {
         if (after_flat || L->in_h < 2 || L->in_w < 2)
             return heph__errf(err, errlen, HEPH_E_SPEC, "token %d \"maxpool2\" needs pictures of at least 2x2, not %dx%dx%d%s",
@@ -1873,7 +1967,7 @@ static int heph__spec_token(const char *t, size_t len, int tok, int after_flat, 
     else
         return heph__errf(err, errlen, HEPH_E_SPEC,
                           "token %d \"%.*s\" is not a layer (known: denseN, convNkKsSpP, "
-                          "convtNkKsSpP, maxpool2, flatten, reshapeCxHxW, relu, lrelu[A], sigmoid, tanh)",
+                          "convtNkKsSpP, maxpool2, bn, flatten, reshapeCxHxW, relu, lrelu[A], sigmoid, tanh)",
                           tok, (int)len, t);
     return HEPH_OK;
 }
@@ -1948,6 +2042,10 @@ static const float *heph__layer_forward_ref(heph_net *net, int l, const float *i
     case HEPH_FLATTEN:
     case HEPH_RESHAPE: memcpy(out, in, n * sizeof(float)); break; /* same values, new shape */
     case HEPH_MAXPOOL: heph_maxpool2_forward(out, NULL, in, B, L->in_c, L->in_h, L->in_w); break;
+    case HEPH_BN: /* gamma at w_off, beta at b_off, then the running mean and variance */
+        heph_batchnorm_forward(out, net->params + L->b_off + L->in_c, net->params + L->b_off + 2 * L->in_c, in, W, bias, B,
+                               L->in_c, L->in_h * L->in_w, !net->eval);
+        break;
     case HEPH_RELU: heph_relu_forward(out, in, n); break;
     case HEPH_LRELU: heph_lrelu_forward(out, in, n, L->slope); break;
     case HEPH_SIGMOID: heph_sigmoid_forward(out, in, n); break;
@@ -1978,6 +2076,10 @@ static const float *heph__layer_backward_ref(heph_net *net, int l, const float *
     case HEPH_FLATTEN:
     case HEPH_RESHAPE: if (dst) memcpy(dst, g, n * sizeof(float)); break;
     case HEPH_MAXPOOL: if (dst) heph_maxpool2_backward(dst, g, in, B, L->in_c, L->in_h, L->in_w); break;
+    case HEPH_BN: /* the running statistics' gradients stay 0 (cleared above): Adam leaves them */
+        heph_batchnorm_backward(dst, dW, db, g, in, W, net->params + L->b_off + L->in_c, net->params + L->b_off + 2 * L->in_c,
+                                B, L->in_c, L->in_h * L->in_w, !net->eval);
+        break;
     case HEPH_RELU: if (dst) heph_relu_backward(dst, g, out, n); break;
     case HEPH_LRELU: if (dst) heph_lrelu_backward(dst, g, out, n, L->slope); break;
     case HEPH_SIGMOID: if (dst) heph_sigmoid_backward(dst, g, out, n); break;
@@ -2122,6 +2224,15 @@ HEPH_DEF void heph_net_init_params(heph_net *net, heph_rng *rng) {
         size_t i;
         float bound;
         if (L->n_params == 0) continue;
+        if (L->kind == HEPH_BN) { /* gamma 1, beta 0, running mean 0, running variance 1 (PyTorch) */
+            for (i = 0; i < (size_t)L->in_c; i++) {
+                net->params[L->w_off + i] = 1.0f;
+                net->params[L->b_off + i] = 0.0f;
+                net->params[L->b_off + (size_t)L->in_c + i] = 0.0f;
+                net->params[L->b_off + 2 * (size_t)L->in_c + i] = 1.0f;
+            }
+            continue;
+        }
         if (L->kind == HEPH_DENSE) bound = 1.0f / sqrtf((float)heph__layer_in_n(L));
         else if (L->kind == HEPH_CONV) bound = 1.0f / sqrtf((float)(L->in_c * L->k * L->k));
         else bound = 1.0f / sqrtf((float)(L->out_c * L->k * L->k)); /* PyTorch: fan_in = weight.size(1) k k */
@@ -2129,6 +2240,8 @@ HEPH_DEF void heph_net_init_params(heph_net *net, heph_rng *rng) {
             net->params[L->w_off + i] = (2.0f * heph_rng_uniform(rng) - 1.0f) * bound;
     }
 }
+
+HEPH_DEF void heph_net_set_train(heph_net *net, int train) { net->eval = !train; }
 
 HEPH_DEF const float *heph_net_forward(heph_net *net, const float *x, int B) {
     HEPH_ASSERT(B > 0 && B <= net->max_batch && net->params);
@@ -2273,6 +2386,7 @@ static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
     if (rc != HEPH_OK) return rc;
     rc = heph__net_make(&m->dec, m->cfg.dec_spec, D, 1, 1, cfg->max_batch, m->err, HEPH_ERRLEN);
     if (rc != HEPH_OK) { heph_net_free(&m->enc); return rc; }
+    m->enc.eval = m->dec.eval = 1; /* BatchNorm: running statistics but inside heph_vae_loss_grad */
     n_in = (size_t)m->enc.in_n;
     if ((size_t)m->dec.out_n != n_in) {
         heph_net_free(&m->enc); heph_net_free(&m->dec);
@@ -2474,8 +2588,16 @@ static int heph__grads_finite(heph_vae *m) {
 /* One step's loss and gradient: encode and sample, decode, reconstruction loss (summed over
    pixels, averaged over the batch), KL per image, the objective, backward. m->grads needs no
    clearing: the backward passes write every parameter's gradient. */
+static int heph__vae_loss_grad(heph_vae *m, const float *x, int B, const float *eps, heph_losses *out);
 HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float *eps,
                                 heph_losses *out) {
+    int rc;
+    m->enc.eval = m->dec.eval = 0; /* BatchNorm: the batch's statistics while training ... */
+    rc = heph__vae_loss_grad(m, x, B, eps, out);
+    m->enc.eval = m->dec.eval = 1; /* ... and the running ones for everything else */
+    return rc;
+}
+static int heph__vae_loss_grad(heph_vae *m, const float *x, int B, const float *eps, heph_losses *out) {
     int D = m->cfg.z_dim, b;
     size_t n_in = (size_t)m->enc.in_n;
     const float *h_raw, *logits;
@@ -5078,8 +5200,26 @@ static int heph__spec_count(const char *spec, int c, int h, int w, size_t *n_par
     return HEPH_OK;
 }
 
+/* every BatchNorm running variance of net >= 0 (what training keeps; a negative one would
+   make the evaluation sqrt NaN): HEPH_OK, or HEPH_E_FORMAT naming the layer and channel   */
+static int heph__bn_state_ok(const heph_net *net, const char *path, const char *which, char *err, size_t errlen) {
+    int l, c;
+    for (l = 0; l < net->n_layers; l++) {
+        const heph_layer *L = &net->layers[l];
+        if (L->kind != HEPH_BN) continue;
+        for (c = 0; c < L->in_c; c++) {
+            float v = net->params[L->b_off + 2 * (size_t)L->in_c + (size_t)c];
+            if (!(v >= 0.0f))
+                return heph__errf(err, errlen, HEPH_E_FORMAT, "%s: %slayer %d (bn): the running variance of channel %d is %g "
+                                  "(>= 0 expected)", path, which, l, c, (double)v);
+        }
+    }
+    return HEPH_OK;
+}
+
 /* every weight finite, every Adam first moment finite, every second moment finite and >= 0
-   (what training keeps), or HEPH_E_FORMAT naming the first value that is not */
+   (what training keeps), every BatchNorm running variance >= 0, or HEPH_E_FORMAT naming the
+   first value that is not */
 static int heph__state_values_ok(heph_vae *m, const char *path) {
     size_t i, n = m->n_params;
     for (i = 0; i < n; i++)
@@ -5094,7 +5234,8 @@ static int heph__state_values_ok(heph_vae *m, const char *path) {
         if (!(m->adam_v[i] >= 0.0f && m->adam_v[i] <= FLT_MAX))
             return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: Adam second moment of parameter %zu is %g "
                               "(finite and >= 0 expected)", path, i, (double)m->adam_v[i]);
-    return HEPH_OK;
+    if (heph__bn_state_ok(&m->enc, path, "encoder ", m->err, HEPH_ERRLEN) != HEPH_OK) return HEPH_E_FORMAT;
+    return heph__bn_state_ok(&m->dec, path, "decoder ", m->err, HEPH_ERRLEN);
 }
 
 /* a whole file into a new buffer (at most max bytes, at least min): HEPH_OK or an error in err */
@@ -5304,6 +5445,7 @@ static void heph__net_spec(const heph_net *net, char *s, size_t cap) {
             break;
         case HEPH_FLATTEN: n = snprintf(s + at, cap - at, "%sflatten", sep); break;
         case HEPH_MAXPOOL: n = snprintf(s + at, cap - at, "%smaxpool2", sep); break;
+        case HEPH_BN: n = snprintf(s + at, cap - at, "%sbn", sep); break;
         case HEPH_RESHAPE: n = snprintf(s + at, cap - at, "%sreshape%dx%dx%d", sep, L->out_c, L->out_h, L->out_w); break;
         case HEPH_RELU: n = snprintf(s + at, cap - at, "%srelu", sep); break;
         case HEPH_LRELU: { /* the shortest decimal that reads back as the same float */
@@ -5401,6 +5543,7 @@ HEPH_DEF int heph_net_load(heph_net *net, const char *path, int max_batch, char 
             heph_net_free(net);
             return heph__errf(err, errlen, HEPH_E_FORMAT, "%s: parameter %zu is not finite", path, i);
         }
+    if (heph__bn_state_ok(net, path, "", err, errlen) != HEPH_OK) { heph_net_free(net); return HEPH_E_FORMAT; }
     return HEPH_OK;
 }
 #endif /* HEPH_NO_STDIO */
@@ -6436,6 +6579,61 @@ static void heph__maxpool2_layout(float *out, float *dinp, const float *dout, co
     }
 }
 
+/* BatchNorm in either layout of the plan, the same sums in the same order as part A's
+   heph_batchnorm_forward / _backward (over b, then the pixels), so the same bits; threads
+   take whole channels. Forward when out is given (a training one updates rmean, rvar), else
+   backward (dgamma, dbeta and, when given, dinp written; evaluation reads rmean, rvar).    */
+static void heph__bn_layout(float *out, float *rmean, float *rvar, float *dinp, float *dgamma, float *dbeta,
+                            const float *dout, const float *in, const float *gamma, const float *beta, int B, int C,
+                            int HW, int train, int nhwc) {
+    long long c;
+    double n = (double)B * (double)HW;
+#define HEPH__BN_AT(b, i) (nhwc ? ((size_t)(b) * (size_t)HW + (size_t)(i)) * (size_t)C + (size_t)c \
+                                : ((size_t)(b) * (size_t)C + (size_t)c) * (size_t)HW + (size_t)(i))
+    HEPH__OMP_FOR_IF(C >= 4 && n * (double)C >= 32768.0)
+    for (c = 0; c < C; c++) {
+        double m, v, inv, s = 0.0, q = 0.0;
+        int b, i;
+        if (train) { /* the batch mean, then the biased variance, as heph__bn_stats */
+            for (b = 0; b < B; b++)
+                for (i = 0; i < HW; i++) s += (double)in[HEPH__BN_AT(b, i)];
+            m = s / n;
+            for (b = 0; b < B; b++)
+                for (i = 0; i < HW; i++) q += ((double)in[HEPH__BN_AT(b, i)] - m) * ((double)in[HEPH__BN_AT(b, i)] - m);
+            v = q / n;
+        } else {
+            m = (double)rmean[c]; v = (double)rvar[c];
+        }
+        inv = 1.0 / sqrt(v + HEPH_BN_EPS);
+        if (out) {
+            if (train) {
+                rmean[c] = (float)((1.0 - HEPH_BN_MOMENTUM) * (double)rmean[c] + HEPH_BN_MOMENTUM * m);
+                rvar[c] = (float)((1.0 - HEPH_BN_MOMENTUM) * (double)rvar[c] + HEPH_BN_MOMENTUM * (n > 1.0 ? v * n / (n - 1.0) : v));
+            }
+            for (b = 0; b < B; b++)
+                for (i = 0; i < HW; i++)
+                    out[HEPH__BN_AT(b, i)] = (float)((double)gamma[c] * (((double)in[HEPH__BN_AT(b, i)] - m) * inv) + (double)beta[c]);
+        } else {
+            double sdy = 0.0, sdyx = 0.0, g = (double)gamma[c] * inv;
+            for (b = 0; b < B; b++)
+                for (i = 0; i < HW; i++) {
+                    sdy += (double)dout[HEPH__BN_AT(b, i)];
+                    sdyx += (double)dout[HEPH__BN_AT(b, i)] * ((double)in[HEPH__BN_AT(b, i)] - m) * inv;
+                }
+            dgamma[c] = (float)sdyx;
+            dbeta[c] = (float)sdy;
+            if (dinp)
+                for (b = 0; b < B; b++)
+                    for (i = 0; i < HW; i++) {
+                        size_t at = HEPH__BN_AT(b, i);
+                        double xh = ((double)in[at] - m) * inv;
+                        dinp[at] = (float)(train ? g * ((double)dout[at] - sdy / n - xh * sdyx / n) : g * (double)dout[at]);
+                    }
+        }
+    }
+#undef HEPH__BN_AT
+}
+
 struct heph__net_plan {
     unsigned char nhwc[HEPH_MAX_LAYERS];  /* act[l] is stored (H, W, C)                       */
     unsigned char cvt[HEPH_MAX_LAYERS];   /* layer l's input is reordered first: 1 to (H, W, C),
@@ -6585,6 +6783,10 @@ static const float *heph__layer_forward_fast(heph_net *net, int l, const float *
                          l > 0 ? P->nhwc[l - 1] : 0, L->in_c, L->in_h * L->in_w, B);
             break;
         case HEPH_MAXPOOL: heph__maxpool2_layout(out, NULL, NULL, in, B, L->in_c, L->in_h, L->in_w, P->nhwc[l]); break;
+        case HEPH_BN:
+            heph__bn_layout(out, net->params + L->b_off + L->in_c, net->params + L->b_off + 2 * L->in_c, NULL, NULL, NULL, NULL,
+                            in, W, bias, B, L->in_c, L->in_h * L->in_w, !net->eval, P->nhwc[l]);
+            break;
         case HEPH_RELU: heph_relu_forward(out, in, n); break;
         case HEPH_LRELU: heph_lrelu_forward(out, in, n, L->slope); break;
         case HEPH_SIGMOID: heph_sigmoid_forward(out, in, n); break;
@@ -6635,6 +6837,11 @@ static const float *heph__layer_backward_fast(heph_net *net, int l, const float 
                      P->nhwc[l], L->out_c, L->out_h * L->out_w, B);
         break;
     case HEPH_MAXPOOL: heph__maxpool2_layout(NULL, dst, g, in, B, L->in_c, L->in_h, L->in_w, P->nhwc[l]); break;
+    case HEPH_BN: /* the running statistics' gradients: 0, so Adam leaves them */
+        memset(db + L->in_c, 0, 2 * (size_t)L->in_c * sizeof(float));
+        heph__bn_layout(NULL, net->params + L->b_off + L->in_c, net->params + L->b_off + 2 * L->in_c, dst, dW, db, g, in, W,
+                        NULL, B, L->in_c, L->in_h * L->in_w, !net->eval, P->nhwc[l]);
+        break;
     case HEPH_RELU: heph_relu_backward(dst, g, out, n); break;
     case HEPH_LRELU: heph_lrelu_backward(dst, g, out, n, L->slope); break;
     case HEPH_SIGMOID: heph_sigmoid_backward(dst, g, out, n); break;

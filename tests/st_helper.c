@@ -1,7 +1,8 @@
 /* st_helper.c - helper of tests/test_safetensors.sh (issue #27), built with the codec of
    tools/cli_export.h:
      st_helper init PRESET SEED OUT.hpm          a freshly initialised model of a preset, or of
-                                                 "pool" (a small conv model with maxpool2)
+                                                 "pool" (a small conv model with maxpool2), or of
+                                                 "bn" (BatchNorm in both networks, 3 steps trained)
      st_helper ref MODEL.hpm N SEED OUT.st       N pictures x and codes z drawn from SEED, and the C
                                                  model's mu, logvar (encode x) and dec (decode z,
                                                  sigmoid) as one safetensors file
@@ -266,13 +267,27 @@ int main(int argc, char **argv) {
         heph_vae_config cfg;
         heph_vae m;
         int rc;
-        if (!strcmp(argv[2], "pool")) { /* not a preset: pooling in the encoder (3x16x16, z 4) */
+        if (!strcmp(argv[2], "pool") || !strcmp(argv[2], "bn")) { /* not presets (3x16x16, z 4) */
             heph_vae_config_default(&cfg);
-            cfg.in_c = 3; cfg.in_h = cfg.in_w = 16; cfg.z_dim = 4;
-            strcpy(cfg.enc_spec, "conv4k3s1p1,relu,maxpool2,conv6k3s1p1,lrelu0.1,maxpool2,flatten,dense16,relu");
-            strcpy(cfg.dec_spec, "dense96,relu,reshape6x4x4,convt4k4s2p1,relu,convt3k4s2p1");
+            cfg.in_c = 3; cfg.in_h = cfg.in_w = 16; cfg.z_dim = 4; cfg.max_batch = 8;
+            if (argv[2][0] == 'p') { /* pooling in the encoder */
+                strcpy(cfg.enc_spec, "conv4k3s1p1,relu,maxpool2,conv6k3s1p1,lrelu0.1,maxpool2,flatten,dense16,relu");
+                strcpy(cfg.dec_spec, "dense96,relu,reshape6x4x4,convt4k4s2p1,relu,convt3k4s2p1");
+            } else { /* BatchNorm over channels and over features, in both networks */
+                strcpy(cfg.enc_spec, "conv4k3s1p1,bn,relu,maxpool2,flatten,dense16,bn,relu");
+                strcpy(cfg.dec_spec, "dense96,bn,relu,reshape6x4x4,convt4k4s2p1,bn,relu,convt3k4s2p1");
+            }
         } else if (heph_vae_config_preset(&cfg, argv[2]) != HEPH_OK) return die("unknown preset %s", argv[2]);
         if (heph_vae_init(&m, &cfg, (uint64_t)atol(argv[3])) != HEPH_OK) return die("%s", m.err);
+        if (!strcmp(argv[2], "bn")) { /* three training steps: the running statistics move off 0 and 1 */
+            static float x[8 * 3 * 16 * 16];
+            heph_rng r;
+            int i;
+            heph_rng_seed(&r, 4);
+            for (i = 0; i < 8 * 3 * 16 * 16; i++) x[i] = heph_rng_uniform(&r);
+            for (i = 0; i < 3; i++)
+                if (heph_vae_train_step(&m, x, 8, NULL) != HEPH_OK) return die("%s", m.err);
+        }
         rc = heph_vae_save(&m, argv[4], HEPH_SAVE_WEIGHTS_ONLY);
         heph_vae_free(&m);
         return rc == HEPH_OK ? 0 : die("%s: cannot write", argv[4]);

@@ -193,7 +193,8 @@ static int net_paths(const char *spec, int c, int h, int w, int B) {
     X(3, "dense36,relu,reshape4x3x3,convt3k4s2p1,relu,convt2k3s1p1,sigmoid", 5, 1, 1, 2)    \
     X(4, "conv3k3s1p1,reshape12x3x1,convt2k2s2p0,flatten,dense4", 2, 4, 3, 2)              \
     X(5, "conv4k3p1,relu,maxpool2,conv3k3p1,maxpool2,flatten,dense3", 2, 9, 11, 3)          \
-    X(6, "maxpool2,conv2k3p1,relu,maxpool2", 3, 8, 8, 2)
+    X(6, "maxpool2,conv2k3p1,relu,maxpool2", 3, 8, 8, 2)                                    \
+    X(7, "conv4k3p1,bn,relu,maxpool2,conv3k3p1,bn,flatten,dense6,bn,tanh,dense2", 2, 6, 6, 4)
 #define PATH_FN(id, spec, c, h, w, b) static int test_paths_##id(void) { return net_paths(spec, c, h, w, b); }
 #define PATH_ENTRY(id, spec, c, h, w, b) {"net_fast_vs_reference_" spec, test_paths_##id},
 PATH_CASES(PATH_FN)
@@ -445,6 +446,224 @@ static int test_pool_spec(void) {
     return 1;
 }
 
+/* ---- BatchNorm --------------------------------------------------------------------------- */
+/* PyTorch's BatchNorm1d / BatchNorm2d (bn_ref.txt, made by tools/make_bn_fixtures.py), in
+   training and evaluation mode: outputs, running statistics after, and the gradients, each
+   within 1e-4 max(1, |b|); on part A's loops and on part D's in both layouts               */
+static int bn_case(const char *want) {
+    const char *path = tfixture("bn_ref.txt");
+    FILE *f = fopen(path, "r");
+    char line[512], name[32];
+    int B, C, HW, train, found = 0, ok;
+    CHECK(f != NULL, "cannot open %s", path);
+    ok = fgets(line, sizeof line, f) != NULL;
+    while (ok && fscanf(f, " case %31s %d %d %d %d", name, &B, &C, &HW, &train) == 5) {
+        enum { MAXN = 256, MAXC = 8 };
+        float g[MAXC], be[MAXC], rm0[MAXC], rv0[MAXC], x[MAXN], R[MAXN], y_w[MAXN], rm_w[MAXC], rv_w[MAXC], dx_w[MAXN];
+        float dg_w[MAXC], db_w[MAXC];
+        int n = B * C * HW, i, path_;
+        double e = 0.0;
+        float *arrs[12] = {g, be, rm0, rv0, x, R, y_w, rm_w, rv_w, dx_w, dg_w, db_w};
+        int lens[12];
+        lens[0] = lens[1] = lens[2] = lens[3] = lens[7] = lens[8] = lens[10] = lens[11] = C;
+        lens[4] = lens[5] = lens[6] = lens[9] = n;
+        CHECK(n <= MAXN && C <= MAXC, "case %s too large for the test", name);
+        for (i = 0; ok && i < 12; i++) {
+            int j;
+            for (j = 0; ok && j < lens[i]; j++) ok = fscanf(f, "%f", &arrs[i][j]) == 1;
+        }
+        if (!ok || strcmp(name, want) != 0) continue;
+        found = 1;
+        for (path_ = 0; path_ < 3; path_++) { /* part A; part D in (C, H, W); part D in (H, W, C) */
+            float y[MAXN], rm[MAXC], rv[MAXC], dx[MAXN], dg[MAXC], db[MAXC], xt[MAXN], Rt[MAXN], yt[MAXN], dxt[MAXN];
+            int b, c, k;
+            memcpy(rm, rm0, sizeof rm); memcpy(rv, rv0, sizeof rv);
+            if (path_ == 0) {
+                heph_batchnorm_forward(y, rm, rv, x, g, be, B, C, HW, train);
+                heph_batchnorm_backward(dx, dg, db, R, x, g, rm0, rv0, B, C, HW, train);
+            } else {
+                int nhwc = path_ == 2;
+                for (b = 0; b < B; b++) /* x and R into the layout, y and dx back from it */
+                    for (c = 0; c < C; c++)
+                        for (k = 0; k < HW; k++) {
+                            int a = (b * C + c) * HW + k, t = nhwc ? (b * HW + k) * C + c : a;
+                            xt[t] = x[a]; Rt[t] = R[a];
+                        }
+                heph__bn_layout(yt, rm, rv, NULL, NULL, NULL, NULL, xt, g, be, B, C, HW, train, nhwc);
+                heph__bn_layout(NULL, rm0, rv0, dxt, dg, db, Rt, xt, g, NULL, B, C, HW, train, nhwc);
+                for (b = 0; b < B; b++)
+                    for (c = 0; c < C; c++)
+                        for (k = 0; k < HW; k++) {
+                            int a = (b * C + c) * HW + k, t = nhwc ? (b * HW + k) * C + c : a;
+                            y[a] = yt[t]; dx[a] = dxt[t];
+                        }
+            }
+            for (i = 0; i < n; i++) {
+                e = fmax(e, fabs((double)y[i] - (double)y_w[i]) / (1e-4 * fmax(1.0, fabs((double)y_w[i]))));
+                e = fmax(e, fabs((double)dx[i] - (double)dx_w[i]) / (1e-4 * fmax(1.0, fabs((double)dx_w[i]))));
+            }
+            for (i = 0; i < C; i++) {
+                e = fmax(e, fabs((double)rm[i] - (double)rm_w[i]) / (1e-4 * fmax(1.0, fabs((double)rm_w[i]))));
+                e = fmax(e, fabs((double)rv[i] - (double)rv_w[i]) / (1e-4 * fmax(1.0, fabs((double)rv_w[i]))));
+                e = fmax(e, fabs((double)dg[i] - (double)dg_w[i]) / (1e-4 * fmax(1.0, fabs((double)dg_w[i]))));
+                e = fmax(e, fabs((double)db[i] - (double)db_w[i]) / (1e-4 * fmax(1.0, fabs((double)db_w[i]))));
+            }
+            CHECK(e <= 1.0, "case %s, %s: worst |a-b|/(1e-4 max(1,|b|)) %.3g", name,
+                  path_ == 0 ? "part A" : path_ == 1 ? "part D (C, H, W)" : "part D (H, W, C)", e);
+        }
+    }
+    fclose(f);
+    CHECK(ok && found, "%s: case %s missing or unreadable", path, want);
+    return 1;
+}
+static int test_bn_pytorch_1d_train(void) { return bn_case("bn1d_train"); }
+static int test_bn_pytorch_2d_train(void) { return bn_case("bn2d_train"); }
+static int test_bn_pytorch_2d_eval(void) { return bn_case("bn2d_eval"); }
+static int test_bn_pytorch_1d_two(void) { return bn_case("bn1d_two"); }
+
+/* a network with BatchNorm after a convolution and after a dense layer: every trained
+   parameter and input gradient against central differences (step 5e-3; tanh, not ReLU,
+   after the normalisation: half the normalised values sit near a ReLU's kink), in training
+   mode (batch statistics) and in evaluation mode (running ones, moved away from 0 and 1 by
+   a few training forwards). The running statistics are not trained: their gradient is 0 by
+   definition and is checked by batchnorm_state_saved_untrained_thread_free.               */
+static int bn_net_fd(int train) {
+    heph_net net;
+    char err[256];
+    float *p, *g, x[4 * 2 * 4 * 4], dx[4 * 2 * 4 * 4], R[4 * 3];
+    heph_rng r;
+    size_t i, n_state = 0;
+    double worst = 0.0;
+    int k, rc = heph_net_init(&net, "conv3k3p1,bn,tanh,flatten,dense5,bn,tanh,dense3", 2, 4, 4, 4, err, sizeof err);
+    CHECK(rc == HEPH_OK, "%s", err);
+    p = TALLOC(float, net.n_params);
+    g = TALLOC(float, net.n_params);
+    heph_net_bind(&net, p, g);
+    heph_rng_seed(&r, 12);
+    heph_net_init_params(&net, &r);
+    for (i = 0; i < sizeof x / sizeof x[0]; i++) x[i] = heph_rng_normal(&r);
+    for (i = 0; i < 12; i++) R[i] = heph_rng_normal(&r);
+    for (k = 0; k < 5; k++) heph_net_forward(&net, x, 4); /* running statistics move */
+    heph_net_set_train(&net, train);
+    net_loss(&net, x, R, 4);
+    heph_net_backward(&net, R, 4, dx);
+    for (i = 0; i < net.n_params + sizeof x / sizeof x[0]; i++) {
+        float *v = i < net.n_params ? &p[i] : &x[i - net.n_params], o = *v;
+        double lp, lm, num, an = i < net.n_params ? (double)g[i] : (double)dx[i - net.n_params], e;
+        for (k = 0; k < net.n_layers && i < net.n_params; k++) /* a running statistic: not trained */
+            if (net.layers[k].kind == HEPH_BN && i >= net.layers[k].b_off + (size_t)net.layers[k].in_c &&
+                i < net.layers[k].w_off + net.layers[k].n_params) break;
+        if (k < net.n_layers && i < net.n_params) { n_state++; continue; }
+        *v = o + 5e-3f; lp = net_loss(&net, x, R, 4);
+        *v = o - 5e-3f; lm = net_loss(&net, x, R, 4);
+        *v = o;
+        num = (lp - lm) / 1e-2;
+        e = fabs(num - an) / fmax(0.05, fabs(num));
+        if (!(e <= worst)) worst = e;
+    }
+    heph_net_free(&net);
+    CHECK(n_state == 2 * (3 + 5), "%zu running statistics skipped, want 16", n_state);
+    CHECK(worst < 2e-2, "%s mode: worst relative error %.3g (limit 2e-2)", train ? "training" : "evaluation", worst);
+    return 1;
+}
+static int test_bn_net_fd_train(void) { return bn_net_fd(1); }
+static int test_bn_net_fd_eval(void) { return bn_net_fd(0); }
+
+/* the running statistics are parameters of the block: a network file keeps them bit for bit,
+   their gradients are 0 (so Adam leaves them), and a training forward on 1 and on 2 threads
+   gives the same bits                                                                      */
+static int test_bn_state_saved_and_untrained(void) {
+    heph_net net, back;
+    char err[256];
+    const char *path = tpath("bn.hpn");
+    float *p, *g, x[6 * 3 * 4 * 4], y1[6 * 2], y2[6 * 2];
+    heph_rng r;
+    size_t i, zero = 0, n_state = 0;
+    int rc = heph_net_init(&net, "conv4k3p1,bn,relu,maxpool2,flatten,dense2", 3, 4, 4, 6, err, sizeof err);
+    CHECK(rc == HEPH_OK, "%s", err);
+    p = TALLOC(float, net.n_params);
+    g = TALLOC(float, net.n_params);
+    heph_net_bind(&net, p, g);
+    heph_rng_seed(&r, 2);
+    heph_net_init_params(&net, &r);
+    for (i = 0; i < sizeof x / sizeof x[0]; i++) x[i] = heph_rng_normal(&r) + 0.5f;
+#ifdef _OPENMP
+    omp_set_num_threads(1);
+#endif
+    memcpy(y1, heph_net_forward(&net, x, 6), sizeof y1);
+#ifdef _OPENMP
+    omp_set_num_threads(2);
+#endif
+    memcpy(y2, heph_net_forward(&net, x, 6), sizeof y2);
+    CHECK(memcmp(y1, y2, sizeof y1) == 0, "1 and 2 threads differ");
+    heph_net_backward(&net, y1, 6, NULL);
+    for (i = 0; i < 4; i++) { /* layer 1 is bn over 4 channels: gamma, beta, mean, var */
+        const heph_layer *L = &net.layers[1];
+        zero += g[L->b_off + 4 + i] == 0.0f && g[L->b_off + 8 + i] == 0.0f;
+        n_state += p[L->b_off + 4 + i] != 0.0f && p[L->b_off + 8 + i] != 1.0f; /* moved by the forwards */
+    }
+    CHECK(zero == 4 && n_state == 4, "running statistics: %zu of 4 with zero gradients, %zu of 4 moved", zero, n_state);
+    CHECK(heph_net_save(&net, path, err, sizeof err) == HEPH_OK, "%s", err);
+    CHECK(heph_net_load(&back, path, 6, err, sizeof err) == HEPH_OK, "%s", err);
+    CHECK(back.n_params == net.n_params && memcmp(back.params, net.params, net.n_params * sizeof(float)) == 0,
+          "the reloaded network's parameters differ");
+    heph_net_set_train(&net, 0);
+    heph_net_set_train(&back, 0);
+    memcpy(y1, heph_net_forward(&net, x, 6), sizeof y1);
+    memcpy(y2, heph_net_forward(&back, x, 6), sizeof y2);
+    heph_net_free(&back);
+    CHECK(memcmp(y1, y2, sizeof y1) == 0, "evaluation outputs differ after the round trip");
+    { /* a file whose running variance is negative (checksum made right) is refused */
+        FILE *f = fopen(path, "rb");
+        unsigned char buf[4096];
+        size_t n = f ? fread(buf, 1, sizeof buf, f) : 0, at = n - 8 - 4 * (net.n_params - (net.layers[1].b_off + 8));
+        float neg = -0.5f;
+        if (f) fclose(f);
+        CHECK(n > 8 + 4 * net.n_params && n < sizeof buf, "%s: %zu bytes", path, n);
+        { uint32_t u; memcpy(&u, &neg, 4); heph__put_le32(buf + at, u); } /* the file is little-endian */
+        reseal(buf, n);
+        f = fopen(path, "wb");
+        CHECK(f && fwrite(buf, 1, n, f) == n && fclose(f) == 0, "cannot rewrite %s", path);
+        heph_net_free(&net);
+        REQUIRE(expect_load_error(path, HEPH_E_FORMAT, "layer 1 (bn): the running variance of channel 0 is -0.5"));
+    }
+    return 1;
+}
+
+/* a VAE with BatchNorm in both networks: training steps move the running statistics (the
+   networks train inside heph_vae_train_step), encoding uses them (the same code for a
+   picture alone or in a batch: no batch statistics), and the checkpoint keeps them bit for
+   bit                                                                                      */
+static int test_bn_in_a_vae(void) {
+    heph_vae_config cfg;
+    heph_vae m, back;
+    heph_rng r;
+    float x[8 * 64], mu_all[8 * 3], mu_one[3], mu_back[8 * 3];
+    const char *path = tpath("bn.hpm");
+    int t, i, moved = 0;
+    heph_vae_config_default(&cfg);
+    cfg.in_c = 1; cfg.in_h = cfg.in_w = 8; cfg.z_dim = 3; cfg.max_batch = 8;
+    strcpy(cfg.enc_spec, "conv4k3s2p1,bn,relu,flatten,dense16,bn,relu");
+    strcpy(cfg.dec_spec, "dense16,bn,relu,dense64");
+    CHECK(heph_vae_init(&m, &cfg, 3) == HEPH_OK, "%s", m.err);
+    heph_rng_seed(&r, 6);
+    for (i = 0; i < 8 * 64; i++) x[i] = heph_rng_uniform(&r);
+    for (t = 0; t < 3; t++) CHECK(heph_vae_train_step(&m, x, 8, NULL) == HEPH_OK, "step %d: %s", t, m.err);
+    for (i = 0; i < 4; i++) moved += m.enc.params[m.enc.layers[1].b_off + 4 + (size_t)i] != 0.0f; /* running means */
+    CHECK(moved == 4 && m.enc.eval == 1 && m.dec.eval == 1, "%d of 4 running means moved; eval flags %d %d", moved, m.enc.eval, m.dec.eval);
+    heph_vae_encode(&m, x, 8, mu_all, NULL);
+    heph_vae_encode(&m, x + 5 * 64, 1, mu_one, NULL);
+    CHECK(memcmp(mu_one, mu_all + 5 * 3, sizeof mu_one) == 0, "picture 5 alone encodes differently: batch statistics used");
+    CHECK(heph_vae_save(&m, path, 0) == HEPH_OK, "%s", m.err);
+    CHECK(heph_vae_load(&back, path) == HEPH_OK, "%s", back.err);
+    heph_vae_encode(&back, x, 8, mu_back, NULL);
+    CHECK(back.n_params == m.n_params && memcmp(back.params, m.params, m.n_params * sizeof(float)) == 0 &&
+          memcmp(mu_back, mu_all, sizeof mu_all) == 0, "the checkpoint lost the running statistics");
+    heph_vae_free(&back);
+    heph_vae_free(&m);
+    return 1;
+}
+
 /* ---- label embedding and accuracy --------------------------------------------------------- */
 /* nn.Embedding of PyTorch (embed_ref.txt, made by tools/make_embed_fixtures.py): the rows
    looked up, and the table's gradient of sum(out * R): repeated labels add up, the classes
@@ -586,6 +805,14 @@ static const t_test tests[] = {
     {"maxpool2_matches_pytorch_nan", test_pool_pytorch_nan},
     {"maxpool2_gradient_finite_differences", test_pool_finite_differences},
     {"maxpool2_in_specs", test_pool_spec},
+    {"batchnorm1d_train_matches_pytorch", test_bn_pytorch_1d_train},
+    {"batchnorm2d_train_matches_pytorch", test_bn_pytorch_2d_train},
+    {"batchnorm2d_eval_matches_pytorch", test_bn_pytorch_2d_eval},
+    {"batchnorm1d_batch_of_two_matches_pytorch", test_bn_pytorch_1d_two},
+    {"batchnorm_net_gradients_train", test_bn_net_fd_train},
+    {"batchnorm_net_gradients_eval", test_bn_net_fd_eval},
+    {"batchnorm_state_saved_untrained_thread_free", test_bn_state_saved_and_untrained},
+    {"batchnorm_in_a_vae", test_bn_in_a_vae},
     {"embed_matches_pytorch", test_embed_pytorch},
     {"embed_gradient_finite_differences", test_embed_finite_differences},
     {"accuracy_by_hand", test_accuracy_by_hand},

@@ -5,8 +5,9 @@
 #      inputs, tools/make_safetensors_fixtures.py) imported: the C model's encoder means,
 #      log-variances and decoder outputs agree with PyTorch's within 1e-5; exported again it
 #      gives the same tensors byte for byte
-#   2. each preset (mlp-mnist, mlp-dsprites, cnn-dsprites, cnn-dsprites-tc, cnn-shapes3d) and
-#      a small conv model with maxpool2 in its encoder (st_helper's "pool"), freshly initialised: .hpm -> safetensors -> .hpm gives the same parameters bit for bit
+#   2. each preset (mlp-mnist, mlp-dsprites, cnn-dsprites, cnn-dsprites-tc, cnn-shapes3d), a
+#      small conv model with maxpool2 in its encoder (st_helper's "pool") and one with BatchNorm
+#      in both networks ("bn", trained 3 steps so that its running statistics moved), freshly initialised: .hpm -> safetensors -> .hpm gives the same parameters bit for bit
 #   3. malformed files: each is refused (exit 1) with one line naming the file and the problem,
 #      and leaves no output or temporary file behind
 #   4. live PyTorch (Debian's /usr/bin/python3 with python3-torch): each preset exported and
@@ -25,7 +26,7 @@ FLAGS="-std=c99 -O2 -Wall -Wextra -Wpedantic -Wdouble-promotion -Werror -D_POSIX
 H=$B/hephaestus_st
 S=$B/st_helper
 TOL=1e-5
-PRESETS="mlp-mnist mlp-dsprites cnn-dsprites cnn-dsprites-tc cnn-shapes3d pool" # pool: maxpool2 in the encoder (st_helper)
+PRESETS="mlp-mnist mlp-dsprites cnn-dsprites cnn-dsprites-tc cnn-shapes3d pool bn" # pool, bn: st_helper's maxpool2 and BatchNorm models
 npass=0
 nfail=0
 mkdir -p "$B" || exit 1

@@ -18,14 +18,15 @@
        convtNkKsSpP  nn.ConvTranspose2d(C, N, K, S, P)  weight [C, N, K, K]
        flatten       nn.Flatten()                  reshapeCxHxW  nn.Unflatten(1, (C, H, W))
        maxpool2      nn.MaxPool2d(2)
+       bn            nn.BatchNorm2d(C), or nn.BatchNorm1d(C) after dense/flatten: weight, bias,
+                     running_mean, running_var [C] each (num_batches_tracked is not stored)
        relu nn.ReLU()  lreluA nn.LeakyReLU(A)  sigmoid nn.Sigmoid()  tanh nn.Tanh()
    every bias [N]. The encoder's last module is the head the VAE appends to its spec,
    nn.Linear(.., 2 z_dim): mu is output[:, :z_dim], log sigma^2 output[:, z_dim:]. The
    decoder maps z (B, z_dim) to logits (B, C*H*W) of the picture (C, H, W); pictures are
    sigmoid(logits). tools/hephaestus_torch.py builds this model from a file's metadata.
    Covered: every spec of today's grammar, so all the presets (mlp-mnist, mlp-dsprites,
-   cnn-dsprites, cnn-dsprites-tc, cnn-shapes3d); BatchNorm statistics and U-Net skips are
-   not in the grammar yet.
+   cnn-dsprites, cnn-dsprites-tc, cnn-shapes3d); U-Net skips are not in the grammar yet.
 
    METADATA (all strings): format "hephaestus-vae/1", hephaestus_version, input_shape "C,H,W",
    z_dim, encoder_spec (without the head), decoder_spec, recon, objective and its settings,
@@ -542,6 +543,20 @@ ST_STATIC void st_net_tensors(const heph_net *net, const float *params, const ch
         const heph_layer *L = &net->layers[l];
         st_out *w, *b;
         if (!L->n_params) continue;
+        if (L->kind == HEPH_BN) { /* nn.BatchNorm: weight, bias, running_mean, running_var, [C] each */
+            static const char *const names[4] = {"weight", "bias", "running_mean", "running_var"};
+            int j;
+            for (j = 0; j < 4; j++) {
+                w = &t[(*n)++];
+                memset(w, 0, sizeof *w);
+                snprintf(w->name, sizeof w->name, "%s.%d.%s", prefix, l, names[j]);
+                w->rank = 1;
+                w->shape[0] = (uint64_t)L->in_c;
+                w->v = params + L->w_off + (size_t)j * (size_t)L->in_c;
+                w->n = (uint64_t)L->in_c;
+            }
+            continue;
+        }
         w = &t[(*n)++];
         b = &t[(*n)++];
         memset(w, 0, sizeof *w);
@@ -610,7 +625,7 @@ ST_STATIC int st_model_meta(const heph_vae *m, st_meta *meta) {
 
 /* the whole model as a safetensors file in memory */
 ST_STATIC int st_from_vae(const heph_vae *m, st_buf *b) {
-    static st_out t[2 * 2 * HEPH_MAX_LAYERS];
+    static st_out t[2 * 4 * HEPH_MAX_LAYERS]; /* up to 4 tensors a layer (BatchNorm) */
     static st_meta meta[ST_MAX_META];
     int n = 0, nm = st_model_meta(m, meta);
     st_net_tensors(&m->enc, m->enc.params, "encoder", t, &n);
@@ -699,7 +714,7 @@ ST_STATIC int st_config(const st_file *f, heph_vae_config *cfg, char *err, size_
 /* Build m (uninitialised) from cfg and fill its parameters from f: every tensor the layout
    names must be there, F32, with the right shape; no other tensor may be. 0 or -1 + err. */
 ST_STATIC int st_to_vae(const st_file *f, const heph_vae_config *cfg, heph_vae *m, char *err, size_t errlen) {
-    static st_out want[2 * 2 * HEPH_MAX_LAYERS];
+    static st_out want[2 * 4 * HEPH_MAX_LAYERS];
     int n = 0, i, k;
     uint64_t e;
     if (heph_vae_init(m, cfg, 0) != HEPH_OK) {

@@ -3,7 +3,7 @@
 json: no safetensors package needed).
 
     import hephaestus_torch as ht
-    model = ht.HephVAE.load("model.safetensors")    # the nn.Module, weights loaded
+    model = ht.HephVAE.load("model.safetensors")    # the nn.Module, weights loaded, in eval mode
     mu, logvar = model.encode(x)                     # x (B, C, H, W) in [0, 1]
     pictures = model.decode(mu)                      # sigmoid of the decoder's logits
     model.save("back.safetensors")                   # then: hephaestus import back.safetensors m.hpm
@@ -12,7 +12,9 @@ The layout (also in tools/cli_export.h): encoder and decoder are nn.Sequential w
 per token of the spec string, so the parameters of layer l are encoder.l.weight / .bias:
 dense -> nn.Linear (an image input is flattened first, in (C, H, W) order), conv ->
 nn.Conv2d, convt -> nn.ConvTranspose2d, flatten -> nn.Flatten, reshapeCxHxW ->
-nn.Unflatten(1, (C, H, W)), maxpool2 -> nn.MaxPool2d(2), relu / lreluA / sigmoid / tanh -> nn.ReLU / nn.LeakyReLU(A) /
+nn.Unflatten(1, (C, H, W)), maxpool2 -> nn.MaxPool2d(2), bn -> nn.BatchNorm2d(C) (nn.BatchNorm1d
+after dense or flatten; weight, bias, running_mean, running_var; the step counter
+num_batches_tracked is not stored), relu / lreluA / sigmoid / tanh -> nn.ReLU / nn.LeakyReLU(A) /
 nn.Sigmoid / nn.Tanh. The encoder ends with the head nn.Linear(.., 2 z_dim): mu, then log
 sigma^2. The decoder maps z (B, z_dim) to the logits (B, C*H*W) of the picture.
 """
@@ -81,9 +83,10 @@ class Dense(nn.Linear):
         return super().forward(x.flatten(1))
 
 
-def build(spec, shape):
+def build(spec, shape, flat=False):
     """nn.Sequential of a spec string applied to shape (C, H, W); returns it and the output
-    shape. One module per token, so module l holds layer l's parameters."""
+    shape. One module per token, so module l holds layer l's parameters.
+    flat: the input is (B, N) rather than (B, C, H, W) (BatchNorm1d rather than 2d)."""
     c, h, w = shape
     mods = []
     for tok in [t.strip() for t in spec.split(",")] if spec else []:
@@ -91,7 +94,7 @@ def build(spec, shape):
         m = re.fullmatch(r"dense(\d+)", tok)
         if m:
             mods.append(Dense(n, int(m.group(1))))
-            c, h, w = int(m.group(1)), 1, 1
+            c, h, w, flat = int(m.group(1)), 1, 1, True
             continue
         m = re.fullmatch(r"conv(t?)(\d+)k(\d+)(?:s(\d+))?(?:p(\d+))?", tok)
         if m:
@@ -103,12 +106,13 @@ def build(spec, shape):
             else:
                 mods.append(nn.Conv2d(c, co, k, s, p))
                 h, w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-            c = co
+            c, flat = co, False
             continue
         m = re.fullmatch(r"reshape(\d+)x(\d+)x(\d+)", tok)
         if m:
             c, h, w = (int(g) for g in m.groups())
             mods.append(nn.Unflatten(1, (c, h, w)))
+            flat = False
             continue
         m = re.fullmatch(r"lrelu([0-9.eE+-]*)", tok)
         if m:
@@ -116,7 +120,9 @@ def build(spec, shape):
             continue
         if tok == "flatten":
             mods.append(nn.Flatten())
-            c, h, w = n, 1, 1
+            c, h, w, flat = n, 1, 1, True
+        elif tok == "bn":
+            mods.append(nn.BatchNorm1d(c) if flat else nn.BatchNorm2d(c))
         elif tok == "maxpool2":
             mods.append(nn.MaxPool2d(2))
             h, w = h // 2, w // 2
@@ -135,8 +141,9 @@ class HephVAE(nn.Module):
         self.input_shape, self.z_dim = tuple(input_shape), int(z_dim)
         self.encoder_spec, self.decoder_spec = encoder_spec, decoder_spec
         head = (encoder_spec + "," if encoder_spec else "") + "dense%d" % (2 * self.z_dim)
+        self.dec_image_input = bool(decoder_spec) and decoder_spec.split(",")[0].strip().startswith("conv")
         self.encoder, _ = build(head, self.input_shape)
-        self.decoder, out = build(decoder_spec, (self.z_dim, 1, 1))
+        self.decoder, out = build(decoder_spec, (self.z_dim, 1, 1), flat=not self.dec_image_input)
         n_in = self.input_shape[0] * self.input_shape[1] * self.input_shape[2]
         if out[0] * out[1] * out[2] != n_in:
             raise ValueError("decoder outputs %s, the picture is %s" % (out, self.input_shape))
@@ -169,8 +176,12 @@ class HephVAE(nn.Module):
         tensors, meta = read_safetensors(path)
         shape = tuple(int(v) for v in meta["input_shape"].split(","))
         model = cls(shape, int(meta["z_dim"]), meta["encoder_spec"], meta["decoder_spec"], meta)
+        for k, v in model.state_dict().items():  # BatchNorm's step counter: not in the file
+            if k.endswith("num_batches_tracked") and k not in tensors:
+                tensors[k] = v
         model.load_state_dict(tensors, strict=True)
-        return model
+        return model.eval()  # BatchNorm's running statistics, as the C library outside training
 
     def save(self, path):
-        write_safetensors(path, self.state_dict(), self.metadata())
+        write_safetensors(path, {k: v for k, v in self.state_dict().items() if not k.endswith("num_batches_tracked")},
+                          self.metadata())

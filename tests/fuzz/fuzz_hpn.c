@@ -81,7 +81,9 @@ static double net_work(const heph_net *net) {
    input and a weight (each input meets each output at most once), so |y| <= in_n M |x| + M; an
    input gradient sums at most out_n products (|dx| <= out_n M |dy|); a weight or bias gradient
    sums at most one product per output position or input position. relu and lrelu (slope < 1)
-   do not grow, sigmoid and tanh are bounded by 1 (derivatives 1/4 and 1). Returns 1 when every
+   do not grow, sigmoid and tanh are bounded by 1 (derivatives 1/4 and 1); maxpool2 does not
+   grow; bn (run in evaluation mode here) gives |y| <= M (|x| + M) / sqrt(eps) + M and
+   |dx| <= M |dy| / sqrt(eps), its gamma and beta gradients at most n products. Returns 1 when every
    forward value, gradient and input gradient stays below 1e30 (far from FLT_MAX even with the
    rounding of float sums): those must then be finite. */
 static int net_bounded(const heph_net *net) {
@@ -94,7 +96,8 @@ static int net_bounded(const heph_net *net) {
     for (l = 0; l < net->n_layers; l++) {
         const heph_layer *L = &net->layers[l];
         double x = a[l];
-        if (L->n_params) x = (double)in_n(L) * M * x + M;
+        if (L->kind == HEPH_BN) x = M * (x + M) / sqrt(HEPH_BN_EPS) + M;
+        else if (L->n_params) x = (double)in_n(L) * M * x + M;
         else if (L->kind == HEPH_SIGMOID || L->kind == HEPH_TANH) x = 1.0;
         if (!(x < 1e30)) return 0;
         a[l + 1] = x;
@@ -102,7 +105,11 @@ static int net_bounded(const heph_net *net) {
     g = 1.0;
     for (l = net->n_layers - 1; l >= 0; l--) {
         const heph_layer *L = &net->layers[l];
-        if (L->n_params) {
+        if (L->kind == HEPH_BN) {
+            double dw = (double)L->in_h * L->in_w * g * (a[l] + M) / sqrt(HEPH_BN_EPS);
+            if (!(dw < 1e30)) return 0;
+            g = M * g / sqrt(HEPH_BN_EPS);
+        } else if (L->n_params) {
             double ai = (double)L->in_h * L->in_w, ao = (double)L->out_h * L->out_w;
             double dw = (ai > ao ? ai : ao) * g * (a[l] > 1.0 ? a[l] : 1.0);
             if (!(dw < 1e30)) return 0;
@@ -179,6 +186,7 @@ static void use_net(heph_net *net) {
     if (!x || !dout || !res1 || !res2) goto done;
     for (i = 0; i < ni; i++) x[i] = (float)(i % 7) / 6.0f;
     for (i = 0; i < no; i++) dout[i] = (float)((int)(i % 5) - 2) / 2.0f;
+    heph_net_set_train(net, 0); /* BatchNorm: the running statistics, which a run must not change */
     run(net, x, dout, res1, bounded);
     run(net, x, dout, res2, bounded); /* the same again: nothing left over from the last pass */
     if (!same_floats(res1, res2, no + np + ni)) abort();
@@ -192,6 +200,7 @@ static void use_net(heph_net *net) {
         abort(); /* what we wrote must load */
     }
     if (!same_layers(net, &net2) || !same_floats(net->params, net2.params, np)) abort();
+    heph_net_set_train(&net2, 0);
     run(&net2, x, dout, res2, bounded);
     if (!same_floats(res1, res2, no + np + ni)) abort(); /* same network, same numbers */
     if (heph_net_save(&net2, out2, err, sizeof err) != HEPH_OK) abort();

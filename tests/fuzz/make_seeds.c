@@ -229,14 +229,14 @@ int main(int argc, char **argv) {
     hpn("dense.hpn", 1, 4, 4, "dense8,relu,dense6,lrelu0.2,dense3");
     hpn("conv.hpn", 1, 8, 8, "conv2k3s2p1,relu,conv4k3s2p1,lrelu,flatten,dense3");
     hpn("decoder.hpn", 2, 1, 1, "dense32,tanh,reshape2x4x4,convt2k4s2p1,relu,convt1k3s1p1,sigmoid");
-    hpn("pool.hpn", 1, 8, 8, "conv2k3p1,relu,maxpool2,conv3k3p1,maxpool2,flatten,dense3");
+    hpn("pool.hpn", 1, 8, 8, "conv2k3p1,bn,relu,maxpool2,conv3k3p1,maxpool2,flatten,dense3");
     /* spec: side index 3 = 4, 6 = 8, 9 = 28 */
     spec("mlp", 1, 3, 3, 2, "dense8,relu;dense16");
     spec("conv", 1, 6, 6, 2, "conv2k3s2p1,relu,conv4k4s2p1,flatten,dense8;dense32,lrelu0.2,reshape2x4x4,convt2k4s2p1,relu,convt1k3s1p1");
     spec("acts", 3, 3, 3, 4, "lrelu,sigmoid,tanh,flatten,dense4;dense48,reshape3x4x4");
     spec("mnist", 1, 9, 9, 8, "dense400,relu;dense400,relu,dense784");
     spec("bad", 1, 3, 3, 2, "conv0k3,,dense99999999;reshape1x2");
-    spec("pool", 1, 6, 6, 2, "conv2k3p1,relu,maxpool2,maxpool2,flatten,dense4;dense8,reshape2x2x2,maxpool2,flatten,dense64");
+    spec("pool", 1, 6, 6, 2, "conv2k3p1,bn,relu,maxpool2,maxpool2,flatten,dense4,bn;dense8,bn,reshape2x2x2,maxpool2,flatten,dense64");
     /* npy, idx, pictures */
     npy_seeds();
     idx_seeds();
