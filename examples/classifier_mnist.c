@@ -69,14 +69,16 @@ static labelled_set load_set(const char *path) {
     return s;
 }
 
-/* the fraction of the set's pictures whose largest logit is their class, batch pictures at a time */
+/* the fraction of the set's pictures whose largest logit is their class, batch pictures at a
+   time, in evaluation mode (BatchNorm layers use their running statistics) */
 static double accuracy(heph_net *net, const labelled_set *s, int batch) {
     size_t i, right = 0;
+    heph_net_set_train(net, 0);
     for (i = 0; i < s->n; i += (size_t)batch) {
-        int B = s->n - i < (size_t)batch ? (int)(s->n - i) : batch, b;
-        const float *logits = heph_net_forward(net, s->x + i * 784, B);
-        for (b = 0; b < B; b++) right += heph_argmax(logits + b * N_CLASSES, N_CLASSES) == s->y[i + (size_t)b];
+        int B = s->n - i < (size_t)batch ? (int)(s->n - i) : batch;
+        right += (size_t)(heph_accuracy(heph_net_forward(net, s->x + i * 784, B), s->y + i, B, N_CLASSES) * B + 0.5);
     }
+    heph_net_set_train(net, 1);
     return (double)right / (double)s->n;
 }
 
