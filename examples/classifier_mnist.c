@@ -3,8 +3,9 @@
    No VAE here: one network (heph_net) over a parameter block this program owns, softmax
    cross-entropy on its 10 logits, and Adam over the block (its learning rate falling linearly
    to 0 over the run), the way heph_vae_train_step does it inside. The default spec is a small
-   CNN (two 3x3 convolutions, two strided 4x4 ones, a 128-unit dense layer) that reaches about
-   99% test accuracy in 2 epochs (98.9% with seed 1; ~1 minute per epoch on 2 cores).
+   CNN with BatchNorm and max-pooling (four 3x3 convolutions, two 2x2 poolings, a 128-unit dense
+   layer) that reached 99.51% test accuracy in 3 epochs with seed 1 (~80 s an epoch on 2
+   cores). Test accuracy is measured in evaluation mode (BatchNorm's running statistics).
    Each epoch prints the train loss, the train and test accuracy and images/s; at the end the
    network is saved (DIR/classifier.hpn), loaded back and scored again (the same accuracy), and
    DIR/results.json keeps the numbers.
@@ -17,14 +18,15 @@
 #include "../tools/cli_common.h" /* messages, folders, threads, the clock */
 
 #define N_CLASSES 10
-#define DEFAULT_SPEC "conv32k3s1p1,relu,conv32k4s2p1,relu,conv64k3s1p1,relu,conv64k4s2p1,relu,flatten,dense128,relu,dense10"
+#define DEFAULT_SPEC "conv32k3p1,bn,relu,conv32k3p1,bn,relu,maxpool2,conv64k3p1,bn,relu,conv64k3p1,bn,relu,maxpool2," \
+                     "flatten,dense128,bn,relu,dense10"
 
 static void usage(FILE *f) {
     fprintf(f,
         "usage: classifier_mnist --train TRAIN.hpd --test TEST.hpd [options]\n"
         "Trains a digit classifier (1x28x28 pictures, a label factor with 10 values) and writes\n"
         "the network and the results to --out.\n"
-        "  --epochs N      passes over the training set (default 2)\n"
+        "  --epochs N      passes over the training set (default 3)\n"
         "  --batch N       batch size (default 64)\n"
         "  --lr X          Adam's learning rate at the start; it falls linearly towards 0\n"
         "                  over the run (default 1e-3)\n"
@@ -84,7 +86,7 @@ static double accuracy(heph_net *net, const labelled_set *s, int batch) {
 
 int main(int argc, char **argv) {
     const char *train_path = NULL, *test_path = NULL, *out = "out/classifier_mnist", *spec = DEFAULT_SPEC;
-    long epochs = 2, batch = 64, seed = 1, threads = 0, ep;
+    long epochs = 3, batch = 64, seed = 1, threads = 0, ep;
     float lr = 1e-3f, lr_t;
     labelled_set tr, te;
     heph_net net, back;
