@@ -70,6 +70,16 @@ static void aopts_default(cli_aopts *o) {
     o->calib = 0.3;
 }
 
+/* outliers only (the other subcommands show a batch held in memory) */
+static const char *const stream_help =
+    "  --stream            score a batch of any size with --scorer FILE in chunks (memory\n"
+    "                      does not grow with it), a progress line on stderr; keeps the\n"
+    "                      --top N highest (default 100) for outliers.csv/.json, counts the\n"
+    "                      flagged, and with the truth measures recall, the false-positive\n"
+    "                      rate and AUROC (from a histogram, with its bound)\n"
+    "  --chunk N           --stream: pictures per chunk (default 2048; rounded up to whole\n"
+    "                      batches of the model, which keeps the in-memory run's scores)\n";
+
 /* two strings: C99 promises string literals up to 4095 characters */
 static const char *const aopts_help[2] = {
     "  --model FILE        the trained model (.hpm), required\n"
@@ -123,13 +133,6 @@ static const char *const aopts_help[2] = {
     "  --zmin Z            |z-score| a dimension needs to count as a reason (default 2)\n"
     "  --max N             pictures shown in grids and printed tables (default 16)\n"
     "  --top N             take the N highest scores instead of the flagged pictures\n"
-    "  --stream            outliers only: score a batch of any size with --scorer FILE in\n"
-    "                      chunks (memory does not grow with it), a progress line on stderr;\n"
-    "                      keeps the --top N highest (default 100) for outliers.csv/.json,\n"
-    "                      counts the flagged, and with the truth measures recall, the\n"
-    "                      false-positive rate and AUROC (from a histogram, with its bound)\n"
-    "  --chunk N           --stream: pictures per chunk (default 2048; rounded up to whole\n"
-    "                      batches of the model, which keeps the in-memory run's scores)\n"
     "  --seed S            seed of MCD's random starts, the mixture's starts, the samples of\n"
     "                      elbo/iwae/complexity and combined's split (default 1)\n"
     "  --out DIR           output folder (default out; created when missing)\n"};

@@ -89,6 +89,7 @@ static void analysis_usage(int which) {
     printf("usage: hephaestus %s --model FILE --batch PATH [options]\n%s", analysis_name[which], analysis_about[which]);
     printf("Options:\n%s%s", aopts_help[0], aopts_help[1]);
     if (which == A_MORPH || which == A_REPORT) printf("  --steps T           frames of each morph (default 8)\n");
+    if (which == A_OUTLIERS) fputs(stream_help, stdout);
     printf("  --threads T         OpenMP threads\n  -h, --help          this help\n");
 }
 
