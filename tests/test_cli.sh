@@ -215,6 +215,7 @@ if $H outliers $M --batch $T/b.hpd --scorer $T/sc.hps --stream --top 5 --out $T/
 else fail cli_outliers_stream_keeps_top_n "--top 5 did not keep the first 5 of the whole ranking"; fi
 head -c 200000 $T/b.hpd >$T/cut.hpd
 check_err cli_outliers_stream_cut_batch 1 "cut.hpd" $H outliers $M --batch $T/cut.hpd --scorer $T/sc.hps --stream --out $T/x
+check_err cli_outliers_stream_no_chi2 2 "--auto chi2 is a threshold on D^2" $H outliers $M --batch $T/b.hpd --scorer $T/sc.hps --stream --auto chi2 --out $T/x
 check_err cli_outliers_stream_needs_scorer 2 "--stream scores with a saved scorer" $H outliers $M --batch $T/b.hpd --stream --out $T/x
 check_err cli_outliers_stream_not_explain 2 "--stream is an option of outliers" $H explain $M --batch $T/b.hpd --scorer $T/sc.hps --stream --out $T/x
 $H train $TRAIN --steps 2 --out $T/m2 >/dev/null 2>&1

@@ -105,6 +105,8 @@ static void stream_setup(cli_stream *S, cli_aopts *o) {
     if (!o->scorer) cli_usage("--stream scores with a saved scorer: fit one first with --reference R --save-scorer FILE, then give --scorer FILE");
     if (o->reference || o->save_scorer) cli_usage("--stream takes --scorer FILE (fit on --reference with --save-scorer in a run before)");
     if (o->score_given && o->score != SCORE_COMBINED) cli_usage("--stream scores with the scorer's combined score, not --score %s", score_names[o->score]);
+    if (o->thr_mode == THR_CHI2 && o->thr_given)
+        cli_usage("--auto chi2 is a threshold on D^2: with --stream use --fpr A, quantile[:P], mad[:K] or --threshold");
     cli_require(o->model, "--model");
     cli_require(o->batch, "--batch");
     load_model(&r->m, o->model);
