@@ -1135,11 +1135,13 @@ static void score_charts(const cli_run *r, int score, plot_chart *line, plot_cha
 static void print_ranked(const cli_run *r, const cli_aopts *o) {
     size_t i;
     char nb[32];
-    printf("rank  index  name                 D^2         D      flagged%s\n", r->truth ? "  truth" : "");
+    int other = o->score != SCORE_MAHA; /* the score that ranks, then D^2 beside it */
+    printf("rank  index  name                %s D^2         D      flagged%s\n", other ? "    score " : "", r->truth ? "  truth" : "");
     for (i = 0; i < r->n && i < (size_t)o->max_show; i++) {
         size_t p = r->order[i];
-        printf("%4zu  %5zu  %-18.18s %10.3f %8.3f  %s", i + 1, p, pics_name(&r->pics, p, nb, sizeof nb), r->d2[p], sqrt(r->d2[p]),
-               r->flag[p] ? "yes    " : "no     ");
+        printf("%4zu  %5zu  %-18.18s ", i + 1, p, pics_name(&r->pics, p, nb, sizeof nb));
+        if (other) printf("%10.3f ", r->score[p]);
+        printf("%10.3f %8.3f  %s", r->d2[p], sqrt(r->d2[p]), r->flag[p] ? "yes    " : "no     ");
         if (r->truth) printf("  %d", r->truth[p]);
         putchar('\n');
     }
