@@ -74,14 +74,15 @@ static int cifar_labels(const char *path, uint64_t i, const unsigned char *r, in
 /* every record of every input into out; 1 on success, 0 (message given, no output) otherwise */
 static int cifar_convert(const char *const *in, int nin, int c100, const char *source, const char *out) {
     size_t L = c100 ? 2 : 1, rec = L + CIFAR_PX;
-    uint64_t total = 0, n, i;
+    uint64_t total = 0, counts[CIFAR_MAX_FILES], i;
     unsigned char buf[2 + CIFAR_PX];
     heph_hpd_info info;
     heph_hpd_writer w;
     int f;
+    if (nin > CIFAR_MAX_FILES) { fprintf(stderr, "cifar2hpd: more than %d input files\n", CIFAR_MAX_FILES); return 0; }
     for (f = 0; f < nin; f++) {
-        if (!cifar_count(in[f], rec, c100, &n)) return 0;
-        total += n;
+        if (!cifar_count(in[f], rec, c100, &counts[f])) return 0;
+        total += counts[f];
     }
     memset(&info, 0, sizeof info);
     info.count = total;
@@ -99,9 +100,7 @@ static int cifar_convert(const char *const *in, int nin, int c100, const char *s
         FILE *fp = fopen(in[f], "rb");
         int ok = fp != NULL;
         if (!ok) fprintf(stderr, "cifar2hpd: %s: cannot open\n", in[f]);
-        n = 0;
-        if (ok) cifar_count(in[f], rec, c100, &n); /* checked above */
-        for (i = 0; ok && i < n; i++) {
+        for (i = 0; ok && i < counts[f]; i++) {
             int32_t lab[2];
             if (fread(buf, 1, rec, fp) != rec) {
                 fprintf(stderr, "cifar2hpd: %s: cannot read record %llu (the file changed while it was read?)\n", in[f], (unsigned long long)i);
