@@ -461,6 +461,11 @@ typedef struct {
     int max_batch;                 /* largest batch passed to any call (default 128)          */
     heph_objective obj;
     float lr, beta1, beta2, eps;   /* Adam (defaults 1e-3, 0.9, 0.999, 1e-8)                  */
+    /* the conditional VAE (n_classes = K > 0; see "the conditional VAE" below)               */
+    int n_classes;                 /* K labels; 0: a plain VAE (the default)                  */
+    int label_dim;                 /* E: width of the decoder's label embedding (0: K)        */
+    float label_weight;            /* lambda: weight of the frozen classifier's NLL (default 0) */
+    float wrong_labels;            /* share of training pictures given a wrong label (0.1)    */
 } heph_vae_config;
 /* Ranges every configuration (given or loaded from a checkpoint) must keep; the CLI's flags
    take the same: lr in (0, HEPH_LR_MAX], beta1 and beta2 in [0, 1), eps in (0, 1], the
@@ -479,6 +484,9 @@ typedef struct {
                        /* for TCVAE gamma is the annealed DWKL weight g(t) gamma               */
     double mi, tc, dwkl; /* TCVAE: index-code MI, total correlation, dimension-wise KL (nats);  */
                          /* mi + tc + dwkl = mean log q(z|x) - log p(z), a one-sample KL      */
+    double label;        /* conditional VAE with a classifier: its NLL of the given label per  */
+                         /* image (nats, before the weight lambda; the loss has lambda label)  */
+    double label_acc;    /* ... and the share of reconstructions it gives the given label      */
 } heph_losses;
 
 /* beta-TCVAE decomposition of a batch (Chen et al. 2018): z, mu, logvar (B, D). Estimates per
@@ -513,6 +521,14 @@ typedef struct {
     float *dh;      /* gradient wrt h                                                          */
     float *dlogits; /* (max_batch, C*H*W)                                                      */
     float *tc_scratch; /* beta-TCVAE: (max_batch + 2) * max_batch                               */
+    /* the conditional VAE (cfg.n_classes > 0) */
+    float *emb_enc, *emb_dec; /* views into params: (K, 2 z_dim) added to [mu | logvar], (K, E) */
+    float *u, *du;  /* the decoder's input [z | emb_dec[y]] and its gradient (max_batch, z_dim + E) */
+    float *pic, *dpic; /* sigmoid(logits), the classifier's input, and its gradient (max_batch, C*H*W) */
+    float *dcls;    /* the gradient wrt the classifier's logits (max_batch, K)                   */
+    float *hy;      /* the encoder's output + emb_enc[y], before the clamp (max_batch, 2 z_dim)  */
+    int *given;     /* a training step's labels after the wrong-label draw (max_batch)           */
+    heph_net *cls;  /* the frozen classifier of the label loss (not owned; NULL: none)          */
     float *mem;     /* one allocation behind the above                                        */
     float *scratch; /* the networks' backward and GEMM scratch: encoder and decoder share it,
                        since they never run at the same time                                  */
@@ -545,6 +561,41 @@ HEPH_DEF void heph_vae_sample(heph_vae *m, heph_rng *rng, size_t n, float *out);
    with `seed` (the model's own rng is not touched). recon and KL reported apart.            */
 HEPH_DEF int heph_vae_evaluate(heph_vae *m, const float *x, size_t n, uint64_t seed,
                                heph_losses *out);
+
+/* ---- the conditional VAE (SEED-MODELS.md section 3 part B) ------------------------------------
+   A heph_vae whose configuration has n_classes = K > 0 is told a label y in [0, K) with each
+   picture. Its block holds two more tables after the decoder: emb_enc (K, 2D), added to the
+   encoder's [mu | logvar] head before the clamp (zero at first: the plain encoder), and
+   emb_dec (K, E), N(0, 1) at first like nn.Embedding, whose row joins z as the decoder's input
+   [z | emb_dec[y]] (so dec_spec takes D + E inputs). With a frozen classifier (K logits of a
+   picture, heph_vae_set_classifier) and label_weight lambda > 0, the reconstruction
+   sigmoid(logits) goes through it and lambda NLL(given label) joins the objective:
+       loss = recon + beta KL + lambda (log sum_k e^c_k - c_y),   c = classifier(sigmoid(logits))
+   Its gradient flows through the classifier into the decoder; the classifier never changes.
+   heph_cvae_train_step gives a share wrong_labels of the batch a wrong label (uniform over the
+   other K - 1), drawn from the model's generator: the reconstruction is still compared with the
+   picture, the encoder, the decoder and the label loss all see the given label. With a wrong
+   label, reconstruction and label loss pull apart, and lambda decides: the picture's style,
+   the given label's class. The plain functions above take plain models only (HEPH_ASSERT);
+   a conditional model uses these, with one label per picture, in [0, K) (HEPH_ASSERT):      */
+/* the classifier of the label loss (NULL: none, the label loss is 0): a network from C*H*W
+   pictures to K logits, max_batch at least the model's; set to evaluation mode. Not owned:
+   it must outlive its use. HEPH_E_MISMATCH with err when the shapes differ.              */
+HEPH_DEF int heph_vae_set_classifier(heph_vae *m, heph_net *cls);
+/* given[b] = y[b], or with probability wrong_labels a label drawn uniformly from the others   */
+HEPH_DEF void heph_cvae_wrong_labels(heph_vae *m, const int *y, int B, int *given);
+/* loss and gradient with the given labels as they are (no draw); eps as heph_vae_loss_grad   */
+HEPH_DEF int heph_cvae_loss_grad(heph_vae *m, const float *x, const int *given, int B, const float *eps,
+                                 heph_losses *out);
+/* one optimiser step: heph_cvae_wrong_labels, heph_cvae_loss_grad, Adam                       */
+HEPH_DEF int heph_cvae_train_step(heph_vae *m, const float *x, const int *y, int B, heph_losses *out);
+HEPH_DEF void heph_cvae_encode(heph_vae *m, const float *x, const int *y, size_t n, float *mu, float *logvar);
+HEPH_DEF void heph_cvae_decode(heph_vae *m, const float *z, const int *y, size_t n, float *out);
+/* "this picture with label y": the posterior mean of (x, y) decoded with y, (n, C, H, W)    */
+HEPH_DEF void heph_cvae_relabel(heph_vae *m, const float *x, const int *y, size_t n, float *out);
+/* heph_vae_evaluate with labels, and the label loss and accuracy when a classifier is set     */
+HEPH_DEF int heph_cvae_evaluate(heph_vae *m, const float *x, const int *y, size_t n, uint64_t seed,
+                                heph_losses *out);
 
 /* ---- threads that adapt to a shared machine ---------------------------------------------
    Results never depend on the thread count (see OPTIONS), so a training loop may change it at
@@ -2279,6 +2330,7 @@ HEPH_DEF void heph_vae_config_default(heph_vae_config *cfg) {
     cfg->obj.alpha = 1.0f;
     cfg->obj.estimator = HEPH_TC_MSS;
     cfg->lr = 1e-3f; cfg->beta1 = 0.9f; cfg->beta2 = 0.999f; cfg->eps = 1e-8f;
+    cfg->wrong_labels = 0.1f; /* used only when n_classes > 0 */
 }
 
 HEPH_DEF int heph_vae_config_preset(heph_vae_config *cfg, const char *name) {
@@ -2306,6 +2358,17 @@ HEPH_DEF int heph_vae_config_preset(heph_vae_config *cfg, const char *name) {
         strcpy(cfg->dec_spec, tc ? "dense256,relu" : "dense64,relu,dense256,relu");
         strcat(cfg->dec_spec, ",dense512,relu,reshape32x4x4,convt32k4s2p1,relu,convt32k4s2p1,relu,"
                               "convt32k4s2p1,relu,convt1k4s2p1");
+        return HEPH_OK;
+    }
+    if (strcmp(name, "cvae-mnist") == 0) {
+        /* the conditional VAE on 1x28x28 with 10 labels (SEED-MODELS.md 3B: latent 10, lambda
+           100): (1,28,28) -> (8,14,14) -> (16,7,7) -> (32,4,4) -> 512 -> 20; the decoder mirrors
+           it from z + a 10-wide label embedding. lambda needs a classifier (heph_vae_set_classifier). */
+        cfg->z_dim = 10;
+        cfg->n_classes = 10; cfg->label_dim = 10; cfg->label_weight = 100.0f;
+        strcpy(cfg->enc_spec, "conv8k4s2p1,lrelu0.2,conv16k4s2p1,lrelu0.2,conv32k3s2p1,lrelu0.2,flatten");
+        strcpy(cfg->dec_spec, "dense512,lrelu0.2,reshape32x4x4,convt16k3s2p1,lrelu0.2,convt8k4s2p1,lrelu0.2,"
+                              "convt1k4s2p1");
         return HEPH_OK;
     }
     if (strcmp(name, "cnn-shapes3d") == 0) {
@@ -2347,11 +2410,32 @@ static int heph__cfg_numbers_ok(const heph_vae_config *cfg, char *err) {
     return HEPH_OK;
 }
 
+/* the conditional VAE's settings in range (label_dim 0 becomes K); a plain model's are zeroed */
+static int heph__cfg_labels(heph_vae_config *c, char *err) {
+    if (c->n_classes == 0) {
+        c->label_dim = 0; c->label_weight = 0.0f; c->wrong_labels = 0.0f;
+        return HEPH_OK;
+    }
+    if (c->n_classes < 2 || c->n_classes > 65536)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "n_classes %d is out of range 2..65536 (0: a plain VAE)",
+                          c->n_classes);
+    if (c->label_dim == 0) c->label_dim = c->n_classes;
+    if (c->label_dim < 1 || c->label_dim > 4096)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "label_dim %d is out of range 1..4096", c->label_dim);
+    if (!(c->label_weight >= 0.0f && c->label_weight <= HEPH_WEIGHT_MAX))
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "label_weight %g is out of range [0, %g]",
+                          (double)c->label_weight, (double)HEPH_WEIGHT_MAX);
+    if (!(c->wrong_labels >= 0.0f && c->wrong_labels <= 1.0f))
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "wrong_labels %g is out of range [0, 1]",
+                          (double)c->wrong_labels);
+    return HEPH_OK;
+}
+
 /* build nets and buffers for cfg; parameters zero */
 static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
     char spec[HEPH_SPEC_MAX + 32];
     int rc, D;
-    size_t n_in, B, total;
+    size_t n_in, B, total, K, E;
     float *p;
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
@@ -2378,13 +2462,16 @@ static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
     if (cfg->obj.recon != HEPH_RECON_BERNOULLI && cfg->obj.recon != HEPH_RECON_GAUSSIAN)
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "unknown reconstruction loss %d",
                           cfg->obj.recon);
+    rc = heph__cfg_labels(&m->cfg, m->err);
+    if (rc != HEPH_OK) return rc;
+    K = (size_t)m->cfg.n_classes; E = (size_t)m->cfg.label_dim;
     /* encoder: body + head (2 D) */
     snprintf(spec, sizeof spec, "%s%sdense%d", m->cfg.enc_spec, m->cfg.enc_spec[0] ? "," : "",
              2 * D);
     rc = heph__net_make(&m->enc, spec, cfg->in_c, cfg->in_h, cfg->in_w, cfg->max_batch,
                         m->err, HEPH_ERRLEN);
     if (rc != HEPH_OK) return rc;
-    rc = heph__net_make(&m->dec, m->cfg.dec_spec, D, 1, 1, cfg->max_batch, m->err, HEPH_ERRLEN);
+    rc = heph__net_make(&m->dec, m->cfg.dec_spec, D + (int)E, 1, 1, cfg->max_batch, m->err, HEPH_ERRLEN);
     if (rc != HEPH_OK) { heph_net_free(&m->enc); return rc; }
     m->enc.eval = m->dec.eval = 1; /* BatchNorm: running statistics but inside heph_vae_loss_grad */
     n_in = (size_t)m->enc.in_n;
@@ -2394,11 +2481,13 @@ static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
                           "decoder spec \"%s\" outputs %d values, the picture has %zu (%dx%dx%d)",
                           m->cfg.dec_spec, m->dec.out_n, n_in, cfg->in_c, cfg->in_h, cfg->in_w);
     }
-    m->n_params = m->enc.n_params + m->dec.n_params;
+    m->n_params = m->enc.n_params + m->dec.n_params + K * (2 * (size_t)D + E);
     B = (size_t)cfg->max_batch;
     { /* the one-block sizes in 64 bits, against what size_t can address */
-        uint64_t np = (uint64_t)m->enc.n_params + (uint64_t)m->dec.n_params, b = (uint64_t)B;
-        uint64_t t64 = b * (uint64_t)D * 7 + b * (uint64_t)n_in + (b + 2) * b;
+        uint64_t np = (uint64_t)m->enc.n_params + (uint64_t)m->dec.n_params + (uint64_t)K * (2u * (uint64_t)D + E),
+                 b = (uint64_t)B;
+        uint64_t t64 = b * (uint64_t)D * 7 + b * (uint64_t)n_in + (b + 2) * b
+                       + (K ? b * (2 * ((uint64_t)D + E) + 2 * (uint64_t)n_in + K + 2 * (uint64_t)D) : 0);
         if (!heph__floats_fit(4 * np) || !heph__floats_fit(t64)) {
             heph_net_free(&m->enc); heph_net_free(&m->dec);
             return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_SIZE,
@@ -2410,12 +2499,14 @@ static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
     /* parameters, gradients, Adam m and v: one block */
     m->params = (float *)heph__calloc(4 * m->n_params, sizeof(float));
     total = B * (size_t)D * 2 /* h */ + B * (size_t)D * 3 /* eps, z, dz */ + B * (size_t)D * 2 /* dh */
-            + B * n_in + (B + 2) * B /* tc scratch */;
+            + B * n_in + (B + 2) * B /* tc scratch */
+            + (K ? B * (2 * ((size_t)D + E) + 2 * n_in + K + 2 * (size_t)D) : 0) /* u, du, pic, dpic, dcls, hy */;
     m->mem = (float *)heph__calloc(total, sizeof(float));
+    m->given = (int *)heph__calloc(B, sizeof(int));
     m->scratch = (float *)heph__calloc(
         (m->enc.scratch_n > m->dec.scratch_n ? m->enc.scratch_n : m->dec.scratch_n) + 1, sizeof(float));
-    if (!m->params || !m->mem || !m->scratch) {
-        HEPH_FREE(m->params); HEPH_FREE(m->mem); HEPH_FREE(m->scratch);
+    if (!m->params || !m->mem || !m->scratch || !m->given) {
+        HEPH_FREE(m->params); HEPH_FREE(m->mem); HEPH_FREE(m->scratch); HEPH_FREE(m->given);
         heph_net_free(&m->enc); heph_net_free(&m->dec);
         memset(m, 0, sizeof *m);
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NOMEM, "out of memory for %zu parameters",
@@ -2435,7 +2526,17 @@ static int heph__vae_build(heph_vae *m, const heph_vae_config *cfg) {
     m->dz = p; p += B * (size_t)D;
     m->dh = p; p += B * (size_t)D * 2;
     m->dlogits = p; p += B * n_in;
-    m->tc_scratch = p;
+    m->tc_scratch = p; p += (B + 2) * B;
+    if (K) {
+        m->emb_enc = m->params + m->enc.n_params + m->dec.n_params;
+        m->emb_dec = m->emb_enc + K * 2 * (size_t)D;
+        m->u = p; p += B * ((size_t)D + E);
+        m->du = p; p += B * ((size_t)D + E);
+        m->pic = p; p += B * n_in;
+        m->dpic = p; p += B * n_in;
+        m->dcls = p; p += B * K;
+        m->hy = p;
+    }
     return HEPH_OK;
 }
 
@@ -2445,6 +2546,10 @@ HEPH_DEF int heph_vae_init(heph_vae *m, const heph_vae_config *cfg, uint64_t see
     heph_rng_seed(&m->rng, seed);
     heph_net_init_params(&m->enc, &m->rng);
     heph_net_init_params(&m->dec, &m->rng);
+    if (m->cfg.n_classes) { /* emb_enc stays 0; emb_dec ~ N(0, 1) like nn.Embedding */
+        size_t i, n = (size_t)m->cfg.n_classes * (size_t)m->cfg.label_dim;
+        for (i = 0; i < n; i++) m->emb_dec[i] = heph_rng_normal(&m->rng);
+    }
     return HEPH_OK;
 }
 
@@ -2454,8 +2559,11 @@ HEPH_DEF void heph_vae_free(heph_vae *m) {
     HEPH_FREE(m->params);
     HEPH_FREE(m->mem);
     HEPH_FREE(m->scratch);
+    HEPH_FREE(m->given);
     m->params = m->grads = m->adam_m = m->adam_v = NULL;
     m->mem = m->scratch = NULL;
+    m->given = NULL;
+    m->cls = NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -2471,19 +2579,49 @@ static void heph__capacity_at(const heph_objective *o, uint64_t t, double *c, do
 
 static int heph__finite(double x) { return x == x && x - x == 0.0; }
 
-/* the encoder half of a step: h = [mu | logvar] per row with logvar clamped to [LOGVAR_MIN,
-   LOGVAR_MAX]; eps ~ N(0, I) drawn serially (threads cannot change it) unless given;
-   z = mu + sigma eps. Returns the encoder's raw output (the clamp's gradient needs it). */
-static const float *heph__vae_encode_sample(heph_vae *m, const float *x, int B, const float *eps) {
+/* the encoder's output h = [mu | logvar] for B pictures (labels y: + emb_enc[y], conditional
+   models), logvar clamped to [LOGVAR_MIN, LOGVAR_MAX], into out (B, 2D); returns the raw output
+   (the clamp's gradient needs it; with labels it is out's unclamped twin in m->hy) */
+static const float *heph__vae_head(heph_vae *m, const float *x, const int *y, int B, float *out) {
     int D = m->cfg.z_dim, b, j;
-    size_t i;
     const float *h = heph__net_forward(&m->enc, x, B);
+    if (y) { /* h + emb_enc[y]: the label's row added to the mu and logvar layers */
+        float *hy = m->hy;
+        for (b = 0; b < B; b++) {
+            const float *e = m->emb_enc + (size_t)y[b] * 2 * (size_t)D;
+            HEPH_ASSERT(y[b] >= 0 && y[b] < m->cfg.n_classes);
+            for (j = 0; j < 2 * D; j++) hy[(size_t)b * 2 * (size_t)D + (size_t)j] = h[(size_t)b * 2 * (size_t)D + (size_t)j] + e[j];
+        }
+        h = hy;
+    }
     for (b = 0; b < B; b++)
         for (j = 0; j < 2 * D; j++) {
             float v = h[(size_t)b * 2 * (size_t)D + (size_t)j];
             if (j >= D) v = v < HEPH_LOGVAR_MIN ? HEPH_LOGVAR_MIN : (v > HEPH_LOGVAR_MAX ? HEPH_LOGVAR_MAX : v);
-            m->h[(size_t)b * 2 * (size_t)D + (size_t)j] = v;
+            out[(size_t)b * 2 * (size_t)D + (size_t)j] = v;
         }
+    return h;
+}
+
+/* the decoder's logits of B codes z (B, D); with labels y its input is [z | emb_dec[y]] */
+static const float *heph__vae_dec(heph_vae *m, const float *z, const int *y, int B) {
+    size_t D = (size_t)m->cfg.z_dim, E = (size_t)m->cfg.label_dim, b;
+    if (!y) return heph__net_forward(&m->dec, z, B);
+    for (b = 0; b < (size_t)B; b++) {
+        HEPH_ASSERT(y[b] >= 0 && y[b] < m->cfg.n_classes);
+        memcpy(m->u + b * (D + E), z + b * D, D * sizeof(float));
+        memcpy(m->u + b * (D + E) + D, m->emb_dec + (size_t)y[b] * E, E * sizeof(float));
+    }
+    return heph__net_forward(&m->dec, m->u, B);
+}
+
+/* the encoder half of a step: h = [mu | logvar] (heph__vae_head); eps ~ N(0, I) drawn
+   serially (threads cannot change it) unless given; z = mu + sigma eps. Returns the encoder's
+   raw output. */
+static const float *heph__vae_encode_sample(heph_vae *m, const float *x, const int *y, int B, const float *eps) {
+    int D = m->cfg.z_dim, b;
+    size_t i;
+    const float *h = heph__vae_head(m, x, y, B, m->h);
     for (i = 0; i < (size_t)B * (size_t)D; i++) m->eps[i] = eps ? eps[i] : heph_rng_normal(&m->rng);
     for (b = 0; b < B; b++) {
         const float *row = m->h + (size_t)b * 2 * (size_t)D;
@@ -2533,9 +2671,26 @@ static double heph__vae_objective(heph_vae *m, int B, double recon, double kl, h
     return kl_w;
 }
 
+/* the decoder's backward to dz; with labels y its input [z | emb_dec[y]] splits: dz, and
+   d emb_dec[k] = sum of the rows b with y_b = k (in the order of b; 0 for the others) */
+static void heph__vae_dec_backward(heph_vae *m, const int *y, int B) {
+    size_t D = (size_t)m->cfg.z_dim, E = (size_t)m->cfg.label_dim, b, j;
+    float *demb;
+    if (!y) { heph__net_backward(&m->dec, m->dlogits, B, m->dz); return; }
+    heph__net_backward(&m->dec, m->dlogits, B, m->du);
+    demb = m->grads + (m->emb_dec - m->params);
+    memset(demb, 0, (size_t)m->cfg.n_classes * E * sizeof(float));
+    for (b = 0; b < (size_t)B; b++) {
+        memcpy(m->dz + b * D, m->du + b * (D + E), D * sizeof(float));
+        for (j = 0; j < E; j++) demb[(size_t)y[b] * E + j] += m->du[b * (D + E) + D + j];
+    }
+}
+
 /* the backward half: KL (weight kl_w), decoder to z, the TC terms, reparameterisation to
-   (mu, logvar), the clamp (no gradient where it was active: h_raw), encoder */
-static void heph__vae_backward(heph_vae *m, const float *h_raw, int B, double kl_w, const heph_losses *L) {
+   (mu, logvar), the clamp (no gradient where it was active: h_raw), the label's encoder row
+   (d emb_enc[k] = sum of dh over the rows with y_b = k), encoder */
+static void heph__vae_backward(heph_vae *m, const float *h_raw, const int *y, int B, double kl_w,
+                               const heph_losses *L) {
     int D = m->cfg.z_dim, b, j;
     float inv_b = 1.0f / (float)B;
     memset(m->dh, 0, (size_t)B * 2 * (size_t)D * sizeof(float));
@@ -2544,7 +2699,7 @@ static void heph__vae_backward(heph_vae *m, const float *h_raw, int B, double kl
         float *drow = m->dh + (size_t)b * 2 * (size_t)D;
         heph_kl_normal(drow, drow + D, row, row + D, (size_t)D, (float)kl_w * inv_b);
     }
-    heph__net_backward(&m->dec, m->dlogits, B, m->dz);
+    heph__vae_dec_backward(m, y, B);
     if (m->cfg.obj.kind == HEPH_OBJ_TCVAE) heph__vae_tc(m, B, L->gamma, 1, NULL);
     for (b = 0; b < B; b++) {
         const float *row = m->h + (size_t)b * 2 * (size_t)D;
@@ -2557,7 +2712,21 @@ static void heph__vae_backward(heph_vae *m, const float *h_raw, int B, double kl
             float v = h_raw[(size_t)b * 2 * (size_t)D + (size_t)j];
             if (v < HEPH_LOGVAR_MIN || v > HEPH_LOGVAR_MAX) m->dh[(size_t)b * 2 * (size_t)D + (size_t)j] = 0.0f;
         }
+    if (y) {
+        float *demb = m->grads + (m->emb_enc - m->params);
+        memset(demb, 0, (size_t)m->cfg.n_classes * 2 * (size_t)D * sizeof(float));
+        for (b = 0; b < B; b++)
+            for (j = 0; j < 2 * D; j++)
+                demb[(size_t)y[b] * 2 * (size_t)D + (size_t)j] += m->dh[(size_t)b * 2 * (size_t)D + (size_t)j];
+    }
     heph__net_backward(&m->enc, m->dh, B, NULL);
+}
+
+/* which part of the block parameter i belongs to, for messages */
+static const char *heph__param_part(const heph_vae *m, size_t i) {
+    if (i < m->enc.n_params) return "encoder";
+    if (i < m->enc.n_params + m->dec.n_params) return "decoder";
+    return "label embedding";
 }
 
 /* HEPH_E_NAN naming the first parameter whose gradient is not finite, else HEPH_OK; chunks in
@@ -2582,22 +2751,59 @@ static int heph__grads_finite(heph_vae *m) {
     for (i = 0; i < m->n_params; i++)
         if (!heph__finite((double)m->grads[i])) break;
     return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "step %llu: gradient of parameter %zu (%s) is not finite",
-                      (unsigned long long)m->step, i, i < m->enc.n_params ? "encoder" : "decoder");
+                      (unsigned long long)m->step, i, heph__param_part(m, i));
+}
+
+/* the label loss of a conditional model with a classifier: c = cls(sigmoid(logits)) for the
+   B reconstructions; L->label = mean NLL of the given labels, L->label_acc; with grad set,
+   lambda (softmax(c) - onehot(y)) / B goes back through the frozen classifier (its own
+   gradient buffer is scratch) and dlogits += dpic sigmoid'(logits) */
+static void heph__vae_label_loss(heph_vae *m, const float *logits, const int *y, int B, int grad, heph_losses *L) {
+    size_t n = (size_t)B * (size_t)m->enc.in_n, i;
+    int K = m->cfg.n_classes;
+    float lam = m->cfg.label_weight / (float)B;
+    const float *c;
+    heph_sigmoid_forward(m->pic, logits, n);
+    c = heph__net_forward(m->cls, m->pic, B);
+    L->label = heph_softmax_xent(grad ? m->dcls : NULL, c, y, B, K, lam) / (double)B;
+    L->label_acc = heph_accuracy(c, y, B, K);
+    if (!grad) return;
+    heph__net_backward(m->cls, m->dcls, B, m->dpic);
+    for (i = 0; i < n; i++) m->dlogits[i] += m->dpic[i] * m->pic[i] * (1.0f - m->pic[i]);
 }
 
 /* One step's loss and gradient: encode and sample, decode, reconstruction loss (summed over
-   pixels, averaged over the batch), KL per image, the objective, backward. m->grads needs no
-   clearing: the backward passes write every parameter's gradient. */
-static int heph__vae_loss_grad(heph_vae *m, const float *x, int B, const float *eps, heph_losses *out);
-HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float *eps,
-                                heph_losses *out) {
+   pixels, averaged over the batch), KL per image, the label loss (conditional models), the
+   objective, backward. m->grads needs no clearing: the backward passes write every
+   parameter's gradient. */
+static int heph__vae_loss_grad(heph_vae *m, const float *x, const int *y, int B, const float *eps,
+                               heph_losses *out);
+static int heph__vae_train_loss_grad(heph_vae *m, const float *x, const int *y, int B, const float *eps,
+                                     heph_losses *out) {
     int rc;
     m->enc.eval = m->dec.eval = 0; /* BatchNorm: the batch's statistics while training ... */
-    rc = heph__vae_loss_grad(m, x, B, eps, out);
+    rc = heph__vae_loss_grad(m, x, y, B, eps, out);
     m->enc.eval = m->dec.eval = 1; /* ... and the running ones for everything else */
     return rc;
 }
-static int heph__vae_loss_grad(heph_vae *m, const float *x, int B, const float *eps, heph_losses *out) {
+/* a plain entry point on a conditional model, or the reverse: HEPH_E_ARG */
+static int heph__vae_kind_ok(heph_vae *m, int labels, const char *fn) {
+    if (!m->cfg.n_classes == !labels) return HEPH_OK;
+    return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, labels ? "%s: the model is not conditional (no labels)"
+                      : "%s: the model is conditional (%d labels): use the heph_cvae_ functions", fn, m->cfg.n_classes);
+}
+HEPH_DEF int heph_vae_loss_grad(heph_vae *m, const float *x, int B, const float *eps,
+                                heph_losses *out) {
+    int rc = heph__vae_kind_ok(m, 0, "heph_vae_loss_grad");
+    return rc != HEPH_OK ? rc : heph__vae_train_loss_grad(m, x, NULL, B, eps, out);
+}
+HEPH_DEF int heph_cvae_loss_grad(heph_vae *m, const float *x, const int *given, int B, const float *eps,
+                                 heph_losses *out) {
+    int rc = heph__vae_kind_ok(m, 1, "heph_cvae_loss_grad");
+    return rc != HEPH_OK ? rc : heph__vae_train_loss_grad(m, x, given, B, eps, out);
+}
+static int heph__vae_loss_grad(heph_vae *m, const float *x, const int *y, int B, const float *eps,
+                               heph_losses *out) {
     int D = m->cfg.z_dim, b;
     size_t n_in = (size_t)m->enc.in_n;
     const float *h_raw, *logits;
@@ -2608,9 +2814,13 @@ static int heph__vae_loss_grad(heph_vae *m, const float *x, int B, const float *
     if (B <= 0 || B > m->cfg.max_batch)
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "batch %d is out of range 1..%d", B,
                           m->cfg.max_batch);
+    for (b = 0; y && b < B; b++)
+        if (y[b] < 0 || y[b] >= m->cfg.n_classes)
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "label %d of picture %d is out of range 0..%d", y[b], b,
+                              m->cfg.n_classes - 1);
     inv_b = 1.0f / (float)B;
-    h_raw = heph__vae_encode_sample(m, x, B, eps);
-    logits = heph__net_forward(&m->dec, m->z, B);
+    h_raw = heph__vae_encode_sample(m, x, y, B, eps);
+    logits = heph__vae_dec(m, m->z, y, B);
     if (m->cfg.obj.recon == HEPH_RECON_BERNOULLI)
         recon = heph_bce_logits(m->dlogits, logits, x, (size_t)B * n_in, inv_b);
     else
@@ -2622,7 +2832,14 @@ static int heph__vae_loss_grad(heph_vae *m, const float *x, int B, const float *
     }
     kl /= (double)B;
     kl_w = heph__vae_objective(m, B, recon, kl, &L);
-    heph__vae_backward(m, h_raw, B, kl_w, &L);
+    if (y && m->cls && m->cfg.label_weight > 0.0f) {
+        heph__vae_label_loss(m, logits, y, B, 1, &L);
+        L.loss += (double)m->cfg.label_weight * L.label; /* + lambda NLL(given label) */
+        if (!heph__finite(L.label))
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "step %llu: label loss is %g",
+                              (unsigned long long)m->step, L.label);
+    }
+    heph__vae_backward(m, h_raw, y, B, kl_w, &L);
     if (!heph__finite(L.mi + L.tc + L.dwkl))
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "step %llu: TC terms are not finite "
                           "(MI %g, TC %g, DWKL %g)", (unsigned long long)m->step, L.mi, L.tc, L.dwkl);
@@ -2636,10 +2853,9 @@ static int heph__vae_loss_grad(heph_vae *m, const float *x, int B, const float *
     return heph__grads_finite(m);
 }
 
-HEPH_DEF int heph_vae_train_step(heph_vae *m, const float *x, int B, heph_losses *out) {
-    int rc = heph_vae_loss_grad(m, x, B, NULL, out);
+/* the optimiser's half of a step, after the gradient: Adam, unless an update is not finite */
+static int heph__vae_adam(heph_vae *m) {
     size_t bad;
-    if (rc != HEPH_OK) return rc;
     if (m->step >= HEPH_STEP_MAX)
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "step %llu: the step counter is at its limit 2^53",
                           (unsigned long long)m->step);
@@ -2651,7 +2867,7 @@ HEPH_DEF int heph_vae_train_step(heph_vae *m, const float *x, int B, heph_losses
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN,
                           "step %llu: the Adam update of parameter %zu (%s) is not finite (weight %g, "
                           "gradient %g, moments %g and %g)", (unsigned long long)m->step, bad,
-                          bad < m->enc.n_params ? "encoder" : "decoder", (double)m->params[bad],
+                          heph__param_part(m, bad), (double)m->params[bad],
                           (double)m->grads[bad], (double)m->adam_m[bad], (double)m->adam_v[bad]);
     m->step++;
     heph_adam_step(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, m->cfg.lr,
@@ -2659,20 +2875,71 @@ HEPH_DEF int heph_vae_train_step(heph_vae *m, const float *x, int B, heph_losses
     return HEPH_OK;
 }
 
+HEPH_DEF int heph_vae_train_step(heph_vae *m, const float *x, int B, heph_losses *out) {
+    int rc = heph_vae_loss_grad(m, x, B, NULL, out);
+    return rc != HEPH_OK ? rc : heph__vae_adam(m);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the conditional VAE: labels, the classifier, a training step                               */
+
+HEPH_DEF int heph_vae_set_classifier(heph_vae *m, heph_net *cls) {
+    int rc = heph__vae_kind_ok(m, 1, "heph_vae_set_classifier");
+    if (rc != HEPH_OK) return rc;
+    if (cls && (cls->in_c != m->cfg.in_c || cls->in_h != m->cfg.in_h || cls->in_w != m->cfg.in_w ||
+                cls->out_n != m->cfg.n_classes || cls->max_batch < m->cfg.max_batch || !cls->params || !cls->grads))
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_MISMATCH,
+                          "the classifier takes %dx%dx%d pictures to %d logits (max batch %d%s); the model has "
+                          "%dx%dx%d pictures, %d labels and max batch %d", cls->in_c, cls->in_h, cls->in_w, cls->out_n,
+                          cls->max_batch, cls->params && cls->grads ? "" : ", no parameter block bound", m->cfg.in_c,
+                          m->cfg.in_h, m->cfg.in_w, m->cfg.n_classes, m->cfg.max_batch);
+    if (cls) heph_net_set_train(cls, 0); /* frozen: BatchNorm's running statistics, never updated */
+    m->cls = cls;
+    return HEPH_OK;
+}
+
+HEPH_DEF void heph_cvae_wrong_labels(heph_vae *m, const int *y, int B, int *given) {
+    int b, K = m->cfg.n_classes;
+    for (b = 0; b < B; b++) { /* two draws per picture, serially: the same for any thread count */
+        float u = heph_rng_uniform(&m->rng);
+        int other = (int)heph_rng_below(&m->rng, (uint32_t)(K - 1));
+        HEPH_ASSERT(y[b] >= 0 && y[b] < K);
+        given[b] = u < m->cfg.wrong_labels ? (y[b] + 1 + other) % K : y[b]; /* uniform over the others */
+    }
+}
+
+HEPH_DEF int heph_cvae_train_step(heph_vae *m, const float *x, const int *y, int B, heph_losses *out) {
+    int rc = heph__vae_kind_ok(m, 1, "heph_cvae_train_step"), b;
+    if (rc != HEPH_OK) return rc;
+    if (B <= 0 || B > m->cfg.max_batch)
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "batch %d is out of range 1..%d", B, m->cfg.max_batch);
+    for (b = 0; b < B; b++)
+        if (y[b] < 0 || y[b] >= m->cfg.n_classes)
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "label %d of picture %d is out of range 0..%d", y[b], b,
+                              m->cfg.n_classes - 1);
+    heph_cvae_wrong_labels(m, y, B, m->given);
+    rc = heph__vae_train_loss_grad(m, x, m->given, B, NULL, out);
+    return rc != HEPH_OK ? rc : heph__vae_adam(m);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* VAE: encode, decode, sample, evaluate                                                      */
 
-HEPH_DEF void heph_vae_encode(heph_vae *m, const float *x, size_t n, float *mu, float *logvar) {
+/* mu and logvar (clamped) of n pictures, max_batch at a time; labels y (conditional models):
+   + emb_enc[y] first */
+static void heph__vae_encode(heph_vae *m, const float *x, const int *y, size_t n, float *mu, float *logvar) {
     size_t s, D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n;
     for (s = 0; s < n; s += (size_t)m->cfg.max_batch) {
         int B = (int)(n - s < (size_t)m->cfg.max_batch ? n - s : (size_t)m->cfg.max_batch), b;
         const float *h = heph__net_forward(&m->enc, x + s * n_in, B);
         for (b = 0; b < B; b++) {
+            const float *e = y ? m->emb_enc + (size_t)y[s + (size_t)b] * 2 * D : NULL;
             size_t j;
-            memcpy(mu + (s + (size_t)b) * D, h + (size_t)b * 2 * D, D * sizeof(float));
+            HEPH_ASSERT(!y || (y[s + (size_t)b] >= 0 && y[s + (size_t)b] < m->cfg.n_classes));
+            for (j = 0; j < D; j++) mu[(s + (size_t)b) * D + j] = h[(size_t)b * 2 * D + j] + (e ? e[j] : 0.0f);
             if (logvar)
                 for (j = 0; j < D; j++) {
-                    float v = h[(size_t)b * 2 * D + D + j];
+                    float v = h[(size_t)b * 2 * D + D + j] + (e ? e[D + j] : 0.0f);
                     logvar[(s + (size_t)b) * D + j] =
                         v < HEPH_LOGVAR_MIN ? HEPH_LOGVAR_MIN : (v > HEPH_LOGVAR_MAX ? HEPH_LOGVAR_MAX : v);
                 }
@@ -2680,17 +2947,47 @@ HEPH_DEF void heph_vae_encode(heph_vae *m, const float *x, size_t n, float *mu, 
     }
 }
 
-HEPH_DEF void heph_vae_decode(heph_vae *m, const float *z, size_t n, float *out) {
+/* sigmoid(decoder(z)) for n codes, max_batch at a time (labels y: conditional models) */
+static void heph__vae_decode(heph_vae *m, const float *z, const int *y, size_t n, float *out) {
     size_t s, D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n;
     for (s = 0; s < n; s += (size_t)m->cfg.max_batch) {
         int B = (int)(n - s < (size_t)m->cfg.max_batch ? n - s : (size_t)m->cfg.max_batch);
-        const float *lg = heph__net_forward(&m->dec, z + s * D, B);
+        const float *lg = heph__vae_dec(m, z + s * D, y ? y + s : NULL, B);
         heph_sigmoid_forward(out + s * n_in, lg, (size_t)B * n_in);
+    }
+}
+
+#define HEPH__PLAIN(m) HEPH_ASSERT((m)->cfg.n_classes == 0 && "a conditional model takes labels: heph_cvae_*")
+#define HEPH__COND(m) HEPH_ASSERT((m)->cfg.n_classes > 0 && "heph_cvae_* take a conditional model")
+HEPH_DEF void heph_vae_encode(heph_vae *m, const float *x, size_t n, float *mu, float *logvar) {
+    HEPH__PLAIN(m);
+    heph__vae_encode(m, x, NULL, n, mu, logvar);
+}
+HEPH_DEF void heph_vae_decode(heph_vae *m, const float *z, size_t n, float *out) {
+    HEPH__PLAIN(m);
+    heph__vae_decode(m, z, NULL, n, out);
+}
+HEPH_DEF void heph_cvae_encode(heph_vae *m, const float *x, const int *y, size_t n, float *mu, float *logvar) {
+    HEPH__COND(m);
+    heph__vae_encode(m, x, y, n, mu, logvar);
+}
+HEPH_DEF void heph_cvae_decode(heph_vae *m, const float *z, const int *y, size_t n, float *out) {
+    HEPH__COND(m);
+    heph__vae_decode(m, z, y, n, out);
+}
+HEPH_DEF void heph_cvae_relabel(heph_vae *m, const float *x, const int *y, size_t n, float *out) {
+    size_t s, n_in = (size_t)m->enc.in_n;
+    HEPH__COND(m);
+    for (s = 0; s < n; s += (size_t)m->cfg.max_batch) { /* the posterior mean of (x, y), decoded with y */
+        size_t B = n - s < (size_t)m->cfg.max_batch ? n - s : (size_t)m->cfg.max_batch;
+        heph__vae_encode(m, x + s * n_in, y + s, B, m->z, NULL);
+        heph__vae_decode(m, m->z, y + s, B, out + s * n_in);
     }
 }
 
 HEPH_DEF void heph_vae_sample(heph_vae *m, heph_rng *rng, size_t n, float *out) {
     size_t s, i, D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n;
+    HEPH__PLAIN(m);
     for (s = 0; s < n; s += (size_t)m->cfg.max_batch) {
         size_t B = n - s < (size_t)m->cfg.max_batch ? n - s : (size_t)m->cfg.max_batch;
         for (i = 0; i < B * D; i++) m->z[i] = heph_rng_normal(rng); /* z ~ N(0, I) */
@@ -2698,10 +2995,13 @@ HEPH_DEF void heph_vae_sample(heph_vae *m, heph_rng *rng, size_t n, float *out) 
     }
 }
 
-HEPH_DEF int heph_vae_evaluate(heph_vae *m, const float *x, size_t n, uint64_t seed,
-                               heph_losses *out) {
+/* recon and KL (one z each from a generator seeded with seed) over n pictures; labels y:
+   the label loss and accuracy too, when a classifier is set */
+static int heph__vae_evaluate(heph_vae *m, const float *x, const int *y, size_t n, uint64_t seed,
+                              heph_losses *out) {
     size_t s, i, D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n;
-    double recon = 0.0, kl = 0.0;
+    double recon = 0.0, kl = 0.0, label = 0.0, acc = 0.0;
+    int lab = y && m->cls && m->cfg.label_weight > 0.0f;
     heph_rng rng;
     heph_losses L;
     if (n == 0) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "evaluate: no pictures");
@@ -2709,25 +3009,46 @@ HEPH_DEF int heph_vae_evaluate(heph_vae *m, const float *x, size_t n, uint64_t s
     for (s = 0; s < n; s += (size_t)m->cfg.max_batch) {
         int B = (int)(n - s < (size_t)m->cfg.max_batch ? n - s : (size_t)m->cfg.max_batch), b;
         const float *xb = x + s * n_in, *lg;
-        heph_vae_encode(m, xb, (size_t)B, m->h, m->dh); /* mu in h, logvar in dh: (B, D) each */
+        heph__vae_encode(m, xb, y ? y + s : NULL, (size_t)B, m->h, m->dh); /* mu in h, logvar in dh: (B, D) each */
         for (i = 0; i < (size_t)B * D; i++) m->eps[i] = heph_rng_normal(&rng);
         heph_reparam_forward(m->z, m->h, m->dh, m->eps, (size_t)B * D);
         for (b = 0; b < B; b++)
             kl += heph_kl_normal(NULL, NULL, m->h + (size_t)b * D, m->dh + (size_t)b * D, D, 0.0f);
-        lg = heph__net_forward(&m->dec, m->z, B);
+        lg = heph__vae_dec(m, m->z, y ? y + s : NULL, B);
         recon += m->cfg.obj.recon == HEPH_RECON_BERNOULLI
                      ? heph_bce_logits(NULL, lg, xb, (size_t)B * n_in, 0.0f)
                      : heph_sqerr_logits(NULL, lg, xb, (size_t)B * n_in, 0.0f);
+        if (lab) {
+            heph__vae_label_loss(m, lg, y + s, B, 0, &L);
+            label += L.label * B; acc += L.label_acc * B;
+        }
     }
     memset(&L, 0, sizeof L);
     L.recon = recon / (double)n;
     L.kl = kl / (double)n;
     L.elbo = -(L.recon + L.kl);
-    L.loss = L.recon + L.kl;
+    L.label = label / (double)n;
+    L.label_acc = acc / (double)n;
+    L.loss = L.recon + L.kl + (double)m->cfg.label_weight * L.label;
     if (out) *out = L;
     if (!heph__finite(L.loss))
         return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "evaluate: loss is %g", L.loss);
     return HEPH_OK;
+}
+
+HEPH_DEF int heph_vae_evaluate(heph_vae *m, const float *x, size_t n, uint64_t seed, heph_losses *out) {
+    int rc = heph__vae_kind_ok(m, 0, "heph_vae_evaluate");
+    return rc != HEPH_OK ? rc : heph__vae_evaluate(m, x, NULL, n, seed, out);
+}
+HEPH_DEF int heph_cvae_evaluate(heph_vae *m, const float *x, const int *y, size_t n, uint64_t seed,
+                                heph_losses *out) {
+    size_t i;
+    int rc = heph__vae_kind_ok(m, 1, "heph_cvae_evaluate");
+    for (i = 0; rc == HEPH_OK && i < n; i++)
+        if (y[i] < 0 || y[i] >= m->cfg.n_classes)
+            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "evaluate: label %d of picture %zu is out of range 0..%d",
+                              y[i], i, m->cfg.n_classes - 1);
+    return rc != HEPH_OK ? rc : heph__vae_evaluate(m, x, y, n, seed, out);
 }
 
 HEPH_DEF void heph_vae_kl_per_dim(heph_vae *m, const float *x, size_t n, double *kl) {
@@ -3319,6 +3640,7 @@ HEPH_DEF int heph_vae_saliency(heph_vae *m, heph_maha *f, const float *x, float 
     int D = m->cfg.z_dim, a;
     const float *h;
     double *y = f->work;
+    HEPH__PLAIN(m);
     if (f->D != D) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_MISMATCH, "saliency: fit has %d dimensions, the model %d", f->D, D);
     h = heph__net_forward(&m->enc, x, 1);
     for (a = 0; a < D; a++) y[a] = (double)h[a] - f->mean[a];
@@ -3661,6 +3983,7 @@ HEPH_DEF int heph_gmm_score(heph_gmm *g, const float *z, size_t m, double *score
 
 HEPH_DEF int heph_vae_recon_score(heph_vae *m, const float *x, size_t n, double *recon) {
     size_t s, D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n;
+    HEPH__PLAIN(m);
     for (s = 0; s < n; s += (size_t)m->cfg.max_batch) {
         int B = (int)(n - s < (size_t)m->cfg.max_batch ? n - s : (size_t)m->cfg.max_batch), b;
         const float *h = heph__net_forward(&m->enc, x + s * n_in, B), *lg;
@@ -3725,6 +4048,7 @@ HEPH_DEF int heph_vae_iwae_score_from(heph_vae *m, const float *x, size_t n, siz
     float *ml;
     double *lw;
     heph_rng *rng;
+    HEPH__PLAIN(m);
     if (k < 1 || k > 1000000) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "iwae score: k = %d samples (1 .. 1000000)", k);
     ml = (float *)heph__calloc(MB * 2 * D, sizeof(float));
     lw = (double *)heph__calloc(MB * (size_t)k, sizeof(double));
@@ -5025,14 +5349,16 @@ HEPH_DEF int heph_hpd_finish(heph_hpd_writer *w) {
 
 /* ------------------------------------------------------------------------------------------ */
 /* checkpoints (.hpm), all fields little-endian, in this order:
-     magic "HEPHHPM\0", version u32 (1), flags u32 (1 = optimiser state present)
+     magic "HEPHHPM\0", version u32 (1; 2: a conditional model), flags u32 (1 = optimiser state present)
      in_c, in_h, in_w, z_dim, max_batch: u32
      encoder spec, decoder spec: u32 length + bytes (no NUL)
      objective: kind u32, recon u32, beta f32, gamma f32, gamma_end f32, c_max f32, ramp_steps u64,
                 alpha f32, estimator u32, dataset_size u64
      Adam: lr, beta1, beta2, eps f32;  step u64
      RNG: state u64, inc u64, has_spare u32, spare f32
-     n_params u64, parameters f32[n]; if flags & 1: Adam m f32[n], v f32[n]
+     version 2 only: n_classes u32, label_dim u32, label_weight f32, wrong_labels f32
+     n_params u64, parameters f32[n] (encoder, decoder, then emb_enc and emb_dec of a conditional
+     model); if flags & 1: Adam m f32[n], v f32[n]
      checksum u64: FNV-1a 64 of every byte before it                                          */
 
 static const unsigned char heph__hpm_magic[8] = {'H', 'E', 'P', 'H', 'H', 'P', 'M', 0};
@@ -5119,7 +5445,7 @@ HEPH_DEF int heph_vae_save(heph_vae *m, const char *path, int flags) {
     int rc = heph__wr_open(&w, tmp, sizeof tmp, path, "checkpoint", m->err, HEPH_ERRLEN);
     if (rc != HEPH_OK) return rc;
     heph__wr_bytes(&w, heph__hpm_magic, 8);
-    heph__wr_u32(&w, 1);
+    heph__wr_u32(&w, c->n_classes ? 2u : 1u); /* version 2: a conditional model */
     heph__wr_u32(&w, opt ? 1u : 0u);
     heph__wr_u32(&w, (uint32_t)c->in_c); heph__wr_u32(&w, (uint32_t)c->in_h);
     heph__wr_u32(&w, (uint32_t)c->in_w); heph__wr_u32(&w, (uint32_t)c->z_dim);
@@ -5137,6 +5463,10 @@ HEPH_DEF int heph_vae_save(heph_vae *m, const char *path, int flags) {
     heph__wr_u64(&w, m->step);
     heph__wr_u64(&w, m->rng.state); heph__wr_u64(&w, m->rng.inc);
     heph__wr_u32(&w, (uint32_t)m->rng.has_spare); heph__wr_u32(&w, heph__f2u(m->rng.spare));
+    if (c->n_classes) {
+        heph__wr_u32(&w, (uint32_t)c->n_classes); heph__wr_u32(&w, (uint32_t)c->label_dim);
+        heph__wr_u32(&w, heph__f2u(c->label_weight)); heph__wr_u32(&w, heph__f2u(c->wrong_labels));
+    }
     heph__wr_u64(&w, (uint64_t)m->n_params);
     heph__wr_f32s(&w, m->params, m->n_params);
     if (opt) {
@@ -5225,7 +5555,7 @@ static int heph__state_values_ok(heph_vae *m, const char *path) {
     for (i = 0; i < n; i++)
         if (!(fabsf(m->params[i]) <= FLT_MAX))
             return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: parameter %zu is %g (%s)", path, i,
-                              (double)m->params[i], i < m->enc.n_params ? "encoder" : "decoder");
+                              (double)m->params[i], heph__param_part(m, i));
     for (i = 0; i < n; i++)
         if (!(fabsf(m->adam_m[i]) <= FLT_MAX))
             return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: Adam first moment of parameter %zu is %g",
@@ -5276,9 +5606,9 @@ static int heph__hpm_fields(heph__rd *r, const unsigned char *buf, size_t size, 
     if (memcmp(buf, heph__hpm_magic, 8) != 0)
         return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: not a .hpm checkpoint (wrong magic; expected \"HEPHHPM\")", path);
     version = heph__get_le32(buf + 8);
-    if (version != 1)
-        return heph__errf(err, HEPH_ERRLEN, HEPH_E_VERSION, "%s: checkpoint version %u (this library reads version 1)",
-                          path, version);
+    if (version != 1 && version != 2)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_VERSION, "%s: checkpoint version %u (this library reads versions 1 "
+                          "and 2)", path, version);
     if (heph__fnv1a(HEPH__FNV_INIT, buf, size - 8) != heph__get_le64(buf + size - 8))
         return heph__errf(err, HEPH_ERRLEN, HEPH_E_CHECKSUM, "%s: checksum mismatch (the file is truncated or corrupted)",
                           path);
@@ -5308,6 +5638,14 @@ static int heph__hpm_fields(heph__rd *r, const unsigned char *buf, size_t size, 
         step = heph__rd_u64(r);
         rng->state = heph__rd_u64(r); rng->inc = heph__rd_u64(r);
         rng->has_spare = heph__rd_u32(r) ? 1 : 0; rng->spare = heph__rd_f32(r);
+    }
+    if (r->ok && version == 2) {
+        field = "conditional settings";
+        cfg->n_classes = (int)heph__rd_u32(r); cfg->label_dim = (int)heph__rd_u32(r);
+        cfg->label_weight = heph__rd_f32(r); cfg->wrong_labels = heph__rd_f32(r);
+        if (r->ok && (cfg->n_classes < 2 || cfg->n_classes > 65536 || cfg->label_dim < 1 || cfg->label_dim > 4096))
+            return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: %d labels with a %d-wide embedding (2..65536, "
+                              "1..4096)", path, cfg->n_classes, cfg->label_dim);
     }
     if (!r->ok) return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: malformed %s", path, field);
     if (step > HEPH_STEP_MAX)
@@ -5341,8 +5679,9 @@ static int heph__hpm_count_ok(const heph__rd *r, const heph_vae_config *cfg, uin
                                                                   : "trailing bytes after the parameters");
     if (cfg->z_dim <= 0 || cfg->z_dim > 4096) return HEPH_OK; /* heph__vae_build says why */
     snprintf(spec, sizeof spec, "%s%sdense%d", cfg->enc_spec, cfg->enc_spec[0] ? "," : "", 2 * cfg->z_dim);
+    want = (size_t)cfg->n_classes * (2 * (size_t)cfg->z_dim + (size_t)cfg->label_dim); /* the label tables */
     if (heph__spec_count(spec, cfg->in_c, cfg->in_h, cfg->in_w, &want, &enc_out) == HEPH_OK &&
-        heph__spec_count(cfg->dec_spec, cfg->z_dim, 1, 1, &want, &out_n) == HEPH_OK) {
+        heph__spec_count(cfg->dec_spec, cfg->z_dim + cfg->label_dim, 1, 1, &want, &out_n) == HEPH_OK) {
         size_t n_in = (size_t)cfg->in_c * (size_t)cfg->in_h * (size_t)cfg->in_w;
         if (out_n != n_in) /* as heph__vae_build would say, before it allocates the encoder */
             return heph__errf(err, HEPH_ERRLEN, HEPH_E_SPEC,

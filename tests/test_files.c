@@ -480,7 +480,9 @@ static int test_hpm_reject(void) {
     /* fields with a valid checksum */
 #define PATCH(stmt, len, want, what) do { memcpy(b, good, n); stmt; rechecksum(b, len); REQUIRE(hpm_expect(b, len, want, what)); } while (0)
     PATCH(b[1] = 'X', n, HEPH_E_FORMAT, "wrong magic");
-    PATCH(put32(b + 8, 2), n, HEPH_E_VERSION, "version 2");
+    PATCH(put32(b + 8, 3), n, HEPH_E_VERSION, "version 3");
+    /* a plain model's file called version 2 reads its parameter count as the conditional settings */
+    PATCH(put32(b + 8, 2), n, HEPH_E_FORMAT, "a version-1 file marked version 2");
     PATCH(put32(b + 12, 2), n, HEPH_E_FORMAT, "flags 2");
     PATCH(put64(b + off_np, a.n_params + 1), n, HEPH_E_FORMAT, "n_params + 1");
     PATCH(put64(b + off_np, a.n_params - 1), n, HEPH_E_FORMAT, "n_params - 1");

@@ -223,6 +223,33 @@ static inline int same_rng(const heph_rng *a, const heph_rng *b) {
            memcmp(&a->spare, &b->spare, sizeof a->spare) == 0;
 }
 
+/* a scalar loss of the current contents of the buffers behind ctx */
+typedef double (*t_lossfn)(void *ctx);
+
+/* central differences: d f / d p[i] = (f(p+h) - f(p-h)) / (p+h - p-h), with the step taken
+   from the float values actually stored; compared with ana[i] for every i < n.              */
+static inline int gradcheck(const char *what, t_lossfn f, void *ctx, float *p, const float *ana, size_t n,
+                     float h, double atol, double rtol) {
+    size_t i;
+    double worst = 0.0;
+    for (i = 0; i < n; i++) {
+        float v = p[i], vp, vm;
+        double lp, lm, num, err;
+        p[i] = v + h; vp = p[i]; lp = f(ctx);
+        p[i] = v - h; vm = p[i]; lm = f(ctx);
+        p[i] = v;
+        num = (lp - lm) / ((double)vp - (double)vm);
+        err = fabs(num - (double)ana[i]) /
+              (atol + rtol * (fabs(num) > fabs((double)ana[i]) ? fabs(num) : fabs((double)ana[i])));
+        if (err > worst || err != err) worst = err;
+        if (!t_close((double)ana[i], num, atol, rtol))
+            return t_failf(__LINE__, "%s[%zu]: analytic %.9g, numeric %.9g (atol %g, rtol %g)", what,
+                           i, (double)ana[i], num, atol, rtol);
+    }
+    if (t_verbose) printf("  %s: %zu values, worst error / tolerance = %.3f\n", what, n, worst);
+    return 1;
+}
+
 /* ---- the runner ------------------------------------------------------------------------------- */
 typedef struct {
     const char *name;
