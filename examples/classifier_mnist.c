@@ -16,6 +16,7 @@
 #include "../tools/heph_posix.h" /* hephaestus.h with fsync, 64-bit seeks, safe temporaries */
 #define CLI_PROG "" /* the examples name themselves in each message */
 #include "../tools/cli_common.h" /* messages, folders, threads, the clock */
+#include "../tools/cli_classify.h" /* the training loop, shared with hephaestus classifier */
 
 #define N_CLASSES 10
 #define DEFAULT_SPEC "conv32k3p1,bn,relu,conv32k3p1,bn,relu,maxpool2,conv64k3p1,bn,relu,conv64k3p1,bn,relu,maxpool2," \
@@ -71,30 +72,14 @@ static labelled_set load_set(const char *path) {
     return s;
 }
 
-/* the fraction of the set's pictures whose largest logit is their class, batch pictures at a
-   time, in evaluation mode (BatchNorm layers use their running statistics) */
-static double accuracy(heph_net *net, const labelled_set *s, int batch) {
-    size_t i, right = 0;
-    heph_net_set_train(net, 0);
-    for (i = 0; i < s->n; i += (size_t)batch) {
-        int B = s->n - i < (size_t)batch ? (int)(s->n - i) : batch;
-        right += (size_t)(heph_accuracy(heph_net_forward(net, s->x + i * 784, B), s->y + i, B, N_CLASSES) * B + 0.5);
-    }
-    heph_net_set_train(net, 1);
-    return (double)right / (double)s->n;
-}
-
 int main(int argc, char **argv) {
     const char *train_path = NULL, *test_path = NULL, *out = "out/classifier_mnist", *spec = DEFAULT_SPEC;
     long epochs = 3, batch = 64, seed = 1, threads = 0, ep;
-    float lr = 1e-3f, lr_t;
+    float lr = 1e-3f;
     labelled_set tr, te;
-    heph_net net, back;
-    heph_rng rng;
-    float *blk, *adam_m, *adam_v, *xb, *dlogits;
-    int *yb, a;
-    size_t *idx, i, np = 784;
-    uint64_t step = 0, n_steps;
+    heph_net back;
+    cls_trainer tr_; /* (tr is the training set) */
+    int a;
     double train_s = 0.0, test_acc = 0.0, back_acc;
     char err[512];
     cli_path hpn, json;
@@ -130,68 +115,35 @@ int main(int argc, char **argv) {
     printf("data: %zu training pictures (%s), %zu test pictures (%s), 1x28x28, %d classes\n",
            tr.n, train_path, te.n, test_path, N_CLASSES);
 
-    /* the network, and one block for its parameters, gradients and Adam's m and v */
-    if (heph_net_init(&net, spec, 1, 28, 28, (int)batch, err, sizeof err) != HEPH_OK)
-        cli_fail("classifier_mnist: --spec: %s", err);
-    if (net.out_n != N_CLASSES)
-        cli_fail("classifier_mnist: --spec must end in %d outputs (the logits), \"%s\" gives %d", N_CLASSES, spec, net.out_n);
-    blk = (float *)cli_alloc(4 * net.n_params, sizeof(float));
-    adam_m = blk + 2 * net.n_params;
-    adam_v = blk + 3 * net.n_params;
-    heph_net_bind(&net, blk, blk + net.n_params);
-    heph_rng_seed(&rng, (uint64_t)seed);
-    heph_net_init_params(&net, &rng);
-    printf("model: %s | %zu parameters | %d threads\n", spec, net.n_params, cli_nthreads());
-
-    idx = (size_t *)cli_alloc(tr.n, sizeof *idx);
-    xb = (float *)cli_alloc((size_t)batch * np, sizeof(float));
-    yb = (int *)cli_alloc((size_t)batch, sizeof(int));
-    dlogits = (float *)cli_alloc((size_t)batch * N_CLASSES, sizeof(float));
-
-    n_steps = (uint64_t)epochs * ((tr.n + (size_t)batch - 1) / (size_t)batch);
+    /* the network and its trainer (tools/cli_classify.h): one block for the parameters,
+       gradients and Adam's m and v; each epoch shuffles, steps through the batches with
+       softmax cross-entropy, and lowers the learning rate linearly towards 0 */
+    cls_init(&tr_, spec, 1, 28, 28, N_CLASSES, (int)batch, (uint64_t)seed, lr, tr.n,
+             (uint64_t)epochs * ((tr.n + (size_t)batch - 1) / (size_t)batch));
+    printf("model: %s | %zu parameters | %d threads\n", spec, tr_.net.n_params, cli_nthreads());
     printf("epoch  train-loss  train-acc  test-acc   seconds  images/s\n");
     for (ep = 0; ep < epochs; ep++) {
-        double loss = 0.0, t0 = cli_now(), dt;
-        size_t right = 0;
-        for (i = 0; i < tr.n; i++) idx[i] = i;
-        heph_rng_shuffle(&rng, idx, tr.n);
-        for (i = 0; i < tr.n; i += (size_t)batch) {
-            int B = tr.n - i < (size_t)batch ? (int)(tr.n - i) : (int)batch, b;
-            const float *logits;
-            for (b = 0; b < B; b++) {
-                memcpy(xb + (size_t)b * np, tr.x + idx[i + (size_t)b] * np, np * sizeof(float));
-                yb[b] = tr.y[idx[i + (size_t)b]];
-            }
-            logits = heph_net_forward(&net, xb, B);
-            for (b = 0; b < B; b++) right += heph_argmax(logits + b * N_CLASSES, N_CLASSES) == yb[b];
-            /* loss = 1/B sum_b -log softmax(logits_b)[y_b]; dlogits = (softmax - onehot) / B */
-            loss += heph_softmax_xent(dlogits, logits, yb, B, N_CLASSES, 1.0f / (float)B);
-            heph_net_backward(&net, dlogits, B, NULL); /* writes net.grads; no input gradient */
-            /* Adam, the learning rate falling linearly from lr (step 1) towards 0 (after the last) */
-            lr_t = lr * (float)(1.0 - (double)step / (double)n_steps);
-            heph_adam_step(net.params, net.grads, adam_m, adam_v, net.n_params, lr_t, 0.9f, 0.999f, 1e-8f, ++step);
-        }
+        double loss, acc, t0 = cli_now(), dt;
+        cls_epoch(&tr_, tr.x, tr.y, tr.n, &loss, &acc, 0);
         dt = cli_now() - t0;
         train_s += dt;
-        if (!(loss == loss && loss - loss == 0.0))
-            cli_fail("classifier_mnist: the loss is not finite in epoch %ld (try a smaller --lr)", ep + 1);
-        test_acc = accuracy(&net, &te, (int)batch);
-        printf("%5ld  %10.4f  %8.2f%%  %7.2f%%  %8.1f  %8.0f\n", ep + 1, loss / (double)tr.n,
-               100.0 * (double)right / (double)tr.n, 100.0 * test_acc, dt, (double)tr.n / dt);
+        test_acc = cls_accuracy(&tr_.net, te.x, te.y, te.n, NULL);
+        printf("%5ld  %10.4f  %8.2f%%  %7.2f%%  %8.1f  %8.0f\n", ep + 1, loss, 100.0 * acc, 100.0 * test_acc, dt,
+               (double)tr.n / dt);
         fflush(stdout);
     }
 
     /* the network file, read back: the same parameters give the same predictions */
-    if (heph_net_save(&net, hpn.s, err, sizeof err) != HEPH_OK) cli_fail("classifier_mnist: %s", err);
+    if (heph_net_save(&tr_.net, hpn.s, err, sizeof err) != HEPH_OK) cli_fail("classifier_mnist: %s", err);
     if (heph_net_load(&back, hpn.s, (int)batch, err, sizeof err) != HEPH_OK) cli_fail("classifier_mnist: %s", err);
-    back_acc = accuracy(&back, &te, (int)batch);
+    back_acc = cls_accuracy(&back, te.x, te.y, te.n, NULL);
     printf("wrote %s; reloaded: test accuracy %.2f%% (%s)\n", hpn.s, 100.0 * back_acc,
            back_acc == test_acc ? "the same" : "DIFFERENT");
 
     f = cli_fopen(json.s, "w");
     fprintf(f, "{\n  \"program\": \"classifier_mnist\",\n  \"spec\": ");
     json_str(f, spec);
-    fprintf(f, ",\n  \"parameters\": %zu,\n  \"epochs\": %ld,\n  \"batch\": %ld,\n  \"lr\": ", net.n_params, epochs, batch);
+    fprintf(f, ",\n  \"parameters\": %zu,\n  \"epochs\": %ld,\n  \"batch\": %ld,\n  \"lr\": ", tr_.net.n_params, epochs, batch);
     json_num(f, (double)lr);
     fprintf(f, ",\n  \"lr_schedule\": \"linear to 0\",\n  \"seed\": %ld,\n  \"threads\": %d,\n  \"train_pictures\": %zu,\n  \"test_pictures\": %zu,\n",
             seed, cli_nthreads(), tr.n, te.n);
@@ -209,8 +161,7 @@ int main(int argc, char **argv) {
            json.s, 100.0 * test_acc, epochs, epochs == 1 ? "" : "s", train_s, (double)epochs * (double)tr.n / train_s, cli_peak_rss_mib());
 
     heph_net_free(&back);
-    heph_net_free(&net);
-    free(blk); free(idx); free(xb); free(yb); free(dlogits);
+    cls_free(&tr_);
     free(tr.x); free(tr.y); free(te.x); free(te.y);
     if (back_acc != test_acc) cli_fail("classifier_mnist: %s gives %.4f%% test accuracy, the trained network %.4f%%",
                                        hpn.s, 100.0 * back_acc, 100.0 * test_acc);

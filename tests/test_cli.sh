@@ -66,7 +66,7 @@ pass cli_build
 
 # ---- help and usage errors ------------------------------------------------------------------
 ok=1
-for sub in "" train outliers explain counterfactual morph report traverse sample eval batch; do
+for sub in "" train outliers explain counterfactual morph report traverse sample eval batch classifier relabel; do
     if ! $H $sub --help 2>&1 | grep -q '^usage: hephaestus'; then ok=0; fail cli_help "hephaestus $sub --help"; fi
     $H $sub --help >/dev/null 2>&1 || { ok=0; fail cli_help "hephaestus $sub --help exits $?"; }
 done
@@ -366,5 +366,47 @@ print("ok")
 PY
     ); then pass cli_encode_numpy_roundtrip; else fail cli_encode_numpy_roundtrip "$(echo "$out" | tail -n 1)"; fi
 else echo "SKIP cli_encode_numpy_roundtrip: no python3-numpy (the od-based check above still ran)"; fi
+
+# ---- the conditional VAE: a classifier, conditional training, relabelling ---------------------
+# the loss's classifier and a judge (another seed) of the shape factor (4 values)
+check cli_classifier_train $H classifier --data $T/src.hpd --labels shape --test $T/b.hpd --spec flatten,dense4 --epochs 2 --seed 2 --out $T/cls
+check cli_classifier_judge $H classifier --data $T/src.hpd --labels shape --spec flatten,dense16,relu,dense4 --epochs 2 --seed 3 --out $T/judge
+acc=$(sed -n 's/.*"test_accuracy": \([0-9.e-]*\).*/\1/p' $T/cls/classifier.json)
+# scoring the saved network on the same test file gives the accuracy training reported
+sc=$($H classifier --net $T/cls/classifier.hpn --data $T/b.hpd --labels shape --out $T/clsscore 2>&1 | sed -n 's/.*accuracy \([0-9.]*\)%.*/\1/p' | head -n 1)
+if [ -n "$acc" ] && awk -v a="$acc" -v b="$sc" 'BEGIN { d = a * 100 - b; exit !(d < 0.006 && d > -0.006) }' &&
+    [ "$(grep -c '' < $T/clsscore/predictions.csv)" -eq 49 ] && [ "$(grep -c '' < $T/clsscore/confusion.csv)" -eq 5 ]; then pass cli_classifier_score_matches
+else fail cli_classifier_score_matches "trained test accuracy $acc, scored ${sc}%, or the CSV files are short"; fi
+check_err cli_classifier_wrong_k 1 "gives 4 logits" $H classifier --net $T/cls/classifier.hpn --data $T/b.hpd --labels floor_hue --out $T/x
+check_err cli_classifier_no_factor 2 "has the factors" $H classifier --data $T/src.hpd --labels colour --out $T/x
+CT="--data $T/src.hpd --enc dense32,relu --dec dense32,relu,dense12288 --z 4 --batch-size 32 --seed 7 --labels shape"
+check cli_train_conditional $H train $CT --classifier $T/cls/classifier.hpn --label-weight 5 --steps 20 --out $T/cv
+if [ "$(od -A n -t u4 -j 8 -N 4 $T/cv/model.hpm | tr -d ' ')" = 2 ] && head -n 1 $T/cv/train_log.csv | grep -q ',label,label_acc$'; then pass cli_train_conditional_outputs
+else fail cli_train_conditional_outputs "model.hpm is not version 2, or the log has no label columns"; fi
+# stopped and resumed (on 1 thread instead of 2): the same bits as one run
+$H train $CT --classifier $T/cls/classifier.hpn --label-weight 5 --steps 10 --out $T/cv2 >/dev/null 2>&1
+$H train --data $T/src.hpd --resume $T/cv2/model.hpm --classifier $T/cls/classifier.hpn --steps 20 --batch-size 32 --threads 1 --out $T/cv2 >/dev/null 2>&1
+if cmp -s $T/cv/model.hpm $T/cv2/model.hpm; then pass cli_train_conditional_resume_exact
+else fail cli_train_conditional_resume_exact "20 steps differ from 10 + resumed 10"; fi
+check_err cli_train_conditional_needs_classifier 2 "needs its classifier" $H train $CT --label-weight 5 --steps 1 --out $T/x
+check_err cli_train_conditional_resume_needs_classifier 2 "needs its classifier" $H train --data $T/src.hpd --resume $T/cv/model.hpm --steps 30 --out $T/x
+check_err cli_train_conditional_unknown_factor 2 "no such factor" $H train $CT --labels colour --steps 1 --out $T/x
+check_err cli_train_conditional_folder 1 "has no labels" $H train --data $T/f3 --enc dense8,relu --dec dense12288 --z 2 --labels 0 --steps 1 --out $T/x
+check_err cli_train_conditional_wrong_classifier 1 "the classifier takes" $H train $CT --labels floor_hue --classifier $T/cls/classifier.hpn --label-weight 1 --steps 1 --out $T/x
+check_err cli_train_label_options_plain 2 "add --labels F" $H train $TRAIN --label-weight 3 --steps 1 --out $T/x
+check_err cli_outliers_conditional_model 1 "is a conditional VAE" $H outliers --model $T/cv/model.hpm --batch $T/b.hpd --out $T/x
+check_err cli_export_conditional_safetensors 1 "conditional VAE" $H export --format safetensors $T/cv/model.hpm $T/x.safetensors
+check_err cli_relabel_plain_model 1 "is a plain VAE" $H relabel $M --data $T/b.hpd --out $T/x
+check_err cli_relabel_label_range 2 "has labels 0..3" $H relabel --model $T/cv/model.hpm --data $T/b.hpd --label 4 --out $T/x
+check cli_relabel $H relabel --model $T/cv/model.hpm --data $T/b.hpd --judge $T/judge/classifier.hpn --classifier $T/cls/classifier.hpn --rows 3 --out $T/rl
+check_png cli_relabel_grid $T/rl/relabel.png 332x200
+if grep -q '"swap_accuracy": [0-9]' $T/rl/relabel.json && grep -q '"label_loss_x_lambda": [0-9]' $T/rl/relabel.json &&
+    grep -q '"ssim_true_label": ' $T/rl/relabel.json; then pass cli_relabel_json
+else fail cli_relabel_json "relabel.json lacks the swap accuracy, the label loss or SSIM"; fi
+check cli_relabel_one_label $H relabel --model $T/cv/model.hpm --data $T/f3 --label 2 --out $T/rl2
+check_png cli_relabel_one_label_grid $T/rl2/relabel_2.png 134x200
+check cli_relabel_sweep $H relabel --model $T/cv/model.hpm --model $T/cv2/model.hpm --data $T/b.hpd --judge $T/judge/classifier.hpn --rows 2 --out $T/rls
+if [ -s $T/rls/sweep.png ] && [ -s $T/rls/sweep.svg ] && [ -s $T/rls/relabel_2.png ]; then pass cli_relabel_sweep_outputs
+else fail cli_relabel_sweep_outputs "sweep.png, sweep.svg or relabel_2.png missing"; fi
 
 finish

@@ -15,7 +15,7 @@
 #   7  a gzip bomb behind an IDX header, an .npz claiming millions of label rows beside one
 #      picture, a checkpoint whose max_batch asks for GBs (--mem-budget), a spec of seconds
 #      per step (warning), and --mem-budget in every converter and generator;
-#  every writer (18 subcommands and tools: PNG, JSON, CSV, HTML, .hpd, .hpm, safetensors):
+#  every writer (20 subcommands and tools: PNG, JSON, CSV, HTML, .hpd, .hpm, .hpn, safetensors):
 #      a stale OUT.tmp link is not followed; SIGKILL at each fsync, rename and write
 #      (tests/kill_shim.c, LD_PRELOAD) loses no old file and leaves only temporaries of the
 #      dead process; a full disk and a read-only folder give exit 1 with the errno, the old
@@ -133,8 +133,10 @@ else fail "class 4: 2^32 pictures" "cannot write a sparse file"; fi
 # ---- class 6: an empty --out is refused, nothing is written to / -------------------------------------
 # (on the old code train wrote /model.hpm: anything new in / is removed again)
 LC_ALL=C ls -a / | LC_ALL=C sort >$T/root_before
-for sub in train outliers explain counterfactual morph report traverse sample eval batch export; do
+for sub in train outliers explain counterfactual morph report traverse sample eval batch export classifier relabel; do
     case $sub in
+        classifier) args="--data $T/good.hpd" ;;
+        relabel) args="--model $C --data $T/good.hpd" ;;
         train) args="--data $T/good.hpd $M --steps 2" ;;
         batch) args="--data $T/good.hpd --normal 0=0" ;;
         export|traverse|sample) args="--model $C" ;;
@@ -321,9 +323,9 @@ if echo "$out" | grep -q "warning: one step of this model is about [0-9.e+]* GFL
 else fail "class 7: work warning" "no warning within 10 s: $(echo "$out" | head -n 2 | tr '\n' '|')"; fi
 
 # ---- every writer: full disk, read-only folder, SIGKILL during each kind of write -------------------
-# The same 18 writers in each test: every CLI subcommand that writes (train, outliers, explain,
+# The same 20 writers in each test: every CLI subcommand that writes (train, outliers, explain,
 # counterfactual, morph, report, traverse, sample, eval, batch, export as .hpm and safetensors,
-# import) and the converters and generators (idx2hpd, dsprites2hpd, gen_dsprites, gen_shapes3d;
+# import, classifier, relabel) and the converters and generators (idx2hpd, dsprites2hpd, gen_dsprites, gen_shapes3d;
 # shapes3d2hpd when libhdf5 is there), writing PNG, JSON, CSV, HTML, .hpd, .hpm, safetensors.
 GD=$B/gen_dsprites_hostile; GS=$B/gen_shapes3d_hostile; S3=$B/shapes3d2hpd_hostile
 $CC $FLAGS tools/gen_dsprites.c -o $GD -lstb -lm 2>/dev/null || fail "faults: build gen_dsprites" "does not compile"
@@ -334,7 +336,10 @@ $CC $FLAGS tools/gen_shapes3d.c -o $GS -lstb -lm 2>/dev/null || fail "faults: bu
 $GD -q --random 40 --seed 2 $T/gd.hpd >/dev/null 2>&1
 $H export --format safetensors $C $T/m.safetensors >/dev/null 2>&1
 printf '\000\000\010\003\000\000\000\002\000\000\000\002\000\000\000\002\001\002\003\004\005\006\007\010' >$T/img.idx
-WRITERS="train outliers explain counterfactual morph report traverse sample eval batch export safetensors import idx2hpd dsprites2hpd gen_dsprites gen_shapes3d"
+# a classifier of gd.hpd's shapes and a conditional model, for the classifier and relabel writers
+$H classifier --data $T/gd.hpd --labels shape --spec flatten,dense3 --epochs 1 --out $T/hcls >/dev/null 2>&1
+$H train --data $T/gd.hpd --enc dense8,relu --dec dense4096 --z 2 --labels shape --steps 2 --out $T/hcv >/dev/null 2>&1
+WRITERS="train outliers explain counterfactual morph report traverse sample eval batch export safetensors import idx2hpd dsprites2hpd gen_dsprites gen_shapes3d classifier relabel"
 [ -x $S3 ] && WRITERS="$WRITERS shapes3d2hpd"
 # writer NAME ROOT: the command line of writer NAME with its outputs under ROOT/NAME
 writer() {
@@ -354,6 +359,8 @@ writer() {
         gen_dsprites) echo "$GD -q --random 20 --seed 1 --png $o/p.png $o/d.hpd" ;;
         gen_shapes3d) echo "$GS --quiet --random 4 --png $o/p.png $o/d.hpd" ;;
         shapes3d2hpd) echo "$S3 -q $T/s3.h5 $o/s.hpd" ;;
+        classifier) echo "$H classifier --data $T/gd.hpd --labels shape --spec flatten,dense3 --epochs 1 --out $o" ;;
+        relabel) echo "$H relabel --model $T/hcv/model.hpm --data $T/gd.hpd --judge $T/hcls/classifier.hpn --out $o" ;;
     esac
 }
 
@@ -393,7 +400,7 @@ fi
 rm -f $T/classes30k.npy $T/two-mb.idx $T/two-mb.idx.gz
 
 # snap DIR: the checksums of DIR's files (not the training log, which is appended, nor the lock)
-snap() { (cd "$1" 2>/dev/null && find . -type f ! -name train_log.csv ! -name train.lock ! -name '*.tmp' | LC_ALL=C sort | xargs -r md5sum); }
+snap() { (cd "$1" 2>/dev/null && find . -type f ! -name train_log.csv ! -name classifier_log.csv ! -name train.lock ! -name '*.tmp' | LC_ALL=C sort | xargs -r md5sum); }
 
 # kills: each writer runs once, then again with SIGKILL at its 1st, 2nd, ... fsync, rename and
 # write (tests/kill_shim.c): after every kill each old file must be whole (the same bytes: the

@@ -284,9 +284,26 @@ typedef struct {
 } cli_run;
 enum { CLI_NN = 3 };      /* nearest normal pictures shown per outlier                      */
 
-static void load_model(heph_vae *m, const char *path) {
+static void load_any_model(heph_vae *m, const char *path) {
     cli_need_regular(path);
     if (heph_vae_load(m, path) != HEPH_OK) cli_fail("%s", m->err);
+}
+
+/* a plain VAE: a conditional one needs a label with every picture, which these subcommands
+   do not take */
+static void load_model(heph_vae *m, const char *path) {
+    load_any_model(m, path);
+    if (m->cfg.n_classes)
+        cli_fail("%s is a conditional VAE (%d labels): `hephaestus relabel` uses it with labels; `%s` takes a plain VAE",
+                 path, m->cfg.n_classes, cli_cmd);
+}
+
+/* a network file (.hpn) that classifies the pictures of model m into its labels, frozen */
+static void load_classifier(heph_net *cls, const char *path, heph_vae *m) {
+    char err[HEPH_ERRLEN];
+    cli_need_regular(path);
+    if (heph_net_load(cls, path, m->cfg.max_batch, err, sizeof err) != HEPH_OK) cli_fail("%s", err);
+    if (heph_vae_set_classifier(m, cls) != HEPH_OK) cli_fail("%s: %s", path, m->err);
 }
 
 /* pictures of path fitted to the model, and their posterior means */

@@ -14,6 +14,9 @@
 
 typedef struct {
     const char *data, *out, *resume, *preset, *enc, *dec;
+    const char *labels, *classifier; /* the conditional VAE: the label factor, the loss's classifier */
+    double label_weight, wrong;      /* -1: not given                                               */
+    int label_dim;
     heph_vae_config cfg;
     int z, shape[3], have_obj, gamma_end_set, batch, fixed_threads;
     long steps, epochs, ckpt_every, log_every;
@@ -25,7 +28,8 @@ static const char *const train_help =
     "Trains a VAE on a .hpd dataset or a folder of PNG/JPEG pictures and writes DIR/model.hpm\n"
     "(with the optimiser state, so it can be resumed), DIR/train_log.csv and DIR/loss.png.\n"
     "Model (a preset, spec strings, or a preset with some parts replaced):\n"
-    "  --preset NAME       mlp-mnist, mlp-dsprites, cnn-dsprites, cnn-dsprites-tc, cnn-shapes3d\n"
+    "  --preset NAME       mlp-mnist, mlp-dsprites, cnn-dsprites, cnn-dsprites-tc, cnn-shapes3d,\n"
+    "                      cvae-mnist (conditional: z 10, lambda 100; needs --classifier)\n"
     "  --enc SPEC          encoder body, e.g. conv32k4s2p1,relu,flatten,dense256,relu (the\n"
     "                      2*z output layer is added)\n"
     "  --dec SPEC          decoder: z -> C*H*W logits, e.g. dense256,relu,dense784\n"
@@ -43,6 +47,15 @@ static const char *const train_help =
     "  --alpha A           tcvae: index-code MI weight (default 1)\n"
     "  --estimator E       tcvae: mws or mss (default mss)\n"
     "  --recon R           bernoulli (default) or gaussian\n"
+    "Conditional VAE (a .hpd with a label factor; hephaestus relabel uses the model):\n"
+    "  --labels F          condition on factor F (name or index; K = its value count): the label's\n"
+    "                      embedding is added to the mu and log-variance layers and joins z at the\n"
+    "                      decoder (a conditional preset: default the data's first factor)\n"
+    "  --classifier FILE   the frozen classifier (.hpn from hephaestus classifier, K logits) whose\n"
+    "                      NLL of the given label joins the loss; needed when lambda > 0\n"
+    "  --label-weight L    lambda, the weight of that NLL (default 100 for cvae-mnist, else 0)\n"
+    "  --wrong-labels P    share of pictures given a wrong label while training (default 0.1)\n"
+    "  --label-dim E       width of the decoder's label embedding (default K)\n"
     "Optimisation:\n"
     "  --steps N           optimiser steps in total (default 1000; with --resume, the total\n"
     "                      including the steps already taken)\n"
@@ -106,6 +119,7 @@ static void train_parse(cli_topts *t, int argc, char **argv) {
     memset(t, 0, sizeof *t);
     heph_vae_config_default(&t->cfg);
     t->out = "out"; t->steps = 1000; t->batch = 64; t->seed = 1; t->ckpt_every = 500;
+    t->label_weight = t->wrong = -1.0;
     for (i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is(a, "-h") || cli_is(a, "--help")) { fputs(train_help, stdout); exit(0); }
@@ -127,11 +141,18 @@ static void train_parse(cli_topts *t, int argc, char **argv) {
         else if (cli_is(a, "--fixed-threads")) t->fixed_threads = 1;
         else if (cli_is(a, "--checkpoint-every")) t->ckpt_every = cli_long(a, cli_val(argc, argv, &i), 1, 2000000000L);
         else if (cli_is(a, "--log-every")) t->log_every = cli_long(a, cli_val(argc, argv, &i), 1, 2000000000L);
+        else if (cli_is(a, "--labels")) t->labels = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--classifier")) t->classifier = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--label-weight")) t->label_weight = cli_num(a, cli_val(argc, argv, &i), 0.0, 1e6);
+        else if (cli_is(a, "--wrong-labels")) t->wrong = cli_num(a, cli_val(argc, argv, &i), 0.0, 1.0);
+        else if (cli_is(a, "--label-dim")) t->label_dim = (int)cli_long(a, cli_val(argc, argv, &i), 1, 4096);
         else cli_unknown(a);
     }
     cli_require(t->data, "--data");
-    if (t->resume && (t->preset || t->enc || t->dec || t->z || t->have_obj))
-        cli_usage("--resume continues the checkpoint's own model and objective: drop --preset/--enc/--dec/--z and objective options");
+    if (t->resume && (t->preset || t->enc || t->dec || t->z || t->have_obj || t->label_weight >= 0 || t->wrong >= 0 ||
+                      t->label_dim))
+        cli_usage("--resume continues the checkpoint's own model and objective: drop --preset/--enc/--dec/--z, objective "
+                  "options and --label-weight/--wrong-labels/--label-dim");
     if (!t->resume && !t->preset && (!t->enc || !t->dec))
         cli_usage("give a model: --preset NAME, or --enc SPEC and --dec SPEC (see --help)");
 }
@@ -162,6 +183,11 @@ static void train_config(cli_topts *t, heph_vae_config *cfg) {
     if (t->z) cfg->z_dim = t->z;
     if (t->shape[0]) { cfg->in_c = t->shape[0]; cfg->in_h = t->shape[1]; cfg->in_w = t->shape[2]; }
     cfg->max_batch = t->batch;
+    if (t->label_weight >= 0) cfg->label_weight = (float)t->label_weight;
+    if (t->wrong >= 0) cfg->wrong_labels = (float)t->wrong;
+    if (t->label_dim) cfg->label_dim = t->label_dim;
+    if (!t->labels && !cfg->n_classes && (t->label_weight >= 0 || t->wrong >= 0 || t->label_dim || t->classifier))
+        cli_usage("--label-weight, --wrong-labels, --label-dim and --classifier are for a conditional model: add --labels F");
 }
 
 static void train_new_model(cli_topts *t, heph_vae *m, heph_vae_config *cfg, uint64_t n_data) {
@@ -179,6 +205,7 @@ static void train_new_model(cli_topts *t, heph_vae *m, heph_vae_config *cfg, uin
 typedef struct {
     heph_hpd hpd;   /* a .hpd is read batch by batch ...          */
     int is_hpd;
+    int label_k;    /* the label factor of a conditional model (-1: none) */
     cli_pics pics;  /* ... a folder is loaded whole               */
     size_t n, np;
 } cli_source;
@@ -186,6 +213,7 @@ typedef struct {
 /* open the data; c > 0: the model's shape (folders are fitted to it, a .hpd must match) */
 static void source_open(cli_source *s, const char *path, int c, int h, int w) {
     memset(s, 0, sizeof *s);
+    s->label_k = -1;
     if (cli_is_dir(path)) {
         pics_load(&s->pics, path, c, h, w);
         s->n = s->pics.n;
@@ -210,9 +238,42 @@ static void source_shape(const cli_source *s, int *c, int *h, int *w) {
     else { *c = s->pics.c; *h = s->pics.h; *w = s->pics.w; }
 }
 
-/* a batch; NULL, or what is wrong with it (a picture the .hpd reader refuses) */
-static const char *source_read(cli_source *s, const size_t *idx, size_t n, float *x) {
+/* the label factor of a conditional model with K classes: F by name or index, or (NULL) the
+   first factor with K values (K = 0: the first factor); its value count must be K (K = 0:
+   any, a new model takes it). Returns its value count. */
+static int source_labels(cli_source *s, const char *path, const char *f, int K) {
+    const heph_hpd_info *in = &s->hpd.info;
+    int k = -1, j;
+    char *e;
+    long v;
+    if (!s->is_hpd) cli_fail("%s: a folder of pictures has no labels; a conditional model trains on a .hpd with a label factor", path);
+    if (in->n_factors == 0) cli_fail("%s has no factors: a conditional model needs a label factor (idx2hpd with the label file)", path);
+    if (!f) {
+        for (j = 0; j < (int)in->n_factors && k < 0; j++)
+            if (!K || (int)in->factors[j].n_values == K) k = j;
+        if (k < 0) cli_fail("%s: no factor has %d values (the model's labels); give the label factor: --labels F", path, K);
+    } else {
+        v = strtol(f, &e, 10);
+        if (*f && !*e && v >= 0 && v < (long)in->n_factors) k = (int)v;
+        for (j = 0; k < 0 && j < (int)in->n_factors; j++)
+            if (cli_is(in->factors[j].name, f)) k = j;
+        if (k < 0) cli_usage("--labels %s: %s has no such factor (it has %u; give a name or an index)", f, path, in->n_factors);
+    }
+    if (in->factors[k].n_values < 2 || in->factors[k].n_values > 65536)
+        cli_fail("%s: factor \"%s\" has %u values; labels need 2..65536", path, in->factors[k].name, in->factors[k].n_values);
+    if (K && (int)in->factors[k].n_values != K)
+        cli_fail("%s: factor \"%s\" has %u values, the model takes %d labels", path, in->factors[k].name,
+                 in->factors[k].n_values, K);
+    s->label_k = k;
+    return (int)in->factors[k].n_values;
+}
+
+/* a batch; NULL, or what is wrong with it (a picture the .hpd reader refuses); y (n) gets the
+   labels of a conditional model */
+static const char *source_read(cli_source *s, const size_t *idx, size_t n, float *x, int *y) {
     size_t i;
+    if (s->label_k >= 0)
+        for (i = 0; i < n; i++) y[i] = (int)heph_hpd_label(&s->hpd, idx[i], s->label_k);
     if (s->is_hpd) return heph_hpd_read(&s->hpd, idx, n, x) != HEPH_OK ? s->hpd.err : NULL;
     for (i = 0; i < n; i++) memcpy(x + i * s->np, s->pics.x + idx[i] * s->np, s->np * sizeof(float));
     return NULL;
@@ -233,7 +294,8 @@ static void source_close(cli_source *s) {
 
 /* ---- the loop --------------------------------------------------------------------------------- */
 
-enum { T_LOSS, T_RECON, T_KL, T_MI, T_TC, T_DWKL, T_C, T_GAMMA, T_N };
+enum { T_LOSS, T_RECON, T_KL, T_MI, T_TC, T_DWKL, T_C, T_GAMMA, T_LABEL, T_LACC, T_N };
+#define T_CSV_N T_LABEL /* the columns every log has; a conditional model's log adds label, label_acc */
 
 typedef struct {
     double sum[T_N];     /* sums since the last log line */
@@ -250,6 +312,7 @@ static void tlog_add(cli_tlog *g, const heph_losses *L) {
     g->sum[T_LOSS] += L->loss; g->sum[T_RECON] += L->recon; g->sum[T_KL] += L->kl;
     g->sum[T_MI] += L->mi; g->sum[T_TC] += L->tc; g->sum[T_DWKL] += L->dwkl;
     g->sum[T_C] += L->c; g->sum[T_GAMMA] += L->gamma;
+    g->sum[T_LABEL] += L->label; g->sum[T_LACC] += L->label_acc;
     g->count++;
 }
 
@@ -265,10 +328,13 @@ static void tlog_line(cli_tlog *g, const heph_vae *m, uint64_t total, int batch)
             (unsigned long long)total, a[T_LOSS], a[T_RECON], a[T_KL]);
     if (kind == HEPH_OBJ_TCVAE) fprintf(stderr, "  MI %.3f  TC %.3f  DWKL %.3f", a[T_MI], a[T_TC], a[T_DWKL]);
     if (kind != HEPH_OBJ_BETA) fprintf(stderr, "  C %.2f  gamma %.3g", a[T_C], a[T_GAMMA]);
+    if (m->cls && m->cfg.label_weight > 0.0f) fprintf(stderr, "  label %.4f (x%g)  acc %.1f%%", a[T_LABEL], (double)m->cfg.label_weight, 100.0 * a[T_LACC]);
     fprintf(stderr, "  %.0f img/s  ETA %s%s", ips, es, tty && m->step < total ? "   " : "\n");
     fprintf(g->csv, "%llu", (unsigned long long)m->step);
-    for (k = 0; k < T_N; k++) fprintf(g->csv, ",%.6g", a[k]);
-    fprintf(g->csv, ",%.1f\n", ips);
+    for (k = 0; k < T_CSV_N; k++) fprintf(g->csv, ",%.6g", a[k]);
+    fprintf(g->csv, ",%.1f", ips);
+    if (m->cfg.n_classes) fprintf(g->csv, ",%.6g,%.6g", a[T_LABEL], a[T_LACC]);
+    fputc('\n', g->csv);
     if (fflush(g->csv) != 0 || ferror(g->csv)) cli_fail("%s/train_log.csv: cannot write (%s)", g->out, strerror(errno));
     if (g->n_hist == g->cap_hist) {
         double *more;
@@ -285,14 +351,15 @@ static void tlog_line(cli_tlog *g, const heph_vae *m, uint64_t total, int batch)
 }
 
 /* the log is a progress file, written line by line in place (each line checked), not atomically */
-static void tlog_open(cli_tlog *g, const char *out, uint64_t step0) {
+static void tlog_open(cli_tlog *g, const char *out, uint64_t step0, int cond) {
     cli_path p = cli_join(out, "train_log.csv");
     memset(g, 0, sizeof *g);
     g->out = out;
     g->csv = fopen(p.s, step0 > 0 ? "a" : "w");
     if (!g->csv) cli_fail("%s: cannot open for writing (%s)", p.s, strerror(errno));
     fseek(g->csv, 0, SEEK_END);
-    if (ftell(g->csv) == 0) fprintf(g->csv, "step,loss,recon,kl,mi,tc,dwkl,c,gamma,images_per_s\n");
+    if (ftell(g->csv) == 0)
+        fprintf(g->csv, "step,loss,recon,kl,mi,tc,dwkl,c,gamma,images_per_s%s\n", cond ? ",label,label_acc" : "");
     g->t0 = g->t_log = cli_now();
     g->step0 = step0;
 }
@@ -340,6 +407,7 @@ static void train_loop(heph_vae *m, cli_source *src, const cli_topts *t, uint64_
     cli_path ck = cli_join(t->out, "model.hpm");
     size_t *idx = (size_t *)cli_alloc((size_t)B, sizeof(size_t)), k;
     float *x = (float *)cli_alloc((size_t)B * src->np, sizeof(float));
+    int *y = (int *)cli_alloc((size_t)B, sizeof(int)), rc;
     uint64_t log_every = t->log_every ? (uint64_t)t->log_every : (total - m->step + 19) / 20;
     cli_tlog g;
     heph_losses L;
@@ -348,13 +416,14 @@ static void train_loop(heph_vae *m, cli_source *src, const cli_topts *t, uint64_
     double t0;
     uint64_t fewer = 0; /* steps the tuner ran with fewer threads than it may use, by choice */
     heph_tuner_init(&tune, t->fixed_threads ? 1 : cli_nthreads()); /* 1: nothing to choose */
-    tlog_open(&g, t->out, m->step);
+    tlog_open(&g, t->out, m->step, m->cfg.n_classes > 0);
     while (m->step < total) {
         if (!t->fixed_threads) cli_threads(tune.threads);
         t0 = cli_now();
         for (k = 0; k < (size_t)B; k++) idx[k] = (size_t)heph_rng_below64(&m->rng, (uint64_t)src->n); /* uniform draw */
-        if ((why = source_read(src, idx, (size_t)B, x)) != NULL) train_stopped(m, why, ck.s);
-        if (heph_vae_train_step(m, x, B, &L) != HEPH_OK) train_stopped(m, m->err, ck.s);
+        if ((why = source_read(src, idx, (size_t)B, x, y)) != NULL) train_stopped(m, why, ck.s);
+        rc = m->cfg.n_classes ? heph_cvae_train_step(m, x, y, B, &L) : heph_vae_train_step(m, x, B, &L);
+        if (rc != HEPH_OK) train_stopped(m, m->err, ck.s);
         heph_tuner_next(&tune, cli_now() - t0);
         fewer += !tune.probing && tune.best < tune.max_threads;
         tlog_add(&g, &L);
@@ -368,7 +437,7 @@ static void train_loop(heph_vae *m, cli_source *src, const cli_topts *t, uint64_
                "was busy on the cores; the results do not depend on it)\n", (unsigned long long)fewer, tune.max_threads);
     tlog_plot(&g, t->out);
     cli_fclose(g.csv, cli_join(t->out, "train_log.csv").s);
-    free(g.hist); free(idx); free(x);
+    free(g.hist); free(idx); free(x); free(y);
 }
 
 /* multiply-adds of one picture through a network spec on input (c, h, w), forward; 0 when the
@@ -408,15 +477,28 @@ static int cmd_train(int argc, char **argv) {
     cli_source src;
     uint64_t total, batches;
     int B;
+    heph_net cls;
+    int have_cls = 0;
     train_parse(&t, argc, argv);
-    if (t.resume) { load_model(&m, t.resume); train_warn_work(&m.cfg, t.batch < m.cfg.max_batch ? t.batch : m.cfg.max_batch); }
+    if (t.resume) { load_any_model(&m, t.resume); train_warn_work(&m.cfg, t.batch < m.cfg.max_batch ? t.batch : m.cfg.max_batch); }
     else train_config(&t, &cfg);
     if (t.resume) source_open(&src, t.data, m.cfg.in_c, m.cfg.in_h, m.cfg.in_w);
     else source_open(&src, t.data, cfg.in_c, cfg.in_h, cfg.in_w);
+    if (t.resume && !m.cfg.n_classes && (t.labels || t.classifier))
+        cli_usage("%s is a plain VAE: --labels and --classifier are for a conditional one", t.resume);
+    if (t.resume && m.cfg.n_classes) source_labels(&src, t.data, t.labels, m.cfg.n_classes);
     if (!t.resume) {
         if (cfg.in_c == 0) source_shape(&src, &cfg.in_c, &cfg.in_h, &cfg.in_w);
+        if (t.labels || cfg.n_classes) cfg.n_classes = source_labels(&src, t.data, t.labels, cfg.n_classes);
         train_warn_work(&cfg, t.batch); /* before the build, which may itself take long */
         train_new_model(&t, &m, &cfg, (uint64_t)src.n);
+    }
+    if (m.cfg.n_classes && m.cfg.label_weight > 0.0f && !t.classifier)
+        cli_usage("the label loss (lambda %g) needs its classifier: --classifier FILE.hpn (hephaestus classifier trains "
+                  "one), or --label-weight 0", (double)m.cfg.label_weight);
+    if (t.classifier) {
+        load_classifier(&cls, t.classifier, &m);
+        have_cls = 1;
     }
     B = t.resume && t.batch > m.cfg.max_batch ? m.cfg.max_batch : t.batch;
     batches = ((uint64_t)src.n + (uint64_t)B - 1) / (uint64_t)B;
@@ -428,10 +510,15 @@ static int cmd_train(int argc, char **argv) {
     printf("%zu pictures %dx%dx%d from %s | encoder %s | decoder %s | z %d | %zu parameters | batch %d | step %llu -> %llu\n",
            src.n, m.cfg.in_c, m.cfg.in_h, m.cfg.in_w, t.data, m.cfg.enc_spec, m.cfg.dec_spec, m.cfg.z_dim, m.n_params, B,
            (unsigned long long)m.step, (unsigned long long)total);
+    if (m.cfg.n_classes)
+        printf("conditional on factor \"%s\" (%d labels, embedding %d) | wrong labels %g | label loss x%g%s%s\n",
+               src.hpd.info.factors[src.label_k].name, m.cfg.n_classes, m.cfg.label_dim, (double)m.cfg.wrong_labels,
+               (double)m.cfg.label_weight, have_cls ? " through " : "", have_cls ? t.classifier : "");
     if (m.step >= total) printf("the checkpoint is already at step %llu: nothing to do\n", (unsigned long long)m.step);
     else train_loop(&m, &src, &t, total, B);
     source_close(&src);
     heph_vae_free(&m);
+    if (have_cls) heph_net_free(&cls);
     return 0;
 }
 

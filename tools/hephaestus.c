@@ -4,14 +4,15 @@
    usage: hephaestus SUBCOMMAND [options]      (hephaestus --help; hephaestus SUB --help)
 
    Subcommands: train, outliers, explain, counterfactual, morph, report, traverse, sample,
-   eval, encode, batch, export, import. A batch is a .hpd file or a folder of PNG/JPEG pictures
+   eval, encode, batch, export, import, classifier, relabel. A batch is a .hpd file or a folder of PNG/JPEG pictures
    (fitted to the model's input). Outputs go under --out DIR. Exit status: 0 ok, 1 runtime
    error, 2 usage.
    Helpers: cli_common.h (messages, files, buffers), cli_data.h (pictures, factor rules),
    plot.h (charts as PNG and SVG), cli_analysis.h (the outlier pipeline and its files),
    cli_report.h (the HTML report), cli_train.h (training), cli_export.h (safetensors
    export and import, for PyTorch), cli_encode.h (latent codes to .npy and CSV), cli_stream.h
-   (outliers --stream: a batch of any size, in chunks).
+   (outliers --stream: a batch of any size, in chunks), cli_classify.h and cli_cvae.h (the
+   classifier and the conditional VAE's relabelling).
 
    Build: cc -std=c99 -O2 -I. tools/hephaestus.c -o hephaestus -lstb -lm
    (add -fopenmp for threads).                                                              */
@@ -29,6 +30,7 @@
 #include "cli_export.h"
 #include "cli_encode.h"
 #include "cli_stream.h"
+#include "cli_cvae.h"
 
 static const char *const main_help =
     "usage: hephaestus SUBCOMMAND [options]\n"
@@ -48,6 +50,8 @@ static const char *const main_help =
     "  batch           build a context batch (normals + outliers, with the truth) from a .hpd\n"
     "  export          a weights-only copy of a checkpoint, or safetensors for PyTorch\n"
     "  import          a safetensors file (e.g. from PyTorch) to a checkpoint\n"
+    "  classifier      train a classifier of a label factor, or score one\n"
+    "  relabel         a conditional VAE's pictures with every label: grid, swap accuracy, SSIM\n"
     "A batch is a .hpd file or a folder of PNG/JPEG pictures. `hephaestus SUB --help` for\n"
     "each subcommand's options; `hephaestus --version` prints the version of hephaestus.h.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n"
@@ -739,6 +743,9 @@ static int cmd_export(int argc, char **argv) {
     if (keep && cli_is(format, "safetensors")) cli_usage("--keep-optimiser is for --format hpm");
     cli_need_regular(model);
     if (heph_vae_load(&m, model) != HEPH_OK) cli_fail("%s", m.err);
+    if (m.cfg.n_classes && cli_is(format, "safetensors"))
+        cli_fail("%s is a conditional VAE: safetensors export covers plain models only (its label tables have no "
+                 "PyTorch module here yet); --format hpm copies it", model);
     if (cli_is(format, "safetensors")) {
         export_safetensors(&m, out);
     } else {
@@ -765,6 +772,8 @@ static int dispatch(const char *sub, int argc, char **argv) {
     if (cli_is(sub, "export")) return cmd_export(argc, argv);
     if (cli_is(sub, "import")) return cmd_import(argc, argv);
     if (cli_is(sub, "encode")) return cmd_encode(argc, argv);
+    if (cli_is(sub, "classifier")) return cmd_classifier(argc, argv);
+    if (cli_is(sub, "relabel")) return cmd_relabel(argc, argv);
     snprintf(cli_cmd, sizeof cli_cmd, "hephaestus");
     cli_usage("unknown subcommand \"%s\" (see hephaestus --help)", sub);
     return CLI_USAGE;

@@ -14,6 +14,7 @@
                            a dashed line, flagged pictures as red dots, true outliers as rings
         PLOT_CHART_HIST    histograms (densities) of the scores of two groups, threshold line
         PLOT_CHART_BARS    one bar per latent dimension (per-dimension outlier counts)
+        PLOT_CHART_XY      named points joined in order (a sweep: one point per setting)
       plot_chart_png writes one as a PNG file, plot_chart_svg appends it to an SVG buffer.
       Raster text uses stb_easy_font (Debian libstb-dev), SVG text the browser's sans-serif.
    Every name starts with plot_ (plot__ for the helpers); everything is static. */
@@ -1170,7 +1171,7 @@ static void plot__chart_bars(plot__cv *cv, const int *counts, int D, const char 
 
 /* ---- output --------------------------------------------------------------------------------------- */
 
-enum { PLOT_CHART_SCORES, PLOT_CHART_HIST, PLOT_CHART_BARS };
+enum { PLOT_CHART_SCORES, PLOT_CHART_HIST, PLOT_CHART_BARS, PLOT_CHART_XY };
 
 typedef struct {       /* what a chart shows; only the fields of its kind are used */
     int kind;
@@ -1183,13 +1184,44 @@ typedef struct {       /* what a chart shows; only the fields of its kind are us
     const int *counts;
     int D;
     const char *title;
-    const char *axis;  /* scores, hist: the score's name on the axes (NULL: D^2) */
+    const char *axis;  /* scores, hist: the score's name on the axes (NULL: D^2); xy: the y axis */
+    const double *x;   /* xy: n points (x[i], d2[i]) joined in order, each named by point[i] */
+    const char *const *point;
+    const char *x_axis;
 } plot_chart;
+
+/* n named points (x_i, y_i) joined in their order, the axes around them with a margin */
+static void plot__chart_xy(plot__cv *cv, const plot_chart *c) {
+    plot__axes a;
+    size_t i;
+    double x0 = HUGE_VAL, x1 = -HUGE_VAL, y0 = HUGE_VAL, y1 = -HUGE_VAL;
+    for (i = 0; i < c->n; i++) {
+        if (c->x[i] < x0) x0 = c->x[i];
+        if (c->x[i] > x1) x1 = c->x[i];
+        if (c->d2[i] < y0) y0 = c->d2[i];
+        if (c->d2[i] > y1) y1 = c->d2[i];
+    }
+    if (!(x1 > x0)) { x0 -= 1.0; x1 += 1.0; }
+    if (!(y1 > y0)) { y0 -= 0.5; y1 += 0.5; }
+    plot__axes_box(&a, cv);
+    a.x0 = x0 - 0.08 * (x1 - x0); a.x1 = x1 + 0.08 * (x1 - x0);
+    a.y0 = y0 - 0.08 * (y1 - y0); a.y1 = y1 + 0.12 * (y1 - y0);
+    plot__draw_axes(cv, &a, c->title, c->x_axis, c->axis, 5);
+    for (i = 0; i + 1 < c->n; i++)
+        plot__cv_line(cv, plot__ax_x(&a, c->x[i]), plot__ax_y(&a, c->d2[i]), plot__ax_x(&a, c->x[i + 1]),
+                      plot__ax_y(&a, c->d2[i + 1]), plot__col_blue, 1.2, 1);
+    for (i = 0; i < c->n; i++) {
+        plot__cv_dot(cv, plot__ax_x(&a, c->x[i]), plot__ax_y(&a, c->d2[i]), 4.0, plot__col_red, 0);
+        if (c->point && c->point[i])
+            plot__cv_text(cv, plot__ax_x(&a, c->x[i]), plot__ax_y(&a, c->d2[i]) - 10, c->point[i], 1, plot__col_ink, 1);
+    }
+}
 
 static void plot__chart_draw(plot__cv *cv, const plot_chart *c) {
     const char *axis = c->axis ? c->axis : "D^2";
     if (c->kind == PLOT_CHART_SCORES) plot__chart_scores(cv, c->d2, c->n, c->thr, c->flag, c->group, c->title, axis);
     else if (c->kind == PLOT_CHART_HIST) plot__chart_hist(cv, c->d2, c->n, c->group, c->thr, c->names, c->title, axis);
+    else if (c->kind == PLOT_CHART_XY) plot__chart_xy(cv, c);
     else plot__chart_bars(cv, c->counts, c->D, c->title);
 }
 

@@ -1,7 +1,8 @@
 /* fuzz_hpm.c - libFuzzer target: the .hpm checkpoint loader (heph_vae_load). Each input is
    loaded twice: as it is, and with its last 8 bytes replaced by the right FNV-1a checksum,
    so that mutations get past the checksum into the fields. A checkpoint that loads is used:
-   encode and decode a picture, one training step, then save and load again, which must give
+   encode and decode a picture (with a label: a conditional model), one training step, then
+   save and load again, which must give
    the same parameters bit for bit. Semantic checks after a successful load (issue #20), each
    an abort: a step above HEPH_STEP_MAX, an lr, beta1, beta2, eps or objective weight outside
    the ranges the CLI's flags take, a weight or Adam moment that is not finite, a negative
@@ -23,13 +24,14 @@ static void use_model(heph_vae *m) {
     mu = (float *)calloc(D, sizeof(float));
     lv = (float *)calloc(D, sizeof(float));
     if (x && mu && lv) {
+        const int y = m->cfg.n_classes - 1; /* a conditional model (version 2): its last label */
         for (i = 0; i < np; i++) x[i] = (float)(i % 7) / 6.0f;
-        heph_vae_encode(m, x, 1, mu, lv);
-        heph_vae_decode(m, mu, 1, x);
+        if (m->cfg.n_classes) { heph_cvae_encode(m, x, &y, 1, mu, lv); heph_cvae_decode(m, mu, &y, 1, x); }
+        else { heph_vae_encode(m, x, 1, mu, lv); heph_vae_decode(m, mu, 1, x); }
         for (i = 0; i < np; i++) /* a sigmoid: [0,1] or NaN from NaN weights, never outside */
             if (x[i] < 0.0f || x[i] > 1.0f) abort();
         {
-            int rc = heph_vae_train_step(m, x, 1, &L);
+            int rc = m->cfg.n_classes ? heph_cvae_train_step(m, x, &y, 1, &L) : heph_vae_train_step(m, x, 1, &L);
             if (rc != HEPH_OK && rc != HEPH_E_NAN) abort();
         }
     }

@@ -17,13 +17,16 @@
 /* steps training steps as train_loop takes them: batch indices drawn from the model's
    generator, then one step; HEPH_OK or the step's error */
 static int run_steps(heph_vae *m, const float *pics, size_t np, int B, int steps, float *x) {
-    int s, k, rc;
+    int s, k, rc, y[N_PICS];
     heph_losses L;
     for (s = 0; s < steps; s++) {
         uint64_t before = m->step;
-        for (k = 0; k < B; k++)
-            memcpy(x + (size_t)k * np, pics + (size_t)heph_rng_below64(&m->rng, N_PICS) * np, np * sizeof(float));
-        rc = heph_vae_train_step(m, x, B, &L);
+        for (k = 0; k < B; k++) { /* a conditional model's labels: picture i has label i mod K */
+            size_t i = (size_t)heph_rng_below64(&m->rng, N_PICS);
+            memcpy(x + (size_t)k * np, pics + i * np, np * sizeof(float));
+            y[k] = m->cfg.n_classes ? (int)(i % (size_t)m->cfg.n_classes) : 0;
+        }
+        rc = m->cfg.n_classes ? heph_cvae_train_step(m, x, y, B, &L) : heph_vae_train_step(m, x, B, &L);
         if (rc != HEPH_OK) {
             if (rc != HEPH_E_NAN || m->step != before) abort(); /* refused: nothing moved */
             return rc;

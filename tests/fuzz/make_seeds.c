@@ -68,7 +68,7 @@ static void hpd(const char *name, uint32_t c, uint32_t h, uint32_t w, uint32_t d
 }
 
 /* ---- .hpm ---------------------------------------------------------------------------------- */
-static void hpm(const char *name, int c, int h, int w, int z, const char *enc, const char *dec, int obj, int recon, int flags) {
+static void hpm(const char *name, int c, int h, int w, int z, const char *enc, const char *dec, int obj, int recon, int flags, int K) {
     heph_vae_config cfg;
     heph_vae m;
     heph_losses L;
@@ -82,9 +82,11 @@ static void hpm(const char *name, int c, int h, int w, int z, const char *enc, c
     cfg.obj.kind = obj; cfg.obj.recon = recon;
     if (obj == HEPH_OBJ_TCVAE) { cfg.obj.dataset_size = 10; cfg.obj.estimator = HEPH_TC_MSS; cfg.obj.beta = 4.0f; }
     if (obj == HEPH_OBJ_CAPACITY) { cfg.obj.c_max = 5.0f; cfg.obj.ramp_steps = 10; cfg.obj.gamma = 10.0f; cfg.obj.gamma_end = 10.0f; }
+    cfg.n_classes = K; /* K > 0: a conditional model (version 2), label loss off (no classifier) */
     if (heph_vae_init(&m, &cfg, 3) != HEPH_OK) { fprintf(stderr, "make_seeds: %s: %s\n", name, m.err); failures++; return; }
     for (i = 0; i < 2 * c * h * w; i++) x[i] = (float)(i % 3) / 2.0f;
-    heph_vae_train_step(&m, x, 2, &L);
+    if (K) { const int y[2] = {0, K - 1}; heph_cvae_train_step(&m, x, y, 2, &L); }
+    else heph_vae_train_step(&m, x, 2, &L);
     snprintf(path, sizeof path, "%s/%s", target("hpm"), name);
     if (heph_vae_save(&m, path, flags) != HEPH_OK) { fprintf(stderr, "make_seeds: %s\n", m.err); failures++; }
     heph_vae_free(&m);
@@ -221,10 +223,11 @@ int main(int argc, char **argv) {
     hpd("u8_rgb_values.hpd", 3, 2, 2, HEPH_PX_U8, 2, 1, 1);
     hpd("bit_odd.hpd", 1, 3, 3, HEPH_PX_BIT, 3, 0, 0);
     /* .hpm */
-    hpm("mlp.hpm", 1, 4, 4, 2, "dense8,relu", "dense16", HEPH_OBJ_BETA, HEPH_RECON_BERNOULLI, 0);
-    hpm("mlp_weights.hpm", 1, 4, 4, 2, "dense8,relu", "dense8,tanh,dense16", HEPH_OBJ_BETA, HEPH_RECON_GAUSSIAN, HEPH_SAVE_WEIGHTS_ONLY);
-    hpm("conv.hpm", 1, 8, 8, 2, "conv2k3s2p1,relu,flatten", "dense32,lrelu0.2,reshape2x4x4,convt1k4s2p1", HEPH_OBJ_CAPACITY, HEPH_RECON_BERNOULLI, 0);
-    hpm("tcvae.hpm", 2, 2, 2, 3, "", "dense8,sigmoid", HEPH_OBJ_TCVAE, HEPH_RECON_BERNOULLI, 0);
+    hpm("mlp.hpm", 1, 4, 4, 2, "dense8,relu", "dense16", HEPH_OBJ_BETA, HEPH_RECON_BERNOULLI, 0, 0);
+    hpm("mlp_weights.hpm", 1, 4, 4, 2, "dense8,relu", "dense8,tanh,dense16", HEPH_OBJ_BETA, HEPH_RECON_GAUSSIAN, HEPH_SAVE_WEIGHTS_ONLY, 0);
+    hpm("conv.hpm", 1, 8, 8, 2, "conv2k3s2p1,relu,flatten", "dense32,lrelu0.2,reshape2x4x4,convt1k4s2p1", HEPH_OBJ_CAPACITY, HEPH_RECON_BERNOULLI, 0, 0);
+    hpm("tcvae.hpm", 2, 2, 2, 3, "", "dense8,sigmoid", HEPH_OBJ_TCVAE, HEPH_RECON_BERNOULLI, 0, 0);
+    hpm("cvae.hpm", 1, 4, 4, 2, "dense8,relu", "dense8,relu,dense16", HEPH_OBJ_BETA, HEPH_RECON_BERNOULLI, 0, 3);
     /* .hpn: a dense classifier, a conv classifier, a small decoder (reshape, convt) */
     hpn("dense.hpn", 1, 4, 4, "dense8,relu,dense6,lrelu0.2,dense3");
     hpn("conv.hpn", 1, 8, 8, "conv2k3s2p1,relu,conv4k3s2p1,lrelu,flatten,dense3");
