@@ -340,6 +340,8 @@ static void step_or_die(heph_vae *m, const float *x, int B) {
     g_loss = L.loss;
 }
 
+static int is_labelled(const char *model);
+static void run_train_labelled(const opts *o);
 static void run_train(const opts *o) {
     int B = o->batch ? o->batch : default_batch(o->model);
     int mnist = !strcmp(o->model, "mlp-mnist");
@@ -352,6 +354,7 @@ static void run_train(const opts *o) {
     int hwm_ok;
     heph_rng rng;
 
+    if (is_labelled(o->model)) { run_train_labelled(o); return; }
     if (heph_vae_config_preset(&cfg, o->model) != HEPH_OK) die("unknown model \"%s\"", o->model);
     np = (size_t)cfg.in_c * (size_t)cfg.in_h * (size_t)cfg.in_w;
     if (mnist) { /* the whole training set, like a real run */
@@ -442,6 +445,149 @@ static void run_train(const opts *o) {
                3.0 * fwd * (double)images / secs * 1e-9, peak - base, model_mib, maxrss_mib(), src);
     heph_vae_free(&m);
     free(data); free(xb); free(order);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* train, labelled models (issue #22): the conditional VAE and the classifier                 */
+
+/* the cvae's loss classifier (hephaestus classifier's default for 10 classes) and the 99.5 %
+   MNIST classifier (examples/classifier_mnist.c, hephaestus classifier --spec) */
+#define BENCH_CLS_SMALL "conv8k4s2p1,relu,conv16k4s2p1,relu,conv32k3s2p1,relu,flatten,dense10"
+#define BENCH_CLS_BN "conv32k3p1,bn,relu,conv32k3p1,bn,relu,maxpool2,conv64k3p1,bn,relu,conv64k3p1,bn,relu,maxpool2," \
+                     "flatten,dense128,bn,relu,dense10"
+
+static int is_labelled(const char *model) { return !strcmp(model, "cvae-mnist") || !strcmp(model, "classifier-mnist"); }
+
+/* a network on 1x28x28 pictures with its own block of 4 x parameters, PyTorch-initialised */
+static void make_net(heph_net *n, const char *spec, int B, uint64_t seed) {
+    char err[HEPH_ERRLEN];
+    heph_rng r;
+    float *blk;
+    if (heph_net_init(n, spec, 1, 28, 28, B, err, sizeof err) != HEPH_OK) die("%s", err);
+    blk = (float *)xmalloc(4 * n->n_params * sizeof(float));
+    memset(blk, 0, 4 * n->n_params * sizeof(float));
+    heph_net_bind(n, blk, blk + n->n_params);
+    heph_rng_seed(&r, seed);
+    heph_net_init_params(n, &r);
+}
+
+/* the fields of a labelled model (as model_fields): the cvae counts its classifier's forward
+   in the step's FLOPs (its backward to the picture is part of every step) */
+static void labelled_fields(const opts *o, heph_vae *m, heph_net *cls, int B, double *fwd) {
+    double acts = net_act_floats(cls), model_mib;
+    size_t params = cls->n_params;
+    char spec[HEPH_SPEC_MAX + 32];
+    *fwd = net_fwd_flops(cls);
+    if (m) {
+        acts += net_act_floats(&m->enc) + net_act_floats(&m->dec);
+        *fwd += net_fwd_flops(&m->enc) + net_fwd_flops(&m->dec);
+        params = m->n_params;
+        snprintf(spec, sizeof spec, "%s,dense%d", m->cfg.enc_spec, 2 * m->cfg.z_dim);
+        js_str("enc_spec", spec);
+        js_str("dec_spec", m->cfg.dec_spec);
+        js_int("z_dim", m->cfg.z_dim);
+        js_int("n_classes", m->cfg.n_classes);
+        js_int("label_dim", m->cfg.label_dim);
+        js_num("label_weight", (double)m->cfg.label_weight);
+        js_num("wrong_labels", (double)m->cfg.wrong_labels);
+        js_str("classifier_spec", BENCH_CLS_SMALL);
+    } else {
+        js_str("enc_spec", BENCH_CLS_BN);
+        js_str("dec_spec", "");
+        js_int("z_dim", 0);
+        js_int("n_classes", 10);
+    }
+    model_mib = (4.0 * (double)params + (double)B * acts) * 4.0 / 1048576.0;
+    js_str("model", o->model);
+    js_int("c", 1); js_int("h", 28); js_int("w", 28);
+    js_int("batch", B);
+    js_int("params", (long long)params);
+    js_num("act_floats_per_image", acts);
+    js_num("fwd_gflop_per_image", *fwd * 1e-9);
+    js_num("train_gflop_per_image", 3.0 * *fwd * 1e-9);
+    js_num("model_mib", model_mib);
+}
+
+/* one training step of a labelled model on the B pictures x with labels y; the loss per image */
+static double labelled_step(heph_vae *m, heph_net *cls, const float *x, const int *y, int B, float *dl, uint64_t t) {
+    heph_losses L;
+    const float *lg;
+    double loss;
+    if (m) {
+        if (heph_cvae_train_step(m, x, y, B, &L) != HEPH_OK) die("training step failed: %s", m->err);
+        return L.loss;
+    }
+    lg = heph_net_forward(cls, x, B);
+    loss = heph_softmax_xent(dl, lg, y, B, 10, 1.0f / (float)B) / B;
+    heph_net_backward(cls, dl, B, NULL);
+    heph_adam_step(cls->params, cls->grads, cls->params + 2 * cls->n_params, cls->params + 3 * cls->n_params, cls->n_params,
+                   1e-3f, 0.9f, 0.999f, 1e-8f, t);
+    return loss;
+}
+
+/* steady-state training steps of cvae-mnist (with its frozen classifier and 10 % wrong labels)
+   or classifier-mnist (softmax cross-entropy, Adam), batch B from a pool of MNIST pictures;
+   labels: picture i of the pool has label i mod 10 (the cost does not depend on them) */
+static void run_train_labelled(const opts *o) {
+    int B = o->batch ? o->batch : 64, cvae = !strcmp(o->model, "cvae-mnist"), *y;
+    size_t n_data = (size_t)o->pool * (size_t)B, nb = (size_t)o->pool, steps = 0, s;
+    float *data = (float *)xmalloc(n_data * 784 * sizeof(float)), *dl = (float *)xmalloc((size_t)B * 10 * sizeof(float));
+    const char *src = fill_pool(data, n_data, 1, 28, 28, o->data, o->seed);
+    heph_vae m;
+    heph_net cls;
+    heph_vae_config cfg;
+    double base, t0, t, secs, fwd, peak, loss = 0.0;
+    uint64_t adam_t = 0;
+    int hwm_ok;
+    y = (int *)xmalloc(n_data * sizeof(int));
+    for (s = 0; s < n_data; s++) y[s] = (int)(s % 10);
+    base = rss_mib();
+    hwm_ok = hwm_reset();
+    make_net(&cls, cvae ? BENCH_CLS_SMALL : BENCH_CLS_BN, B, o->seed + 1);
+    if (cvae) {
+        if (heph_vae_config_preset(&cfg, "cvae-mnist") != HEPH_OK) die("no cvae-mnist preset");
+        cfg.max_batch = B;
+        if (heph_vae_init(&m, &cfg, o->seed) != HEPH_OK) die("%s", m.err);
+        if (heph_vae_set_classifier(&m, &cls) != HEPH_OK) die("%s", m.err);
+    }
+    /* warm-up (untimed): at least 2 steps and o->warmup seconds; then the timed window */
+    t0 = now();
+    for (s = 0; s < 2 || now() - t0 < o->warmup; s++)
+        loss = labelled_step(cvae ? &m : NULL, &cls, data + (s % nb) * (size_t)B * 784, y + (s % nb) * (size_t)B, B, dl, ++adam_t);
+    t0 = now();
+    do {
+        loss = labelled_step(cvae ? &m : NULL, &cls, data + (steps % nb) * (size_t)B * 784, y + (steps % nb) * (size_t)B, B, dl,
+                             ++adam_t);
+        steps++;
+        t = now();
+    } while (t - t0 < o->seconds);
+    secs = t - t0;
+    peak = hwm_mib();
+    js_begin();
+    common_fields(o);
+    js_str("data", src);
+    labelled_fields(o, cvae ? &m : NULL, &cls, B, &fwd);
+    js_int("epochs", 0);
+    js_int("steps", (long long)steps);
+    js_int("images", (long long)(steps * (size_t)B));
+    js_num("seconds", secs);
+    js_num("images_per_s", (double)(steps * (size_t)B) / secs);
+    js_num("ms_per_step", 1e3 * secs / (double)steps);
+    js_num("gflops", 3.0 * fwd * (double)(steps * (size_t)B) / secs * 1e-9);
+    js_num("base_rss_mib", base);
+    js_num("peak_rss_mib", maxrss_mib());
+    js_num("train_mib", peak - base);
+    js_int("hwm_reset", hwm_ok);
+    js_num("last_loss", loss);
+    js_end();
+    if (!g_json)
+        printf("%s train, %d threads, batch %d: %.1f images/s, %.2f ms/step, %.1f GFLOP/s, peak RSS %.1f MiB [%s]\n", o->model,
+               threads_now(), B, (double)(steps * (size_t)B) / secs, 1e3 * secs / (double)steps,
+               3.0 * fwd * (double)(steps * (size_t)B) / secs * 1e-9, maxrss_mib(), src);
+    if (cvae) heph_vae_free(&m);
+    free(cls.params);
+    heph_net_free(&cls);
+    free(data); free(dl); free(y);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -707,6 +853,28 @@ static void run_info(const opts *o) {
     double fwd, model_mib;
     int json = g_json;
     g_json = 1; /* info is always JSON */
+    if (is_labelled(o->model)) { /* the cvae with its classifier, or the classifier alone */
+        heph_net cls;
+        heph_vae_config cfg;
+        int cvae = !strcmp(o->model, "cvae-mnist");
+        B = o->batch ? o->batch : 64;
+        make_net(&cls, cvae ? BENCH_CLS_SMALL : BENCH_CLS_BN, B, o->seed + 1);
+        if (cvae) {
+            heph_vae_config_preset(&cfg, "cvae-mnist");
+            cfg.max_batch = B;
+            if (heph_vae_init(&m, &cfg, o->seed) != HEPH_OK) die("%s", m.err);
+        }
+        js_begin();
+        js_str("impl", "c");
+        js_str("mode", "info");
+        labelled_fields(o, cvae ? &m : NULL, &cls, B, &fwd);
+        js_end();
+        g_json = json;
+        if (cvae) heph_vae_free(&m);
+        free(cls.params);
+        heph_net_free(&cls);
+        return;
+    }
     make_model(&m, o, B);
     js_begin();
     js_str("impl", "c");

@@ -9,7 +9,7 @@ import json
 import statistics
 import sys
 
-MODELS = ["mlp-mnist", "mlp-dsprites", "cnn-dsprites", "cnn-shapes3d"]
+MODELS = ["mlp-mnist", "mlp-dsprites", "cnn-dsprites", "cnn-shapes3d", "cvae-mnist", "classifier-mnist"]
 TITLES = {"mlp-mnist": "MLP MNIST 784-400-20", "mlp-dsprites": "MLP dSprites 4096-1024-256-64-10",
           "cnn-dsprites": "CNN dSprites 32 ch", "cnn-shapes3d": "CNN Shapes3D 32-64-128-256"}
 

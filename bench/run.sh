@@ -5,7 +5,9 @@
 # runs, each in its own process (so every peak memory belongs to one configuration), with C and
 # PyTorch interleaved so that both see the same machine:
 #   peak    the machine's FMA peak (GFLOP/s) on each thread count
-#   train   the four reference models: images/s, ms/step, GFLOP/s, memory of a training step
+#   train   the four reference models: images/s, ms/step, GFLOP/s, memory of a training step;
+#           and the labelled models of issue #22: cvae-mnist (the conditional VAE's step with its
+#           frozen classifier and label loss) and classifier-mnist (the 99.5 % BatchNorm CNN)
 #   encode  encoder-only inference of cnn-shapes3d, and its matrix products alone (bench ceiling)
 #   maha    Mahalanobis fit on 10,000 latents, then scoring (D = 12, 64 and 256)
 #   busy    training again with one busy process beside it (a shell loop, no output): C with
@@ -21,7 +23,8 @@ set -u
 usage() {
     cat <<'EOF'
 usage: sh bench/run.sh [options]
-  --models LIST      comma-separated (default mlp-mnist,mlp-dsprites,cnn-dsprites,cnn-shapes3d)
+  --models LIST      comma-separated (default mlp-mnist,mlp-dsprites,cnn-dsprites,cnn-shapes3d,
+                     cvae-mnist,classifier-mnist)
   --threads LIST     thread counts (default 1,2)
   --parts LIST       peak,train,encode,maha,busy (default all)
   --repeats N        repeats of every measurement, medians reported (default 3)
@@ -42,7 +45,7 @@ back to the kernel after every operation and PyTorch spends most of a step in pa
 EOF
 }
 
-MODELS=mlp-mnist,mlp-dsprites,cnn-dsprites,cnn-shapes3d
+MODELS=mlp-mnist,mlp-dsprites,cnn-dsprites,cnn-shapes3d,cvae-mnist,classifier-mnist
 THREADS=1,2
 PARTS=peak,train,encode,maha,busy
 REPEATS=3
@@ -127,7 +130,7 @@ MAX_T=$(list "$THREADS" | tr ' ' '\n' | sort -n | tail -n 1)
 # ---- data ---------------------------------------------------------------------------------
 data_for() { # the .hpd file a model reads its pool from, if it is there
     case "$1" in
-    mlp-mnist) echo data/mnist/train.hpd ;;
+    mlp-mnist|cvae-mnist|classifier-mnist) [ -f data/mnist/train.hpd ] && echo data/mnist/train.hpd ;;
     *dsprites*) [ -f data/dsprites/dsprites.hpd ] && echo data/dsprites/dsprites.hpd ;;
     *shapes3d*) [ -f data/shapes3d/shapes3d.hpd ] && echo data/shapes3d/shapes3d.hpd ;;
     esac
@@ -235,6 +238,7 @@ if has "$PARTS" busy && has "$PARTS" train; then
     t=$MAX_T
     for r in $(seq 1 "$REPEATS"); do
         for m in $(list "$MODELS"); do
+            case $m in cvae-mnist|classifier-mnist) continue ;; esac # the tuner's case is the VAEs'
             d=$(data_for "$m")
             dopt=${d:+--data $d}
             info=$("$BIN" info --model "$m")

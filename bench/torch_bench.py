@@ -8,6 +8,8 @@ object per run with the same field names as bench.c:
   torch_bench.py train  --model cnn-shapes3d --threads 1 --seconds 10
   torch_bench.py encode --model cnn-shapes3d --threads 2
   torch_bench.py maha   --dim 12 --threads 1
+  torch_bench.py train  --model cvae-mnist --info "$(build/bench info --model cvae-mnist)"
+                        (also classifier-mnist: the labelled models of issue #22)
 
 Architectures are built from the same spec strings as hephaestus.h ("conv32k4s2p1,relu,...",
 "dense400,relu,dense40"): bench/run.sh passes the C program's own `bench info` line with --info,
@@ -84,6 +86,11 @@ def build(spec, shape):
                 ho, wo = (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k
                 flops += 2.0 * c * h * w * co * k * k
             shape = (co, ho, wo)
+        elif tok == "bn":  # over channels, or over the features of a flat tensor
+            layers.append(nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0]))
+        elif tok == "maxpool2":
+            layers.append(nn.MaxPool2d(2))
+            shape = (shape[0], shape[1] // 2, shape[2] // 2)
         elif tok == "relu":
             layers.append(nn.ReLU())
         elif tok.startswith("lrelu"):
@@ -119,6 +126,100 @@ class VAE(nn.Module):
         mu, logvar = h[:, :self.z_dim], h[:, self.z_dim:]
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         return self.dec(z), mu, logvar
+
+
+class CVAE(nn.Module):
+    """the conditional VAE of hephaestus.h (heph_cvae_*): K label rows added to the encoder's
+    [mu | logvar] (zero at first), K label rows of width E joining z at the decoder, logvar
+    clamped to [-30, 20] as the C code does"""
+
+    def __init__(self, a):
+        super().__init__()
+        self.shape = (a["c"], a["h"], a["w"])
+        self.z_dim, K, E = a["z_dim"], a["n_classes"], a["label_dim"]
+        self.enc, _, self.enc_flops = build(a["enc_spec"], self.shape)
+        self.dec, _, self.dec_flops = build(a["dec_spec"], (self.z_dim + E,))
+        self.emb_enc = nn.Embedding(K, 2 * self.z_dim)
+        nn.init.zeros_(self.emb_enc.weight)
+        self.emb_dec = nn.Embedding(K, E)
+
+    def forward(self, x, y):
+        h = self.enc(x) + self.emb_enc(y)
+        mu, logvar = h[:, :self.z_dim], torch.clamp(h[:, self.z_dim:], -30.0, 20.0)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return self.dec(torch.cat([z, self.emb_dec(y)], 1)), mu, logvar
+
+
+def run_train_labelled(args):
+    """steady-state steps of cvae-mnist (frozen classifier, lambda NLL of the given label, 10 %
+    wrong labels) or classifier-mnist (cross-entropy, Adam), as bench.c's run_train_labelled"""
+    a = json.loads(args.info) if args.info else None
+    if a is None:
+        raise SystemExit("torch_bench: cvae-mnist and classifier-mnist need --info (bench/run.sh passes it)")
+    B = args.batch or 64
+    cvae = args.model == "cvae-mnist"
+    torch.manual_seed(args.seed)
+    data, src = fill_pool(args.pool * B, (1, 28, 28), args.data, args.seed)
+    labels = torch.arange(data.shape[0]) % 10
+    base = proc_status_kb("VmRSS:") / 1024.0
+    ok = hwm_reset()
+    if cvae:
+        model = CVAE(a)
+        cls, _, cls_flops = build(a["classifier_spec"], (1, 28, 28))
+        cls.eval()
+        for p in cls.parameters():
+            p.requires_grad_(False)
+        lam, wrong, K = float(a["label_weight"]), float(a["wrong_labels"]), int(a["n_classes"])
+        fwd = model.enc_flops + model.dec_flops + cls_flops
+    else:
+        model, _, fwd = build(a["enc_spec"], (1, 28, 28))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step(x, y):
+        opt.zero_grad(set_to_none=True)
+        if cvae:
+            flip = torch.rand(y.shape[0]) < wrong
+            given = torch.where(flip, (y + 1 + torch.randint(0, K - 1, y.shape)) % K, y)
+            logits, mu, logvar = model(x, given)
+            loss = loss_fn(logits, x, mu, logvar) + lam * F.cross_entropy(cls(torch.sigmoid(logits).reshape(x.shape)), given)
+        else:
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    nb = data.shape[0] // B
+    t0, s = time.perf_counter(), 0
+    while s < 2 or time.perf_counter() - t0 < args.warmup:
+        step(data[(s % nb) * B:(s % nb + 1) * B], labels[(s % nb) * B:(s % nb + 1) * B])
+        s += 1
+    steps = 0
+    t0 = time.perf_counter()
+    while True:
+        i = steps % nb
+        loss = step(data[i * B:(i + 1) * B], labels[i * B:(i + 1) * B])
+        steps += 1
+        t = time.perf_counter()
+        if t - t0 >= args.seconds:
+            break
+    secs, images = t - t0, steps * B
+    peak = hwm_mib()
+    # hephaestus.h keeps BatchNorm's running statistics in the parameter block: count them too
+    params = sum(p.numel() for p in model.parameters()) + \
+        sum(b.numel() for n, b in model.named_buffers() if n.endswith(("running_mean", "running_var")))
+    if params != a.get("params"):
+        print(f"torch_bench: warning: {params} parameters, the C model has {a.get('params')}", file=sys.stderr)
+    out = common(args)
+    out.update({"model": args.model, "data": src, "batch": B, "params": params,
+                "fwd_gflop_per_image": fwd * 1e-9, "train_gflop_per_image": 3 * fwd * 1e-9,
+                "model_mib": a.get("model_mib"), "epochs": 0, "steps": steps, "images": images,
+                "seconds": secs, "images_per_s": images / secs, "ms_per_step": 1e3 * secs / steps,
+                "gflops": 3 * fwd * images / secs * 1e-9, "base_rss_mib": base,
+                "peak_rss_mib": maxrss_mib(), "train_mib": peak - base, "hwm_reset": ok,
+                "last_loss": float(loss)})
+    emit(args, out, f"{args.model} train (torch), {out['threads']} threads, batch {B}: "
+         f"{out['images_per_s']:.1f} images/s, {out['ms_per_step']:.2f} ms/step, "
+         f"{out['gflops']:.1f} GFLOP/s, peak RSS {out['peak_rss_mib']:.1f} MiB [{src}]")
 
 
 def loss_fn(logits, x, mu, logvar):
@@ -248,6 +349,8 @@ def model_fields(model, arch, info, batch):
 
 
 def run_train(args):
+    if args.model in ("cvae-mnist", "classifier-mnist"):
+        return run_train_labelled(args)
     arch, info = arch_of(args)
     shape = (arch["c"], arch["h"], arch["w"])
     B = args.batch or DEFAULT_BATCH.get(args.model, 128)
@@ -400,7 +503,7 @@ def emit(args, out, sentence):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("mode", nargs="?", default="train", choices=["train", "encode", "maha"])
-    p.add_argument("--model", default="mlp-mnist", choices=sorted(PRESETS))
+    p.add_argument("--model", default="mlp-mnist", choices=sorted(PRESETS) + ["classifier-mnist", "cvae-mnist"])
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's choice)")
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--epochs", type=int, default=1, help="mlp-mnist: timed epochs")
