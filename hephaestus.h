@@ -6894,83 +6894,135 @@ static void heph__maxpool2_layout(float *out, float *dinp, const float *dout, co
     int Ho = H / 2, Wo = W / 2;
     size_t pin = (size_t)C * (size_t)H * (size_t)W, pout = (size_t)C * (size_t)Ho * (size_t)Wo;
     long long b;
-    if (dinp) memset(dinp, 0, (size_t)B * pin * sizeof(float));
+    /* the inputs no window covers (an odd last row or column) get gradient 0; in (H, W, C) every
+       covered input is written below, so only then is the whole gradient cleared first */
+    if (dinp && (!nhwc || (H & 1) || (W & 1))) memset(dinp, 0, (size_t)B * pin * sizeof(float));
     HEPH__OMP_FOR_IF(B >= 8)
     for (b = 0; b < B; b++) {
         const float *x = in + (size_t)b * pin;
         int c, i, j, y, xx;
-        for (c = 0; c < C; c++)
+        if (nhwc) /* (H, W, C): the four inputs of a window are rows of C values; channels inner,
+                     the choice made by value (selects the compiler can vectorise) */
             for (i = 0; i < Ho; i++)
                 for (j = 0; j < Wo; j++) {
-                    size_t best = 0, o = nhwc ? ((size_t)i * (size_t)Wo + (size_t)j) * (size_t)C + (size_t)c
-                                              : ((size_t)c * (size_t)Ho + (size_t)i) * (size_t)Wo + (size_t)j;
-                    int first = 1;
-                    for (y = 2 * i; y < 2 * i + 2; y++)
-                        for (xx = 2 * j; xx < 2 * j + 2; xx++) {
-                            size_t at = nhwc ? ((size_t)y * (size_t)W + (size_t)xx) * (size_t)C + (size_t)c
-                                             : ((size_t)c * (size_t)H + (size_t)y) * (size_t)W + (size_t)xx;
-                            if (first || x[at] > x[best] || x[at] != x[at]) best = at;
-                            first = 0;
+                    size_t o = (size_t)b * pout + ((size_t)i * (size_t)Wo + (size_t)j) * (size_t)C;
+                    size_t a0 = ((size_t)(2 * i) * (size_t)W + (size_t)(2 * j)) * (size_t)C; /* row by row */
+                    size_t a1 = a0 + (size_t)C, a2 = a0 + (size_t)W * (size_t)C, a3 = a2 + (size_t)C;
+                    for (c = 0; c < C; c++) {
+                        float v = x[a0 + (size_t)c], v1 = x[a1 + (size_t)c], v2 = x[a2 + (size_t)c], v3 = x[a3 + (size_t)c];
+                        int k = 0;
+                        if (v1 > v || v1 != v1) { v = v1; k = 1; } /* the first wins a tie, a NaN wins */
+                        if (v2 > v || v2 != v2) { v = v2; k = 2; }
+                        if (v3 > v || v3 != v3) { v = v3; k = 3; }
+                        if (out) out[o + (size_t)c] = v;
+                        else {
+                            float d = dout[o + (size_t)c], *g = dinp + (size_t)b * pin;
+                            g[a0 + (size_t)c] = k == 0 ? d : 0.0f;
+                            g[a1 + (size_t)c] = k == 1 ? d : 0.0f;
+                            g[a2 + (size_t)c] = k == 2 ? d : 0.0f;
+                            g[a3 + (size_t)c] = k == 3 ? d : 0.0f;
                         }
-                    if (out) out[(size_t)b * pout + o] = x[best];
-                    else dinp[(size_t)b * pin + best] = dout[(size_t)b * pout + o];
+                    }
                 }
+        else
+            for (c = 0; c < C; c++)
+                for (i = 0; i < Ho; i++)
+                    for (j = 0; j < Wo; j++) {
+                        size_t best = 0, o = ((size_t)c * (size_t)Ho + (size_t)i) * (size_t)Wo + (size_t)j;
+                        int first = 1;
+                        for (y = 2 * i; y < 2 * i + 2; y++)
+                            for (xx = 2 * j; xx < 2 * j + 2; xx++) {
+                                size_t at = ((size_t)c * (size_t)H + (size_t)y) * (size_t)W + (size_t)xx;
+                                if (first || x[at] > x[best] || x[at] != x[at]) best = at;
+                                first = 0;
+                            }
+                        if (out) out[(size_t)b * pout + o] = x[best];
+                        else dinp[(size_t)b * pin + best] = dout[(size_t)b * pout + o];
+                    }
     }
 }
 
 /* BatchNorm in either layout of the plan, the same sums in the same order as part A's
-   heph_batchnorm_forward / _backward (over b, then the pixels), so the same bits; threads
-   take whole channels. Forward when out is given (a training one updates rmean, rvar), else
-   backward (dgamma, dbeta and, when given, dinp written; evaluation reads rmean, rvar).    */
+   heph_batchnorm_forward / _backward (over b, then the pixels), so the same bits. Threads take
+   groups of channels: 16 neighbours in (H, W, C), whose values at one pixel share a cache
+   line, so each pass reads every line once; one channel at a time in (C, H, W). Forward when
+   out is given (a training one updates rmean, rvar), else backward (dgamma, dbeta and, when
+   given, dinp written; evaluation reads rmean, rvar).                                       */
+#define HEPH__BN_GROUP 16
 static void heph__bn_layout(float *out, float *rmean, float *rvar, float *dinp, float *dgamma, float *dbeta,
                             const float *dout, const float *in, const float *gamma, const float *beta, int B, int C,
                             int HW, int train, int nhwc) {
-    long long c;
+    int G = nhwc ? HEPH__BN_GROUP : 1;
+    long long g, ng = (C + G - 1) / G;
     double n = (double)B * (double)HW;
-#define HEPH__BN_AT(b, i) (nhwc ? ((size_t)(b) * (size_t)HW + (size_t)(i)) * (size_t)C + (size_t)c \
-                                : ((size_t)(b) * (size_t)C + (size_t)c) * (size_t)HW + (size_t)(i))
-    HEPH__OMP_FOR_IF(C >= 4 && n * (double)C >= 32768.0)
-    for (c = 0; c < C; c++) {
-        double m, v, inv, s = 0.0, q = 0.0;
-        int b, i;
+    size_t ks = nhwc ? 1 : (size_t)HW; /* from one channel to the next at a pixel */
+    /* the value of channel c0 + k at pixel i of picture b is at BASE(b, i) + k ks */
+#define HEPH__BN_BASE(b, i) (nhwc ? ((size_t)(b) * (size_t)HW + (size_t)(i)) * (size_t)C + (size_t)c0 \
+                                  : ((size_t)(b) * (size_t)C + (size_t)c0) * (size_t)HW + (size_t)(i))
+    HEPH__OMP_FOR_IF(ng >= 2 && n * (double)C >= 32768.0)
+    for (g = 0; g < ng; g++) {
+        int c0 = (int)g * G, gc = C - c0 < G ? C - c0 : G, b, i, k;
+        double m[HEPH__BN_GROUP], inv[HEPH__BN_GROUP], s[HEPH__BN_GROUP], q[HEPH__BN_GROUP];
+        for (k = 0; k < gc; k++) s[k] = q[k] = 0.0;
         if (train) { /* the batch mean, then the biased variance, as heph__bn_stats */
             for (b = 0; b < B; b++)
-                for (i = 0; i < HW; i++) s += (double)in[HEPH__BN_AT(b, i)];
-            m = s / n;
-            for (b = 0; b < B; b++)
-                for (i = 0; i < HW; i++) q += ((double)in[HEPH__BN_AT(b, i)] - m) * ((double)in[HEPH__BN_AT(b, i)] - m);
-            v = q / n;
-        } else {
-            m = (double)rmean[c]; v = (double)rvar[c];
-        }
-        inv = 1.0 / sqrt(v + HEPH_BN_EPS);
-        if (out) {
-            if (train) {
-                rmean[c] = (float)((1.0 - HEPH_BN_MOMENTUM) * (double)rmean[c] + HEPH_BN_MOMENTUM * m);
-                rvar[c] = (float)((1.0 - HEPH_BN_MOMENTUM) * (double)rvar[c] + HEPH_BN_MOMENTUM * (n > 1.0 ? v * n / (n - 1.0) : v));
-            }
-            for (b = 0; b < B; b++)
-                for (i = 0; i < HW; i++)
-                    out[HEPH__BN_AT(b, i)] = (float)((double)gamma[c] * (((double)in[HEPH__BN_AT(b, i)] - m) * inv) + (double)beta[c]);
-        } else {
-            double sdy = 0.0, sdyx = 0.0, g = (double)gamma[c] * inv;
+                for (i = 0; i < HW; i++) {
+                    const float *x = in + HEPH__BN_BASE(b, i);
+                    for (k = 0; k < gc; k++) s[k] += (double)x[(size_t)k * ks];
+                }
+            for (k = 0; k < gc; k++) m[k] = s[k] / n;
             for (b = 0; b < B; b++)
                 for (i = 0; i < HW; i++) {
-                    sdy += (double)dout[HEPH__BN_AT(b, i)];
-                    sdyx += (double)dout[HEPH__BN_AT(b, i)] * ((double)in[HEPH__BN_AT(b, i)] - m) * inv;
+                    const float *x = in + HEPH__BN_BASE(b, i);
+                    for (k = 0; k < gc; k++) q[k] += ((double)x[(size_t)k * ks] - m[k]) * ((double)x[(size_t)k * ks] - m[k]);
                 }
-            dgamma[c] = (float)sdyx;
-            dbeta[c] = (float)sdy;
+            for (k = 0; k < gc; k++) inv[k] = 1.0 / sqrt(q[k] / n + HEPH_BN_EPS);
+        } else
+            for (k = 0; k < gc; k++) {
+                m[k] = (double)rmean[c0 + k];
+                inv[k] = 1.0 / sqrt((double)rvar[c0 + k] + HEPH_BN_EPS);
+            }
+        if (out) {
+            if (train)
+                for (k = 0; k < gc; k++) {
+                    double v = q[k] / n;
+                    rmean[c0 + k] = (float)((1.0 - HEPH_BN_MOMENTUM) * (double)rmean[c0 + k] + HEPH_BN_MOMENTUM * m[k]);
+                    rvar[c0 + k] = (float)((1.0 - HEPH_BN_MOMENTUM) * (double)rvar[c0 + k] +
+                                           HEPH_BN_MOMENTUM * (n > 1.0 ? v * n / (n - 1.0) : v));
+                }
+            for (b = 0; b < B; b++)
+                for (i = 0; i < HW; i++) {
+                    size_t at = HEPH__BN_BASE(b, i);
+                    for (k = 0; k < gc; k++)
+                        out[at + (size_t)k * ks] = (float)((double)gamma[c0 + k] * (((double)in[at + (size_t)k * ks] - m[k]) * inv[k]) +
+                                                           (double)beta[c0 + k]);
+                }
+        } else {
+            double sdy[HEPH__BN_GROUP], sdyx[HEPH__BN_GROUP];
+            for (k = 0; k < gc; k++) sdy[k] = sdyx[k] = 0.0;
+            for (b = 0; b < B; b++)
+                for (i = 0; i < HW; i++) {
+                    size_t at = HEPH__BN_BASE(b, i);
+                    for (k = 0; k < gc; k++) {
+                        size_t e = at + (size_t)k * ks;
+                        sdy[k] += (double)dout[e];
+                        sdyx[k] += (double)dout[e] * ((double)in[e] - m[k]) * inv[k];
+                    }
+                }
+            for (k = 0; k < gc; k++) { dgamma[c0 + k] = (float)sdyx[k]; dbeta[c0 + k] = (float)sdy[k]; }
             if (dinp)
                 for (b = 0; b < B; b++)
                     for (i = 0; i < HW; i++) {
-                        size_t at = HEPH__BN_AT(b, i);
-                        double xh = ((double)in[at] - m) * inv;
-                        dinp[at] = (float)(train ? g * ((double)dout[at] - sdy / n - xh * sdyx / n) : g * (double)dout[at]);
+                        size_t at = HEPH__BN_BASE(b, i);
+                        for (k = 0; k < gc; k++) {
+                            size_t e = at + (size_t)k * ks;
+                            double gk = (double)gamma[c0 + k] * inv[k], xh = ((double)in[e] - m[k]) * inv[k];
+                            dinp[e] = (float)(train ? gk * ((double)dout[e] - sdy[k] / n - xh * sdyx[k] / n) : gk * (double)dout[e]);
+                        }
                     }
         }
     }
-#undef HEPH__BN_AT
+#undef HEPH__BN_BASE
 }
 
 struct heph__net_plan {

@@ -194,7 +194,8 @@ static int net_paths(const char *spec, int c, int h, int w, int B) {
     X(4, "conv3k3s1p1,reshape12x3x1,convt2k2s2p0,flatten,dense4", 2, 4, 3, 2)              \
     X(5, "conv4k3p1,relu,maxpool2,conv3k3p1,maxpool2,flatten,dense3", 2, 9, 11, 3)          \
     X(6, "maxpool2,conv2k3p1,relu,maxpool2", 3, 8, 8, 2)                                    \
-    X(7, "conv4k3p1,bn,relu,maxpool2,conv3k3p1,bn,flatten,dense6,bn,tanh,dense2", 2, 6, 6, 4)
+    X(7, "conv4k3p1,bn,relu,maxpool2,conv3k3p1,bn,flatten,dense6,bn,tanh,dense2", 2, 6, 6, 4) \
+    X(8, "conv20k3p1,bn,relu,maxpool2,flatten,dense36,bn,dense2", 2, 6, 6, 5)
 #define PATH_FN(id, spec, c, h, w, b) static int test_paths_##id(void) { return net_paths(spec, c, h, w, b); }
 #define PATH_ENTRY(id, spec, c, h, w, b) {"net_fast_vs_reference_" spec, test_paths_##id},
 PATH_CASES(PATH_FN)
@@ -400,6 +401,42 @@ static int pool_case(const char *want) {
 static int test_pool_pytorch_odd(void) { return pool_case("odd"); }
 static int test_pool_pytorch_ties(void) { return pool_case("ties"); }
 static int test_pool_pytorch_nan(void) { return pool_case("nan"); }
+
+/* part D's max-pool in (H, W, C) order (heph__maxpool2_layout, what a network runs after a
+   convolution) against part A's on ties, NaNs, signed zeros and an odd size: the same
+   outputs and input gradients, bit for bit, once reordered                                */
+static int test_pool_fast_path_ties_nan(void) {
+    enum { B = 2, C = 3, H = 5, W = 7, Ho = 2, Wo = 3, N = B * C * H * W, M = B * C * Ho * Wo };
+    float x[N], xt[N], R[M], Rt[M], want[M], dwant[N], y[M], dx[N];
+    int i, b, c, p, bad = 0;
+    heph_rng r;
+    heph_rng_seed(&r, 9);
+    for (i = 0; i < N; i++) { /* few distinct values: many ties; some NaNs and signed zeros */
+        uint32_t u = heph_rng_u32(&r) % 8u;
+        x[i] = u == 0 ? (float)NAN : u == 1 ? -0.0f : u == 2 ? 0.0f : (float)(u % 3);
+    }
+    for (i = 0; i < M; i++) R[i] = heph_rng_normal(&r);
+    heph_maxpool2_forward(want, NULL, x, B, C, H, W);
+    heph_maxpool2_backward(dwant, R, x, B, C, H, W);
+    for (b = 0; b < B; b++) /* (C, H, W) -> (H, W, C) */
+        for (c = 0; c < C; c++) {
+            for (p = 0; p < H * W; p++) xt[(b * H * W + p) * C + c] = x[(b * C + c) * H * W + p];
+            for (p = 0; p < Ho * Wo; p++) Rt[(b * Ho * Wo + p) * C + c] = R[(b * C + c) * Ho * Wo + p];
+        }
+    heph__maxpool2_layout(y, NULL, NULL, xt, B, C, H, W, 1);
+    for (i = 0; i < N; i++) dx[i] = 7.0f; /* every value must be written: 0 where no window reads */
+    heph__maxpool2_layout(NULL, dx, Rt, xt, B, C, H, W, 1);
+    for (b = 0; b < B; b++)
+        for (c = 0; c < C; c++) {
+            for (p = 0; p < Ho * Wo; p++) {
+                float g = y[(b * Ho * Wo + p) * C + c], w = want[(b * C + c) * Ho * Wo + p];
+                bad += memcmp(&g, &w, sizeof g) != 0 && !(g != g && w != w);
+            }
+            for (p = 0; p < H * W; p++) bad += memcmp(&dx[(b * H * W + p) * C + c], &dwant[(b * C + c) * H * W + p], sizeof(float)) != 0;
+        }
+    CHECK(bad == 0, "%d outputs or input gradients differ from heph_maxpool2_forward/backward", bad);
+    return 1;
+}
 
 /* the input gradient against central differences of L = sum(out * R), on values 0.1 apart
    (a step of 1e-3 moves no window's largest)                                               */
@@ -805,6 +842,7 @@ static const t_test tests[] = {
     {"maxpool2_matches_pytorch_ties", test_pool_pytorch_ties},
     {"maxpool2_matches_pytorch_nan", test_pool_pytorch_nan},
     {"maxpool2_gradient_finite_differences", test_pool_finite_differences},
+    {"maxpool2_fast_path_ties_nan", test_pool_fast_path_ties_nan},
     {"maxpool2_in_specs", test_pool_spec},
     {"batchnorm1d_train_matches_pytorch", test_bn_pytorch_1d_train},
     {"batchnorm2d_train_matches_pytorch", test_bn_pytorch_2d_train},
