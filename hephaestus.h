@@ -46,6 +46,12 @@
        heph_accuracy(logits, labels, B, 10);                // share right; a label's own
        heph_embed_forward(e, table, labels, B, 10, E);      // trainable vector (conditional models)
 
+   A CONDITIONAL VAE (told each picture's label; with another label it keeps the style):
+       heph_vae_config_preset(&cfg, "cvae-mnist");           // 10 labels, latent 10, lambda 100
+       heph_vae_init(&vae, &cfg, 42); heph_vae_set_classifier(&vae, &frozen_classifier);
+       heph_cvae_train_step(&vae, x, labels, B, &L);          // 10 % of the labels made wrong
+       heph_cvae_relabel(&vae, x, other_labels, n, pictures); // "this picture with label k"
+
    THE FILE, IN ORDER (each part starts with a banner you can search for):
      API            the declarations, with what every function computes
      IMPLEMENTATION configuration macros, small helpers, "the fence" (the fast kernels of
@@ -57,7 +63,8 @@
                     Bernoulli / Gaussian / softmax losses, accuracy, label embedding, KL,
                     Adam); the beta-TCVAE terms;
                     architecture specs; networks (a plain loop over layers); the VAE (config,
-                    one training step in five steps, encode, decode, sample, evaluate)
+                    one training step in five steps, encode, decode, sample, evaluate; the
+                    conditional VAE: labels added to the head and the decoder, the label loss)
      PART B         ANALYSIS AND METRICS: Mahalanobis fits (FastMCD, Ledoit-Wolf), marginal,
                     kNN, GMM, reconstruction / ELBO / IWAE / complexity scores, calibrated
                     tails and their combination, explanations, counterfactuals, picture
