@@ -392,6 +392,10 @@ typedef struct {
     float *params_own;          /* parameters and gradients, when owned (heph_net_load)     */
     struct heph__net_plan *plan;
     int eval;                   /* BatchNorm: 0 batch statistics (training), 1 running ones */
+    int frozen;                 /* 1: backward computes the input gradient only and leaves the
+                                   parameter gradients unspecified (part D skips their work; the
+                                   reference loops compute them anyway): a network that is not
+                                   trained, like the conditional VAE's classifier            */
 } heph_net;
 
 /* Parse spec for (c, h, w) inputs and allocate activations and scratch for max_batch
@@ -586,8 +590,9 @@ HEPH_DEF int heph_vae_evaluate(heph_vae *m, const float *x, size_t n, uint64_t s
    the given label's class. The plain functions above take plain models only (HEPH_ASSERT);
    a conditional model uses these, with one label per picture, in [0, K) (HEPH_ASSERT):      */
 /* the classifier of the label loss (NULL: none, the label loss is 0): a network from C*H*W
-   pictures to K logits, max_batch at least the model's; set to evaluation mode. Not owned:
-   it must outlive its use. HEPH_E_MISMATCH with err when the shapes differ.              */
+   pictures to K logits, max_batch at least the model's; set to evaluation mode and frozen
+   (net->frozen: its parameter gradients are not computed). Not owned: it must outlive its
+   use. HEPH_E_MISMATCH with err when the shapes differ.                                    */
 HEPH_DEF int heph_vae_set_classifier(heph_vae *m, heph_net *cls);
 /* given[b] = y[b], or with probability wrong_labels a label drawn uniformly from the others   */
 HEPH_DEF void heph_cvae_wrong_labels(heph_vae *m, const int *y, int B, int *given);
@@ -600,7 +605,8 @@ HEPH_DEF void heph_cvae_encode(heph_vae *m, const float *x, const int *y, size_t
 HEPH_DEF void heph_cvae_decode(heph_vae *m, const float *z, const int *y, size_t n, float *out);
 /* "this picture with label y": the posterior mean of (x, y) decoded with y, (n, C, H, W)    */
 HEPH_DEF void heph_cvae_relabel(heph_vae *m, const float *x, const int *y, size_t n, float *out);
-/* heph_vae_evaluate with labels, and the label loss and accuracy when a classifier is set     */
+/* heph_vae_evaluate with labels, and the label loss and accuracy when a classifier is set
+   (for any lambda, 0 included; the loss adds lambda times it)                               */
 HEPH_DEF int heph_cvae_evaluate(heph_vae *m, const float *x, const int *y, size_t n, uint64_t seed,
                                 heph_losses *out);
 
@@ -2370,7 +2376,8 @@ HEPH_DEF int heph_vae_config_preset(heph_vae_config *cfg, const char *name) {
     if (strcmp(name, "cvae-mnist") == 0) {
         /* the conditional VAE on 1x28x28 with 10 labels (SEED-MODELS.md 3B: latent 10, lambda
            100): (1,28,28) -> (8,14,14) -> (16,7,7) -> (32,4,4) -> 512 -> 20; the decoder mirrors
-           it from z + a 10-wide label embedding. lambda needs a classifier (heph_vae_set_classifier). */
+           it from z + a 10-wide label embedding. lambda needs a classifier (heph_vae_set_classifier;
+           the README's runs use the 99.5 % BatchNorm CNN of hephaestus classifier). */
         cfg->z_dim = 10;
         cfg->n_classes = 10; cfg->label_dim = 10; cfg->label_weight = 100.0f;
         strcpy(cfg->enc_spec, "conv8k4s2p1,lrelu0.2,conv16k4s2p1,lrelu0.2,conv32k3s2p1,lrelu0.2,flatten");
@@ -2900,7 +2907,10 @@ HEPH_DEF int heph_vae_set_classifier(heph_vae *m, heph_net *cls) {
                           "%dx%dx%d pictures, %d labels and max batch %d", cls->in_c, cls->in_h, cls->in_w, cls->out_n,
                           cls->max_batch, cls->params && cls->grads ? "" : ", no parameter block bound", m->cfg.in_c,
                           m->cfg.in_h, m->cfg.in_w, m->cfg.n_classes, m->cfg.max_batch);
-    if (cls) heph_net_set_train(cls, 0); /* frozen: BatchNorm's running statistics, never updated */
+    if (cls) { /* frozen: BatchNorm's running statistics, never updated; backward: the input gradient only */
+        heph_net_set_train(cls, 0);
+        cls->frozen = 1;
+    }
     m->cls = cls;
     return HEPH_OK;
 }
@@ -3008,7 +3018,7 @@ static int heph__vae_evaluate(heph_vae *m, const float *x, const int *y, size_t 
                               heph_losses *out) {
     size_t s, i, D = (size_t)m->cfg.z_dim, n_in = (size_t)m->enc.in_n;
     double recon = 0.0, kl = 0.0, label = 0.0, acc = 0.0;
-    int lab = y && m->cls && m->cfg.label_weight > 0.0f;
+    int lab = y && m->cls; /* the classifier's NLL is reported even when lambda is 0 */
     heph_rng rng;
     heph_losses L;
     if (n == 0) return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "evaluate: no pictures");
@@ -6328,8 +6338,10 @@ static void heph__dense_forward(float *out, const float *inp, const float *W, co
 static void heph__dense_backward(float *dinp, float *dW, float *db, const float *dout,
                                  const float *inp, const float *W, int B, int I, int O,
                                  float *ws, int mask, int set) {
-    heph__gemm(O, I, B, dout, O, 1, inp, I, 0, dW, I, !set, ws);
-    heph__bias_grad_rows(db, dout, (size_t)B, O, set); /* db[o] (+)= sum_b dout[b][o], b in order */
+    if (dW) { /* (NULL: a frozen network, the input gradient only) */
+        heph__gemm(O, I, B, dout, O, 1, inp, I, 0, dW, I, !set, ws);
+        heph__bias_grad_rows(db, dout, (size_t)B, O, set); /* db[o] (+)= sum_b dout[b][o], b in order */
+    }
     if (!dinp) return;
     heph__gemm(B, I, O, dout, O, 0, W, I, 0, dinp, I, 0, ws);
     if (mask) heph__relu_mask(dinp, inp, (size_t)B * (size_t)I); /* the input is a ReLU's output */
@@ -6648,14 +6660,17 @@ static void heph__conv2d_nhwc_backward(float *dinp, float *dW, float *db, const 
         int nb = heph__chunk_images((size_t)HWo * (size_t)K, n);
         float *dWp = ws + nW + (size_t)s * sws, *dbs = dWp + nW, *rows = dbs + g->Co;
         float *pack = rows + (size_t)nb * (size_t)HWo * (size_t)K;
-        heph__bias_grad_rows(dbs, dout + (size_t)s0 * (size_t)HWo * (size_t)g->Co, (size_t)n * (size_t)HWo,
-                             g->Co, 1);
+        if (dW) /* (NULL: a frozen network, the input gradient only) */
+            heph__bias_grad_rows(dbs, dout + (size_t)s0 * (size_t)HWo * (size_t)g->Co, (size_t)n * (size_t)HWo,
+                                 g->Co, 1);
         for (b0 = s0; b0 < s0 + n; b0 += nb) {
             int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HWo;
             const float *d = dout + (size_t)b0 * (size_t)HWo * (size_t)g->Co;
-            heph__im2row_nhwc(rows, inp + (size_t)b0 * in_img, m, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
-            /* dWt (K, Co) (+)= rows^T (K, P) d (P, Co) */
-            heph__gemm(K, g->Co, P, rows, K, 1, d, g->Co, 0, dWp, g->Co, b0 > s0, pack);
+            if (dW) {
+                heph__im2row_nhwc(rows, inp + (size_t)b0 * in_img, m, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
+                /* dWt (K, Co) (+)= rows^T (K, P) d (P, Co) */
+                heph__gemm(K, g->Co, P, rows, K, 1, d, g->Co, 0, dWp, g->Co, b0 > s0, pack);
+            }
             if (!dinp) continue;
             /* rows (P, K) = d (P, Co) Wp (Co, K), then gathered back onto the input */
             heph__gemm(P, K, g->Co, d, g->Co, 0, Wp, K, 0, rows, K, 0, pack);
@@ -6663,7 +6678,7 @@ static void heph__conv2d_nhwc_backward(float *dinp, float *dW, float *db, const 
                               m, g->C, g->H, g->W, g->Ho, g->Wo, g->k, g->s, g->p);
         }
     }
-    heph__slices_add_back(dW, db, ws + nW, sws, S, g->Co, g->C, kk, g->Co, set);
+    if (dW) heph__slices_add_back(dW, db, ws + nW, sws, S, g->Co, g->C, kk, g->Co, set);
 }
 
 /* transposed conv, NHWC: the adjoint of a conv whose input is our output. Patch rows are our
@@ -6705,14 +6720,15 @@ static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const
         int nb = heph__chunk_images((size_t)HW * (size_t)K, n);
         float *dWp = ws + nW + (size_t)s * sws, *dbs = dWp + nW, *rows = dbs + g->Co;
         float *pack = rows + (size_t)nb * (size_t)HW * (size_t)K;
-        heph__bias_grad_rows(dbs, dout + (size_t)s0 * out_img, (size_t)n * (size_t)g->Ho * (size_t)g->Wo, g->Co, 1);
+        if (dW) /* (NULL: a frozen network, the input gradient only) */
+            heph__bias_grad_rows(dbs, dout + (size_t)s0 * out_img, (size_t)n * (size_t)g->Ho * (size_t)g->Wo, g->Co, 1);
         for (b0 = s0; b0 < s0 + n; b0 += nb) {
             int m = s0 + n - b0 < nb ? s0 + n - b0 : nb, P = m * HW;
             const float *x = inp + (size_t)b0 * (size_t)HW * (size_t)g->C;
             /* rows (P, k k Co): the patches of dout seen from each input position */
             heph__im2row_nhwc(rows, dout + (size_t)b0 * out_img, m, g->Co, g->Ho, g->Wo, g->H, g->W, g->k, g->s, g->p);
             /* dWt (K, C) (+)= rows^T (K, P) x (P, C) */
-            heph__gemm(K, g->C, P, rows, K, 1, x, g->C, 0, dWp, g->C, b0 > s0, pack);
+            if (dW) heph__gemm(K, g->C, P, rows, K, 1, x, g->C, 0, dWp, g->C, b0 > s0, pack);
             /* dinp (P, C) = rows (P, K) Wp^T (K, C), masked while in cache */
             if (dinp) {
                 float *dx = dinp + (size_t)b0 * (size_t)HW * (size_t)g->C;
@@ -6721,7 +6737,7 @@ static void heph__convt2d_nhwc_backward(float *dinp, float *dW, float *db, const
             }
         }
     }
-    heph__slices_add_back(dW, db, ws + nW, sws, S, g->C, g->Co, kk, g->Co, set);
+    if (dW) heph__slices_add_back(dW, db, ws + nW, sws, S, g->C, g->Co, kk, g->Co, set);
 }
 
 /* for the public (C, H, W) functions: convert, run the NHWC kernel, convert back. Workspace:
@@ -6915,15 +6931,23 @@ static void heph__maxpool2_layout(float *out, float *dinp, const float *dout, co
                     size_t o = (size_t)b * pout + ((size_t)i * (size_t)Wo + (size_t)j) * (size_t)C;
                     size_t a0 = ((size_t)(2 * i) * (size_t)W + (size_t)(2 * j)) * (size_t)C; /* row by row */
                     size_t a1 = a0 + (size_t)C, a2 = a0 + (size_t)W * (size_t)C, a3 = a2 + (size_t)C;
-                    for (c = 0; c < C; c++) {
-                        float v = x[a0 + (size_t)c], v1 = x[a1 + (size_t)c], v2 = x[a2 + (size_t)c], v3 = x[a3 + (size_t)c];
-                        int k = 0;
-                        if (v1 > v || v1 != v1) { v = v1; k = 1; } /* the first wins a tie, a NaN wins */
-                        if (v2 > v || v2 != v2) { v = v2; k = 2; }
-                        if (v3 > v || v3 != v3) { v = v3; k = 3; }
-                        if (out) out[o + (size_t)c] = v;
-                        else {
-                            float d = dout[o + (size_t)c], *g = dinp + (size_t)b * pin;
+                    const float *x0 = x + a0, *x1 = x + a1, *x2 = x + a2, *x3 = x + a3;
+                    if (out) /* the first wins a tie, a NaN wins; | not ||: no branches */
+                        for (c = 0; c < C; c++) {
+                            float v = x0[c], w = x1[c];
+                            v = ((w > v) | (w != w)) ? w : v;
+                            w = x2[c]; v = ((w > v) | (w != w)) ? w : v;
+                            w = x3[c]; v = ((w > v) | (w != w)) ? w : v;
+                            out[o + (size_t)c] = v;
+                        }
+                    else {
+                        float *g = dinp + (size_t)b * pin;
+                        for (c = 0; c < C; c++) {
+                            float v = x0[c], w = x1[c], d = dout[o + (size_t)c];
+                            int k = 0, t;
+                            t = (w > v) | (w != w); v = t ? w : v; k = t ? 1 : k;
+                            w = x2[c]; t = (w > v) | (w != w); v = t ? w : v; k = t ? 2 : k;
+                            w = x3[c]; t = (w > v) | (w != w); k = t ? 3 : k;
                             g[a0 + (size_t)c] = k == 0 ? d : 0.0f;
                             g[a1 + (size_t)c] = k == 1 ? d : 0.0f;
                             g[a2 + (size_t)c] = k == 2 ? d : 0.0f;
@@ -7007,7 +7031,7 @@ static void heph__bn_layout(float *out, float *rmean, float *rvar, float *dinp, 
         } else {
             double sdy[HEPH__BN_GROUP], sdyx[HEPH__BN_GROUP];
             for (k = 0; k < gc; k++) sdy[k] = sdyx[k] = 0.0;
-            for (b = 0; b < B; b++)
+            for (b = 0; (dgamma || train) && b < B; b++) /* (dgamma NULL in evaluation: dinp only) */
                 for (i = 0; i < HW; i++) {
                     size_t at = HEPH__BN_BASE(b, i);
                     for (k = 0; k < gc; k++) {
@@ -7016,7 +7040,7 @@ static void heph__bn_layout(float *out, float *rmean, float *rvar, float *dinp, 
                         sdyx[k] += (double)dout[e] * ((double)in[e] - m[k]) * inv[k];
                     }
                 }
-            for (k = 0; k < gc; k++) { dgamma[c0 + k] = (float)sdyx[k]; dbeta[c0 + k] = (float)sdy[k]; }
+            for (k = 0; dgamma && k < gc; k++) { dgamma[c0 + k] = (float)sdyx[k]; dbeta[c0 + k] = (float)sdy[k]; }
             if (dinp)
                 for (b = 0; b < B; b++)
                     for (i = 0; i < HW; i++) {
@@ -7206,7 +7230,8 @@ static const float *heph__layer_backward_fast(heph_net *net, int l, const float 
     const struct heph__net_plan *P = net->plan;
     const heph_layer *L = &net->layers[l];
     const float *in, *out = net->act[l], *W = net->params + L->w_off;
-    float *dW = net->grads + L->w_off, *db = net->grads + L->b_off, *free_buf, *dst, *final_dst;
+    float *dW = net->frozen ? NULL : net->grads + L->w_off, *db = net->frozen ? NULL : net->grads + L->b_off; /* frozen: dinp only */
+    float *free_buf, *dst, *final_dst;
     size_t n = heph__layer_out_n(L) * (size_t)B;
     int mask = l > 0 && P->fused[l - 1]; /* the ReLU before: its gradient is made here */
     heph_conv_geom cg;
@@ -7236,7 +7261,7 @@ static const float *heph__layer_backward_fast(heph_net *net, int l, const float 
         break;
     case HEPH_MAXPOOL: heph__maxpool2_layout(NULL, dst, g, in, B, L->in_c, L->in_h, L->in_w, P->nhwc[l]); break;
     case HEPH_BN: /* the running statistics' gradients: 0, so Adam leaves them */
-        memset(db + L->in_c, 0, 2 * (size_t)L->in_c * sizeof(float));
+        if (db) memset(db + L->in_c, 0, 2 * (size_t)L->in_c * sizeof(float));
         heph__bn_layout(NULL, net->params + L->b_off + L->in_c, net->params + L->b_off + 2 * L->in_c, dst, dW, db, g, in, W,
                         NULL, B, L->in_c, L->in_h * L->in_w, !net->eval, P->nhwc[l]);
         break;

@@ -171,6 +171,14 @@ static int net_paths(const char *spec, int c, int h, int w, int B) {
     for (i = 0; i < n_out; i++) R[i] = heph_rng_normal(&r);
     memcpy(y1, heph_net_forward(&net, x, B), n_out * 4);
     heph_net_backward(&net, R, B, dx1);
+    { /* frozen (the input gradient only): the same input gradient, bit for bit */
+        float *dx3 = TALLOC(float, n_in);
+        net.frozen = 1;
+        heph_net_forward(&net, x, B);
+        heph_net_backward(&net, R, B, dx3);
+        net.frozen = 0;
+        CHECK(memcmp(dx1, dx3, n_in * sizeof(float)) == 0, "a frozen network's input gradient differs");
+    }
     plan = net.plan;
     net.plan = NULL; /* the reference loops, on the same buffers */
     heph_net_bind(&net, p, g2);

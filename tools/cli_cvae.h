@@ -40,7 +40,10 @@ static int *pics_labels_of(const cli_pics *p, int k) {
 
 /* ---- classifier -------------------------------------------------------------------------------- */
 
-#define CLS_DEFAULT_SPEC "conv8k4s2p1,relu,conv16k4s2p1,relu,conv32k3s2p1,relu,flatten,dense" /* + K */
+/* the 99.5 % MNIST classifier with a K-way head (BatchNorm, max-pooling; any picture of 4x4
+   or more) */
+#define CLS_DEFAULT_SPEC "conv32k3p1,bn,relu,conv32k3p1,bn,relu,maxpool2,conv64k3p1,bn,relu,conv64k3p1,bn,relu," \
+                         "maxpool2,flatten,dense128,bn,relu,dense" /* + K */
 
 static const char *const classifier_help =
     "usage: hephaestus classifier --data TRAIN.hpd [--test TEST.hpd] [options]   (train)\n"
@@ -55,12 +58,10 @@ static const char *const classifier_help =
     "  --labels F          the label factor (name or index; default the first factor)\n"
     "  --test PATH         training: the held-out pictures scored after each epoch\n"
     "  --net FILE          score this network instead of training one\n"
-    "  --spec SPEC         the network, pictures -> K logits (default: the cvae-mnist encoder\n"
-    "                      with a K-way head: " CLS_DEFAULT_SPEC "K;\n"
-    "                      99.5% on MNIST: conv32k3p1,bn,relu,conv32k3p1,bn,relu,maxpool2,\n"
-    "                      conv64k3p1,bn,relu,conv64k3p1,bn,relu,maxpool2,flatten,dense128,bn,\n"
-    "                      relu,dense10)\n"
-    "  --epochs N          passes over the training pictures (default 5)\n"
+    "  --spec SPEC         the network, pictures -> K logits (default: conv32k3p1,bn,relu,\n"
+    "                      conv32k3p1,bn,relu,maxpool2,conv64k3p1,bn,relu,conv64k3p1,bn,relu,\n"
+    "                      maxpool2,flatten,dense128,bn,relu,denseK: 99.5% on MNIST in 3 epochs)\n"
+    "  --epochs N          passes over the training pictures (default 3)\n"
     "  --batch-size B      pictures per step (default 64)\n"
     "  --lr X              Adam's learning rate at the start (default 1e-3)\n"
     "  --seed S            initialisation and the epochs' orders (default 1)\n"
@@ -207,7 +208,7 @@ static int cmd_classifier(int argc, char **argv) {
     cli_copts o;
     int i;
     memset(&o, 0, sizeof o);
-    o.out = "out/classifier"; o.epochs = 5; o.batch = 64; o.lr = 1e-3; o.seed = 1;
+    o.out = "out/classifier"; o.epochs = 3; o.batch = 64; o.lr = 1e-3; o.seed = 1;
     for (i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is(a, "-h") || cli_is(a, "--help")) { fputs(classifier_help, stdout); return 0; }

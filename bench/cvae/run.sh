@@ -1,25 +1,26 @@
 #!/bin/sh
 # bench/cvae/run.sh - issue #22's measured outcomes of the conditional VAE, from the CLI alone.
 # For each dataset (MNIST, Fashion-MNIST; both real, from Debian's packages):
-#   1. the loss's classifier: `hephaestus classifier` with its default spec (the cvae-mnist
-#      encoder with a 10-way head), 5 epochs, seed 2;
-#   2. the judge: a second classifier, trained apart (another architecture, the BatchNorm CNN,
-#      3 epochs, seed 1), that never enters a loss;
+#   1. the loss's classifier: `hephaestus classifier` with its default network (the BatchNorm
+#      CNN of 99.5 % on MNIST), 3 epochs, seed 2;
+#   2. the judge: a second classifier of the same network trained apart (seed 1), which never
+#      enters a loss. (A small classifier in the loss - the cvae-mnist encoder with a 10-way
+#      head, 98.0 % - was fooled: relabelled pictures it accepted 98.9 % of the time, the
+#      judge 73 %.)
 #   3. `hephaestus train --preset cvae-mnist` (latent 10, lambda 100, 10 % wrong labels) for
 #      EPOCHS epochs with the loss's classifier; MNIST also with lambda 0, 10 and 300;
 #   4. `hephaestus relabel` on TEST_N test pictures: the loss table (total, recon, KL, label x
 #      lambda), SSIM with the true label, label-swap accuracy judged by the judge, the grid;
 #      the MNIST lambdas together give sweep.png.
-# Results under build/cvae/ (timings in each step's log); bench/cvae/report.sh prints the
-# README tables from them. Environment: EPOCHS (default 30), SETS (default "mnist fashion"),
+# Results under build/cvae/ (each step's log and wall-clock seconds in times.txt); each set's
+# relabel/relabel.json holds the numbers of the README's tables. Environment: EPOCHS (default 10), SETS (default "mnist fashion"),
 # LAMBDAS (the MNIST sweep, default "0 10 100 300"), THREADS (default 2), TEST_N (1000).
 # Needs make data-mnist data-fashion. Not part of make test.
 cd "$(dirname "$0")/../.." || exit 1
 H=${H:-build/hephaestus}
 O=build/cvae
-EPOCHS=${EPOCHS:-30}; SETS=${SETS:-mnist fashion}; LAMBDAS=${LAMBDAS:-0 10 100 300}
+EPOCHS=${EPOCHS:-10}; SETS=${SETS:-mnist fashion}; LAMBDAS=${LAMBDAS:-0 10 100 300}
 THREADS=${THREADS:-2}; TEST_N=${TEST_N:-1000}
-BN_SPEC="conv32k3p1,bn,relu,conv32k3p1,bn,relu,maxpool2,conv64k3p1,bn,relu,conv64k3p1,bn,relu,maxpool2,flatten,dense128,bn,relu,dense10"
 mkdir -p "$O"
 [ -x "$H" ] || { echo "run make first ($H is missing)" >&2; exit 1; }
 step() { # name, command...: run it, keep its output and wall-clock seconds
@@ -34,8 +35,7 @@ for set in $SETS; do
     case $set in mnist) D=data/mnist ;; fashion) D=data/fashion-mnist ;; *) echo "unknown set $set" >&2; exit 1 ;; esac
     [ -f "$D/train.hpd" ] || { echo "$D/train.hpd is missing: make data-$set" >&2; exit 1; }
     step "$set-cls-loss" $H classifier --data "$D/train.hpd" --test "$D/test.hpd" --seed 2 --threads "$THREADS" --out "$O/$set/cls_loss"
-    step "$set-cls-judge" $H classifier --data "$D/train.hpd" --test "$D/test.hpd" --spec "$BN_SPEC" --epochs 3 --seed 1 \
-        --threads "$THREADS" --out "$O/$set/cls_judge"
+    step "$set-cls-judge" $H classifier --data "$D/train.hpd" --test "$D/test.hpd" --seed 1 --threads "$THREADS" --out "$O/$set/cls_judge"
     if [ "$set" = mnist ]; then lams=$LAMBDAS; else lams=100; fi
     models=""
     for lam in $lams; do
