@@ -394,6 +394,10 @@ check_err cli_train_conditional_unknown_factor 2 "no such factor" $H train $CT -
 check_err cli_train_conditional_folder 1 "has no labels" $H train --data $T/f3 --enc dense8,relu --dec dense12288 --z 2 --labels 0 --steps 1 --out $T/x
 check_err cli_train_conditional_wrong_classifier 1 "the classifier takes" $H train $CT --labels floor_hue --classifier $T/cls/classifier.hpn --label-weight 1 --steps 1 --out $T/x
 check_err cli_train_label_options_plain 2 "add --labels F" $H train $TRAIN --label-weight 3 --steps 1 --out $T/x
+# a label file that lies: picture 0's first factor index set to 99 (labels_offset: u64 at byte 64)
+cp $T/src.hpd $T/badlab.hpd
+printf '\143\000\000\000' | dd of=$T/badlab.hpd bs=1 seek="$(od -A n -t u8 -j 64 -N 8 $T/src.hpd | tr -d ' ')" conv=notrunc 2>/dev/null
+check_err cli_train_conditional_bad_label 1 "badlab.hpd: picture 0 factor 0 (floor_hue) index 99 is outside 0..9" $H train $CT --data $T/badlab.hpd --steps 1 --out $T/x
 check_err cli_outliers_conditional_model 1 "is a conditional VAE" $H outliers --model $T/cv/model.hpm --batch $T/b.hpd --out $T/x
 check_err cli_export_conditional_safetensors 1 "conditional VAE" $H export --format safetensors $T/cv/model.hpm $T/x.safetensors
 check_err cli_relabel_plain_model 1 "is a plain VAE" $H relabel $M --data $T/b.hpd --out $T/x

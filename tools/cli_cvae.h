@@ -412,6 +412,51 @@ static void relabel_parse(cli_ropts *o, int argc, char **argv) {
     cli_require(o->data, "--data");
 }
 
+/* the pictures, once, shaped by the first model m, with their labels (y: NULL for a folder
+   with --label), and relabel.json opened with its header (NULL with --label) */
+static FILE *relabel_begin(const cli_ropts *o, const heph_vae *m, cli_pics *p, int **y, cli_path *js) {
+    FILE *f;
+    int k = -1;
+    pics_load_some(p, o->data, m->cfg.in_c, m->cfg.in_h, m->cfg.in_w, (size_t)o->n, o->seed);
+    *y = NULL;
+    if (o->label < 0 || p->K) {
+        k = pics_label_factor(p, o->labels, m->cfg.n_classes);
+        *y = pics_labels_of(p, k);
+    }
+    cli_mkdirs(o->out);
+    *js = cli_join(o->out, "relabel.json");
+    if (o->label >= 0) return NULL;
+    f = cli_fopen(js->s, "w");
+    fprintf(f, "{\n  \"data\": ");
+    json_str(f, o->data);
+    fprintf(f, ",\n  \"labels\": ");
+    json_str(f, p->names[k]);
+    fprintf(f, ",\n  \"judge\": ");
+    if (o->judge) json_str(f, o->judge); else fprintf(f, "null");
+    fprintf(f, ",\n  \"models\": [\n");
+    return f;
+}
+
+/* the judge of --judge, checked against model m's pictures and labels */
+static void relabel_judge(heph_net *judge, const char *path, const heph_vae *m) {
+    char err[HEPH_ERRLEN];
+    cli_need_regular(path);
+    if (heph_net_load(judge, path, m->cfg.max_batch, err, sizeof err) != HEPH_OK) cli_fail("%s", err);
+    if (judge->in_n != m->enc.in_n || judge->out_n != m->cfg.n_classes)
+        cli_fail("%s takes %d values to %d logits; the model's pictures have %d values and %d labels", path, judge->in_n,
+                 judge->out_n, m->enc.in_n, m->cfg.n_classes);
+}
+
+/* the grid's file name: relabel.png, relabel_I.png of several models, relabel_K(_I).png */
+static cli_path relabel_grid_path(const cli_ropts *o, int i) {
+    char g[48];
+    if (o->label >= 0 && o->n_models > 1) snprintf(g, sizeof g, "relabel_%d_%d.png", o->label, i + 1);
+    else if (o->label >= 0) snprintf(g, sizeof g, "relabel_%d.png", o->label);
+    else if (o->n_models > 1) snprintf(g, sizeof g, "relabel_%d.png", i + 1);
+    else snprintf(g, sizeof g, "relabel.png");
+    return cli_join(o->out, g);
+}
+
 static int cmd_relabel(int argc, char **argv) {
     cli_ropts o;
     cli_pics p;
@@ -419,54 +464,22 @@ static int cmd_relabel(int argc, char **argv) {
     heph_net judge, cls;
     cli_rres r;
     double recon[CLI_MAX_MODELS], swap[CLI_MAX_MODELS];
-    char names[CLI_MAX_MODELS][32], err[HEPH_ERRLEN];
-    int i, k = -1, *y = NULL, have_judge = 0;
+    char names[CLI_MAX_MODELS][32];
+    int i, *y = NULL;
     FILE *f = NULL;
     cli_path js;
     relabel_parse(&o, argc, argv);
     for (i = 0; i < o.n_models; i++) {
-        cli_path grid;
-        char gname[40];
         load_any_model(&m, o.model[i]);
         if (!m.cfg.n_classes)
             cli_fail("%s is a plain VAE: relabel needs a conditional one (hephaestus train --labels F)", o.model[i]);
         if (o.label >= m.cfg.n_classes) cli_usage("--label %d: %s has labels 0..%d", o.label, o.model[i], m.cfg.n_classes - 1);
-        if (i == 0) { /* the pictures, once, shaped by the first model */
-            pics_load_some(&p, o.data, m.cfg.in_c, m.cfg.in_h, m.cfg.in_w, (size_t)o.n, o.seed);
-            if (o.label < 0 || p.K) {
-                k = pics_label_factor(&p, o.labels, m.cfg.n_classes);
-                y = pics_labels_of(&p, k);
-            }
-            cli_mkdirs(o.out);
-            js = cli_join(o.out, "relabel.json");
-            if (o.label < 0) {
-                f = cli_fopen(js.s, "w");
-                fprintf(f, "{\n  \"data\": ");
-                json_str(f, o.data);
-                fprintf(f, ",\n  \"labels\": ");
-                json_str(f, p.names[k]);
-                fprintf(f, ",\n  \"judge\": ");
-                if (o.judge) json_str(f, o.judge); else fprintf(f, "null");
-                fprintf(f, ",\n  \"models\": [\n");
-            }
-        }
-        if (o.judge && !have_judge) {
-            cli_need_regular(o.judge);
-            if (heph_net_load(&judge, o.judge, m.cfg.max_batch, err, sizeof err) != HEPH_OK) cli_fail("%s", err);
-            if (judge.in_n != m.enc.in_n || judge.out_n != m.cfg.n_classes)
-                cli_fail("%s takes %d values to %d logits; the model's pictures have %d values and %d labels", o.judge,
-                         judge.in_n, judge.out_n, m.enc.in_n, m.cfg.n_classes);
-            have_judge = 1;
-        }
+        if (i == 0) f = relabel_begin(&o, &m, &p, &y, &js);
+        if (i == 0 && o.judge) relabel_judge(&judge, o.judge, &m);
         if (o.classifier) load_classifier(&cls, o.classifier, &m);
-        if (o.label >= 0 && o.n_models > 1) snprintf(gname, sizeof gname, "relabel_%d_%d.png", o.label, i + 1);
-        else if (o.label >= 0) snprintf(gname, sizeof gname, "relabel_%d.png", o.label);
-        else if (o.n_models > 1) snprintf(gname, sizeof gname, "relabel_%d.png", i + 1);
-        else snprintf(gname, sizeof gname, "relabel.png");
-        grid = cli_join(o.out, gname);
-        relabel_grid(&m, &p, &o, grid.s);
+        relabel_grid(&m, &p, &o, relabel_grid_path(&o, i).s);
         if (o.label < 0) {
-            relabel_measure(&m, &p, y, have_judge ? &judge : NULL, &o, &r);
+            relabel_measure(&m, &p, y, o.judge ? &judge : NULL, &o, &r);
             relabel_print(&m, o.model[i], &r);
             relabel_json(f, &m, o.model[i], &r, p.n);
             fprintf(f, i + 1 < o.n_models ? ",\n" : "\n");
@@ -482,10 +495,10 @@ static int cmd_relabel(int argc, char **argv) {
         printf("wrote %s\n", js.s);
     }
     if (o.label < 0 && o.n_models > 1) {
-        if (!have_judge) printf("sweep.png needs the swap accuracy: give --judge\n");
+        if (!o.judge) printf("sweep.png needs the swap accuracy: give --judge\n");
         else relabel_sweep(&o, recon, swap, names);
     }
-    if (have_judge) heph_net_free(&judge);
+    if (o.judge) heph_net_free(&judge);
     free(y);
     pics_free(&p);
     return 0;
