@@ -118,8 +118,9 @@ int main(int argc, char **argv) {
     /* the network and its trainer (tools/cli_classify.h): one block for the parameters,
        gradients and Adam's m and v; each epoch shuffles, steps through the batches with
        softmax cross-entropy, and lowers the learning rate linearly towards 0 */
-    cls_init(&tr_, spec, 1, 28, 28, N_CLASSES, (int)batch, (uint64_t)seed, lr, tr.n,
-             (uint64_t)epochs * ((tr.n + (size_t)batch - 1) / (size_t)batch));
+    if (!cls_init(&tr_, spec, 1, 28, 28, N_CLASSES, (int)batch, (uint64_t)seed, lr, tr.n,
+                  (uint64_t)epochs * ((tr.n + (size_t)batch - 1) / (size_t)batch), err, sizeof err))
+        cli_fail("classifier_mnist: %s%s", strncmp(err, "--spec", 6) ? "--spec: " : "", err);
     printf("model: %s | %zu parameters | %d threads\n", spec, tr_.net.n_params, cli_nthreads());
     printf("epoch  train-loss  train-acc  test-acc   seconds  images/s\n");
     for (ep = 0; ep < epochs; ep++) {

@@ -21,15 +21,17 @@ typedef struct {
     uint64_t step, n_steps;    /* Adam's step; the run's total, for the decay */
 } cls_trainer;
 
-/* a network spec for (c, h, w) pictures and K classes, n_steps steps in all; fails with a
-   message naming the spec when it does not give K logits */
-static void cls_init(cls_trainer *t, const char *spec, int c, int h, int w, int K, int batch, uint64_t seed, float lr,
-                     size_t n_train, uint64_t n_steps) {
-    char err[HEPH_ERRLEN];
+/* a network spec for (c, h, w) pictures and K classes, n_steps steps in all; 0 with the
+   reason in err (the caller names itself) when the spec is wrong or does not give K logits */
+static int cls_init(cls_trainer *t, const char *spec, int c, int h, int w, int K, int batch, uint64_t seed, float lr,
+                    size_t n_train, uint64_t n_steps, char *err, size_t errlen) {
     memset(t, 0, sizeof *t);
-    if (heph_net_init(&t->net, spec, c, h, w, batch, err, sizeof err) != HEPH_OK) cli_usage("--spec: %s", err);
-    if (t->net.out_n != K)
-        cli_usage("--spec must end in %d outputs (one logit per class), \"%s\" gives %d", K, spec, t->net.out_n);
+    if (heph_net_init(&t->net, spec, c, h, w, batch, err, errlen) != HEPH_OK) return 0;
+    if (t->net.out_n != K) {
+        snprintf(err, errlen, "--spec must end in %d outputs (one logit per class), \"%.160s\" gives %d", K, spec, t->net.out_n);
+        heph_net_free(&t->net);
+        return 0;
+    }
     t->K = K; t->batch = batch; t->lr = lr; t->n_steps = n_steps;
     t->np = (size_t)c * (size_t)h * (size_t)w;
     t->blk = (float *)cli_alloc(4 * t->net.n_params, sizeof(float));
@@ -40,6 +42,7 @@ static void cls_init(cls_trainer *t, const char *spec, int c, int h, int w, int 
     t->dlogits = (float *)cli_alloc((size_t)batch * (size_t)K, sizeof(float));
     t->yb = (int *)cli_alloc((size_t)batch, sizeof(int));
     t->idx = (size_t *)cli_alloc(n_train ? n_train : 1, sizeof(size_t));
+    return 1;
 }
 
 static void cls_free(cls_trainer *t) {

@@ -148,8 +148,9 @@ static void classifier_train(const cli_copts *o) {
     }
     if (o->spec) snprintf(spec, sizeof spec, "%s", o->spec);
     else snprintf(spec, sizeof spec, "%s%d", CLS_DEFAULT_SPEC, K);
-    cls_init(&t, spec, tr.c, tr.h, tr.w, K, (int)o->batch, o->seed, (float)o->lr, tr.n,
-             (uint64_t)o->epochs * (uint64_t)((tr.n + (size_t)o->batch - 1) / (size_t)o->batch));
+    if (!cls_init(&t, spec, tr.c, tr.h, tr.w, K, (int)o->batch, o->seed, (float)o->lr, tr.n,
+                  (uint64_t)o->epochs * (uint64_t)((tr.n + (size_t)o->batch - 1) / (size_t)o->batch), err, sizeof err))
+        cli_usage("%s%s", strncmp(err, "--spec", 6) ? "--spec: " : "", err);
     cli_mkdirs(o->out);
     printf("%zu pictures %dx%dx%d from %s, factor \"%s\" (%d classes) | %s | %zu parameters | %d threads\n", tr.n, tr.c,
            tr.h, tr.w, o->data, tr.names[k], K, spec, t.net.n_params, cli_nthreads());
