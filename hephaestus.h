@@ -6974,7 +6974,8 @@ static void heph__maxpool2_layout(float *out, float *dinp, const float *dout, co
 }
 
 /* BatchNorm in either layout of the plan, the same sums in the same order as part A's
-   heph_batchnorm_forward / _backward (over b, then the pixels), so the same bits. Threads take
+   heph_batchnorm_forward / _backward (over b, then the pixels): the same bits unless the
+   compiler fuses multiply-adds differently in the two (-ffp-contract=fast). Threads take
    groups of channels: 16 neighbours in (H, W, C), whose values at one pixel share a cache
    line, so each pass reads every line once; one channel at a time in (C, H, W). Forward when
    out is given (a training one updates rmean, rvar), else backward (dgamma, dbeta and, when
