@@ -220,7 +220,7 @@ static int cmd_classifier(int argc, char **argv) {
         else if (cli_is(a, "--labels")) o.labels = cli_val(argc, argv, &i);
         else if (cli_is(a, "--epochs")) o.epochs = cli_long(a, cli_val(argc, argv, &i), 1, 100000);
         else if (cli_is(a, "--batch-size")) o.batch = cli_long(a, cli_val(argc, argv, &i), 1, 65536);
-        else if (cli_is(a, "--lr")) o.lr = cli_num(a, cli_val(argc, argv, &i), 1e-12, HEPH_LR_MAX);
+        else if (cli_is(a, "--lr")) o.lr = cli_num(a, cli_val(argc, argv, &i), 1e-12, (double)HEPH_LR_MAX);
         else if (cli_is(a, "--seed")) o.seed = (uint64_t)cli_long(a, cli_val(argc, argv, &i), 0, 0x7fffffffL);
         else if (cli_is(a, "--threads")) cli_threads((int)cli_long(a, cli_val(argc, argv, &i), 1, 1024));
         else if (cli_is(a, "--out")) o.out = cli_out_val(argc, argv, &i);
