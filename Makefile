@@ -39,7 +39,7 @@ STBLIBS  := -lstb
 
 BUILD    := build
 TOOLS    := $(BUILD)/idx2hpd $(BUILD)/gen_dsprites $(BUILD)/dsprites2hpd $(BUILD)/gen_shapes3d \
-            $(BUILD)/cifar2hpd $(BUILD)/hephaestus
+            $(BUILD)/gen_sprites $(BUILD)/cifar2hpd $(BUILD)/hephaestus
 # the 3dshapes.h5 converter needs Debian's libhdf5-dev (the serial build); skipped without it
 HDF5_INC ?= /usr/include/hdf5/serial
 HDF5_LIB ?= -lhdf5_serial
@@ -53,7 +53,7 @@ EXAMPLES := $(BUILD)/vae_mnist $(BUILD)/betavae_dsprites $(BUILD)/capacity_dspri
             $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d $(BUILD)/outliers_shapes3d \
             $(BUILD)/classifier_mnist
 
-.PHONY: all tools examples test demo demo-mnist check-browser deps clean bench check-stb fuzz fuzz-corpus check-valgrind check-kill check-matrix check-determinism check-tsan test-cross hostile data-mnist data-fashion data-dsprites data-shapes3d
+.PHONY: all tools examples test demo demo-mnist check-browser deps clean bench check-stb fuzz fuzz-corpus check-valgrind check-kill check-matrix check-determinism check-tsan test-cross hostile data-mnist data-fashion data-dsprites data-shapes3d data-sprites
 
 all: check-stb $(TOOLS) $(EXAMPLES)
 tools: $(TOOLS)
@@ -78,6 +78,7 @@ $(BUILD)/cifar2hpd: $(POSIX_H)
 $(BUILD)/dsprites2hpd: tools/dsprites.h tools/inflate_stream.h $(POSIX_H)
 $(BUILD)/gen_dsprites: tools/dsprites.h $(POSIX_H)
 $(BUILD)/gen_shapes3d: tools/shapes3d_render.h $(POSIX_H)
+$(BUILD)/gen_sprites: tools/sprites_render.h $(POSIX_H)
 $(BUILD)/shapes3d2hpd: tools/shapes3d_render.h $(POSIX_H)
 $(BUILD)/hephaestus: $(CLI_SRC) $(POSIX_H)
 $(BUILD)/vae_mnist: tools/plot.h $(EX_H)
@@ -85,7 +86,7 @@ $(BUILD)/classifier_mnist: $(EX_H)
 $(BUILD)/outliers_shapes3d: tools/shapes3d_render.h tools/plot.h $(EX_H)
 $(BUILD)/betavae_dsprites $(BUILD)/capacity_dsprites $(BUILD)/betatcvae_dsprites $(BUILD)/betatcvae_shapes3d: examples/train_common.h tools/plot.h $(EX_H)
 
-STB_PROGS := $(BUILD)/gen_dsprites $(BUILD)/gen_shapes3d $(BUILD)/hephaestus $(EXAMPLES)
+STB_PROGS := $(BUILD)/gen_dsprites $(BUILD)/gen_shapes3d $(BUILD)/gen_sprites $(BUILD)/hephaestus $(EXAMPLES)
 $(STB_PROGS): X_LIBS := $(STBLIBS)
 $(STB_PROGS): | check-stb
 $(BUILD)/shapes3d2hpd: X_CFLAGS := -I$(HDF5_INC)
@@ -127,8 +128,12 @@ data/dsprites/dsprites.hpd: $(BUILD)/gen_dsprites
 data/shapes3d/shapes3d.hpd: $(BUILD)/gen_shapes3d
 	@mkdir -p data/shapes3d
 	$(BUILD)/gen_shapes3d $@
+data/sprites/sprites.hpd: $(BUILD)/gen_sprites
+	@mkdir -p data/sprites
+	$(BUILD)/gen_sprites $@
 data-dsprites: data/dsprites/dsprites.hpd
 data-shapes3d: data/shapes3d/shapes3d.hpd
+data-sprites: data/sprites/sprites.hpd
 
 # ---- demo: the outlier experiments with the shipped Shapes3D beta-TCVAE (tools/demo.sh) ----
 demo: all
@@ -263,7 +268,7 @@ install: $(INST_TOOLS) $(PKG_FILES)
 # every program install may have put there (shapes3d2hpd too, built or not)
 uninstall:
 	rm -f $(DESTDIR)$(includedir)/hephaestus.h $(DESTDIR)$(pkgconfigdir)/hephaestus.pc
-	rm -f $(addprefix $(DESTDIR)$(bindir)/,hephaestus idx2hpd cifar2hpd gen_dsprites dsprites2hpd gen_shapes3d shapes3d2hpd)
+	rm -f $(addprefix $(DESTDIR)$(bindir)/,hephaestus idx2hpd cifar2hpd gen_dsprites dsprites2hpd gen_shapes3d gen_sprites shapes3d2hpd)
 	rm -f $(addprefix $(DESTDIR)$(mandir)/man1/,$(notdir $(MAN1)))
 	rm -f $(DESTDIR)$(docdir)/README.md $(DESTDIR)$(docdir)/LICENSE $(DESTDIR)$(pydir)/hephaestus_torch.py
 	rm -f $(DESTDIR)$(cmakedir)/hephaestus-config.cmake $(DESTDIR)$(cmakedir)/hephaestus-config-version.cmake

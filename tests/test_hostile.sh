@@ -15,7 +15,7 @@
 #   7  a gzip bomb behind an IDX header, an .npz claiming millions of label rows beside one
 #      picture, a checkpoint whose max_batch asks for GBs (--mem-budget), a spec of seconds
 #      per step (warning), and --mem-budget in every converter and generator;
-#  every writer (20 subcommands and tools: PNG, JSON, CSV, HTML, .hpd, .hpm, .hpn, safetensors):
+#  every writer (21 subcommands and tools: PNG, JSON, CSV, HTML, .hpd, .hpm, .hpn, safetensors):
 #      a stale OUT.tmp link is not followed; SIGKILL at each fsync, rename and write
 #      (tests/kill_shim.c, LD_PRELOAD) loses no old file and leaves only temporaries of the
 #      dead process; a full disk and a read-only folder give exit 1 with the errno, the old
@@ -323,13 +323,14 @@ if echo "$out" | grep -q "warning: one step of this model is about [0-9.e+]* GFL
 else fail "class 7: work warning" "no warning within 10 s: $(echo "$out" | head -n 2 | tr '\n' '|')"; fi
 
 # ---- every writer: full disk, read-only folder, SIGKILL during each kind of write -------------------
-# The same 20 writers in each test: every CLI subcommand that writes (train, outliers, explain,
+# The same 21 writers in each test: every CLI subcommand that writes (train, outliers, explain,
 # counterfactual, morph, report, traverse, sample, eval, batch, export as .hpm and safetensors,
-# import, classifier, relabel) and the converters and generators (idx2hpd, dsprites2hpd, gen_dsprites, gen_shapes3d;
+# import, classifier, relabel) and the converters and generators (idx2hpd, dsprites2hpd, gen_dsprites, gen_shapes3d, gen_sprites;
 # shapes3d2hpd when libhdf5 is there), writing PNG, JSON, CSV, HTML, .hpd, .hpm, safetensors.
-GD=$B/gen_dsprites_hostile; GS=$B/gen_shapes3d_hostile; S3=$B/shapes3d2hpd_hostile
+GD=$B/gen_dsprites_hostile; GS=$B/gen_shapes3d_hostile; GP=$B/gen_sprites_hostile; S3=$B/shapes3d2hpd_hostile
 $CC $FLAGS tools/gen_dsprites.c -o $GD -lstb -lm 2>/dev/null || fail "faults: build gen_dsprites" "does not compile"
 $CC $FLAGS tools/gen_shapes3d.c -o $GS -lstb -lm 2>/dev/null || fail "faults: build gen_shapes3d" "does not compile"
+$CC $FLAGS tools/gen_sprites.c -o $GP -lstb -lm 2>/dev/null || fail "faults: build gen_sprites" "does not compile"
 [ -f /usr/include/hdf5/serial/hdf5.h ] && $CC $FLAGS -I/usr/include/hdf5/serial tools/shapes3d2hpd.c -o $S3 -lhdf5_serial -lm 2>/dev/null \
     && $CC $FLAGS -I/usr/include/hdf5/serial tests/shapes3d_h5.c -o $B/shapes3d_h5_hostile -lhdf5_serial -lm 2>/dev/null \
     && $B/shapes3d_h5_hostile write $T/s3.h5 good 10 >/dev/null 2>&1 || rm -f $S3
@@ -339,7 +340,7 @@ printf '\000\000\010\003\000\000\000\002\000\000\000\002\000\000\000\002\001\002
 # a classifier of gd.hpd's shapes and a conditional model, for the classifier and relabel writers
 $H classifier --data $T/gd.hpd --labels shape --spec flatten,dense3 --epochs 1 --out $T/hcls >/dev/null 2>&1
 $H train --data $T/gd.hpd --enc dense8,relu --dec dense4096 --z 2 --labels shape --steps 2 --out $T/hcv >/dev/null 2>&1
-WRITERS="train outliers explain counterfactual morph report traverse sample eval batch export safetensors import idx2hpd dsprites2hpd gen_dsprites gen_shapes3d classifier relabel"
+WRITERS="train outliers explain counterfactual morph report traverse sample eval batch export safetensors import idx2hpd dsprites2hpd gen_dsprites gen_shapes3d gen_sprites classifier relabel"
 [ -x $S3 ] && WRITERS="$WRITERS shapes3d2hpd"
 # writer NAME ROOT: the command line of writer NAME with its outputs under ROOT/NAME
 writer() {
@@ -358,6 +359,7 @@ writer() {
         dsprites2hpd) echo "$D -q --npz $T/labels1.npz $o/d.hpd" ;;
         gen_dsprites) echo "$GD -q --random 20 --seed 1 --png $o/p.png $o/d.hpd" ;;
         gen_shapes3d) echo "$GS --quiet --random 4 --png $o/p.png $o/d.hpd" ;;
+        gen_sprites) echo "$GP --quiet --random 4 --png $o/p.png $o/d.hpd" ;;
         shapes3d2hpd) echo "$S3 -q $T/s3.h5 $o/s.hpd" ;;
         classifier) echo "$H classifier --data $T/gd.hpd --labels shape --spec flatten,dense3 --epochs 1 --out $o" ;;
         relabel) echo "$H relabel --model $T/hcv/model.hpm --data $T/gd.hpd --judge $T/hcls/classifier.hpn --out $o" ;;
@@ -368,7 +370,7 @@ writer() {
 # a stale OUT.tmp (here a link to another file, as a dead run or another user could leave) is
 # neither followed nor clobbered: the temporary is OUT.PID.N.tmp, created exclusively
 printf 'precious' >$T/victim
-for w in idx2hpd dsprites2hpd gen_dsprites gen_shapes3d shapes3d2hpd; do
+for w in idx2hpd dsprites2hpd gen_dsprites gen_shapes3d gen_sprites shapes3d2hpd; do
     case " $WRITERS " in *" $w "*) ;; *) continue ;; esac
     cmd=$(writer $w $T/stale); o=$(echo "$cmd" | awk '{ print $NF }')
     mkdir -p $T/stale/$w && ln -sf $T/victim $o.tmp
@@ -382,6 +384,9 @@ check_err "class 7: gen_dsprites refuses a preview beyond --mem-budget, naming t
 check_err "class 7: gen_shapes3d refuses factor lists beyond --mem-budget" 1 \
     "out of memory (a block of [0-9.]* MB would pass the memory budget of 64.0 MB; see --mem-budget)" \
     $GS --bench 100000000 --mem-budget 64
+check_err "class 7: gen_sprites refuses a preview beyond --mem-budget, naming the size" 1 \
+    "out of memory (a block of [0-9.]* MB would pass the memory budget of 64.0 MB; see --mem-budget)" \
+    $GP --random 10000 --png-count 10000 --mem-budget 64 --png $T/big.png
 { npy_hdr '<i8' "(30000, 6)"; head -c 1440000 /dev/zero; } >$T/classes30k.npy
 check_err "class 7: dsprites2hpd refuses labels beyond --mem-budget" 1 \
     "classes30k.npy: out of memory for the labels (1440000 bytes) (a block of 1.4 MB would pass the memory budget of 1.0 MB" \

@@ -48,10 +48,10 @@ if ! out=$(nice make --no-print-directory install BUILD="$IB" PORTABLE=1 DESTDIR
 fi
 R=$STAGE$PFX
 missing=""
-for f in include/hephaestus.h bin/hephaestus bin/idx2hpd bin/cifar2hpd bin/gen_dsprites bin/dsprites2hpd bin/gen_shapes3d \
+for f in include/hephaestus.h bin/hephaestus bin/idx2hpd bin/cifar2hpd bin/gen_dsprites bin/dsprites2hpd bin/gen_shapes3d bin/gen_sprites \
          share/pkgconfig/hephaestus.pc share/cmake/hephaestus/hephaestus-config.cmake \
          share/cmake/hephaestus/hephaestus-config-version.cmake share/man/man1/hephaestus.1 \
-         share/man/man1/hephaestus-train.1 share/man/man1/hephaestus-import.1 share/man/man1/gen_shapes3d.1 \
+         share/man/man1/hephaestus-train.1 share/man/man1/hephaestus-import.1 share/man/man1/gen_shapes3d.1 share/man/man1/gen_sprites.1 \
          share/doc/hephaestus/README.md share/doc/hephaestus/LICENSE share/hephaestus/hephaestus_torch.py; do
     [ -f "$R/$f" ] || missing="$missing $f"
 done
@@ -100,7 +100,7 @@ else
 fi
 
 # ---- versions ------------------------------------------------------------------------------------------
-for t in hephaestus idx2hpd cifar2hpd gen_dsprites dsprites2hpd gen_shapes3d shapes3d2hpd; do
+for t in hephaestus idx2hpd cifar2hpd gen_dsprites dsprites2hpd gen_shapes3d gen_sprites shapes3d2hpd; do
     [ -x "$R/bin/$t" ] || { [ "$t" = shapes3d2hpd ] && continue; fail "version_$t" "not installed"; continue; }
     out=$("$R/bin/$t" --version 2>&1)
     if [ $? -eq 0 ] && [ "$out" = "$t $VERSION" ] || [ "$out" = "$t $VERSION (hephaestus.h)" ]; then pass "$t --version: $out"
@@ -125,7 +125,7 @@ for s in train outliers explain counterfactual morph report traverse sample eval
     check_man "hephaestus-$s" "$M/hephaestus-$s.1" "$R/bin/hephaestus" "$s"
 done
 check_man hephaestus "$M/hephaestus.1" "$R/bin/hephaestus"
-for t in idx2hpd cifar2hpd gen_dsprites dsprites2hpd gen_shapes3d shapes3d2hpd; do
+for t in idx2hpd cifar2hpd gen_dsprites dsprites2hpd gen_shapes3d gen_sprites shapes3d2hpd; do
     [ -x "$R/bin/$t" ] && check_man "$t" "$M/$t.1" "$R/bin/$t"
 done
 if command -v man >/dev/null 2>&1; then
