@@ -610,6 +610,90 @@ HEPH_DEF void heph_cvae_relabel(heph_vae *m, const float *x, const int *y, size_
 HEPH_DEF int heph_cvae_evaluate(heph_vae *m, const float *x, const int *y, size_t n, uint64_t seed,
                                 heph_losses *out);
 
+/* ---- the cycle-consistent VAE (SEED-MODELS.md section 2; Jha et al. 2018) -------------------
+   The latent splits into a specified part s (S dims, deterministic: what a label names, the
+   identity) and an unspecified part z (Z dims, variational: everything else, the pose). No
+   adversary: two cycles. The encoder (enc_spec and a dense head) gives h = [s | mu | logvar]
+   (S + 2Z; logvar clamped as the VAE's); the decoder (dec_spec) maps [s | z] (S + Z) to
+   C*H*W logits. A batch is B pairs (x1[b], x2[b]) that share their specified factor. A step
+   minimises  loss = w_recon recon + w_kl KL + w_reverse reverse  (weights 2, 3, 10):
+     forward cycle: z = mu + sigma eps for x1 and x2; x1' = dec([s2 | z1]), x2' = dec([s1 | z2])
+       (the pair's s swapped); recon = the mean over the 2 B C H W pixels of
+       (sigmoid(x') - x)^2 (Gaussian: the write-up's MSE) or of the Bernoulli loss; KL = the
+       KL of z1 and z2 to N(0, I), summed, over the same 2 B C H W (the authors' scale);
+     reverse cycle: r_b ~ N(0, I); the decoder draws r_b with the s of two different pictures,
+       p_b = sigmoid(dec([s1[b] | r_b])) and q_b = sigmoid(dec([s1[b+1 mod B] | r_b])); both
+       are encoded again: reverse = the mean over 2 B Z values of |mu(p_b) - r_b| and
+       |mu(q_b) - r_b| (z must survive a change of s).
+   Every term is differentiated w.r.t. every parameter: one objective, checked by finite
+   differences (the authors' code cuts the reverse cycle's gradient at s and steps the encoder
+   alone on it). The reverse cycle runs the networks a second time, on their twins enc_r and
+   dec_r: the same parameters (BatchNorm running statistics updated by both passes, as a
+   module called twice in PyTorch), their own activations and gradients, added in order.   */
+typedef struct {
+    int in_c, in_h, in_w;          /* picture shape                                           */
+    int s_dim, z_dim;              /* S specified, Z unspecified dimensions                   */
+    char enc_spec[HEPH_SPEC_MAX];  /* encoder body; the (S + 2 Z) head is appended            */
+    char dec_spec[HEPH_SPEC_MAX];  /* decoder: S + Z -> C*H*W logits                          */
+    int max_batch;                 /* pairs per batch at most (64); the networks take 2x      */
+    int recon;                     /* HEPH_RECON_GAUSSIAN (default) or HEPH_RECON_BERNOULLI   */
+    float w_recon, w_kl, w_reverse; /* 2, 3, 10                                               */
+    float lr, beta1, beta2, eps;   /* Adam: 1e-4, 0.9, 0.999, 1e-8 (the write-up)             */
+} heph_cyc_config;
+
+typedef struct {
+    double loss;    /* w_recon recon + w_kl kl + w_reverse reverse                            */
+    double recon;   /* per pixel of the swapped reconstructions (squared error or Bernoulli)  */
+    double kl;      /* KL of z per pixel (divide by Z / (C H W) for nats per dimension)       */
+    double reverse; /* mean |mu(decoded r) - r| per latent value                              */
+} heph_cyc_losses;
+
+typedef struct {
+    heph_cyc_config cfg;
+    heph_net enc, dec;       /* the forward cycle's passes, and encode / decode              */
+    heph_net enc_r, dec_r;   /* the reverse cycle's passes: the same parameters              */
+    size_t n_params;         /* encoder then decoder                                         */
+    float *params, *grads, *adam_m, *adam_v; /* four views into one block of 4 n_params      */
+    float *grads_r;          /* the reverse passes' gradients, added to grads (n_params)     */
+    uint64_t step;
+    heph_rng rng;            /* eps and r of each step                                       */
+    float *x, *h, *dh;       /* [x1; x2] (2B, N); its [s | mu | logvar] and gradient (2B, S+2Z) */
+    float *eps, *dz;         /* (2B, Z)                                                      */
+    float *u, *du;           /* the forward cycle's decoder input [s swapped | z] (2B, S+Z)  */
+    float *dlogits;          /* (2B, N)                                                      */
+    float *r;                /* the reverse cycle's draws (B, Z)                             */
+    float *ur, *dur;         /* its decoder input [s | r] (2B, S+Z)                          */
+    float *pr, *dpr;         /* its decodes, sigmoid (2B, N), and their gradient             */
+    float *dhr;              /* the gradient at the second encoding (2B, S+2Z)               */
+    float *mem, *scratch;    /* the allocations behind the above and the networks' scratch   */
+    char err[HEPH_ERRLEN];
+} heph_cyc;
+
+/* defaults (the write-up's, with small sizes): S 16, Z 16, batch 64, Gaussian, 2/3/10, Adam
+   1e-4; the shape and the specs are the caller's                                             */
+HEPH_DEF void heph_cyc_config_default(heph_cyc_config *cfg);
+/* "cyc-mnist" (28x28, S 16, Z 16, conv encoder and transposed-conv decoder) or
+   "cyc-sprites" (64x64x3, S 64, Z 32); HEPH_E_ARG if unknown                                 */
+HEPH_DEF int heph_cyc_config_preset(heph_cyc_config *cfg, const char *name);
+HEPH_DEF int heph_cyc_init(heph_cyc *m, const heph_cyc_config *cfg, uint64_t seed);
+HEPH_DEF void heph_cyc_free(heph_cyc *m);
+/* loss and gradient (into m->grads) of B pairs x1, x2 (B, C, H, W) in [0, 1]; eps (2B, Z:
+   x1's rows then x2's) and r (B, Z) given, or NULL to draw them from m->rng (eps first)     */
+HEPH_DEF int heph_cyc_loss_grad(heph_cyc *m, const float *x1, const float *x2, int B,
+                                const float *eps, const float *r, heph_cyc_losses *out);
+/* heph_cyc_loss_grad with drawn eps and r, then Adam; HEPH_E_NAN (nothing changed) as the VAE's */
+HEPH_DEF int heph_cyc_train_step(heph_cyc *m, const float *x1, const float *x2, int B, heph_cyc_losses *out);
+/* the losses of n pairs without a gradient (BatchNorm: running statistics), eps and r drawn
+   from a generator seeded with seed, in chunks of max_batch pairs; means over all n        */
+HEPH_DEF int heph_cyc_evaluate(heph_cyc *m, const float *x1, const float *x2, size_t n, uint64_t seed,
+                               heph_cyc_losses *out);
+/* s (n, S), mu and logvar (n, Z) of n pictures; any of the three may be NULL               */
+HEPH_DEF void heph_cyc_encode(heph_cyc *m, const float *x, size_t n, float *s, float *mu, float *logvar);
+/* sigmoid(dec([s | z])) for n codes s (n, S), z (n, Z): pictures (n, C, H, W)                */
+HEPH_DEF void heph_cyc_decode(heph_cyc *m, const float *s, const float *z, size_t n, float *out);
+/* style transfer: picture i = dec([s of xs[i] | mu of xz[i]]), (n, C, H, W)                  */
+HEPH_DEF void heph_cyc_transfer(heph_cyc *m, const float *xs, const float *xz, size_t n, float *out);
+
 /* ---- threads that adapt to a shared machine ---------------------------------------------
    Results never depend on the thread count (see OPTIONS), so a training loop may change it at
    any step. With another busy process on the cores, every join of a parallel step waits for
@@ -2743,27 +2827,33 @@ static const char *heph__param_part(const heph_vae *m, size_t i) {
     return "label embedding";
 }
 
-/* HEPH_E_NAN naming the first parameter whose gradient is not finite, else HEPH_OK; chunks in
-   parallel, their flags read in order (|g| <= FLT_MAX is false for inf and NaN) */
-static int heph__grads_finite(heph_vae *m) {
-    size_t nc = (m->n_params + 65535) / 65536, c, i;
+/* the index of the first of g[0..n) that is not finite, or n; chunks in parallel, their flags
+   read in order (|g| <= FLT_MAX is false for inf and NaN) */
+static size_t heph__first_nonfinite(const float *g, size_t n) {
+    size_t nc = (n + 65535) / 65536, c, i;
     int bad = 0;
     long long ci;
     unsigned char flags[4096];
     if (nc > sizeof flags) nc = 0; /* > 268 M parameters: the serial scan */
-    HEPH__OMP_FOR_IF(m->n_params > 131072)
+    HEPH__OMP_FOR_IF(n > 131072)
     for (ci = 0; ci < (long long)nc; ci++) {
-        size_t a = (size_t)ci * 65536, e = a + 65536 < m->n_params ? a + 65536 : m->n_params, k;
+        size_t a = (size_t)ci * 65536, e = a + 65536 < n ? a + 65536 : n, k;
         int f = 0;
-        for (k = a; k < e; k++) f |= !(fabsf(m->grads[k]) <= FLT_MAX);
+        for (k = a; k < e; k++) f |= !(fabsf(g[k]) <= FLT_MAX);
         flags[ci] = (unsigned char)f;
     }
     for (c = 0; c < nc; c++) bad |= flags[c];
     if (nc == 0)
-        for (i = 0; i < m->n_params; i++) bad |= !heph__finite((double)m->grads[i]);
-    if (!bad) return HEPH_OK;
-    for (i = 0; i < m->n_params; i++)
-        if (!heph__finite((double)m->grads[i])) break;
+        for (i = 0; i < n; i++) bad |= !heph__finite((double)g[i]);
+    if (!bad) return n;
+    for (i = 0; i < n; i++)
+        if (!heph__finite((double)g[i])) break;
+    return i;
+}
+/* HEPH_E_NAN naming the first parameter whose gradient is not finite, else HEPH_OK */
+static int heph__grads_finite(heph_vae *m) {
+    size_t i = heph__first_nonfinite(m->grads, m->n_params);
+    if (i == m->n_params) return HEPH_OK;
     return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "step %llu: gradient of parameter %zu (%s) is not finite",
                       (unsigned long long)m->step, i, heph__param_part(m, i));
 }
@@ -2868,25 +2958,33 @@ static int heph__vae_loss_grad(heph_vae *m, const float *x, const int *y, int B,
 }
 
 /* the optimiser's half of a step, after the gradient: Adam, unless an update is not finite */
-static int heph__vae_adam(heph_vae *m) {
+/* Adam over a model's block: the views w, g, am, av of n floats, step *step + 1 with the
+   hyper-parameters hp = {lr, beta1, beta2, eps}. Guarded: at the counter's limit (HEPH_E_ARG),
+   or when an update would not be finite (a moment or weight overflowing: HEPH_E_NAN, like a
+   non-finite loss, before anything changes), err says which parameter (part(owner, i) names
+   its part of the block) */
+static int heph__adam_block(float *w, const float *g, float *am, float *av, size_t n, const float hp[4],
+                            uint64_t *step, char *err, const char *(*part)(const void *, size_t),
+                            const void *owner) {
     size_t bad;
-    if (m->step >= HEPH_STEP_MAX)
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "step %llu: the step counter is at its limit 2^53",
-                          (unsigned long long)m->step);
-    /* a step whose update is not finite (a moment or weight overflowing) is refused like a
-       non-finite loss: before anything changes */
-    bad = heph__adam_first_bad(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, m->cfg.lr,
-                               m->cfg.beta1, m->cfg.beta2, m->cfg.eps, m->step + 1);
-    if (bad < m->n_params)
-        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN,
+    if (*step >= HEPH_STEP_MAX)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "step %llu: the step counter is at its limit 2^53",
+                          (unsigned long long)*step);
+    bad = heph__adam_first_bad(w, g, am, av, n, hp[0], hp[1], hp[2], hp[3], *step + 1);
+    if (bad < n)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_NAN,
                           "step %llu: the Adam update of parameter %zu (%s) is not finite (weight %g, "
-                          "gradient %g, moments %g and %g)", (unsigned long long)m->step, bad,
-                          heph__param_part(m, bad), (double)m->params[bad],
-                          (double)m->grads[bad], (double)m->adam_m[bad], (double)m->adam_v[bad]);
-    m->step++;
-    heph_adam_step(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, m->cfg.lr,
-                   m->cfg.beta1, m->cfg.beta2, m->cfg.eps, m->step);
+                          "gradient %g, moments %g and %g)", (unsigned long long)*step, bad,
+                          part(owner, bad), (double)w[bad], (double)g[bad], (double)am[bad], (double)av[bad]);
+    ++*step;
+    heph_adam_step(w, g, am, av, n, hp[0], hp[1], hp[2], hp[3], *step);
     return HEPH_OK;
+}
+static const char *heph__vae_part(const void *m, size_t i) { return heph__param_part((const heph_vae *)m, i); }
+static int heph__vae_adam(heph_vae *m) {
+    const float hp[4] = {m->cfg.lr, m->cfg.beta1, m->cfg.beta2, m->cfg.eps};
+    return heph__adam_block(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, hp, &m->step, m->err,
+                            heph__vae_part, m);
 }
 
 HEPH_DEF int heph_vae_train_step(heph_vae *m, const float *x, int B, heph_losses *out) {
@@ -3096,6 +3194,367 @@ HEPH_DEF void heph_vae_traverse(heph_vae *m, const float *z0, const int *dims, i
             }
             heph_vae_decode(m, m->z, (size_t)nb, out + ((size_t)r * (size_t)steps + (size_t)t) * n_in);
         }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the cycle-consistent VAE: two cycles, four passes, one objective                           */
+
+HEPH_DEF void heph_cyc_config_default(heph_cyc_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->in_c = 1; cfg->in_h = 28; cfg->in_w = 28;
+    cfg->s_dim = 16; cfg->z_dim = 16;
+    cfg->max_batch = 64;
+    cfg->recon = HEPH_RECON_GAUSSIAN;
+    cfg->w_recon = 2.0f; cfg->w_kl = 3.0f; cfg->w_reverse = 10.0f;
+    cfg->lr = 1e-4f; cfg->beta1 = 0.9f; cfg->beta2 = 0.999f; cfg->eps = 1e-8f;
+}
+
+HEPH_DEF int heph_cyc_config_preset(heph_cyc_config *cfg, const char *name) {
+    heph_cyc_config_default(cfg);
+    if (strcmp(name, "cyc-mnist") == 0) {
+        /* (1,28,28) -> (16,14,14) -> (32,7,7) -> (64,4,4) -> 1024 -> [s 16 | mu 16 | logvar 16];
+           the decoder mirrors it from [s | z] */
+        strcpy(cfg->enc_spec, "conv16k4s2p1,bn,lrelu0.2,conv32k4s2p1,bn,lrelu0.2,conv64k3s2p1,bn,lrelu0.2,flatten");
+        strcpy(cfg->dec_spec, "dense1024,lrelu0.2,reshape64x4x4,convt32k3s2p1,bn,lrelu0.2,"
+                              "convt16k4s2p1,bn,lrelu0.2,convt1k4s2p1");
+        return HEPH_OK;
+    }
+    if (strcmp(name, "cyc-sprites") == 0) {
+        /* (3,64,64) -> (32,32,32) -> (64,16,16) -> (128,8,8) -> (128,4,4) -> 256 -> [s 64 | z 32 x 2] */
+        cfg->in_c = 3; cfg->in_h = cfg->in_w = 64;
+        cfg->s_dim = 64; cfg->z_dim = 32;
+        strcpy(cfg->enc_spec, "conv32k4s2p1,bn,lrelu0.2,conv64k4s2p1,bn,lrelu0.2,conv128k4s2p1,bn,lrelu0.2,"
+                              "conv128k4s2p1,bn,lrelu0.2,flatten,dense256,lrelu0.2");
+        strcpy(cfg->dec_spec, "dense256,lrelu0.2,dense2048,lrelu0.2,reshape128x4x4,convt128k4s2p1,bn,lrelu0.2,"
+                              "convt64k4s2p1,bn,lrelu0.2,convt32k4s2p1,bn,lrelu0.2,convt3k4s2p1");
+        return HEPH_OK;
+    }
+    return HEPH_E_ARG;
+}
+
+/* the configuration's numbers, or HEPH_E_ARG saying which is out of range */
+static int heph__cyc_cfg_ok(const heph_cyc_config *c, char *err) {
+    if (c->s_dim <= 0 || c->s_dim > 4096 || c->z_dim <= 0 || c->z_dim > 4096)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "s_dim %d and z_dim %d must be in 1..4096", c->s_dim, c->z_dim);
+    if (c->max_batch <= 0 || c->max_batch > 32768)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "max_batch %d (pairs) is out of range 1..32768", c->max_batch);
+    if (c->recon != HEPH_RECON_BERNOULLI && c->recon != HEPH_RECON_GAUSSIAN)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "unknown reconstruction loss %d", c->recon);
+    if (!(c->w_recon >= 0.0f && c->w_recon <= HEPH_WEIGHT_MAX && c->w_kl >= 0.0f && c->w_kl <= HEPH_WEIGHT_MAX &&
+          c->w_reverse >= 0.0f && c->w_reverse <= HEPH_WEIGHT_MAX))
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "the weights (recon %g, KL %g, reverse %g) must be in [0, %g]",
+                          (double)c->w_recon, (double)c->w_kl, (double)c->w_reverse, (double)HEPH_WEIGHT_MAX);
+    if (!(c->lr > 0.0f && c->lr <= HEPH_LR_MAX && c->beta1 >= 0.0f && c->beta1 < 1.0f && c->beta2 >= 0.0f &&
+          c->beta2 < 1.0f && c->eps > 0.0f && c->eps <= 1.0f))
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "Adam's lr %g, beta1 %g, beta2 %g or eps %g is out of range",
+                          (double)c->lr, (double)c->beta1, (double)c->beta2, (double)c->eps);
+    return HEPH_OK;
+}
+
+/* the four networks: enc and enc_r from one spec, dec and dec_r from another, each for 2B */
+static int heph__cyc_nets(heph_cyc *m) {
+    const heph_cyc_config *c = &m->cfg;
+    char spec[HEPH_SPEC_MAX + 32];
+    int rc, U = c->s_dim + c->z_dim, B2 = 2 * c->max_batch;
+    snprintf(spec, sizeof spec, "%s%sdense%d", c->enc_spec, c->enc_spec[0] ? "," : "", c->s_dim + 2 * c->z_dim);
+    rc = heph__net_make(&m->enc, spec, c->in_c, c->in_h, c->in_w, B2, m->err, HEPH_ERRLEN);
+    if (rc == HEPH_OK) rc = heph__net_make(&m->enc_r, spec, c->in_c, c->in_h, c->in_w, B2, m->err, HEPH_ERRLEN);
+    if (rc == HEPH_OK) rc = heph__net_make(&m->dec, c->dec_spec, U, 1, 1, B2, m->err, HEPH_ERRLEN);
+    if (rc == HEPH_OK) rc = heph__net_make(&m->dec_r, c->dec_spec, U, 1, 1, B2, m->err, HEPH_ERRLEN);
+    if (rc == HEPH_OK && m->dec.out_n != m->enc.in_n)
+        rc = heph__errf(m->err, HEPH_ERRLEN, HEPH_E_SPEC, "decoder spec \"%s\" outputs %d values, the picture has %d (%dx%dx%d)",
+                        c->dec_spec, m->dec.out_n, m->enc.in_n, c->in_c, c->in_h, c->in_w);
+    if (rc != HEPH_OK) { heph_net_free(&m->enc); heph_net_free(&m->enc_r); heph_net_free(&m->dec); heph_net_free(&m->dec_r); }
+    m->enc.eval = m->dec.eval = m->enc_r.eval = m->dec_r.eval = 1; /* BatchNorm: batch statistics in a step only */
+    return rc;
+}
+
+/* the batch buffers, in order, as (pointer, floats per pair-row) with 2B rows each except r */
+static void heph__cyc_place(heph_cyc *m, float *p) {
+    size_t B2 = 2 * (size_t)m->cfg.max_batch, S = (size_t)m->cfg.s_dim, Z = (size_t)m->cfg.z_dim,
+           N = (size_t)m->enc.in_n, H = S + 2 * Z, U = S + Z;
+    m->x = p; p += B2 * N;
+    m->h = p; p += B2 * H;
+    m->dh = p; p += B2 * H;
+    m->eps = p; p += B2 * Z;
+    m->dz = p; p += B2 * Z;
+    m->u = p; p += B2 * U;
+    m->du = p; p += B2 * U;
+    m->dlogits = p; p += B2 * N;
+    m->r = p; p += B2 / 2 * Z;
+    m->ur = p; p += B2 * U;
+    m->dur = p; p += B2 * U;
+    m->pr = p; p += B2 * N;
+    m->dpr = p; p += B2 * N;
+    m->dhr = p;
+}
+
+HEPH_DEF int heph_cyc_init(heph_cyc *m, const heph_cyc_config *cfg, uint64_t seed) {
+    size_t B2, S, Z, N, total, sc;
+    uint64_t t64;
+    int rc;
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    m->cfg.enc_spec[HEPH_SPEC_MAX - 1] = m->cfg.dec_spec[HEPH_SPEC_MAX - 1] = '\0';
+    if ((rc = heph__cyc_cfg_ok(&m->cfg, m->err)) != HEPH_OK || (rc = heph__cyc_nets(m)) != HEPH_OK) return rc;
+    B2 = 2 * (size_t)cfg->max_batch; S = (size_t)cfg->s_dim; Z = (size_t)cfg->z_dim; N = (size_t)m->enc.in_n;
+    m->n_params = m->enc.n_params + m->dec.n_params;
+    t64 = (uint64_t)B2 * (4 * (uint64_t)N + 3 * (S + 2 * (uint64_t)Z) + 2 * (uint64_t)Z + 4 * (S + (uint64_t)Z)) + B2 / 2 * Z;
+    if (!heph__floats_fit(5 * (uint64_t)m->n_params) || !heph__floats_fit(t64)) {
+        heph_cyc_free(m);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_SIZE, "%llu parameters and %llu floats of batch buffers are more "
+                          "than this platform can address", (unsigned long long)(m->enc.n_params + m->dec.n_params),
+                          (unsigned long long)t64);
+    }
+    total = (size_t)t64;
+    sc = m->enc.scratch_n > m->dec.scratch_n ? m->enc.scratch_n : m->dec.scratch_n;
+    m->params = (float *)heph__calloc(5 * m->n_params, sizeof(float)); /* params, grads, m, v, grads_r */
+    m->mem = (float *)heph__calloc(total, sizeof(float));
+    m->scratch = (float *)heph__calloc(sc + 1, sizeof(float));
+    if (!m->params || !m->mem || !m->scratch) {
+        heph_cyc_free(m);
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NOMEM, "out of memory for %zu parameters", m->n_params);
+    }
+    m->grads = m->params + m->n_params;
+    m->adam_m = m->grads + m->n_params;
+    m->adam_v = m->adam_m + m->n_params;
+    m->grads_r = m->adam_v + m->n_params;
+    heph_net_bind(&m->enc, m->params, m->grads);
+    heph_net_bind(&m->dec, m->params + m->enc.n_params, m->grads + m->enc.n_params);
+    heph_net_bind(&m->enc_r, m->params, m->grads_r);
+    heph_net_bind(&m->dec_r, m->params + m->enc.n_params, m->grads_r + m->enc.n_params);
+    heph__net_bind_scratch(&m->enc, m->scratch); /* no two passes run at once: one scratch */
+    heph__net_bind_scratch(&m->dec, m->scratch);
+    heph__net_bind_scratch(&m->enc_r, m->scratch);
+    heph__net_bind_scratch(&m->dec_r, m->scratch);
+    heph__cyc_place(m, m->mem);
+    heph_rng_seed(&m->rng, seed);
+    heph_net_init_params(&m->enc, &m->rng);
+    heph_net_init_params(&m->dec, &m->rng);
+    return HEPH_OK;
+}
+
+HEPH_DEF void heph_cyc_free(heph_cyc *m) {
+    heph_net_free(&m->enc); heph_net_free(&m->enc_r);
+    heph_net_free(&m->dec); heph_net_free(&m->dec_r);
+    HEPH_FREE(m->params); HEPH_FREE(m->mem); HEPH_FREE(m->scratch);
+    m->params = m->grads = m->adam_m = m->adam_v = m->grads_r = m->mem = m->scratch = NULL;
+}
+
+static const char *heph__cyc_part(const void *mv, size_t i) {
+    return i < ((const heph_cyc *)mv)->enc.n_params ? "encoder" : "decoder";
+}
+
+/* the forward cycle on the 2B pictures in m->x ([x1; x2]): h = [s | mu | logvar] (logvar
+   clamped), z = mu + sigma eps beside the partner's s (u row b: [s of b +- B | z_b]), the
+   swapped reconstructions and KL; with grad: the decoder's backward, and in dh the KL's and
+   the swapped s's gradients (dz for the reparameterisation). Returns the encoder's raw output. */
+static const float *heph__cyc_forward_cycle(heph_cyc *m, int B, int grad, heph_cyc_losses *L) {
+    size_t B2 = 2 * (size_t)B, S = (size_t)m->cfg.s_dim, Z = (size_t)m->cfg.z_dim, H = S + 2 * Z, U = S + Z,
+           N = (size_t)m->enc.in_n, b, j;
+    const float *raw = heph__net_forward(&m->enc, m->x, (int)B2), *lg;
+    double kl = 0.0, rec, per = 1.0 / ((double)B2 * (double)N);
+    for (b = 0; b < B2 * H; b++) {
+        float v = raw[b];
+        if (b % H >= S + Z) v = v < HEPH_LOGVAR_MIN ? HEPH_LOGVAR_MIN : (v > HEPH_LOGVAR_MAX ? HEPH_LOGVAR_MAX : v);
+        m->h[b] = v;
+    }
+    for (b = 0; b < B2; b++) { /* u_b = [s of the partner | mu_b + sigma_b eps_b] */
+        const float *hb = m->h + b * H;
+        memcpy(m->u + b * U, m->h + (b < (size_t)B ? b + (size_t)B : b - (size_t)B) * H, S * sizeof(float));
+        heph_reparam_forward(m->u + b * U + S, hb + S, hb + S + Z, m->eps + b * Z, Z);
+    }
+    lg = heph__net_forward(&m->dec, m->u, (int)B2);
+    rec = m->cfg.recon == HEPH_RECON_BERNOULLI
+              ? heph_bce_logits(grad ? m->dlogits : NULL, lg, m->x, B2 * N, (float)((double)m->cfg.w_recon * per))
+              : heph_sqerr_logits(grad ? m->dlogits : NULL, lg, m->x, B2 * N, (float)((double)m->cfg.w_recon * per));
+    if (grad) memset(m->dh, 0, B2 * H * sizeof(float));
+    for (b = 0; b < B2; b++) { /* KL(q(z|x) || N(0, I)), per pixel as the recon */
+        float *d = m->dh + b * H + S;
+        kl += heph_kl_normal(grad ? d : NULL, grad ? d + Z : NULL, m->h + b * H + S, m->h + b * H + S + Z, Z,
+                             (float)((double)m->cfg.w_kl * per));
+    }
+    L->recon = rec * per;
+    L->kl = kl * per;
+    if (!grad) return raw;
+    heph__net_backward(&m->dec, m->dlogits, (int)B2, m->du);
+    for (b = 0; b < B2; b++) { /* the decoder's input splits: ds to the partner, dz to b */
+        float *ds = m->dh + (b < (size_t)B ? b + (size_t)B : b - (size_t)B) * H;
+        for (j = 0; j < S; j++) ds[j] += m->du[b * U + j];
+        memcpy(m->dz + b * Z, m->du + b * U + S, Z * sizeof(float));
+    }
+    return raw;
+}
+
+/* the reverse cycle: rows b and B + b of the decoder's input are [s_b | r_b] and
+   [s_(b+1 mod B) | r_b] (s of x1's pictures); decoded, encoded again (the twins enc_r,
+   dec_r); reverse = mean |mu' - r|; with grad: back through both twins, ds added into dh */
+static void heph__cyc_reverse_cycle(heph_cyc *m, int B, int grad, heph_cyc_losses *L) {
+    size_t B2 = 2 * (size_t)B, S = (size_t)m->cfg.s_dim, Z = (size_t)m->cfg.z_dim, H = S + 2 * Z, U = S + Z,
+           N = (size_t)m->enc.in_n, b, j;
+    const float *lg, *hr;
+    double sum = 0.0;
+    float sc = (float)((double)m->cfg.w_reverse / ((double)B2 * (double)Z));
+    for (b = 0; b < (size_t)B; b++) {
+        size_t q = (b + 1) % (size_t)B;
+        memcpy(m->ur + b * U, m->h + b * H, S * sizeof(float));
+        memcpy(m->ur + (B + b) * U, m->h + q * H, S * sizeof(float));
+        memcpy(m->ur + b * U + S, m->r + b * Z, Z * sizeof(float));
+        memcpy(m->ur + (B + b) * U + S, m->r + b * Z, Z * sizeof(float));
+    }
+    lg = heph__net_forward(&m->dec_r, m->ur, (int)B2);
+    heph_sigmoid_forward(m->pr, lg, B2 * N);
+    hr = heph__net_forward(&m->enc_r, m->pr, (int)B2);
+    if (grad) memset(m->dhr, 0, B2 * H * sizeof(float));
+    for (b = 0; b < B2; b++)
+        for (j = 0; j < Z; j++) { /* |mu'_bj - r_bj|, d/dmu' = sign */
+            float d = hr[b * H + S + j] - m->r[(b % (size_t)B) * Z + j];
+            sum += (double)fabsf(d);
+            if (grad) m->dhr[b * H + S + j] = d > 0.0f ? sc : (d < 0.0f ? -sc : 0.0f);
+        }
+    L->reverse = sum / ((double)B2 * (double)Z);
+    if (!grad) return;
+    heph__net_backward(&m->enc_r, m->dhr, (int)B2, m->dpr);
+    for (j = 0; j < B2 * N; j++) m->dpr[j] *= m->pr[j] * (1.0f - m->pr[j]); /* through the sigmoid */
+    heph__net_backward(&m->dec_r, m->dpr, (int)B2, m->dur);
+    for (b = 0; b < (size_t)B; b++) {
+        float *d0 = m->dh + b * H, *d1 = m->dh + ((b + 1) % (size_t)B) * H;
+        for (j = 0; j < S; j++) d0[j] += m->dur[b * U + j];
+        for (j = 0; j < S; j++) d1[j] += m->dur[(B + b) * U + j];
+    }
+}
+
+/* the encoder's backward for [x1; x2]: the reparameterisation (dz into dmu, dlogvar), no
+   gradient where the logvar clamp was active (raw), the encoder; then grads += grads_r */
+static void heph__cyc_encoder_backward(heph_cyc *m, int B, const float *raw) {
+    size_t B2 = 2 * (size_t)B, S = (size_t)m->cfg.s_dim, Z = (size_t)m->cfg.z_dim, H = S + 2 * Z, b, j;
+    long long i, n = (long long)m->n_params;
+    for (b = 0; b < B2; b++) {
+        float *d = m->dh + b * H;
+        heph_reparam_backward(d + S, d + S + Z, m->dz + b * Z, m->h + b * H + S + Z, m->eps + b * Z, Z);
+        for (j = S + Z; j < H; j++)
+            if (raw[b * H + j] < HEPH_LOGVAR_MIN || raw[b * H + j] > HEPH_LOGVAR_MAX) d[j] = 0.0f;
+    }
+    heph__net_backward(&m->enc, m->dh, (int)B2, NULL);
+    HEPH__OMP_FOR_IF(n > 131072)
+    for (i = 0; i < n; i++) m->grads[i] += m->grads_r[i]; /* each parameter's two uses */
+}
+
+static void heph__cyc_train_mode(heph_cyc *m, int train) {
+    m->enc.eval = m->dec.eval = m->enc_r.eval = m->dec_r.eval = !train;
+}
+
+/* B pairs into m->x; eps (2B, Z) and r (B, Z) given or drawn (eps first) from g */
+static int heph__cyc_batch(heph_cyc *m, const float *x1, const float *x2, int B, const float *eps,
+                           const float *r, heph_rng *g) {
+    size_t N = (size_t)m->enc.in_n, Z = (size_t)m->cfg.z_dim, i;
+    if (B <= 0 || B > m->cfg.max_batch)
+        return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_ARG, "batch %d (pairs) is out of range 1..%d", B, m->cfg.max_batch);
+    memcpy(m->x, x1, (size_t)B * N * sizeof(float));
+    memcpy(m->x + (size_t)B * N, x2, (size_t)B * N * sizeof(float));
+    for (i = 0; i < 2 * (size_t)B * Z; i++) m->eps[i] = eps ? eps[i] : heph_rng_normal(g);
+    for (i = 0; i < (size_t)B * Z; i++) m->r[i] = r ? r[i] : heph_rng_normal(g);
+    return HEPH_OK;
+}
+
+/* the weighted sum, and HEPH_E_NAN naming a term that is not finite */
+static int heph__cyc_total(heph_cyc *m, heph_cyc_losses *L) {
+    L->loss = (double)m->cfg.w_recon * L->recon + (double)m->cfg.w_kl * L->kl + (double)m->cfg.w_reverse * L->reverse;
+    if (heph__finite(L->loss)) return HEPH_OK;
+    return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "step %llu: a loss is not finite (recon %g, KL %g, reverse %g)",
+                      (unsigned long long)m->step, L->recon, L->kl, L->reverse);
+}
+
+HEPH_DEF int heph_cyc_loss_grad(heph_cyc *m, const float *x1, const float *x2, int B,
+                                const float *eps, const float *r, heph_cyc_losses *out) {
+    heph_cyc_losses L;
+    const float *raw;
+    size_t i;
+    int rc = heph__cyc_batch(m, x1, x2, B, eps, r, &m->rng);
+    if (rc != HEPH_OK) return rc;
+    memset(&L, 0, sizeof L);
+    heph__cyc_train_mode(m, 1); /* BatchNorm: the batch's statistics, in every pass */
+    raw = heph__cyc_forward_cycle(m, B, 1, &L);
+    heph__cyc_reverse_cycle(m, B, 1, &L);
+    heph__cyc_encoder_backward(m, B, raw);
+    heph__cyc_train_mode(m, 0);
+    if (out) *out = L;
+    if ((rc = heph__cyc_total(m, &L)) != HEPH_OK) return rc;
+    if (out) *out = L;
+    i = heph__first_nonfinite(m->grads, m->n_params);
+    if (i == m->n_params) return HEPH_OK;
+    return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_NAN, "step %llu: gradient of parameter %zu (%s) is not finite",
+                      (unsigned long long)m->step, i, heph__cyc_part(m, i));
+}
+
+HEPH_DEF int heph_cyc_train_step(heph_cyc *m, const float *x1, const float *x2, int B, heph_cyc_losses *out) {
+    const float hp[4] = {m->cfg.lr, m->cfg.beta1, m->cfg.beta2, m->cfg.eps};
+    int rc = heph_cyc_loss_grad(m, x1, x2, B, NULL, NULL, out);
+    if (rc != HEPH_OK) return rc;
+    return heph__adam_block(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, hp, &m->step, m->err,
+                            heph__cyc_part, m);
+}
+
+HEPH_DEF int heph_cyc_evaluate(heph_cyc *m, const float *x1, const float *x2, size_t n, uint64_t seed,
+                               heph_cyc_losses *out) {
+    size_t s, N = (size_t)m->enc.in_n;
+    heph_cyc_losses L, sum;
+    heph_rng g;
+    int rc;
+    heph_rng_seed(&g, seed);
+    memset(&sum, 0, sizeof sum);
+    for (s = 0; s < n; s += (size_t)m->cfg.max_batch) { /* BatchNorm: the running statistics */
+        int B = (int)(n - s < (size_t)m->cfg.max_batch ? n - s : (size_t)m->cfg.max_batch);
+        if ((rc = heph__cyc_batch(m, x1 + s * N, x2 + s * N, B, NULL, NULL, &g)) != HEPH_OK) return rc;
+        memset(&L, 0, sizeof L);
+        heph__cyc_forward_cycle(m, B, 0, &L);
+        heph__cyc_reverse_cycle(m, B, 0, &L);
+        sum.recon += L.recon * B; sum.kl += L.kl * B; sum.reverse += L.reverse * B;
+    }
+    if (n) { sum.recon /= (double)n; sum.kl /= (double)n; sum.reverse /= (double)n; }
+    rc = heph__cyc_total(m, &sum);
+    if (out) *out = sum;
+    return rc;
+}
+
+HEPH_DEF void heph_cyc_encode(heph_cyc *m, const float *x, size_t n, float *s, float *mu, float *logvar) {
+    size_t c, b, j, S = (size_t)m->cfg.s_dim, Z = (size_t)m->cfg.z_dim, H = S + 2 * Z, N = (size_t)m->enc.in_n,
+           chunk = 2 * (size_t)m->cfg.max_batch;
+    for (c = 0; c < n; c += chunk) {
+        size_t B = n - c < chunk ? n - c : chunk;
+        const float *h = heph__net_forward(&m->enc, x + c * N, (int)B);
+        for (b = 0; b < B; b++) {
+            if (s) memcpy(s + (c + b) * S, h + b * H, S * sizeof(float));
+            if (mu) memcpy(mu + (c + b) * Z, h + b * H + S, Z * sizeof(float));
+            for (j = 0; logvar && j < Z; j++) {
+                float v = h[b * H + S + Z + j];
+                logvar[(c + b) * Z + j] = v < HEPH_LOGVAR_MIN ? HEPH_LOGVAR_MIN : (v > HEPH_LOGVAR_MAX ? HEPH_LOGVAR_MAX : v);
+            }
+        }
+    }
+}
+
+HEPH_DEF void heph_cyc_decode(heph_cyc *m, const float *s, const float *z, size_t n, float *out) {
+    size_t c, b, S = (size_t)m->cfg.s_dim, Z = (size_t)m->cfg.z_dim, U = S + Z, N = (size_t)m->enc.in_n,
+           chunk = 2 * (size_t)m->cfg.max_batch;
+    for (c = 0; c < n; c += chunk) {
+        size_t B = n - c < chunk ? n - c : chunk;
+        for (b = 0; b < B; b++) { /* [s | z] */
+            memcpy(m->u + b * U, s + (c + b) * S, S * sizeof(float));
+            memcpy(m->u + b * U + S, z + (c + b) * Z, Z * sizeof(float));
+        }
+        heph_sigmoid_forward(out + c * N, heph__net_forward(&m->dec, m->u, (int)B), B * N);
+    }
+}
+
+HEPH_DEF void heph_cyc_transfer(heph_cyc *m, const float *xs, const float *xz, size_t n, float *out) {
+    size_t c, chunk = 2 * (size_t)m->cfg.max_batch, N = (size_t)m->enc.in_n;
+    for (c = 0; c < n; c += chunk) { /* s of xs and mu of xz into the batch buffers, then decode */
+        size_t B = n - c < chunk ? n - c : chunk;
+        heph_cyc_encode(m, xs + c * N, B, m->ur, NULL, NULL);
+        heph_cyc_encode(m, xz + c * N, B, NULL, m->dz, NULL);
+        heph_cyc_decode(m, m->ur, m->dz, B, out + c * N);
     }
 }
 

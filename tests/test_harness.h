@@ -66,6 +66,8 @@ static void t_free(void *p) {
 /* ---- failing with a reason ------------------------------------------------------------------- */
 static char t_msg[1024];
 static int t_verbose;
+/* printed before each test's name: "test_X/" when several programs share one (tests/run.sh) */
+static const char *t_prefix = "";
 static const char *t_dir = ".";
 static const char *t_fixdir = "tests/fixtures";
 
@@ -284,10 +286,10 @@ static int t_main(int argc, char **argv, const t_test *tests, int n) {
         }
         while (t_nbufs) free(t_bufs[--t_nbufs]);
         if (ok) {
-            printf("PASS %s\n", tests[k].name);
+            printf("PASS %s%s\n", t_prefix, tests[k].name);
             passed++;
         } else {
-            printf("FAIL %s: %s\n", tests[k].name, t_msg);
+            printf("FAIL %s%s: %s\n", t_prefix, tests[k].name, t_msg);
             failed++;
         }
     }

@@ -420,7 +420,7 @@ static int test_cvae_wrong_labels(void) {
     small_config(&cfg, 1, 4, 4, 2, "", "dense16", 64); /* the draw takes any B: it touches no model buffer */
     cfg.n_classes = K;
     CHECK(heph_vae_init(&m, &cfg, 3) == HEPH_OK, "init: %s", m.err);
-    CHECK(m.cfg.label_dim == K && t_close(m.cfg.wrong_labels, 0.1, 0, 1e-7), "defaults: label_dim %d, wrong %g",
+    CHECK(m.cfg.label_dim == K && t_close((double)m.cfg.wrong_labels, 0.1, 0, 1e-7), "defaults: label_dim %d, wrong %g",
           m.cfg.label_dim, (double)m.cfg.wrong_labels);
     for (i = 0; i < N; i++) y[i] = i % K;
     heph_cvae_wrong_labels(&m, y, N, g);
@@ -588,7 +588,7 @@ static int test_cvae_relabel_evaluate(void) {
         heph_cvae_decode(&m, z, y, C_B, pic);
         lg = heph_net_forward(&cls, pic, C_B);
         for (b = 0; b < C_B; b++) right += heph_argmax(lg + b * C_K, C_K) == y[b];
-        CHECK(L.label_acc == right / (double)C_B, "accuracy %g, by hand %d of %d", L.label_acc, right, C_B);
+        CHECK(t_close(L.label_acc, right / (double)C_B, 1e-12, 0), "accuracy %g, by hand %d of %d", L.label_acc, right, C_B);
     }
     cls_free(&cls);
     heph_vae_free(&m);
@@ -632,6 +632,213 @@ static int test_cvae_threads_bitwise(void) {
 }
 #endif
 
+
+/* ---- the cycle-consistent VAE --------------------------------------------------------------- */
+enum { Y_C = 1, Y_HW = 4, Y_N = 16, Y_S = 2, Y_Z = 3, Y_B = 3 };
+
+/* a tiny cycle VAE on 1x4x4 pictures (tanh: smooth everywhere, for finite differences) */
+static int cyc_make(heph_cyc *m, const char *enc, const char *dec, int recon, uint64_t seed) {
+    heph_cyc_config cfg;
+    heph_cyc_config_default(&cfg);
+    cfg.in_c = Y_C; cfg.in_h = cfg.in_w = Y_HW; cfg.s_dim = Y_S; cfg.z_dim = Y_Z; cfg.max_batch = Y_B;
+    cfg.recon = recon;
+    cfg.w_recon = 20.0f; /* the per-pixel terms' gradients well above the differences' noise */
+    strcpy(cfg.enc_spec, enc);
+    strcpy(cfg.dec_spec, dec);
+    return heph_cyc_init(m, &cfg, seed);
+}
+
+typedef struct {
+    heph_cyc *m;
+    const float *x1, *x2, *eps, *r;
+} cyc_ctx;
+
+static double cyc_loss(void *p) {
+    cyc_ctx *c = (cyc_ctx *)p;
+    heph_cyc_losses L;
+    return heph_cyc_loss_grad(c->m, c->x1, c->x2, Y_B, c->eps, c->r, &L) == HEPH_OK ? L.loss : (double)NAN;
+}
+
+/* both cycles' gradient w.r.t. every parameter against central differences, for Gaussian and
+   Bernoulli reconstructions and an encoder with BatchNorm (the batch's statistics in all
+   four passes); the reverse cycle reaches the decoder and the encoder */
+static int cyc_gradcheck(const char *enc, int recon, float wrev, float h, double rtol, const char *name) {
+    heph_cyc m;
+    cyc_ctx c;
+    heph_cyc_losses L;
+    float x1[Y_B * Y_N], x2[Y_B * Y_N], eps[2 * Y_B * Y_Z], r[Y_B * Y_Z], *ga;
+    size_t i;
+    CHECK(cyc_make(&m, enc, "dense6,tanh,dense16", recon, 31) == HEPH_OK, "%s: init: %s", name, m.err);
+    m.cfg.w_reverse = wrev;
+    for (i = 0; i < m.n_params; i++) m.params[i] *= 2.0f;
+    tfill(x1, Y_B * Y_N, 0.0f, 1.0f);
+    tfill(x2, Y_B * Y_N, 0.0f, 1.0f);
+    for (i = 0; i < 2 * Y_B * Y_Z; i++) eps[i] = (float)tnormal();
+    {   /* |mu' - r| has a kink at 0, where central differences are wrong: the head's input is
+           tanh's (in [-1, 1]), so |mu'_j| <= sum_i |W_ji| + |b_j|, and r stays 0.5 beyond that */
+        const heph_layer *hd = &m.enc.layers[m.enc.n_layers - 1];
+        int j, k, I = (int)(hd->n_params / (Y_S + 2 * Y_Z)) - 1;
+        for (j = 0; j < Y_Z; j++) {
+            double bound = fabs((double)m.params[hd->b_off + Y_S + (size_t)j]);
+            for (k = 0; k < I; k++) bound += fabs((double)m.params[hd->w_off + (size_t)(Y_S + j) * (size_t)I + (size_t)k]);
+            for (i = 0; i < Y_B; i++) {
+                double n = tnormal();
+                r[i * Y_Z + (size_t)j] = (float)((n < 0.0 ? -1.0 : 1.0) * (bound + 0.5 + 0.25 * fabs(n)));
+            }
+        }
+    }
+    CHECK(heph_cyc_loss_grad(&m, x1, x2, Y_B, eps, r, &L) == HEPH_OK, "%s: %s", name, m.err);
+    CHECK(L.recon > 0.0 && L.kl > 0.0 && L.reverse > 0.0 &&
+          t_close(L.loss, 20.0 * L.recon + 3.0 * L.kl + (double)wrev * L.reverse, 1e-12, 1e-12),
+          "%s: loss %g recon %g kl %g reverse %g", name, L.loss, L.recon, L.kl, L.reverse);
+    ga = TALLOC(float, m.n_params);
+    memcpy(ga, m.grads, m.n_params * sizeof(float));
+    c.m = &m; c.x1 = x1; c.x2 = x2; c.eps = eps; c.r = r;
+    /* atol: |mu' - r| (about 3.5) in float loses ~2e-7 per value, ~3e-5 in a difference */
+    REQUIRE(gradcheck(name, cyc_loss, &c, m.params, ga, m.n_params, h, 1e-4, rtol));
+    m.cfg.w_reverse = 0.0f; /* without the reverse cycle, both networks' gradients change */
+    CHECK(heph_cyc_loss_grad(&m, x1, x2, Y_B, eps, r, &L) == HEPH_OK, "%s", m.err);
+    CHECK(memcmp(ga, m.grads, m.enc.n_params * sizeof(float)) != 0 &&
+          memcmp(ga + m.enc.n_params, m.grads + m.enc.n_params, m.dec.n_params * sizeof(float)) != 0,
+          "%s: the reverse cycle does not reach both networks", name);
+    heph_cyc_free(&m);
+    return 1;
+}
+
+static int test_cyc_gradcheck(void) {
+    tseed(2301);
+    REQUIRE(cyc_gradcheck("dense6,tanh", HEPH_RECON_GAUSSIAN, 10.0f, 1e-2f, 5e-3, "cyc gaussian"));
+    REQUIRE(cyc_gradcheck("dense6,tanh", HEPH_RECON_BERNOULLI, 10.0f, 1e-2f, 5e-3, "cyc bernoulli"));
+    /* BatchNorm over 6 pictures curves the loss strongly: a smaller step (central differences
+       of one weight went -0.245, -0.192, -0.1859 for steps 3e-2, 1e-2, 3e-3, the gradient
+       -0.1855), so less float noise: the reverse term (|r| beyond the bound) weighs 1 */
+    REQUIRE(cyc_gradcheck("dense6,bn,tanh", HEPH_RECON_GAUSSIAN, 1.0f, 3e-3f, 1e-2, "cyc batchnorm"));
+    return 1;
+}
+
+/* the bookkeeping, recomputed from the public encode and decode: x1[b] is rebuilt from x2[b]'s
+   s and its own z, x2[b] from x1[b]'s s; the reverse cycle decodes r_b with s of x1[b] and
+   of x1[b+1 mod B]; the KL of both; every value per pixel or per latent */
+static int test_cyc_bookkeeping(void) {
+    heph_cyc m;
+    heph_cyc_losses L;
+    float x1[Y_B * Y_N], x2[Y_B * Y_N], eps[2 * Y_B * Y_Z], r[Y_B * Y_Z];
+    float s[2 * Y_B * Y_S], mu[2 * Y_B * Y_Z], lv[2 * Y_B * Y_Z], z[2 * Y_B * Y_Z], ss[2 * Y_B * Y_S];
+    float rz[2 * Y_B * Y_Z], pic[2 * Y_B * Y_N], mu2[2 * Y_B * Y_Z], xx[2 * Y_B * Y_N];
+    double rec = 0.0, kl = 0.0, rev = 0.0;
+    int b, j;
+    tseed(2302);
+    CHECK(cyc_make(&m, "dense6,tanh", "dense6,tanh,dense16", HEPH_RECON_GAUSSIAN, 32) == HEPH_OK, "%s", m.err);
+    tfill(x1, Y_B * Y_N, 0.0f, 1.0f);
+    tfill(x2, Y_B * Y_N, 0.0f, 1.0f);
+    for (j = 0; j < 2 * Y_B * Y_Z; j++) eps[j] = (float)tnormal();
+    for (j = 0; j < Y_B * Y_Z; j++) r[j] = (float)tnormal();
+    CHECK(heph_cyc_loss_grad(&m, x1, x2, Y_B, eps, r, &L) == HEPH_OK, "%s", m.err);
+    memcpy(xx, x1, sizeof x1);
+    memcpy(xx + Y_B * Y_N, x2, sizeof x2);
+    heph_cyc_encode(&m, xx, 2 * Y_B, s, mu, lv);
+    for (b = 0; b < 2 * Y_B; b++) {
+        int partner = b < Y_B ? b + Y_B : b - Y_B;
+        memcpy(ss + b * Y_S, s + partner * Y_S, Y_S * sizeof(float));
+        for (j = 0; j < Y_Z; j++) {
+            int k = b * Y_Z + j;
+            z[k] = mu[k] + expf(0.5f * lv[k]) * eps[k];
+            kl += -0.5 * (1.0 + (double)lv[k] - (double)mu[k] * (double)mu[k] - exp((double)lv[k]));
+        }
+    }
+    heph_cyc_decode(&m, ss, z, 2 * Y_B, pic);
+    for (j = 0; j < 2 * Y_B * Y_N; j++) rec += ((double)pic[j] - (double)xx[j]) * ((double)pic[j] - (double)xx[j]);
+    for (b = 0; b < Y_B; b++) {
+        memcpy(ss + b * Y_S, s + b * Y_S, Y_S * sizeof(float));
+        memcpy(ss + (Y_B + b) * Y_S, s + ((b + 1) % Y_B) * Y_S, Y_S * sizeof(float));
+        memcpy(rz + b * Y_Z, r + b * Y_Z, Y_Z * sizeof(float));
+        memcpy(rz + (Y_B + b) * Y_Z, r + b * Y_Z, Y_Z * sizeof(float));
+    }
+    heph_cyc_decode(&m, ss, rz, 2 * Y_B, pic);
+    heph_cyc_encode(&m, pic, 2 * Y_B, NULL, mu2, NULL);
+    for (j = 0; j < 2 * Y_B * Y_Z; j++) rev += fabs((double)mu2[j] - (double)rz[j]);
+    rec /= 2.0 * Y_B * Y_N; kl /= 2.0 * Y_B * Y_N; rev /= 2.0 * Y_B * Y_Z;
+    CHECK(t_close(L.recon, rec, 1e-7, 1e-5), "recon %.9g, by hand %.9g", L.recon, rec);
+    CHECK(t_close(L.kl, kl, 1e-7, 1e-5), "KL %.9g, by hand %.9g", L.kl, kl);
+    CHECK(t_close(L.reverse, rev, 1e-7, 1e-5), "reverse %.9g, by hand %.9g", L.reverse, rev);
+    /* transfer = decode(s of the first, mu of the second), bit for bit */
+    heph_cyc_transfer(&m, x1, x2, Y_B, pic);
+    heph_cyc_decode(&m, s, mu + Y_B * Y_Z, Y_B, pic + Y_B * Y_N);
+    CHECK(memcmp(pic, pic + Y_B * Y_N, Y_B * Y_N * sizeof(float)) == 0, "transfer != decode(s1, mu2)");
+    heph_cyc_free(&m);
+    return 1;
+}
+
+/* training lowers the loss; evaluate changes nothing and repeats itself; bad batches, bad
+   configurations and NaN pictures are refused with the model untouched */
+static int test_cyc_train_refusals(void) {
+    heph_cyc m;
+    heph_cyc_config cfg;
+    heph_cyc_losses L0, L1, E0, E1;
+    float x1[Y_B * Y_N], x2[Y_B * Y_N], *before;
+    int t;
+    tseed(2303);
+    CHECK(cyc_make(&m, "dense8,relu", "dense8,relu,dense16", HEPH_RECON_BERNOULLI, 33) == HEPH_OK, "%s", m.err);
+    m.cfg.lr = 1e-2f;
+    tfill(x1, Y_B * Y_N, 0.0f, 1.0f);
+    memcpy(x2, x1, sizeof x1); /* pairs of the same picture */
+    CHECK(heph_cyc_evaluate(&m, x1, x2, Y_B, 9, &E0) == HEPH_OK, "%s", m.err);
+    for (t = 0; t < 200; t++) CHECK(heph_cyc_train_step(&m, x1, x2, Y_B, t ? &L1 : &L0) == HEPH_OK, "%s", m.err);
+    CHECK(m.step == 200 && L1.loss < 0.8 * L0.loss, "200 steps: loss %g -> %g", L0.loss, L1.loss);
+    before = TALLOC(float, 4 * m.n_params);
+    memcpy(before, m.params, 4 * m.n_params * sizeof(float));
+    CHECK(heph_cyc_evaluate(&m, x1, x2, Y_B, 9, &E0) == HEPH_OK && heph_cyc_evaluate(&m, x1, x2, Y_B, 9, &E1) == HEPH_OK,
+          "%s", m.err);
+    CHECK(memcmp(&E0, &E1, sizeof E0) == 0 && E0.loss < L0.loss, "evaluate %g then %g", E0.loss, E1.loss);
+    CHECK(heph_cyc_train_step(&m, x1, x2, 0, NULL) == HEPH_E_ARG && heph_cyc_train_step(&m, x1, x2, Y_B + 1, NULL) == HEPH_E_ARG,
+          "batch out of range accepted");
+    x1[5] = NAN;
+    CHECK(heph_cyc_train_step(&m, x1, x2, Y_B, NULL) == HEPH_E_NAN && strstr(m.err, "not finite"), "NaN: %s", m.err);
+    CHECK(memcmp(before, m.params, m.n_params * sizeof(float)) == 0 && m.step == 200 &&
+          memcmp(before + 2 * m.n_params, m.adam_m, 2 * m.n_params * sizeof(float)) == 0,
+          "a refused step changed the parameters or Adam's moments");
+    heph_cyc_free(&m);
+    heph_cyc_config_default(&cfg);
+    strcpy(cfg.dec_spec, "dense10"); /* 10 values for a 28x28 picture */
+    CHECK(heph_cyc_init(&m, &cfg, 1) == HEPH_E_SPEC && strstr(m.err, "784"), "decoder size: %s", m.err);
+    heph_cyc_config_default(&cfg);
+    cfg.s_dim = 0;
+    CHECK(heph_cyc_init(&m, &cfg, 1) == HEPH_E_ARG && strstr(m.err, "s_dim"), "s_dim 0: %s", m.err);
+    CHECK(heph_cyc_config_preset(&cfg, "no-such") == HEPH_E_ARG, "unknown preset");
+    CHECK(heph_cyc_config_preset(&cfg, "cyc-mnist") == HEPH_OK && heph_cyc_init(&m, &cfg, 1) == HEPH_OK, "cyc-mnist: %s", m.err);
+    heph_cyc_free(&m);
+    CHECK(heph_cyc_config_preset(&cfg, "cyc-sprites") == HEPH_OK && heph_cyc_init(&m, &cfg, 1) == HEPH_OK, "cyc-sprites: %s", m.err);
+    heph_cyc_free(&m);
+    return 1;
+}
+
+#ifdef _OPENMP
+/* the same bits for 1 and 2 threads: convolutions, BatchNorm, both cycles */
+static int test_cyc_threads_bitwise(void) {
+    heph_cyc a, b;
+    heph_cyc_config cfg;
+    enum { B = 16 };
+    float *x1 = TALLOC(float, B * 64), *x2 = TALLOC(float, B * 64);
+    int t, old = omp_get_max_threads();
+    tseed(2304);
+    tfill(x1, B * 64, 0.0f, 1.0f);
+    tfill(x2, B * 64, 0.0f, 1.0f);
+    heph_cyc_config_default(&cfg);
+    cfg.in_h = cfg.in_w = 8; cfg.s_dim = 3; cfg.z_dim = 2; cfg.max_batch = B;
+    strcpy(cfg.enc_spec, "conv4k3s2p1,bn,lrelu0.2,flatten,dense20,relu");
+    strcpy(cfg.dec_spec, "dense64,relu,reshape4x4x4,convt1k4s2p1");
+    CHECK(heph_cyc_init(&a, &cfg, 5) == HEPH_OK && heph_cyc_init(&b, &cfg, 5) == HEPH_OK, "init: %s", a.err);
+    omp_set_num_threads(1);
+    for (t = 0; t < 4; t++) CHECK(heph_cyc_train_step(&a, x1, x2, B, NULL) == HEPH_OK, "%s", a.err);
+    omp_set_num_threads(2);
+    for (t = 0; t < 4; t++) CHECK(heph_cyc_train_step(&b, x1, x2, B, NULL) == HEPH_OK, "%s", b.err);
+    omp_set_num_threads(old);
+    CHECK(memcmp(a.params, b.params, 4 * a.n_params * sizeof(float)) == 0, "1 and 2 threads differ");
+    heph_cyc_free(&a); heph_cyc_free(&b);
+    return 1;
+}
+#endif
+
 /* ============================================================================================ */
 
 static const t_test tests[] = {
@@ -651,6 +858,12 @@ static const t_test tests[] = {
     {"cvae_relabel_evaluate", test_cvae_relabel_evaluate},
 #ifdef _OPENMP
     {"cvae_threads_bitwise", test_cvae_threads_bitwise},
+#endif
+    {"cyc_gradcheck", test_cyc_gradcheck},
+    {"cyc_bookkeeping", test_cyc_bookkeeping},
+    {"cyc_train_refusals", test_cyc_train_refusals},
+#ifdef _OPENMP
+    {"cyc_threads_bitwise", test_cyc_threads_bitwise},
 #endif
 };
 T_MAIN(tests)
