@@ -693,6 +693,13 @@ HEPH_DEF void heph_cyc_encode(heph_cyc *m, const float *x, size_t n, float *s, f
 HEPH_DEF void heph_cyc_decode(heph_cyc *m, const float *s, const float *z, size_t n, float *out);
 /* style transfer: picture i = dec([s of xs[i] | mu of xz[i]]), (n, C, H, W)                  */
 HEPH_DEF void heph_cyc_transfer(heph_cyc *m, const float *xs, const float *xz, size_t n, float *out);
+#ifndef HEPH_NO_STDIO
+/* checkpoints (.hpc), written atomically as heph_vae_save (flags: HEPH_SAVE_WEIGHTS_ONLY);
+   heph_cyc_load initialises an uninitialised m, or leaves nothing to free with m->err naming
+   the file and the problem                                                                  */
+HEPH_DEF int heph_cyc_save(heph_cyc *m, const char *path, int flags);
+HEPH_DEF int heph_cyc_load(heph_cyc *m, const char *path);
+#endif
 
 /* ---- threads that adapt to a shared machine ---------------------------------------------
    Results never depend on the thread count (see OPTIONS), so a training loop may change it at
@@ -6026,22 +6033,28 @@ static int heph__bn_state_ok(const heph_net *net, const char *path, const char *
 /* every weight finite, every Adam first moment finite, every second moment finite and >= 0
    (what training keeps), every BatchNorm running variance >= 0, or HEPH_E_FORMAT naming the
    first value that is not */
+static int heph__block_values_ok(const float *p, const float *am, const float *av, size_t n, const heph_net *enc,
+                                 const heph_net *dec, const char *path, const char *(*part)(const void *, size_t),
+                                 const void *owner, char *err) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (!(fabsf(p[i]) <= FLT_MAX))
+            return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: parameter %zu is %g (%s)", path, i, (double)p[i],
+                              part(owner, i));
+    for (i = 0; i < n; i++)
+        if (!(fabsf(am[i]) <= FLT_MAX))
+            return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: Adam first moment of parameter %zu is %g",
+                              path, i, (double)am[i]);
+    for (i = 0; i < n; i++)
+        if (!(av[i] >= 0.0f && av[i] <= FLT_MAX))
+            return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: Adam second moment of parameter %zu is %g "
+                              "(finite and >= 0 expected)", path, i, (double)av[i]);
+    if (heph__bn_state_ok(enc, path, "encoder ", err, HEPH_ERRLEN) != HEPH_OK) return HEPH_E_FORMAT;
+    return heph__bn_state_ok(dec, path, "decoder ", err, HEPH_ERRLEN);
+}
 static int heph__state_values_ok(heph_vae *m, const char *path) {
-    size_t i, n = m->n_params;
-    for (i = 0; i < n; i++)
-        if (!(fabsf(m->params[i]) <= FLT_MAX))
-            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: parameter %zu is %g (%s)", path, i,
-                              (double)m->params[i], heph__param_part(m, i));
-    for (i = 0; i < n; i++)
-        if (!(fabsf(m->adam_m[i]) <= FLT_MAX))
-            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: Adam first moment of parameter %zu is %g",
-                              path, i, (double)m->adam_m[i]);
-    for (i = 0; i < n; i++)
-        if (!(m->adam_v[i] >= 0.0f && m->adam_v[i] <= FLT_MAX))
-            return heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: Adam second moment of parameter %zu is %g "
-                              "(finite and >= 0 expected)", path, i, (double)m->adam_v[i]);
-    if (heph__bn_state_ok(&m->enc, path, "encoder ", m->err, HEPH_ERRLEN) != HEPH_OK) return HEPH_E_FORMAT;
-    return heph__bn_state_ok(&m->dec, path, "decoder ", m->err, HEPH_ERRLEN);
+    return heph__block_values_ok(m->params, m->adam_m, m->adam_v, m->n_params, &m->enc, &m->dec, path,
+                                 heph__vae_part, m, m->err);
 }
 
 /* a whole file into a new buffer (at most max bytes, at least min): HEPH_OK or an error in err */
@@ -6232,6 +6245,143 @@ HEPH_DEF int heph_vae_load(heph_vae *m, const char *path) {
     m->step = step;
     m->rng = rng;
     HEPH_FREE(buf);
+    return HEPH_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* cycle-consistent VAE checkpoints (.hpc), all fields little-endian:
+     magic "HEPHHPC\0", version u32 (1), flags u32 (1: the optimiser state follows the weights)
+     in_c, in_h, in_w, s_dim, z_dim, max_batch: u32;  encoder spec, decoder spec: u32 length + bytes
+     recon u32, w_recon, w_kl, w_reverse f32;  Adam lr, beta1, beta2, eps f32;  step u64
+     RNG: state u64, inc u64, has_spare u32, spare f32
+     n_params u64, parameters f32[n] (encoder, decoder); if flags & 1: Adam m f32[n], v f32[n]
+     checksum u64: FNV-1a 64 of every byte before it                                          */
+
+static const unsigned char heph__hpc_magic[8] = {'H', 'E', 'P', 'H', 'H', 'P', 'C', 0};
+
+HEPH_DEF int heph_cyc_save(heph_cyc *m, const char *path, int flags) {
+    char tmp[1024];
+    heph__wr w;
+    const heph_cyc_config *c = &m->cfg;
+    int opt = !(flags & HEPH_SAVE_WEIGHTS_ONLY);
+    int rc = heph__wr_open(&w, tmp, sizeof tmp, path, "checkpoint", m->err, HEPH_ERRLEN);
+    if (rc != HEPH_OK) return rc;
+    heph__wr_bytes(&w, heph__hpc_magic, 8);
+    heph__wr_u32(&w, 1u);
+    heph__wr_u32(&w, opt ? 1u : 0u);
+    heph__wr_u32(&w, (uint32_t)c->in_c); heph__wr_u32(&w, (uint32_t)c->in_h); heph__wr_u32(&w, (uint32_t)c->in_w);
+    heph__wr_u32(&w, (uint32_t)c->s_dim); heph__wr_u32(&w, (uint32_t)c->z_dim); heph__wr_u32(&w, (uint32_t)c->max_batch);
+    heph__wr_str(&w, c->enc_spec);
+    heph__wr_str(&w, c->dec_spec);
+    heph__wr_u32(&w, (uint32_t)c->recon);
+    heph__wr_u32(&w, heph__f2u(c->w_recon)); heph__wr_u32(&w, heph__f2u(c->w_kl)); heph__wr_u32(&w, heph__f2u(c->w_reverse));
+    heph__wr_u32(&w, heph__f2u(c->lr)); heph__wr_u32(&w, heph__f2u(c->beta1));
+    heph__wr_u32(&w, heph__f2u(c->beta2)); heph__wr_u32(&w, heph__f2u(c->eps));
+    heph__wr_u64(&w, m->step);
+    heph__wr_u64(&w, m->rng.state); heph__wr_u64(&w, m->rng.inc);
+    heph__wr_u32(&w, (uint32_t)m->rng.has_spare); heph__wr_u32(&w, heph__f2u(m->rng.spare));
+    heph__wr_u64(&w, (uint64_t)m->n_params);
+    heph__wr_f32s(&w, m->params, m->n_params);
+    if (opt) {
+        heph__wr_f32s(&w, m->adam_m, m->n_params);
+        heph__wr_f32s(&w, m->adam_v, m->n_params);
+    }
+    return heph__wr_close(&w, tmp, path, "checkpoint", m->err, HEPH_ERRLEN);
+}
+
+/* the fields of a .hpc before its parameters (magic, version, checksum checked), and the
+   parameter count against the file's size and the architecture, before anything is allocated */
+static int heph__hpc_fields(heph__rd *r, const unsigned char *buf, size_t size, const char *path, heph_cyc_config *c,
+                            uint64_t *step, heph_rng *rng, uint32_t *flags, char *err) {
+    uint32_t version;
+    uint64_t left, n_params, per;
+    size_t want = 0, enc_out = 0, out_n = 0;
+    char spec[HEPH_SPEC_MAX + 32];
+    if (memcmp(buf, heph__hpc_magic, 8) != 0)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: not a .hpc cycle-VAE checkpoint (wrong magic; expected "
+                          "\"HEPHHPC\")", path);
+    if ((version = heph__get_le32(buf + 8)) != 1)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_VERSION, "%s: cycle-VAE checkpoint version %u (this library reads 1)",
+                          path, version);
+    if (heph__fnv1a(HEPH__FNV_INIT, buf, size - 8) != heph__get_le64(buf + size - 8))
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_CHECKSUM, "%s: checksum mismatch (the file is truncated or corrupted)",
+                          path);
+    r->p = buf; r->n = size - 8; r->ok = 1; r->at = 16;
+    *flags = heph__get_le32(buf + 12);
+    memset(c, 0, sizeof *c);
+    c->in_c = (int)heph__rd_u32(r); c->in_h = (int)heph__rd_u32(r); c->in_w = (int)heph__rd_u32(r);
+    c->s_dim = (int)heph__rd_u32(r); c->z_dim = (int)heph__rd_u32(r); c->max_batch = (int)heph__rd_u32(r);
+    if (!heph__rd_str(r, c->enc_spec, HEPH_SPEC_MAX) || !heph__rd_str(r, c->dec_spec, HEPH_SPEC_MAX)) r->ok = 0;
+    c->recon = (int)heph__rd_u32(r);
+    c->w_recon = heph__rd_f32(r); c->w_kl = heph__rd_f32(r); c->w_reverse = heph__rd_f32(r);
+    c->lr = heph__rd_f32(r); c->beta1 = heph__rd_f32(r); c->beta2 = heph__rd_f32(r); c->eps = heph__rd_f32(r);
+    *step = heph__rd_u64(r);
+    rng->state = heph__rd_u64(r); rng->inc = heph__rd_u64(r);
+    rng->has_spare = heph__rd_u32(r) ? 1 : 0; rng->spare = heph__rd_f32(r);
+    if (!r->ok || *flags > 1) return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: malformed header", path);
+    if (*step > HEPH_STEP_MAX || !(fabsf(rng->spare) <= FLT_MAX))
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: step %llu or the generator's spare normal %g is out of range",
+                          path, (unsigned long long)*step, (double)rng->spare);
+    if (c->in_c <= 0 || c->in_h <= 0 || c->in_w <= 0 || c->in_c > (int)HEPH__MAX_CHANNELS || c->in_h > (int)HEPH__MAX_SIDE ||
+        c->in_w > (int)HEPH__MAX_SIDE || c->s_dim <= 0 || c->s_dim > 4096 || c->z_dim <= 0 || c->z_dim > 4096)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: picture %dx%dx%d or latent sizes s %d, z %d out of range",
+                          path, c->in_c, c->in_h, c->in_w, c->s_dim, c->z_dim);
+    per = (*flags & 1) ? 12u : 4u;
+    left = (uint64_t)(r->n - r->at);
+    n_params = left >= 8 ? heph__get_le64(r->p + r->at) : 0;
+    if (left < 8 || n_params > (left - 8) / per || n_params * per != left - 8)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: %llu parameters stored, the file holds %llu bytes for them",
+                          path, (unsigned long long)n_params, (unsigned long long)(left >= 8 ? left - 8 : 0));
+    snprintf(spec, sizeof spec, "%s%sdense%d", c->enc_spec, c->enc_spec[0] ? "," : "", c->s_dim + 2 * c->z_dim);
+    if (heph__spec_count(spec, c->in_c, c->in_h, c->in_w, &want, &enc_out) == HEPH_OK &&
+        heph__spec_count(c->dec_spec, c->s_dim + c->z_dim, 1, 1, &want, &out_n) == HEPH_OK && want != n_params)
+        return heph__errf(err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: %llu parameters stored, the architecture has %zu", path,
+                          (unsigned long long)n_params, want);
+    return HEPH_OK; /* a bad spec: heph_cyc_init says why */
+}
+
+HEPH_DEF int heph_cyc_load(heph_cyc *m, const char *path) {
+    unsigned char *buf = NULL;
+    size_t size = 0;
+    uint64_t step = 0;
+    heph__rd r;
+    heph_cyc_config cfg;
+    heph_rng rng;
+    uint32_t flags = 0;
+    char err[HEPH_ERRLEN];
+    int rc;
+    memset(m, 0, sizeof *m);
+    memset(&r, 0, sizeof r);
+    memset(&rng, 0, sizeof rng);
+    rc = heph__slurp(path, 16, HEPH__HPM_MAX_BYTES, &buf, &size, m->err, HEPH_ERRLEN);
+    if (rc != HEPH_OK) return rc;
+    rc = heph__hpc_fields(&r, buf, size, path, &cfg, &step, &rng, &flags, m->err);
+    if (rc == HEPH_OK && (rc = heph_cyc_init(m, &cfg, 0)) != HEPH_OK) {
+        snprintf(err, sizeof err, "%.100s: %.150s", path, m->err);
+        memcpy(m->err, err, sizeof err);
+    }
+    if (rc == HEPH_OK) {
+        (void)heph__rd_u64(&r); /* the count, checked above */
+        heph__rd_f32s(&r, m->params, m->n_params);
+        if (flags & 1) {
+            heph__rd_f32s(&r, m->adam_m, m->n_params);
+            heph__rd_f32s(&r, m->adam_v, m->n_params);
+        }
+        if (!r.ok || r.at != r.n)
+            rc = heph__errf(m->err, HEPH_ERRLEN, HEPH_E_FORMAT, "%s: the parameters do not fill the file", path);
+        else
+            rc = heph__block_values_ok(m->params, m->adam_m, m->adam_v, m->n_params, &m->enc, &m->dec, path,
+                                       heph__cyc_part, m, m->err);
+        if (rc != HEPH_OK) {
+            memcpy(err, m->err, sizeof err);
+            heph_cyc_free(m);
+            memcpy(m->err, err, sizeof err);
+        }
+    }
+    HEPH_FREE(buf);
+    if (rc != HEPH_OK) return rc;
+    m->step = step;
+    m->rng = rng;
     return HEPH_OK;
 }
 

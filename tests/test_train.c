@@ -812,6 +812,56 @@ static int test_cyc_train_refusals(void) {
     return 1;
 }
 
+
+/* a checkpoint resumes exactly (3 + 3 steps = 6 steps); a weights-only file decodes the same;
+   a damaged, truncated or foreign file is refused with the file's name and nothing to free */
+static int test_cyc_checkpoint(void) {
+    heph_cyc a, b, c;
+    float x1[Y_B * Y_N], x2[Y_B * Y_N], s[Y_B * Y_S], mu[Y_B * Y_Z], pa[Y_B * Y_N], pb[Y_B * Y_N];
+    const char *path = tpath("cyc.hpc"), *wpath = tpath("cyc_w.hpc"), *bad = tpath("cyc_bad.hpc");
+    unsigned char *bytes;
+    size_t n;
+    int t;
+    tseed(2305);
+    tfill(x1, Y_B * Y_N, 0.0f, 1.0f);
+    tfill(x2, Y_B * Y_N, 0.0f, 1.0f);
+    CHECK(cyc_make(&a, "dense6,bn,tanh", "dense6,tanh,dense16", HEPH_RECON_GAUSSIAN, 34) == HEPH_OK &&
+          cyc_make(&b, "dense6,bn,tanh", "dense6,tanh,dense16", HEPH_RECON_GAUSSIAN, 34) == HEPH_OK, "init: %s", a.err);
+    for (t = 0; t < 6; t++) CHECK(heph_cyc_train_step(&a, x1, x2, Y_B, NULL) == HEPH_OK, "%s", a.err);
+    for (t = 0; t < 3; t++) CHECK(heph_cyc_train_step(&b, x1, x2, Y_B, NULL) == HEPH_OK, "%s", b.err);
+    CHECK(heph_cyc_save(&b, path, 0) == HEPH_OK && heph_cyc_save(&b, wpath, HEPH_SAVE_WEIGHTS_ONLY) == HEPH_OK, "%s", b.err);
+    heph_cyc_free(&b);
+    CHECK(heph_cyc_load(&b, path) == HEPH_OK, "load: %s", b.err);
+    CHECK(b.step == 3 && b.cfg.s_dim == Y_S && b.cfg.w_reverse == 10.0f && b.cfg.w_recon == 20.0f, "fields: step %llu",
+          (unsigned long long)b.step);
+    for (t = 0; t < 3; t++) CHECK(heph_cyc_train_step(&b, x1, x2, Y_B, NULL) == HEPH_OK, "%s", b.err);
+    CHECK(memcmp(a.params, b.params, 4 * a.n_params * sizeof(float)) == 0 && b.step == 6, "3 + 3 steps != 6 steps");
+    CHECK(heph_cyc_load(&c, wpath) == HEPH_OK, "weights only: %s", c.err);
+    heph_cyc_encode(&c, x1, Y_B, s, mu, NULL);
+    heph_cyc_decode(&c, s, mu, Y_B, pa);
+    heph_cyc_free(&c);
+    CHECK(heph_cyc_load(&c, path) == HEPH_OK, "%s", c.err);
+    heph_cyc_encode(&c, x1, Y_B, s, mu, NULL);
+    heph_cyc_decode(&c, s, mu, Y_B, pb);
+    CHECK(memcmp(pa, pb, sizeof pa) == 0, "the weights-only file decodes differently");
+    heph_cyc_free(&c);
+    bytes = read_bytes(path, &n);
+    CHECK(bytes && n > 100, "read %s", path);
+    bytes[n / 2] ^= 1;
+    CHECK(write_bytes(bad, bytes, n) && heph_cyc_load(&c, bad) == HEPH_E_CHECKSUM && strstr(c.err, "cyc_bad.hpc"),
+          "flipped byte: %s", c.err);
+    bytes[n / 2] ^= 1;
+    CHECK(write_bytes(bad, bytes, n - 9) && heph_cyc_load(&c, bad) != HEPH_OK, "truncated file loaded");
+    bytes[6] = 'M'; /* "HEPHHPM": a VAE checkpoint's magic */
+    CHECK(write_bytes(bad, bytes, n) && heph_cyc_load(&c, bad) == HEPH_E_FORMAT && strstr(c.err, "HEPHHPC"), "magic: %s", c.err);
+    {   /* a plain VAE's checkpoint is not a cycle VAE's, and the reverse */
+        heph_vae v;
+        CHECK(heph_vae_load(&v, path) == HEPH_E_FORMAT && strstr(v.err, "magic"), "vae loads a .hpc: %s", v.err);
+    }
+    heph_cyc_free(&a); heph_cyc_free(&b);
+    return 1;
+}
+
 #ifdef _OPENMP
 /* the same bits for 1 and 2 threads: convolutions, BatchNorm, both cycles */
 static int test_cyc_threads_bitwise(void) {
@@ -862,6 +912,7 @@ static const t_test tests[] = {
     {"cyc_gradcheck", test_cyc_gradcheck},
     {"cyc_bookkeeping", test_cyc_bookkeeping},
     {"cyc_train_refusals", test_cyc_train_refusals},
+    {"cyc_checkpoint", test_cyc_checkpoint},
 #ifdef _OPENMP
     {"cyc_threads_bitwise", test_cyc_threads_bitwise},
 #endif
