@@ -66,7 +66,7 @@ pass cli_build
 
 # ---- help and usage errors ------------------------------------------------------------------
 ok=1
-for sub in "" train outliers explain counterfactual morph report traverse sample eval batch classifier relabel; do
+for sub in "" train outliers explain counterfactual morph report traverse sample eval batch classifier relabel cycle-train transfer; do
     if ! $H $sub --help 2>&1 | grep -q '^usage: hephaestus'; then ok=0; fail cli_help "hephaestus $sub --help"; fi
     $H $sub --help >/dev/null 2>&1 || { ok=0; fail cli_help "hephaestus $sub --help exits $?"; }
 done
@@ -412,5 +412,24 @@ check_png cli_relabel_one_label_grid $T/rl2/relabel_2.png 134x200
 check cli_relabel_sweep $H relabel --model $T/cv/model.hpm --model $T/cv2/model.hpm --data $T/b.hpd --judge $T/judge/classifier.hpn --rows 2 --out $T/rls
 if [ -s $T/rls/sweep.png ] && [ -s $T/rls/sweep.svg ] && [ -s $T/rls/relabel_2.png ]; then pass cli_relabel_sweep_outputs
 else fail cli_relabel_sweep_outputs "sweep.png, sweep.svg or relabel_2.png missing"; fi
+
+# ---- the cycle-consistent VAE: pairs that share the shape, transfer grids ------------------------
+CY="--data $T/src.hpd --pairs shape --enc dense32,relu --dec dense32,relu,dense12288 --s-dim 3 --z-dim 2 --batch-size 16 --seed 5"
+check cli_cycle_train $H cycle-train $CY --steps 20 --log-every 5 --out $T/cy
+if [ -s $T/cy/model.hpc ] && [ "$(grep -c '' < $T/cy/cycle_log.csv)" -eq 5 ] && [ -s $T/cy/loss.png ]; then pass cli_cycle_train_outputs
+else fail cli_cycle_train_outputs "model.hpc, 4 log rows or loss.png missing"; fi
+$H cycle-train $CY --steps 12 --out $T/cy1 >/dev/null 2>&1
+$H cycle-train $CY --steps 6 --out $T/cy2 >/dev/null 2>&1
+$H cycle-train --data $T/src.hpd --pairs shape --resume $T/cy2/model.hpc --steps 12 --batch-size 16 --threads 1 --out $T/cy2 >/dev/null 2>&1
+if [ -s $T/cy1/model.hpc ] && cmp -s $T/cy1/model.hpc $T/cy2/model.hpc; then pass cli_cycle_resume_exact
+else fail cli_cycle_resume_exact "12 steps differ from 6 + resumed 6"; fi
+check_err cli_cycle_bad_reverse_grad 2 "--reverse-grad takes encoder or all" $H cycle-train $CY --reverse-grad decoder --steps 1 --out $T/x
+check_err cli_cycle_bad_pairs 2 "has the factors" $H cycle-train $CY --pairs colour --steps 1 --out $T/x
+check_err cli_cycle_resume_with_model 2 "takes the model" $H cycle-train --data $T/src.hpd --resume $T/cy/model.hpc --s-dim 4 --out $T/x
+check_err cli_cycle_preset_wrong_shape 1 "preset cyc-mnist takes 1x28x28" $H cycle-train --data $T/src.hpd --preset cyc-mnist --steps 1 --out $T/x
+check cli_transfer $H transfer --model $T/cy/model.hpc --data $T/b.hpd --n 3 --steps 4 --out $T/tr
+check_png cli_transfer_grid $T/tr/transfer.png 266x266
+check_png cli_transfer_interpolate $T/tr/interpolate.png 266x266
+check_err cli_transfer_plain_model 1 "not a .hpc" $H transfer --model $T/m/model.hpm --data $T/b.hpd --out $T/x
 
 finish

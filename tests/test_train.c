@@ -659,9 +659,26 @@ static double cyc_loss(void *p) {
     return heph_cyc_loss_grad(c->m, c->x1, c->x2, Y_B, c->eps, c->r, &L) == HEPH_OK ? L.loss : (double)NAN;
 }
 
+/* r (B, Z) away from the kink of |mu' - r| at 0, where central differences are wrong: the
+   head's input is tanh's (in [-1, 1]), so |mu'_j| <= sum_i |W_ji| + |b_j|, and r stays 0.5
+   beyond that */
+static void cyc_far_r(const heph_cyc *m, float *r) {
+    const heph_layer *hd = &m->enc.layers[m->enc.n_layers - 1];
+    int j, k, i, I = (int)(hd->n_params / (Y_S + 2 * Y_Z)) - 1;
+    for (j = 0; j < Y_Z; j++) {
+        double bound = fabs((double)m->params[hd->b_off + Y_S + (size_t)j]);
+        for (k = 0; k < I; k++) bound += fabs((double)m->params[hd->w_off + (size_t)(Y_S + j) * (size_t)I + (size_t)k]);
+        for (i = 0; i < Y_B; i++) {
+            double n = tnormal();
+            r[i * Y_Z + j] = (float)((n < 0.0 ? -1.0 : 1.0) * (bound + 0.5 + 0.25 * fabs(n)));
+        }
+    }
+}
+
 /* both cycles' gradient w.r.t. every parameter against central differences, for Gaussian and
    Bernoulli reconstructions and an encoder with BatchNorm (the batch's statistics in all
-   four passes); the reverse cycle reaches the decoder and the encoder */
+   four passes), with HEPH_CYC_REVERSE_ALL; the reverse cycle reaches the decoder and the
+   encoder */
 static int cyc_gradcheck(const char *enc, int recon, float wrev, float h, double rtol, const char *name) {
     heph_cyc m;
     cyc_ctx c;
@@ -670,23 +687,12 @@ static int cyc_gradcheck(const char *enc, int recon, float wrev, float h, double
     size_t i;
     CHECK(cyc_make(&m, enc, "dense6,tanh,dense16", recon, 31) == HEPH_OK, "%s: init: %s", name, m.err);
     m.cfg.w_reverse = wrev;
+    m.cfg.reverse_grad = HEPH_CYC_REVERSE_ALL; /* one objective: every term, every parameter */
     for (i = 0; i < m.n_params; i++) m.params[i] *= 2.0f;
     tfill(x1, Y_B * Y_N, 0.0f, 1.0f);
     tfill(x2, Y_B * Y_N, 0.0f, 1.0f);
     for (i = 0; i < 2 * Y_B * Y_Z; i++) eps[i] = (float)tnormal();
-    {   /* |mu' - r| has a kink at 0, where central differences are wrong: the head's input is
-           tanh's (in [-1, 1]), so |mu'_j| <= sum_i |W_ji| + |b_j|, and r stays 0.5 beyond that */
-        const heph_layer *hd = &m.enc.layers[m.enc.n_layers - 1];
-        int j, k, I = (int)(hd->n_params / (Y_S + 2 * Y_Z)) - 1;
-        for (j = 0; j < Y_Z; j++) {
-            double bound = fabs((double)m.params[hd->b_off + Y_S + (size_t)j]);
-            for (k = 0; k < I; k++) bound += fabs((double)m.params[hd->w_off + (size_t)(Y_S + j) * (size_t)I + (size_t)k]);
-            for (i = 0; i < Y_B; i++) {
-                double n = tnormal();
-                r[i * Y_Z + (size_t)j] = (float)((n < 0.0 ? -1.0 : 1.0) * (bound + 0.5 + 0.25 * fabs(n)));
-            }
-        }
-    }
+    cyc_far_r(&m, r);
     CHECK(heph_cyc_loss_grad(&m, x1, x2, Y_B, eps, r, &L) == HEPH_OK, "%s: %s", name, m.err);
     CHECK(L.recon > 0.0 && L.kl > 0.0 && L.reverse > 0.0 &&
           t_close(L.loss, 20.0 * L.recon + 3.0 * L.kl + (double)wrev * L.reverse, 1e-12, 1e-12),
@@ -713,6 +719,66 @@ static int test_cyc_gradcheck(void) {
        of one weight went -0.245, -0.192, -0.1859 for steps 3e-2, 1e-2, 3e-3, the gradient
        -0.1855), so less float noise: the reverse term (|r| beyond the bound) weighs 1 */
     REQUIRE(cyc_gradcheck("dense6,bn,tanh", HEPH_RECON_GAUSSIAN, 1.0f, 3e-3f, 1e-2, "cyc batchnorm"));
+    return 1;
+}
+
+/* the default reverse_grad (HEPH_CYC_REVERSE_ENCODER): the decoder's gradient is the one
+   without the reverse term, and the encoder's gains exactly the gradient of
+   w_reverse mean |mu(p) - r| over its weights with the decodes p held as given pictures
+   (finite differences of that function, computed from the public encode and decode) */
+static double cyc_rev_ctx_loss(void *p);
+typedef struct {
+    heph_cyc *m;
+    const float *pics, *r;
+} cyc_rev_ctx;
+static double cyc_rev_ctx_loss(void *p) {
+    cyc_rev_ctx *c = (cyc_rev_ctx *)p;
+    float mu[2 * Y_B * Y_Z];
+    double sum = 0.0;
+    int i;
+    heph_cyc_encode(c->m, c->pics, 2 * Y_B, NULL, mu, NULL);
+    for (i = 0; i < 2 * Y_B * Y_Z; i++) sum += fabs((double)mu[i] - (double)c->r[(i / Y_Z) % Y_B * Y_Z + i % Y_Z]);
+    return (double)c->m->cfg.w_reverse * sum / (2.0 * Y_B * Y_Z);
+}
+static int test_cyc_reverse_encoder_only(void) {
+    heph_cyc m;
+    heph_cyc_losses L;
+    cyc_rev_ctx c;
+    float x1[Y_B * Y_N], x2[Y_B * Y_N], eps[2 * Y_B * Y_Z], r[Y_B * Y_Z], s[Y_B * Y_S], ss[2 * Y_B * Y_S];
+    float rr[2 * Y_B * Y_Z], pics[2 * Y_B * Y_N], *g1, *g0;
+    size_t i;
+    int b;
+    tseed(2306);
+    CHECK(cyc_make(&m, "dense6,tanh", "dense6,tanh,dense16", HEPH_RECON_GAUSSIAN, 36) == HEPH_OK, "%s", m.err);
+    CHECK(m.cfg.reverse_grad == HEPH_CYC_REVERSE_ENCODER, "the default is %d", m.cfg.reverse_grad);
+    for (i = 0; i < m.n_params; i++) m.params[i] *= 2.0f;
+    tfill(x1, Y_B * Y_N, 0.0f, 1.0f);
+    tfill(x2, Y_B * Y_N, 0.0f, 1.0f);
+    for (i = 0; i < 2 * Y_B * Y_Z; i++) eps[i] = (float)tnormal();
+    cyc_far_r(&m, r);
+    g1 = TALLOC(float, m.n_params);
+    g0 = TALLOC(float, m.n_params);
+    CHECK(heph_cyc_loss_grad(&m, x1, x2, Y_B, eps, r, &L) == HEPH_OK && L.reverse > 0.0, "%s", m.err);
+    memcpy(g1, m.grads, m.n_params * sizeof(float));
+    m.cfg.w_reverse = 0.0f;
+    CHECK(heph_cyc_loss_grad(&m, x1, x2, Y_B, eps, r, &L) == HEPH_OK, "%s", m.err);
+    memcpy(g0, m.grads, m.n_params * sizeof(float));
+    m.cfg.w_reverse = 10.0f;
+    for (i = m.enc.n_params; i < m.n_params; i++) CHECK(g1[i] == g0[i], "decoder gradient %zu changed", i);
+    for (i = 0; i < m.enc.n_params; i++) g1[i] -= g0[i]; /* the reverse term's share */
+    heph_cyc_encode(&m, x1, Y_B, s, NULL, NULL); /* the decodes: [s_b | r_b], [s_b+1 | r_b] */
+    for (b = 0; b < Y_B; b++) {
+        memcpy(ss + b * Y_S, s + b * Y_S, sizeof(float) * Y_S);
+        memcpy(ss + (Y_B + b) * Y_S, s + (b + 1) % Y_B * Y_S, sizeof(float) * Y_S);
+        memcpy(rr + b * Y_Z, r + b * Y_Z, sizeof(float) * Y_Z);
+        memcpy(rr + (Y_B + b) * Y_Z, r + b * Y_Z, sizeof(float) * Y_Z);
+    }
+    heph_cyc_decode(&m, ss, rr, 2 * Y_B, pics);
+    c.m = &m; c.pics = pics; c.r = r;
+    CHECK(t_close(cyc_rev_ctx_loss(&c), 10.0 * L.reverse, 1e-6, 1e-6), "reverse %.9g, by hand %.9g", 10.0 * L.reverse,
+          cyc_rev_ctx_loss(&c));
+    REQUIRE(gradcheck("reverse term, encoder only", cyc_rev_ctx_loss, &c, m.params, g1, m.enc.n_params, 1e-2f, 1e-4, 5e-3));
+    heph_cyc_free(&m);
     return 1;
 }
 
@@ -827,12 +893,14 @@ static int test_cyc_checkpoint(void) {
     tfill(x2, Y_B * Y_N, 0.0f, 1.0f);
     CHECK(cyc_make(&a, "dense6,bn,tanh", "dense6,tanh,dense16", HEPH_RECON_GAUSSIAN, 34) == HEPH_OK &&
           cyc_make(&b, "dense6,bn,tanh", "dense6,tanh,dense16", HEPH_RECON_GAUSSIAN, 34) == HEPH_OK, "init: %s", a.err);
+    a.cfg.reverse_grad = b.cfg.reverse_grad = HEPH_CYC_REVERSE_ALL; /* not the default: stored too */
     for (t = 0; t < 6; t++) CHECK(heph_cyc_train_step(&a, x1, x2, Y_B, NULL) == HEPH_OK, "%s", a.err);
     for (t = 0; t < 3; t++) CHECK(heph_cyc_train_step(&b, x1, x2, Y_B, NULL) == HEPH_OK, "%s", b.err);
     CHECK(heph_cyc_save(&b, path, 0) == HEPH_OK && heph_cyc_save(&b, wpath, HEPH_SAVE_WEIGHTS_ONLY) == HEPH_OK, "%s", b.err);
     heph_cyc_free(&b);
     CHECK(heph_cyc_load(&b, path) == HEPH_OK, "load: %s", b.err);
-    CHECK(b.step == 3 && b.cfg.s_dim == Y_S && b.cfg.w_reverse == 10.0f && b.cfg.w_recon == 20.0f, "fields: step %llu",
+    CHECK(b.step == 3 && b.cfg.s_dim == Y_S && b.cfg.w_reverse == 10.0f && b.cfg.w_recon == 20.0f &&
+          b.cfg.reverse_grad == HEPH_CYC_REVERSE_ALL, "fields: step %llu",
           (unsigned long long)b.step);
     for (t = 0; t < 3; t++) CHECK(heph_cyc_train_step(&b, x1, x2, Y_B, NULL) == HEPH_OK, "%s", b.err);
     CHECK(memcmp(a.params, b.params, 4 * a.n_params * sizeof(float)) == 0 && b.step == 6, "3 + 3 steps != 6 steps");
@@ -910,6 +978,7 @@ static const t_test tests[] = {
     {"cvae_threads_bitwise", test_cvae_threads_bitwise},
 #endif
     {"cyc_gradcheck", test_cyc_gradcheck},
+    {"cyc_reverse_encoder_only", test_cyc_reverse_encoder_only},
     {"cyc_bookkeeping", test_cyc_bookkeeping},
     {"cyc_train_refusals", test_cyc_train_refusals},
     {"cyc_checkpoint", test_cyc_checkpoint},

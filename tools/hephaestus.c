@@ -4,7 +4,7 @@
    usage: hephaestus SUBCOMMAND [options]      (hephaestus --help; hephaestus SUB --help)
 
    Subcommands: train, outliers, explain, counterfactual, morph, report, traverse, sample,
-   eval, encode, batch, export, import, classifier, relabel. A batch is a .hpd file or a folder of PNG/JPEG pictures
+   eval, encode, batch, export, import, classifier, relabel, cycle-train, transfer. A batch is a .hpd file or a folder of PNG/JPEG pictures
    (fitted to the model's input). Outputs go under --out DIR. Exit status: 0 ok, 1 runtime
    error, 2 usage.
    Helpers: cli_common.h (messages, files, buffers), cli_data.h (pictures, factor rules),
@@ -12,7 +12,7 @@
    cli_report.h (the HTML report), cli_train.h (training), cli_export.h (safetensors
    export and import, for PyTorch), cli_encode.h (latent codes to .npy and CSV), cli_stream.h
    (outliers --stream: a batch of any size, in chunks), cli_classify.h and cli_cvae.h (the
-   classifier and the conditional VAE's relabelling).
+   classifier and the conditional VAE's relabelling), cli_cycle.h (the cycle-consistent VAE).
 
    Build: cc -std=c99 -O2 -I. tools/hephaestus.c -o hephaestus -lstb -lm
    (add -fopenmp for threads).                                                              */
@@ -31,6 +31,7 @@
 #include "cli_encode.h"
 #include "cli_stream.h"
 #include "cli_cvae.h"
+#include "cli_cycle.h"
 
 static const char *const main_help =
     "usage: hephaestus SUBCOMMAND [options]\n"
@@ -52,6 +53,8 @@ static const char *const main_help =
     "  import          a safetensors file (e.g. from PyTorch) to a checkpoint\n"
     "  classifier      train a classifier of a label factor, or score one\n"
     "  relabel         a conditional VAE's pictures with every label: grid, swap accuracy, SSIM\n"
+    "  cycle-train     train a cycle-consistent VAE (s: what a pair shares, z: the rest)\n"
+    "  transfer        a cycle-consistent VAE's style-transfer and interpolation grids\n"
     "A batch is a .hpd file or a folder of PNG/JPEG pictures. `hephaestus SUB --help` for\n"
     "each subcommand's options; `hephaestus --version` prints the version of hephaestus.h.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n"
@@ -774,6 +777,8 @@ static int dispatch(const char *sub, int argc, char **argv) {
     if (cli_is(sub, "encode")) return cmd_encode(argc, argv);
     if (cli_is(sub, "classifier")) return cmd_classifier(argc, argv);
     if (cli_is(sub, "relabel")) return cmd_relabel(argc, argv);
+    if (cli_is(sub, "cycle-train")) return cmd_cycle_train(argc, argv);
+    if (cli_is(sub, "transfer")) return cmd_transfer(argc, argv);
     snprintf(cli_cmd, sizeof cli_cmd, "hephaestus");
     cli_usage("unknown subcommand \"%s\" (see hephaestus --help)", sub);
     return CLI_USAGE;
