@@ -66,7 +66,7 @@ pass cli_build
 
 # ---- help and usage errors ------------------------------------------------------------------
 ok=1
-for sub in "" train outliers explain counterfactual morph report traverse sample eval batch classifier relabel cycle-train transfer; do
+for sub in "" train outliers explain counterfactual morph report traverse sample eval batch classifier relabel cycle-train transfer cycle-eval; do
     if ! $H $sub --help 2>&1 | grep -q '^usage: hephaestus'; then ok=0; fail cli_help "hephaestus $sub --help"; fi
     $H $sub --help >/dev/null 2>&1 || { ok=0; fail cli_help "hephaestus $sub --help exits $?"; }
 done
@@ -430,6 +430,10 @@ check_err cli_cycle_preset_wrong_shape 1 "preset cyc-mnist takes 1x28x28" $H cyc
 check cli_transfer $H transfer --model $T/cy/model.hpc --data $T/b.hpd --n 3 --steps 4 --out $T/tr
 check_png cli_transfer_grid $T/tr/transfer.png 266x266
 check_png cli_transfer_interpolate $T/tr/interpolate.png 266x266
+check cli_cycle_eval $H cycle-eval --model $T/cy/model.hpc --data $T/src.hpd --factors shape,wall_hue --epochs 2 --out $T/ce
+if [ "$(grep -c '"s_val": [0-9]' $T/ce/cycle_eval.json)" -eq 2 ] && grep -q '"factor": "wall_hue"' $T/ce/cycle_eval.json; then pass cli_cycle_eval_json
+else fail cli_cycle_eval_json "cycle_eval.json lacks the two factors' accuracies"; fi
+check_err cli_cycle_eval_bad_factor 2 'no factor "colour"' $H cycle-eval --model $T/cy/model.hpc --data $T/src.hpd --factors shape,colour --out $T/x
 check_err cli_transfer_plain_model 1 "not a .hpc" $H transfer --model $T/m/model.hpm --data $T/b.hpd --out $T/x
 
 finish

@@ -121,7 +121,7 @@ check_man() { # NAME PAGE HELP-COMMAND...
     done
     if [ -n "$miss" ]; then fail "man_$name" "$page lacks$miss"; else pass "man page $name: every option of --help"; fi
 }
-for s in train outliers explain counterfactual morph report traverse sample eval encode batch export import classifier relabel cycle-train transfer; do
+for s in train outliers explain counterfactual morph report traverse sample eval encode batch export import classifier relabel cycle-train transfer cycle-eval; do
     check_man "hephaestus-$s" "$M/hephaestus-$s.1" "$R/bin/hephaestus" "$s"
 done
 check_man hephaestus "$M/hephaestus.1" "$R/bin/hephaestus"

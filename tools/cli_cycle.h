@@ -3,6 +3,7 @@
    identity of a sprite, the digit of MNIST) and writes DIR/model.hpc, DIR/cycle_log.csv and
    DIR/loss.png; `hephaestus transfer` writes the style-transfer grid (row pictures give s,
    column pictures give z) and the interpolation grid (s along the rows, z along the columns).
+   `hephaestus cycle-eval` measures the split: MLP classifiers on s and on z for each factor.
    Pairs are drawn with the model's own generator: a picture uniformly, then a partner with
    the same value of the pair factor uniformly (itself when it is alone), so `--resume`
    continues the very same run. Needs cli_data.h and plot.h. */
@@ -14,6 +15,7 @@
 #include "cli_common.h"
 #include "cli_data.h"
 #include "plot.h"
+#include "cli_classify.h"
 
 static const char *const cycle_train_help =
     "usage: hephaestus cycle-train --data FILE.hpd [options]\n"
@@ -397,6 +399,155 @@ static int cmd_transfer(int argc, char **argv) {
     cli_mkdirs(out);
     transfer_grid(&m, &p, (int)n, cli_join(out, "transfer.png").s);
     transfer_interpolate(&m, &p, (int)steps, cli_join(out, "interpolate.png").s);
+    pics_free(&p);
+    heph_cyc_free(&m);
+    return 0;
+}
+
+/* ---- cycle-eval: what each half of the latent knows ---------------------------------------- */
+
+static const char *const cycle_eval_help =
+    "usage: hephaestus cycle-eval --model FILE.hpc --data FILE.hpd [options]\n"
+    "Encodes every picture to s and to the mean of z and, for each factor, trains an MLP\n"
+    "classifier on each half (the write-up's: dense256, BatchNorm, LeakyReLU 0.2, twice, then one\n"
+    "logit per value) on 80 % of each value's pictures and reports its accuracy on the other\n"
+    "20 % (and on the 80 %). A disentangled model reads the pair factor (identity) from s and\n"
+    "not from z, and the pose from z and not from s. Writes DIR/cycle_eval.json.\n"
+    "  --model FILE.hpc    a cycle-consistent VAE (hephaestus cycle-train)\n"
+    "  --data FILE.hpd     pictures with factors\n"
+    "  --factors LIST      comma-separated factor names or indices (default: every factor)\n"
+    "  --epochs E          classifier epochs (default 10)\n"
+    "  --seed S            the split, the classifiers' initialisation and order (default 1)\n"
+    "  --threads T         OpenMP threads\n"
+    "  --out DIR           output folder (default out/cycle-eval)\n"
+    "  -h, --help          this help\n";
+
+#define CYC_EVAL_SPEC "dense256,bn,lrelu0.2,dense256,bn,lrelu0.2,dense" /* + K */
+
+/* 80 / 20 of every value of factor k: in_val[i] = 1 for the held-out fifth of each value's
+   pictures (in an order shuffled by g) */
+static void cycle_split(const cli_pics *p, int k, heph_rng *g, unsigned char *in_val) {
+    cli_groups gr;
+    uint32_t v;
+    groups_make(&gr, p, k);
+    memset(in_val, 0, p->n);
+    for (v = 0; v < gr.V; v++) {
+        size_t a = gr.start[v], n = gr.start[v + 1] - a, j;
+        heph_rng_shuffle(g, gr.order + a, n);
+        for (j = 0; j < n / 5; j++) in_val[gr.order[a + j]] = 1;
+    }
+    groups_free(&gr);
+}
+
+/* a classifier of labels y from codes (n, D): accuracy on the 80 % and the 20 % */
+static void cycle_probe(const float *codes, int D, const int *y, int K, const unsigned char *in_val, size_t n, long epochs,
+                        uint64_t seed, double *acc_train, double *acc_val) {
+    size_t i, nt = 0, nv = 0;
+    float *xt = (float *)cli_alloc(n * (size_t)D, sizeof(float)), *xv = (float *)cli_alloc(n * (size_t)D, sizeof(float));
+    int *yt = (int *)cli_alloc(n, sizeof(int)), *yv = (int *)cli_alloc(n, sizeof(int));
+    char spec[64], err[HEPH_ERRLEN];
+    cls_trainer t;
+    long e;
+    double loss, acc;
+    for (i = 0; i < n; i++) {
+        if (in_val[i]) { memcpy(xv + nv * (size_t)D, codes + i * (size_t)D, (size_t)D * sizeof(float)); yv[nv++] = y[i]; }
+        else { memcpy(xt + nt * (size_t)D, codes + i * (size_t)D, (size_t)D * sizeof(float)); yt[nt++] = y[i]; }
+    }
+    snprintf(spec, sizeof spec, "%s%d", CYC_EVAL_SPEC, K);
+    if (!cls_init(&t, spec, 1, 1, D, K, 64, seed, 1e-3f, nt, (uint64_t)epochs * ((nt + 63) / 64), err, sizeof err))
+        cli_fail("the probe classifier: %s", err);
+    for (e = 0; e < epochs; e++) cls_epoch(&t, xt, yt, nt, &loss, &acc, 0);
+    *acc_train = cls_accuracy(&t.net, xt, yt, nt, NULL);
+    *acc_val = cls_accuracy(&t.net, xv, yv, nv, NULL);
+    cls_free(&t);
+    free(xt); free(xv); free(yt); free(yv);
+}
+
+static int cmd_cycle_eval(int argc, char **argv) {
+    const char *model = NULL, *data = NULL, *factors = NULL, *out = "out/cycle-eval";
+    long epochs = 10;
+    uint64_t seed = 1;
+    heph_cyc m;
+    cli_pics p;
+    float *s, *z;
+    unsigned char *in_val;
+    int i, ks[HEPH_MAX_FACTORS], nk = 0, f;
+    heph_rng g;
+    FILE *js;
+    cli_path jp;
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is(a, "-h") || cli_is(a, "--help")) { fputs(cycle_eval_help, stdout); return 0; }
+        else if (cli_is(a, "--model")) model = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--data")) data = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--factors")) factors = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--epochs")) epochs = cli_long(a, cli_val(argc, argv, &i), 1, 10000);
+        else if (cli_is(a, "--seed")) seed = (uint64_t)cli_long(a, cli_val(argc, argv, &i), 0, 0x7fffffffL);
+        else if (cli_is(a, "--threads")) cli_threads((int)cli_long(a, cli_val(argc, argv, &i), 1, 1024));
+        else if (cli_is(a, "--out")) out = cli_out_val(argc, argv, &i);
+        else cli_unknown(a);
+    }
+    cli_require(model, "--model");
+    cli_require(data, "--data");
+    cli_need_regular(model);
+    if (heph_cyc_load(&m, model) != HEPH_OK) cli_fail("%s", m.err);
+    pics_load(&p, data, m.cfg.in_c, m.cfg.in_h, m.cfg.in_w);
+    if (p.K == 0) cli_fail("%s has no factors: cycle-eval needs a .hpd with factors", data);
+    if (p.n < 10) cli_fail("%s has %zu pictures: too few for an 80 / 20 split", data, p.n);
+    if (!factors) for (nk = 0; nk < p.K; nk++) ks[nk] = nk;
+    else {
+        const char *t = factors;
+        char buf[512];
+        while (*t && nk < HEPH_MAX_FACTORS) {
+            size_t len = strcspn(t, ",");
+            if ((ks[nk] = factor_index(&p, t, len)) < 0)
+                cli_usage("--factors: no factor \"%.*s\" in %s (it has %s)", (int)len, t, data, factor_list(&p, buf, sizeof buf));
+            nk++;
+            t += len + (t[len] == ',');
+        }
+    }
+    s = (float *)cli_alloc(p.n * (size_t)m.cfg.s_dim, sizeof(float));
+    z = (float *)cli_alloc(p.n * (size_t)m.cfg.z_dim, sizeof(float));
+    in_val = (unsigned char *)cli_alloc(p.n, 1);
+    heph_cyc_encode(&m, p.x, p.n, s, z, NULL);
+    cli_mkdirs(out);
+    jp = cli_join(out, "cycle_eval.json");
+    js = cli_fopen(jp.s, "w");
+    fprintf(js, "{\n  \"model\": ");
+    json_str(js, model);
+    fprintf(js, ",\n  \"data\": ");
+    json_str(js, data);
+    fprintf(js, ",\n  \"pictures\": %zu,\n  \"epochs\": %ld,\n  \"classifier\": \"%sK\",\n  \"factors\": [", p.n, epochs, CYC_EVAL_SPEC);
+    printf("%zu pictures of %s; classifiers %sK, %ld epochs, 80 / 20 of each value\n", p.n, data, CYC_EVAL_SPEC, epochs);
+    printf("%-12s %6s  %9s %9s  %9s %9s  %8s\n", "factor", "values", "s train", "s val", "z train", "z val", "chance");
+    heph_rng_seed(&g, seed);
+    for (f = 0; f < nk; f++) {
+        int k = ks[f], K = (int)p.n_values[k], *y = pics_labels_of(&p, k);
+        double st, sv, zt, zv, chance;
+        size_t present = 0, v;
+        cycle_split(&p, k, &g, in_val);
+        cycle_probe(s, m.cfg.s_dim, y, K, in_val, p.n, epochs, seed + 2 * (uint64_t)f, &st, &sv);
+        cycle_probe(z, m.cfg.z_dim, y, K, in_val, p.n, epochs, seed + 2 * (uint64_t)f + 1, &zt, &zv);
+        { /* chance: the values the data has */
+            unsigned char *seen = (unsigned char *)cli_alloc((size_t)K, 1);
+            for (v = 0; v < p.n; v++) seen[y[v]] = 1;
+            for (v = 0; v < (size_t)K; v++) present += seen[v];
+            free(seen);
+        }
+        chance = 1.0 / (double)(present ? present : 1);
+        printf("%-12s %6zu  %8.3f%% %8.3f%%  %8.3f%% %8.3f%%  %7.3f%%\n", p.names[k], present, 100 * st, 100 * sv, 100 * zt,
+               100 * zv, 100 * chance);
+        fflush(stdout);
+        fprintf(js, "%s\n    {\"factor\": ", f ? "," : "");
+        json_str(js, p.names[k]);
+        fprintf(js, ", \"values\": %zu, \"s_train\": %.6f, \"s_val\": %.6f, \"z_train\": %.6f, \"z_val\": %.6f, "
+                    "\"chance\": %.6f}", present, st, sv, zt, zv, chance);
+        free(y);
+    }
+    fprintf(js, "\n  ]\n}\n");
+    cli_fclose(js, jp.s);
+    printf("wrote %s\n", jp.s);
+    free(s); free(z); free(in_val);
     pics_free(&p);
     heph_cyc_free(&m);
     return 0;

@@ -4,7 +4,7 @@
    usage: hephaestus SUBCOMMAND [options]      (hephaestus --help; hephaestus SUB --help)
 
    Subcommands: train, outliers, explain, counterfactual, morph, report, traverse, sample,
-   eval, encode, batch, export, import, classifier, relabel, cycle-train, transfer. A batch is a .hpd file or a folder of PNG/JPEG pictures
+   eval, encode, batch, export, import, classifier, relabel, cycle-train, transfer, cycle-eval. A batch is a .hpd file or a folder of PNG/JPEG pictures
    (fitted to the model's input). Outputs go under --out DIR. Exit status: 0 ok, 1 runtime
    error, 2 usage.
    Helpers: cli_common.h (messages, files, buffers), cli_data.h (pictures, factor rules),
@@ -55,6 +55,7 @@ static const char *const main_help =
     "  relabel         a conditional VAE's pictures with every label: grid, swap accuracy, SSIM\n"
     "  cycle-train     train a cycle-consistent VAE (s: what a pair shares, z: the rest)\n"
     "  transfer        a cycle-consistent VAE's style-transfer and interpolation grids\n"
+    "  cycle-eval      what s and z each know: MLP classifiers of every factor on each half\n"
     "A batch is a .hpd file or a folder of PNG/JPEG pictures. `hephaestus SUB --help` for\n"
     "each subcommand's options; `hephaestus --version` prints the version of hephaestus.h.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n"
@@ -779,6 +780,7 @@ static int dispatch(const char *sub, int argc, char **argv) {
     if (cli_is(sub, "relabel")) return cmd_relabel(argc, argv);
     if (cli_is(sub, "cycle-train")) return cmd_cycle_train(argc, argv);
     if (cli_is(sub, "transfer")) return cmd_transfer(argc, argv);
+    if (cli_is(sub, "cycle-eval")) return cmd_cycle_eval(argc, argv);
     snprintf(cli_cmd, sizeof cli_cmd, "hephaestus");
     cli_usage("unknown subcommand \"%s\" (see hephaestus --help)", sub);
     return CLI_USAGE;

@@ -92,6 +92,25 @@ static void hpm(const char *name, int c, int h, int w, int z, const char *enc, c
     heph_vae_free(&m);
 }
 
+/* ---- .hpc: a cycle-consistent VAE after one step (fuzz_hpm.c loads both kinds) ------------ */
+static void hpc(const char *name, const char *enc, const char *dec, int rev, int flags) {
+    heph_cyc_config cfg;
+    heph_cyc m;
+    char path[1024];
+    float x[2 * 2 * 16];
+    int i;
+    heph_cyc_config_default(&cfg);
+    cfg.in_c = 1; cfg.in_h = cfg.in_w = 4; cfg.s_dim = 2; cfg.z_dim = 2; cfg.max_batch = 2; cfg.reverse_grad = rev;
+    snprintf(cfg.enc_spec, sizeof cfg.enc_spec, "%s", enc);
+    snprintf(cfg.dec_spec, sizeof cfg.dec_spec, "%s", dec);
+    if (heph_cyc_init(&m, &cfg, 3) != HEPH_OK) { fprintf(stderr, "make_seeds: %s: %s\n", name, m.err); failures++; return; }
+    for (i = 0; i < 2 * 2 * 16; i++) x[i] = (float)(i % 3) / 2.0f;
+    heph_cyc_train_step(&m, x, x + 2 * 16, 2, NULL);
+    snprintf(path, sizeof path, "%s/%s", target("hpm"), name);
+    if (heph_cyc_save(&m, path, flags) != HEPH_OK) { fprintf(stderr, "make_seeds: %s\n", m.err); failures++; }
+    heph_cyc_free(&m);
+}
+
 /* ---- .hpn: a network alone, PyTorch-initialised, its biases made nonzero ----------------- */
 static void hpn(const char *name, int c, int h, int w, const char *spec) {
     heph_net net;
@@ -228,6 +247,8 @@ int main(int argc, char **argv) {
     hpm("conv.hpm", 1, 8, 8, 2, "conv2k3s2p1,relu,flatten", "dense32,lrelu0.2,reshape2x4x4,convt1k4s2p1", HEPH_OBJ_CAPACITY, HEPH_RECON_BERNOULLI, 0, 0);
     hpm("tcvae.hpm", 2, 2, 2, 3, "", "dense8,sigmoid", HEPH_OBJ_TCVAE, HEPH_RECON_BERNOULLI, 0, 0);
     hpm("cvae.hpm", 1, 4, 4, 2, "dense8,relu", "dense8,relu,dense16", HEPH_OBJ_BETA, HEPH_RECON_BERNOULLI, 0, 3);
+    hpc("cyc.hpc", "dense8,relu", "dense16", HEPH_CYC_REVERSE_ENCODER, 0);
+    hpc("cyc_bn_all.hpc", "dense8,bn,relu", "dense8,tanh,dense16", HEPH_CYC_REVERSE_ALL, HEPH_SAVE_WEIGHTS_ONLY);
     /* .hpn: a dense classifier, a conv classifier, a small decoder (reshape, convt) */
     hpn("dense.hpn", 1, 4, 4, "dense8,relu,dense6,lrelu0.2,dense3");
     hpn("conv.hpn", 1, 8, 8, "conv2k3s2p1,relu,conv4k3s2p1,lrelu,flatten,dense3");
