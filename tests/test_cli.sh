@@ -434,6 +434,11 @@ check cli_cycle_eval $H cycle-eval --model $T/cy/model.hpc --data $T/src.hpd --f
 if [ "$(grep -c '"s_val": [0-9]' $T/ce/cycle_eval.json)" -eq 2 ] && grep -q '"factor": "wall_hue"' $T/ce/cycle_eval.json; then pass cli_cycle_eval_json
 else fail cli_cycle_eval_json "cycle_eval.json lacks the two factors' accuracies"; fi
 check_err cli_cycle_eval_bad_factor 2 'no factor "colour"' $H cycle-eval --model $T/cy/model.hpc --data $T/src.hpd --factors shape,colour --out $T/x
+check cli_transfer_judge $H transfer --model $T/cy/model.hpc --data $T/src.hpd --n 2 --judge shape=$T/cls/classifier.hpn --s-factor shape --judge-n 5 --out $T/trj
+if grep -q '"from": "row", "accuracy": [0-9]' $T/trj/transfer.json && grep -q '"transfers": 25' $T/trj/transfer.json; then pass cli_transfer_judge_json
+else fail cli_transfer_judge_json "transfer.json lacks the judge's share of 25 transfers"; fi
+check_err cli_transfer_judge_syntax 2 "FACTOR=FILE.hpn" $H transfer --model $T/cy/model.hpc --data $T/src.hpd --judge $T/cls/classifier.hpn --out $T/x
+check_err cli_transfer_judge_wrong_factor 1 "factor \"wall_hue\" 10" $H transfer --model $T/cy/model.hpc --data $T/src.hpd --n 2 --judge wall_hue=$T/cls/classifier.hpn --judge-n 3 --out $T/x
 check_err cli_transfer_plain_model 1 "not a .hpc" $H transfer --model $T/m/model.hpm --data $T/b.hpd --out $T/x
 
 finish

@@ -332,6 +332,13 @@ static const char *const transfer_help =
     "  --n N               pictures per side (default 8)\n"
     "  --steps K           interpolation steps per side (default 8)\n"
     "  --seed S            which pictures: drawn with this seed (default 1)\n"
+    "  --judge F=FILE.hpn  a classifier of factor F (hephaestus classifier) reads every transfer of\n"
+    "                      --judge-n row pictures x --judge-n column pictures: F should be the\n"
+    "                      row's value when F is the --s-factor, else the column's; the shares go\n"
+    "                      to DIR/transfer.json (repeatable, up to 8)\n"
+    "  --s-factor F        the factor s carries (default \"identity\" when the data has it, else\n"
+    "                      the first factor)\n"
+    "  --judge-n M         pictures per side for the judges (default 40: 1,600 transfers)\n"
     "  --out DIR           output folder (default out/transfer)\n"
     "  -h, --help          this help\n";
 
@@ -372,34 +379,123 @@ static void transfer_interpolate(heph_cyc *m, const cli_pics *p, int steps, cons
     free(ss); free(zz); free(g);
 }
 
-static int cmd_transfer(int argc, char **argv) {
-    const char *model = NULL, *data = NULL, *out = "out/transfer";
-    long n = 8, steps = 8;
-    uint64_t seed = 1;
-    heph_cyc m;
-    cli_pics p;
+/* judge j reads the M x M transfers of rows p->x[0..M) and columns p->x[M..2M): the share
+   whose factor k is the row's value (by_row) or the column's */
+static double transfer_judge(heph_cyc *m, const cli_pics *p, heph_net *judge, int k, int by_row, size_t M) {
+    size_t np = (size_t)p->c * (size_t)p->h * (size_t)p->w, r, c, right = 0;
+    float *xs = (float *)cli_alloc(M * np, sizeof(float)), *out = (float *)cli_alloc(M * np, sizeof(float));
+    int *y = (int *)cli_alloc(M, sizeof(int)), *pred = (int *)cli_alloc(M, sizeof(int));
+    for (r = 0; r < M; r++) {
+        for (c = 0; c < M; c++) {
+            memcpy(xs + c * np, p->x + r * np, np * sizeof(float));
+            y[c] = (int)p->labels[(by_row ? r : M + c) * (size_t)p->K + (size_t)k];
+        }
+        heph_cyc_transfer(m, xs, p->x + M * np, M, out);
+        cls_accuracy(judge, out, y, M, pred);
+        for (c = 0; c < M; c++) right += pred[c] == y[c];
+    }
+    free(xs); free(out); free(y); free(pred);
+    return (double)right / (double)(M * M);
+}
+
+typedef struct {
+    const char *model, *data, *out, *judge[8], *sfac;
+    long n, steps, judge_n;
+    int n_judges;
+    uint64_t seed;
+} cli_tropts;
+
+static void transfer_parse(cli_tropts *o, int argc, char **argv) {
     int i;
+    memset(o, 0, sizeof *o);
+    o->out = "out/transfer"; o->n = 8; o->steps = 8; o->seed = 1; o->judge_n = 40;
     for (i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is(a, "-h") || cli_is(a, "--help")) { fputs(transfer_help, stdout); return 0; }
-        else if (cli_is(a, "--model")) model = cli_val(argc, argv, &i);
-        else if (cli_is(a, "--data")) data = cli_val(argc, argv, &i);
-        else if (cli_is(a, "--n")) n = cli_long(a, cli_val(argc, argv, &i), 1, 64);
-        else if (cli_is(a, "--steps")) steps = cli_long(a, cli_val(argc, argv, &i), 2, 64);
-        else if (cli_is(a, "--seed")) seed = (uint64_t)cli_long(a, cli_val(argc, argv, &i), 0, 0x7fffffffL);
-        else if (cli_is(a, "--out")) out = cli_out_val(argc, argv, &i);
+        if (cli_is(a, "-h") || cli_is(a, "--help")) { fputs(transfer_help, stdout); exit(0); }
+        else if (cli_is(a, "--model")) o->model = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--data")) o->data = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--n")) o->n = cli_long(a, cli_val(argc, argv, &i), 1, 64);
+        else if (cli_is(a, "--steps")) o->steps = cli_long(a, cli_val(argc, argv, &i), 2, 64);
+        else if (cli_is(a, "--seed")) o->seed = (uint64_t)cli_long(a, cli_val(argc, argv, &i), 0, 0x7fffffffL);
+        else if (cli_is(a, "--judge")) {
+            if (o->n_judges == 8) cli_usage("at most 8 --judge");
+            o->judge[o->n_judges++] = cli_val(argc, argv, &i);
+            if (!strchr(o->judge[o->n_judges - 1], '=')) cli_usage("--judge takes FACTOR=FILE.hpn, got \"%s\"", o->judge[o->n_judges - 1]);
+        } else if (cli_is(a, "--s-factor")) o->sfac = cli_val(argc, argv, &i);
+        else if (cli_is(a, "--judge-n")) o->judge_n = cli_long(a, cli_val(argc, argv, &i), 2, 4096);
+        else if (cli_is(a, "--out")) o->out = cli_out_val(argc, argv, &i);
         else cli_unknown(a);
     }
-    cli_require(model, "--model");
-    cli_require(data, "--data");
-    cli_need_regular(model);
-    if (heph_cyc_load(&m, model) != HEPH_OK) cli_fail("%s", m.err);
-    pics_load_some(&p, data, m.cfg.in_c, m.cfg.in_h, m.cfg.in_w, (size_t)(2 * n), seed);
-    if (p.n < (size_t)(2 * n)) cli_fail("%s has %zu pictures; --n %ld needs %ld", data, p.n, n, 2 * n);
-    cli_mkdirs(out);
-    transfer_grid(&m, &p, (int)n, cli_join(out, "transfer.png").s);
-    transfer_interpolate(&m, &p, (int)steps, cli_join(out, "interpolate.png").s);
+    cli_require(o->model, "--model");
+    cli_require(o->data, "--data");
+}
+
+/* every --judge on its own draw of 2 M pictures: transfer.json */
+static void transfer_judges(heph_cyc *m, const cli_tropts *o) {
+    cli_pics p;
+    size_t M = (size_t)o->judge_n;
+    int j, ks;
+    char buf[512], err[HEPH_ERRLEN];
+    cli_path jp = cli_join(o->out, "transfer.json");
+    FILE *f;
+    pics_load_some(&p, o->data, m->cfg.in_c, m->cfg.in_h, m->cfg.in_w, 2 * M, o->seed + 1);
+    if (p.K == 0) cli_fail("%s has no factors: --judge needs a .hpd with the judged factors", o->data);
+    if (p.n < 2 * M) cli_fail("%s has %zu pictures; --judge-n %zu needs %zu", o->data, p.n, M, 2 * M);
+    ks = o->sfac ? factor_index(&p, o->sfac, strlen(o->sfac)) : factor_index(&p, "identity", 8);
+    if (o->sfac && ks < 0) cli_usage("--s-factor %s: %s has the factors %s", o->sfac, o->data, factor_list(&p, buf, sizeof buf));
+    if (ks < 0) ks = 0;
+    f = cli_fopen(jp.s, "w");
+    fprintf(f, "{\n  \"model\": ");
+    json_str(f, o->model);
+    fprintf(f, ",\n  \"data\": ");
+    json_str(f, o->data);
+    fprintf(f, ",\n  \"s_factor\": ");
+    json_str(f, p.names[ks]);
+    fprintf(f, ",\n  \"transfers\": %zu,\n  \"judges\": [", M * M);
+    for (j = 0; j < o->n_judges; j++) {
+        const char *eq = strchr(o->judge[j], '='), *file = eq + 1;
+        int k = factor_index(&p, o->judge[j], (size_t)(eq - o->judge[j])), *y;
+        heph_net net;
+        double acc, own;
+        if (k < 0) cli_usage("--judge %s: %s has the factors %s", o->judge[j], o->data, factor_list(&p, buf, sizeof buf));
+        cli_need_regular(file);
+        if (heph_net_load(&net, file, (int)M, err, sizeof err) != HEPH_OK) cli_fail("%s", err);
+        if (net.in_n != m->enc.in_n || net.out_n != (int)p.n_values[k])
+            cli_fail("%s takes %d values to %d logits; the pictures have %d values and factor \"%s\" %u", file, net.in_n,
+                     net.out_n, m->enc.in_n, p.names[k], p.n_values[k]);
+        y = pics_labels_of(&p, k);
+        own = cls_accuracy(&net, p.x, y, 2 * M, NULL);
+        acc = transfer_judge(m, &p, &net, k, k == ks, M);
+        printf("judge %s: %.2f%% of %zu transfers show the %s's %s (the judge reads %.2f%% of the pictures themselves)\n",
+               file, 100.0 * acc, M * M, k == ks ? "row" : "column", p.names[k], 100.0 * own);
+        fprintf(f, "%s\n    {\"factor\": ", j ? "," : "");
+        json_str(f, p.names[k]);
+        fprintf(f, ", \"judge\": ");
+        json_str(f, file);
+        fprintf(f, ", \"from\": \"%s\", \"accuracy\": %.6f, \"judge_on_pictures\": %.6f}", k == ks ? "row" : "column", acc, own);
+        free(y);
+        heph_net_free(&net);
+    }
+    fprintf(f, "\n  ]\n}\n");
+    cli_fclose(f, jp.s);
+    printf("wrote %s\n", jp.s);
     pics_free(&p);
+}
+
+static int cmd_transfer(int argc, char **argv) {
+    cli_tropts o;
+    heph_cyc m;
+    cli_pics p;
+    transfer_parse(&o, argc, argv);
+    cli_need_regular(o.model);
+    if (heph_cyc_load(&m, o.model) != HEPH_OK) cli_fail("%s", m.err);
+    pics_load_some(&p, o.data, m.cfg.in_c, m.cfg.in_h, m.cfg.in_w, (size_t)(2 * o.n), o.seed);
+    if (p.n < (size_t)(2 * o.n)) cli_fail("%s has %zu pictures; --n %ld needs %ld", o.data, p.n, o.n, 2 * o.n);
+    cli_mkdirs(o.out);
+    transfer_grid(&m, &p, (int)o.n, cli_join(o.out, "transfer.png").s);
+    transfer_interpolate(&m, &p, (int)o.steps, cli_join(o.out, "interpolate.png").s);
+    pics_free(&p);
+    if (o.n_judges) transfer_judges(&m, &o);
     heph_cyc_free(&m);
     return 0;
 }
