@@ -133,9 +133,10 @@ else fail "class 4: 2^32 pictures" "cannot write a sparse file"; fi
 # ---- class 6: an empty --out is refused, nothing is written to / -------------------------------------
 # (on the old code train wrote /model.hpm: anything new in / is removed again)
 LC_ALL=C ls -a / | LC_ALL=C sort >$T/root_before
-for sub in train outliers explain counterfactual morph report traverse sample eval batch export classifier relabel; do
+for sub in train outliers explain counterfactual morph report traverse sample eval batch export classifier relabel cycle-train transfer cycle-eval; do
     case $sub in
-        classifier) args="--data $T/good.hpd" ;;
+        classifier|cycle-train) args="--data $T/good.hpd" ;;
+        transfer|cycle-eval) args="--model $C --data $T/good.hpd" ;;
         relabel) args="--model $C --data $T/good.hpd" ;;
         train) args="--data $T/good.hpd $M --steps 2" ;;
         batch) args="--data $T/good.hpd --normal 0=0" ;;
@@ -323,9 +324,9 @@ if echo "$out" | grep -q "warning: one step of this model is about [0-9.e+]* GFL
 else fail "class 7: work warning" "no warning within 10 s: $(echo "$out" | head -n 2 | tr '\n' '|')"; fi
 
 # ---- every writer: full disk, read-only folder, SIGKILL during each kind of write -------------------
-# The same 21 writers in each test: every CLI subcommand that writes (train, outliers, explain,
+# The same 24 writers in each test: every CLI subcommand that writes (train, outliers, explain,
 # counterfactual, morph, report, traverse, sample, eval, batch, export as .hpm and safetensors,
-# import, classifier, relabel) and the converters and generators (idx2hpd, dsprites2hpd, gen_dsprites, gen_shapes3d, gen_sprites;
+# import, classifier, relabel, cycle-train, transfer, cycle-eval) and the converters and generators (idx2hpd, dsprites2hpd, gen_dsprites, gen_shapes3d, gen_sprites;
 # shapes3d2hpd when libhdf5 is there), writing PNG, JSON, CSV, HTML, .hpd, .hpm, safetensors.
 GD=$B/gen_dsprites_hostile; GS=$B/gen_shapes3d_hostile; GP=$B/gen_sprites_hostile; S3=$B/shapes3d2hpd_hostile
 $CC $FLAGS tools/gen_dsprites.c -o $GD -lstb -lm 2>/dev/null || fail "faults: build gen_dsprites" "does not compile"
@@ -340,7 +341,10 @@ printf '\000\000\010\003\000\000\000\002\000\000\000\002\000\000\000\002\001\002
 # a classifier of gd.hpd's shapes and a conditional model, for the classifier and relabel writers
 $H classifier --data $T/gd.hpd --labels shape --spec flatten,dense3 --epochs 1 --out $T/hcls >/dev/null 2>&1
 $H train --data $T/gd.hpd --enc dense8,relu --dec dense4096 --z 2 --labels shape --steps 2 --out $T/hcv >/dev/null 2>&1
-WRITERS="train outliers explain counterfactual morph report traverse sample eval batch export safetensors import idx2hpd dsprites2hpd gen_dsprites gen_shapes3d gen_sprites classifier relabel"
+# and a cycle-consistent VAE, for transfer and cycle-eval
+CYH="--data $T/gd.hpd --pairs shape --enc dense8,relu --dec dense4096 --s-dim 2 --z-dim 2 --batch-size 8"
+$H cycle-train $CYH --steps 2 --out $T/hcy >/dev/null 2>&1
+WRITERS="train outliers explain counterfactual morph report traverse sample eval batch export safetensors import idx2hpd dsprites2hpd gen_dsprites gen_shapes3d gen_sprites classifier relabel cycle-train transfer cycle-eval"
 [ -x $S3 ] && WRITERS="$WRITERS shapes3d2hpd"
 # writer NAME ROOT: the command line of writer NAME with its outputs under ROOT/NAME
 writer() {
@@ -363,6 +367,9 @@ writer() {
         shapes3d2hpd) echo "$S3 -q $T/s3.h5 $o/s.hpd" ;;
         classifier) echo "$H classifier --data $T/gd.hpd --labels shape --spec flatten,dense3 --epochs 1 --out $o" ;;
         relabel) echo "$H relabel --model $T/hcv/model.hpm --data $T/gd.hpd --judge $T/hcls/classifier.hpn --out $o" ;;
+        cycle-train) echo "$H cycle-train $CYH --steps 2 --out $o" ;;
+        transfer) echo "$H transfer --model $T/hcy/model.hpc --data $T/gd.hpd --n 2 --steps 2 --judge shape=$T/hcls/classifier.hpn --s-factor shape --judge-n 3 --out $o" ;;
+        cycle-eval) echo "$H cycle-eval --model $T/hcy/model.hpc --data $T/gd.hpd --factors shape --epochs 1 --out $o" ;;
     esac
 }
 
@@ -405,7 +412,7 @@ fi
 rm -f $T/classes30k.npy $T/two-mb.idx $T/two-mb.idx.gz
 
 # snap DIR: the checksums of DIR's files (not the training log, which is appended, nor the lock)
-snap() { (cd "$1" 2>/dev/null && find . -type f ! -name train_log.csv ! -name classifier_log.csv ! -name train.lock ! -name '*.tmp' | LC_ALL=C sort | xargs -r md5sum); }
+snap() { (cd "$1" 2>/dev/null && find . -type f ! -name train_log.csv ! -name classifier_log.csv ! -name cycle_log.csv ! -name train.lock ! -name '*.tmp' | LC_ALL=C sort | xargs -r md5sum); }
 
 # kills: each writer runs once, then again with SIGKILL at its 1st, 2nd, ... fsync, rename and
 # write (tests/kill_shim.c): after every kill each old file must be whole (the same bytes: the

@@ -99,10 +99,10 @@ static void cycle_parse(cli_cyopts *o, int argc, char **argv) {
         else cli_unknown(a);
     }
     cli_require(o->data, "--data");
-    if (o->resume && (o->preset || o->enc || o->dec || o->s_dim || o->z_dim || o->recon >= 0 || o->reverse_grad >= 0 || o->w[0] >= 0 ||
+    if (o->resume && (o->preset || o->enc || o->dec || o->s_dim || o->z_dim || o->recon >= 0 || o->reverse_grad >= 0 || o->lr > 0 || o->w[0] >= 0 ||
                       o->w[1] >= 0 || o->w[2] >= 0))
-        cli_usage("--resume takes the model and its weights from the checkpoint: leave out --preset, --enc, --dec, "
-                  "--s-dim, --z-dim, --recon, --reverse-grad and --w-*");
+        cli_usage("--resume takes the model and its settings from the checkpoint: leave out --preset, --enc, --dec, "
+                  "--s-dim, --z-dim, --recon, --reverse-grad, --lr and --w-*");
 }
 
 /* the configuration of a new model: the preset (named, or the one of the data's shape), then
