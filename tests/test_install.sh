@@ -11,7 +11,7 @@
 #     warnings (when man is installed)
 #   - make uninstall leaves no file behind
 # Needs make, pkg-config and cmake (.ci/run installs them); without pkg-config or cmake that
-# check is a SKIP line. About 30 s (most of it building the tools). Environment: CC (default cc).
+# check is a SKIP line. About 30 s when the tools are built (make -j2), 2-3 min from a clean tree. Environment: CC (default cc).
 cd "$(dirname "$0")/.." || exit 1
 CC=${CC:-cc}
 B=tests/build
@@ -43,7 +43,7 @@ snippet() {
 }
 
 # ---- install ------------------------------------------------------------------------------------
-if ! out=$(nice make --no-print-directory install BUILD="$IB" PORTABLE=1 DESTDIR="$STAGE" PREFIX="$PFX" CC="$CC" 2>&1); then
+if ! out=$(nice make -j2 --no-print-directory install BUILD="$IB" PORTABLE=1 DESTDIR="$STAGE" PREFIX="$PFX" CC="$CC" 2>&1); then
     fail install "make install failed: $(echo "$out" | last 3)"; finish
 fi
 R=$STAGE$PFX
