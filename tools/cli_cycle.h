@@ -300,6 +300,7 @@ static int cmd_cycle_train(int argc, char **argv) {
         cycle_config(&o, &p, &o.cfg);
         if (heph_cyc_init(&m, &o.cfg, o.seed) != HEPH_OK) cli_usage("%s", m.err);
     }
+    if (p.n == 0) cli_fail("%s has no pictures", o.data);
     k = cycle_pair_factor(&p, o.pairs);
     groups_make(&gr, &p, k);
     B = o.batch < m.cfg.max_batch ? o.batch : m.cfg.max_batch;
