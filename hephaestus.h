@@ -52,6 +52,11 @@
        heph_cvae_train_step(&vae, x, labels, B, &L);          // 10 % of the labels made wrong
        heph_cvae_relabel(&vae, x, other_labels, n, pictures); // "this picture with label k"
 
+   A CYCLE-CONSISTENT VAE (s: what a pair of pictures shares, z: the rest):
+       heph_cyc_config_preset(&ccfg, "cyc-mnist"); heph_cyc_init(&cyc, &ccfg, 42);
+       heph_cyc_train_step(&cyc, x1, x2, B, &CL);            // pairs with the same digit
+       heph_cyc_transfer(&cyc, xs, xz, n, pictures);          // s of xs[i] with z of xz[i]
+
    THE FILE, IN ORDER (each part starts with a banner you can search for):
      API            the declarations, with what every function computes
      IMPLEMENTATION configuration macros, small helpers, "the fence" (the fast kernels of
@@ -64,7 +69,8 @@
                     Adam); the beta-TCVAE terms;
                     architecture specs; networks (a plain loop over layers); the VAE (config,
                     one training step in five steps, encode, decode, sample, evaluate; the
-                    conditional VAE: labels added to the head and the decoder, the label loss)
+                    conditional VAE: labels added to the head and the decoder, the label loss;
+                    the cycle-consistent VAE: two cycles through twin networks)
      PART B         ANALYSIS AND METRICS: Mahalanobis fits (FastMCD, Ledoit-Wolf), marginal,
                     kNN, GMM, reconstruction / ELBO / IWAE / complexity scores, calibrated
                     tails and their combination, explanations, counterfactuals, picture
