@@ -20,6 +20,8 @@
 #define HEPH_SHAPES3D_IMPLEMENTATION
 #include "shapes3d_render.h"
 #include <stb/stb_image_write.h>
+#include "gen_common.h"
+typedef char gen_side_is_the_renderers[HEPH_S3D_SIZE == GEN_SIDE ? 1 : -1]; /* the preview grid assumes it */
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
@@ -75,18 +77,9 @@ static void usage(FILE *f) {
         "  gen_shapes3d --sweeps --png sweeps.png --png-scale 4\n");
 }
 
-static void die(const char *fmt, const char *arg) {
-    fprintf(stderr, "gen_shapes3d: ");
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-    exit(2);
-}
+static void die(const char *fmt, const char *arg) { gen_die("gen_shapes3d", fmt, arg); }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#define now_s gen_now
 
 /* non-negative integer argument of an option; dies with a message otherwise */
 static unsigned long long parse_count(const char *opt, const char *s, unsigned long long lo, unsigned long long hi) {
@@ -206,35 +199,8 @@ static void source_next(tuple_source *s, int f[6]) {
     } while (satisfies(s->allowed, f));
 }
 
-/* n CHW pictures in a grid of `cols` columns, `scale` times enlarged, white gaps; empty[i]
-   marks cells left blank. */
 static int write_png(const char *path, const uint8_t *pics, const int *empty, int n, int cols, int scale) {
-    const int S = HEPH_S3D_SIZE, NP = S * S, gap = 2 * scale, cell = S * scale;
-    int rows = (n + cols - 1) / cols, W, H, i, x, y, c, ok;
-    uint8_t *rgb;
-    cli_bytes enc = {NULL, 0, 0, 0};
-    char err[1300];
-    if (cols > n) cols = n;
-    W = cols * cell + (cols + 1) * gap;
-    H = rows * cell + (rows + 1) * gap;
-    rgb = (uint8_t *)cli_budget_calloc((size_t)W * (size_t)H, 3);
-    if (!rgb) { fprintf(stderr, "gen_shapes3d: out of memory for the preview%s\n", cli_budget_note()); return 0; }
-    memset(rgb, 255, (size_t)W * (size_t)H * 3);
-    for (i = 0; i < n; i++) {
-        int ox = gap + (i % cols) * (cell + gap), oy = gap + (i / cols) * (cell + gap);
-        if (empty && empty[i]) continue;
-        for (y = 0; y < cell; y++)
-            for (x = 0; x < cell; x++)
-                for (c = 0; c < 3; c++)
-                    rgb[((size_t)(oy + y) * W + (size_t)(ox + x)) * 3 + c] =
-                        pics[(size_t)i * PIX + (size_t)c * NP + (size_t)(y / scale) * S + (size_t)(x / scale)];
-    }
-    ok = stbi_write_png_to_func(cli_bytes_sink, &enc, W, H, 3, rgb, W * 3) != 0 && !enc.failed;
-    cli_budget_free(rgb);
-    if (!ok) fprintf(stderr, "gen_shapes3d: %s: cannot encode the PNG (out of memory)\n", path);
-    else if (cli_save_bytes(path, enc.p, enc.n, err, sizeof err) != 0) { fprintf(stderr, "gen_shapes3d: %s\n", err); ok = 0; }
-    else printf("gen_shapes3d: wrote %s (%dx%d, %d pictures)\n", path, W, H, n);
-    return ok;
+    return gen_write_png("gen_shapes3d", path, pics, empty, n, cols, scale);
 }
 
 /* factor sweeps: row k shows every value of factor k, the others at base */
@@ -426,17 +392,7 @@ int main(int argc, char **argv) {
             }
         }
         done += (unsigned long long)m;
-        if (!quiet) {
-            double t = now_s();
-            int tty = isatty(2);
-            if (t - t_last >= (tty ? 0.5 : 10.0) || (done == total && t - t0 >= 1.0)) {
-                double rate = (double)done / (t - t0);
-                fprintf(stderr, "%sgen_shapes3d: %llu/%llu pictures (%.1f%%), %.0f/s, %.0f s left%s",
-                        tty ? "\r" : "", done, total, 100.0 * (double)done / (double)total, rate,
-                        (double)(total - done) / rate, (tty && done < total) ? "   " : "\n");
-                t_last = t;
-            }
-        }
+        if (!quiet) gen_progress("gen_shapes3d", done, total, t0, &t_last);
     }
     if (out) {
         double t = now_s() - t0;
