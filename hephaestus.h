@@ -2504,19 +2504,28 @@ HEPH_DEF int heph_vae_config_preset(heph_vae_config *cfg, const char *name) {
 }
 
 /* the numeric settings of cfg inside their ranges (HEPH_LR_MAX, ...); NaN fails every test */
-static int heph__cfg_numbers_ok(const heph_vae_config *cfg, char *err) {
-    const heph_objective *o = &cfg->obj;
-    const char *adam = NULL, *objw = NULL;
-    float a = 0.0f, w = 0.0f;
-    if (!(cfg->lr > 0.0f && cfg->lr <= HEPH_LR_MAX))
+/* Adam's settings inside their ranges (any model's), or HEPH_E_ARG naming the first that is not */
+static int heph__adam_cfg_ok(float lr, float beta1, float beta2, float eps, char *err) {
+    const char *adam = NULL;
+    float a = 0.0f;
+    if (!(lr > 0.0f && lr <= HEPH_LR_MAX))
         return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "learning rate %g is out of range (0, %g]",
-                          (double)cfg->lr, (double)HEPH_LR_MAX);
-    if (!(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f)) { adam = "beta1"; a = cfg->beta1; }
-    else if (!(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f)) { adam = "beta2"; a = cfg->beta2; }
-    else if (!(cfg->eps > 0.0f && cfg->eps <= 1.0f)) { adam = "eps"; a = cfg->eps; }
+                          (double)lr, (double)HEPH_LR_MAX);
+    if (!(beta1 >= 0.0f && beta1 < 1.0f)) { adam = "beta1"; a = beta1; }
+    else if (!(beta2 >= 0.0f && beta2 < 1.0f)) { adam = "beta2"; a = beta2; }
+    else if (!(eps > 0.0f && eps <= 1.0f)) { adam = "eps"; a = eps; }
     if (adam)
         return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "Adam %s %g is out of range (%s)", adam,
                           (double)a, adam[0] == 'e' ? "(0, 1]" : "[0, 1)");
+    return HEPH_OK;
+}
+
+static int heph__cfg_numbers_ok(const heph_vae_config *cfg, char *err) {
+    const heph_objective *o = &cfg->obj;
+    const char *objw = NULL;
+    float w = 0.0f;
+    int rc = heph__adam_cfg_ok(cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, err);
+    if (rc != HEPH_OK) return rc;
     if (!(o->beta >= 0.0f && o->beta <= HEPH_WEIGHT_MAX)) { objw = "beta"; w = o->beta; }
     else if (!(o->gamma >= 0.0f && o->gamma <= HEPH_WEIGHT_MAX)) { objw = "gamma"; w = o->gamma; }
     else if (!(o->gamma_end >= 0.0f && o->gamma_end <= HEPH_WEIGHT_MAX)) { objw = "gamma_end"; w = o->gamma_end; }
@@ -3268,11 +3277,7 @@ static int heph__cyc_cfg_ok(const heph_cyc_config *c, char *err) {
           c->w_reverse >= 0.0f && c->w_reverse <= HEPH_WEIGHT_MAX))
         return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "the weights (recon %g, KL %g, reverse %g) must be in [0, %g]",
                           (double)c->w_recon, (double)c->w_kl, (double)c->w_reverse, (double)HEPH_WEIGHT_MAX);
-    if (!(c->lr > 0.0f && c->lr <= HEPH_LR_MAX && c->beta1 >= 0.0f && c->beta1 < 1.0f && c->beta2 >= 0.0f &&
-          c->beta2 < 1.0f && c->eps > 0.0f && c->eps <= 1.0f))
-        return heph__errf(err, HEPH_ERRLEN, HEPH_E_ARG, "Adam's lr %g, beta1 %g, beta2 %g or eps %g is out of range",
-                          (double)c->lr, (double)c->beta1, (double)c->beta2, (double)c->eps);
-    return HEPH_OK;
+    return heph__adam_cfg_ok(c->lr, c->beta1, c->beta2, c->eps, err);
 }
 
 /* the four networks: enc and enc_r from one spec, dec and dec_r from another, each for 2B */
